@@ -1,0 +1,291 @@
+//! The `git` generator: `directories`, `files`, and (appset extension) `branches`.
+//!
+//! Stage: generate; reads git through `Sources` (I/O there only).
+//!
+//! - directories: every directory of the revision's tree (hidden ones skipped with their
+//!   subtrees), kept when at least one non-exclude item matches with Go's `path.Match` and no
+//!   exclude item does; repository walk order.
+//! - files: files selected by git pathspec globs (`*` crosses `/`), exclusions removed, sorted by
+//!   path; each parsed as a YAML/JSON object (or a list of objects, one set each).
+//! - branches: remote branches matching any glob and no exclude glob, sorted by name.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::{
+    EMPTY_GENERATOR, FlattenStyle, GenerateContext, GenerateError, ParamMode, Params, apply_values, flatten,
+    glob::{branch_match, path_match, pathspec_match},
+    short,
+};
+use crate::{crd::GitGenerator, text};
+
+/// Default poll interval of git generators (Argo CD's 3 minutes).
+pub const DEFAULT_REQUEUE_SECONDS: u64 = 180;
+
+/// Generate the parameter sets of a `git` generator.
+pub async fn generate(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+    if g.repo_url.trim().is_empty() {
+        return Err(GenerateError::invalid(&format!("{path}.repoURL"), "repoURL is required"));
+    }
+    let mut params = if !g.branches.is_empty() {
+        if !g.directories.is_empty() || !g.files.is_empty() {
+            return Err(GenerateError::invalid(
+                path,
+                "`branches` cannot be combined with `directories` or `files` (use a matrix whose second \
+                 child reads `revision: '{{branch}}'`)",
+            ));
+        }
+        branches(g, ctx, path).await?
+    } else if !g.directories.is_empty() {
+        directories(g, ctx, path).await?
+    } else if !g.files.is_empty() {
+        files(g, ctx, path).await?
+    } else {
+        return Err(GenerateError::invalid(path, EMPTY_GENERATOR));
+    };
+    apply_values(&mut params, g.values.as_ref(), ctx, path)?;
+    Ok(params)
+}
+
+fn is_hidden(dir: &str) -> bool {
+    dir.split('/').any(|seg| seg.starts_with('.'))
+}
+
+/// `path.Base` of Go's `path` package.
+fn go_base(p: &str) -> &str {
+    if p.is_empty() {
+        return ".";
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/";
+    }
+    t.rsplit('/').next().unwrap_or(t)
+}
+
+/// `path.Dir` of Go's `path` package (for clean relative paths).
+fn go_dir(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(i) if i > 0 => &p[..i],
+        Some(_) => "/",
+        None => ".",
+    }
+}
+
+async fn directories(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+    let tree = ctx.sources.git_tree(&g.repo_url, &g.revision).await.map_err(|e| GenerateError::source(path, e))?;
+    // A malformed pattern is skipped (Argo CD logs it); reject it instead of silently matching
+    // nothing when it is the only include.
+    let mut items = Vec::with_capacity(g.directories.len());
+    for (i, d) in g.directories.iter().enumerate() {
+        if path_match(&d.path, "").is_err() {
+            return Err(GenerateError::invalid(
+                &format!("{path}.directories[{i}].path"),
+                format!("invalid pattern {:?}: syntax error in pattern", d.path),
+            ));
+        }
+        items.push(d);
+    }
+    let mut out = Vec::new();
+    for dir in tree.directories.iter().filter(|d| !is_hidden(d)) {
+        let mut included = false;
+        let mut excluded = false;
+        for item in &items {
+            if path_match(&item.path, dir).unwrap_or(false) {
+                if item.exclude {
+                    excluded = true;
+                } else {
+                    included = true;
+                }
+            }
+        }
+        if included && !excluded {
+            out.push(directory_params(dir, &g.path_param_prefix, ctx.mode()));
+        }
+    }
+    Ok(out)
+}
+
+/// Parameters of one directory.
+pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
+    let base = go_base(dir);
+    let mut p = Params::new();
+    match mode {
+        ParamMode::Flat => {
+            let name = if prefix.is_empty() { "path".to_string() } else { format!("{prefix}.path") };
+            p.insert(name.clone(), Value::String(dir.to_string()));
+            p.insert(format!("{name}.basename"), Value::String(base.to_string()));
+            p.insert(format!("{name}.basenameNormalized"), Value::String(text::normalize(base)));
+            for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
+                p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
+            }
+        }
+        ParamMode::Nested => {
+            let mut m = Map::new();
+            m.insert("path".into(), Value::String(dir.to_string()));
+            m.insert("basename".into(), Value::String(base.to_string()));
+            m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
+            m.insert("segments".into(), Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()));
+            insert_nested_path(&mut p, prefix, m);
+        }
+    }
+    p
+}
+
+fn insert_nested_path(p: &mut Params, prefix: &str, m: Map<String, Value>) {
+    if prefix.is_empty() {
+        p.insert("path".into(), Value::Object(m));
+    } else {
+        let mut outer = Map::new();
+        outer.insert("path".into(), Value::Object(m));
+        p.insert(prefix.to_string(), Value::Object(outer));
+    }
+}
+
+async fn files(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+    let tree = ctx.sources.git_tree(&g.repo_url, &g.revision).await.map_err(|e| GenerateError::source(path, e))?;
+    let mut selected = BTreeSet::new();
+    for item in g.files.iter().filter(|f| !f.exclude) {
+        selected.extend(tree.files.iter().filter(|f| pathspec_match(&item.path, f)).cloned());
+    }
+    for item in g.files.iter().filter(|f| f.exclude) {
+        selected.retain(|f| !pathspec_match(&item.path, f));
+    }
+    let paths: Vec<String> = selected.into_iter().collect();
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let contents = ctx
+        .sources
+        .git_read(&g.repo_url, &tree.sha, paths.clone())
+        .await
+        .map_err(|e| GenerateError::source(path, e))?;
+    let mut out = Vec::new();
+    for (file, content) in paths.iter().zip(contents) {
+        let objects = parse_file(&content).map_err(|e| {
+            GenerateError::invalid(
+                path,
+                format!("unable to process file '{file}' from repository '{}': unable to parse file: {e}", g.repo_url),
+            )
+        })?;
+        for obj in objects {
+            out.push(file_params(file, obj, &g.path_param_prefix, ctx.mode()));
+        }
+    }
+    Ok(out)
+}
+
+/// A file is one object (empty file: `{}`) or a list of objects.
+fn parse_file(content: &[u8]) -> Result<Vec<Map<String, Value>>, String> {
+    let text = String::from_utf8_lossy(content);
+    if text.trim().is_empty() {
+        return Ok(vec![Map::new()]);
+    }
+    match serde_saphyr::from_str::<Map<String, Value>>(&text) {
+        Ok(m) => Ok(vec![m]),
+        Err(e1) => match serde_saphyr::from_str::<Vec<Map<String, Value>>>(&text) {
+            Ok(list) => Ok(list),
+            Err(_) => Err(e1.to_string().lines().next().unwrap_or_default().to_string()),
+        },
+    }
+}
+
+/// Parameters of one object read from `file`.
+pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: ParamMode) -> Params {
+    let dir = go_dir(file);
+    let base = go_base(dir);
+    let filename = go_base(file);
+    match mode {
+        ParamMode::Flat => {
+            let nested: Params = obj.into_iter().collect();
+            let mut p: Params =
+                flatten(&nested, FlattenStyle::GitFiles).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let name = if prefix.is_empty() { "path".to_string() } else { format!("{prefix}.path") };
+            p.insert(name.clone(), Value::String(dir.to_string()));
+            p.insert(format!("{name}.basename"), Value::String(base.to_string()));
+            p.insert(format!("{name}.filename"), Value::String(filename.to_string()));
+            p.insert(format!("{name}.basenameNormalized"), Value::String(text::normalize(base)));
+            p.insert(format!("{name}.filenameNormalized"), Value::String(text::normalize(filename)));
+            for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
+                p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
+            }
+            p
+        }
+        ParamMode::Nested => {
+            let mut p: Params = obj.into_iter().collect();
+            let mut m = Map::new();
+            m.insert("path".into(), Value::String(dir.to_string()));
+            m.insert("basename".into(), Value::String(base.to_string()));
+            m.insert("filename".into(), Value::String(filename.to_string()));
+            m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
+            m.insert("filenameNormalized".into(), Value::String(text::normalize(filename)));
+            m.insert("segments".into(), Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()));
+            insert_nested_path(&mut p, prefix, m);
+            p
+        }
+    }
+}
+
+async fn branches(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+    let mut patterns = Vec::with_capacity(g.branches.len());
+    for (i, b) in g.branches.iter().enumerate() {
+        let (pattern, exclude) = b.parts();
+        if branch_match(pattern, "").is_err() {
+            return Err(GenerateError::invalid(
+                &format!("{path}.branches[{i}]"),
+                format!("invalid branch pattern {pattern:?}: syntax error in pattern"),
+            ));
+        }
+        patterns.push((pattern, exclude));
+    }
+    let mut list = ctx.sources.git_branches(&g.repo_url).await.map_err(|e| GenerateError::source(path, e))?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::new();
+    for b in list {
+        let matches = |want_exclude: bool| {
+            patterns.iter().any(|(p, ex)| *ex == want_exclude && branch_match(p, &b.name).unwrap_or(false))
+        };
+        if matches(false) && !matches(true) {
+            out.push(Params::from([
+                ("branch".to_string(), Value::String(b.name.clone())),
+                ("branch_slug".to_string(), Value::String(text::slug(&b.name, 50, true))),
+                ("sha".to_string(), Value::String(b.sha.clone())),
+                ("short_sha".to_string(), Value::String(short(&b.sha, 8))),
+                ("short_sha_7".to_string(), Value::String(short(&b.sha, 7))),
+            ]));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_path_helpers_match_go_for_root_and_nested_files() {
+        assert_eq!(go_dir("config.json"), ".");
+        assert_eq!(go_base("."), ".");
+        assert_eq!(go_dir("a/b/c.json"), "a/b");
+        assert_eq!(go_base("a/b"), "b");
+    }
+
+    #[test]
+    fn a_file_in_the_repository_root_has_dot_path_params() {
+        let p = file_params("config.json", Map::new(), "", ParamMode::Flat);
+        assert_eq!(p["path"], ".");
+        assert_eq!(p["path.basename"], ".");
+        assert_eq!(p["path.basenameNormalized"], "");
+        assert_eq!(p["path[0]"], ".");
+        assert_eq!(p["path.filenameNormalized"], "config.json");
+    }
+
+    #[test]
+    fn file_keys_are_overwritten_by_path_params() {
+        let obj: Map<String, Value> = serde_json::from_str(r#"{"path": "mine", "a": {"b": 1}}"#).unwrap();
+        let p = file_params("x/y.json", obj, "", ParamMode::Flat);
+        assert_eq!(p["path"], "x");
+        assert_eq!(p["a.b"], "1");
+    }
+}

@@ -1,0 +1,259 @@
+//! The `matrix` generator: the cartesian product of two or more children, nested to any depth.
+//!
+//! Stage: generate (pure; children do their I/O through `Sources`). Argo CD allows exactly two
+//! children and two levels; appset takes any number of children at any depth and generalises
+//! Argo's rule for the second child: child *k* is interpolated with each combined parameter set
+//! of children *0..k* before it is generated, so a later child can read any earlier child's
+//! parameters (a git revision from a branch, a cluster selector from a list element). Order is
+//! earlier-child-major, as in Argo CD.
+//!
+//! Combining follows Argo CD: in the default mode both sets become string maps and the same key
+//! with different values is an error; in the nested modes the sets are deep-merged and the earlier
+//! child wins.
+
+use serde_json::{Map, Value};
+
+use super::{GenerateContext, GenerateError, GeneratorSpec, ParamMode, Params, transform};
+use crate::{
+    crd::{ApplicationSetGenerator, MatrixGenerator},
+    render::Engine,
+    text::go_format_value,
+};
+
+/// Upper bound on the parameter sets one matrix may produce (a guard against accidental
+/// explosions; 1 000 × 1 000 is already a million Applications).
+pub const MAX_PARAMS: usize = 1_000_000;
+
+/// Generate the parameter sets of a `matrix` generator.
+pub async fn generate(g: &MatrixGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+    if g.generators.len() < 2 {
+        return Err(GenerateError::invalid(path, "found less than two generators, Matrix requires two or more"));
+    }
+    let mut acc = child_params(&g.generators[0], ctx, &format!("{path}.generators[0]")).await?;
+    for (k, child) in g.generators.iter().enumerate().skip(1) {
+        let cpath = format!("{path}.generators[{k}]");
+        let mut next = Vec::new();
+        // A child without template markers generates the same sets for every earlier set: ask it once.
+        let mut fixed: Option<Vec<Params>> = None;
+        let templated = has_markers(child, ctx.engine);
+        for a in &acc {
+            let bs = if templated && !a.is_empty() {
+                let interpolated = interpolate(child, a, ctx, &cpath)?;
+                child_params(&interpolated, ctx, &cpath).await?
+            } else {
+                if fixed.is_none() {
+                    fixed = Some(child_params(child, ctx, &cpath).await?);
+                }
+                fixed.clone().unwrap_or_default()
+            };
+            for b in &bs {
+                next.push(combine(a, b, ctx.mode()).map_err(|m| GenerateError::invalid(path, m))?);
+                if next.len() > MAX_PARAMS {
+                    return Err(GenerateError::invalid(
+                        path,
+                        format!("the matrix produces more than {MAX_PARAMS} parameter sets"),
+                    ));
+                }
+            }
+        }
+        acc = next;
+        if acc.is_empty() {
+            break;
+        }
+    }
+    Ok(acc)
+}
+
+/// The parameter sets of a matrix/merge child: exactly one generator kind, selector applied.
+pub(crate) async fn child_params(
+    child: &ApplicationSetGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
+    if GeneratorSpec::kinds_of(child).len() > 1 {
+        return Err(GenerateError::invalid(path, "found more than one generator in matrix.Generators"));
+    }
+    let mut results = Box::pin(transform(child, ctx, path)).await?;
+    Ok(results.pop().map(|t| t.params).unwrap_or_default())
+}
+
+/// Combine an earlier set `a` with a later set `b`.
+pub fn combine(a: &Params, b: &Params, mode: ParamMode) -> Result<Params, String> {
+    match mode {
+        ParamMode::Flat => {
+            let mut out: Params = a.iter().map(|(k, v)| (k.clone(), Value::String(go_format_value(v)))).collect();
+            for (k, v) in b {
+                let vb = go_format_value(v);
+                match out.get(k) {
+                    Some(Value::String(va)) if *va != vb => {
+                        return Err(format!(
+                            "failed to combine string maps with merging params for the matrix generator: \
+                             found duplicate key {k} with different value, a: {va} ,b: {vb}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        out.insert(k.clone(), Value::String(vb));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        ParamMode::Nested => {
+            let mut out = b.clone();
+            merge_override(&mut out, a);
+            Ok(out)
+        }
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+    }
+}
+
+/// mergo's `Merge(dst, src, WithOverride)`: `src` wins, objects merge recursively, an empty `src`
+/// value does not replace an existing `dst` value.
+pub(crate) fn merge_override(dst: &mut Params, src: &Params) {
+    fn merge_map(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
+        for (k, sv) in src {
+            merge_entry(dst.entry(k.clone()).or_insert(Value::Null), sv, true);
+        }
+    }
+    fn merge_entry(d: &mut Value, s: &Value, _: bool) {
+        match (d, s) {
+            (Value::Object(dm), Value::Object(sm)) => merge_map(dm, sm),
+            (d, s) if !is_empty_value(s) || d.is_null() => *d = s.clone(),
+            _ => {}
+        }
+    }
+    for (k, sv) in src {
+        match dst.get_mut(k) {
+            Some(dv) => merge_entry(dv, sv, true),
+            None => {
+                dst.insert(k.clone(), sv.clone());
+            }
+        }
+    }
+}
+
+/// Whether any string of the child holds a template marker of the engine.
+fn has_markers(child: &ApplicationSetGenerator, engine: &Engine) -> bool {
+    fn any(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
+        match v {
+            Value::String(s) => f(s),
+            Value::Array(a) => a.iter().any(|x| any(x, f)),
+            Value::Object(m) => m.iter().any(|(k, x)| f(k) || any(x, f)),
+            _ => false,
+        }
+    }
+    let v = serde_json::to_value(child).unwrap_or(Value::Null);
+    match engine {
+        Engine::Fasttemplate => any(&v, &|s| s.contains("{{")),
+        Engine::Jinja(j) => any(&v, &|s| j.is_template(s)),
+    }
+}
+
+/// Render every string of a child's spec with `a` (Argo CD's `InterpolateGenerator`). The
+/// child's own `template` is skipped (children's templates are ignored); `values` entries that
+/// need the child's own parameters are left for the child to resolve.
+pub(crate) fn interpolate(
+    child: &ApplicationSetGenerator,
+    a: &Params,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<ApplicationSetGenerator, GenerateError> {
+    let mut v = serde_json::to_value(child).map_err(|e| GenerateError::invalid(path, e.to_string()))?;
+    interpolate_entry(&mut v, a, ctx, path)?;
+    serde_json::from_value(v).map_err(|e| {
+        GenerateError::invalid(path, format!("failed to replace parameters in generator: {e}"))
+    })
+}
+
+fn interpolate_entry(entry: &mut Value, a: &Params, ctx: &GenerateContext<'_>, path: &str) -> Result<(), GenerateError> {
+    let Value::Object(m) = entry else { return Ok(()) };
+    for (kind, spec) in m.iter_mut() {
+        let kpath = format!("{path}.{kind}");
+        let Value::Object(fields) = spec else {
+            render_all(spec, a, ctx, &kpath)?;
+            continue;
+        };
+        if kind == "selector" {
+            render_all(spec, a, ctx, &kpath)?;
+            continue;
+        }
+        for (field, fv) in fields.iter_mut() {
+            let fpath = format!("{kpath}.{field}");
+            match (field.as_str(), fv) {
+                ("template", _) => {}
+                ("values", Value::Object(values)) => {
+                    for (k, val) in values.iter_mut() {
+                        if let Value::String(s) = val {
+                            match ctx.engine.render_str(s, a) {
+                                Ok(r) => *s = r,
+                                Err(e) if e.is_undefined() => {}
+                                Err(e) => {
+                                    return Err(GenerateError::invalid(
+                                        &format!("{fpath}.{k}"),
+                                        format!("failed to pre-resolve Values key {k:?}: {e}"),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                ("generators", Value::Array(children)) if kind == "matrix" || kind == "merge" => {
+                    for (i, c) in children.iter_mut().enumerate() {
+                        interpolate_entry(c, a, ctx, &format!("{fpath}[{i}]"))?;
+                    }
+                }
+                (_, other) => render_all(other, a, ctx, &fpath)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn render_all(v: &mut Value, a: &Params, ctx: &GenerateContext<'_>, path: &str) -> Result<(), GenerateError> {
+    crate::render::map_strings(v, path, &mut |field, s| {
+        if !s.contains("{{") && !matches!(ctx.engine, Engine::Jinja(_)) {
+            return Ok(None);
+        }
+        ctx.engine.render_str(s, a).map(Some).map_err(|source| GenerateError::Render {
+            path: field.to_string(),
+            source,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(v: Value) -> Params {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn flat_combine_rejects_the_same_key_with_different_values() {
+        let err = combine(&p(json!({"path": "a"})), &p(json!({"path": "b"})), ParamMode::Flat).unwrap_err();
+        assert!(err.ends_with("found duplicate key path with different value, a: a ,b: b"), "{err}");
+        let ok = combine(&p(json!({"path": "a", "n": 1})), &p(json!({"path": "a"})), ParamMode::Flat).unwrap();
+        assert_eq!(ok, p(json!({"path": "a", "n": "1"})));
+    }
+
+    #[test]
+    fn nested_combine_deep_merges_and_the_first_child_wins() {
+        let a = p(json!({"x": {"a": 1, "s": ""}, "k": "first"}));
+        let b = p(json!({"x": {"b": 2, "s": "kept"}, "k": "second", "only_b": true}));
+        let out = combine(&a, &b, ParamMode::Nested).unwrap();
+        assert_eq!(out, p(json!({"x": {"a": 1, "b": 2, "s": "kept"}, "k": "first", "only_b": true})));
+    }
+}

@@ -1,0 +1,390 @@
+//! Generators: parameter sets from an ApplicationSet's `spec.generators`.
+//!
+//! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets and pull
+//! requests. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
+//! enum with one variant per kind, so adding a kind is a compile error until every `match`
+//! handles it). Matrix and merge hold generator entries and recurse through [`transform`].
+//!
+//! Parameters come in the two shapes Argo CD uses: flat keys with literal dots for the default
+//! `{{param}}` syntax (`path.basename`), nested objects for goTemplate and jinja (`path.basename`
+//! as a field access).
+
+pub mod cluster;
+pub mod git;
+pub mod glob;
+pub mod list;
+pub mod matrix;
+pub mod merge;
+pub mod pull_request;
+pub mod selector;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde_json::Value;
+
+use crate::{
+    crd::{ApplicationSetGenerator, ApplicationSetTemplate},
+    render::{Engine, RenderError},
+    sources::{BoxFuture, SourceError, Sources},
+    text::go_format_value,
+};
+
+/// One parameter set. A `BTreeMap`: deterministic order, stable output and snapshots.
+pub type Params = BTreeMap<String, Value>;
+
+/// The shape of parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamMode {
+    /// Flat keys with literal dots (`path.basename`); Argo's default template mode.
+    Flat,
+    /// Nested objects (`path: {basename: ...}`); goTemplate and jinja.
+    Nested,
+}
+
+/// What generators need to know about the ApplicationSet being generated.
+pub struct GenerateContext<'a> {
+    /// Name of the ApplicationSet (for messages).
+    pub appset_name: &'a str,
+    /// Namespace of the ApplicationSet (token Secrets live here).
+    pub appset_namespace: &'a str,
+    /// Namespace of Argo CD / the controller (cluster Secrets live here).
+    pub controller_namespace: &'a str,
+    /// The template engine of the set: renders `values` and matrix interpolation.
+    pub engine: &'a Engine,
+    /// The outside world.
+    pub sources: &'a dyn Sources,
+}
+
+impl GenerateContext<'_> {
+    /// The parameter shape of the set.
+    pub fn mode(&self) -> ParamMode {
+        self.engine.mode()
+    }
+}
+
+/// A generator failed. Every variant names the generator by its field path, e.g.
+/// `spec.generators[0].matrix.generators[1].git`.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The generator's spec is invalid (Argo CD's message where it has one).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Field path of the generator.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading git, cluster Secrets or pull requests failed.
+    #[error("{path}: {source}")]
+    Source {
+        /// Field path of the generator.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: SourceError,
+    },
+    /// Rendering `values` or an interpolated child spec failed.
+    #[error("{path}: {source}")]
+    Render {
+        /// Field path of the generator (and value).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: RenderError,
+    },
+}
+
+impl GenerateError {
+    pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
+        GenerateError::Invalid { path: path.to_string(), message: message.into() }
+    }
+
+    pub(crate) fn source(path: &str, source: SourceError) -> Self {
+        GenerateError::Source { path: path.to_string(), source }
+    }
+}
+
+/// Argo CD's error for a generator without content.
+pub const EMPTY_GENERATOR: &str = "ApplicationSet is empty";
+
+/// One generator kind of an entry (an entry may set several at the top level, like Argo CD).
+#[derive(Debug, Clone, Copy)]
+pub enum GeneratorSpec<'a> {
+    /// `list`
+    List(&'a crate::crd::ListGenerator),
+    /// `clusters`
+    Clusters(&'a crate::crd::ClusterGenerator),
+    /// `git`
+    Git(&'a crate::crd::GitGenerator),
+    /// `pullRequest`
+    PullRequest(&'a crate::crd::PullRequestGenerator),
+    /// `matrix`
+    Matrix(&'a crate::crd::MatrixGenerator),
+    /// `merge`
+    Merge(&'a crate::crd::MergeGenerator),
+    /// A kind Argo CD has and appset does not implement yet (`scmProvider`, `plugin`, ...).
+    Unsupported(&'static str),
+}
+
+impl<'a> GeneratorSpec<'a> {
+    /// The kinds set in an entry, in Argo CD's declaration order.
+    pub fn kinds_of(entry: &'a ApplicationSetGenerator) -> Vec<GeneratorSpec<'a>> {
+        let mut v = Vec::new();
+        if let Some(g) = &entry.list {
+            v.push(GeneratorSpec::List(g));
+        }
+        if let Some(g) = &entry.clusters {
+            v.push(GeneratorSpec::Clusters(g));
+        }
+        if let Some(g) = &entry.git {
+            v.push(GeneratorSpec::Git(g));
+        }
+        if entry.scm_provider.is_some() {
+            v.push(GeneratorSpec::Unsupported("scmProvider"));
+        }
+        if entry.cluster_decision_resource.is_some() {
+            v.push(GeneratorSpec::Unsupported("clusterDecisionResource"));
+        }
+        if let Some(g) = &entry.pull_request {
+            v.push(GeneratorSpec::PullRequest(g));
+        }
+        if let Some(g) = &entry.matrix {
+            v.push(GeneratorSpec::Matrix(g));
+        }
+        if let Some(g) = &entry.merge {
+            v.push(GeneratorSpec::Merge(g));
+        }
+        if entry.plugin.is_some() {
+            v.push(GeneratorSpec::Unsupported("plugin"));
+        }
+        v
+    }
+
+    /// The field name of the kind (`list`, `git`, ...).
+    pub fn field(&self) -> &'static str {
+        match self {
+            GeneratorSpec::List(_) => "list",
+            GeneratorSpec::Clusters(_) => "clusters",
+            GeneratorSpec::Git(_) => "git",
+            GeneratorSpec::PullRequest(_) => "pullRequest",
+            GeneratorSpec::Matrix(_) => "matrix",
+            GeneratorSpec::Merge(_) => "merge",
+            GeneratorSpec::Unsupported(f) => f,
+        }
+    }
+
+    /// The generator-level template override.
+    pub fn template(&self) -> Option<&'a ApplicationSetTemplate> {
+        match self {
+            GeneratorSpec::List(g) => g.template.as_ref(),
+            GeneratorSpec::Clusters(g) => g.template.as_ref(),
+            GeneratorSpec::Git(g) => g.template.as_ref(),
+            GeneratorSpec::PullRequest(g) => g.template.as_ref(),
+            GeneratorSpec::Matrix(g) => g.template.as_ref(),
+            GeneratorSpec::Merge(g) => g.template.as_ref(),
+            GeneratorSpec::Unsupported(_) => None,
+        }
+    }
+
+    /// When the controller should regenerate (None: only on events).
+    pub fn requeue_after(&self) -> Option<Duration> {
+        fn secs(v: Option<i64>, default: u64) -> Option<Duration> {
+            match v {
+                Some(s) if s <= 0 => None,
+                Some(s) => Some(Duration::from_secs(s as u64)),
+                None => Some(Duration::from_secs(default)),
+            }
+        }
+        fn min_of(entries: &[ApplicationSetGenerator]) -> Option<Duration> {
+            entries.iter().flat_map(GeneratorSpec::kinds_of).filter_map(|k| k.requeue_after()).min()
+        }
+        match self {
+            GeneratorSpec::List(_) | GeneratorSpec::Clusters(_) => None,
+            GeneratorSpec::Git(g) => secs(g.requeue_after_seconds, git::DEFAULT_REQUEUE_SECONDS),
+            GeneratorSpec::PullRequest(g) => {
+                secs(g.requeue_after_seconds, pull_request::DEFAULT_REQUEUE_SECONDS)
+            }
+            GeneratorSpec::Matrix(g) => min_of(&g.generators),
+            GeneratorSpec::Merge(g) => min_of(&g.generators),
+            GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
+        }
+    }
+
+    /// Generate the parameter sets of this kind (no selector, no interpolation).
+    pub fn generate<'b>(
+        self,
+        ctx: &'b GenerateContext<'b>,
+        path: String,
+    ) -> BoxFuture<'b, Result<Vec<Params>, GenerateError>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            match self {
+                GeneratorSpec::List(g) => list::generate(g, ctx, &path),
+                GeneratorSpec::Clusters(g) => cluster::generate(g, ctx, &path).await,
+                GeneratorSpec::Git(g) => git::generate(g, ctx, &path).await,
+                GeneratorSpec::PullRequest(g) => pull_request::generate(g, ctx, &path).await,
+                GeneratorSpec::Matrix(g) => matrix::generate(g, ctx, &path).await,
+                GeneratorSpec::Merge(g) => merge::generate(g, ctx, &path).await,
+                GeneratorSpec::Unsupported(f) => Err(GenerateError::invalid(
+                    &path,
+                    format!("the {f} generator is not supported by appset yet"),
+                )),
+            }
+        })
+    }
+}
+
+/// The result of one generator kind of an entry.
+#[derive(Debug)]
+pub struct Transformed<'a> {
+    /// Field path of the generator (`spec.generators[0].list`).
+    pub path: String,
+    /// The parameter sets, after the entry's selector.
+    pub params: Vec<Params>,
+    /// The generator-level template override.
+    pub template: Option<&'a ApplicationSetTemplate>,
+}
+
+/// Argo CD's `Transform`: run every generator kind set in `entry` and apply its post-selector.
+/// `path` is the entry's field path (`spec.generators[0]`).
+///
+/// An entry with no kind set is an error (Argo CD only logs a warning and generates nothing,
+/// which hides typos).
+pub async fn transform<'a>(
+    entry: &'a ApplicationSetGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Transformed<'a>>, GenerateError> {
+    let kinds = GeneratorSpec::kinds_of(entry);
+    if kinds.is_empty() {
+        return Err(GenerateError::invalid(
+            path,
+            "no generator set (expected one of list, clusters, git, pullRequest, matrix, merge, \
+             scmProvider, clusterDecisionResource, plugin)",
+        ));
+    }
+    let selector = match &entry.selector {
+        None => None,
+        Some(s) => Some(
+            selector::Selector::parse(s, selector::ValueValidation::KeysOnly).map_err(|e| {
+                GenerateError::invalid(&format!("{path}.selector"), format!("error parsing label selector: {e}"))
+            })?,
+        ),
+    };
+    let mut out = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let kpath = format!("{path}.{}", kind.field());
+        let mut params = kind.generate(ctx, kpath.clone()).await?;
+        if let Some(sel) = &selector {
+            params.retain(|p| sel.matches(&flatten(p, FlattenStyle::Selector)));
+        }
+        out.push(Transformed { path: kpath, params, template: kind.template() });
+    }
+    Ok(out)
+}
+
+/// How [`flatten`] treats empty containers and nulls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlattenStyle {
+    /// The git files generator (fasttemplate): empty maps and lists vanish, null is `<nil>`.
+    GitFiles,
+    /// The post-generator selector: like Argo's label flattening.
+    Selector,
+}
+
+/// Flatten nested parameters into dot keys (`a.b.c`, lists by index `a.0.b`) with leaves
+/// formatted as Go's `%v` prints them.
+pub fn flatten(params: &Params, style: FlattenStyle) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &Value, style: FlattenStyle, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) => {
+                if m.is_empty() && style == FlattenStyle::Selector {
+                    out.insert(prefix.to_string(), go_format_value(v));
+                }
+                for (k, v) in m {
+                    walk(&join(prefix, k), v, style, out);
+                }
+            }
+            Value::Array(a) => {
+                if a.is_empty() && style == FlattenStyle::Selector {
+                    out.insert(prefix.to_string(), go_format_value(v));
+                }
+                for (i, v) in a.iter().enumerate() {
+                    walk(&join(prefix, &i.to_string()), v, style, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_string(), go_format_value(leaf));
+            }
+        }
+    }
+    fn join(prefix: &str, k: &str) -> String {
+        if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") }
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in params {
+        walk(k, v, style, &mut out);
+    }
+    out
+}
+
+/// Render a generator's `values` with each parameter set and add them as `values.<key>` (flat)
+/// or `values: {key: ...}` (nested). Values cannot reference other values.
+pub fn apply_values(
+    params: &mut [Params],
+    values: Option<&BTreeMap<String, String>>,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<(), GenerateError> {
+    let Some(values) = values.filter(|v| !v.is_empty()) else { return Ok(()) };
+    for p in params.iter_mut() {
+        let mut rendered = BTreeMap::new();
+        for (k, tmpl) in values {
+            let s = ctx.engine.render_str(tmpl, p).map_err(|source| GenerateError::Render {
+                path: format!("{path}.values.{k}"),
+                source,
+            })?;
+            rendered.insert(k.clone(), s);
+        }
+        match ctx.mode() {
+            ParamMode::Flat => {
+                for (k, v) in rendered {
+                    p.insert(format!("values.{k}"), Value::String(v));
+                }
+            }
+            ParamMode::Nested => {
+                let obj = rendered.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                p.insert("values".into(), Value::Object(obj));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shared by the git and pull-request generators: the first `n` characters of a SHA.
+pub(crate) fn short(sha: &str, n: usize) -> String {
+    sha.chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flatten_uses_dot_keys_list_indexes_and_go_formatting() {
+        let p: Params = serde_json::from_value(json!({
+            "a": {"b": {"c": "x"}, "n": 1234567, "e": {}},
+            "l": [{"k": true}, null],
+        }))
+        .unwrap();
+        let f = flatten(&p, FlattenStyle::GitFiles);
+        assert_eq!(f["a.b.c"], "x");
+        assert_eq!(f["a.n"], "1.234567e+06");
+        assert_eq!(f["l.0.k"], "true");
+        assert_eq!(f["l.1"], "<nil>");
+        assert!(!f.contains_key("a.e"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The `pullRequest` generator: one parameter set per open pull request.
+//!
+//! Stage: generate; lists pull requests through `Sources` (I/O there only). Filters are Argo CD's
+//! (OR across filters, AND within one; unanchored regexes), `labels` must all be present; appset
+//! adds `ignoreDraft` and `excludeLabels`. Parameters are Argo CD's, in both modes; `labels` only
+//! in the nested modes.
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::{GenerateContext, GenerateError, ParamMode, Params, apply_values, short};
+use crate::{
+    crd::{PullRequestFilter, PullRequestGenerator},
+    sources::{PullRequest, PullRequestQuery},
+    text,
+};
+
+/// Default poll interval of pull-request generators (Argo CD's 30 minutes).
+pub const DEFAULT_REQUEUE_SECONDS: u64 = 1800;
+
+struct CompiledFilter {
+    branch: Option<Regex>,
+    target_branch: Option<Regex>,
+    title: Option<Regex>,
+}
+
+fn compile(filters: &[PullRequestFilter], path: &str) -> Result<Vec<CompiledFilter>, GenerateError> {
+    let re = |v: &Option<String>, what: &str, i: usize| -> Result<Option<Regex>, GenerateError> {
+        v.as_deref()
+            .map(|s| {
+                Regex::new(s).map_err(|e| {
+                    GenerateError::invalid(
+                        &format!("{path}.filters[{i}]"),
+                        format!("error compiling {what} regexp {s:?}: {e}"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(CompiledFilter {
+                branch: re(&f.branch_match, "BranchMatch", i)?,
+                target_branch: re(&f.target_branch_match, "TargetBranchMatch", i)?,
+                title: re(&f.title_match, "TitleMatch", i)?,
+            })
+        })
+        .collect()
+}
+
+fn passes(filters: &[CompiledFilter], pr: &PullRequest) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            f.branch.as_ref().is_none_or(|r| r.is_match(&pr.branch))
+                && f.target_branch.as_ref().is_none_or(|r| r.is_match(&pr.target_branch))
+                && f.title.as_ref().is_none_or(|r| r.is_match(&pr.title))
+        })
+}
+
+/// Generate the parameter sets of a `pullRequest` generator.
+pub async fn generate(
+    g: &PullRequestGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
+    let gh = match (&g.github, unsupported_provider(g)) {
+        (Some(gh), _) => gh,
+        (None, Some(p)) => {
+            return Err(GenerateError::invalid(
+                path,
+                format!("the {p} pull request provider is not supported by appset yet"),
+            ));
+        }
+        (None, None) => {
+            return Err(GenerateError::invalid(path, "no Pull Request provider implementation configured"));
+        }
+    };
+    let filters = compile(&g.filters, path)?;
+    let query = PullRequestQuery { api: gh.api.clone(), owner: gh.owner.clone(), repo: gh.repo.clone() };
+    let prs = ctx.sources.pull_requests(&query).await.map_err(|e| GenerateError::source(&format!("{path}.github"), e))?;
+    let mut out = Vec::new();
+    for pr in prs {
+        if !gh.labels.iter().all(|l| pr.labels.contains(l))
+            || (gh.ignore_draft && pr.draft)
+            || gh.exclude_labels.iter().any(|l| pr.labels.contains(l))
+            || !passes(&filters, &pr)
+        {
+            continue;
+        }
+        out.push(params(&pr, ctx.mode()));
+    }
+    apply_values(&mut out, g.values.as_ref(), ctx, path)?;
+    Ok(out)
+}
+
+fn unsupported_provider(g: &PullRequestGenerator) -> Option<&'static str> {
+    [
+        ("gitlab", g.gitlab.is_some()),
+        ("gitea", g.gitea.is_some()),
+        ("bitbucketServer", g.bitbucket_server.is_some()),
+        ("bitbucket", g.bitbucket.is_some()),
+        ("azuredevops", g.azuredevops.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(n, set)| set.then_some(n))
+}
+
+/// Argo CD's parameters of one pull request.
+pub fn params(pr: &PullRequest, mode: ParamMode) -> Params {
+    let s = |v: &str| Value::String(v.to_string());
+    let mut p = Params::from([
+        ("number".to_string(), s(&pr.number.to_string())),
+        ("title".to_string(), s(&pr.title)),
+        ("branch".to_string(), s(&pr.branch)),
+        ("branch_slug".to_string(), s(&text::slug(&pr.branch, 50, true))),
+        ("target_branch".to_string(), s(&pr.target_branch)),
+        ("target_branch_slug".to_string(), s(&text::slug(&pr.target_branch, 50, true))),
+        ("head_sha".to_string(), s(&pr.head_sha)),
+        ("head_short_sha".to_string(), s(&short(&pr.head_sha, 8))),
+        ("head_short_sha_7".to_string(), s(&short(&pr.head_sha, 7))),
+        ("author".to_string(), s(&pr.author)),
+    ]);
+    if mode == ParamMode::Nested {
+        p.insert("labels".into(), Value::Array(pr.labels.iter().map(|l| s(l)).collect()));
+    }
+    p
+}
