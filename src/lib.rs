@@ -7,6 +7,7 @@
 //! ```
 //!
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
+//! - [`file`]: ApplicationSet files (the ApplicationSet plus optional recorded inputs).
 //! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
 //!   generators; reaches the outside world only through [`sources::Sources`].
 //! - [`render`]: one Application per parameter set (Argo's `{{param}}`, jinja), templatePatch,
@@ -15,6 +16,7 @@
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 
 pub mod crd;
+pub mod file;
 pub mod generators;
 pub mod render;
 pub mod sources;

@@ -6,7 +6,7 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use appset::{
     crd,
     render::{self, RenderOptions},
@@ -133,9 +133,7 @@ fn read_input(path: &Path) -> Result<String> {
 
 /// Split a YAML stream into documents, as JSON values.
 fn yaml_documents(text: &str, what: &Path) -> Result<Vec<Value>> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| anyhow::anyhow!("{}: malformed YAML: {e}", what.display()))?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    appset::file::documents(text).map_err(|e| anyhow::anyhow!("{}: {e}", what.display()))
 }
 
 fn load_clusters(path: &Path) -> Result<Vec<Secret>> {
@@ -169,21 +167,7 @@ struct Loaded {
 
 fn load_file(path: &Path) -> Result<Loaded> {
     let text = read_input(path)?;
-    let mut docs = yaml_documents(&text, path)?.into_iter();
-    let Some(first) = docs.next() else { bail!("{}: no ApplicationSet in the file", path.display()) };
-    let appset = crd::parse_application_set(first).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let recorded = match docs.next() {
-        None => Recorded::default(),
-        Some(doc) => serde_path_to_error::deserialize(doc).map_err(|e| {
-            anyhow::anyhow!("{}: recorded inputs (second document): {}: {}", path.display(), e.path(), e.inner())
-        })?,
-    };
-    if docs.next().is_some() {
-        bail!(
-            "{}: too many YAML documents (expected the ApplicationSet, then optionally its recorded inputs)",
-            path.display()
-        );
-    }
+    let (appset, recorded) = appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(Loaded { path: path.to_path_buf(), appset, recorded })
 }
 

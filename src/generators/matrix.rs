@@ -39,7 +39,8 @@ pub async fn generate(g: &MatrixGenerator, ctx: &GenerateContext<'_>, path: &str
         for a in &acc {
             let bs = if templated && !a.is_empty() {
                 let interpolated = interpolate(child, a, ctx, &cpath)?;
-                child_params(&interpolated, ctx, &cpath).await?
+                let inner = GenerateContext { outer: Some(a), ..*ctx };
+                child_params(&interpolated, &inner, &cpath).await?
             } else {
                 if fixed.is_none() {
                     fixed = Some(child_params(child, ctx, &cpath).await?);

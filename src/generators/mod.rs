@@ -42,6 +42,7 @@ pub enum ParamMode {
 }
 
 /// What generators need to know about the ApplicationSet being generated.
+#[derive(Clone, Copy)]
 pub struct GenerateContext<'a> {
     /// Name of the ApplicationSet (for messages).
     pub appset_name: &'a str,
@@ -53,6 +54,8 @@ pub struct GenerateContext<'a> {
     pub engine: &'a Engine,
     /// The outside world.
     pub sources: &'a dyn Sources,
+    /// Parameters of earlier matrix children: a child's `values` see them (its own win).
+    pub outer: Option<&'a Params>,
 }
 
 impl GenerateContext<'_> {
@@ -341,8 +344,13 @@ pub fn apply_values(
     let Some(values) = values.filter(|v| !v.is_empty()) else { return Ok(()) };
     for p in params.iter_mut() {
         let mut rendered = BTreeMap::new();
+        let scope = ctx.outer.map(|outer| {
+            let mut merged = outer.clone();
+            merged.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+            merged
+        });
         for (k, tmpl) in values {
-            let s = ctx.engine.render_str(tmpl, p).map_err(|source| GenerateError::Render {
+            let s = ctx.engine.render_str(tmpl, scope.as_ref().unwrap_or(p)).map_err(|source| GenerateError::Render {
                 path: format!("{path}.values.{k}"),
                 source,
             })?;

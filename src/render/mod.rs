@@ -468,6 +468,7 @@ pub async fn generate_applications(
         controller_namespace: &opts.namespace,
         engine: &engine,
         sources,
+        outer: None,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let preserve = spec.sync_policy.as_ref().is_some_and(|p| p.preserve_resources_on_deletion);

@@ -1,0 +1,88 @@
+//! Golden cases: every file under `generators/` and `templates/` is rendered offline (recorded
+//! inputs only, no network) and snapshotted into `snapshots/`.
+//!
+//! A file whose name starts with `err-` must fail; any other file must succeed. The snapshot holds
+//! the parameter sets (for generator cases), the Applications as YAML, warnings, and validation
+//! errors — or the error message. Review `.snap.new` files as files, then accept with
+//! `INSTA_UPDATE=always cargo test --test golden`.
+
+use std::path::Path;
+
+use appset::{
+    render::{self, RenderOptions},
+    sources::Inputs,
+};
+
+fn render_case(path: &Path) -> (bool, String) {
+    let text = std::fs::read_to_string(path).expect("read case");
+    let (appset, recorded) = match appset::file::parse(&text) {
+        Ok(x) => x,
+        Err(e) => return (false, format!("error: {e}\n")),
+    };
+    let inputs = Inputs::recorded(recorded);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let result = runtime.block_on(render::generate_applications(&appset, &inputs, &RenderOptions::default()));
+    match result {
+        Err(e) => (false, format!("error: {e}\n")),
+        Ok(out) => {
+            let mut s = String::new();
+            let show_params = path.components().any(|c| c.as_os_str() == "generators");
+            if show_params {
+                s.push_str("# parameter sets\n");
+                for p in &out.params {
+                    s.push_str(&serde_json::to_string(p).expect("json"));
+                    s.push('\n');
+                }
+            }
+            for w in &out.warnings {
+                s.push_str(&format!("# warning: {}: {}\n", w.field, w.message));
+            }
+            for inv in &out.invalid {
+                s.push_str(&format!("# invalid: {}\n", inv.message));
+            }
+            s.push_str(&format!("# {} applications\n", out.applications.len()));
+            for app in &out.applications {
+                s.push_str("---\n");
+                s.push_str(&serde_saphyr::to_string(app).expect("yaml"));
+            }
+            (out.invalid.is_empty(), s)
+        }
+    }
+}
+
+fn check(path: &Path, mismatches: &mut Vec<String>) {
+    let (ok, snapshot) = render_case(path);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let expect_error = name.starts_with("err-");
+    // generators/list/three-clusters.yaml -> generators__list__three-clusters
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rel = path.strip_prefix(root).unwrap_or(path).with_extension("");
+    let snapshot_name = rel.to_string_lossy().replace(['/', '\\'], "__");
+    insta::with_settings!({ snapshot_suffix => "", input_file => path }, {
+        insta::assert_snapshot!(snapshot_name, snapshot);
+    });
+    if ok == expect_error {
+        mismatches.push(format!("{}: {}", path.display(), if ok { "succeeded" } else { "failed" }));
+    }
+}
+
+fn run(dir: &str) {
+    let mut mismatches = Vec::new();
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        match dir {
+            "generators" => insta::glob!("../generators", "**/*.yaml", |p| check(p, &mut mismatches)),
+            _ => insta::glob!("../templates", "**/*.yaml", |p| check(p, &mut mismatches)),
+        }
+    });
+    assert!(mismatches.is_empty(), "files named err-* must fail, others must succeed:\n{}", mismatches.join("\n"));
+}
+
+#[test]
+fn generator_cases() {
+    run("generators");
+}
+
+#[test]
+fn template_cases() {
+    run("templates");
+}
