@@ -48,8 +48,10 @@ pub fn parse(text: &str) -> Result<(ApplicationSet, Recorded), FileError> {
     let appset = crd::parse_application_set(docs.next().ok_or(FileError::Empty)?)?;
     let recorded = match docs.next() {
         None => Recorded::default(),
-        Some(doc) => serde_path_to_error::deserialize(doc)
-            .map_err(|e| FileError::Recorded { field: e.path().to_string(), message: e.into_inner().to_string() })?,
+        Some(doc) => serde_path_to_error::deserialize(doc).map_err(|e| FileError::Recorded {
+            field: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?,
     };
     if docs.next().is_some() {
         return Err(FileError::TooManyDocuments);

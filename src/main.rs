@@ -33,7 +33,11 @@ enum Command {
     /// for standard input.
     Render(RenderArgs),
     /// Print the CustomResourceDefinitions (ApplicationSet and Application) as YAML.
-    Crds,
+    Crds {
+        /// Write `applicationset.yaml` and `application.yaml` into DIR instead of printing.
+        #[arg(long, value_name = "DIR")]
+        split: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,7 +85,9 @@ enum Output {
 
 fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
     // Split at the last '=' so URLs with query strings keep working.
-    let (url, path) = s.rsplit_once('=').ok_or_else(|| format!("expected URL=PATH, got {s:?}"))?;
+    let (url, path) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected URL=PATH, got {s:?}"))?;
     if url.is_empty() || path.is_empty() {
         return Err(format!("expected URL=PATH, got {s:?}"));
     }
@@ -99,7 +105,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render_cmd(args),
-        Command::Crds => crds_cmd(),
+        Command::Crds { split } => crds_cmd(split.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -111,7 +117,15 @@ fn main() -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)]
-fn crds_cmd() -> Result<ExitCode> {
+fn crds_cmd(split: Option<&Path>) -> Result<ExitCode> {
+    if let Some(dir) = split {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (file, yaml) in crd::crd_yaml() {
+            let path = dir.join(file);
+            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = std::io::stdout().lock();
     for (i, (_, yaml)) in crd::crd_yaml().into_iter().enumerate() {
         if i > 0 {
@@ -125,7 +139,9 @@ fn crds_cmd() -> Result<ExitCode> {
 fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input")?;
         return Ok(s);
     }
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
@@ -154,9 +170,10 @@ fn load_clusters(path: &Path) -> Result<Vec<Secret>> {
 
 fn load_pull_requests(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<PullRequest>>> {
     let text = read_input(path)?;
-    let doc: Value =
-        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: malformed YAML: {e}", path.display()))?;
-    serde_path_to_error::deserialize(doc).map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
+    let doc: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: malformed YAML: {e}", path.display()))?;
+    serde_path_to_error::deserialize(doc)
+        .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
 }
 
 struct Loaded {
@@ -167,8 +184,13 @@ struct Loaded {
 
 fn load_file(path: &Path) -> Result<Loaded> {
     let text = read_input(path)?;
-    let (appset, recorded) = appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(Loaded { path: path.to_path_buf(), appset, recorded })
+    let (appset, recorded) =
+        appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        appset,
+        recorded,
+    })
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -180,9 +202,15 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     if let Some(p) = &args.pull_requests {
         shared.pull_requests = Some(load_pull_requests(p)?);
     }
-    let loaded = args.files.iter().map(|p| load_file(p)).collect::<Result<Vec<_>>>()?;
+    let loaded = args
+        .files
+        .iter()
+        .map(|p| load_file(p))
+        .collect::<Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let opts = RenderOptions { namespace: args.namespace.clone() };
+    let opts = RenderOptions {
+        namespace: args.namespace.clone(),
+    };
 
     let mut applications = Vec::new();
     let mut params = Vec::new();
@@ -209,10 +237,19 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             Ok(out) => {
                 let name = file.appset.metadata.name.clone().unwrap_or_default();
                 for w in &out.warnings {
-                    eprintln!("warning: {}: ApplicationSet {name:?}: {}: {}", file.path.display(), w.field, w.message);
+                    eprintln!(
+                        "warning: {}: ApplicationSet {name:?}: {}: {}",
+                        file.path.display(),
+                        w.field,
+                        w.message
+                    );
                 }
                 for inv in &out.invalid {
-                    eprintln!("error: {}: ApplicationSet {name:?}: {}", file.path.display(), inv.message);
+                    eprintln!(
+                        "error: {}: ApplicationSet {name:?}: {}",
+                        file.path.display(),
+                        inv.message
+                    );
                     failed = true;
                 }
                 applications.extend(out.applications);

@@ -101,8 +101,11 @@ pub struct PullRequestQuery {
 /// The outside world, as generators see it.
 pub trait Sources: Send + Sync {
     /// Resolve `revision` of `repo_url` to a commit and list its tree.
-    fn git_tree<'a>(&'a self, repo_url: &'a str, revision: &'a str)
-    -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>>;
+    fn git_tree<'a>(
+        &'a self,
+        repo_url: &'a str,
+        revision: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>>;
     /// Read files of the commit `sha` (as returned by [`Sources::git_tree`]).
     fn git_read<'a>(
         &'a self,
@@ -205,7 +208,10 @@ impl Recorded {
 
     fn repo(&self, url: &str) -> Option<(&str, &RecordedRepo)> {
         let key = url_key(url);
-        self.git.iter().find(|(u, _)| url_key(u) == key).map(|(u, r)| (u.as_str(), r))
+        self.git
+            .iter()
+            .find(|(u, _)| url_key(u) == key)
+            .map(|(u, r)| (u.as_str(), r))
     }
 }
 
@@ -266,14 +272,24 @@ fn materialise_commit(c: &RecordedCommit) -> RecordedTree {
     }
     let mut directories: Vec<String> = dirs.into_iter().collect();
     directories.sort_by(|a, b| walk_order(a, b));
-    let tree = GitTree { sha, directories, files: files.keys().cloned().collect() };
-    RecordedTree { tree: Arc::new(tree), files }
+    let tree = GitTree {
+        sha,
+        directories,
+        files: files.keys().cloned().collect(),
+    };
+    RecordedTree {
+        tree: Arc::new(tree),
+        files,
+    }
 }
 
 impl RecordedGit {
     fn new(r: &RecordedRepo) -> Self {
-        let mut branches: BTreeMap<String, Arc<RecordedTree>> =
-            r.branches.iter().map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c)))).collect();
+        let mut branches: BTreeMap<String, Arc<RecordedTree>> = r
+            .branches
+            .iter()
+            .map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c))))
+            .collect();
         let default_branch = r.default_branch.clone().unwrap_or_else(|| {
             if r.files.is_some() || branches.contains_key("main") || branches.is_empty() {
                 "main".to_string()
@@ -284,16 +300,29 @@ impl RecordedGit {
         if let Some(files) = &r.files {
             branches.insert(
                 default_branch.clone(),
-                Arc::new(materialise_commit(&RecordedCommit { sha: None, files: files.clone() })),
+                Arc::new(materialise_commit(&RecordedCommit {
+                    sha: None,
+                    files: files.clone(),
+                })),
             );
         }
-        let tags = r.tags.iter().map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c)))).collect();
-        RecordedGit { default_branch, branches, tags }
+        let tags = r
+            .tags
+            .iter()
+            .map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c))))
+            .collect();
+        RecordedGit {
+            default_branch,
+            branches,
+            tags,
+        }
     }
 
     fn resolve(&self, url: &str, revision: &str) -> Result<Arc<RecordedTree>, GitError> {
-        let not_found =
-            || GitError::RevisionNotFound { repo: url.to_string(), revision: revision.to_string() };
+        let not_found = || GitError::RevisionNotFound {
+            repo: url.to_string(),
+            revision: revision.to_string(),
+        };
         let rev = revision.trim();
         let by_name = |name: &str| -> Option<Arc<RecordedTree>> {
             if let Some(b) = name.strip_prefix("refs/heads/") {
@@ -305,14 +334,22 @@ impl RecordedGit {
             self.branches.get(name).or_else(|| self.tags.get(name)).cloned()
         };
         if rev.is_empty() || rev == "HEAD" {
-            return self.branches.get(&self.default_branch).cloned().ok_or_else(not_found);
+            return self
+                .branches
+                .get(&self.default_branch)
+                .cloned()
+                .ok_or_else(not_found);
         }
         if let Some(t) = by_name(rev) {
             return Ok(t);
         }
         if rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             let lower = rev.to_ascii_lowercase();
-            if let Some(t) = self.branches.values().chain(self.tags.values()).find(|t| t.tree.sha.starts_with(&lower))
+            if let Some(t) = self
+                .branches
+                .values()
+                .chain(self.tags.values())
+                .find(|t| t.tree.sha.starts_with(&lower))
             {
                 return Ok(t.clone());
             }
@@ -321,7 +358,11 @@ impl RecordedGit {
     }
 
     fn by_sha(&self, sha: &str) -> Option<Arc<RecordedTree>> {
-        self.branches.values().chain(self.tags.values()).find(|t| t.tree.sha == sha).cloned()
+        self.branches
+            .values()
+            .chain(self.tags.values())
+            .find(|t| t.tree.sha == sha)
+            .cloned()
     }
 }
 
@@ -366,11 +407,24 @@ impl Inputs {
 
     /// Recorded inputs backed by live sources.
     pub fn new(recorded: Recorded, live: LiveConfig) -> Self {
-        let recorded_git =
-            recorded.git.iter().map(|(url, r)| (url_key(url), Arc::new(RecordedGit::new(r)))).collect();
-        let git = (live.git || !live.repo_overrides.is_empty())
-            .then(|| Arc::new(GitRepos::new(live.git_cache_dir.clone(), live.repo_overrides.clone())));
-        Inputs { recorded, recorded_git, live, git, kube: tokio::sync::OnceCell::new() }
+        let recorded_git = recorded
+            .git
+            .iter()
+            .map(|(url, r)| (url_key(url), Arc::new(RecordedGit::new(r))))
+            .collect();
+        let git = (live.git || !live.repo_overrides.is_empty()).then(|| {
+            Arc::new(GitRepos::new(
+                live.git_cache_dir.clone(),
+                live.repo_overrides.clone(),
+            ))
+        });
+        Inputs {
+            recorded,
+            recorded_git,
+            live,
+            git,
+            kube: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The recorded inputs.
@@ -384,7 +438,11 @@ impl Inputs {
     }
 
     fn live_git(&self, url: &str) -> Result<Arc<GitRepos>, SourceError> {
-        let overridden = self.live.repo_overrides.iter().any(|(u, _)| url_key(u) == url_key(url));
+        let overridden = self
+            .live
+            .repo_overrides
+            .iter()
+            .any(|(u, _)| url_key(u) == url_key(url));
         match &self.git {
             Some(g) if self.live.git || overridden => Ok(g.clone()),
             _ => Err(SourceError::Unavailable(format!(
@@ -435,9 +493,10 @@ impl Sources for Inputs {
     ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, SourceError>> {
         Box::pin(async move {
             if let Some(r) = self.recorded_repo(repo_url) {
-                let t = r
-                    .by_sha(sha)
-                    .ok_or_else(|| GitError::RevisionNotFound { repo: repo_url.into(), revision: sha.into() })?;
+                let t = r.by_sha(sha).ok_or_else(|| GitError::RevisionNotFound {
+                    repo: repo_url.into(),
+                    revision: sha.into(),
+                })?;
                 return paths
                     .iter()
                     .map(|p| {
@@ -459,7 +518,10 @@ impl Sources for Inputs {
                 return Ok(r
                     .branches
                     .iter()
-                    .map(|(name, t)| GitBranch { name: name.clone(), sha: t.tree.sha.clone() })
+                    .map(|(name, t)| GitBranch {
+                        name: name.clone(),
+                        sha: t.tree.sha.clone(),
+                    })
                     .collect());
             }
             let g = self.live_git(repo_url)?;
@@ -484,17 +546,22 @@ impl Sources for Inputs {
                         .into(),
                 ));
             }
-            let client = self.kube_client().await.map_err(|message| SourceError::Clusters {
-                namespace: namespace.into(),
-                message: format!("no Kubernetes client ({message}); pass --clusters FILE to render offline"),
-            })?;
+            let client = self
+                .kube_client()
+                .await
+                .map_err(|message| SourceError::Clusters {
+                    namespace: namespace.into(),
+                    message: format!(
+                        "no Kubernetes client ({message}); pass --clusters FILE to render offline"
+                    ),
+                })?;
             let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
             let lp = kube::api::ListParams::default()
                 .labels(&format!("{}=cluster", crate::crd::CLUSTER_SECRET_TYPE_LABEL));
-            let list = api
-                .list(&lp)
-                .await
-                .map_err(|e| SourceError::Clusters { namespace: namespace.into(), message: e.to_string() })?;
+            let list = api.list(&lp).await.map_err(|e| SourceError::Clusters {
+                namespace: namespace.into(),
+                message: e.to_string(),
+            })?;
             Ok(list.items)
         })
     }
@@ -570,6 +637,9 @@ mod tests {
 
     #[test]
     fn url_key_ignores_git_suffix_trailing_slash_and_case() {
-        assert_eq!(url_key("https://GitHub.com/a/b.git"), url_key("https://github.com/a/b/"));
+        assert_eq!(
+            url_key("https://GitHub.com/a/b.git"),
+            url_key("https://github.com/a/b/")
+        );
     }
 }

@@ -20,8 +20,15 @@ fn render_case(path: &Path) -> (bool, String) {
         Err(e) => return (false, format!("error: {e}\n")),
     };
     let inputs = Inputs::recorded(recorded);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let result = runtime.block_on(render::generate_applications(&appset, &inputs, &RenderOptions::default()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = runtime.block_on(render::generate_applications(
+        &appset,
+        &inputs,
+        &RenderOptions::default(),
+    ));
     match result {
         Err(e) => (false, format!("error: {e}\n")),
         Ok(out) => {
@@ -62,7 +69,11 @@ fn check(path: &Path, mismatches: &mut Vec<String>) {
         insta::assert_snapshot!(snapshot_name, snapshot);
     });
     if ok == expect_error {
-        mismatches.push(format!("{}: {}", path.display(), if ok { "succeeded" } else { "failed" }));
+        mismatches.push(format!(
+            "{}: {}",
+            path.display(),
+            if ok { "succeeded" } else { "failed" }
+        ));
     }
 }
 
@@ -74,7 +85,11 @@ fn run(dir: &str) {
             _ => insta::glob!("../templates", "**/*.yaml", |p| check(p, &mut mismatches)),
         }
     });
-    assert!(mismatches.is_empty(), "files named err-* must fail, others must succeed:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "files named err-* must fail, others must succeed:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]

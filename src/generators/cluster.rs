@@ -98,7 +98,12 @@ pub async fn generate(
         let list = if params.is_empty() {
             Value::Null
         } else {
-            Value::Array(params.into_iter().map(|p| Value::Object(p.into_iter().collect())).collect())
+            Value::Array(
+                params
+                    .into_iter()
+                    .map(|p| Value::Object(p.into_iter().collect()))
+                    .collect(),
+            )
         };
         return Ok(vec![Params::from([("clusters".to_string(), list)])]);
     }
@@ -115,5 +120,9 @@ fn base_params(name: &str, server: &str, project: &str) -> Params {
 }
 
 fn to_object(m: &BTreeMap<String, String>) -> Value {
-    Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }

@@ -24,9 +24,16 @@ use crate::{crd::GitGenerator, text};
 pub const DEFAULT_REQUEUE_SECONDS: u64 = 180;
 
 /// Generate the parameter sets of a `git` generator.
-pub async fn generate(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+pub async fn generate(
+    g: &GitGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
     if g.repo_url.trim().is_empty() {
-        return Err(GenerateError::invalid(&format!("{path}.repoURL"), "repoURL is required"));
+        return Err(GenerateError::invalid(
+            &format!("{path}.repoURL"),
+            "repoURL is required",
+        ));
     }
     let mut params = if !g.branches.is_empty() {
         if !g.directories.is_empty() || !g.files.is_empty() {
@@ -73,8 +80,16 @@ fn go_dir(p: &str) -> &str {
     }
 }
 
-async fn directories(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
-    let tree = ctx.sources.git_tree(&g.repo_url, &g.revision).await.map_err(|e| GenerateError::source(path, e))?;
+async fn directories(
+    g: &GitGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
+    let tree = ctx
+        .sources
+        .git_tree(&g.repo_url, &g.revision)
+        .await
+        .map_err(|e| GenerateError::source(path, e))?;
     // A malformed pattern is skipped (Argo CD logs it); reject it instead of silently matching
     // nothing when it is the only include.
     let mut items = Vec::with_capacity(g.directories.len());
@@ -113,10 +128,17 @@ pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
     let mut p = Params::new();
     match mode {
         ParamMode::Flat => {
-            let name = if prefix.is_empty() { "path".to_string() } else { format!("{prefix}.path") };
+            let name = if prefix.is_empty() {
+                "path".to_string()
+            } else {
+                format!("{prefix}.path")
+            };
             p.insert(name.clone(), Value::String(dir.to_string()));
             p.insert(format!("{name}.basename"), Value::String(base.to_string()));
-            p.insert(format!("{name}.basenameNormalized"), Value::String(text::normalize(base)));
+            p.insert(
+                format!("{name}.basenameNormalized"),
+                Value::String(text::normalize(base)),
+            );
             for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
                 p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
             }
@@ -126,7 +148,10 @@ pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
             m.insert("path".into(), Value::String(dir.to_string()));
             m.insert("basename".into(), Value::String(base.to_string()));
             m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
-            m.insert("segments".into(), Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()));
+            m.insert(
+                "segments".into(),
+                Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()),
+            );
             insert_nested_path(&mut p, prefix, m);
         }
     }
@@ -143,11 +168,24 @@ fn insert_nested_path(p: &mut Params, prefix: &str, m: Map<String, Value>) {
     }
 }
 
-async fn files(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
-    let tree = ctx.sources.git_tree(&g.repo_url, &g.revision).await.map_err(|e| GenerateError::source(path, e))?;
+async fn files(
+    g: &GitGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
+    let tree = ctx
+        .sources
+        .git_tree(&g.repo_url, &g.revision)
+        .await
+        .map_err(|e| GenerateError::source(path, e))?;
     let mut selected = BTreeSet::new();
     for item in g.files.iter().filter(|f| !f.exclude) {
-        selected.extend(tree.files.iter().filter(|f| pathspec_match(&item.path, f)).cloned());
+        selected.extend(
+            tree.files
+                .iter()
+                .filter(|f| pathspec_match(&item.path, f))
+                .cloned(),
+        );
     }
     for item in g.files.iter().filter(|f| f.exclude) {
         selected.retain(|f| !pathspec_match(&item.path, f));
@@ -166,7 +204,10 @@ async fn files(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Resul
         let objects = parse_file(&content).map_err(|e| {
             GenerateError::invalid(
                 path,
-                format!("unable to process file '{file}' from repository '{}': unable to parse file: {e}", g.repo_url),
+                format!(
+                    "unable to process file '{file}' from repository '{}': unable to parse file: {e}",
+                    g.repo_url
+                ),
             )
         })?;
         for obj in objects {
@@ -199,14 +240,26 @@ pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: Para
     match mode {
         ParamMode::Flat => {
             let nested: Params = obj.into_iter().collect();
-            let mut p: Params =
-                flatten(&nested, FlattenStyle::GitFiles).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-            let name = if prefix.is_empty() { "path".to_string() } else { format!("{prefix}.path") };
+            let mut p: Params = flatten(&nested, FlattenStyle::GitFiles)
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            let name = if prefix.is_empty() {
+                "path".to_string()
+            } else {
+                format!("{prefix}.path")
+            };
             p.insert(name.clone(), Value::String(dir.to_string()));
             p.insert(format!("{name}.basename"), Value::String(base.to_string()));
             p.insert(format!("{name}.filename"), Value::String(filename.to_string()));
-            p.insert(format!("{name}.basenameNormalized"), Value::String(text::normalize(base)));
-            p.insert(format!("{name}.filenameNormalized"), Value::String(text::normalize(filename)));
+            p.insert(
+                format!("{name}.basenameNormalized"),
+                Value::String(text::normalize(base)),
+            );
+            p.insert(
+                format!("{name}.filenameNormalized"),
+                Value::String(text::normalize(filename)),
+            );
             for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
                 p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
             }
@@ -219,15 +272,25 @@ pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: Para
             m.insert("basename".into(), Value::String(base.to_string()));
             m.insert("filename".into(), Value::String(filename.to_string()));
             m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
-            m.insert("filenameNormalized".into(), Value::String(text::normalize(filename)));
-            m.insert("segments".into(), Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()));
+            m.insert(
+                "filenameNormalized".into(),
+                Value::String(text::normalize(filename)),
+            );
+            m.insert(
+                "segments".into(),
+                Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()),
+            );
             insert_nested_path(&mut p, prefix, m);
             p
         }
     }
 }
 
-async fn branches(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+async fn branches(
+    g: &GitGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
     let mut patterns = Vec::with_capacity(g.branches.len());
     for (i, b) in g.branches.iter().enumerate() {
         let (pattern, exclude) = b.parts();
@@ -239,17 +302,26 @@ async fn branches(g: &GitGenerator, ctx: &GenerateContext<'_>, path: &str) -> Re
         }
         patterns.push((pattern, exclude));
     }
-    let mut list = ctx.sources.git_branches(&g.repo_url).await.map_err(|e| GenerateError::source(path, e))?;
+    let mut list = ctx
+        .sources
+        .git_branches(&g.repo_url)
+        .await
+        .map_err(|e| GenerateError::source(path, e))?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = Vec::new();
     for b in list {
         let matches = |want_exclude: bool| {
-            patterns.iter().any(|(p, ex)| *ex == want_exclude && branch_match(p, &b.name).unwrap_or(false))
+            patterns
+                .iter()
+                .any(|(p, ex)| *ex == want_exclude && branch_match(p, &b.name).unwrap_or(false))
         };
         if matches(false) && !matches(true) {
             out.push(Params::from([
                 ("branch".to_string(), Value::String(b.name.clone())),
-                ("branch_slug".to_string(), Value::String(text::slug(&b.name, 50, true))),
+                (
+                    "branch_slug".to_string(),
+                    Value::String(text::slug(&b.name, 50, true)),
+                ),
                 ("sha".to_string(), Value::String(b.sha.clone())),
                 ("short_sha".to_string(), Value::String(short(&b.sha, 8))),
                 ("short_sha_7".to_string(), Value::String(short(&b.sha, 7))),

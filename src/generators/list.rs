@@ -11,14 +11,21 @@ use super::{GenerateContext, GenerateError, ParamMode, Params};
 use crate::crd::ListGenerator;
 
 /// Generate the parameter sets of a `list` generator.
-pub fn generate(g: &ListGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+pub fn generate(
+    g: &ListGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
     let mut out = Vec::with_capacity(g.elements.len());
     for (i, el) in g.elements.iter().enumerate() {
         let epath = format!("{path}.elements[{i}]");
         let Value::Object(obj) = el else {
             return Err(GenerateError::invalid(
                 &epath,
-                format!("error unmarshling list element: expected an object, got {}", kind(el)),
+                format!(
+                    "error unmarshling list element: expected an object, got {}",
+                    kind(el)
+                ),
             ));
         };
         match ctx.mode() {
@@ -28,7 +35,10 @@ pub fn generate(g: &ListGenerator, ctx: &GenerateContext<'_>, path: &str) -> Res
                 for (k, v) in obj {
                     if k == "values" {
                         let Value::Object(values) = v else {
-                            return Err(GenerateError::invalid(&format!("{epath}.values"), "error parsing values map"));
+                            return Err(GenerateError::invalid(
+                                &format!("{epath}.values"),
+                                "error parsing values map",
+                            ));
                         };
                         for (vk, vv) in values {
                             let Value::String(s) = vv else {
@@ -60,7 +70,10 @@ pub fn generate(g: &ListGenerator, ctx: &GenerateContext<'_>, path: &str) -> Res
     }
     if let Some(yaml) = g.elements_yaml.as_deref().filter(|y| !y.trim().is_empty()) {
         let items: Vec<serde_json::Map<String, Value>> = serde_saphyr::from_str(yaml).map_err(|e| {
-            GenerateError::invalid(&format!("{path}.elementsYaml"), format!("error unmarshling decoded ElementsYaml {e}"))
+            GenerateError::invalid(
+                &format!("{path}.elementsYaml"),
+                format!("error unmarshling decoded ElementsYaml {e}"),
+            )
         })?;
         out.extend(items.into_iter().map(|m| m.into_iter().collect::<Params>()));
     }

@@ -25,9 +25,16 @@ use crate::{
 pub const MAX_PARAMS: usize = 1_000_000;
 
 /// Generate the parameter sets of a `matrix` generator.
-pub async fn generate(g: &MatrixGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+pub async fn generate(
+    g: &MatrixGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
     if g.generators.len() < 2 {
-        return Err(GenerateError::invalid(path, "found less than two generators, Matrix requires two or more"));
+        return Err(GenerateError::invalid(
+            path,
+            "found less than two generators, Matrix requires two or more",
+        ));
     }
     let mut acc = child_params(&g.generators[0], ctx, &format!("{path}.generators[0]")).await?;
     for (k, child) in g.generators.iter().enumerate().skip(1) {
@@ -39,7 +46,10 @@ pub async fn generate(g: &MatrixGenerator, ctx: &GenerateContext<'_>, path: &str
         for a in &acc {
             let bs = if templated && !a.is_empty() {
                 let interpolated = interpolate(child, a, ctx, &cpath)?;
-                let inner = GenerateContext { outer: Some(a), ..*ctx };
+                let inner = GenerateContext {
+                    outer: Some(a),
+                    ..*ctx
+                };
                 child_params(&interpolated, &inner, &cpath).await?
             } else {
                 if fixed.is_none() {
@@ -72,7 +82,10 @@ pub(crate) async fn child_params(
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
     if GeneratorSpec::kinds_of(child).len() > 1 {
-        return Err(GenerateError::invalid(path, "found more than one generator in matrix.Generators"));
+        return Err(GenerateError::invalid(
+            path,
+            "found more than one generator in matrix.Generators",
+        ));
     }
     let mut results = Box::pin(transform(child, ctx, path)).await?;
     Ok(results.pop().map(|t| t.params).unwrap_or_default())
@@ -82,7 +95,10 @@ pub(crate) async fn child_params(
 pub fn combine(a: &Params, b: &Params, mode: ParamMode) -> Result<Params, String> {
     match mode {
         ParamMode::Flat => {
-            let mut out: Params = a.iter().map(|(k, v)| (k.clone(), Value::String(go_format_value(v)))).collect();
+            let mut out: Params = a
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(go_format_value(v))))
+                .collect();
             for (k, v) in b {
                 let vb = go_format_value(v);
                 match out.get(k) {
@@ -172,12 +188,16 @@ pub(crate) fn interpolate(
 ) -> Result<ApplicationSetGenerator, GenerateError> {
     let mut v = serde_json::to_value(child).map_err(|e| GenerateError::invalid(path, e.to_string()))?;
     interpolate_entry(&mut v, a, ctx, path)?;
-    serde_json::from_value(v).map_err(|e| {
-        GenerateError::invalid(path, format!("failed to replace parameters in generator: {e}"))
-    })
+    serde_json::from_value(v)
+        .map_err(|e| GenerateError::invalid(path, format!("failed to replace parameters in generator: {e}")))
 }
 
-fn interpolate_entry(entry: &mut Value, a: &Params, ctx: &GenerateContext<'_>, path: &str) -> Result<(), GenerateError> {
+fn interpolate_entry(
+    entry: &mut Value,
+    a: &Params,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<(), GenerateError> {
     let Value::Object(m) = entry else { return Ok(()) };
     for (kind, spec) in m.iter_mut() {
         let kpath = format!("{path}.{kind}");
@@ -226,10 +246,13 @@ fn render_all(v: &mut Value, a: &Params, ctx: &GenerateContext<'_>, path: &str) 
         if !s.contains("{{") && !matches!(ctx.engine, Engine::Jinja(_)) {
             return Ok(None);
         }
-        ctx.engine.render_str(s, a).map(Some).map_err(|source| GenerateError::Render {
-            path: field.to_string(),
-            source,
-        })
+        ctx.engine
+            .render_str(s, a)
+            .map(Some)
+            .map_err(|source| GenerateError::Render {
+                path: field.to_string(),
+                source,
+            })
     })
 }
 
@@ -244,9 +267,22 @@ mod tests {
 
     #[test]
     fn flat_combine_rejects_the_same_key_with_different_values() {
-        let err = combine(&p(json!({"path": "a"})), &p(json!({"path": "b"})), ParamMode::Flat).unwrap_err();
-        assert!(err.ends_with("found duplicate key path with different value, a: a ,b: b"), "{err}");
-        let ok = combine(&p(json!({"path": "a", "n": 1})), &p(json!({"path": "a"})), ParamMode::Flat).unwrap();
+        let err = combine(
+            &p(json!({"path": "a"})),
+            &p(json!({"path": "b"})),
+            ParamMode::Flat,
+        )
+        .unwrap_err();
+        assert!(
+            err.ends_with("found duplicate key path with different value, a: a ,b: b"),
+            "{err}"
+        );
+        let ok = combine(
+            &p(json!({"path": "a", "n": 1})),
+            &p(json!({"path": "a"})),
+            ParamMode::Flat,
+        )
+        .unwrap();
         assert_eq!(ok, p(json!({"path": "a", "n": "1"})));
     }
 
@@ -255,6 +291,9 @@ mod tests {
         let a = p(json!({"x": {"a": 1, "s": ""}, "k": "first"}));
         let b = p(json!({"x": {"b": 2, "s": "kept"}, "k": "second", "only_b": true}));
         let out = combine(&a, &b, ParamMode::Nested).unwrap();
-        assert_eq!(out, p(json!({"x": {"a": 1, "b": 2, "s": "kept"}, "k": "first", "only_b": true})));
+        assert_eq!(
+            out,
+            p(json!({"x": {"a": 1, "b": 2, "s": "kept"}, "k": "first", "only_b": true}))
+        );
     }
 }

@@ -9,20 +9,36 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::{GenerateContext, GenerateError, ParamMode, Params, matrix::{child_params, merge_override}};
+use super::{
+    GenerateContext, GenerateError, ParamMode, Params,
+    matrix::{child_params, merge_override},
+};
 use crate::crd::MergeGenerator;
 
 /// Generate the parameter sets of a `merge` generator.
-pub async fn generate(g: &MergeGenerator, ctx: &GenerateContext<'_>, path: &str) -> Result<Vec<Params>, GenerateError> {
+pub async fn generate(
+    g: &MergeGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<Vec<Params>, GenerateError> {
     if g.generators.len() < 2 {
-        return Err(GenerateError::invalid(path, "found less than two generators, Merge requires two or more"));
+        return Err(GenerateError::invalid(
+            path,
+            "found less than two generators, Merge requires two or more",
+        ));
     }
     if g.merge_keys.is_empty() {
-        return Err(GenerateError::invalid(path, "no merge keys were specified, Merge requires at least one"));
+        return Err(GenerateError::invalid(
+            path,
+            "no merge keys were specified, Merge requires at least one",
+        ));
     }
     let keys: BTreeSet<&str> = g.merge_keys.iter().map(String::as_str).collect();
     let key_of = |p: &Params| -> String {
-        let m: BTreeMap<&str, &Value> = keys.iter().map(|k| (*k, p.get(*k).unwrap_or(&Value::Null))).collect();
+        let m: BTreeMap<&str, &Value> = keys
+            .iter()
+            .map(|k| (*k, p.get(*k).unwrap_or(&Value::Null)))
+            .collect();
         serde_json::to_string(&m).unwrap_or_default()
     };
     let mut children = Vec::with_capacity(g.generators.len());
@@ -45,7 +61,9 @@ pub async fn generate(g: &MergeGenerator, ctx: &GenerateContext<'_>, path: &str)
         children.push((params, index));
     }
     let mut iter = children.into_iter();
-    let Some((mut base, _)) = iter.next() else { return Ok(Vec::new()) };
+    let Some((mut base, _)) = iter.next() else {
+        return Ok(Vec::new());
+    };
     let base_keys: Vec<String> = base.iter().map(key_of).collect();
     for (params, index) in iter {
         for (b, k) in base.iter_mut().zip(&base_keys) {

@@ -99,11 +99,17 @@ pub enum GenerateError {
 
 impl GenerateError {
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
-        GenerateError::Invalid { path: path.to_string(), message: message.into() }
+        GenerateError::Invalid {
+            path: path.to_string(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn source(path: &str, source: SourceError) -> Self {
-        GenerateError::Source { path: path.to_string(), source }
+        GenerateError::Source {
+            path: path.to_string(),
+            source,
+        }
     }
 }
 
@@ -199,7 +205,11 @@ impl<'a> GeneratorSpec<'a> {
             }
         }
         fn min_of(entries: &[ApplicationSetGenerator]) -> Option<Duration> {
-            entries.iter().flat_map(GeneratorSpec::kinds_of).filter_map(|k| k.requeue_after()).min()
+            entries
+                .iter()
+                .flat_map(GeneratorSpec::kinds_of)
+                .filter_map(|k| k.requeue_after())
+                .min()
         }
         match self {
             GeneratorSpec::List(_) | GeneratorSpec::Clusters(_) => None,
@@ -272,7 +282,10 @@ pub async fn transform<'a>(
         None => None,
         Some(s) => Some(
             selector::Selector::parse(s, selector::ValueValidation::KeysOnly).map_err(|e| {
-                GenerateError::invalid(&format!("{path}.selector"), format!("error parsing label selector: {e}"))
+                GenerateError::invalid(
+                    &format!("{path}.selector"),
+                    format!("error parsing label selector: {e}"),
+                )
             })?,
         ),
     };
@@ -283,7 +296,11 @@ pub async fn transform<'a>(
         if let Some(sel) = &selector {
             params.retain(|p| sel.matches(&flatten(p, FlattenStyle::Selector)));
         }
-        out.push(Transformed { path: kpath, params, template: kind.template() });
+        out.push(Transformed {
+            path: kpath,
+            params,
+            template: kind.template(),
+        });
     }
     Ok(out)
 }
@@ -324,7 +341,11 @@ pub fn flatten(params: &Params, style: FlattenStyle) -> BTreeMap<String, String>
         }
     }
     fn join(prefix: &str, k: &str) -> String {
-        if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") }
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
     }
     let mut out = BTreeMap::new();
     for (k, v) in params {
@@ -341,7 +362,9 @@ pub fn apply_values(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<(), GenerateError> {
-    let Some(values) = values.filter(|v| !v.is_empty()) else { return Ok(()) };
+    let Some(values) = values.filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
     for p in params.iter_mut() {
         let mut rendered = BTreeMap::new();
         let scope = ctx.outer.map(|outer| {
@@ -350,10 +373,13 @@ pub fn apply_values(
             merged
         });
         for (k, tmpl) in values {
-            let s = ctx.engine.render_str(tmpl, scope.as_ref().unwrap_or(p)).map_err(|source| GenerateError::Render {
-                path: format!("{path}.values.{k}"),
-                source,
-            })?;
+            let s = ctx
+                .engine
+                .render_str(tmpl, scope.as_ref().unwrap_or(p))
+                .map_err(|source| GenerateError::Render {
+                    path: format!("{path}.values.{k}"),
+                    source,
+                })?;
             rendered.insert(k.clone(), s);
         }
         match ctx.mode() {

@@ -54,7 +54,9 @@ fn passes(filters: &[CompiledFilter], pr: &PullRequest) -> bool {
     filters.is_empty()
         || filters.iter().any(|f| {
             f.branch.as_ref().is_none_or(|r| r.is_match(&pr.branch))
-                && f.target_branch.as_ref().is_none_or(|r| r.is_match(&pr.target_branch))
+                && f.target_branch
+                    .as_ref()
+                    .is_none_or(|r| r.is_match(&pr.target_branch))
                 && f.title.as_ref().is_none_or(|r| r.is_match(&pr.title))
         })
 }
@@ -74,12 +76,23 @@ pub async fn generate(
             ));
         }
         (None, None) => {
-            return Err(GenerateError::invalid(path, "no Pull Request provider implementation configured"));
+            return Err(GenerateError::invalid(
+                path,
+                "no Pull Request provider implementation configured",
+            ));
         }
     };
     let filters = compile(&g.filters, path)?;
-    let query = PullRequestQuery { api: gh.api.clone(), owner: gh.owner.clone(), repo: gh.repo.clone() };
-    let prs = ctx.sources.pull_requests(&query).await.map_err(|e| GenerateError::source(&format!("{path}.github"), e))?;
+    let query = PullRequestQuery {
+        api: gh.api.clone(),
+        owner: gh.owner.clone(),
+        repo: gh.repo.clone(),
+    };
+    let prs = ctx
+        .sources
+        .pull_requests(&query)
+        .await
+        .map_err(|e| GenerateError::source(&format!("{path}.github"), e))?;
     let mut out = Vec::new();
     for pr in prs {
         if !gh.labels.iter().all(|l| pr.labels.contains(l))
@@ -116,14 +129,20 @@ pub fn params(pr: &PullRequest, mode: ParamMode) -> Params {
         ("branch".to_string(), s(&pr.branch)),
         ("branch_slug".to_string(), s(&text::slug(&pr.branch, 50, true))),
         ("target_branch".to_string(), s(&pr.target_branch)),
-        ("target_branch_slug".to_string(), s(&text::slug(&pr.target_branch, 50, true))),
+        (
+            "target_branch_slug".to_string(),
+            s(&text::slug(&pr.target_branch, 50, true)),
+        ),
         ("head_sha".to_string(), s(&pr.head_sha)),
         ("head_short_sha".to_string(), s(&short(&pr.head_sha, 8))),
         ("head_short_sha_7".to_string(), s(&short(&pr.head_sha, 7))),
         ("author".to_string(), s(&pr.author)),
     ]);
     if mode == ParamMode::Nested {
-        p.insert("labels".into(), Value::Array(pr.labels.iter().map(|l| s(l)).collect()));
+        p.insert(
+            "labels".into(),
+            Value::Array(pr.labels.iter().map(|l| s(l)).collect()),
+        );
     }
     p
 }

@@ -36,7 +36,8 @@ pub struct Unresolved {
 
 /// Whether Argo CD would treat `s` as a template: some line holds `{{` and, after it, `}}`.
 pub fn is_templated(s: &str) -> bool {
-    s.split('\n').any(|line| line.find("{{").is_some_and(|i| line[i + 2..].contains("}}")))
+    s.split('\n')
+        .any(|line| line.find("{{").is_some_and(|i| line[i + 2..].contains("}}")))
 }
 
 impl FastTemplate {
@@ -84,7 +85,10 @@ impl FastTemplate {
                         Some(Value::String(v)) if !key.is_empty() => out.push_str(v),
                         other => {
                             if !key.is_empty() {
-                                unresolved.push(Unresolved { key: key.to_string(), not_a_string: other.is_some() });
+                                unresolved.push(Unresolved {
+                                    key: key.to_string(),
+                                    not_a_string: other.is_some(),
+                                });
                             }
                             out.push_str("{{");
                             out.push_str(tag);
@@ -134,8 +138,14 @@ mod tests {
         assert_eq!(
             unresolved,
             [
-                Unresolved { key: "missing".into(), not_a_string: false },
-                Unresolved { key: "n".into(), not_a_string: true }
+                Unresolved {
+                    key: "missing".into(),
+                    not_a_string: false
+                },
+                Unresolved {
+                    key: "n".into(),
+                    not_a_string: true
+                }
             ]
         );
     }

@@ -52,7 +52,10 @@ impl Jinja {
             text::slugify(&s, max.unwrap_or(50), smart.unwrap_or(true))
         });
         env.add_function("normalize", |s: String| text::normalize(&s));
-        Ok(Jinja { env, markers: [vs, bs, cs] })
+        Ok(Jinja {
+            env,
+            markers: [vs, bs, cs],
+        })
     }
 
     /// Whether `s` holds any start delimiter (otherwise it is used as is).

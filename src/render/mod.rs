@@ -85,7 +85,10 @@ impl RenderError {
     }
 
     fn in_field(self, field: &str) -> RenderError {
-        RenderError::Field { field: field.to_string(), source: Box::new(self) }
+        RenderError::Field {
+            field: field.to_string(),
+            source: Box::new(self),
+        }
     }
 }
 
@@ -124,9 +127,9 @@ impl Engine {
             Engine::Fasttemplate => {
                 fasttemplate::replace(s, params, &mut Vec::new()).map_err(RenderError::Syntax)
             }
-            Engine::Jinja(j) => {
-                j.render_once(s, &jinja_context(params)).map_err(RenderError::Jinja)
-            }
+            Engine::Jinja(j) => j
+                .render_once(s, &jinja_context(params))
+                .map_err(RenderError::Jinja),
         }
     }
 }
@@ -220,18 +223,27 @@ impl Compiler<'_> {
     fn node(&mut self, field: &str, v: &Value) -> Result<Node, RenderError> {
         Ok(match v {
             Value::String(s) => match self.string(field, s)? {
-                Some(t) => Node::Str { field: field.to_string(), t },
+                Some(t) => Node::Str {
+                    field: field.to_string(),
+                    t,
+                },
                 None => Node::Literal(v.clone()),
             },
             Value::Array(a) => Node::Array(
-                a.iter().enumerate().map(|(i, x)| self.node(&format!("{field}[{i}]"), x)).collect::<Result<_, _>>()?,
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| self.node(&format!("{field}[{i}]"), x))
+                    .collect::<Result<_, _>>()?,
             ),
             Value::Object(m) => {
                 let mut entries = Vec::with_capacity(m.len());
                 for (k, x) in m {
                     let child = format!("{field}.{k}");
                     let key = match self.string(&child, k)? {
-                        Some(t) => Key::Templated { field: child.clone(), t },
+                        Some(t) => Key::Templated {
+                            field: child.clone(),
+                            t,
+                        },
                         None => Key::Literal(k.clone()),
                     };
                     entries.push((key, self.node(&child, x)?));
@@ -261,7 +273,11 @@ struct RenderCtx<'p> {
 impl CompiledTemplate {
     /// Parse every string of `template` (a JSON tree) once. `field` is the tree's path.
     pub fn compile(engine: &Engine, field: &str, template: &Value) -> Result<CompiledTemplate, RenderError> {
-        let mut c = Compiler { engine, env: None, next: 0 };
+        let mut c = Compiler {
+            engine,
+            env: None,
+            next: 0,
+        };
         let root = c.node(field, template)?;
         Ok(CompiledTemplate { root, env: c.env })
     }
@@ -285,17 +301,28 @@ impl CompiledTemplate {
                 let s = f.execute(ctx.params, &mut unresolved);
                 for u in unresolved {
                     let message = if u.not_a_string {
-                        format!("parameter `{}` is not a string; `{{{{{}}}}}` left as text", u.key, u.key)
+                        format!(
+                            "parameter `{}` is not a string; `{{{{{}}}}}` left as text",
+                            u.key, u.key
+                        )
                     } else {
-                        format!("parameter `{}` not found; `{{{{{}}}}}` left as text", u.key, u.key)
+                        format!(
+                            "parameter `{}` not found; `{{{{{}}}}}` left as text",
+                            u.key, u.key
+                        )
                     };
-                    ctx.warnings.push(Warning { field: field.to_string(), message });
+                    ctx.warnings.push(Warning {
+                        field: field.to_string(),
+                        message,
+                    });
                 }
                 Ok(s)
             }
             Str::Jinja(name) => {
                 let (Some(env), Some(jctx)) = (&self.env, &ctx.jinja) else {
-                    return Err(RenderError::Unsupported("jinja template without environment".into()));
+                    return Err(RenderError::Unsupported(
+                        "jinja template without environment".into(),
+                    ));
                 };
                 env.get_template(name)
                     .and_then(|t| t.render(jctx.clone()))
@@ -371,7 +398,9 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { namespace: "argocd".into() }
+        RenderOptions {
+            namespace: "argocd".into(),
+        }
     }
 }
 
@@ -458,8 +487,15 @@ pub async fn generate_applications(
     opts: &RenderOptions,
 ) -> Result<Output, ApplicationSetError> {
     let name = appset.metadata.name.clone().unwrap_or_default();
-    let namespace = appset.metadata.namespace.clone().unwrap_or_else(|| opts.namespace.clone());
-    let fail = |failures: Vec<Failure>| ApplicationSetError { name: name.clone(), failures };
+    let namespace = appset
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| opts.namespace.clone());
+    let fail = |failures: Vec<Failure>| ApplicationSetError {
+        name: name.clone(),
+        failures,
+    };
     let spec = &appset.spec;
     let engine = Engine::from_spec(spec).map_err(|e| fail(vec![Failure::Render(e)]))?;
     let ctx = GenerateContext {
@@ -471,7 +507,10 @@ pub async fn generate_applications(
         outer: None,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
-    let preserve = spec.sync_policy.as_ref().is_some_and(|p| p.preserve_resources_on_deletion);
+    let preserve = spec
+        .sync_policy
+        .as_ref()
+        .is_some_and(|p| p.preserve_resources_on_deletion);
 
     let mut out = Output::default();
     let mut failures: Vec<Failure> = Vec::new();
@@ -515,7 +554,16 @@ pub async fn generate_applications(
             };
             let raw = template_value.as_ref().unwrap_or(&base);
             for p in &t.params {
-                match render_one(&compiled, raw, p, spec, &engine, preserve, &namespace, &mut out.warnings) {
+                match render_one(
+                    &compiled,
+                    raw,
+                    p,
+                    spec,
+                    &engine,
+                    preserve,
+                    &namespace,
+                    &mut out.warnings,
+                ) {
                     Ok(app) => {
                         out.applications.push(app);
                         out.params.push(p.clone());
@@ -551,14 +599,30 @@ fn render_one(
 ) -> Result<Value, RenderError> {
     // Argo CD quirk: an empty parameter set returns the template unrendered and without the
     // injected finalizer.
-    let rendered = if params.is_empty() { raw.clone() } else { compiled.render(params, warnings)? };
-    let mut metadata = rendered.get("metadata").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-    let spec_v = rendered.get("spec").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let rendered = if params.is_empty() {
+        raw.clone()
+    } else {
+        compiled.render(params, warnings)?
+    };
+    let mut metadata = rendered
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let spec_v = rendered
+        .get("spec")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
     if let Value::Object(m) = &mut metadata {
         m.remove("namespace");
-        let has_finalizers = m.get("finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let has_finalizers = m
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         if !params.is_empty() && !has_finalizers && !preserve {
-            m.insert("finalizers".into(), Value::Array(vec![Value::String(RESOURCES_FINALIZER.into())]));
+            m.insert(
+                "finalizers".into(),
+                Value::Array(vec![Value::String(RESOURCES_FINALIZER.into())]),
+            );
         }
     }
     let mut app = serde_json::json!({
@@ -581,25 +645,34 @@ fn render_one(
 /// project becomes `default`.
 fn normalize_application(app: &mut Value) {
     if let Some(Value::Object(spec)) = app.get_mut("spec") {
-        let empty = spec.get("project").is_none_or(|p| p.as_str().is_some_and(str::is_empty) || p.is_null());
+        let empty = spec
+            .get("project")
+            .is_none_or(|p| p.as_str().is_some_and(str::is_empty) || p.is_null());
         if empty {
             spec.insert("project".into(), Value::String("default".into()));
         }
     }
 }
 
-fn apply_template_patch(app: &mut Value, patch: &str, params: &Params, engine: &Engine) -> Result<(), RenderError> {
+fn apply_template_patch(
+    app: &mut Value,
+    patch: &str,
+    params: &Params,
+    engine: &Engine,
+) -> Result<(), RenderError> {
     let field = "spec.templatePatch";
-    let rendered = engine
-        .render_str(patch, params)
-        .map_err(|e| RenderError::Patch(format!("error replacing values in templatePatch: {e}")).in_field(field))?;
+    let rendered = engine.render_str(patch, params).map_err(|e| {
+        RenderError::Patch(format!("error replacing values in templatePatch: {e}")).in_field(field)
+    })?;
     let trimmed = rendered.trim();
     let patch_value: Value = if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed)
-            .map_err(|e| RenderError::Patch(format!("invalid templatePatch {trimmed:?}: {e}")).in_field(field))?
+        serde_json::from_str(trimmed).map_err(|e| {
+            RenderError::Patch(format!("invalid templatePatch {trimmed:?}: {e}")).in_field(field)
+        })?
     } else {
-        serde_saphyr::from_str(&rendered)
-            .map_err(|e| RenderError::Patch(format!("invalid templatePatch {trimmed:?}: {e}")).in_field(field))?
+        serde_saphyr::from_str(&rendered).map_err(|e| {
+            RenderError::Patch(format!("invalid templatePatch {trimmed:?}: {e}")).in_field(field)
+        })?
     };
     let json = patch_value.to_string();
     if !patch_value.is_object() && !patch_value.is_null() {
@@ -614,17 +687,21 @@ fn apply_template_patch(app: &mut Value, patch: &str, params: &Params, engine: &
     }
     // It must have the shape of an Application (typed fields with the right types).
     if let Some(meta) = patch_value.get("metadata") {
-        serde_json::from_value::<crate::crd::ApplicationSetTemplateMeta>(meta.clone())
-            .map_err(|e| RenderError::Patch(format!("invalid templatePatch {json:?}: {e}")).in_field(field))?;
+        serde_json::from_value::<crate::crd::ApplicationSetTemplateMeta>(meta.clone()).map_err(|e| {
+            RenderError::Patch(format!("invalid templatePatch {json:?}: {e}")).in_field(field)
+        })?;
     }
     if let Some(spec) = patch_value.get("spec") {
-        serde_json::from_value::<crate::crd::ApplicationSpec>(spec.clone())
-            .map_err(|e| RenderError::Patch(format!("invalid templatePatch {json:?}: {e}")).in_field(field))?;
+        serde_json::from_value::<crate::crd::ApplicationSpec>(spec.clone()).map_err(|e| {
+            RenderError::Patch(format!("invalid templatePatch {json:?}: {e}")).in_field(field)
+        })?;
     }
     let project = app.pointer("/spec/project").cloned();
     patch::strategic_merge(app, &patch_value).map_err(|e| {
-        RenderError::Patch(format!("error while applying templatePatch template to json {json:?}: {e}"))
-            .in_field(field)
+        RenderError::Patch(format!(
+            "error while applying templatePatch template to json {json:?}: {e}"
+        ))
+        .in_field(field)
     })?;
     // The patch cannot change the project.
     if let Some(Value::Object(spec)) = app.get_mut("spec") {
@@ -657,7 +734,8 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
         && name.split('.').all(|label| {
             let b = label.as_bytes();
             !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         })
@@ -684,7 +762,9 @@ fn validate(appset: &str, out: &mut Output) {
             if !reported_dup.insert(name.clone()) {
                 continue;
             }
-            Some(format!("ApplicationSet {appset} contains applications with duplicate name: {name}"))
+            Some(format!(
+                "ApplicationSet {appset} contains applications with duplicate name: {name}"
+            ))
         } else if !is_dns1123_subdomain(&name) {
             Some(format!(
                 "Application name {name:?} is invalid: a lowercase RFC 1123 subdomain must consist of lower \
@@ -693,8 +773,14 @@ fn validate(appset: &str, out: &mut Output) {
                  '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
             ))
         } else {
-            let dest_name = app.pointer("/spec/destination/name").and_then(Value::as_str).unwrap_or("");
-            let dest_server = app.pointer("/spec/destination/server").and_then(Value::as_str).unwrap_or("");
+            let dest_name = app
+                .pointer("/spec/destination/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let dest_server = app
+                .pointer("/spec/destination/server")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !dest_name.is_empty() && !dest_server.is_empty() {
                 Some(format!(
                     "application destination spec is invalid: application destination can't have both \
@@ -713,7 +799,9 @@ fn validate(appset: &str, out: &mut Output) {
 }
 
 fn app_name(app: &Value) -> &str {
-    app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    app.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// Reads the Application name of a rendered Application.

@@ -1,0 +1,320 @@
+//! The `appset` binary as users run it: exit codes, stdout formats, stderr messages, offline
+//! inputs (`--clusters`, `--pull-requests`, `--repo URL=PATH`, recorded documents, stdin).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use serde_json::Value;
+
+fn appset(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(args)
+        .env(
+            "APPSET_GIT_CACHE",
+            std::env::temp_dir().join("appset-cli-test-cache"),
+        )
+        .env_remove("KUBECONFIG")
+        .env("HOME", std::env::temp_dir().join("appset-cli-test-home"))
+        .output()
+        .expect("run appset")
+}
+
+fn repo_file(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn render_prints_yaml_applications_for_the_bundled_example() {
+    let o = appset(&["render", &repo_file("generators/list/three-clusters.yaml")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("kind: Application\n").count(), 3);
+    assert_eq!(out.matches("\n---\n").count(), 2);
+    assert!(out.contains("name: engineering-dev-guestbook"));
+    assert!(out.contains("server: https://9.8.7.6"));
+}
+
+#[test]
+fn output_formats_json_params_and_names() {
+    let file = repo_file("generators/matrix/env-by-directories.yaml");
+    let json: Value = serde_json::from_str(&stdout(&appset(&["render", "-o", "json", &file]))).unwrap();
+    let apps = json.as_array().unwrap();
+    assert_eq!(apps.len(), 6);
+    assert_eq!(apps[0]["spec"]["source"]["path"], "apps/billing/overlays/dev");
+    assert!(apps[0]["metadata"].get("ownerReferences").is_none());
+
+    let params: Value =
+        serde_json::from_str(&stdout(&appset(&["render", "--output", "params", &file]))).unwrap();
+    assert_eq!(params[0]["env"], "dev");
+    assert_eq!(params[0]["path.basename"], "billing");
+
+    let names = stdout(&appset(&["render", "-o", "names", &file]));
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        [
+            "billing-dev",
+            "frontend-dev",
+            "billing-staging",
+            "frontend-staging",
+            "billing-prod",
+            "frontend-prod"
+        ]
+    );
+}
+
+#[test]
+fn several_files_render_in_order_and_json_is_one_array() {
+    let a = repo_file("generators/list/three-clusters.yaml");
+    let b = repo_file("templates/guestbook-sync-policy.yaml");
+    let names = stdout(&appset(&["render", "-o", "names", &a, &b]));
+    assert_eq!(names.lines().count(), 4);
+    assert_eq!(names.lines().last(), Some("in-cluster-guestbook"));
+    let json: Value = serde_json::from_str(&stdout(&appset(&["render", "-o", "json", &a, &b]))).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn malformed_yaml_exits_non_zero_with_the_file_and_position_on_stderr() {
+    let file = repo_file("templates/err-malformed-yaml.yaml");
+    let o = appset(&["render", &file]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    assert!(err.contains("err-malformed-yaml.yaml: malformed YAML"), "{err}");
+    assert!(err.contains("line 4 column 5"), "{err}");
+}
+
+#[test]
+fn a_generator_error_names_the_application_set_and_the_generator_field() {
+    let o = appset(&["render", &repo_file("generators/list/err-non-string-value.yaml")]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"ApplicationSet "numbers": spec.generators[0].list.elements[0].replicas"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn validation_errors_fail_the_render_and_print_nothing() {
+    let o = appset(&["render", &repo_file("templates/err-duplicate-names.yaml")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("duplicate name: app-prod"));
+}
+
+#[test]
+fn missing_parameters_are_warnings_on_stderr_and_the_render_succeeds() {
+    let o = appset(&["render", &repo_file("templates/templated-keys-and-warnings.yaml")]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning:") && err.contains("parameter `teem` not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn clusters_and_pull_requests_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let appset_file = write(
+        dir.path(),
+        "set.yaml",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: mix}
+spec:
+  generators:
+  - matrix:
+      generators:
+      - clusters: {selector: {matchLabels: {env: prod}}}
+      - pullRequest: {github: {owner: Example, repo: App}}
+  template:
+    metadata: {name: 'pr-{{number}}-{{name}}'}
+    spec:
+      project: default
+      destination: {server: '{{server}}', namespace: 'pr-{{number}}'}
+"#,
+    );
+    let clusters = write(
+        dir.path(),
+        "clusters.yaml",
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: a, namespace: argocd, labels: {argocd.argoproj.io/secret-type: cluster, env: prod}}
+stringData: {name: prod-a, server: https://a.example.com}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: b, namespace: other-ns, labels: {argocd.argoproj.io/secret-type: cluster, env: prod}}
+stringData: {name: prod-b, server: https://b.example.com}
+"#,
+    );
+    let prs = write(
+        dir.path(),
+        "prs.yaml",
+        "example/app:\n- {number: 7, branch: feat, headSha: abc}\n- {number: 8, branch: fix, headSha: def}\n",
+    );
+    let o = appset(&["render", "--clusters", clusters.to_str().unwrap()]);
+    assert!(!o.status.success(), "FILE is required");
+    assert!(stderr(&o).contains("<FILE>"), "{}", stderr(&o));
+    let o = appset(&[
+        "render",
+        "-o",
+        "names",
+        "--clusters",
+        clusters.to_str().unwrap(),
+        "--pull-requests",
+        prs.to_str().unwrap(),
+        appset_file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Only the Secret in the controller namespace (argocd) counts.
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        ["pr-7-prod-a", "pr-8-prod-a"]
+    );
+
+    let o = appset(&[
+        "render",
+        "-o",
+        "names",
+        "--namespace",
+        "other-ns",
+        "--clusters",
+        clusters.to_str().unwrap(),
+        "--pull-requests",
+        prs.to_str().unwrap(),
+        appset_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        ["pr-7-prod-b", "pr-8-prod-b"]
+    );
+}
+
+#[test]
+fn an_application_set_can_be_read_from_stdin() {
+    let text = std::fs::read_to_string(repo_file("generators/list/three-clusters.yaml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["render", "-o", "names", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 3);
+}
+
+#[test]
+fn the_repo_option_reads_a_local_git_repository_instead_of_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    for d in ["apps/api", "apps/web", ".github/x"] {
+        std::fs::create_dir_all(repo.join(d)).unwrap();
+        std::fs::write(repo.join(d).join("k.yaml"), "a: b\n").unwrap();
+    }
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let set = write(
+        dir.path(),
+        "set.yaml",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: local}
+spec:
+  generators:
+  - git:
+      repoURL: https://git.example.invalid/org/gitops.git
+      revision: main
+      directories: [{path: 'apps/*'}]
+  template:
+    metadata: {name: '{{path.basename}}'}
+    spec:
+      project: default
+      destination: {server: https://kubernetes.default.svc, namespace: '{{path.basename}}'}
+"#,
+    );
+    let repo_arg = format!("https://git.example.invalid/org/gitops.git={}", repo.display());
+    let o = appset(&[
+        "render",
+        "-o",
+        "names",
+        "--repo",
+        &repo_arg,
+        set.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), ["api", "web"]);
+
+    let o = appset(&["render", "--repo", "no-equals-sign", set.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("expected URL=PATH"));
+}
+
+#[test]
+fn crds_prints_both_definitions_as_committed() {
+    let o = appset(&["crds"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    let committed = std::fs::read_to_string(repo_file("crds/applicationset.yaml")).unwrap();
+    assert!(out.starts_with(&committed));
+    assert!(out.contains("name: applications.argoproj.io"));
+}
+
+#[test]
+fn every_render_option_has_help() {
+    let help = stdout(&appset(&["render", "--help"]));
+    for flag in [
+        "--repo",
+        "--clusters",
+        "--pull-requests",
+        "--github-api",
+        "--namespace",
+        "--output",
+    ] {
+        let line = help.lines().find(|l| l.contains(flag)).unwrap_or_default();
+        assert!(!line.is_empty(), "{flag} missing from --help");
+    }
+}
