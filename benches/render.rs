@@ -64,7 +64,7 @@ fn matrix_appset(jinja: bool) -> (ApplicationSet, Recorded) {
     };
     let mut elements = String::new();
     for i in 0..100 {
-        elements.push_str(&format!("      - {{app: app{i:03}, team: team{}}}\n", i % 7));
+        elements.push_str(&format!("          - {{app: app{i:03}, team: team{}}}\n", i % 7));
     }
     let mut clusters = String::new();
     for i in 0..100 {
@@ -75,15 +75,39 @@ fn matrix_appset(jinja: bool) -> (ApplicationSet, Recorded) {
             i % 3
         ));
     }
-    let text = format!(
-        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: bench}}\nspec:\n  {engine}\n  \
-         generators:\n  - matrix:\n      generators:\n      - clusters: {{selector: {{matchLabels: \
-         {{argocd.argoproj.io/secret-type: cluster}}}}}}\n      - list:\n          elements:\n{elements}  \
-         template:\n    metadata:\n      name: {name}\n      labels: {{team: x}}\n    spec:\n      project: \
-         default\n      source:\n        repoURL: https://example.com/gitops.git\n        targetRevision: HEAD\n  \
-               path: {path}\n      destination: {{server: {server}, namespace: apps}}\n      syncPolicy:\n        \
-         syncOptions: [CreateNamespace=true]\n---\nclusters:\n{clusters}"
-    );
+    let text = r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: bench}
+spec:
+  ENGINE
+  generators:
+  - matrix:
+      generators:
+      - clusters: {selector: {matchLabels: {argocd.argoproj.io/secret-type: cluster}}}
+      - list:
+          elements:
+ELEMENTS  template:
+    metadata:
+      name: NAME
+      labels: {team: x}
+    spec:
+      project: default
+      source:
+        repoURL: https://example.com/gitops.git
+        targetRevision: HEAD
+        path: PATH
+      destination: {server: SERVER, namespace: apps}
+      syncPolicy:
+        syncOptions: [CreateNamespace=true]
+---
+clusters:
+CLUSTERS"#
+        .replace("ENGINE", engine)
+        .replace("ELEMENTS", &elements)
+        .replace("NAME", name)
+        .replace("PATH", path)
+        .replace("SERVER", server)
+        .replace("CLUSTERS", &clusters);
     appset::file::parse(&text).expect("bench appset")
 }
 

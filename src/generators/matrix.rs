@@ -41,24 +41,36 @@ pub async fn generate(
         let cpath = format!("{path}.generators[{k}]");
         let mut next = Vec::new();
         // A child without template markers generates the same sets for every earlier set: ask it once.
-        let mut fixed: Option<Vec<Params>> = None;
-        let templated = has_markers(child, ctx.engine);
+        let fixed = if has_markers(child, ctx.engine) {
+            None
+        } else {
+            Some(child_params(child, ctx, &cpath).await?)
+        };
         for a in &acc {
-            let bs = if templated && !a.is_empty() {
-                let interpolated = interpolate(child, a, ctx, &cpath)?;
-                let inner = GenerateContext {
-                    outer: Some(a),
-                    ..*ctx
-                };
-                child_params(&interpolated, &inner, &cpath).await?
-            } else {
-                if fixed.is_none() {
-                    fixed = Some(child_params(child, ctx, &cpath).await?);
+            let interpolated;
+            let bs: &[Params] = match &fixed {
+                Some(f) => f,
+                None if a.is_empty() => {
+                    interpolated = child_params(child, ctx, &cpath).await?;
+                    &interpolated
                 }
-                fixed.clone().unwrap_or_default()
+                None => {
+                    let child = interpolate(child, a, ctx, &cpath)?;
+                    let inner = GenerateContext {
+                        outer: Some(a),
+                        ..*ctx
+                    };
+                    interpolated = child_params(&child, &inner, &cpath).await?;
+                    &interpolated
+                }
             };
-            for b in &bs {
-                next.push(combine(a, b, ctx.mode()).map_err(|m| GenerateError::invalid(path, m))?);
+            let a_flat = (ctx.mode() == ParamMode::Flat).then(|| stringify(a));
+            for b in bs {
+                let combined = match &a_flat {
+                    Some(a_flat) => combine_flat(a_flat.clone(), b),
+                    None => combine(a, b, ctx.mode()),
+                };
+                next.push(combined.map_err(|m| GenerateError::invalid(path, m))?);
                 if next.len() > MAX_PARAMS {
                     return Err(GenerateError::invalid(
                         path,
@@ -94,34 +106,59 @@ pub(crate) async fn child_params(
 /// Combine an earlier set `a` with a later set `b`.
 pub fn combine(a: &Params, b: &Params, mode: ParamMode) -> Result<Params, String> {
     match mode {
-        ParamMode::Flat => {
-            let mut out: Params = a
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(go_format_value(v))))
-                .collect();
-            for (k, v) in b {
-                let vb = go_format_value(v);
-                match out.get(k) {
-                    Some(Value::String(va)) if *va != vb => {
-                        return Err(format!(
-                            "failed to combine string maps with merging params for the matrix generator: \
-                             found duplicate key {k} with different value, a: {va} ,b: {vb}"
-                        ));
-                    }
-                    Some(_) => {}
-                    None => {
-                        out.insert(k.clone(), Value::String(vb));
-                    }
-                }
-            }
-            Ok(out)
-        }
+        ParamMode::Flat => combine_flat(stringify(a), b),
         ParamMode::Nested => {
             let mut out = b.clone();
             merge_override(&mut out, a);
             Ok(out)
         }
     }
+}
+
+/// The parameters as Go's `map[string]string` (`%v` of every value).
+fn stringify(a: &Params) -> Params {
+    a.iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if v.is_string() {
+                    v.clone()
+                } else {
+                    Value::String(go_format_value(v))
+                },
+            )
+        })
+        .collect()
+}
+
+/// Add `b` to the stringified `out`; the same key with a different value is Argo CD's error.
+fn combine_flat(mut out: Params, b: &Params) -> Result<Params, String> {
+    for (k, v) in b {
+        match out.get(k) {
+            Some(Value::String(va)) => {
+                let differs = match v {
+                    Value::String(vb) => va != vb,
+                    other => *va != go_format_value(other),
+                };
+                if differs {
+                    return Err(format!(
+                        "failed to combine string maps with merging params for the matrix generator: \
+                         found duplicate key {k} with different value, a: {va} ,b: {}",
+                        go_format_value(v)
+                    ));
+                }
+            }
+            _ => {
+                let vb = if v.is_string() {
+                    v.clone()
+                } else {
+                    Value::String(go_format_value(v))
+                };
+                out.insert(k.clone(), vb);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn is_empty_value(v: &Value) -> bool {

@@ -553,11 +553,11 @@ pub async fn generate_applications(
                 }
             };
             let raw = template_value.as_ref().unwrap_or(&base);
-            for p in &t.params {
+            for p in t.params {
                 match render_one(
                     &compiled,
                     raw,
-                    p,
+                    &p,
                     spec,
                     &engine,
                     preserve,
@@ -566,7 +566,7 @@ pub async fn generate_applications(
                 ) {
                     Ok(app) => {
                         out.applications.push(app);
-                        out.params.push(p.clone());
+                        out.params.push(p);
                     }
                     Err(e) => {
                         failures.push(Failure::Render(e));
@@ -604,13 +604,15 @@ fn render_one(
     } else {
         compiled.render(params, warnings)?
     };
+    let mut rendered = match rendered {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
     let mut metadata = rendered
-        .get("metadata")
-        .cloned()
+        .remove("metadata")
         .unwrap_or_else(|| Value::Object(Map::new()));
     let spec_v = rendered
-        .get("spec")
-        .cloned()
+        .remove("spec")
         .unwrap_or_else(|| Value::Object(Map::new()));
     if let Value::Object(m) = &mut metadata {
         m.remove("namespace");
@@ -625,12 +627,12 @@ fn render_one(
             );
         }
     }
-    let mut app = serde_json::json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": metadata,
-        "spec": spec_v,
-    });
+    let mut app = Map::new();
+    app.insert("apiVersion".into(), Value::String("argoproj.io/v1alpha1".into()));
+    app.insert("kind".into(), Value::String("Application".into()));
+    app.insert("metadata".into(), metadata);
+    app.insert("spec".into(), spec_v);
+    let mut app = Value::Object(app);
     if let Some(patch) = &spec.template_patch {
         apply_template_patch(&mut app, patch, params, engine)?;
     }
@@ -773,14 +775,8 @@ fn validate(appset: &str, out: &mut Output) {
                  '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
             ))
         } else {
-            let dest_name = app
-                .pointer("/spec/destination/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let dest_server = app
-                .pointer("/spec/destination/server")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let dest_name = field_str(&app, &["spec", "destination", "name"]);
+            let dest_server = field_str(&app, &["spec", "destination", "server"]);
             if !dest_name.is_empty() && !dest_server.is_empty() {
                 Some(format!(
                     "application destination spec is invalid: application destination can't have both \
@@ -799,7 +795,14 @@ fn validate(appset: &str, out: &mut Output) {
 }
 
 fn app_name(app: &Value) -> &str {
-    app.pointer("/metadata/name")
+    field_str(app, &["metadata", "name"])
+}
+
+/// A string at a path of object keys ("" when absent). Cheaper than `Value::pointer`, which
+/// parses its path on every call.
+fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
         .and_then(Value::as_str)
         .unwrap_or("")
 }
