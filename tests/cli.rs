@@ -318,3 +318,31 @@ fn every_render_option_has_help() {
         assert!(!line.is_empty(), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn an_unreachable_repository_fails_with_the_url_and_the_generator_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-repo");
+    let set = write(
+        dir.path(),
+        "set.yaml",
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: gone}}\nspec:\n  generators:\n  \
+             - list: {{elements: [{{a: b}}]}}\n  - git: {{repoURL: 'file://{}', directories: [{{path: '*'}}]}}\n  \
+             template:\n    metadata: {{name: x}}\n    spec: {{project: default, destination: {{namespace: x}}}}\n",
+            missing.display()
+        ),
+    );
+    let o = appset(&["render", set.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).is_empty(),
+        "nothing is printed when any generator fails"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"ApplicationSet "gone": spec.generators[1].git"#),
+        "{err}"
+    );
+    assert!(err.contains(&format!("file://{}", missing.display())), "{err}");
+}

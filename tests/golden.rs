@@ -101,3 +101,68 @@ fn generator_cases() {
 fn template_cases() {
     run("templates");
 }
+
+/// No input makes the engine panic: every golden file, cut short at many points and with bytes
+/// flipped, either renders or fails with an error.
+#[test]
+fn truncated_and_corrupted_inputs_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut files = Vec::new();
+    for dir in ["generators", "templates"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    assert!(files.len() > 40);
+    let mut cases = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let bytes = text.as_bytes();
+        let mut variants = Vec::new();
+        for cut in (0..bytes.len()).step_by(97) {
+            variants.push(String::from_utf8_lossy(&bytes[..cut]).into_owned());
+        }
+        for (i, flip) in [b'{', b'}', b':', b'[', b'-', b'\n', b' ', b'*', b'"']
+            .iter()
+            .enumerate()
+        {
+            let mut b = bytes.to_vec();
+            let at = (i * 131 + 17) % b.len().max(1);
+            if let Some(x) = b.get_mut(at) {
+                *x = *flip;
+            }
+            variants.push(String::from_utf8_lossy(&b).into_owned());
+        }
+        for v in variants {
+            cases += 1;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if let Ok((set, recorded)) = appset::file::parse(&v) {
+                    let inputs = Inputs::recorded(recorded);
+                    let _ = runtime.block_on(render::generate_applications(
+                        &set,
+                        &inputs,
+                        &RenderOptions::default(),
+                    ));
+                }
+            }));
+            assert!(
+                result.is_ok(),
+                "{}: panicked on a corrupted variant:\n{v}",
+                f.display()
+            );
+        }
+    }
+    assert!(cases > 500, "{cases}");
+}

@@ -80,16 +80,23 @@ fn go_dir(p: &str) -> &str {
     }
 }
 
+async fn tree(
+    g: &GitGenerator,
+    ctx: &GenerateContext<'_>,
+    path: &str,
+) -> Result<std::sync::Arc<crate::sources::GitTree>, GenerateError> {
+    ctx.sources
+        .git_tree(&g.repo_url, &g.revision)
+        .await
+        .map_err(|e| GenerateError::source(path, e))
+}
+
 async fn directories(
     g: &GitGenerator,
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let tree = ctx
-        .sources
-        .git_tree(&g.repo_url, &g.revision)
-        .await
-        .map_err(|e| GenerateError::source(path, e))?;
+    let tree = tree(g, ctx, path).await?;
     // A malformed pattern is skipped (Argo CD logs it); reject it instead of silently matching
     // nothing when it is the only include.
     let mut items = Vec::with_capacity(g.directories.len());
@@ -173,11 +180,7 @@ async fn files(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let tree = ctx
-        .sources
-        .git_tree(&g.repo_url, &g.revision)
-        .await
-        .map_err(|e| GenerateError::source(path, e))?;
+    let tree = tree(g, ctx, path).await?;
     let mut selected = BTreeSet::new();
     for item in g.files.iter().filter(|f| !f.exclude) {
         selected.extend(

@@ -214,11 +214,7 @@ impl GitRepos {
                 (repo, id)
             }
             Location::Remote => {
-                let (ts, advertised) = {
-                    let slot = self.slot(&key);
-                    let mut slot = lock(&slot);
-                    self.sync(url, &key, &mut slot)?
-                };
+                let (ts, advertised) = self.sync_locked(url, &key)?;
                 let repo = ts.to_thread_local();
                 let id = resolve(&repo, url, revision, |name| advertised_ref(&advertised, name))?;
                 (repo, id)
@@ -286,11 +282,7 @@ impl GitRepos {
                 local_branches(&repo).map_err(|e| objects_error(url, &e))?
             }
             Location::Remote => {
-                let (ts, advertised) = {
-                    let slot = self.slot(&key);
-                    let mut slot = lock(&slot);
-                    self.sync(url, &key, &mut slot)?
-                };
+                let (ts, advertised) = self.sync_locked(url, &key)?;
                 let repo = ts.to_thread_local();
                 let mut branches = Vec::new();
                 for (name, id) in advertised.iter().filter_map(ref_target) {
@@ -404,6 +396,17 @@ impl GitRepos {
                 Ok(None)
             }
         }
+    }
+
+    /// [`Self::sync`] under the per-URL lock.
+    fn sync_locked(
+        &self,
+        url: &str,
+        key: &str,
+    ) -> Result<(gix::ThreadSafeRepository, Vec<AdvertisedRef>), GitError> {
+        let slot = self.slot(key);
+        let mut slot = lock(&slot);
+        self.sync(url, key, &mut slot)
     }
 
     /// Bring the bare clone of `url` up to date with the remote (cloning it on first use) and return it with

@@ -525,3 +525,76 @@ fn override_url_reads_the_local_repository_without_network() {
     assert!(matches!(err, GitError::Open { .. }), "{err:?}");
     assert!(err.to_string().contains("https://example.invalid/x"), "{err}");
 }
+
+/// The whole engine (generators + render) over a `git daemon` on 127.0.0.1: the directories,
+/// files and branches generators read the served repository through gix, and a commit pushed to
+/// the server is seen by the next render (the revision is resolved on every call).
+#[test]
+fn the_engine_renders_git_generators_over_a_git_daemon_and_sees_new_commits() {
+    use appset::{
+        render::{RenderOptions, generate_applications},
+        sources::{Inputs, LiveConfig, Recorded},
+    };
+    let fx = fixture();
+    let base = fx.repo.parent().expect("base").to_owned();
+    let daemon = Daemon::start(&base);
+    let url = format!("git://127.0.0.1:{}/origin", daemon.port);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let inputs = Inputs::new(
+        Recorded::default(),
+        LiveConfig {
+            git: true,
+            git_cache_dir: cache.path().to_owned(),
+            ..LiveConfig::default()
+        },
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let names = |generator: &str, name: &str| -> Vec<String> {
+        let text = format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: served}}\nspec:\n  \
+             generators:\n  - git: {{repoURL: '{url}', {generator}}}\n  template:\n    metadata: {{name: '{name}'}}\n    \
+             spec: {{project: default, destination: {{server: 'https://kubernetes.default.svc', namespace: x}}}}\n"
+        );
+        let (set, _) = appset::file::parse(&text).expect("parse");
+        let out = rt
+            .block_on(generate_applications(&set, &inputs, &RenderOptions::default()))
+            .expect("render");
+        assert!(out.invalid.is_empty(), "{:?}", out.invalid);
+        out.applications
+            .iter()
+            .map(|a| a["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Hidden directories are skipped; `vendor` is excluded; walk order; `Z` normalizes to `z`.
+    let dirs = "directories: [{path: '*'}, {path: vendor, exclude: true}]";
+    assert_eq!(
+        names(dirs, "d-{{path.basenameNormalized}}"),
+        ["d-z", "d-a", "d-a-c"]
+    );
+    // The files generator at a tag: {"x": 1} flattens to x = "1".
+    assert_eq!(
+        names(
+            "revision: v1, files: [{path: 'a/*.json'}]",
+            "f-{{path.basename}}-{{x}}"
+        ),
+        ["f-a-1"]
+    );
+    assert_eq!(names("branches: ['*']", "b-{{branch}}-{{short_sha_7}}"), {
+        let feature = git(&fx.repo, &["rev-parse", "--short=7", "feature"]);
+        let main = git(&fx.repo, &["rev-parse", "--short=7", "main"]);
+        [format!("b-feature-{feature}"), format!("b-main-{main}")]
+    });
+
+    write(&fx.repo, "newapp/k.yaml", "k: v\n");
+    git(&fx.repo, &["add", "newapp/k.yaml"]);
+    git(&fx.repo, &["commit", "-q", "-m", "new app"]);
+    git(&fx.repo, &["branch", "release-9"]);
+    assert_eq!(
+        names(dirs, "d-{{path.basenameNormalized}}"),
+        ["d-z", "d-a", "d-a-c", "d-newapp"]
+    );
+    assert_eq!(names("branches: ['release-*']", "{{branch}}"), ["release-9"]);
+}
