@@ -205,21 +205,6 @@ impl Recorded {
             self.applications = other.applications;
         }
     }
-
-    fn repo(&self, url: &str) -> Option<(&str, &RecordedRepo)> {
-        let key = url_key(url);
-        self.git
-            .iter()
-            .find(|(u, _)| url_key(u) == key)
-            .map(|(u, r)| (u.as_str(), r))
-    }
-}
-
-/// A comparable form of a repository URL: lower-case, without a trailing `/` or `.git`.
-pub fn url_key(url: &str) -> String {
-    let u = url.trim().trim_end_matches('/');
-    let u = u.strip_suffix(".git").unwrap_or(u);
-    u.to_ascii_lowercase()
 }
 
 /// A recorded repository, materialised: commits by ref.
@@ -410,7 +395,7 @@ impl Inputs {
         let recorded_git = recorded
             .git
             .iter()
-            .map(|(url, r)| (url_key(url), Arc::new(RecordedGit::new(r))))
+            .map(|(url, r)| (git::normalize_url(url), Arc::new(RecordedGit::new(r))))
             .collect();
         let git = (live.git || !live.repo_overrides.is_empty()).then(|| {
             Arc::new(GitRepos::new(
@@ -433,8 +418,7 @@ impl Inputs {
     }
 
     fn recorded_repo(&self, url: &str) -> Option<Arc<RecordedGit>> {
-        self.recorded.repo(url)?;
-        self.recorded_git.get(&url_key(url)).cloned()
+        self.recorded_git.get(&git::normalize_url(url)).cloned()
     }
 
     fn live_git(&self, url: &str) -> Result<Arc<GitRepos>, SourceError> {
@@ -442,7 +426,7 @@ impl Inputs {
             .live
             .repo_overrides
             .iter()
-            .any(|(u, _)| url_key(u) == url_key(url));
+            .any(|(u, _)| git::normalize_url(u) == git::normalize_url(url));
         match &self.git {
             Some(g) if self.live.git || overridden => Ok(g.clone()),
             _ => Err(SourceError::Unavailable(format!(
@@ -636,10 +620,19 @@ mod tests {
     }
 
     #[test]
-    fn url_key_ignores_git_suffix_trailing_slash_and_case() {
-        assert_eq!(
-            url_key("https://GitHub.com/a/b.git"),
-            url_key("https://github.com/a/b/")
+    fn recorded_repositories_match_urls_without_git_suffix_slash_or_host_case() {
+        let recorded: Recorded =
+            serde_saphyr::from_str("git: {'https://github.com/a/b.git': {files: {x/y: ''}}}").unwrap();
+        let inputs = Inputs::recorded(recorded);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let tree = rt
+            .block_on(inputs.git_tree("https://GitHub.com/a/b/", "HEAD"))
+            .unwrap();
+        assert_eq!(tree.directories, ["x"]);
+        let other = rt.block_on(inputs.git_tree("https://github.com/a/B.git", "HEAD"));
+        assert!(
+            matches!(other, Err(SourceError::Unavailable(_))),
+            "paths stay case-sensitive"
         );
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::{
-    EMPTY_GENERATOR, FlattenStyle, GenerateContext, GenerateError, ParamMode, Params, apply_values, flatten,
+    EMPTY_GENERATOR, GenerateContext, GenerateError, ParamMode, Params, apply_values, flatten,
     glob::{branch_match, path_match, pathspec_match},
     short,
 };
@@ -243,7 +243,7 @@ pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: Para
     match mode {
         ParamMode::Flat => {
             let nested: Params = obj.into_iter().collect();
-            let mut p: Params = flatten(&nested, FlattenStyle::GitFiles)
+            let mut p: Params = flatten(&nested)
                 .into_iter()
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect();

@@ -294,7 +294,7 @@ pub async fn transform<'a>(
         let kpath = format!("{path}.{}", kind.field());
         let mut params = kind.generate(ctx, kpath.clone()).await?;
         if let Some(sel) = &selector {
-            params.retain(|p| sel.matches(&flatten(p, FlattenStyle::Selector)));
+            params.retain(|p| sel.matches(&flatten(p)));
         }
         out.push(Transformed {
             path: kpath,
@@ -305,34 +305,21 @@ pub async fn transform<'a>(
     Ok(out)
 }
 
-/// How [`flatten`] treats empty containers and nulls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlattenStyle {
-    /// The git files generator (fasttemplate): empty maps and lists vanish, null is `<nil>`.
-    GitFiles,
-    /// The post-generator selector: like Argo's label flattening.
-    Selector,
-}
-
 /// Flatten nested parameters into dot keys (`a.b.c`, lists by index `a.0.b`) with leaves
-/// formatted as Go's `%v` prints them.
-pub fn flatten(params: &Params, style: FlattenStyle) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &Value, style: FlattenStyle, out: &mut BTreeMap<String, String>) {
+/// formatted as Go's `%v` prints them (`null` is `<nil>`); empty objects and lists vanish. This is
+/// `jeremywohl/flatten` in dot style, which Argo CD uses for git files (default mode) and for the
+/// post-generator selector.
+pub fn flatten(params: &Params) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
         match v {
             Value::Object(m) => {
-                if m.is_empty() && style == FlattenStyle::Selector {
-                    out.insert(prefix.to_string(), go_format_value(v));
-                }
                 for (k, v) in m {
-                    walk(&join(prefix, k), v, style, out);
+                    walk(&join(prefix, k), v, out);
                 }
             }
             Value::Array(a) => {
-                if a.is_empty() && style == FlattenStyle::Selector {
-                    out.insert(prefix.to_string(), go_format_value(v));
-                }
                 for (i, v) in a.iter().enumerate() {
-                    walk(&join(prefix, &i.to_string()), v, style, out);
+                    walk(&join(prefix, &i.to_string()), v, out);
                 }
             }
             leaf => {
@@ -349,7 +336,7 @@ pub fn flatten(params: &Params, style: FlattenStyle) -> BTreeMap<String, String>
     }
     let mut out = BTreeMap::new();
     for (k, v) in params {
-        walk(k, v, style, &mut out);
+        walk(k, v, &mut out);
     }
     out
 }
@@ -414,7 +401,7 @@ mod tests {
             "l": [{"k": true}, null],
         }))
         .unwrap();
-        let f = flatten(&p, FlattenStyle::GitFiles);
+        let f = flatten(&p);
         assert_eq!(f["a.b.c"], "x");
         assert_eq!(f["a.n"], "1.234567e+06");
         assert_eq!(f["l.0.k"], "true");
