@@ -108,7 +108,8 @@ CLUSTERS"#
         .replace("PATH", path)
         .replace("SERVER", server)
         .replace("CLUSTERS", &clusters);
-    appset::file::parse(&text).expect("bench appset")
+    let parsed = appset::file::parse(&text).expect("bench appset");
+    (parsed.appset, parsed.recorded)
 }
 
 fn bench_render(runtime: &tokio::runtime::Runtime, runs: usize) {
@@ -198,7 +199,7 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
     println!("git directories: repository with {listed} directories");
     println!("  peer `git ls-tree -r -d --name-only HEAD`: median {}", ms(peer));
     for (label, url, local) in variants {
-        let (set, _) = appset::file::parse(&set_text(&url)).expect("parse");
+        let set = appset::file::parse(&set_text(&url)).expect("parse").appset;
         let live = LiveConfig {
             git: !local,
             git_cache_dir: tmp.path().join("cache"),

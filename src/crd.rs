@@ -914,6 +914,18 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Fields of an ApplicationSet document that appset does not know and ignores (a typo such as
+/// `templatePach`, or a field of a newer Argo CD), as field paths. Generator entries and template
+/// specs never appear here: the former reject unknown fields, the latter keep them.
+pub fn ignored_fields(doc: &Value) -> Vec<String> {
+    let mut ignored = Vec::new();
+    let _ = serde_ignored::deserialize(doc.clone(), |path| ignored.push(path.to_string()))
+        .map(|_: ApplicationSet| ());
+    // apiVersion and kind are checked by `parse_application_set`, not deserialized into the type.
+    ignored.retain(|p| p != "apiVersion" && p != "kind");
+    ignored
+}
+
 /// Parse an ApplicationSet from a JSON/YAML document, with field paths in errors, and check the
 /// fields Argo CD's CRD requires (`metadata.name`, `spec.generators`, `spec.template.metadata`,
 /// `spec.template.spec`, its `project` and `destination`).

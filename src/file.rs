@@ -42,10 +42,23 @@ pub fn documents(text: &str) -> Result<Vec<Value>, FileError> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// A parsed ApplicationSet file.
+#[derive(Debug)]
+pub struct ParsedFile {
+    /// The ApplicationSet.
+    pub appset: ApplicationSet,
+    /// Its recorded inputs (empty when the file has none).
+    pub recorded: Recorded,
+    /// Fields of the ApplicationSet that were ignored (see [`crd::ignored_fields`]).
+    pub ignored_fields: Vec<String>,
+}
+
 /// Parse an ApplicationSet file: the ApplicationSet and its recorded inputs (empty when absent).
-pub fn parse(text: &str) -> Result<(ApplicationSet, Recorded), FileError> {
+pub fn parse(text: &str) -> Result<ParsedFile, FileError> {
     let mut docs = documents(text)?.into_iter();
-    let appset = crd::parse_application_set(docs.next().ok_or(FileError::Empty)?)?;
+    let first = docs.next().ok_or(FileError::Empty)?;
+    let ignored_fields = crd::ignored_fields(&first);
+    let appset = crd::parse_application_set(first)?;
     let recorded = match docs.next() {
         None => Recorded::default(),
         Some(doc) => serde_path_to_error::deserialize(doc).map_err(|e| FileError::Recorded {
@@ -56,5 +69,9 @@ pub fn parse(text: &str) -> Result<(ApplicationSet, Recorded), FileError> {
     if docs.next().is_some() {
         return Err(FileError::TooManyDocuments);
     }
-    Ok((appset, recorded))
+    Ok(ParsedFile {
+        appset,
+        recorded,
+        ignored_fields,
+    })
 }

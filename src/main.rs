@@ -184,12 +184,18 @@ struct Loaded {
 
 fn load_file(path: &Path) -> Result<Loaded> {
     let text = read_input(path)?;
-    let (appset, recorded) =
-        appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let parsed = appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = parsed.appset.metadata.name.clone().unwrap_or_default();
+    for field in &parsed.ignored_fields {
+        eprintln!(
+            "warning: {}: ApplicationSet {name:?}: unknown field {field} ignored",
+            path.display()
+        );
+    }
     Ok(Loaded {
         path: path.to_path_buf(),
-        appset,
-        recorded,
+        appset: parsed.appset,
+        recorded: parsed.recorded,
     })
 }
 

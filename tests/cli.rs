@@ -346,3 +346,20 @@ fn an_unreachable_repository_fails_with_the_url_and_the_generator_named() {
     );
     assert!(err.contains(&format!("file://{}", missing.display())), "{err}");
 }
+
+#[test]
+fn unknown_fields_outside_generators_are_warned_about_not_silently_dropped() {
+    let o = appset(&[
+        "render",
+        "-o",
+        "names",
+        &repo_file("templates/unknown-fields-warn.yaml"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "dev");
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"ApplicationSet "typos": unknown field spec.templatePach ignored"#),
+        "{err}"
+    );
+}

@@ -558,7 +558,7 @@ fn the_engine_renders_git_generators_over_a_git_daemon_and_sees_new_commits() {
              generators:\n  - git: {{repoURL: '{url}', {generator}}}\n  template:\n    metadata: {{name: '{name}'}}\n    \
              spec: {{project: default, destination: {{server: 'https://kubernetes.default.svc', namespace: x}}}}\n"
         );
-        let (set, _) = appset::file::parse(&text).expect("parse");
+        let set = appset::file::parse(&text).expect("parse").appset;
         let out = rt
             .block_on(generate_applications(&set, &inputs, &RenderOptions::default()))
             .expect("render");

@@ -15,10 +15,11 @@ use appset::{
 
 fn render_case(path: &Path) -> (bool, String) {
     let text = std::fs::read_to_string(path).expect("read case");
-    let (appset, recorded) = match appset::file::parse(&text) {
+    let parsed = match appset::file::parse(&text) {
         Ok(x) => x,
         Err(e) => return (false, format!("error: {e}\n")),
     };
+    let (appset, recorded) = (parsed.appset, parsed.recorded);
     let inputs = Inputs::recorded(recorded);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -40,6 +41,9 @@ fn render_case(path: &Path) -> (bool, String) {
                     s.push_str(&serde_json::to_string(p).expect("json"));
                     s.push('\n');
                 }
+            }
+            for f in &parsed.ignored_fields {
+                s.push_str(&format!("# warning: unknown field {f} ignored\n"));
             }
             for w in &out.warnings {
                 s.push_str(&format!("# warning: {}: {}\n", w.field, w.message));
@@ -148,10 +152,10 @@ fn truncated_and_corrupted_inputs_never_panic() {
         for v in variants {
             cases += 1;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if let Ok((set, recorded)) = appset::file::parse(&v) {
-                    let inputs = Inputs::recorded(recorded);
+                if let Ok(parsed) = appset::file::parse(&v) {
+                    let inputs = Inputs::recorded(parsed.recorded);
                     let _ = runtime.block_on(render::generate_applications(
-                        &set,
+                        &parsed.appset,
                         &inputs,
                         &RenderOptions::default(),
                     ));
