@@ -156,7 +156,8 @@ pub struct Recorded {
     /// Pull requests by `owner/repo`.
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
-    /// Existing Applications (used by diff and controller tests; ignored by render).
+    /// Existing Applications: accepted so one file can also describe the live state; `render`
+    /// ignores them.
     #[serde(default)]
     pub applications: Option<Vec<Value>>,
 }

@@ -197,11 +197,10 @@ pub struct CompiledTemplate {
 struct Compiler<'e> {
     engine: &'e Engine,
     env: Option<minijinja::Environment<'static>>,
-    next: usize,
 }
 
 impl Compiler<'_> {
-    fn string(&mut self, field: &str, s: &str) -> Result<Option<Str>, RenderError> {
+    fn string(&mut self, field: &str, s: &str, is_key: bool) -> Result<Option<Str>, RenderError> {
         match self.engine {
             Engine::Fasttemplate => Ok(FastTemplate::parse(s)
                 .map_err(|e| RenderError::Syntax(e).in_field(field))?
@@ -210,8 +209,12 @@ impl Compiler<'_> {
                 if !j.is_template(s) {
                     return Ok(None);
                 }
-                let name = format!("{field}#{}", self.next);
-                self.next += 1;
+                // Field paths are unique in a tree; a key and its value share one, hence the suffix.
+                let name = if is_key {
+                    format!("{field} (key)")
+                } else {
+                    field.to_string()
+                };
                 let env = self.env.get_or_insert_with(|| j.environment());
                 env.add_template_owned(name.clone(), s.to_string())
                     .map_err(|e| RenderError::Jinja(e).in_field(field))?;
@@ -222,7 +225,7 @@ impl Compiler<'_> {
 
     fn node(&mut self, field: &str, v: &Value) -> Result<Node, RenderError> {
         Ok(match v {
-            Value::String(s) => match self.string(field, s)? {
+            Value::String(s) => match self.string(field, s, false)? {
                 Some(t) => Node::Str {
                     field: field.to_string(),
                     t,
@@ -239,7 +242,7 @@ impl Compiler<'_> {
                 let mut entries = Vec::with_capacity(m.len());
                 for (k, x) in m {
                     let child = format!("{field}.{k}");
-                    let key = match self.string(&child, k)? {
+                    let key = match self.string(&child, k, true)? {
                         Some(t) => Key::Templated {
                             field: child.clone(),
                             t,
@@ -273,11 +276,7 @@ struct RenderCtx<'p> {
 impl CompiledTemplate {
     /// Parse every string of `template` (a JSON tree) once. `field` is the tree's path.
     pub fn compile(engine: &Engine, field: &str, template: &Value) -> Result<CompiledTemplate, RenderError> {
-        let mut c = Compiler {
-            engine,
-            env: None,
-            next: 0,
-        };
+        let mut c = Compiler { engine, env: None };
         let root = c.node(field, template)?;
         Ok(CompiledTemplate { root, env: c.env })
     }
