@@ -1,4 +1,7 @@
 //! The `appset` command line: `render` (offline, no cluster needed) and `crds`.
+//!
+//! Stage: entry point (I/O: reads files and standard input, prints to stdout/stderr; the engine it
+//! drives reaches git and the Kubernetes API only through `sources`).
 
 use std::{
     io::{Read, Write},

@@ -1,6 +1,6 @@
-//! String helpers that reproduce the Go behaviour Argo CD's ApplicationSet controller relies on:
-//! name sanitising (`normalize`), URL slugs (`slug`, `slugify`), `fmt.Sprintf("%v")` of JSON values
-//! and `strconv.Quote`.
+//! Shared by the generate and render stages: string helpers that reproduce the Go behaviour Argo
+//! CD's ApplicationSet controller relies on: name sanitising (`normalize`), URL slugs (`slug`,
+//! `slugify`), `fmt.Sprintf("%v")` of JSON values and `strconv.Quote`.
 //!
 //! Everything here is pure: no I/O, no global state, and no panics on any input.
 

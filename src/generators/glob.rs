@@ -1,4 +1,4 @@
-//! The three pattern languages ApplicationSet generators use:
+//! Generator stage: the three pattern languages ApplicationSet generators use:
 //!
 //! * [`path_match`]: Go's `path.Match`, for the git directories generator;
 //! * [`pathspec_match`]: what `git ls-files -- <pattern>` selects, for the git files generator;
