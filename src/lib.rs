@@ -7,7 +7,7 @@
 //! ```
 //!
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
-//! - [`file`]: ApplicationSet files (the ApplicationSet plus optional recorded inputs).
+//! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
 //! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
 //!   generators; reaches the outside world only through [`sources::Sources`].
 //! - [`render`]: one Application per parameter set (Argo's `{{param}}`, jinja), templatePatch,
