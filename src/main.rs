@@ -221,22 +221,32 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         namespace: args.namespace.clone(),
     };
 
+    // The CLI authenticates to GitHub as its user: GITHUB_TOKEN, when set, is used for every
+    // pull-request generator (their tokenRef/appSecretName Secrets are usually not readable here).
+    let github_token = std::env::var("GITHUB_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let live = LiveConfig {
+        git: true,
+        git_cache_dir: sources::default_git_cache_dir(),
+        repo_overrides: args.repos.clone(),
+        kube: true,
+        github: true,
+        github_api: args.github_api.clone(),
+        github_token_overrides_refs: github_token.is_some(),
+        github_token,
+        github_max_age: std::time::Duration::from_secs(60),
+    };
+    // One GitHub client for all files: a repository read by several ApplicationSets is listed once.
+    let github = std::sync::Arc::new(sources::GitHub::new(live.github_api.clone(), live.github_max_age));
+
     let mut applications = Vec::new();
     let mut params = Vec::new();
     let mut failed = false;
     for file in loaded {
         let mut recorded = file.recorded;
         recorded.merge(shared.clone());
-        let inputs = Inputs::new(
-            recorded,
-            LiveConfig {
-                git: true,
-                git_cache_dir: sources::default_git_cache_dir(),
-                repo_overrides: args.repos.clone(),
-                kube: true,
-                github_api: args.github_api.clone(),
-            },
-        );
+        let inputs = Inputs::new(recorded, live.clone()).with_github(github.clone());
         let result = runtime.block_on(render::generate_applications(&file.appset, &inputs, &opts));
         match result {
             Err(e) => {

@@ -7,6 +7,7 @@
 //! recorded answer wins, otherwise the live source is asked (when one is configured).
 
 pub mod git;
+pub mod github;
 
 use std::{
     cmp::Ordering,
@@ -15,6 +16,7 @@ use std::{
     path::PathBuf,
     pin::Pin,
     sync::{Arc, OnceLock},
+    time::Duration,
 };
 
 use k8s_openapi::api::core::v1::Secret;
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use git::{GitBranch, GitError, GitRepos, GitTree};
+pub use github::{GitHub, GitHubAuth, GitHubError};
 
 /// A boxed, sendable future (keeps [`Sources`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -40,6 +43,12 @@ pub enum SourceError {
         /// What went wrong.
         message: String,
     },
+    /// The GitHub API failed (not found, rate limited, HTTP error, malformed answer, ...).
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// A Secret (token, GitHub App credentials) could not be read. Argo CD's messages.
+    #[error("{0}")]
+    Secret(String),
     /// Pull requests could not be listed.
     #[error("error listing pull requests of {owner}/{repo}: {message}")]
     PullRequests {
@@ -90,12 +99,16 @@ pub struct PullRequest {
 /// Which repository's pull requests to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestQuery {
-    /// API base URL (empty: api.github.com).
+    /// API base URL (empty: api.github.com, or `--github-api`).
     pub api: String,
     /// Repository owner.
     pub owner: String,
     /// Repository name.
     pub repo: String,
+    /// `tokenRef`: (namespace, Secret name, key) of a token; the ApplicationSet's namespace.
+    pub token_ref: Option<(String, String, String)>,
+    /// `appSecretName`: (namespace, Secret name) of GitHub App repo-creds; Argo CD's namespace.
+    pub app_secret: Option<(String, String)>,
 }
 
 /// The outside world, as generators see it.
@@ -156,6 +169,9 @@ pub struct Recorded {
     /// Pull requests by `owner/repo`.
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
+    /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
+    #[serde(default)]
+    pub secrets: Option<Vec<Secret>>,
     /// Existing Applications: accepted so one file can also describe the live state; `render`
     /// ignores them.
     #[serde(default)]
@@ -201,6 +217,9 @@ impl Recorded {
         }
         if let Some(prs) = other.pull_requests {
             self.pull_requests.get_or_insert_with(BTreeMap::new).extend(prs);
+        }
+        if let Some(secrets) = other.secrets {
+            self.secrets.get_or_insert_with(Vec::new).extend(secrets);
         }
         if other.applications.is_some() {
             self.applications = other.applications;
@@ -371,8 +390,18 @@ pub struct LiveConfig {
     pub repo_overrides: Vec<(String, PathBuf)>,
     /// Ask the Kubernetes API (default kubeconfig / in-cluster) for cluster Secrets.
     pub kube: bool,
-    /// GitHub API base URL override.
+    /// List pull requests live from GitHub (when they are not recorded).
+    pub github: bool,
+    /// GitHub API base URL for generators without `api` (`--github-api`).
     pub github_api: Option<String>,
+    /// Token for generators without `tokenRef`/`appSecretName`, or whose token is empty (Argo CD
+    /// falls back to `GITHUB_TOKEN` the same way).
+    pub github_token: Option<String>,
+    /// Use `github_token` even when a generator names a `tokenRef`/`appSecretName` (the CLI: its
+    /// user's `GITHUB_TOKEN` instead of Secrets it usually cannot read).
+    pub github_token_overrides_refs: bool,
+    /// How long a pull-request listing is reused without asking GitHub.
+    pub github_max_age: Duration,
 }
 
 /// Recorded inputs first, live sources second.
@@ -381,6 +410,7 @@ pub struct Inputs {
     recorded_git: BTreeMap<String, Arc<RecordedGit>>,
     live: LiveConfig,
     git: Option<Arc<GitRepos>>,
+    github: Option<Arc<GitHub>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
 }
 
@@ -404,13 +434,28 @@ impl Inputs {
                 live.repo_overrides.clone(),
             ))
         });
+        let github = live
+            .github
+            .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
         Inputs {
             recorded,
             recorded_git,
             live,
             git,
+            github,
             kube: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Share a GitHub client (and its pull-request cache) with other `Inputs`.
+    pub fn with_github(mut self, github: Arc<GitHub>) -> Self {
+        self.github = Some(github);
+        self
+    }
+
+    /// The GitHub client, when live GitHub access is on.
+    pub fn github(&self) -> Option<&Arc<GitHub>> {
+        self.github.as_ref()
     }
 
     /// The recorded inputs.
@@ -435,6 +480,80 @@ impl Inputs {
                  (record it in the file's second YAML document or pass --repo {url}=PATH)"
             ))),
         }
+    }
+
+    /// A Secret by namespace and name: recorded (`secrets:` or `clusters:`), else the live cluster.
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Secret, SourceError> {
+        let fetch_err =
+            |m: &str| SourceError::Secret(format!("error fetching secret {namespace}/{name}: {m}"));
+        let mut any_recorded = self.recorded.secrets.is_some();
+        for s in self
+            .recorded
+            .secrets
+            .iter()
+            .chain(self.recorded.clusters.iter())
+            .flatten()
+        {
+            any_recorded = true;
+            if s.metadata.name.as_deref() == Some(name)
+                && s.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace)
+            {
+                return Ok(s.clone());
+            }
+        }
+        if any_recorded || !self.live.kube {
+            return Err(fetch_err(&format!("secrets \"{name}\" not found")));
+        }
+        let client = self
+            .kube_client()
+            .await
+            .map_err(|m| fetch_err(&format!("no Kubernetes client ({m})")))?;
+        let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+        api.get(name).await.map_err(|e| fetch_err(&e.to_string()))
+    }
+
+    /// The credentials a pull-request query uses.
+    async fn github_auth(&self, query: &PullRequestQuery) -> Result<GitHubAuth, SourceError> {
+        let default = || match self.live.github_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => GitHubAuth::Token(t.to_string()),
+            None => GitHubAuth::Anonymous,
+        };
+        if self.live.github_token_overrides_refs && self.live.github_token.is_some() {
+            return Ok(default());
+        }
+        if let Some((ns, name)) = &query.app_secret {
+            let secret = self.secret(ns, name).await?;
+            let field = |k: &str| secret_field(&secret, k);
+            let (Some(app_id), Some(installation_id), Some(private_key)) = (
+                field("githubAppID"),
+                field("githubAppInstallationID"),
+                field("githubAppPrivateKey"),
+            ) else {
+                return Err(SourceError::Secret(format!("no github app found for {name}")));
+            };
+            let parse = |what: &str, v: &str| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    SourceError::Secret(format!("secret {ns}/{name}: {what} {v:?} is not a number"))
+                })
+            };
+            return Ok(GitHubAuth::App {
+                app_id: parse("githubAppID", &app_id)?,
+                installation_id: parse("githubAppInstallationID", &installation_id)?,
+                private_key,
+            });
+        }
+        if let Some((ns, name, key)) = &query.token_ref {
+            let secret = self.secret(ns, name).await?;
+            let token = secret_field(&secret, key)
+                .ok_or_else(|| SourceError::Secret(format!("key {key:?} in secret {ns}/{name} not found")))?;
+            let token = token.trim().to_string();
+            return Ok(if token.is_empty() {
+                default()
+            } else {
+                GitHubAuth::Token(token)
+            });
+        }
+        Ok(default())
     }
 
     async fn kube_client(&self) -> Result<kube::Client, String> {
@@ -567,10 +686,20 @@ impl Sources for Inputs {
                     message: "repository not found in the recorded pull requests".into(),
                 });
             }
-            Err(SourceError::Unavailable(format!(
-                "pull requests of {key} are not recorded (pass --pull-requests FILE); \
-                 live GitHub access is not available in this build"
-            )))
+            let Some(github) = &self.github else {
+                return Err(SourceError::Unavailable(format!(
+                    "pull requests of {key} are not recorded and live GitHub access is off \
+                     (pass --pull-requests FILE)"
+                )));
+            };
+            let auth = self.github_auth(query).await?;
+            let q = github::PullsQuery {
+                api: query.api.clone(),
+                owner: query.owner.clone(),
+                repo: query.repo.clone(),
+                auth,
+            };
+            Ok(github.pull_requests(&q).await?.as_ref().clone())
         })
     }
 }
@@ -590,6 +719,15 @@ pub fn default_git_cache_dir() -> PathBuf {
         base.join("appset").join("git")
     })
     .clone()
+}
+
+/// A string field of a Secret: `data` (base64-decoded by the API types), else `stringData`
+/// (recorded files).
+pub fn secret_field(s: &Secret, key: &str) -> Option<String> {
+    if let Some(v) = s.data.as_ref().and_then(|d| d.get(key)) {
+        return Some(String::from_utf8_lossy(&v.0).into_owned());
+    }
+    s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
 }
 
 #[cfg(test)]

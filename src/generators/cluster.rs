@@ -17,19 +17,12 @@ use super::{
 };
 use crate::{
     crd::{CLUSTER_SECRET_TYPE_LABEL, ClusterGenerator},
+    sources::secret_field,
     text::normalize,
 };
 
 /// The API server URL of the cluster Argo CD runs in.
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
-
-/// A string field of a cluster Secret (`data`, or `stringData` in recorded files).
-fn secret_field(s: &Secret, key: &str) -> Option<String> {
-    if let Some(v) = s.data.as_ref().and_then(|d| d.get(key)) {
-        return Some(String::from_utf8_lossy(&v.0).into_owned());
-    }
-    s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
-}
 
 /// Generate the parameter sets of a `clusters` generator.
 pub async fn generate(

@@ -82,9 +82,9 @@ pub enum GenerateError {
     Source {
         /// Field path of the generator.
         path: String,
-        /// The underlying error.
+        /// The underlying error (boxed: keeps `Result`s small).
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     /// Rendering `values` or an interpolated child spec failed.
     #[error("{path}: {source}")]
@@ -108,7 +108,7 @@ impl GenerateError {
     pub(crate) fn source(path: &str, source: SourceError) -> Self {
         GenerateError::Source {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

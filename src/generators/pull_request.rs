@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{GenerateContext, GenerateError, ParamMode, Params, apply_values, short};
 use crate::{
     crd::{PullRequestFilter, PullRequestGenerator},
-    sources::{PullRequest, PullRequestQuery},
+    sources::{GitHubError, PullRequest, PullRequestQuery, SourceError},
     text,
 };
 
@@ -87,12 +87,27 @@ pub async fn generate(
         api: gh.api.clone(),
         owner: gh.owner.clone(),
         repo: gh.repo.clone(),
+        token_ref: gh.token_ref.as_ref().map(|t| {
+            (
+                ctx.appset_namespace.to_string(),
+                t.secret_name.clone(),
+                t.key.clone(),
+            )
+        }),
+        app_secret: gh
+            .app_secret_name
+            .as_ref()
+            .map(|n| (ctx.controller_namespace.to_string(), n.clone())),
     };
-    let prs = ctx
-        .sources
-        .pull_requests(&query)
-        .await
-        .map_err(|e| GenerateError::source(&format!("{path}.github"), e))?;
+    let prs = match ctx.sources.pull_requests(&query).await {
+        Ok(prs) => prs,
+        // Argo CD: with continueOnRepoNotFoundError a missing repository means no pull requests
+        // (so the previews of a deleted repository are pruned). Any other failure is an error.
+        Err(SourceError::GitHub(GitHubError::NotFound { .. })) if g.continue_on_repo_not_found_error => {
+            Vec::new()
+        }
+        Err(e) => return Err(GenerateError::source(&format!("{path}.github"), e)),
+    };
     let mut out = Vec::new();
     for pr in prs {
         if !gh.labels.iter().all(|l| pr.labels.contains(l))

@@ -1,0 +1,688 @@
+//! The GitHub source: open pull requests of a repository, through octocrab, frugal with the API
+//! budget.
+//!
+//! Stage: sources (I/O: HTTPS to the GitHub API, or GitHub Enterprise).
+//!
+//! - One cache per (API, owner, repository, credential) shared by every ApplicationSet and every
+//!   reconcile that holds the same [`GitHub`]. Concurrent callers wait for the one request in flight
+//!   and share its answer; an answer younger than `max_age` is served without asking GitHub.
+//! - Every page (100 pull requests each, followed through `Link: rel="next"`) is fetched with
+//!   `If-None-Match: <etag>` once it is cached, so an unchanged poll costs one `304 Not Modified`
+//!   per page — which GitHub does not count against the rate limit — and no JSON parsing.
+//! - A rate-limit answer (403 with `x-ratelimit-remaining: 0`, 403/429 with `Retry-After`) is a
+//!   typed error carrying the reset time; until then the error is returned without calling GitHub.
+//!   Error messages carry no request ids or timestamps, so they are identical on every retry and a
+//!   status written from them does not churn.
+//!
+//! octocrab provides the HTTP client, TLS, timeouts and authentication (personal tokens, and
+//! GitHub App installation tokens minted and refreshed from the App's private key). Its own
+//! `HttpCacheLayer` is not used: it turns a 304 into a 200 (so nothing can tell what was free),
+//! re-parses every page on every poll, and panics when its storage loses an entry.
+
+use std::{
+    collections::HashMap,
+    hash::{Hash, Hasher},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::Deserialize;
+
+use super::PullRequest;
+
+/// GitHub's public API.
+pub const DEFAULT_API: &str = "https://api.github.com";
+
+/// Upper bound on the pages of one listing (100 000 open pull requests).
+const MAX_PAGES: usize = 1000;
+
+/// How a request authenticates.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitHubAuth {
+    /// No credentials (60 requests an hour on github.com).
+    Anonymous,
+    /// A personal access token or any bearer token.
+    Token(String),
+    /// A GitHub App installation: appset mints installation tokens from the App's private key.
+    App {
+        /// The App's id.
+        app_id: u64,
+        /// The installation's id.
+        installation_id: u64,
+        /// The App's RSA private key (PEM).
+        private_key: String,
+    },
+}
+
+impl std::fmt::Debug for GitHubAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitHubAuth::Anonymous => write!(f, "Anonymous"),
+            GitHubAuth::Token(_) => write!(f, "Token(<redacted>)"),
+            GitHubAuth::App {
+                app_id,
+                installation_id,
+                ..
+            } => {
+                write!(
+                    f,
+                    "App {{ app_id: {app_id}, installation_id: {installation_id} }}"
+                )
+            }
+        }
+    }
+}
+
+impl GitHubAuth {
+    /// A stable fingerprint (a hash, never the secret itself) to key clients and caches.
+    fn fingerprint(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self {
+            GitHubAuth::Anonymous => 0u8.hash(&mut h),
+            GitHubAuth::Token(t) => (1u8, t).hash(&mut h),
+            GitHubAuth::App {
+                app_id,
+                installation_id,
+                private_key,
+            } => (2u8, app_id, installation_id, private_key).hash(&mut h),
+        }
+        h.finish()
+    }
+}
+
+/// Which pull requests to list.
+#[derive(Debug, Clone)]
+pub struct PullsQuery {
+    /// API base URL; empty for [`DEFAULT_API`].
+    pub api: String,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Credentials.
+    pub auth: GitHubAuth,
+}
+
+/// Listing pull requests failed. Messages are stable across retries (no request ids, no times).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitHubError {
+    /// The repository does not exist (or the credentials cannot see it).
+    #[error("repository {owner}/{repo} not found at {api} (HTTP 404)")]
+    NotFound {
+        /// API base URL.
+        api: String,
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+    },
+    /// The API's rate limit is exhausted; retry after `reset_at`.
+    #[error(
+        "GitHub API rate limit exceeded at {api} while listing pull requests of {owner}/{repo}; waiting for the reset"
+    )]
+    RateLimited {
+        /// API base URL.
+        api: String,
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+        /// When requests may resume (from `Retry-After` or `x-ratelimit-reset`).
+        reset_at: Option<SystemTime>,
+    },
+    /// Any other non-success status.
+    #[error("GitHub API at {api} answered HTTP {status} listing pull requests of {owner}/{repo}")]
+    Status {
+        /// API base URL.
+        api: String,
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The answer is not the documented JSON.
+    #[error("malformed answer from GitHub API at {api} listing pull requests of {owner}/{repo}: {message}")]
+    Malformed {
+        /// API base URL.
+        api: String,
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The API could not be reached, or authentication could not be set up.
+    #[error("cannot list pull requests of {owner}/{repo} at {api}: {message}")]
+    Request {
+        /// API base URL.
+        api: String,
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The query itself is invalid (owner/repo characters, API URL).
+    #[error("invalid pull request query: {0}")]
+    Invalid(String),
+}
+
+impl GitHubError {
+    /// When the next attempt makes sense (rate limits only).
+    pub fn retry_at(&self) -> Option<SystemTime> {
+        match self {
+            GitHubError::RateLimited { reset_at, .. } => *reset_at,
+            _ => None,
+        }
+    }
+}
+
+/// Request counters (for tests, benchmarks and metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GitHubStats {
+    /// HTTP requests sent for pull-request pages.
+    pub requests: u64,
+    /// Of those, answered `304 Not Modified`.
+    pub not_modified: u64,
+    /// Of those, rate-limit answers.
+    pub rate_limited: u64,
+    /// Listings served from the cache without any request (fresh, or rate-limited).
+    pub served_from_cache: u64,
+}
+
+#[derive(Clone)]
+struct Page {
+    url: String,
+    etag: Option<String>,
+    next: Option<String>,
+    prs: Arc<Vec<PullRequest>>,
+}
+
+#[derive(Default)]
+struct RepoCache {
+    pages: Vec<Page>,
+    result: Option<(Instant, Arc<Vec<PullRequest>>)>,
+    blocked: Option<GitHubError>,
+}
+
+type CacheKey = (String, String, String, u64);
+
+/// A GitHub client with a shared pull-request cache. Cheap to share in an `Arc`.
+pub struct GitHub {
+    default_api: String,
+    max_age: Duration,
+    timeout: Duration,
+    clients: Mutex<HashMap<(String, u64), Octocrab>>,
+    caches: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<RepoCache>>>>,
+    requests: AtomicU64,
+    not_modified: AtomicU64,
+    rate_limited: AtomicU64,
+    served_from_cache: AtomicU64,
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub")
+            .field("default_api", &self.default_api)
+            .field("max_age", &self.max_age)
+            .finish()
+    }
+}
+
+/// One pull request as `GET /repos/{owner}/{repo}/pulls` returns it (the fields appset reads).
+#[derive(Deserialize)]
+struct ApiPull {
+    number: u64,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    draft: bool,
+    head: ApiRef,
+    base: ApiRef,
+    #[serde(default)]
+    user: Option<ApiUser>,
+    #[serde(default)]
+    labels: Vec<ApiLabel>,
+}
+
+#[derive(Deserialize)]
+struct ApiRef {
+    #[serde(rename = "ref")]
+    ref_: String,
+    #[serde(default)]
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct ApiUser {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct ApiLabel {
+    name: String,
+}
+
+impl From<ApiPull> for PullRequest {
+    fn from(p: ApiPull) -> Self {
+        PullRequest {
+            number: p.number,
+            title: p.title,
+            branch: p.head.ref_,
+            target_branch: p.base.ref_,
+            head_sha: p.head.sha,
+            labels: p.labels.into_iter().map(|l| l.name).collect(),
+            author: p.user.map(|u| u.login).unwrap_or_default(),
+            draft: p.draft,
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        is_next.then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// The reset time of a rate-limit answer, if this is one.
+fn rate_limit_reset(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Option<SystemTime>> {
+    let retry_after = header_str(headers, "retry-after").and_then(|v| v.parse::<u64>().ok());
+    let remaining = header_str(headers, "x-ratelimit-remaining");
+    let reset = header_str(headers, "x-ratelimit-reset")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
+    let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN && (retry_after.is_some() || remaining == Some("0")));
+    if !limited {
+        return None;
+    }
+    Some(match retry_after {
+        Some(secs) => Some(now + Duration::from_secs(secs)),
+        None => reset,
+    })
+}
+
+impl GitHub {
+    /// A client whose answers are reused for `max_age` (0: every call asks GitHub, conditionally).
+    /// `default_api` replaces [`DEFAULT_API`] for queries without an `api` (`--github-api`).
+    pub fn new(default_api: Option<String>, max_age: Duration) -> Self {
+        GitHub {
+            default_api: default_api
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_API.to_string())
+                .trim_end_matches('/')
+                .to_string(),
+            max_age,
+            timeout: Duration::from_secs(30),
+            clients: Mutex::new(HashMap::new()),
+            caches: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            served_from_cache: AtomicU64::new(0),
+        }
+    }
+
+    /// Request counters so far.
+    pub fn stats(&self) -> GitHubStats {
+        GitHubStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            not_modified: self.not_modified.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            served_from_cache: self.served_from_cache.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The API base URL a query talks to.
+    pub fn api_of(&self, query: &PullsQuery) -> String {
+        let api = query.api.trim().trim_end_matches('/');
+        if api.is_empty() {
+            self.default_api.clone()
+        } else {
+            api.to_string()
+        }
+    }
+
+    fn client(&self, api: &str, auth: &GitHubAuth) -> Result<Octocrab, String> {
+        let key = (api.to_string(), auth.fingerprint());
+        if let Some(c) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(c.clone());
+        }
+        let builder = Octocrab::builder()
+            .base_uri(api)
+            .map_err(|e| format!("invalid API URL {api:?}: {e}"))?
+            .set_connect_timeout(Some(self.timeout))
+            .set_read_timeout(Some(self.timeout));
+        let client = match auth {
+            GitHubAuth::Anonymous => builder.build().map_err(|e| e.to_string())?,
+            GitHubAuth::Token(t) => builder
+                .personal_token(t.clone())
+                .build()
+                .map_err(|e| e.to_string())?,
+            GitHubAuth::App {
+                app_id,
+                installation_id,
+                private_key,
+            } => {
+                let key = octocrab::EncodingKey::from_rsa_pem(private_key.as_bytes())
+                    .map_err(|e| format!("invalid GitHub App private key: {e}"))?;
+                builder
+                    .app((*app_id).into(), key)
+                    .build()
+                    .and_then(|c| c.installation((*installation_id).into()))
+                    .map_err(|e| format!("GitHub App authentication: {e}"))?
+            }
+        };
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// The open pull requests of a repository, in GitHub's order.
+    ///
+    /// # Errors
+    /// [`GitHubError`]: never an empty list in place of a failure.
+    pub async fn pull_requests(&self, query: &PullsQuery) -> Result<Arc<Vec<PullRequest>>, GitHubError> {
+        if !valid_name(&query.owner) || !valid_name(&query.repo) {
+            return Err(GitHubError::Invalid(format!(
+                "owner {:?} and repo {:?} must be GitHub names (letters, digits, '-', '_', '.')",
+                query.owner, query.repo
+            )));
+        }
+        let api = self.api_of(query);
+        let key = (
+            api.clone(),
+            query.owner.to_ascii_lowercase(),
+            query.repo.to_ascii_lowercase(),
+            query.auth.fingerprint(),
+        );
+        let slot = self
+            .caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        // Single flight: callers for the same repository queue here and share the answer.
+        let mut cache = slot.lock().await;
+        if let Some(err) = &cache.blocked {
+            match err.retry_at() {
+                Some(at) if SystemTime::now() < at => {
+                    self.served_from_cache.fetch_add(1, Ordering::Relaxed);
+                    return Err(err.clone());
+                }
+                _ => cache.blocked = None,
+            }
+        }
+        if let Some((at, result)) = &cache.result
+            && at.elapsed() < self.max_age
+        {
+            self.served_from_cache.fetch_add(1, Ordering::Relaxed);
+            return Ok(result.clone());
+        }
+        match self.fetch_all(&api, query, &cache.pages).await {
+            Ok(pages) => {
+                let all: Vec<PullRequest> = pages.iter().flat_map(|p| p.prs.iter().cloned()).collect();
+                let all = Arc::new(all);
+                cache.pages = pages;
+                cache.result = Some((Instant::now(), all.clone()));
+                Ok(all)
+            }
+            Err(e) => {
+                if matches!(e, GitHubError::RateLimited { .. }) {
+                    cache.blocked = Some(e.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_all(&self, api: &str, q: &PullsQuery, cached: &[Page]) -> Result<Vec<Page>, GitHubError> {
+        let err_request = |message: String| GitHubError::Request {
+            api: api.to_string(),
+            owner: q.owner.clone(),
+            repo: q.repo.clone(),
+            message,
+        };
+        let client = self.client(api, &q.auth).map_err(err_request)?;
+        let api_authority = http::Uri::try_from(api).ok().and_then(|u| u.authority().cloned());
+        // Requests go out as paths: octocrab joins them to the API base (keeping a GitHub
+        // Enterprise `/api/v3` prefix) and only attaches GitHub App installation tokens to
+        // requests without a host of their own.
+        let mut url = format!("/repos/{}/{}/pulls?per_page=100", q.owner, q.repo);
+        let mut pages = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let known = cached.iter().find(|p| p.url == url);
+            let page = self.fetch_page(&client, api, q, &url, known).await?;
+            let next = page.next.clone();
+            pages.push(page);
+            let Some(next) = next else { return Ok(pages) };
+            // Credentials only ever go to the API's own host.
+            let next_uri = http::Uri::try_from(next.as_str())
+                .map_err(|_| err_request(format!("invalid pagination link {next:?}")))?;
+            if next_uri.authority().is_some() && next_uri.authority() != api_authority.as_ref() {
+                return Err(err_request(format!(
+                    "refusing to follow a pagination link to another host: {next}"
+                )));
+            }
+            url = next_uri
+                .path_and_query()
+                .map(|pq| pq.as_str().to_string())
+                .unwrap_or_default();
+        }
+        Err(err_request(format!(
+            "more than {MAX_PAGES} pages of pull requests"
+        )))
+    }
+
+    async fn fetch_page(
+        &self,
+        client: &Octocrab,
+        api: &str,
+        q: &PullsQuery,
+        url: &str,
+        known: Option<&Page>,
+    ) -> Result<Page, GitHubError> {
+        let (owner, repo) = (q.owner.clone(), q.repo.clone());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert("x-github-api-version", HeaderValue::from_static("2022-11-28"));
+        if let Some(etag) = known.and_then(|p| p.etag.as_deref())
+            && let Ok(v) = HeaderValue::from_str(etag)
+        {
+            headers.insert(header::IF_NONE_MATCH, v);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response =
+            client
+                ._get_with_headers(url, Some(headers))
+                .await
+                .map_err(|e| GitHubError::Request {
+                    api: api.to_string(),
+                    owner: owner.clone(),
+                    repo: repo.clone(),
+                    message: octocrab_message(&e),
+                })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status == StatusCode::NOT_MODIFIED
+            && let Some(page) = known
+        {
+            self.not_modified.fetch_add(1, Ordering::Relaxed);
+            return Ok(page.clone());
+        }
+        if let Some(reset_at) = rate_limit_reset(status, &headers, SystemTime::now()) {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(GitHubError::RateLimited {
+                api: api.to_string(),
+                owner,
+                repo,
+                reset_at,
+            });
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Err(GitHubError::NotFound {
+                api: api.to_string(),
+                owner,
+                repo,
+            });
+        }
+        if !status.is_success() {
+            return Err(GitHubError::Status {
+                api: api.to_string(),
+                owner,
+                repo,
+                status: status.as_u16(),
+            });
+        }
+        let body: Bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| GitHubError::Request {
+                api: api.to_string(),
+                owner: owner.clone(),
+                repo: repo.clone(),
+                message: format!("reading the answer: {}", octocrab_message(&e)),
+            })?
+            .to_bytes();
+        let pulls: Vec<ApiPull> = serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
+            api: api.to_string(),
+            owner: owner.clone(),
+            repo: repo.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Page {
+            url: url.to_string(),
+            etag: header_str(&headers, "etag").map(str::to_string),
+            next: next_link(&headers),
+            prs: Arc::new(pulls.into_iter().map(PullRequest::from).collect()),
+        })
+    }
+}
+
+/// octocrab's error with its sources, without backtraces.
+fn octocrab_message(e: &octocrab::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_other_relations() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static(
+                "<https://api.github.com/repositories/1/pulls?page=1>; rel=\"prev\", \
+                 <https://api.github.com/repositories/1/pulls?page=3>; rel=\"next\", \
+                 <https://api.github.com/repositories/1/pulls?page=5>; rel=\"last\"",
+            ),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/repositories/1/pulls?page=3")
+        );
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static("<https://x/y?page=1>; rel=\"first\""),
+        );
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_from_status_and_headers() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1600"));
+        assert_eq!(
+            rate_limit_reset(StatusCode::FORBIDDEN, &h, now),
+            Some(Some(UNIX_EPOCH + Duration::from_secs(1600)))
+        );
+        // Retry-After wins over the reset header.
+        h.insert("retry-after", HeaderValue::from_static("30"));
+        assert_eq!(
+            rate_limit_reset(StatusCode::FORBIDDEN, &h, now),
+            Some(Some(now + Duration::from_secs(30)))
+        );
+        // A plain 403 (no rate-limit headers) is not a rate limit.
+        assert_eq!(
+            rate_limit_reset(StatusCode::FORBIDDEN, &HeaderMap::new(), now),
+            None
+        );
+        assert_eq!(
+            rate_limit_reset(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn rate_limit_messages_do_not_change_with_the_reset_time() {
+        let e = |secs| GitHubError::RateLimited {
+            api: DEFAULT_API.into(),
+            owner: "o".into(),
+            repo: "r".into(),
+            reset_at: Some(UNIX_EPOCH + Duration::from_secs(secs)),
+        };
+        assert_eq!(e(1).to_string(), e(2).to_string());
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_debug_output() {
+        assert_eq!(
+            format!("{:?}", GitHubAuth::Token("ghp_secret".into())),
+            "Token(<redacted>)"
+        );
+    }
+}

@@ -1,0 +1,911 @@
+//! The pull-request generator against a GitHub-shaped HTTP server on 127.0.0.1.
+//!
+//! The server answers like GitHub's documented REST API: `GET /repos/{owner}/{repo}/pulls`
+//! with pull-request objects, pagination through `Link` headers pointing at
+//! `/repositories/{id}/pulls?page=N`, weak `ETag`s and `304 Not Modified` for a matching
+//! `If-None-Match`, rate-limit answers (403 with `x-ratelimit-*`, 429 with `Retry-After`), 500s,
+//! malformed bodies, 404s, and GitHub App installation tokens. It records every request so the
+//! tests assert what was sent (count, conditional headers, credentials) as well as what was
+//! generated.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use appset::{
+    render::{Output, RenderOptions, generate_applications},
+    sources::{GitHub, GitHubAuth, GitHubError, Inputs, LiveConfig, Recorded, github::PullsQuery},
+};
+use axum::{
+    Router,
+    body::Body,
+    extract::{OriginalUri, Path, Query, State},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::Response,
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+
+// ---- the GitHub-shaped server ---------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Ok,
+    /// 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
+    RateLimited {
+        reset: u64,
+    },
+    /// 429 with `Retry-After`.
+    RetryAfter {
+        secs: u64,
+    },
+    ServerError,
+    Malformed,
+}
+
+struct Repo {
+    id: u64,
+    pulls: Vec<Value>,
+    mode: Mode,
+}
+
+#[derive(Debug, Clone)]
+struct Logged {
+    method: Method,
+    uri: String,
+    if_none_match: Option<String>,
+    authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct World {
+    repos: HashMap<(String, String), Repo>,
+    log: Vec<Logged>,
+    served_304: usize,
+    request_counter: u64,
+}
+
+#[derive(Clone)]
+struct Server {
+    base: String,
+    world: Arc<Mutex<World>>,
+}
+
+fn pull(number: u64, branch: &str, base: &str, labels: &[&str], draft: bool) -> Value {
+    let sha = format!("{number:04x}{}", "abcdef0123456789".repeat(3))
+        .chars()
+        .take(40)
+        .collect::<String>();
+    json!({
+        "url": format!("https://api.github.com/repos/example/app/pulls/{number}"),
+        "id": 1_000_000 + number,
+        "node_id": format!("PR_kwDO{number}"),
+        "html_url": format!("https://github.com/example/app/pull/{number}"),
+        "number": number,
+        "state": "open",
+        "locked": false,
+        "title": format!("Change number {number}"),
+        "user": {"login": format!("dev{}", number % 5), "id": 100 + number % 5, "type": "User"},
+        "body": "Please pull these awesome changes",
+        "labels": labels.iter().enumerate().map(|(i, l)| json!({
+            "id": 200 + i, "node_id": "LA_x", "name": l, "color": "f29513", "default": false
+        })).collect::<Vec<_>>(),
+        "draft": draft,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-02T00:00:00Z",
+        "head": {"label": format!("example:{branch}"), "ref": branch, "sha": sha,
+                 "user": {"login": "example"}, "repo": {"id": 1296269, "name": "app"}},
+        "base": {"label": format!("example:{base}"), "ref": base, "sha": "0".repeat(40),
+                 "user": {"login": "example"}, "repo": {"id": 1296269, "name": "app"}},
+        "author_association": "CONTRIBUTOR",
+    })
+}
+
+fn etag_of(body: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("W/\"{:016x}\"", h.finish())
+}
+
+impl Server {
+    async fn start() -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let server = Server {
+            base: format!("http://{addr}"),
+            world: Arc::default(),
+        };
+        let api = || {
+            Router::new()
+                .route("/repos/{owner}/{repo}/pulls", get(list_by_name))
+                .route("/repositories/{id}/pulls", get(list_by_id))
+                .route("/app/installations/{id}/access_tokens", post(installation_token))
+        };
+        // github.com serves the API at the root, GitHub Enterprise under /api/v3.
+        let app = api()
+            .nest("/api/v3", api())
+            .fallback(not_found)
+            .with_state(server.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        server
+    }
+
+    fn add_repo(&self, owner: &str, repo: &str, pulls: Vec<Value>) {
+        let mut w = self.world.lock().unwrap();
+        let id = 1000 + w.repos.len() as u64;
+        w.repos.insert(
+            (owner.into(), repo.into()),
+            Repo {
+                id,
+                pulls,
+                mode: Mode::Ok,
+            },
+        );
+    }
+
+    fn set_mode(&self, owner: &str, repo: &str, mode: Mode) {
+        self.world
+            .lock()
+            .unwrap()
+            .repos
+            .get_mut(&(owner.into(), repo.into()))
+            .unwrap()
+            .mode = mode;
+    }
+
+    fn edit_pulls(&self, owner: &str, repo: &str, f: impl FnOnce(&mut Vec<Value>)) {
+        f(&mut self
+            .world
+            .lock()
+            .unwrap()
+            .repos
+            .get_mut(&(owner.into(), repo.into()))
+            .unwrap()
+            .pulls);
+    }
+
+    fn log(&self) -> Vec<Logged> {
+        self.world.lock().unwrap().log.clone()
+    }
+
+    fn served_304(&self) -> usize {
+        self.world.lock().unwrap().served_304
+    }
+}
+
+fn record(server: &Server, method: Method, uri: &Uri, headers: &HeaderMap) {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    server.world.lock().unwrap().log.push(Logged {
+        method,
+        uri: uri.to_string(),
+        if_none_match: h("if-none-match"),
+        authorization: h("authorization"),
+    });
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn not_found(State(s): State<Server>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    record(&s, method, &uri, &headers);
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
+    )
+}
+
+async fn list_by_name(
+    State(s): State<Server>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    record(&s, Method::GET, &uri, &headers);
+    let key = (owner, repo);
+    list(&s, |w| w.repos.get(&key).map(|r| r.id), &q, &headers, &uri)
+}
+
+async fn list_by_id(
+    State(s): State<Server>,
+    Path(id): Path<u64>,
+    Query(q): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    record(&s, Method::GET, &uri, &headers);
+    list(
+        &s,
+        |w| w.repos.values().find(|r| r.id == id).map(|r| r.id),
+        &q,
+        &headers,
+        &uri,
+    )
+}
+
+fn list(
+    s: &Server,
+    find: impl FnOnce(&World) -> Option<u64>,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Response {
+    let prefix = if uri.path().starts_with("/api/v3/") {
+        "/api/v3"
+    } else {
+        ""
+    };
+    let mut w = s.world.lock().unwrap();
+    w.request_counter += 1;
+    let request_id = format!("C0DE:{:04X}:{}", w.request_counter, w.request_counter * 7919);
+    let Some(id) = find(&w) else {
+        return json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+    };
+    let repo = w.repos.values().find(|r| r.id == id).unwrap();
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    match repo.mode {
+        Mode::Ok => {}
+        Mode::RateLimited { reset } => {
+            return Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .header("content-type", "application/json")
+                .header("x-ratelimit-limit", "60")
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-used", "60")
+                .header("x-ratelimit-reset", reset.to_string())
+                .header("x-github-request-id", request_id.clone())
+                .body(Body::from(
+                    json!({
+                        "message": format!("API rate limit exceeded for 127.0.0.1. (request {request_id})"),
+                        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                    })
+                    .to_string(),
+                ))
+                .unwrap();
+        }
+        Mode::RetryAfter { secs } => {
+            return Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("retry-after", secs.to_string())
+                .header("x-github-request-id", request_id)
+                .body(Body::from(
+                    json!({"message": "You have exceeded a secondary rate limit."}).to_string(),
+                ))
+                .unwrap();
+        }
+        Mode::ServerError => {
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"message": "Server Error"}),
+            );
+        }
+        Mode::Malformed => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from("[{\"number\": 1, \"head\": {\"ref\": \"x\"}, \"ba"))
+                .unwrap();
+        }
+    }
+    let total = repo.pulls.len();
+    let last = total.div_ceil(per_page).max(1);
+    let items: Vec<Value> = repo
+        .pulls
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    let body = Value::Array(items).to_string();
+    let etag = etag_of(&body);
+    let link_to = |p: usize, rel: &str| {
+        format!(
+            "<{}{prefix}/repositories/{id}/pulls?per_page={per_page}&page={p}>; rel=\"{rel}\"",
+            s.base
+        )
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(link_to(page - 1, "prev"));
+    }
+    if page < last {
+        links.push(link_to(page + 1, "next"));
+        links.push(link_to(last, "last"));
+    }
+    if page > 1 {
+        links.push(link_to(1, "first"));
+    }
+    let mut builder = Response::builder()
+        .header("etag", etag.clone())
+        .header("x-ratelimit-limit", "5000")
+        .header("x-ratelimit-remaining", "4999")
+        .header("x-github-request-id", request_id);
+    if !links.is_empty() {
+        builder = builder.header("link", links.join(", "));
+    }
+    if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        w.served_304 += 1;
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .unwrap();
+    }
+    builder
+        .status(StatusCode::OK)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+async fn installation_token(
+    State(s): State<Server>,
+    Path(id): Path<u64>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    record(&s, Method::POST, &uri, &headers);
+    json_response(
+        StatusCode::CREATED,
+        json!({"token": format!("ghs_installation{id}"), "expires_at": "2099-01-01T00:00:00Z",
+               "permissions": {"pull_requests": "read"}, "repository_selection": "all"}),
+    )
+}
+
+// ---- helpers ----------------------------------------------------------------------------------------
+
+fn many_pulls(n: u64) -> Vec<Value> {
+    (1..=n)
+        .map(|i| pull(i, &format!("feature/change-{i}"), "main", &["preview"], false))
+        .collect()
+}
+
+/// An ApplicationSet whose pull-request generator reads `owner/repo` at the test server.
+fn appset(name: &str, api: &str, owner: &str, repo: &str, extra: &str) -> appset::ApplicationSet {
+    let text = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}, namespace: team-a}}\nspec:\n  \
+         generators:\n  - pullRequest:\n      github: {{owner: {owner}, repo: {repo}, api: '{api}'{extra}}}\n  \
+         template:\n    metadata: {{name: '{name}-pr-{{{{number}}}}'}}\n    spec:\n      project: default\n      \
+         source: {{repoURL: 'https://github.com/{owner}/{repo}.git', targetRevision: '{{{{head_sha}}}}', path: deploy}}\n      \
+         destination: {{server: 'https://kubernetes.default.svc', namespace: 'pr-{{{{number}}}}'}}\n"
+    );
+    appset::file::parse(&text).expect("appset").appset
+}
+
+fn live(token: Option<&str>, max_age: Duration) -> LiveConfig {
+    LiveConfig {
+        github: true,
+        github_token: token.map(str::to_string),
+        github_max_age: max_age,
+        ..LiveConfig::default()
+    }
+}
+
+async fn render(set: &appset::ApplicationSet, inputs: &Inputs) -> Result<Output, String> {
+    generate_applications(set, inputs, &RenderOptions::default())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn names(out: &Output) -> Vec<String> {
+    out.applications
+        .iter()
+        .map(|a| a["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn gets(log: &[Logged]) -> Vec<&Logged> {
+    log.iter().filter(|l| l.method == Method::GET).collect()
+}
+
+// ---- tests ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_listed_with_credentials_and_an_unchanged_second_poll_is_answered_by_304s() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(250));
+    let inputs = Inputs::new(Recorded::default(), live(Some("tok-123"), Duration::ZERO));
+    let set = appset("previews", &server.base, "example", "app", "");
+
+    let first = render(&set, &inputs).await.unwrap();
+    assert_eq!(first.applications.len(), 250);
+    assert_eq!(first.params[0]["number"], "1");
+    assert_eq!(first.params[0]["branch"], "feature/change-1");
+    assert_eq!(first.params[0]["branch_slug"], "feature-change-1");
+    assert_eq!(first.params[0]["target_branch"], "main");
+    assert_eq!(
+        first.params[0]["head_short_sha"],
+        first.params[0]["head_sha"].as_str().unwrap()[..8]
+    );
+    assert_eq!(first.params[0]["author"], "dev1");
+    assert_eq!(first.params[249]["number"], "250");
+    let log = server.log();
+    let pages = gets(&log);
+    assert_eq!(pages.len(), 3, "{pages:#?}");
+    assert!(
+        pages[0].uri.ends_with("/repos/example/app/pulls?per_page=100"),
+        "{}",
+        pages[0].uri
+    );
+    assert!(
+        pages[1]
+            .uri
+            .ends_with("/repositories/1000/pulls?per_page=100&page=2"),
+        "{}",
+        pages[1].uri
+    );
+    assert!(pages[2].uri.ends_with("page=3"));
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.authorization.as_deref() == Some("Bearer tok-123"))
+    );
+    assert!(
+        pages.iter().all(|p| p.if_none_match.is_none()),
+        "the first poll has nothing to revalidate"
+    );
+
+    let second = render(&set, &inputs).await.unwrap();
+    assert_eq!(second.params, first.params);
+    let log = server.log();
+    let again = &gets(&log)[3..];
+    assert_eq!(again.len(), 3, "one conditional request per page");
+    assert!(
+        again
+            .iter()
+            .all(|p| p.if_none_match.as_deref().is_some_and(|e| e.starts_with("W/\"")))
+    );
+    assert_eq!(
+        server.served_304(),
+        3,
+        "the unchanged poll is answered by 304s only"
+    );
+    let stats = inputs.github().unwrap().stats();
+    assert_eq!((stats.requests, stats.not_modified), (6, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_page_is_fetched_again_while_unchanged_pages_are_answered_304() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(250));
+    let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
+    let set = appset("previews", &server.base, "example", "app", "");
+    render(&set, &inputs).await.unwrap();
+    // PR 230 (page 3) closes and PR 251 opens (also page 3).
+    server.edit_pulls("example", "app", |p| {
+        p.retain(|x| x["number"] != 230);
+        p.push(pull(251, "feature/new", "main", &["preview"], false));
+    });
+    let out = render(&set, &inputs).await.unwrap();
+    let numbers: Vec<&str> = out.params.iter().map(|p| p["number"].as_str().unwrap()).collect();
+    assert!(numbers.contains(&"251") && !numbers.contains(&"230"));
+    assert_eq!(numbers.len(), 250);
+    assert_eq!(server.served_304(), 2, "pages 1 and 2 unchanged");
+    assert!(
+        gets(&server.log()).iter().all(|p| p.authorization.is_none()),
+        "anonymous without a token"
+    );
+}
+
+/// The target of the issue: N ApplicationSets watching one repository over M polls cost one
+/// conditional request per page per poll, shared by all N.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_application_sets_over_m_polls_cost_one_request_per_page_per_poll() {
+    const N: usize = 20;
+    const M: usize = 4;
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(250));
+    // A listing is reused for 300 ms: the N sets of one poll share it; polls are 400 ms apart.
+    let github = Arc::new(GitHub::new(None, Duration::from_millis(300)));
+    let sets: Vec<_> = (0..N)
+        .map(|i| appset(&format!("set{i}"), &server.base, "example", "app", ""))
+        .collect();
+    for poll in 0..M {
+        // Each ApplicationSet reconciles with its own Inputs (as the controller does), all sharing
+        // one GitHub client, concurrently.
+        let results = futures::future::join_all(sets.iter().map(|set| {
+            let inputs =
+                Inputs::new(Recorded::default(), live(None, Duration::ZERO)).with_github(github.clone());
+            async move { render(set, &inputs).await }
+        }))
+        .await;
+        for r in results {
+            assert_eq!(r.unwrap().applications.len(), 250);
+        }
+        if poll + 1 < M {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    let requests = gets(&server.log()).len();
+    let stats = github.stats();
+    eprintln!(
+        "{N} ApplicationSets x {M} polls of a 250-PR repository (3 pages): {requests} requests, \
+         {} answered 304, {} listings served from the shared cache",
+        stats.not_modified, stats.served_from_cache
+    );
+    assert_eq!(requests, 3 * M, "3 pages per poll, whatever N is");
+    assert_eq!(
+        stats.not_modified as usize,
+        3 * (M - 1),
+        "every poll after the first is 304s only"
+    );
+    assert_eq!(stats.served_from_cache as usize, (N - 1) * M);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_a_typed_error_with_the_reset_time_a_stable_message_and_no_retry_before_it() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(3));
+    let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+    server.set_mode("example", "app", Mode::RateLimited { reset });
+    let github = GitHub::new(None, Duration::ZERO);
+    let q = PullsQuery {
+        api: server.base.clone(),
+        owner: "example".into(),
+        repo: "app".into(),
+        auth: GitHubAuth::Anonymous,
+    };
+    let e1 = github.pull_requests(&q).await.unwrap_err();
+    assert!(matches!(e1, GitHubError::RateLimited { .. }), "{e1:?}");
+    assert_eq!(e1.retry_at(), Some(UNIX_EPOCH + Duration::from_secs(reset)));
+    let e2 = github.pull_requests(&q).await.unwrap_err();
+    assert_eq!(e1.to_string(), e2.to_string(), "the message does not churn");
+    assert!(
+        !e1.to_string().contains("C0DE"),
+        "no request id in the message: {e1}"
+    );
+    assert_eq!(gets(&server.log()).len(), 1, "no request before the reset time");
+
+    // Through the generator: an error naming the generator, never zero pull requests.
+    let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
+    let set = appset("limited", &server.base, "example", "app", "");
+    let err = render(&set, &inputs).await.unwrap_err();
+    assert!(
+        err.contains("spec.generators[0].pullRequest.github: GitHub API rate limit exceeded"),
+        "{err}"
+    );
+    assert_eq!(err, render(&set, &inputs).await.unwrap_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_on_a_secondary_rate_limit_sets_the_retry_time() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(3));
+    server.set_mode("example", "app", Mode::RetryAfter { secs: 120 });
+    let github = GitHub::new(None, Duration::ZERO);
+    let q = PullsQuery {
+        api: server.base.clone(),
+        owner: "example".into(),
+        repo: "app".into(),
+        auth: GitHubAuth::Anonymous,
+    };
+    let before = SystemTime::now();
+    let e = github.pull_requests(&q).await.unwrap_err();
+    let at = e.retry_at().expect("retry time");
+    assert!(
+        at >= before + Duration::from_secs(119) && at <= SystemTime::now() + Duration::from_secs(121),
+        "{at:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_malformed_answers_are_errors_not_zero_pull_requests() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(3));
+    let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
+    let set = appset("broken", &server.base, "example", "app", "");
+    server.set_mode("example", "app", Mode::ServerError);
+    let err = render(&set, &inputs).await.unwrap_err();
+    assert!(
+        err.contains("pullRequest.github") && err.contains("answered HTTP 500"),
+        "{err}"
+    );
+    server.set_mode("example", "app", Mode::Malformed);
+    let err = render(&set, &inputs).await.unwrap_err();
+    assert!(err.contains("malformed answer from GitHub API"), "{err}");
+    // Recovery: the next good answer renders again.
+    server.set_mode("example", "app", Mode::Ok);
+    assert_eq!(render(&set, &inputs).await.unwrap().applications.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_repository_is_an_error_unless_continue_on_repo_not_found_error_is_set() {
+    let server = Server::start().await;
+    let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
+    let err = render(&appset("gone", &server.base, "example", "missing", ""), &inputs)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("spec.generators[0].pullRequest.github: repository example/missing not found"),
+        "{err}"
+    );
+    let set = appset("gone", &server.base, "example", "missing", "");
+    let mut spec = set.spec.clone();
+    spec.generators[0]
+        .pull_request
+        .as_mut()
+        .unwrap()
+        .continue_on_repo_not_found_error = true;
+    let tolerant = appset::ApplicationSet { spec, ..set };
+    assert!(render(&tolerant, &inputs).await.unwrap().applications.is_empty());
+    // The flag does not hide other failures.
+    server.add_repo("example", "flaky", many_pulls(1));
+    server.set_mode("example", "flaky", Mode::ServerError);
+    let mut flaky = appset("flaky", &server.base, "example", "flaky", "");
+    flaky.spec.generators[0]
+        .pull_request
+        .as_mut()
+        .unwrap()
+        .continue_on_repo_not_found_error = true;
+    assert!(render(&flaky, &inputs).await.is_err());
+}
+
+fn secret(namespace: &str, name: &str, data: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "stringData": data})
+}
+
+fn recorded_secrets(secrets: Vec<Value>) -> Recorded {
+    serde_json::from_value(json!({ "secrets": secrets })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_ref_reads_the_secret_in_the_application_sets_namespace_only() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(2));
+    let secrets = vec![
+        secret("team-a", "gh", &[("token", "from-team-a")]),
+        secret("argocd", "gh-other", &[("token", "from-argocd")]),
+    ];
+    let inputs = Inputs::new(recorded_secrets(secrets), live(Some("env-token"), Duration::ZERO));
+    let with_ref = |name: &str, key: &str| format!(", tokenRef: {{secretName: {name}, key: {key}}}");
+
+    let out = render(
+        &appset("a", &server.base, "example", "app", &with_ref("gh", "token")),
+        &inputs,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.applications.len(), 2);
+    assert_eq!(
+        gets(&server.log()).last().unwrap().authorization.as_deref(),
+        Some("Bearer from-team-a")
+    );
+
+    let err = render(
+        &appset(
+            "b",
+            &server.base,
+            "example",
+            "app",
+            &with_ref("gh-other", "token"),
+        ),
+        &inputs,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains(r#"error fetching secret team-a/gh-other: secrets "gh-other" not found"#),
+        "{err}"
+    );
+    let err = render(
+        &appset("c", &server.base, "example", "app", &with_ref("gh", "nokey")),
+        &inputs,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains(r#"key "nokey" in secret team-a/gh not found"#),
+        "{err}"
+    );
+    assert_eq!(
+        gets(&server.log()).len(),
+        1,
+        "no request is made without the credentials"
+    );
+
+    // Without tokenRef, the default token (GITHUB_TOKEN) is used.
+    render(&appset("d", &server.base, "example", "app", ""), &inputs)
+        .await
+        .unwrap();
+    assert_eq!(
+        gets(&server.log()).last().unwrap().authorization.as_deref(),
+        Some("Bearer env-token")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_app_credentials_mint_an_installation_token_that_lists_the_pull_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("app.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key_path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl genpkey");
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(2));
+    let creds = secret(
+        "argocd",
+        "github-app-creds",
+        &[
+            ("githubAppID", "12345"),
+            ("githubAppInstallationID", "42"),
+            ("githubAppPrivateKey", &pem),
+        ],
+    );
+    let inputs = Inputs::new(recorded_secrets(vec![creds]), live(None, Duration::ZERO));
+    let set = appset(
+        "app",
+        &server.base,
+        "example",
+        "app",
+        ", appSecretName: github-app-creds",
+    );
+    assert_eq!(render(&set, &inputs).await.unwrap().applications.len(), 2);
+    let log = server.log();
+    let mint = log
+        .iter()
+        .find(|l| l.method == Method::POST)
+        .expect("token request");
+    assert_eq!(mint.uri, "/app/installations/42/access_tokens");
+    let jwt = mint
+        .authorization
+        .as_deref()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap();
+    assert_eq!(jwt.split('.').count(), 3, "the App authenticates with a JWT");
+    assert_eq!(
+        gets(&log)[0].authorization.as_deref(),
+        Some("Bearer ghs_installation42")
+    );
+
+    let missing = secret("argocd", "incomplete", &[("githubAppID", "1")]);
+    let inputs = Inputs::new(recorded_secrets(vec![missing]), live(None, Duration::ZERO));
+    let err = render(
+        &appset("x", &server.base, "example", "app", ", appSecretName: incomplete"),
+        &inputs,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("no github app found for incomplete"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_drafts_excluded_labels_and_filters_select_live_pull_requests() {
+    let server = Server::start().await;
+    server.add_repo(
+        "example",
+        "app",
+        vec![
+            pull(1, "feature/a", "main", &["preview"], false),
+            pull(2, "feature/b", "main", &["preview"], true),
+            pull(3, "feature/c", "main", &["preview", "do-not-deploy"], false),
+            pull(4, "feature/d", "main", &[], false),
+            pull(5, "hotfix/e", "release-1", &["preview"], false),
+            pull(6, "docs/f", "main", &["preview"], false),
+        ],
+    );
+    let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
+    let text = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: sel, namespace: team-a}}\nspec:\n  \
+         templateEngine: jinja\n  generators:\n  - pullRequest:\n      github: {{owner: example, repo: app, api: '{}', \
+         labels: [preview], ignoreDraft: true, excludeLabels: [do-not-deploy]}}\n      filters:\n      \
+         - branchMatch: '^feature/'\n      - targetBranchMatch: '^release-'\n  template:\n    metadata: {{name: \
+         'pr-{{{{ number }}}}-{{{{ labels | join(\"-\") }}}}'}}\n    spec: {{project: default, destination: {{server: \
+         'https://kubernetes.default.svc', namespace: 'pr-{{{{ number }}}}'}}}}\n",
+        server.base
+    );
+    let set = appset::file::parse(&text).unwrap().appset;
+    let out = render(&set, &inputs).await.unwrap();
+    assert_eq!(names(&out), ["pr-1-preview", "pr-5-preview"]);
+    assert_eq!(
+        out.params[0]["labels"],
+        json!(["preview"]),
+        "labels are a list in the nested modes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_enterprise_api_path_is_kept_on_every_page_and_credentials_go_with_it() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(150));
+    let inputs = Inputs::new(Recorded::default(), live(Some("ghe-token"), Duration::ZERO));
+    let set = appset("ghe", &format!("{}/api/v3/", server.base), "example", "app", "");
+    assert_eq!(render(&set, &inputs).await.unwrap().applications.len(), 150);
+    let log = server.log();
+    let pages = gets(&log);
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].uri, "/api/v3/repos/example/app/pulls?per_page=100");
+    assert_eq!(
+        pages[1].uri,
+        "/api/v3/repositories/1000/pulls?per_page=100&page=2"
+    );
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.authorization.as_deref() == Some("Bearer ghe-token"))
+    );
+}
+
+/// `appset render` lists live pull requests at `--github-api` with the user's `GITHUB_TOKEN`, even
+/// when the generator names a `tokenRef` Secret the CLI cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_uses_github_api_and_the_github_token_from_the_environment() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("previews.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: previews}\nspec:\n  generators:\n  \
+         - pullRequest:\n      github: {owner: example, repo: app, tokenRef: {secretName: gh, key: token}}\n  \
+         template:\n    metadata: {name: 'pr-{{number}}'}\n    spec: {project: default, destination: {server: \
+         'https://kubernetes.default.svc', namespace: 'pr-{{number}}'}}\n",
+    )
+    .unwrap();
+    let run = |token: Option<&'static str>| {
+        let (base, file) = (server.base.clone(), file.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appset"));
+            cmd.args(["render", "-o", "names", "--github-api", &base])
+                .arg(&file)
+                .env_remove("KUBECONFIG");
+            cmd.env("HOME", std::env::temp_dir().join("appset-github-cli-home"));
+            match token {
+                Some(t) => cmd.env("GITHUB_TOKEN", t),
+                None => cmd.env_remove("GITHUB_TOKEN"),
+            };
+            cmd.output().unwrap()
+        })
+    };
+    let out = run(Some("cli-user-token")).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
+        ["pr-1", "pr-2", "pr-3"]
+    );
+    assert_eq!(
+        gets(&server.log())[0].authorization.as_deref(),
+        Some("Bearer cli-user-token")
+    );
+
+    // Without GITHUB_TOKEN the tokenRef Secret is needed, and its absence is a clear error.
+    let out = run(None).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.generators[0].pullRequest.github: error fetching secret argocd/gh"),
+        "{err}"
+    );
+}
