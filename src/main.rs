@@ -63,7 +63,9 @@ struct RenderArgs {
     #[arg(long = "pull-requests", value_name = "FILE", env = "APPSET_PULL_REQUESTS")]
     pull_requests: Option<PathBuf>,
 
-    /// GitHub API base URL (GitHub Enterprise, or a local server in tests).
+    /// GitHub API base URL for pull-request generators that do not set `api` (GitHub
+    /// Enterprise, or a local server in tests). Pull requests not given with `--pull-requests`
+    /// are listed live; `GITHUB_TOKEN` from the environment authenticates every request.
     #[arg(long = "github-api", value_name = "URL", env = "APPSET_GITHUB_API")]
     github_api: Option<String>,
 

@@ -3,7 +3,7 @@
 //! Stage: sources (I/O). Generators reach the outside world only through the object-safe
 //! [`Sources`] trait, so the whole engine runs offline against [`Recorded`] inputs (the second YAML
 //! document of an ApplicationSet file, `--clusters`, `--pull-requests`) and live against git (gix,
-//! see [`git`]), the Kubernetes API and GitHub with the same code. [`Inputs`] layers the two: a
+//! see [`git`]), the Kubernetes API and GitHub (octocrab, see [`github`]) with the same code. [`Inputs`] layers the two: a
 //! recorded answer wins, otherwise the live source is asked (when one is configured).
 
 pub mod git;
