@@ -67,6 +67,16 @@ pub enum SourceError {
     Internal(String),
 }
 
+impl SourceError {
+    /// When retrying makes sense (a GitHub rate limit's reset time).
+    pub fn retry_at(&self) -> Option<std::time::SystemTime> {
+        match self {
+            SourceError::GitHub(e) => e.retry_at(),
+            _ => None,
+        }
+    }
+}
+
 /// One pull request, as the pull-request generator sees it (and as `--pull-requests FILE`
 /// records it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

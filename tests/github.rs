@@ -574,7 +574,15 @@ async fn a_rate_limit_is_a_typed_error_with_the_reset_time_a_stable_message_and_
     // Through the generator: an error naming the generator, never zero pull requests.
     let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
     let set = appset("limited", &server.base, "example", "app", "");
-    let err = render(&set, &inputs).await.unwrap_err();
+    let err = generate_applications(&set, &inputs, &RenderOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.retry_at(),
+        Some(UNIX_EPOCH + Duration::from_secs(reset)),
+        "the reset time reaches the caller"
+    );
+    let err = err.to_string();
     assert!(
         err.contains("spec.generators[0].pullRequest.github: GitHub API rate limit exceeded"),
         "{err}"

@@ -98,6 +98,14 @@ pub enum GenerateError {
 }
 
 impl GenerateError {
+    /// When retrying makes sense (a GitHub rate limit's reset time), if the failure says.
+    pub fn retry_at(&self) -> Option<std::time::SystemTime> {
+        match self {
+            GenerateError::Source { source, .. } => source.retry_at(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
         GenerateError::Invalid {
             path: path.to_string(),

@@ -458,6 +458,20 @@ pub struct ApplicationSetError {
     pub failures: Vec<Failure>,
 }
 
+impl ApplicationSetError {
+    /// The earliest time a retry makes sense, when a failure says (GitHub rate limits); the
+    /// controller requeues then instead of at its default interval.
+    pub fn retry_at(&self) -> Option<std::time::SystemTime> {
+        self.failures
+            .iter()
+            .filter_map(|f| match f {
+                Failure::Generate(g) => g.retry_at(),
+                Failure::Render(_) => None,
+            })
+            .min()
+    }
+}
+
 fn join_failures(f: &[Failure]) -> String {
     match f {
         [] => "unknown error".into(),
