@@ -12,15 +12,25 @@
 //!   generators; reaches the outside world only through [`sources::Sources`].
 //! - [`render`]: one Application per parameter set (Argo's `{{param}}`, jinja), templatePatch,
 //!   finalizer rule, validation.
+//! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests: live or recorded.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 
+pub mod controller;
 pub mod crd;
 pub mod file;
 pub mod generators;
+pub mod plan;
 pub mod render;
 pub mod sources;
 pub mod text;
 
 pub use crd::{Application, ApplicationSet, ApplicationSetSpec};
+
+/// Make `ring` the process's TLS crypto provider. Two providers are compiled in (kube uses
+/// `ring`; gix's HTTP transport brings `aws-lc-rs`), and rustls then refuses to guess; the
+/// Kubernetes client needs a process default. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use generators::Params;

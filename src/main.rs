@@ -107,6 +107,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    appset::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render_cmd(args),

@@ -463,6 +463,19 @@ impl Inputs {
         self
     }
 
+    /// Share a git cache (bare clones and tree listings) with other `Inputs`.
+    pub fn with_git(mut self, git: Arc<GitRepos>) -> Self {
+        self.git = Some(git);
+        self
+    }
+
+    /// Use this Kubernetes client for cluster Secrets and token Secrets (instead of the default
+    /// kubeconfig).
+    pub fn with_kube(self, client: kube::Client) -> Self {
+        let _ = self.kube.set(Ok(client));
+        self
+    }
+
     /// The GitHub client, when live GitHub access is on.
     pub fn github(&self) -> Option<&Arc<GitHub>> {
         self.github.as_ref()

@@ -1,0 +1,877 @@
+//! The controller: keeps each ApplicationSet's Applications equal to what it generates.
+//!
+//! Stage: controller (I/O: the Kubernetes API; generators reach git and GitHub through `sources`).
+//!
+//! `reconcile` = the finalizer wrapper around [`sync`] and [`cleanup`]:
+//!
+//! - `sync`: generate → render → plan → execute (server-side apply under one field manager, a
+//!   controller ownerReference to the ApplicationSet, deletes per policy) → status. **Fail closed**:
+//!   any generator, source or render error means no create, update or delete in that reconcile;
+//!   the error goes on the status and the last good Applications stay. A delete budget
+//!   (`appset.io/max-deletes` or `--max-deletes`) withholds a reconcile's deletes when there are
+//!   more of them than it allows. A reconcile that finds everything up to date writes nothing;
+//!   status is patched only when it changes.
+//! - `cleanup` (our finalizer, when the ApplicationSet is deleted): under
+//!   `preserveResourcesOnDeletion` or a policy that forbids deletes, release the Applications
+//!   (strip the ownerReference and Argo CD's resources finalizer) so garbage collection keeps
+//!   them; otherwise let garbage collection delete them.
+//!
+//! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
+//! rewrites Application status constantly); cluster Secret changes, for the ApplicationSets that
+//! use a cluster generator only; and a requeue at the smallest generator `requeueAfterSeconds`
+//! (or at a GitHub rate limit's reset).
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        events::{Event, EventType, Recorder, Reporter},
+        finalizer::{Event as Finalizer, finalizer},
+        reflector::{self, ObjectRef, Store},
+        watcher::{self, watcher},
+    },
+};
+use serde_json::{Value, json};
+use tracing::{info, instrument, warn};
+
+use crate::{
+    crd::{
+        Application, ApplicationSet, ApplicationSetCondition, ApplicationSetStatus,
+        CLUSTER_SECRET_TYPE_LABEL, HealthStatus, RESOURCES_FINALIZER, ResourceStatus,
+    },
+    generators::GeneratorSpec,
+    plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
+    render::{self, RenderOptions},
+    sources::{GitHub, GitRepos, Inputs, LiveConfig, Recorded},
+};
+
+/// The finalizer appset puts on ApplicationSets.
+pub const FINALIZER: &str = "appset.io/cleanup";
+
+/// Annotation setting an ApplicationSet's delete budget (an integer).
+pub const MAX_DELETES_ANNOTATION: &str = "appset.io/max-deletes";
+
+/// Requeue after a generation or validation error (Argo CD's 3 minutes).
+pub const ERROR_REQUEUE: Duration = Duration::from_secs(180);
+
+/// Argo CD's condition types and reasons.
+pub mod condition {
+    /// Condition type: an error occurred.
+    pub const ERROR_OCCURRED: &str = "ErrorOccurred";
+    /// Condition type: parameters were generated.
+    pub const PARAMETERS_GENERATED: &str = "ParametersGenerated";
+    /// Condition type: the Applications are up to date.
+    pub const RESOURCES_UP_TO_DATE: &str = "ResourcesUpToDate";
+    /// Reason: everything is up to date.
+    pub const UP_TO_DATE: &str = "ApplicationSetUpToDate";
+    /// Reason: parameters were generated.
+    pub const PARAMETERS_GENERATED_REASON: &str = "ParametersGenerated";
+    /// Reason: generic error.
+    pub const ERROR_REASON: &str = "ErrorOccurred";
+    /// Reason: generated Applications failed validation.
+    pub const VALIDATION_ERROR: &str = "ApplicationValidationError";
+    /// Reason: creating an Application failed.
+    pub const CREATE_ERROR: &str = "CreateApplicationError";
+    /// Reason: updating an Application failed.
+    pub const UPDATE_ERROR: &str = "UpdateApplicationError";
+    /// Reason: deleting an Application failed.
+    pub const DELETE_ERROR: &str = "DeleteApplicationError";
+    /// Reason (appset): deletes withheld by the delete budget.
+    pub const DELETE_BUDGET: &str = "DeleteBudgetExceeded";
+    /// Message of an up-to-date ApplicationSet.
+    pub const UP_TO_DATE_MESSAGE: &str = "All applications have been generated successfully";
+    /// Message of successful parameter generation.
+    pub const GENERATED_MESSAGE: &str = "Successfully generated parameters for all Applications";
+}
+
+/// Controller settings (`appset run` flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Namespaces whose ApplicationSets are reconciled (empty: all).
+    pub namespaces: Vec<String>,
+    /// Argo CD's namespace: cluster Secrets and GitHub App credentials live here.
+    pub controller_namespace: String,
+    /// The cluster-wide policy.
+    pub policy: Policy,
+    /// Let ApplicationSets choose their policy (`syncPolicy.applicationsSync`).
+    pub enable_policy_override: bool,
+    /// ApplicationSets reconciled at once.
+    pub concurrency: u16,
+    /// Bare-clone cache directory for git generators.
+    pub git_cache_dir: PathBuf,
+    /// Default delete budget per reconcile (None: unlimited).
+    pub max_deletes: Option<usize>,
+    /// Entries of `status.resources` (0: unlimited; `resourcesCount` is always the total).
+    pub max_resources_status: usize,
+    /// Extra annotation keys whose live values are preserved.
+    pub preserved_annotations: Vec<String>,
+    /// Extra label keys whose live values are preserved.
+    pub preserved_labels: Vec<String>,
+    /// GitHub API base URL for pull-request generators without `api`.
+    pub github_api: Option<String>,
+    /// Token for pull-request generators without credentials (`GITHUB_TOKEN`).
+    pub github_token: Option<String>,
+    /// How long a pull-request listing is shared without asking GitHub.
+    pub github_max_age: Duration,
+    /// `URL=PATH` git overrides (tests, air-gapped mirrors).
+    pub repo_overrides: Vec<(String, PathBuf)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespaces: Vec::new(),
+            controller_namespace: "argocd".into(),
+            policy: Policy::Sync,
+            enable_policy_override: true,
+            concurrency: 10,
+            git_cache_dir: crate::sources::default_git_cache_dir(),
+            max_deletes: None,
+            max_resources_status: 5000,
+            preserved_annotations: Vec::new(),
+            preserved_labels: Vec::new(),
+            github_api: None,
+            github_token: None,
+            github_max_age: Duration::from_secs(30),
+            repo_overrides: Vec::new(),
+        }
+    }
+}
+
+/// Reconcile failures (they requeue with a short backoff; generation errors do not get here:
+/// they are written to the status and requeue after [`ERROR_REQUEUE`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What was being done.
+        action: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing Applications failed (the status says which).
+    #[error("{0}")]
+    Write(String),
+    /// The finalizer helper failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    fn kube(action: impl Into<String>, source: kube::Error) -> Error {
+        Error::Kube {
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    client: Client,
+    config: Config,
+    git: Arc<GitRepos>,
+    github: Arc<GitHub>,
+    apps: Store<DynamicObject>,
+    app_resource: ApiResource,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// The shared GitHub client (request counters for metrics and tests).
+    pub fn github(&self) -> &Arc<GitHub> {
+        &self.github
+    }
+}
+
+/// The Application API resource (dynamic: live Applications are kept as JSON, whatever fields
+/// they carry).
+pub fn application_resource() -> ApiResource {
+    ApiResource::erase::<Application>(&())
+}
+
+fn owned_by<'a>(apps: &'a [Arc<DynamicObject>], appset: &ApplicationSet) -> Vec<&'a Arc<DynamicObject>> {
+    let uid = appset.metadata.uid.as_deref();
+    apps.iter()
+        .filter(|a| {
+            a.metadata.namespace == appset.metadata.namespace
+                && a.owner_references().iter().any(|o| {
+                    o.controller == Some(true)
+                        && o.kind == "ApplicationSet"
+                        && o.api_version.starts_with("argoproj.io/")
+                        && (Some(o.uid.as_str()) == uid || o.name == appset.name_any())
+                })
+        })
+        .collect()
+}
+
+fn to_value(obj: &DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
+pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
+    fn any(entries: &[crate::crd::ApplicationSetGenerator]) -> bool {
+        entries.iter().any(|e| {
+            GeneratorSpec::kinds_of(e).iter().any(|k| match k {
+                GeneratorSpec::Clusters(_) => true,
+                GeneratorSpec::Matrix(m) => any(&m.generators),
+                GeneratorSpec::Merge(m) => any(&m.generators),
+                _ => false,
+            })
+        })
+    }
+    any(&appset.spec.generators)
+}
+
+async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = appset.namespace().unwrap_or_default();
+    tracing::debug!(appset = %appset.name_any(), namespace = %ns, "reconcile");
+    if !ctx.config.namespaces.is_empty() && !ctx.config.namespaces.contains(&ns) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, appset, |event| async {
+        match event {
+            Finalizer::Apply(set) => sync(set, ctx.clone()).await,
+            Finalizer::Cleanup(set) => cleanup(set, ctx.clone()).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(%error, "reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// One reconcile of a live ApplicationSet.
+#[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
+pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = appset.namespace().unwrap_or_default();
+    let inputs = Inputs::new(
+        Recorded::default(),
+        LiveConfig {
+            git: true,
+            git_cache_dir: ctx.config.git_cache_dir.clone(),
+            repo_overrides: ctx.config.repo_overrides.clone(),
+            kube: true,
+            github: true,
+            github_api: ctx.config.github_api.clone(),
+            github_token: ctx.config.github_token.clone(),
+            github_token_overrides_refs: false,
+            github_max_age: ctx.config.github_max_age,
+        },
+    )
+    .with_git(ctx.git.clone())
+    .with_github(ctx.github.clone())
+    .with_kube(ctx.client.clone());
+    let opts = RenderOptions {
+        namespace: ctx.config.controller_namespace.clone(),
+    };
+    let all_apps = ctx.apps.state();
+    let owned: Vec<Value> = owned_by(&all_apps, &appset)
+        .into_iter()
+        .map(|a| to_value(a))
+        .collect();
+    let mut status = Status::new(appset.status.clone().unwrap_or_default());
+
+    // generate → render (pure apart from the sources).
+    let generated = match render::generate_applications(&appset, &inputs, &opts).await {
+        Ok(out) => out,
+        Err(e) => {
+            let reason = e
+                .failures
+                .first()
+                .map(|f| f.reason())
+                .unwrap_or(condition::ERROR_REASON);
+            let message = e.to_string();
+            warn!(%message, "generation failed; nothing is written");
+            status.error(reason, &message, false);
+            status.resources(&owned, ctx.config.max_resources_status);
+            publish_status(&ctx, &appset, status).await?;
+            warn_event(&ctx, &appset, reason, &message).await;
+            let requeue = e
+                .retry_at()
+                .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                .map(|d| d + Duration::from_secs(1))
+                .unwrap_or(ERROR_REQUEUE);
+            return Ok(Action::requeue(requeue));
+        }
+    };
+
+    // plan (pure).
+    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
+    let max_deletes = appset
+        .annotations()
+        .get(MAX_DELETES_ANNOTATION)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .or(ctx.config.max_deletes);
+    let plan_opts = match PlanOptions::for_spec(
+        &appset.spec,
+        policy,
+        &ctx.config.preserved_annotations,
+        &ctx.config.preserved_labels,
+        max_deletes,
+    ) {
+        Ok(o) => o,
+        Err(message) => {
+            status.error(condition::ERROR_REASON, &message, true);
+            publish_status(&ctx, &appset, status).await?;
+            return Ok(Action::requeue(ERROR_REQUEUE));
+        }
+    };
+    let mut generated_names: BTreeSet<String> = generated
+        .applications
+        .iter()
+        .map(|a| render::application_name(a).to_string())
+        .collect();
+    generated_names.extend(generated.invalid.iter().map(|i| i.name.clone()));
+    let owner = Owner {
+        name: appset.name_any(),
+        uid: appset.metadata.uid.clone().unwrap_or_default(),
+    };
+    let plan = plan(
+        &generated.applications,
+        &generated_names,
+        &owned,
+        &owner,
+        &plan_opts,
+    );
+
+    // execute.
+    let executed = execute(&ctx, &appset, &ns, &plan).await;
+
+    // status.
+    let fresh: Vec<Value> = {
+        let all = ctx.apps.state();
+        owned_by(&all, &appset).into_iter().map(|a| to_value(a)).collect()
+    };
+    status.resources(&fresh, ctx.config.max_resources_status);
+    let result = match executed {
+        Err((reason, message)) => {
+            status.error(reason, &message, true);
+            publish_status(&ctx, &appset, status).await?;
+            return Err(Error::Write(message));
+        }
+        Ok(()) => {
+            if let Some((want, max)) = plan.withheld_deletes {
+                let message = format!(
+                    "{want} Applications are no longer generated but the delete budget is {max} \
+                     ({MAX_DELETES_ANNOTATION}); nothing was deleted"
+                );
+                status.error(condition::DELETE_BUDGET, &message, true);
+                warn_event(&ctx, &appset, condition::DELETE_BUDGET, &message).await;
+                Action::requeue(ERROR_REQUEUE)
+            } else if !generated.invalid.is_empty() {
+                let mut invalid = generated.invalid.clone();
+                invalid.sort_by(|a, b| a.name.cmp(&b.name));
+                let last = invalid.last().map(|i| i.message.clone()).unwrap_or_default();
+                let message = if invalid.len() > 1 {
+                    format!("{last} (and {} more)", invalid.len() - 1)
+                } else {
+                    last
+                };
+                status.error(condition::VALIDATION_ERROR, &message, true);
+                Action::requeue(generated.requeue_after.unwrap_or(ERROR_REQUEUE))
+            } else {
+                status.up_to_date();
+                generated
+                    .requeue_after
+                    .map(Action::requeue)
+                    .unwrap_or_else(Action::await_change)
+            }
+        }
+    };
+    publish_status(&ctx, &appset, status).await?;
+    info!(
+        created = plan.create.len(),
+        updated = plan.update.len(),
+        deleted = plan.delete.len(),
+        unchanged = plan.unchanged,
+        "reconciled"
+    );
+    Ok(result)
+}
+
+/// Apply creates and updates, then (only if they all succeeded) deletes. Returns Argo CD's
+/// reason and the message of the first failure, in name order.
+async fn execute(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    ns: &str,
+    plan: &Plan,
+) -> Result<(), (&'static str, String)> {
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    for (objs, reason, verb) in [
+        (&plan.create, condition::CREATE_ERROR, "created"),
+        (&plan.update, condition::UPDATE_ERROR, "updated"),
+    ] {
+        for obj in objs {
+            let name = render::application_name(obj).to_string();
+            if let Err(e) = api.patch(&name, &pp, &Patch::Apply(obj)).await {
+                return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
+            }
+            normal_event(
+                ctx,
+                appset,
+                verb,
+                &format!("{} Application {name:?}", capitalize(verb)),
+            )
+            .await;
+        }
+    }
+    for name in &plan.delete {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => normal_event(ctx, appset, "Deleted", &format!("Deleted Application {name:?}")).await,
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                return Err((
+                    condition::DELETE_ERROR,
+                    format!("error deleting Application {ns}/{name}: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// The ApplicationSet is being deleted.
+#[instrument(skip_all, fields(appset = %appset.name_any()))]
+pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = appset.namespace().unwrap_or_default();
+    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
+    let preserve = appset
+        .spec
+        .sync_policy
+        .as_ref()
+        .is_some_and(|p| p.preserve_resources_on_deletion);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
+    // The store may lag; ask the API server for the owned Applications.
+    let live = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube("listing Applications", e))?;
+    let all: Vec<Arc<DynamicObject>> = live.items.into_iter().map(Arc::new).collect();
+    let owned = owned_by(&all, &appset);
+    if policy.allow_delete() && !preserve {
+        normal_event(
+            &ctx,
+            &appset,
+            "Deleting",
+            &format!("Deleting {} Applications through garbage collection", owned.len()),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    // Release: garbage collection must not delete them, and Argo CD must not delete their resources.
+    let uid = appset.metadata.uid.clone().unwrap_or_default();
+    for app in owned {
+        let name = app.name_any();
+        let refs: Vec<Value> = app
+            .owner_references()
+            .iter()
+            .filter(|o| o.uid != uid && o.name != appset.name_any())
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect();
+        let finalizers: Vec<&String> = app
+            .finalizers()
+            .iter()
+            .filter(|f| f.as_str() != RESOURCES_FINALIZER)
+            .collect();
+        let patch = json!({"metadata": {
+            "resourceVersion": app.resource_version(),
+            "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
+            "finalizers": if finalizers.is_empty() { Value::Null } else { json!(finalizers) },
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                normal_event(
+                    &ctx,
+                    &appset,
+                    "Released",
+                    &format!("Released Application {name:?}"),
+                )
+                .await
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(Error::kube(format!("releasing Application {ns}/{name}"), e)),
+        }
+    }
+    Ok(Action::await_change())
+}
+
+// ---- status -------------------------------------------------------------------------------------
+
+struct Status {
+    before: ApplicationSetStatus,
+    after: ApplicationSetStatus,
+}
+
+impl Status {
+    fn new(before: ApplicationSetStatus) -> Self {
+        Status {
+            after: before.clone(),
+            before,
+        }
+    }
+
+    fn set(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
+        let status = if status { "True" } else { "False" };
+        let previous = self.before.conditions.iter().find(|c| c.type_ == type_);
+        let unchanged =
+            previous.is_some_and(|p| p.status == status && p.reason == reason && p.message == message);
+        let time = if unchanged {
+            previous.and_then(|p| p.last_transition_time.clone())
+        } else {
+            Some(k8s_openapi::jiff::Timestamp::now().to_string())
+        };
+        self.after.conditions.retain(|c| c.type_ != type_);
+        self.after.conditions.push(ApplicationSetCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: time,
+        });
+        self.after
+            .conditions
+            .sort_by(|a, b| (&a.type_, &a.status).cmp(&(&b.type_, &b.status)));
+    }
+
+    fn error(&mut self, reason: &str, message: &str, parameters_generated: bool) {
+        self.set(condition::ERROR_OCCURRED, true, reason, message);
+        self.set(
+            condition::RESOURCES_UP_TO_DATE,
+            false,
+            condition::ERROR_REASON,
+            message,
+        );
+        if parameters_generated {
+            self.set(
+                condition::PARAMETERS_GENERATED,
+                true,
+                condition::PARAMETERS_GENERATED_REASON,
+                condition::GENERATED_MESSAGE,
+            );
+        } else {
+            self.set(
+                condition::PARAMETERS_GENERATED,
+                false,
+                condition::ERROR_REASON,
+                message,
+            );
+        }
+        self.after.health = Some(HealthStatus {
+            status: Some("Degraded".into()),
+            message: Some(message.to_string()),
+        });
+    }
+
+    fn up_to_date(&mut self) {
+        self.set(
+            condition::PARAMETERS_GENERATED,
+            true,
+            condition::PARAMETERS_GENERATED_REASON,
+            condition::GENERATED_MESSAGE,
+        );
+        self.set(
+            condition::RESOURCES_UP_TO_DATE,
+            true,
+            condition::UP_TO_DATE,
+            condition::UP_TO_DATE_MESSAGE,
+        );
+        self.set(
+            condition::ERROR_OCCURRED,
+            false,
+            condition::UP_TO_DATE,
+            condition::UP_TO_DATE_MESSAGE,
+        );
+        self.after.health = Some(HealthStatus {
+            status: Some("Healthy".into()),
+            message: Some(condition::UP_TO_DATE_MESSAGE.into()),
+        });
+    }
+
+    /// `status.resources`: the owned Applications by name, the first `max` of them (0: all).
+    fn resources(&mut self, owned: &[Value], max: usize) {
+        let mut resources: Vec<ResourceStatus> = owned
+            .iter()
+            .map(|a| ResourceStatus {
+                group: "argoproj.io".into(),
+                version: "v1alpha1".into(),
+                kind: "Application".into(),
+                name: render::application_name(a).to_string(),
+                namespace: a
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
+                status: a
+                    .pointer("/status/sync/status")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                health: a
+                    .pointer("/status/health/status")
+                    .and_then(Value::as_str)
+                    .map(|s| HealthStatus {
+                        status: Some(s.to_string()),
+                        message: None,
+                    }),
+            })
+            .collect();
+        resources.sort_by(|a, b| a.name.cmp(&b.name));
+        self.after.resources_count = Some(resources.len() as i64);
+        if max > 0 {
+            resources.truncate(max);
+        }
+        self.after.resources = resources;
+    }
+}
+
+async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) -> Result<(), Error> {
+    if status.after == status.before {
+        return Ok(());
+    }
+    let api: Api<ApplicationSet> =
+        Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
+    let patch = json!({"status": status.after});
+    api.patch_status(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube("patching ApplicationSet status", e))?;
+    Ok(())
+}
+
+async fn normal_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
+    publish(ctx, appset, EventType::Normal, reason, note).await;
+}
+
+async fn warn_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
+    publish(ctx, appset, EventType::Warning, reason, note).await;
+}
+
+async fn publish(ctx: &Context, appset: &ApplicationSet, type_: EventType, reason: &str, note: &str) {
+    let note: String = note.chars().take(1000).collect();
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &appset.object_ref(&())).await {
+        warn!(error = %e, "could not publish an Event");
+    }
+}
+
+// ---- wiring -------------------------------------------------------------------------------------
+
+/// A stream of owned-Application triggers that ignores status-only changes: an Application passes
+/// when its spec, labels, annotations, finalizers, owner references or deletion state change, and
+/// always when it is deleted.
+fn application_triggers(
+    events: impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static {
+    use std::hash::{Hash, Hasher};
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    events.filter_map(move |ev| {
+        let out = match ev {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                obj.data.get("spec").map(|s| s.to_string()).hash(&mut h);
+                obj.metadata.labels.hash(&mut h);
+                obj.metadata.annotations.hash(&mut h);
+                obj.metadata.finalizers.hash(&mut h);
+                obj.metadata
+                    .deletion_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .hash(&mut h);
+                serde_json::to_string(&obj.metadata.owner_references)
+                    .unwrap_or_default()
+                    .hash(&mut h);
+                let key = format!(
+                    "{}/{}/{}",
+                    obj.namespace().unwrap_or_default(),
+                    obj.name_any(),
+                    obj.uid().unwrap_or_default()
+                );
+                let hash = h.finish();
+                (seen.insert(key, hash) != Some(hash)).then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(&format!(
+                    "{}/{}/{}",
+                    obj.namespace().unwrap_or_default(),
+                    obj.name_any(),
+                    obj.uid().unwrap_or_default()
+                ));
+                Some(Ok(obj))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+}
+
+/// Wait until a reflector store has its initial list; false if its writer is gone.
+///
+/// NB: `Store::wait_until_ready` wakes only the most recent of several concurrent waiters
+/// (kube-runtime's `DelayedInit` holds one oneshot waker), so concurrent reconciles waiting on it
+/// could hang forever. Re-polling on a short timer re-registers each waiter; once the store is
+/// ready the answer is memoized and returns at once.
+async fn cache_ready<K: Resource + Clone>(store: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready()).await {
+            Ok(r) => return r.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Run the controller until the returned future is dropped.
+pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
+    run_with_readiness(client, config, None).await
+}
+
+/// [`run`], sending on `ready` once the ApplicationSet and Application caches are filled (what
+/// `/readyz` reports).
+pub async fn run_with_readiness(
+    client: Client,
+    config: Config,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
+    crate::install_crypto_provider();
+    let concurrency = config.concurrency.max(1);
+    let app_resource = application_resource();
+    let appsets: Api<ApplicationSet> = match config.namespaces.as_slice() {
+        [one] => Api::namespaced(client.clone(), one),
+        _ => Api::all(client.clone()),
+    };
+    if let Err(e) = appsets.list(&ListParams::default().limit(1)).await {
+        anyhow::bail!(
+            "ApplicationSet CRD is not queryable ({e}); install it with: appset crds | kubectl apply -f -"
+        );
+    }
+    let apps_api: Api<DynamicObject> = match config.namespaces.as_slice() {
+        [one] => Api::namespaced_with(client.clone(), one, &app_resource),
+        _ => Api::all_with(client.clone(), &app_resource),
+    };
+    let writer = reflector::store::Writer::new(app_resource.clone());
+    let reader = writer.as_reader();
+    let app_events = reflector::reflector(
+        writer,
+        watcher(apps_api, watcher::Config::default()).default_backoff(),
+    );
+    let triggers = application_triggers(app_events);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
+    let git = Arc::new(GitRepos::new(
+        config.git_cache_dir.clone(),
+        config.repo_overrides.clone(),
+    ));
+    let github = Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age));
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "appset".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config,
+        git,
+        github,
+        apps: reader.clone(),
+        app_resource: app_resource.clone(),
+        recorder,
+    });
+    // appset owns the ApplicationSet reflector (rather than `Controller::new`'s internal one) so
+    // readiness is read from the very store the controller reconciles from.
+    let sets_writer = reflector::store::Writer::<ApplicationSet>::default();
+    let sets_reader = sets_writer.as_reader();
+    let set_events = reflector::reflector(
+        sets_writer,
+        watcher(appsets, watcher::Config::default()).default_backoff(),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(set_events, sets_reader.clone());
+    let store = sets_reader.clone();
+    let cluster_users = move |_: Secret| {
+        store
+            .state()
+            .into_iter()
+            .filter(|s| uses_cluster_generator(s))
+            .map(|s| ObjectRef::from_obj(&*s))
+            .collect::<Vec<_>>()
+    };
+    let wait_apps = reader.clone();
+    if let Some(ready) = ready {
+        let (sets, apps) = (sets_reader.clone(), reader.clone());
+        tokio::spawn(async move {
+            if cache_ready(&sets).await && cache_ready(&apps).await {
+                let _ = ready.send(());
+            }
+        });
+    }
+    controller
+        .owns_stream_with(triggers, app_resource)
+        .watches(
+            secrets,
+            watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
+            cluster_users,
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move {
+            // Keep running; dropped with the future.
+            std::future::pending::<()>().await
+        })
+        .run(
+            move |set, ctx| {
+                let wait = wait_apps.clone();
+                async move {
+                    // Never plan against an unfilled Application cache.
+                    cache_ready(&wait).await;
+                    reconcile(set, ctx).await
+                }
+            },
+            error_policy,
+            ctx,
+        )
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                warn!(error = %e, "controller");
+            }
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,679 @@
+//! Plan: what to create, update and delete so the cluster's Applications equal the generated ones.
+//!
+//! Stage: plan (pure, no I/O). Input: the generated Applications, the live Applications the
+//! ApplicationSet owns, and the effective sync policy; output: a [`Plan`] of server-side apply
+//! objects and names to delete, in name order.
+//!
+//! Writes are server-side applies under one field manager, so fields other actors set (Argo CD's
+//! own annotations, labels added by hand, a live-only `operation`) are left alone. An Application
+//! is up to date — and gets no write at all — when every field appset would apply already has
+//! that value live, and every field appset's manager owns (from `managedFields`) is still wanted
+//! (otherwise an apply is needed to remove it). Argo CD's `preservedFields` and
+//! `ignoreApplicationDifferences` (JSON pointers) make appset apply the live value for those
+//! fields, so they are neither overwritten nor reported as differences.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::crd::{ApplicationSetSpec, ApplicationsSyncPolicy};
+
+/// The field manager of every appset write.
+pub const FIELD_MANAGER: &str = "appset";
+
+/// Annotations whose live values Argo CD always preserves.
+pub const DEFAULT_PRESERVED_ANNOTATIONS: [&str; 3] = [
+    "notified.notifications.argoproj.io",
+    "argocd.argoproj.io/refresh",
+    "argocd.argoproj.io/hydrate",
+];
+
+/// Finalizer prefixes Argo CD keeps from the live Application.
+const KEPT_FINALIZER_PREFIXES: [&str; 2] = [
+    "pre-delete-finalizer.argocd.argoproj.io",
+    "post-delete-finalizer.argocd.argoproj.io",
+];
+
+/// Which writes are allowed (Argo CD's `applicationsSync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Create, update and delete.
+    #[default]
+    Sync,
+    /// Create only.
+    CreateOnly,
+    /// Create and update.
+    CreateUpdate,
+    /// Create and delete.
+    CreateDelete,
+}
+
+impl Policy {
+    /// Parse Argo CD's policy names (`""` is `sync`).
+    pub fn parse(s: &str) -> Result<Policy, String> {
+        match s {
+            "" | "sync" => Ok(Policy::Sync),
+            "create-only" => Ok(Policy::CreateOnly),
+            "create-update" => Ok(Policy::CreateUpdate),
+            "create-delete" => Ok(Policy::CreateDelete),
+            _ => Err(
+                "Policy value can be: sync, create-only, create-update, create-delete, default value: sync"
+                    .into(),
+            ),
+        }
+    }
+
+    /// Updates are allowed.
+    pub fn allow_update(self) -> bool {
+        matches!(self, Policy::Sync | Policy::CreateUpdate)
+    }
+
+    /// Deletes are allowed.
+    pub fn allow_delete(self) -> bool {
+        matches!(self, Policy::Sync | Policy::CreateDelete)
+    }
+
+    /// Argo CD's effective policy: the controller's, unless overrides are enabled and the
+    /// ApplicationSet sets `syncPolicy.applicationsSync`.
+    pub fn effective(controller: Policy, allow_override: bool, spec: &ApplicationSetSpec) -> Policy {
+        match spec.sync_policy.as_ref().and_then(|p| p.applications_sync) {
+            Some(p) if allow_override => match p {
+                ApplicationsSyncPolicy::Sync => Policy::Sync,
+                ApplicationsSyncPolicy::CreateOnly => Policy::CreateOnly,
+                ApplicationsSyncPolicy::CreateUpdate => Policy::CreateUpdate,
+                ApplicationsSyncPolicy::CreateDelete => Policy::CreateDelete,
+            },
+            _ => controller,
+        }
+    }
+}
+
+/// The controller reference every generated Application carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// ApplicationSet name.
+    pub name: String,
+    /// ApplicationSet UID.
+    pub uid: String,
+}
+
+impl Owner {
+    fn reference(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "ApplicationSet",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        })
+    }
+}
+
+/// What shapes the plan besides the Applications.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// The effective policy.
+    pub policy: Policy,
+    /// Annotation keys whose live values win (defaults included by [`PlanOptions::for_spec`]).
+    pub preserved_annotations: Vec<String>,
+    /// Label keys whose live values win.
+    pub preserved_labels: Vec<String>,
+    /// `ignoreApplicationDifferences` rules: (Application name or all, JSON pointers into the
+    /// Application, e.g. `/spec/source/targetRevision`).
+    pub ignore: Vec<(Option<String>, Vec<String>)>,
+    /// At most this many deletes per reconcile (None: unlimited, as Argo CD).
+    pub max_deletes: Option<usize>,
+}
+
+impl PlanOptions {
+    /// Options from an ApplicationSet's spec plus the controller's extra preserved keys.
+    ///
+    /// # Errors
+    /// `jqPathExpressions` in `ignoreApplicationDifferences` (not supported yet: failing is
+    /// safer than overwriting what the user asked to keep).
+    pub fn for_spec(
+        spec: &ApplicationSetSpec,
+        policy: Policy,
+        extra_annotations: &[String],
+        extra_labels: &[String],
+        max_deletes: Option<usize>,
+    ) -> Result<PlanOptions, String> {
+        let mut preserved_annotations: Vec<String> = DEFAULT_PRESERVED_ANNOTATIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        preserved_annotations.extend(extra_annotations.iter().cloned());
+        let mut preserved_labels = extra_labels.to_vec();
+        if let Some(p) = &spec.preserved_fields {
+            preserved_annotations.extend(p.annotations.iter().cloned());
+            preserved_labels.extend(p.labels.iter().cloned());
+        }
+        let mut ignore = Vec::new();
+        for (i, rule) in spec.ignore_application_differences.iter().flatten().enumerate() {
+            if !rule.jq_path_expressions.is_empty() {
+                return Err(format!(
+                    "spec.ignoreApplicationDifferences[{i}].jqPathExpressions is not supported by appset yet; \
+                     use jsonPointers"
+                ));
+            }
+            for p in &rule.json_pointers {
+                if !p.is_empty() && !p.starts_with('/') {
+                    return Err(format!(
+                        "spec.ignoreApplicationDifferences[{i}].jsonPointers: {p:?} is not a JSON pointer"
+                    ));
+                }
+            }
+            ignore.push((rule.name.clone(), rule.json_pointers.clone()));
+        }
+        Ok(PlanOptions {
+            policy,
+            preserved_annotations,
+            preserved_labels,
+            ignore,
+            max_deletes,
+        })
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Server-side apply objects for Applications that do not exist, by name.
+    pub create: Vec<Value>,
+    /// Server-side apply objects for Applications that differ, by name.
+    pub update: Vec<Value>,
+    /// Names of owned Applications no longer generated.
+    pub delete: Vec<String>,
+    /// Applications already up to date.
+    pub unchanged: usize,
+    /// Differing Applications left alone because the policy forbids updates.
+    pub skipped_updates: usize,
+    /// Deletes withheld because they exceed the delete budget (then `delete` is empty).
+    pub withheld_deletes: Option<(usize, usize)>,
+}
+
+impl Plan {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+fn name_of(v: &Value) -> &str {
+    v.get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Compute the plan. `desired`: valid generated Applications (as rendered); `generated`: the
+/// names of all generated Applications, invalid ones included (those are never deleted);
+/// `live`: the Applications the ApplicationSet owns.
+pub fn plan(
+    desired: &[Value],
+    generated: &BTreeSet<String>,
+    live: &[Value],
+    owner: &Owner,
+    opts: &PlanOptions,
+) -> Plan {
+    let live_by_name: BTreeMap<&str, &Value> = live.iter().map(|a| (name_of(a), a)).collect();
+    let mut sorted: Vec<&Value> = desired.iter().collect();
+    sorted.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    let mut out = Plan::default();
+    for d in sorted {
+        let current = live_by_name.get(name_of(d)).copied();
+        let apply = apply_object(d, current, owner, opts);
+        match current {
+            None => out.create.push(apply),
+            Some(l) if up_to_date(&apply, l) => out.unchanged += 1,
+            Some(_) if opts.policy.allow_update() => out.update.push(apply),
+            Some(_) => out.skipped_updates += 1,
+        }
+    }
+    if opts.policy.allow_delete() {
+        let delete: Vec<String> = live
+            .iter()
+            .map(|a| name_of(a).to_string())
+            .filter(|n| !generated.contains(n))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match opts.max_deletes {
+            Some(max) if delete.len() > max => out.withheld_deletes = Some((delete.len(), max)),
+            _ => out.delete = delete,
+        }
+    }
+    out
+}
+
+/// The server-side apply object for a generated Application.
+pub fn apply_object(desired: &Value, live: Option<&Value>, owner: &Owner, opts: &PlanOptions) -> Value {
+    let name = name_of(desired).to_string();
+    let mut meta = desired
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let live_meta = live.and_then(|l| l.get("metadata"));
+    if let Value::Object(m) = &mut meta {
+        for (field, keys) in [
+            ("annotations", &opts.preserved_annotations),
+            ("labels", &opts.preserved_labels),
+        ] {
+            let live_map = live_meta.and_then(|lm| lm.get(field)).and_then(Value::as_object);
+            let mut map = m
+                .get(field)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            // A preserved key that is live keeps its live value; otherwise the generated value
+            // (if any) is applied.
+            for k in keys {
+                if let Some(v) = live_map.and_then(|lm| lm.get(k)) {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+            if map.is_empty() {
+                m.remove(field);
+            } else {
+                m.insert(field.to_string(), Value::Object(map));
+            }
+        }
+        let mut finalizers: Vec<Value> = m
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for f in live_meta
+            .and_then(|lm| lm.get("finalizers"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let keep = f
+                .as_str()
+                .is_some_and(|s| KEPT_FINALIZER_PREFIXES.iter().any(|p| s.starts_with(p)));
+            if keep && !finalizers.contains(f) {
+                finalizers.push(f.clone());
+            }
+        }
+        if finalizers.is_empty() {
+            m.remove("finalizers");
+        } else {
+            m.insert("finalizers".into(), Value::Array(finalizers));
+        }
+        m.insert("ownerReferences".into(), Value::Array(vec![owner.reference()]));
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("argoproj.io/v1alpha1".into()));
+    obj.insert("kind".into(), Value::String("Application".into()));
+    obj.insert("metadata".into(), meta);
+    obj.insert(
+        "spec".into(),
+        desired
+            .get("spec")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+    );
+    let mut obj = Value::Object(obj);
+    // Ignored differences: apply what is live, so the field is neither overwritten nor reported.
+    for (rule_name, pointers) in &opts.ignore {
+        if rule_name.as_deref().is_some_and(|n| n != name) {
+            continue;
+        }
+        for p in pointers {
+            if !p.starts_with("/spec") {
+                continue;
+            }
+            match live.and_then(|l| l.pointer(p)) {
+                Some(v) => set_pointer(&mut obj, p, v.clone()),
+                None => remove_pointer(&mut obj, p),
+            }
+        }
+    }
+    obj
+}
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        let Value::Object(m) = cur else { return };
+        cur = m.entry(t.clone()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    match cur {
+        Value::Object(m) => {
+            m.insert(last.clone(), value);
+        }
+        Value::Array(a) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remove_pointer(root: &mut Value, pointer: &str) {
+    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        match cur.get_mut(t.as_str()) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.remove(last);
+    }
+}
+
+/// Every leaf of `want` equals the same path in `have` (lists compare whole).
+fn subset(want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => {
+            w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| subset(v, hv)))
+        }
+        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| equal(a, b)),
+        _ => equal(want, have),
+    }
+}
+
+/// JSON equality with numbers compared by value (`1` == `1.0`).
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q)),
+        _ => a == b,
+    }
+}
+
+/// The fields appset's manager owns on a live object (`managedFields` `fieldsV1`), if any.
+fn owned_fields(live: &Value) -> Option<&Value> {
+    live.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+                && m.get("operation").and_then(Value::as_str) == Some("Apply")
+        })?
+        .get("fieldsV1")
+}
+
+/// Whether every field in a `fieldsV1` tree is present in `want` (so applying `want` would
+/// remove nothing appset owns). Unknown shapes answer "no", which only costs an apply.
+fn owned_within(fields: &Value, want: &Value) -> bool {
+    let Value::Object(f) = fields else { return true };
+    f.iter().all(|(k, sub)| {
+        if k == "." {
+            return true;
+        }
+        if let Some(name) = k.strip_prefix("f:") {
+            return match want.get(name) {
+                None => false,
+                Some(w @ Value::Object(_)) => owned_within(sub, w),
+                // Atomic values and lists are owned whole; present is enough.
+                Some(Value::Array(items)) => sub.as_object().is_none_or(|m| {
+                    m.keys().all(|item| match item.strip_prefix("v:") {
+                        Some(json) => serde_json::from_str::<Value>(json).is_ok_and(|v| items.contains(&v)),
+                        None => item == "." || item.starts_with("k:"),
+                    })
+                }),
+                Some(_) => true,
+            };
+        }
+        false
+    })
+}
+
+/// Whether applying `apply` to `live` would change nothing.
+pub fn up_to_date(apply: &Value, live: &Value) -> bool {
+    let meta_ok = ["labels", "annotations"]
+        .iter()
+        .all(|f| match apply.pointer(&format!("/metadata/{f}")) {
+            None => true,
+            Some(want) => live
+                .pointer(&format!("/metadata/{f}"))
+                .is_some_and(|have| subset(want, have)),
+        });
+    let finalizers_ok = apply
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(|want| {
+            let have = live.pointer("/metadata/finalizers").and_then(Value::as_array);
+            want.iter().all(|f| have.is_some_and(|h| h.contains(f)))
+        });
+    let owner_ok = apply.pointer("/metadata/ownerReferences/0").is_some_and(|want| {
+        live.pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|refs| refs.iter().any(|r| subset(want, r)))
+    });
+    let spec_ok = match (apply.get("spec"), live.get("spec")) {
+        (Some(want), Some(have)) => subset(want, have),
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    let owned_ok = owned_fields(live).is_none_or(|fields| owned_within(fields, apply));
+    meta_ok && finalizers_ok && owner_ok && spec_ok && owned_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn owner() -> Owner {
+        Owner {
+            name: "set".into(),
+            uid: "uid-1".into(),
+        }
+    }
+
+    fn app(name: &str, path: &str) -> Value {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+            "spec": {"project": "default", "source": {"repoURL": "r", "path": path}, "destination": {"server": "s"}}
+        })
+    }
+
+    /// What the API server returns after appset applied `a` (plus fields others set).
+    fn live_after_apply(a: &Value) -> Value {
+        let mut l = a.clone();
+        l["metadata"]["uid"] = json!("x");
+        l["metadata"]["resourceVersion"] = json!("7");
+        l["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "normal", "someone": "else"});
+        l["metadata"]["managedFields"] = json!([{
+            "manager": "appset", "operation": "Apply", "apiVersion": "argoproj.io/v1alpha1",
+            "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\"resources-finalizer.argocd.argoproj.io\"": {}},
+                         "f:ownerReferences": {"k:{\"uid\":\"uid-1\"}": {}}},
+                         "f:spec": {"f:project": {}, "f:source": {"f:repoURL": {}, "f:path": {}},
+                                    "f:destination": {"f:server": {}}}}
+        }]);
+        l["status"] = json!({"sync": {"status": "Synced"}});
+        l
+    }
+
+    fn opts(policy: Policy) -> PlanOptions {
+        PlanOptions {
+            policy,
+            ..PlanOptions::default()
+        }
+    }
+
+    #[test]
+    fn an_applied_application_with_foreign_fields_is_up_to_date() {
+        let desired = app("a", "p");
+        let applied = apply_object(&desired, None, &owner(), &opts(Policy::Sync));
+        let live = live_after_apply(&applied);
+        let p = plan(
+            &[desired],
+            &BTreeSet::from(["a".to_string()]),
+            &[live],
+            &owner(),
+            &opts(Policy::Sync),
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.unchanged, 1);
+    }
+
+    #[test]
+    fn a_field_appset_owns_but_no_longer_generates_needs_an_apply() {
+        let mut old = app("a", "p");
+        old["spec"]["source"]["targetRevision"] = json!("v1");
+        let mut live = live_after_apply(&apply_object(&old, None, &owner(), &opts(Policy::Sync)));
+        live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
+            json!({});
+        let p = plan(
+            &[app("a", "p")],
+            &BTreeSet::from(["a".to_string()]),
+            &[live],
+            &owner(),
+            &opts(Policy::Sync),
+        );
+        assert_eq!(p.update.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn policies_gate_updates_and_deletes_and_invalid_names_are_never_deleted() {
+        let live = vec![
+            live_after_apply(&apply_object(
+                &app("keep", "old"),
+                None,
+                &owner(),
+                &opts(Policy::Sync),
+            )),
+            live_after_apply(&apply_object(
+                &app("gone", "p"),
+                None,
+                &owner(),
+                &opts(Policy::Sync),
+            )),
+            live_after_apply(&apply_object(
+                &app("invalid-now", "p"),
+                None,
+                &owner(),
+                &opts(Policy::Sync),
+            )),
+        ];
+        let desired = vec![app("keep", "new"), app("new", "p")];
+        let generated: BTreeSet<String> = ["keep", "new", "invalid-now"].map(String::from).into();
+        let names = |v: &[Value]| v.iter().map(|a| name_of(a).to_string()).collect::<Vec<_>>();
+        let sync = plan(&desired, &generated, &live, &owner(), &opts(Policy::Sync));
+        assert_eq!(
+            (names(&sync.create), names(&sync.update), sync.delete.clone()),
+            (vec!["new".into()], vec!["keep".into()], vec!["gone".into()])
+        );
+        let only = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateOnly));
+        assert_eq!(
+            (
+                only.create.len(),
+                only.update.len(),
+                only.delete.len(),
+                only.skipped_updates
+            ),
+            (1, 0, 0, 1)
+        );
+        let cu = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateUpdate));
+        assert_eq!((cu.update.len(), cu.delete.len()), (1, 0));
+        let cd = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateDelete));
+        assert_eq!((cd.update.len(), cd.delete.len()), (0, 1));
+    }
+
+    #[test]
+    fn the_delete_budget_withholds_every_delete_when_exceeded() {
+        let live: Vec<Value> = (0..3)
+            .map(|i| {
+                live_after_apply(&apply_object(
+                    &app(&format!("a{i}"), "p"),
+                    None,
+                    &owner(),
+                    &opts(Policy::Sync),
+                ))
+            })
+            .collect();
+        let o = PlanOptions {
+            max_deletes: Some(2),
+            ..opts(Policy::Sync)
+        };
+        let p = plan(&[], &BTreeSet::new(), &live, &owner(), &o);
+        assert!(p.delete.is_empty());
+        assert_eq!(p.withheld_deletes, Some((3, 2)));
+        let o = PlanOptions {
+            max_deletes: Some(3),
+            ..opts(Policy::Sync)
+        };
+        assert_eq!(plan(&[], &BTreeSet::new(), &live, &owner(), &o).delete.len(), 3);
+    }
+
+    #[test]
+    fn preserved_and_ignored_fields_take_the_live_value() {
+        let mut desired = app("a", "generated-path");
+        desired["metadata"]["annotations"] =
+            json!({"team": "gen", "notified.notifications.argoproj.io": "gen"});
+        let mut live = live_after_apply(&apply_object(&desired, None, &owner(), &opts(Policy::Sync)));
+        live["spec"]["source"]["path"] = json!("set-by-someone-else");
+        live["metadata"]["annotations"] =
+            json!({"team": "gen", "notified.notifications.argoproj.io": "live"});
+        live["metadata"]["finalizers"] = json!([
+            "resources-finalizer.argocd.argoproj.io",
+            "post-delete-finalizer.argocd.argoproj.io/cleanup"
+        ]);
+        let spec: ApplicationSetSpec = serde_json::from_value(json!({
+            "generators": [], "template": {"metadata": {}, "spec": {}},
+            "ignoreApplicationDifferences": [{"jsonPointers": ["/spec/source/path"]}]
+        }))
+        .unwrap();
+        let o = PlanOptions::for_spec(&spec, Policy::Sync, &[], &[], None).unwrap();
+        let apply = apply_object(&desired, Some(&live), &owner(), &o);
+        assert_eq!(apply["spec"]["source"]["path"], "set-by-someone-else");
+        assert_eq!(
+            apply["metadata"]["annotations"]["notified.notifications.argoproj.io"],
+            "live"
+        );
+        assert_eq!(
+            apply["metadata"]["finalizers"][1],
+            "post-delete-finalizer.argocd.argoproj.io/cleanup"
+        );
+        assert!(up_to_date(&apply, &live));
+    }
+
+    #[test]
+    fn jq_ignore_rules_are_rejected_rather_than_silently_overwriting() {
+        let spec: ApplicationSetSpec = serde_json::from_value(json!({
+            "generators": [], "template": {"metadata": {}, "spec": {}},
+            "ignoreApplicationDifferences": [{"jqPathExpressions": [".spec.source"]}]
+        }))
+        .unwrap();
+        assert!(
+            PlanOptions::for_spec(&spec, Policy::Sync, &[], &[], None)
+                .unwrap_err()
+                .contains("jqPathExpressions")
+        );
+    }
+
+    #[test]
+    fn effective_policy_follows_argo_override_rules() {
+        let spec: ApplicationSetSpec = serde_json::from_value(json!({
+            "generators": [], "template": {"metadata": {}, "spec": {}},
+            "syncPolicy": {"applicationsSync": "create-only"}
+        }))
+        .unwrap();
+        assert_eq!(Policy::effective(Policy::Sync, true, &spec), Policy::CreateOnly);
+        assert_eq!(Policy::effective(Policy::Sync, false, &spec), Policy::Sync);
+        assert!(Policy::parse("bogus").is_err());
+    }
+}

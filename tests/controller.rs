@@ -1,0 +1,572 @@
+//! The controller against a real control plane (etcd + kube-apiserver + kube-controller-manager,
+//! built by `tests/control-plane/provision.sh`). Each test runs its own controller, restricted to
+//! its own namespace, and talks to the API server like a user would.
+
+mod harness;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use appset::{
+    ApplicationSet,
+    controller::{self, Config},
+    plan::Policy,
+};
+use harness::{client, counting_client, eventually, install_crds, namespace};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn apps_api(client: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &controller::application_resource())
+}
+
+async fn app_names(client: &Client, ns: &str) -> Vec<String> {
+    let mut names: Vec<String> = apps_api(client, ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|a| a.metadata.deletion_timestamp.is_none())
+                .map(|a| a.name_any())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+async fn wait_names(client: &Client, ns: &str, want: &[&str]) {
+    let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    if eventually(WAIT, || async { app_names(client, ns).await == want })
+        .await
+        .is_err()
+    {
+        let sets: Vec<String> = Api::<ApplicationSet>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .map(|l| {
+                l.items
+                    .iter()
+                    .map(|s| format!("{}(finalizers={:?})", s.name_any(), s.finalizers()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        panic!(
+            "Applications in {ns}: {:?}, want {want:?}; ApplicationSets: {sets:?}",
+            app_names(client, ns).await
+        );
+    }
+}
+
+/// A controller for one namespace; it stops when the handle is dropped.
+struct Running(tokio::task::JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Start a controller and wait until its caches are filled (objects created from then on reach it
+/// through its watches).
+async fn start(client: Client, ns: &str, tweak: impl FnOnce(&mut Config)) -> Running {
+    let mut config = Config {
+        namespaces: vec![ns.to_string()],
+        controller_namespace: ns.to_string(),
+        git_cache_dir: std::env::temp_dir().join(format!("appset-controller-test-git-{ns}")),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = Running(tokio::spawn(async move {
+        if let Err(e) = controller::run_with_readiness(client, config, Some(tx)).await {
+            panic!("controller: {e}");
+        }
+    }));
+    tokio::time::timeout(WAIT, rx)
+        .await
+        .expect("controller ready in time")
+        .expect("controller ready");
+    running
+}
+
+fn list_appset(ns: &str, name: &str, elements: &[&str], extra_spec: Value) -> ApplicationSet {
+    let mut spec = json!({
+        "generators": [{"list": {"elements": elements.iter().map(|e| json!({"cluster": e})).collect::<Vec<_>>()}}],
+        "template": {
+            "metadata": {"name": "{{cluster}}-guestbook", "labels": {"team": "web"}},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook/{{cluster}}", "targetRevision": "HEAD"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{cluster}}"}
+            }
+        }
+    });
+    if let (Value::Object(s), Value::Object(extra)) = (&mut spec, extra_spec) {
+        s.extend(extra);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": ns}, "spec": spec
+    }))
+    .expect("appset")
+}
+
+async fn create(client: &Client, set: &ApplicationSet) {
+    let api: Api<ApplicationSet> = Api::namespaced(client.clone(), &set.namespace().unwrap());
+    api.create(&PostParams::default(), set)
+        .await
+        .expect("create ApplicationSet");
+}
+
+async fn replace_spec(client: &Client, ns: &str, name: &str, set: &ApplicationSet) {
+    let api: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let patch = json!({"spec": set.spec});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch ApplicationSet");
+}
+
+async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
+    let api: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let set = api.get(name).await.ok()?;
+    set.status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+async fn setup(ns: &str) -> Client {
+    let client = client().await;
+    install_crds(&client).await;
+    namespace(&client, ns).await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_are_created_updated_and_pruned_with_owner_references_and_status() {
+    let ns = "ctl-basic";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    create(
+        &client,
+        &list_appset(ns, "guestbook", &["dev", "prod"], json!({})),
+    )
+    .await;
+    wait_names(&client, ns, &["dev-guestbook", "prod-guestbook"]).await;
+
+    let app = apps_api(&client, ns).get("dev-guestbook").await.unwrap();
+    let owner = &app.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ApplicationSet", "guestbook", Some(true))
+    );
+    assert_eq!(app.finalizers(), ["resources-finalizer.argocd.argoproj.io"]);
+    assert_eq!(app.data["spec"]["source"]["path"], "guestbook/dev");
+    assert!(
+        app.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(|m| m.manager.as_deref() == Some("appset") && m.operation.as_deref() == Some("Apply")),
+        "written by server-side apply under the appset field manager"
+    );
+    eventually(WAIT, || async {
+        condition(&client, ns, "guestbook", "ResourcesUpToDate").await
+            == Some((
+                "True".into(),
+                "ApplicationSetUpToDate".into(),
+                "All applications have been generated successfully".into(),
+            ))
+    })
+    .await
+    .expect("ResourcesUpToDate");
+    let status = Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .get("guestbook")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(status.resources_count, Some(2));
+    assert_eq!(
+        status
+            .resources
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["dev-guestbook", "prod-guestbook"]
+    );
+
+    // Update: a changed template path; prune: prod is no longer generated; create: staging.
+    let mut next = list_appset(ns, "guestbook", &["dev", "staging"], json!({}));
+    next.spec.template.spec.source.as_mut().unwrap().path = Some("apps/{{cluster}}".into());
+    replace_spec(&client, ns, "guestbook", &next).await;
+    wait_names(&client, ns, &["dev-guestbook", "staging-guestbook"]).await;
+    eventually(WAIT, || async {
+        apps_api(&client, ns)
+            .get("dev-guestbook")
+            .await
+            .is_ok_and(|a| a.data["spec"]["source"]["path"] == "apps/dev")
+    })
+    .await
+    .expect("dev-guestbook updated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_that_finds_everything_up_to_date_sends_no_write_request() {
+    let ns = "ctl-quiet";
+    let client = setup(ns).await;
+    let writes = Arc::new(AtomicU64::new(0));
+    let counted = counting_client(writes.clone()).await;
+    let _controller = start(counted, ns, |_| {}).await;
+    create(&client, &list_appset(ns, "quiet", &["a", "b", "c"], json!({}))).await;
+    wait_names(&client, ns, &["a-guestbook", "b-guestbook", "c-guestbook"]).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "quiet", "ResourcesUpToDate")
+            .await
+            .is_some_and(|c| c.0 == "True")
+    })
+    .await
+    .expect("up to date");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = writes.load(Ordering::SeqCst);
+    assert!(settled > 0, "the first reconcile wrote");
+    // Trigger reconciles without changing anything the controller generates: an annotation on
+    // the ApplicationSet (reconciles it) and a status-only change on an Application (ignored).
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    sets.patch(
+        "quiet",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {"poke": "1"}}})),
+    )
+    .await
+    .unwrap();
+    apps_api(&client, ns)
+        .patch_status(
+            "a-guestbook",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"sync": {"status": "Synced"}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        settled,
+        "a no-op reconcile writes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_decide_which_writes_happen() {
+    let ns = "ctl-policy";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    for policy in ["create-only", "create-update", "create-delete", "sync"] {
+        let name = format!("p-{policy}");
+        let elements = [format!("{policy}-a"), format!("{policy}-b")];
+        let e: Vec<&str> = elements.iter().map(String::as_str).collect();
+        let mut set = list_appset(ns, &name, &e, json!({"syncPolicy": {"applicationsSync": policy}}));
+        set.spec.template.metadata.name = Some("{{cluster}}".into());
+        create(&client, &set).await;
+    }
+    wait_names(
+        &client,
+        ns,
+        &[
+            "create-delete-a",
+            "create-delete-b",
+            "create-only-a",
+            "create-only-b",
+            "create-update-a",
+            "create-update-b",
+            "sync-a",
+            "sync-b",
+        ],
+    )
+    .await;
+    // Change every set: drop element b and change the path of a.
+    for policy in ["create-only", "create-update", "create-delete", "sync"] {
+        let name = format!("p-{policy}");
+        let a = format!("{policy}-a");
+        let mut set = list_appset(
+            ns,
+            &name,
+            &[&a],
+            json!({"syncPolicy": {"applicationsSync": policy}}),
+        );
+        set.spec.template.metadata.name = Some("{{cluster}}".into());
+        set.spec.template.spec.source.as_mut().unwrap().path = Some("changed/{{cluster}}".into());
+        replace_spec(&client, ns, &name, &set).await;
+    }
+    // Deleting policies prune b; updating policies change a's path.
+    wait_names(
+        &client,
+        ns,
+        &[
+            "create-delete-a",
+            "create-only-a",
+            "create-only-b",
+            "create-update-a",
+            "create-update-b",
+            "sync-a",
+        ],
+    )
+    .await;
+    let path = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            apps_api(&client, ns).get(name).await.unwrap().data["spec"]["source"]["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    eventually(WAIT, || async {
+        path("sync-a").await == "changed/sync-a" && path("create-update-a").await == "changed/create-update-a"
+    })
+    .await
+    .expect("updates under sync and create-update");
+    assert_eq!(path("create-only-a").await, "guestbook/create-only-a");
+    assert_eq!(path("create-delete-a").await, "guestbook/create-delete-a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preserve_resources_on_deletion_adds_no_resources_finalizer() {
+    let ns = "ctl-preserve";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    create(
+        &client,
+        &list_appset(
+            ns,
+            "keep",
+            &["x"],
+            json!({"syncPolicy": {"preserveResourcesOnDeletion": true}}),
+        ),
+    )
+    .await;
+    wait_names(&client, ns, &["x-guestbook"]).await;
+    assert!(
+        apps_api(&client, ns)
+            .get("x-guestbook")
+            .await
+            .unwrap()
+            .finalizers()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_application_set_garbage_collects_its_applications_or_releases_them() {
+    let ns = "ctl-delete";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    create(&client, &list_appset(ns, "gc", &["gc1"], json!({}))).await;
+    create(
+        &client,
+        &list_appset(
+            ns,
+            "rel",
+            &["rel1"],
+            json!({"syncPolicy": {"applicationsSync": "create-update"}}),
+        ),
+    )
+    .await;
+    wait_names(&client, ns, &["gc1-guestbook", "rel1-guestbook"]).await;
+    // Our finalizer is on the sets.
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    eventually(WAIT, || async {
+        sets.get("rel")
+            .await
+            .is_ok_and(|s| s.finalizers().contains(&controller::FINALIZER.to_string()))
+    })
+    .await
+    .expect("finalizer added");
+    sets.delete("gc", &DeleteParams::default()).await.unwrap();
+    sets.delete("rel", &DeleteParams::default()).await.unwrap();
+    // gc1: sync policy → garbage collection deletes it (it then waits on Argo CD's resources
+    // finalizer, terminating). rel1: create-update → released, kept, without ownerReference and
+    // without the resources finalizer.
+    wait_names(&client, ns, &["rel1-guestbook"]).await;
+    let kept = apps_api(&client, ns).get("rel1-guestbook").await.unwrap();
+    assert!(kept.owner_references().is_empty());
+    assert!(
+        !kept
+            .finalizers()
+            .contains(&"resources-finalizer.argocd.argoproj.io".to_string())
+    );
+    eventually(WAIT, || async {
+        sets.get("rel").await.is_err() && sets.get("gc").await.is_err()
+    })
+    .await
+    .expect("sets gone");
+    // Released for good: still there a moment later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app_names(&client, ns).await, ["rel1-guestbook"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_error_writes_nothing_and_keeps_the_applications() {
+    let ns = "ctl-failclosed";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    create(&client, &list_appset(ns, "fc", &["one", "two"], json!({}))).await;
+    wait_names(&client, ns, &["one-guestbook", "two-guestbook"]).await;
+    // A matrix whose second child is a git repository that does not exist: generation fails.
+    let mut broken = list_appset(ns, "fc", &["one"], json!({}));
+    broken.spec.generators = serde_json::from_value(json!([{"matrix": {"generators": [
+        {"list": {"elements": [{"cluster": "one"}]}},
+        {"git": {"repoURL": "file:///nonexistent/repo.git", "directories": [{"path": "*"}]}}
+    ]}}]))
+    .unwrap();
+    replace_spec(&client, ns, "fc", &broken).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "fc", "ErrorOccurred")
+            .await
+            .is_some_and(|c| {
+                c.0 == "True" && c.1 == "ApplicationGenerationFromParamsError" && c.2.contains("nonexistent")
+            })
+    })
+    .await
+    .expect("ErrorOccurred with the generator's error");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["one-guestbook", "two-guestbook"],
+        "nothing deleted on error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delete_budget_withholds_mass_deletion() {
+    let ns = "ctl-budget";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |c| c.max_deletes = Some(1)).await;
+    create(&client, &list_appset(ns, "b", &["a1", "a2", "a3"], json!({}))).await;
+    wait_names(&client, ns, &["a1-guestbook", "a2-guestbook", "a3-guestbook"]).await;
+    replace_spec(&client, ns, "b", &list_appset(ns, "b", &["a1"], json!({}))).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "b", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.1 == "DeleteBudgetExceeded")
+    })
+    .await
+    .expect("budget condition");
+    assert_eq!(
+        app_names(&client, ns).await.len(),
+        3,
+        "two deletes exceed a budget of one"
+    );
+    // Within budget: dropping one more element at a time is fine once the annotation allows it.
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    sets.patch(
+        "b",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {"appset.io/max-deletes": "2"}}})),
+    )
+    .await
+    .unwrap();
+    wait_names(&client, ns, &["a1-guestbook"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_secret_added_and_removed_adds_and_prunes_its_application() {
+    let ns = "ctl-clusters";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    let mut set = list_appset(ns, "fleet", &[], json!({}));
+    set.spec.generators =
+        serde_json::from_value(json!([{"clusters": {"selector": {"matchLabels": {"env": "prod"}}}}]))
+            .unwrap();
+    set.spec.template.metadata.name = Some("{{name}}-app".into());
+    set.spec.template.spec.destination.as_mut().unwrap().server = Some("{{server}}".into());
+    create(&client, &set).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let secret = |name: &str| -> k8s_openapi::api::core::v1::Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"argocd.argoproj.io/secret-type": "cluster", "env": "prod"}},
+            "stringData": {"name": name, "server": format!("https://{name}.example.com")}
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&PostParams::default(), &secret("east"))
+        .await
+        .unwrap();
+    wait_names(&client, ns, &["east-app"]).await;
+    secrets
+        .create(&PostParams::default(), &secret("west"))
+        .await
+        .unwrap();
+    wait_names(&client, ns, &["east-app", "west-app"]).await;
+    secrets.delete("east", &DeleteParams::default()).await.unwrap();
+    wait_names(&client, ns, &["west-app"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_application_is_recreated_and_an_edited_one_is_restored() {
+    let ns = "ctl-drift";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    create(
+        &client,
+        &list_appset(
+            ns,
+            "d",
+            &["x"],
+            json!({"syncPolicy": {"preserveResourcesOnDeletion": true}}),
+        ),
+    )
+    .await;
+    wait_names(&client, ns, &["x-guestbook"]).await;
+    let apps = apps_api(&client, ns);
+    apps.patch(
+        "x-guestbook",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"source": {"path": "hand-edited"}}})),
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, || async {
+        apps.get("x-guestbook")
+            .await
+            .is_ok_and(|a| a.data["spec"]["source"]["path"] == "guestbook/x")
+    })
+    .await
+    .expect("edit reverted");
+    let uid = apps.get("x-guestbook").await.unwrap().uid();
+    apps.delete("x-guestbook", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, || async {
+        apps.get("x-guestbook").await.is_ok_and(|a| a.uid() != uid)
+    })
+    .await
+    .expect("recreated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_converges_without_duplicates() {
+    let ns = "ctl-restart";
+    let client = setup(ns).await;
+    let first = start(client.clone(), ns, |c| c.policy = Policy::Sync).await;
+    create(&client, &list_appset(ns, "r", &["a", "b"], json!({}))).await;
+    wait_names(&client, ns, &["a-guestbook", "b-guestbook"]).await;
+    drop(first);
+    replace_spec(&client, ns, "r", &list_appset(ns, "r", &["b", "c"], json!({}))).await;
+    let _second = start(client.clone(), ns, |_| {}).await;
+    wait_names(&client, ns, &["b-guestbook", "c-guestbook"]).await;
+}

@@ -1,0 +1,369 @@
+//! A real Kubernetes control plane for the controller tests: etcd, kube-apiserver and
+//! kube-controller-manager (garbage collector, namespace controller) from the binaries
+//! `tests/control-plane/provision.sh` provides, on free loopback ports, with appset's CRDs
+//! installed. One control plane per test binary, shared by its tests (each test works in its own
+//! namespace). The processes are started with a parent-death signal from a thread that never
+//! exits, so they die with the test process.
+
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    api::core::v1::Namespace, apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Config,
+    api::{Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+/// Where the control plane listens and how to reach it.
+pub struct ControlPlane {
+    /// Working directory (kubeconfig, logs, etcd data).
+    pub dir: PathBuf,
+    /// kubeconfig with an admin token.
+    pub kubeconfig: PathBuf,
+    /// API server URL.
+    pub server: String,
+    /// Directory of the binaries (kubectl included).
+    pub bin: PathBuf,
+}
+
+static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+const TOKEN: &str = "appset-test-admin-token";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn provision() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/control-plane/provision.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("{} failed", script.display()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = stdout.lines().last().unwrap_or_default().trim().to_string();
+    Ok(PathBuf::from(dir))
+}
+
+/// Spawn `cmd` so that it is killed when this process dies.
+fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+    let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
+    Command::new("setpriv")
+        .arg("--pdeathsig")
+        .arg("KILL")
+        .arg("--")
+        .arg(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("{what} not ready within {timeout:?}"))
+}
+
+fn start() -> Result<ControlPlane, String> {
+    let bin = provision()?;
+    let dir = std::env::temp_dir().join(format!("appset-control-plane-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
+    let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
+    let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
+
+    // Service-account signing keys and the admin token.
+    for args in [
+        vec!["genrsa", "-out", &d("sa.key"), "2048"],
+        vec!["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")],
+    ] {
+        let ok = Command::new("openssl")
+            .args(&args)
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !ok.success() {
+            return Err(format!("openssl {args:?} failed"));
+        }
+    }
+    std::fs::write(
+        dir.join("tokens.csv"),
+        format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (bin2, dir2) = (bin.clone(), dir.clone());
+    // The owner thread never exits: the processes' parent-death signal fires when the test
+    // process ends, not when a test thread does.
+    std::thread::Builder::new()
+        .name("control-plane".into())
+        .spawn(move || {
+            let d = |p: &str| dir2.join(p).to_string_lossy().into_owned();
+            let etcd = spawn(
+                &bin2.join("etcd"),
+                &[
+                    format!("--data-dir={}", d("etcd")),
+                    format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
+                    format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
+                    format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+                    format!("--initial-cluster=default=http://127.0.0.1:{peer_port}"),
+                    "--unsafe-no-fsync".into(),
+                ],
+                &dir2.join("etcd.log"),
+            );
+            let api = spawn(
+                &bin2.join("kube-apiserver"),
+                &[
+                    format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+                    "--bind-address=127.0.0.1".into(),
+                    "--advertise-address=127.0.0.1".into(),
+                    format!("--secure-port={api_port}"),
+                    "--insecure-port=0".into(),
+                    format!("--cert-dir={}", d("certs")),
+                    format!("--token-auth-file={}", d("tokens.csv")),
+                    "--authorization-mode=RBAC".into(),
+                    format!("--service-account-key-file={}", d("sa.pub")),
+                    format!("--service-account-signing-key-file={}", d("sa.key")),
+                    "--service-account-issuer=https://kubernetes.default.svc".into(),
+                    "--service-cluster-ip-range=10.96.0.0/24".into(),
+                    "--endpoint-reconciler-type=none".into(),
+                    "--disable-admission-plugins=ServiceAccount".into(),
+                ],
+                &dir2.join("kube-apiserver.log"),
+            );
+            let _ = tx.send((etcd.map(|_| ()), api.map(|_| ())));
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let (etcd, api) = rx.recv().map_err(|e| e.to_string())?;
+    etcd?;
+    api?;
+
+    let server = format!("https://127.0.0.1:{api_port}");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n    \
+             insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: \
+             test\n  context: {{cluster: test, user: admin}}\ncurrent-context: test\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let kubectl = bin.join("kubectl");
+    let kc = kubeconfig.clone();
+    wait_for("kube-apiserver", Duration::from_secs(90), || {
+        Command::new(&kubectl)
+            .args(["--kubeconfig"])
+            .arg(&kc)
+            .args(["get", "--raw", "/readyz"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .map_err(|e| format!("{e}; see {}", dir.join("kube-apiserver.log").display()))?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (bin2, dir2, kc2) = (bin.clone(), dir.clone(), kubeconfig.clone());
+    std::thread::Builder::new()
+        .name("controller-manager".into())
+        .spawn(move || {
+            let kcm = spawn(
+                &bin2.join("kube-controller-manager"),
+                &[
+                    format!("--kubeconfig={}", kc2.display()),
+                    "--controllers=garbagecollector,namespace".into(),
+                    "--leader-elect=false".into(),
+                    "--port=0".into(),
+                    "--secure-port=0".into(),
+                    "--concurrent-gc-syncs=5".into(),
+                ],
+                &dir2.join("kube-controller-manager.log"),
+            );
+            let _ = tx.send(kcm.map(|_| ()));
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())??;
+    Ok(ControlPlane {
+        dir,
+        kubeconfig,
+        server,
+        bin,
+    })
+}
+
+/// The shared control plane (started and CRDs installed on first use).
+pub fn control_plane() -> &'static ControlPlane {
+    match CONTROL_PLANE.get_or_init(start) {
+        Ok(cp) => cp,
+        Err(e) => panic!("test control plane: {e}"),
+    }
+}
+
+/// An admin client. `layer` wraps the transport (e.g. to count requests).
+pub async fn client() -> Client {
+    appset::install_crypto_provider();
+    init_logging();
+    let cp = control_plane();
+    let kc = Kubeconfig::read_from(&cp.kubeconfig).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
+}
+
+/// An admin client whose writes (POST, PUT, PATCH, DELETE) are counted in `writes`.
+pub async fn counting_client(writes: Arc<AtomicU64>) -> Client {
+    appset::install_crypto_provider();
+    let cp = control_plane();
+    let kc = Kubeconfig::read_from(&cp.kubeconfig).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    let layer = tower::layer::layer_fn(move |inner| CountWrites {
+        inner,
+        writes: writes.clone(),
+    });
+    kube::client::ClientBuilder::try_from(config)
+        .expect("builder")
+        .with_layer(&layer)
+        .build()
+}
+
+/// A tower service that counts write requests.
+#[derive(Clone)]
+pub struct CountWrites<S> {
+    inner: S,
+    writes: Arc<AtomicU64>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for CountWrites<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !matches!(
+            req.method(),
+            &http::Method::GET | &http::Method::HEAD | &http::Method::OPTIONS
+        ) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.call(req)
+    }
+}
+
+static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Install `crds/` (the committed files) and wait until they are established.
+pub async fn install_crds(client: &Client) {
+    CRDS.get_or_init(|| async {
+        let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for file in ["applicationset.yaml", "application.yaml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(file);
+            let text = std::fs::read_to_string(&path).expect("crd file");
+            let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("crd yaml");
+            let name = crd.metadata.name.clone().expect("crd name");
+            api.patch(
+                &name,
+                &PatchParams::apply("appset-tests").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the API server rejected crds/{file}: {e}"));
+        }
+        for name in ["applicationsets.argoproj.io", "applications.argoproj.io"] {
+            eventually(Duration::from_secs(30), || async {
+                api.get(name)
+                    .await
+                    .ok()
+                    .and_then(|c| c.status)
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{name} not established"));
+        }
+    })
+    .await;
+}
+
+/// A fresh namespace for one test.
+pub async fn namespace(client: &Client, name: &str) -> String {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
+    name.to_string()
+}
+
+/// Poll `check` until it holds (bounded: every 100 ms up to `timeout`).
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> Result<(), ()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Controller logs on stderr when `RUST_LOG` is set (shown for failing tests).
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
