@@ -6,7 +6,8 @@
 # (1.19); etcd comes from Debian's `etcd-server`. The build (about 6 minutes on 2 cores) is cached
 # in $APPSET_CONTROL_PLANE_DIR (default ~/.cache/appset/control-plane/v1.20.2): later runs only
 # check the cache. If KUBEBUILDER_ASSETS (the envtest convention) names a directory holding
-# kube-apiserver and etcd, those binaries are used instead and nothing is built.
+# kube-apiserver, kube-controller-manager, etcd and kubectl, those binaries are used instead and
+# nothing is built.
 #
 # Prints the directory holding the binaries on its last line of stdout (progress goes to stderr).
 # Usage: tests/control-plane/provision.sh
@@ -21,7 +22,7 @@ have_all() {
     [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kube-controller-manager" ] && [ -x "$dir/etcd" ] && [ -x "$dir/kubectl" ]
 }
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
+if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS"; then
     log "using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
     echo "$KUBEBUILDER_ASSETS"
     exit 0
