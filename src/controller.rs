@@ -53,6 +53,7 @@ use crate::{
     generators::GeneratorSpec,
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
     render::{self, RenderOptions},
+    server::Metrics,
     sources::{GitHub, GitRepos, Inputs, LiveConfig, Recorded},
 };
 
@@ -188,6 +189,7 @@ pub struct Context {
     apps: Store<DynamicObject>,
     app_resource: ApiResource,
     recorder: Recorder,
+    metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -220,6 +222,17 @@ fn owned_by<'a>(apps: &'a [Arc<DynamicObject>], appset: &ApplicationSet) -> Vec<
 
 fn to_value(obj: &DynamicObject) -> Value {
     serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// The smallest `requeueAfterSeconds` of an ApplicationSet's generators (None: event-driven only).
+pub fn generator_requeue(appset: &ApplicationSet) -> Option<Duration> {
+    appset
+        .spec
+        .generators
+        .iter()
+        .flat_map(GeneratorSpec::kinds_of)
+        .filter_map(|k| k.requeue_after())
+        .min()
 }
 
 /// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
@@ -259,9 +272,26 @@ fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>)
     Action::requeue(Duration::from_secs(15))
 }
 
-/// One reconcile of a live ApplicationSet.
+/// One reconcile of a live ApplicationSet (metrics recorded around [`sync_inner`]).
 #[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
 pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let key = format!("{}/{}", appset.namespace().unwrap_or_default(), appset.name_any());
+    let result = sync_inner(appset, ctx.clone()).await;
+    let (reason, owned) = match &result {
+        Ok((_, reason, owned)) => (*reason, *owned),
+        Err(_) => (Some("ReconcileError"), 0),
+    };
+    ctx.metrics.reconciled(&key, started.elapsed(), reason, owned);
+    result.map(|(action, _, _)| action)
+}
+
+/// The reconcile: the next action, the error reason written to the status (if any), and the
+/// number of owned Applications.
+async fn sync_inner(
+    appset: Arc<ApplicationSet>,
+    ctx: Arc<Context>,
+) -> Result<(Action, Option<&'static str>, usize), Error> {
     let ns = appset.namespace().unwrap_or_default();
     let inputs = Inputs::new(
         Recorded::default(),
@@ -305,12 +335,14 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
             status.resources(&owned, ctx.config.max_resources_status);
             publish_status(&ctx, &appset, status).await?;
             warn_event(&ctx, &appset, reason, &message).await;
-            let requeue = e
-                .retry_at()
-                .and_then(|at| at.duration_since(SystemTime::now()).ok())
-                .map(|d| d + Duration::from_secs(1))
-                .unwrap_or(ERROR_REQUEUE);
-            return Ok(Action::requeue(requeue));
+            // A rate limit says when to retry; otherwise Argo CD's 3 minutes, or the generators'
+            // own poll interval when that is sooner (a source that recovers is seen as soon as
+            // it would have been polled anyway).
+            let requeue = match e.retry_at() {
+                Some(at) => at.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(1),
+                None => generator_requeue(&appset).map_or(ERROR_REQUEUE, |d| d.min(ERROR_REQUEUE)),
+            };
+            return Ok((Action::requeue(requeue), Some(reason), owned.len()));
         }
     };
 
@@ -332,7 +364,11 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
         Err(message) => {
             status.error(condition::ERROR_REASON, &message, true);
             publish_status(&ctx, &appset, status).await?;
-            return Ok(Action::requeue(ERROR_REQUEUE));
+            return Ok((
+                Action::requeue(ERROR_REQUEUE),
+                Some(condition::ERROR_REASON),
+                owned.len(),
+            ));
         }
     };
     let mut generated_names: BTreeSet<String> = generated
@@ -362,6 +398,8 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
         owned_by(&all, &appset).into_iter().map(|a| to_value(a)).collect()
     };
     status.resources(&fresh, ctx.config.max_resources_status);
+    let owned_now = fresh.len();
+    let mut error_reason = None;
     let result = match executed {
         Err((reason, message)) => {
             status.error(reason, &message, true);
@@ -375,6 +413,7 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
                      ({MAX_DELETES_ANNOTATION}); nothing was deleted"
                 );
                 status.error(condition::DELETE_BUDGET, &message, true);
+                error_reason = Some(condition::DELETE_BUDGET);
                 warn_event(&ctx, &appset, condition::DELETE_BUDGET, &message).await;
                 Action::requeue(ERROR_REQUEUE)
             } else if !generated.invalid.is_empty() {
@@ -387,6 +426,7 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
                     last
                 };
                 status.error(condition::VALIDATION_ERROR, &message, true);
+                error_reason = Some(condition::VALIDATION_ERROR);
                 Action::requeue(generated.requeue_after.unwrap_or(ERROR_REQUEUE))
             } else {
                 status.up_to_date();
@@ -405,7 +445,7 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
         unchanged = plan.unchanged,
         "reconciled"
     );
-    Ok(result)
+    Ok((result, error_reason, owned_now))
 }
 
 /// Apply creates and updates, then (only if they all succeeded) deletes. Returns Argo CD's
@@ -462,6 +502,7 @@ fn capitalize(s: &str) -> String {
 #[instrument(skip_all, fields(appset = %appset.name_any()))]
 pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = appset.namespace().unwrap_or_default();
+    ctx.metrics.forget(&format!("{ns}/{}", appset.name_any()));
     let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
     let preserve = appset
         .spec
@@ -760,14 +801,15 @@ where
 
 /// Run the controller until the returned future is dropped.
 pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
-    run_with_readiness(client, config, None).await
+    run_with(client, config, Arc::new(Metrics::default()), None).await
 }
 
-/// [`run`], sending on `ready` once the ApplicationSet and Application caches are filled (what
-/// `/readyz` reports).
-pub async fn run_with_readiness(
+/// [`run`], recording into `metrics` (readiness included) and sending on `ready` once the
+/// ApplicationSet and Application caches are filled.
+pub async fn run_with(
     client: Client,
     config: Config,
+    metrics: Arc<Metrics>,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
     crate::install_crypto_provider();
@@ -806,7 +848,9 @@ pub async fn run_with_readiness(
             instance: std::env::var("POD_NAME").ok(),
         },
     );
+    metrics.watch_github(github.clone());
     let ctx = Arc::new(Context {
+        metrics: metrics.clone(),
         client: client.clone(),
         config,
         git,
@@ -835,11 +879,14 @@ pub async fn run_with_readiness(
             .collect::<Vec<_>>()
     };
     let wait_apps = reader.clone();
-    if let Some(ready) = ready {
-        let (sets, apps) = (sets_reader.clone(), reader.clone());
+    {
+        let (sets, apps, m) = (sets_reader.clone(), reader.clone(), metrics.clone());
         tokio::spawn(async move {
             if cache_ready(&sets).await && cache_ready(&apps).await {
-                let _ = ready.send(());
+                m.set_ready(true);
+                if let Some(ready) = ready {
+                    let _ = ready.send(());
+                }
             }
         });
     }

@@ -14,14 +14,21 @@
 //!   finalizer rule, validation.
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests: live or recorded.
+//! - [`controller`]: reconcile (generate → render → plan → apply/prune → status), finalizer.
+//! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
+//! - [`lease`]: leader election on a `coordination.k8s.io` Lease.
+//! - [`server`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 
 pub mod controller;
 pub mod crd;
 pub mod file;
 pub mod generators;
+pub mod install;
+pub mod lease;
 pub mod plan;
 pub mod render;
+pub mod server;
 pub mod sources;
 pub mod text;
 

@@ -1,4 +1,5 @@
-//! The `appset` command line: `render` (offline, no cluster needed) and `crds`.
+//! The `appset` command line: `render` (offline, no cluster needed), `run` (the controller),
+//! `install` and `crds`.
 //!
 //! Stage: entry point (I/O: reads files and standard input, prints to stdout/stderr; the engine it
 //! drives reaches git and the Kubernetes API only through `sources`).
@@ -35,6 +36,12 @@ enum Command {
     /// it reads (git trees, cluster Secrets, pull requests), so it renders with no network. Use `-`
     /// for standard input.
     Render(RenderArgs),
+    /// Run the controller: keep each ApplicationSet's Applications equal to what it generates
+    /// (kubeconfig or in-cluster credentials). Every flag is also an environment variable.
+    Run(Box<RunArgs>),
+    /// Print what running appset in a cluster needs: the CRDs, a ServiceAccount, RBAC and a
+    /// Deployment (pipe into `kubectl apply -f -`).
+    Install(InstallArgs),
     /// Print the CustomResourceDefinitions (ApplicationSet and Application) as YAML.
     Crds {
         /// Write `applicationset.yaml` and `application.yaml` into DIR instead of printing.
@@ -80,6 +87,86 @@ struct RenderArgs {
     output: Output,
 }
 
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Namespaces whose ApplicationSets are reconciled, comma-separated (default: all).
+    #[arg(long, env = "APPSET_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Argo CD's namespace: cluster Secrets and GitHub App credentials are read there.
+    #[arg(long, env = "APPSET_CONTROLLER_NAMESPACE", default_value = "argocd")]
+    controller_namespace: String,
+    /// Cluster-wide policy: sync, create-only, create-update or create-delete ("" is sync).
+    #[arg(long, env = "APPSET_POLICY", default_value = "")]
+    policy: String,
+    /// Let ApplicationSets choose their own policy (syncPolicy.applicationsSync). Default: true
+    /// unless --policy is set (Argo CD's rule).
+    #[arg(long, env = "APPSET_ENABLE_POLICY_OVERRIDE")]
+    enable_policy_override: Option<bool>,
+    /// ApplicationSets reconciled at once.
+    #[arg(long, env = "APPSET_CONCURRENCY", default_value_t = 10)]
+    concurrency: u16,
+    /// Address of the HTTP server (/metrics, /healthz, /readyz).
+    #[arg(long, env = "APPSET_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Bare-clone cache directory for git generators (default ~/.cache/appset/git).
+    #[arg(long, env = "APPSET_GIT_CACHE")]
+    git_cache_dir: Option<PathBuf>,
+    /// Delete budget: at most this many Applications deleted per reconcile of one
+    /// ApplicationSet (default unlimited, as Argo CD); the annotation appset.io/max-deletes
+    /// overrides it per ApplicationSet.
+    #[arg(long, env = "APPSET_MAX_DELETES")]
+    max_deletes: Option<usize>,
+    /// Entries kept in status.resources (0: all); status.resourcesCount is always the total.
+    #[arg(long, env = "APPSET_MAX_RESOURCES_STATUS_COUNT", default_value_t = 5000)]
+    max_resources_status_count: usize,
+    /// Extra annotation keys whose live values are kept, comma-separated.
+    #[arg(long, env = "APPSET_PRESERVED_ANNOTATIONS", value_delimiter = ',')]
+    preserved_annotations: Vec<String>,
+    /// Extra label keys whose live values are kept, comma-separated.
+    #[arg(long, env = "APPSET_PRESERVED_LABELS", value_delimiter = ',')]
+    preserved_labels: Vec<String>,
+    /// GitHub API base URL for pull-request generators without `api`.
+    #[arg(long = "github-api", env = "APPSET_GITHUB_API")]
+    github_api: Option<String>,
+    /// Token for pull-request generators without tokenRef/appSecretName.
+    #[arg(long = "github-token", env = "GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
+    /// Seconds a pull-request listing is shared by all ApplicationSets before GitHub is asked again.
+    #[arg(long, env = "APPSET_GITHUB_MAX_AGE_SECONDS", default_value_t = 30)]
+    github_max_age_seconds: u64,
+    /// Elect a leader among replicas on a coordination.k8s.io Lease; only the leader writes.
+    #[arg(long, env = "APPSET_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the Lease (default: --controller-namespace).
+    #[arg(long, env = "APPSET_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, env = "APPSET_LEASE_NAME", default_value = "appset-controller")]
+    lease_name: String,
+    /// Seconds a Lease lasts without renewal.
+    #[arg(long, env = "APPSET_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// This replica's identity in the Lease (default: the pod name, else hostname and pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct InstallArgs {
+    /// Namespace to install into (Argo CD's namespace).
+    #[arg(long, default_value = "argocd")]
+    namespace: String,
+    /// Container image of appset.
+    #[arg(long, default_value = "appset:latest")]
+    image: String,
+    /// Replicas (with leader election when more than one).
+    #[arg(long, default_value_t = 2)]
+    replicas: u32,
+    /// Leave out the CRDs (when Argo CD installed them already).
+    #[arg(long)]
+    no_crds: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Yaml,
@@ -112,6 +199,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render_cmd(args),
         Command::Crds { split } => crds_cmd(split.as_deref()),
+        Command::Run(args) => run_cmd(*args),
+        Command::Install(args) => install_cmd(&args),
     };
     match result {
         Ok(code) => code,
@@ -300,5 +389,79 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_cmd(args: RunArgs) -> Result<ExitCode> {
+    let policy = appset::plan::Policy::parse(&args.policy).map_err(|e| anyhow::anyhow!(e))?;
+    let config = appset::controller::Config {
+        namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        controller_namespace: args.controller_namespace.clone(),
+        policy,
+        enable_policy_override: args.enable_policy_override.unwrap_or(args.policy.is_empty()),
+        concurrency: args.concurrency,
+        git_cache_dir: args.git_cache_dir.unwrap_or_else(sources::default_git_cache_dir),
+        max_deletes: args.max_deletes,
+        max_resources_status: args.max_resources_status_count,
+        preserved_annotations: args.preserved_annotations,
+        preserved_labels: args.preserved_labels,
+        github_api: args.github_api,
+        github_token: args.github_token.filter(|t| !t.trim().is_empty()),
+        github_max_age: std::time::Duration::from_secs(args.github_max_age_seconds),
+        repo_overrides: Vec::new(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the Kubernetes API")?;
+        let metrics = std::sync::Arc::new(appset::server::Metrics::default());
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz");
+        let server = tokio::spawn(appset::server::serve(listener, metrics.clone()));
+        let controller = appset::controller::run_with(client.clone(), config, metrics, None);
+        if args.leader_elect {
+            let identity = args.identity.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+            let election = appset::lease::LeaderElection::new(
+                client,
+                args.lease_namespace
+                    .as_deref()
+                    .unwrap_or(&args.controller_namespace),
+                &args.lease_name,
+                &identity,
+                std::time::Duration::from_secs(args.lease_duration_seconds),
+            );
+            tracing::info!(%identity, "waiting to become the leader");
+            election.acquire().await;
+            tokio::select! {
+                r = controller => r?,
+                lost = election.hold() => anyhow::bail!("stopped leading: {lost}"),
+            }
+        } else {
+            controller.await?;
+        }
+        server.abort();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[allow(clippy::print_stdout)]
+fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if !args.no_crds {
+        for (_, yaml) in crd::crd_yaml() {
+            writeln!(out, "{yaml}---")?;
+        }
+    }
+    write!(
+        out,
+        "{}",
+        appset::install::manifests(&args.namespace, &args.image, args.replicas)
+    )?;
     Ok(ExitCode::SUCCESS)
 }

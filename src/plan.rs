@@ -232,8 +232,14 @@ pub fn plan(
         }
     }
     if opts.policy.allow_delete() {
+        // Applications already being deleted (waiting on Argo CD's resources finalizer) are not
+        // deleted again on every reconcile.
         let delete: Vec<String> = live
             .iter()
+            .filter(|a| {
+                a.pointer("/metadata/deletionTimestamp")
+                    .is_none_or(Value::is_null)
+            })
             .map(|a| name_of(a).to_string())
             .filter(|n| !generated.contains(n))
             .collect::<BTreeSet<_>>()
@@ -591,6 +597,25 @@ mod tests {
         assert_eq!((cu.update.len(), cu.delete.len()), (1, 0));
         let cd = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateDelete));
         assert_eq!((cd.update.len(), cd.delete.len()), (0, 1));
+    }
+
+    #[test]
+    fn applications_already_terminating_are_not_deleted_again() {
+        let mut terminating = live_after_apply(&apply_object(
+            &app("gone", "p"),
+            None,
+            &owner(),
+            &opts(Policy::Sync),
+        ));
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-11-22T00:00:00Z");
+        let p = plan(
+            &[],
+            &BTreeSet::new(),
+            &[terminating],
+            &owner(),
+            &opts(Policy::Sync),
+        );
+        assert!(p.delete.is_empty(), "{p:?}");
     }
 
     #[test]

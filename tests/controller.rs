@@ -90,7 +90,7 @@ async fn start(client: Client, ns: &str, tweak: impl FnOnce(&mut Config)) -> Run
     tweak(&mut config);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let running = Running(tokio::spawn(async move {
-        if let Err(e) = controller::run_with_readiness(client, config, Some(tx)).await {
+        if let Err(e) = controller::run_with(client, config, Default::default(), Some(tx)).await {
             panic!("controller: {e}");
         }
     }));
@@ -569,4 +569,246 @@ async fn a_restarted_controller_converges_without_duplicates() {
     replace_spec(&client, ns, "r", &list_appset(ns, "r", &["b", "c"], json!({}))).await;
     let _second = start(client.clone(), ns, |_| {}).await;
     wait_names(&client, ns, &["b-guestbook", "c-guestbook"]).await;
+}
+
+/// The `git-daemon` program itself. `git daemon` runs it as a child of the `git` wrapper, so
+/// killing the wrapper would leave the server running.
+fn git_daemon_program() -> std::path::PathBuf {
+    let out = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
+}
+
+/// Argo CD's application controller, as far as these tests need it: it removes the resources
+/// finalizer from Applications being deleted (after deleting their resources, of which there are
+/// none here). Runs until dropped.
+fn fake_argo_application_controller(client: Client, ns: &str) -> Running {
+    let apps = apps_api(&client, ns);
+    Running(tokio::spawn(async move {
+        loop {
+            if let Ok(list) = apps.list(&ListParams::default()).await {
+                for a in list
+                    .items
+                    .iter()
+                    .filter(|a| a.metadata.deletion_timestamp.is_some())
+                {
+                    let remaining: Vec<&String> = a
+                        .finalizers()
+                        .iter()
+                        .filter(|f| !f.starts_with("resources-finalizer.argocd.argoproj.io"))
+                        .collect();
+                    let _ = apps
+                        .patch(
+                            &a.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"metadata": {"finalizers": remaining}})),
+                        )
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }))
+}
+
+/// The preview-environment lifecycle end to end: a labelled PR gets an Application; a draft or
+/// unlabelled PR does not; closing the PR deletes the Application through Argo CD's resources
+/// finalizer; GitHub answering 500 deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_request_previews_follow_the_pull_requests_and_survive_github_errors() {
+    use harness::github_server::{Mode, Server, pull};
+    let ns = "ctl-previews";
+    let client = setup(ns).await;
+    let github = Server::start().await;
+    github.add_repo(
+        "example",
+        "shop",
+        vec![pull(1, "feature/one", "main", &["preview"], false)],
+    );
+    let _argo = fake_argo_application_controller(client.clone(), ns);
+    let _controller = start(client.clone(), ns, |c| c.github_max_age = Duration::ZERO).await;
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "previews", "namespace": ns},
+        "spec": {
+            "generators": [{"pullRequest": {
+                "github": {"owner": "example", "repo": "shop", "api": github.base, "labels": ["preview"], "ignoreDraft": true},
+                "requeueAfterSeconds": 1
+            }}],
+            "template": {
+                "metadata": {"name": "pr-{{number}}-preview", "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://github.com/example/shop.git", "targetRevision": "refs/pull/{{number}}/head", "path": "deploy"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "pr-{{number}}"},
+                    "syncPolicy": {"syncOptions": ["CreateNamespace=true"]}
+                }
+            }
+        }
+    }))
+    .unwrap();
+    create(&client, &set).await;
+    wait_names(&client, ns, &["pr-1-preview"]).await;
+    assert_eq!(
+        apps_api(&client, ns).get("pr-1-preview").await.unwrap().data["spec"]["source"]["targetRevision"],
+        "refs/pull/1/head"
+    );
+
+    // PR 2 opens as a draft (ignored), PR 3 without the label (ignored), PR 4 labelled.
+    github.edit_pulls("example", "shop", |p| {
+        p.push(pull(2, "feature/two", "main", &["preview"], true));
+        p.push(pull(3, "feature/three", "main", &[], false));
+        p.push(pull(4, "feature/four", "main", &["preview"], false));
+    });
+    wait_names(&client, ns, &["pr-1-preview", "pr-4-preview"]).await;
+
+    // GitHub fails: nothing is deleted, the error is on the status.
+    github.set_mode("example", "shop", Mode::ServerError);
+    eventually(WAIT, || async {
+        condition(&client, ns, "previews", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("HTTP 500"))
+    })
+    .await
+    .expect("ErrorOccurred while GitHub answers 500");
+    assert_eq!(app_names(&client, ns).await, ["pr-1-preview", "pr-4-preview"]);
+
+    // GitHub recovers; the draft is marked ready and PR 1 closes.
+    github.set_mode("example", "shop", Mode::Ok);
+    github.edit_pulls("example", "shop", |p| {
+        p.retain(|x| x["number"] != 1);
+        for x in p.iter_mut().filter(|x| x["number"] == 2) {
+            x["draft"] = json!(false);
+        }
+    });
+    wait_names(&client, ns, &["pr-2-preview", "pr-4-preview"]).await;
+    // PR 1's Application went through the resources-finalizer path and is gone for good.
+    eventually(WAIT, || async {
+        apps_api(&client, ns).get("pr-1-preview").await.is_err()
+    })
+    .await
+    .expect("pr-1 deleted");
+    eventually(WAIT, || async {
+        condition(&client, ns, "previews", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "False")
+    })
+    .await
+    .expect("error cleared");
+}
+
+/// A git server that stops answering: the error goes on the status and nothing is deleted; when it
+/// returns, the next poll picks up what changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes() {
+    let ns = "ctl-gitdown";
+    let client = setup(ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    for d in ["apps/api", "apps/web"] {
+        std::fs::create_dir_all(repo.join(d)).unwrap();
+        std::fs::write(repo.join(d).join("k.yaml"), "k: v\n").unwrap();
+    }
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    /// Kills the daemon when dropped (also when the test fails).
+    struct Daemon(std::process::Child);
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let daemon = || {
+        let child = std::process::Command::new(git_daemon_program())
+            .args(["--reuseaddr", "--listen=127.0.0.1", "--export-all"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", dir.path().display()))
+            .arg(dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let guard = Daemon(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "git daemon did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        guard
+    };
+    let server = daemon();
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "dirs", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": format!("git://127.0.0.1:{port}/gitops"), "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 1}}],
+            "template": {
+                "metadata": {"name": "{{path.basename}}"},
+                "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}
+            }
+        }
+    }))
+    .unwrap();
+    create(&client, &set).await;
+    wait_names(&client, ns, &["api", "web"]).await;
+
+    drop(server);
+    eventually(WAIT, || async {
+        condition(&client, ns, "dirs", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("127.0.0.1"))
+    })
+    .await
+    .expect("ErrorOccurred while git is down");
+    // While the server is down, web is removed from the repository and new is added; the
+    // controller keeps polling (every second), failing, and deletes nothing.
+    std::fs::remove_dir_all(repo.join("apps/web")).unwrap();
+    std::fs::create_dir_all(repo.join("apps/new")).unwrap();
+    std::fs::write(repo.join("apps/new/k.yaml"), "k: v\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "web out, new in"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["api", "web"],
+        "nothing deleted while the source is unreachable"
+    );
+
+    let _server = daemon();
+    wait_names(&client, ns, &["api", "new"]).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "dirs", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "False")
+    })
+    .await
+    .expect("error cleared after recovery");
 }

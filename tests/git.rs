@@ -314,6 +314,16 @@ fn concurrent_first_use_of_one_url_is_serialized_and_all_callers_agree() {
 }
 
 /// A `git daemon` serving `base` on a free port of 127.0.0.1, killed on drop.
+/// The `git-daemon` program itself. `git daemon` runs it as a child of the `git` wrapper, so
+/// killing the wrapper would leave the server running.
+fn git_daemon_program() -> std::path::PathBuf {
+    let out = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
+}
+
 struct Daemon {
     child: Child,
     port: u16,
@@ -325,8 +335,8 @@ impl Daemon {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             listener.local_addr().expect("addr").port()
         };
-        let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--listen=127.0.0.1"])
+        let child = Command::new(git_daemon_program())
+            .args(["--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg("--export-all")

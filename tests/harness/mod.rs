@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod github_server;
+
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},

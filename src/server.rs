@@ -1,0 +1,177 @@
+//! HTTP endpoints of the controller: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//!
+//! Stage: serve (I/O: listens on `--listen`). The controller records into [`Metrics`]; the
+//! GitHub client's request counters are read at scrape time.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::sources::GitHub;
+
+/// Labels of the error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Argo CD's condition reason (`ApplicationGenerationFromParamsError`, ...).
+    pub reason: String,
+}
+
+/// The controller's metrics.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Counter,
+    errors: Family<ReasonLabels, Counter>,
+    duration: Histogram,
+    owned: Gauge,
+    owned_by_set: Mutex<HashMap<String, i64>>,
+    ready: AtomicBool,
+    github: Mutex<Option<Arc<GitHub>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("appset");
+        let reconciles = Counter::default();
+        let errors = Family::<ReasonLabels, Counter>::default();
+        let duration = Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        let owned = Gauge::default();
+        registry.register("reconciles", "ApplicationSet reconciles", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error, by reason",
+            errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            duration.clone(),
+        );
+        registry.register(
+            "owned_applications",
+            "Applications owned by ApplicationSets",
+            owned.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            errors,
+            duration,
+            owned,
+            owned_by_set: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+            github: Mutex::new(None),
+        }
+    }
+}
+
+impl Metrics {
+    /// Record one reconcile: its duration, its error reason (if any) and how many Applications
+    /// the ApplicationSet owns now.
+    pub fn reconciled(&self, appset: &str, took: Duration, error_reason: Option<&str>, owned: usize) {
+        self.reconciles.inc();
+        self.duration.observe(took.as_secs_f64());
+        if let Some(reason) = error_reason {
+            self.errors
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+        let mut by_set = self.owned_by_set.lock().unwrap_or_else(|e| e.into_inner());
+        by_set.insert(appset.to_string(), owned as i64);
+        self.owned.set(by_set.values().sum());
+    }
+
+    /// An ApplicationSet is gone: its Applications no longer count.
+    pub fn forget(&self, appset: &str) {
+        let mut by_set = self.owned_by_set.lock().unwrap_or_else(|e| e.into_inner());
+        by_set.remove(appset);
+        self.owned.set(by_set.values().sum());
+    }
+
+    /// The caches are filled (what `/readyz` reports).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether the caches are filled.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Report this GitHub client's request counters.
+    pub fn watch_github(&self, github: Arc<GitHub>) {
+        *self.github.lock().unwrap_or_else(|e| e.into_inner()) = Some(github);
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        if let Some(gh) = self.github.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let s = gh.stats();
+            let extra = format!(
+                "# HELP appset_github_requests GitHub API requests for pull requests.\n\
+                 # TYPE appset_github_requests counter\nappset_github_requests_total {}\n\
+                 # HELP appset_github_not_modified GitHub API requests answered 304 Not Modified (free).\n\
+                 # TYPE appset_github_not_modified counter\nappset_github_not_modified_total {}\n\
+                 # HELP appset_github_rate_limited GitHub API rate-limit answers.\n\
+                 # TYPE appset_github_rate_limited counter\nappset_github_rate_limited_total {}\n",
+                s.requests, s.not_modified, s.rate_limited
+            );
+            match out.rfind("# EOF") {
+                Some(i) => out.insert_str(i, &extra),
+                None => out.push_str(&extra),
+            }
+        }
+        out
+    }
+}
+
+/// The router: `/healthz` (always 200 while the process serves), `/readyz` (200 once the caches
+/// are filled), `/metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                if m.is_ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+                    .into_response()
+            }),
+        )
+        .with_state(metrics)
+}
+
+/// Serve [`router`] on `listener` until the future is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics)).await
+}
