@@ -812,3 +812,175 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     .await
     .expect("error cleared after recovery");
 }
+
+/// A minimal HTTP/1.0 GET on 127.0.0.1 (status code and body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        buf.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+/// `appset run` processes; killed when dropped.
+struct Replica {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replica(ns: &str, identity: &str) -> Replica {
+    let cp = harness::control_plane();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args([
+            "run",
+            "--leader-elect",
+            "--lease-duration-seconds",
+            "3",
+            "--namespaces",
+            ns,
+            "--controller-namespace",
+            ns,
+        ])
+        .args(["--identity", identity, "--listen", &format!("127.0.0.1:{port}")])
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .env(
+            "APPSET_GIT_CACHE",
+            std::env::temp_dir().join(format!("appset-replica-{identity}")),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Replica { child, port }
+}
+
+fn reconciles(port: u16) -> Option<u64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    body.lines()
+        .find(|l| l.starts_with("appset_reconciles_total "))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_elect_one_leader_that_writes_and_the_standby_takes_over() {
+    let ns = "ctl-leader";
+    let client = setup(ns).await;
+    let a = replica(ns, "replica-a");
+    let b = replica(ns, "replica-b");
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), ns);
+    let holder = || async {
+        leases
+            .get("appset-controller")
+            .await
+            .ok()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    };
+    eventually(WAIT, || async { holder().await.is_some() })
+        .await
+        .expect("a leader");
+    let leader = holder().await.unwrap();
+    let (mut leading, standby) = if leader == "replica-a" {
+        (Some(a), b)
+    } else {
+        (Some(b), a)
+    };
+    let leader_port = leading.as_ref().unwrap().port;
+    eventually(WAIT, || async {
+        http_get(leader_port, "/readyz").is_some_and(|(c, _)| c == 200)
+    })
+    .await
+    .expect("leader ready");
+    assert_eq!(http_get(standby.port, "/healthz").map(|(c, _)| c), Some(200));
+
+    create(&client, &list_appset(ns, "led", &["one"], json!({}))).await;
+    wait_names(&client, ns, &["one-guestbook"]).await;
+    assert!(reconciles(leader_port).unwrap_or(0) > 0, "the leader reconciles");
+    assert_eq!(reconciles(standby.port), Some(0), "the standby writes nothing");
+
+    // The leader dies; the standby takes the Lease when it expires and carries on.
+    drop(leading.take());
+    let standby_id = if leader == "replica-a" {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    eventually(Duration::from_secs(30), || async {
+        holder().await.as_deref() == Some(standby_id)
+    })
+    .await
+    .expect("the standby takes over");
+    replace_spec(
+        &client,
+        ns,
+        "led",
+        &list_appset(ns, "led", &["one", "two"], json!({})),
+    )
+    .await;
+    wait_names(&client, ns, &["one-guestbook", "two-guestbook"]).await;
+    assert!(reconciles(standby.port).unwrap_or(0) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_manifests_are_accepted_by_the_api_server() {
+    let ns = "ctl-install";
+    let _client = setup(ns).await;
+    let cp = harness::control_plane();
+    let manifests = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["install", "--namespace", ns, "--image", "appset:test"])
+        .output()
+        .unwrap();
+    assert!(manifests.status.success());
+    let text = String::from_utf8(manifests.stdout).unwrap();
+    for kind in [
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+    ] {
+        assert!(text.contains(&format!("kind: {kind}\n")), "{kind} missing");
+    }
+    let mut apply = std::process::Command::new(cp.bin.join("kubectl"))
+        .args(["--kubeconfig"])
+        .arg(&cp.kubeconfig)
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    apply.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = apply.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("deployment.apps/appset") && stdout.contains("(server dry run)"),
+        "{stdout}"
+    );
+}
