@@ -109,6 +109,9 @@ pub struct Config {
     pub enable_policy_override: bool,
     /// ApplicationSets reconciled at once.
     pub concurrency: u16,
+    /// Application writes (applies, deletes) in flight at once within one reconcile (Argo CD's
+    /// `--concurrent-application-updates`, whose default is 1).
+    pub apply_concurrency: usize,
     /// Bare-clone cache directory for git generators.
     pub git_cache_dir: PathBuf,
     /// Default delete budget per reconcile (None: unlimited).
@@ -137,6 +140,7 @@ impl Default for Config {
             policy: Policy::Sync,
             enable_policy_override: true,
             concurrency: 10,
+            apply_concurrency: 16,
             git_cache_dir: crate::sources::default_git_cache_dir(),
             max_deletes: None,
             max_resources_status: 5000,
@@ -220,8 +224,22 @@ fn owned_by<'a>(apps: &'a [Arc<DynamicObject>], appset: &ApplicationSet) -> Vec<
         .collect()
 }
 
-fn to_value(obj: &DynamicObject) -> Value {
-    serde_json::to_value(obj).unwrap_or(Value::Null)
+/// What the planner reads of a live Application: its name, the metadata it compares and the
+/// managed fields, and its spec (not its status, which can be large).
+fn plan_view(obj: &DynamicObject) -> Value {
+    let m = &obj.metadata;
+    json!({
+        "metadata": {
+            "name": m.name,
+            "labels": m.labels,
+            "annotations": m.annotations,
+            "finalizers": m.finalizers,
+            "ownerReferences": m.owner_references,
+            "managedFields": m.managed_fields,
+            "deletionTimestamp": m.deletion_timestamp,
+        },
+        "spec": obj.data.get("spec").cloned().unwrap_or(Value::Null),
+    })
 }
 
 /// The smallest `requeueAfterSeconds` of an ApplicationSet's generators (None: event-driven only).
@@ -314,10 +332,7 @@ async fn sync_inner(
         namespace: ctx.config.controller_namespace.clone(),
     };
     let all_apps = ctx.apps.state();
-    let owned: Vec<Value> = owned_by(&all_apps, &appset)
-        .into_iter()
-        .map(|a| to_value(a))
-        .collect();
+    let owned_live = owned_by(&all_apps, &appset);
     let mut status = Status::new(appset.status.clone().unwrap_or_default());
 
     // generate → render (pure apart from the sources).
@@ -332,7 +347,7 @@ async fn sync_inner(
             let message = e.to_string();
             warn!(%message, "generation failed; nothing is written");
             status.error(reason, &message, false);
-            status.resources(&owned, ctx.config.max_resources_status);
+            status.resources(&owned_live, ctx.config.max_resources_status);
             publish_status(&ctx, &appset, status).await?;
             warn_event(&ctx, &appset, reason, &message).await;
             // A rate limit says when to retry; otherwise Argo CD's 3 minutes, or the generators'
@@ -342,7 +357,7 @@ async fn sync_inner(
                 Some(at) => at.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(1),
                 None => generator_requeue(&appset).map_or(ERROR_REQUEUE, |d| d.min(ERROR_REQUEUE)),
             };
-            return Ok((Action::requeue(requeue), Some(reason), owned.len()));
+            return Ok((Action::requeue(requeue), Some(reason), owned_live.len()));
         }
     };
 
@@ -367,7 +382,7 @@ async fn sync_inner(
             return Ok((
                 Action::requeue(ERROR_REQUEUE),
                 Some(condition::ERROR_REASON),
-                owned.len(),
+                owned_live.len(),
             ));
         }
     };
@@ -381,6 +396,8 @@ async fn sync_inner(
         name: appset.name_any(),
         uid: appset.metadata.uid.clone().unwrap_or_default(),
     };
+    let owned: Vec<Value> = owned_live.iter().map(|a| plan_view(a)).collect();
+    drop(owned_live);
     let plan = plan(
         &generated.applications,
         &generated_names,
@@ -388,17 +405,17 @@ async fn sync_inner(
         &owner,
         &plan_opts,
     );
+    drop(owned);
 
     // execute.
     let executed = execute(&ctx, &appset, &ns, &plan).await;
 
     // status.
-    let fresh: Vec<Value> = {
-        let all = ctx.apps.state();
-        owned_by(&all, &appset).into_iter().map(|a| to_value(a)).collect()
-    };
+    let all = ctx.apps.state();
+    let fresh = owned_by(&all, &appset);
     status.resources(&fresh, ctx.config.max_resources_status);
     let owned_now = fresh.len();
+    drop(fresh);
     let mut error_reason = None;
     let result = match executed {
         Err((reason, message)) => {
@@ -449,7 +466,13 @@ async fn sync_inner(
 }
 
 /// Apply creates and updates, then (only if they all succeeded) deletes. Returns Argo CD's
-/// reason and the message of the first failure, in name order.
+/// Per-Application Events for at most this many Applications of one kind of write per
+/// reconcile; beyond that one summary Event (a thousand "Created" Events help nobody).
+const MAX_EVENTS_PER_KIND: usize = 10;
+
+/// Apply creates and updates (`apply_concurrency` at a time), then, only if they all succeeded,
+/// deletes. Returns Argo CD's reason and the message of the failure of the smallest Application
+/// name (deterministic, as Argo CD).
 async fn execute(
     ctx: &Context,
     appset: &ApplicationSet,
@@ -458,44 +481,103 @@ async fn execute(
 ) -> Result<(), (&'static str, String)> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
     let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let concurrency = ctx.config.apply_concurrency.max(1);
     for (objs, reason, verb) in [
-        (&plan.create, condition::CREATE_ERROR, "created"),
-        (&plan.update, condition::UPDATE_ERROR, "updated"),
+        (&plan.create, condition::CREATE_ERROR, "Created"),
+        (&plan.update, condition::UPDATE_ERROR, "Updated"),
     ] {
-        for obj in objs {
-            let name = render::application_name(obj).to_string();
-            if let Err(e) = api.patch(&name, &pp, &Patch::Apply(obj)).await {
-                return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
-            }
-            normal_event(
-                ctx,
-                appset,
-                verb,
-                &format!("{} Application {name:?}", capitalize(verb)),
-            )
+        // Collected first: a lazy `map` over borrowed items trips rustc's `Send` inference.
+        let writes: Vec<_> = objs
+            .iter()
+            .map(|obj| {
+                let (api, pp, obj) = (api.clone(), pp.clone(), obj.clone());
+                async move {
+                    let name = render::application_name(&obj).to_string();
+                    let r = api.patch(&name, &pp, &Patch::Apply(&obj)).await.map(|_| ());
+                    (name, r)
+                }
+            })
+            .collect();
+        let results: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(writes)
+            .buffer_unordered(concurrency)
+            .collect()
             .await;
+        let mut done: Vec<&String> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n)
+            .collect();
+        done.sort();
+        announce(ctx, appset, verb, &done).await;
+        if let Some((name, Err(e))) = results
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .min_by(|a, b| a.0.cmp(&b.0))
+        {
+            return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
         }
     }
-    for name in &plan.delete {
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => normal_event(ctx, appset, "Deleted", &format!("Deleted Application {name:?}")).await,
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => {
-                return Err((
-                    condition::DELETE_ERROR,
-                    format!("error deleting Application {ns}/{name}: {e}"),
-                ));
+    let deletes: Vec<_> = plan
+        .delete
+        .iter()
+        .map(|name| {
+            let (api, name) = (api.clone(), name.clone());
+            async move {
+                let r = match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    Err(e) => Err(e),
+                };
+                (name, r)
             }
-        }
+        })
+        .collect();
+    let results: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(deletes)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut done: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| n)
+        .collect();
+    done.sort();
+    announce(ctx, appset, "Deleted", &done).await;
+    if let Some((name, Err(e))) = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .min_by(|a, b| a.0.cmp(&b.0))
+    {
+        return Err((
+            condition::DELETE_ERROR,
+            format!("error deleting Application {ns}/{name}: {e}"),
+        ));
     }
     Ok(())
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+/// Normal Events for written Applications (Argo CD's `<Verb> Application "<name>"`), summarised
+/// beyond [`MAX_EVENTS_PER_KIND`].
+async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&String]) {
+    for name in names.iter().take(MAX_EVENTS_PER_KIND) {
+        normal_event(
+            ctx,
+            appset,
+            &verb.to_lowercase(),
+            &format!("{verb} Application {name:?}"),
+        )
+        .await;
+    }
+    if names.len() > MAX_EVENTS_PER_KIND {
+        let more = names.len() - MAX_EVENTS_PER_KIND;
+        normal_event(
+            ctx,
+            appset,
+            &verb.to_lowercase(),
+            &format!("{verb} {more} more Applications"),
+        )
+        .await;
+    }
 }
 
 /// The ApplicationSet is being deleted.
@@ -660,30 +742,21 @@ impl Status {
     }
 
     /// `status.resources`: the owned Applications by name, the first `max` of them (0: all).
-    fn resources(&mut self, owned: &[Value], max: usize) {
+    fn resources(&mut self, owned: &[&Arc<DynamicObject>], max: usize) {
+        let text = |a: &DynamicObject, p: &str| a.data.pointer(p).and_then(Value::as_str).map(str::to_string);
         let mut resources: Vec<ResourceStatus> = owned
             .iter()
             .map(|a| ResourceStatus {
                 group: "argoproj.io".into(),
                 version: "v1alpha1".into(),
                 kind: "Application".into(),
-                name: render::application_name(a).to_string(),
-                namespace: a
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .into(),
-                status: a
-                    .pointer("/status/sync/status")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                health: a
-                    .pointer("/status/health/status")
-                    .and_then(Value::as_str)
-                    .map(|s| HealthStatus {
-                        status: Some(s.to_string()),
-                        message: None,
-                    }),
+                name: a.name_any(),
+                namespace: a.namespace().unwrap_or_default(),
+                status: text(a, "/status/sync/status"),
+                health: text(a, "/status/health/status").map(|s| HealthStatus {
+                    status: Some(s),
+                    message: None,
+                }),
             })
             .collect();
         resources.sort_by(|a, b| a.name.cmp(&b.name));
@@ -731,6 +804,36 @@ async fn publish(ctx: &Context, appset: &ApplicationSet, type_: EventType, reaso
 }
 
 // ---- wiring -------------------------------------------------------------------------------------
+
+/// Keep only what the controller reads of a live Application (the cache holds every Application
+/// it watches): metadata it plans with, appset's own `managedFields` entry, `spec`, and the
+/// sync and health status `status.resources` reports. Argo CD's status (resources, history,
+/// operation state) can be many kilobytes per Application.
+fn slim_application(app: &mut DynamicObject) {
+    if let Some(fields) = app.metadata.managed_fields.as_mut() {
+        fields.retain(|f| {
+            f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
+        });
+    }
+    if let Some(a) = app.metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    let sync = app.data.pointer("/status/sync/status").cloned();
+    let health = app.data.pointer("/status/health/status").cloned();
+    if let Value::Object(data) = &mut app.data {
+        data.retain(|k, _| k == "spec");
+        if sync.is_some() || health.is_some() {
+            let mut status = serde_json::Map::new();
+            if let Some(s) = sync {
+                status.insert("sync".into(), json!({ "status": s }));
+            }
+            if let Some(h) = health {
+                status.insert("health".into(), json!({ "status": h }));
+            }
+            data.insert("status".into(), Value::Object(status));
+        }
+    }
+}
 
 /// A stream of owned-Application triggers that ignores status-only changes: an Application passes
 /// when its spec, labels, annotations, finalizers, owner references or deletion state change, and
@@ -832,7 +935,9 @@ pub async fn run_with(
     let reader = writer.as_reader();
     let app_events = reflector::reflector(
         writer,
-        watcher(apps_api, watcher::Config::default()).default_backoff(),
+        watcher(apps_api, watcher::Config::default())
+            .default_backoff()
+            .modify(slim_application),
     );
     let triggers = application_triggers(app_events);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
