@@ -498,22 +498,11 @@ async fn execute(
                 }
             })
             .collect();
-        let results: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(writes)
+        let results = futures::stream::iter(writes)
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        let mut done: Vec<&String> = results
-            .iter()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(n, _)| n)
-            .collect();
-        done.sort();
-        announce(ctx, appset, verb, &done).await;
-        if let Some((name, Err(e))) = results
-            .iter()
-            .filter(|(_, r)| r.is_err())
-            .min_by(|a, b| a.0.cmp(&b.0))
-        {
+        if let Some((name, e)) = settle(ctx, appset, verb, results).await {
             return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
         }
     }
@@ -532,28 +521,38 @@ async fn execute(
             }
         })
         .collect();
-    let results: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(deletes)
+    let results = futures::stream::iter(deletes)
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let mut done: Vec<&String> = results
-        .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(n, _)| n)
-        .collect();
-    done.sort();
-    announce(ctx, appset, "Deleted", &done).await;
-    if let Some((name, Err(e))) = results
-        .iter()
-        .filter(|(_, r)| r.is_err())
-        .min_by(|a, b| a.0.cmp(&b.0))
-    {
+    if let Some((name, e)) = settle(ctx, appset, "Deleted", results).await {
         return Err((
             condition::DELETE_ERROR,
             format!("error deleting Application {ns}/{name}: {e}"),
         ));
     }
     Ok(())
+}
+
+/// Announce the Applications written successfully and return the failure of the smallest name
+/// (deterministic, as Argo CD reports it).
+async fn settle(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    verb: &str,
+    results: Vec<(String, Result<(), kube::Error>)>,
+) -> Option<(String, kube::Error)> {
+    let mut done: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| n)
+        .collect();
+    done.sort();
+    announce(ctx, appset, verb, &done).await;
+    results
+        .into_iter()
+        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+        .min_by(|a, b| a.0.cmp(&b.0))
 }
 
 /// Normal Events for written Applications (Argo CD's `<Verb> Application "<name>"`), summarised
