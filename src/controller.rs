@@ -336,7 +336,7 @@ async fn sync_inner(
     let mut status = Status::new(appset.status.clone().unwrap_or_default());
 
     // generate → render (pure apart from the sources).
-    let generated = match render::generate_applications(&appset, &inputs, &opts).await {
+    let mut generated = match render::generate_applications(&appset, &inputs, &opts).await {
         Ok(out) => out,
         Err(e) => {
             let reason = e
@@ -398,8 +398,10 @@ async fn sync_inner(
     };
     let owned: Vec<Value> = owned_live.iter().map(|a| plan_view(a)).collect();
     drop(owned_live);
+    // The controller needs neither the parameter sets nor a second copy of the Applications.
+    generated.params = Vec::new();
     let plan = plan(
-        &generated.applications,
+        std::mem::take(&mut generated.applications),
         &generated_names,
         &owned,
         &owner,

@@ -211,19 +211,20 @@ fn name_of(v: &Value) -> &str {
 /// names of all generated Applications, invalid ones included (those are never deleted);
 /// `live`: the Applications the ApplicationSet owns.
 pub fn plan(
-    desired: &[Value],
+    desired: Vec<Value>,
     generated: &BTreeSet<String>,
     live: &[Value],
     owner: &Owner,
     opts: &PlanOptions,
 ) -> Plan {
     let live_by_name: BTreeMap<&str, &Value> = live.iter().map(|a| (name_of(a), a)).collect();
-    let mut sorted: Vec<&Value> = desired.iter().collect();
+    // The generated Applications are consumed: each becomes its apply object without a copy.
+    let mut sorted = desired;
     sorted.sort_by(|a, b| name_of(a).cmp(name_of(b)));
     let mut out = Plan::default();
     for d in sorted {
-        let current = live_by_name.get(name_of(d)).copied();
-        let apply = apply_object(d, current, owner, opts);
+        let current = live_by_name.get(name_of(&d)).copied();
+        let apply = into_apply_object(d, current, owner, opts);
         match current {
             None => out.create.push(apply),
             Some(l) if up_to_date(&apply, l) => out.unchanged += 1,
@@ -255,10 +256,20 @@ pub fn plan(
 
 /// The server-side apply object for a generated Application.
 pub fn apply_object(desired: &Value, live: Option<&Value>, owner: &Owner, opts: &PlanOptions) -> Value {
-    let name = name_of(desired).to_string();
+    into_apply_object(desired.clone(), live, owner, opts)
+}
+
+/// [`apply_object`], consuming the generated Application.
+pub fn into_apply_object(
+    mut desired: Value,
+    live: Option<&Value>,
+    owner: &Owner,
+    opts: &PlanOptions,
+) -> Value {
+    let name = name_of(&desired).to_string();
     let mut meta = desired
-        .get("metadata")
-        .cloned()
+        .get_mut("metadata")
+        .map(Value::take)
         .unwrap_or_else(|| Value::Object(Map::new()));
     let live_meta = live.and_then(|l| l.get("metadata"));
     if let Value::Object(m) = &mut meta {
@@ -317,8 +328,8 @@ pub fn apply_object(desired: &Value, live: Option<&Value>, owner: &Owner, opts: 
     obj.insert(
         "spec".into(),
         desired
-            .get("spec")
-            .cloned()
+            .get_mut("spec")
+            .map(Value::take)
             .unwrap_or_else(|| Value::Object(Map::new())),
     );
     let mut obj = Value::Object(obj);
@@ -526,7 +537,7 @@ mod tests {
         let applied = apply_object(&desired, None, &owner(), &opts(Policy::Sync));
         let live = live_after_apply(&applied);
         let p = plan(
-            &[desired],
+            vec![desired],
             &BTreeSet::from(["a".to_string()]),
             &[live],
             &owner(),
@@ -544,7 +555,7 @@ mod tests {
         live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
             json!({});
         let p = plan(
-            &[app("a", "p")],
+            vec![app("a", "p")],
             &BTreeSet::from(["a".to_string()]),
             &[live],
             &owner(),
@@ -578,12 +589,18 @@ mod tests {
         let desired = vec![app("keep", "new"), app("new", "p")];
         let generated: BTreeSet<String> = ["keep", "new", "invalid-now"].map(String::from).into();
         let names = |v: &[Value]| v.iter().map(|a| name_of(a).to_string()).collect::<Vec<_>>();
-        let sync = plan(&desired, &generated, &live, &owner(), &opts(Policy::Sync));
+        let sync = plan(desired.clone(), &generated, &live, &owner(), &opts(Policy::Sync));
         assert_eq!(
             (names(&sync.create), names(&sync.update), sync.delete.clone()),
             (vec!["new".into()], vec!["keep".into()], vec!["gone".into()])
         );
-        let only = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateOnly));
+        let only = plan(
+            desired.clone(),
+            &generated,
+            &live,
+            &owner(),
+            &opts(Policy::CreateOnly),
+        );
         assert_eq!(
             (
                 only.create.len(),
@@ -593,9 +610,21 @@ mod tests {
             ),
             (1, 0, 0, 1)
         );
-        let cu = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateUpdate));
+        let cu = plan(
+            desired.clone(),
+            &generated,
+            &live,
+            &owner(),
+            &opts(Policy::CreateUpdate),
+        );
         assert_eq!((cu.update.len(), cu.delete.len()), (1, 0));
-        let cd = plan(&desired, &generated, &live, &owner(), &opts(Policy::CreateDelete));
+        let cd = plan(
+            desired.clone(),
+            &generated,
+            &live,
+            &owner(),
+            &opts(Policy::CreateDelete),
+        );
         assert_eq!((cd.update.len(), cd.delete.len()), (0, 1));
     }
 
@@ -609,7 +638,7 @@ mod tests {
         ));
         terminating["metadata"]["deletionTimestamp"] = json!("2026-11-22T00:00:00Z");
         let p = plan(
-            &[],
+            vec![],
             &BTreeSet::new(),
             &[terminating],
             &owner(),
@@ -634,14 +663,17 @@ mod tests {
             max_deletes: Some(2),
             ..opts(Policy::Sync)
         };
-        let p = plan(&[], &BTreeSet::new(), &live, &owner(), &o);
+        let p = plan(vec![], &BTreeSet::new(), &live, &owner(), &o);
         assert!(p.delete.is_empty());
         assert_eq!(p.withheld_deletes, Some((3, 2)));
         let o = PlanOptions {
             max_deletes: Some(3),
             ..opts(Policy::Sync)
         };
-        assert_eq!(plan(&[], &BTreeSet::new(), &live, &owner(), &o).delete.len(), 3);
+        assert_eq!(
+            plan(vec![], &BTreeSet::new(), &live, &owner(), &o).delete.len(),
+            3
+        );
     }
 
     #[test]
