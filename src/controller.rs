@@ -242,17 +242,6 @@ fn plan_view(obj: &DynamicObject) -> Value {
     })
 }
 
-/// The smallest `requeueAfterSeconds` of an ApplicationSet's generators (None: event-driven only).
-pub fn generator_requeue(appset: &ApplicationSet) -> Option<Duration> {
-    appset
-        .spec
-        .generators
-        .iter()
-        .flat_map(GeneratorSpec::kinds_of)
-        .filter_map(|k| k.requeue_after())
-        .min()
-}
-
 /// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
 pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
     fn any(entries: &[crate::crd::ApplicationSetGenerator]) -> bool {
@@ -355,7 +344,8 @@ async fn sync_inner(
             // it would have been polled anyway).
             let requeue = match e.retry_at() {
                 Some(at) => at.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(1),
-                None => generator_requeue(&appset).map_or(ERROR_REQUEUE, |d| d.min(ERROR_REQUEUE)),
+                None => crate::generators::requeue_after(&appset.spec.generators)
+                    .map_or(ERROR_REQUEUE, |d| d.min(ERROR_REQUEUE)),
             };
             return Ok((Action::requeue(requeue), Some(reason), owned_live.len()));
         }

@@ -16,7 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::crd::{ApplicationSetSpec, ApplicationsSyncPolicy};
+use crate::{
+    crd::{ApplicationSetSpec, ApplicationsSyncPolicy},
+    render::application_name,
+};
 
 /// The field manager of every appset write.
 pub const FIELD_MANAGER: &str = "appset";
@@ -200,13 +203,6 @@ impl Plan {
     }
 }
 
-fn name_of(v: &Value) -> &str {
-    v.get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
 /// Compute the plan. `desired`: valid generated Applications (as rendered); `generated`: the
 /// names of all generated Applications, invalid ones included (those are never deleted);
 /// `live`: the Applications the ApplicationSet owns.
@@ -217,13 +213,13 @@ pub fn plan(
     owner: &Owner,
     opts: &PlanOptions,
 ) -> Plan {
-    let live_by_name: BTreeMap<&str, &Value> = live.iter().map(|a| (name_of(a), a)).collect();
+    let live_by_name: BTreeMap<&str, &Value> = live.iter().map(|a| (application_name(a), a)).collect();
     // The generated Applications are consumed: each becomes its apply object without a copy.
     let mut sorted = desired;
-    sorted.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+    sorted.sort_by(|a, b| application_name(a).cmp(application_name(b)));
     let mut out = Plan::default();
     for d in sorted {
-        let current = live_by_name.get(name_of(&d)).copied();
+        let current = live_by_name.get(application_name(&d)).copied();
         let apply = into_apply_object(d, current, owner, opts);
         match current {
             None => out.create.push(apply),
@@ -241,7 +237,7 @@ pub fn plan(
                 a.pointer("/metadata/deletionTimestamp")
                     .is_none_or(Value::is_null)
             })
-            .map(|a| name_of(a).to_string())
+            .map(|a| application_name(a).to_string())
             .filter(|n| !generated.contains(n))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -266,7 +262,7 @@ pub fn into_apply_object(
     owner: &Owner,
     opts: &PlanOptions,
 ) -> Value {
-    let name = name_of(&desired).to_string();
+    let name = application_name(&desired).to_string();
     let mut meta = desired
         .get_mut("metadata")
         .map(Value::take)
@@ -588,7 +584,11 @@ mod tests {
         ];
         let desired = vec![app("keep", "new"), app("new", "p")];
         let generated: BTreeSet<String> = ["keep", "new", "invalid-now"].map(String::from).into();
-        let names = |v: &[Value]| v.iter().map(|a| name_of(a).to_string()).collect::<Vec<_>>();
+        let names = |v: &[Value]| {
+            v.iter()
+                .map(|a| application_name(a).to_string())
+                .collect::<Vec<_>>()
+        };
         let sync = plan(desired.clone(), &generated, &live, &owner(), &opts(Policy::Sync));
         assert_eq!(
             (names(&sync.create), names(&sync.update), sync.delete.clone()),

@@ -212,21 +212,14 @@ impl<'a> GeneratorSpec<'a> {
                 None => Some(Duration::from_secs(default)),
             }
         }
-        fn min_of(entries: &[ApplicationSetGenerator]) -> Option<Duration> {
-            entries
-                .iter()
-                .flat_map(GeneratorSpec::kinds_of)
-                .filter_map(|k| k.requeue_after())
-                .min()
-        }
         match self {
             GeneratorSpec::List(_) | GeneratorSpec::Clusters(_) => None,
             GeneratorSpec::Git(g) => secs(g.requeue_after_seconds, git::DEFAULT_REQUEUE_SECONDS),
             GeneratorSpec::PullRequest(g) => {
                 secs(g.requeue_after_seconds, pull_request::DEFAULT_REQUEUE_SECONDS)
             }
-            GeneratorSpec::Matrix(g) => min_of(&g.generators),
-            GeneratorSpec::Merge(g) => min_of(&g.generators),
+            GeneratorSpec::Matrix(g) => requeue_after(&g.generators),
+            GeneratorSpec::Merge(g) => requeue_after(&g.generators),
             GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
         }
     }
@@ -255,6 +248,16 @@ impl<'a> GeneratorSpec<'a> {
             }
         })
     }
+}
+
+/// When generator entries want to be regenerated: the smallest `requeueAfter` of every kind they
+/// set (None: only on events). For a whole ApplicationSet, pass `spec.generators`.
+pub fn requeue_after(entries: &[ApplicationSetGenerator]) -> Option<Duration> {
+    entries
+        .iter()
+        .flat_map(GeneratorSpec::kinds_of)
+        .filter_map(|k| k.requeue_after())
+        .min()
 }
 
 /// The result of one generator kind of an entry.

@@ -525,16 +525,14 @@ pub async fn generate_applications(
         .as_ref()
         .is_some_and(|p| p.preserve_resources_on_deletion);
 
-    let mut out = Output::default();
+    let mut out = Output {
+        requeue_after: generators::requeue_after(&spec.generators),
+        ..Output::default()
+    };
     let mut failures: Vec<Failure> = Vec::new();
     let mut compiled_base: Option<CompiledTemplate> = None;
     for (i, entry) in spec.generators.iter().enumerate() {
         let path = format!("spec.generators[{i}]");
-        for kind in generators::GeneratorSpec::kinds_of(entry) {
-            if let Some(d) = kind.requeue_after() {
-                out.requeue_after = Some(out.requeue_after.map_or(d, |r| r.min(d)));
-            }
-        }
         let results = match generators::transform(entry, &ctx, &path).await {
             Ok(r) => r,
             Err(e) => {
@@ -762,12 +760,12 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 fn validate(appset: &str, out: &mut Output) {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for app in &out.applications {
-        *counts.entry(app_name(app).to_string()).or_default() += 1;
+        *counts.entry(application_name(app).to_string()).or_default() += 1;
     }
     let mut reported_dup = std::collections::BTreeSet::new();
     let mut keep = Vec::with_capacity(out.applications.len());
     for app in std::mem::take(&mut out.applications) {
-        let name = app_name(&app).to_string();
+        let name = application_name(&app).to_string();
         let problem = if name.is_empty() {
             Some(format!(
                 "ApplicationSet {appset} contains an application with no name; a name must be set in the \
@@ -807,10 +805,6 @@ fn validate(appset: &str, out: &mut Output) {
     out.applications = keep;
 }
 
-fn app_name(app: &Value) -> &str {
-    field_str(app, &["metadata", "name"])
-}
-
 /// A string at a path of object keys ("" when absent). Cheaper than `Value::pointer`, which
 /// parses its path on every call.
 fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
@@ -820,9 +814,9 @@ fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
         .unwrap_or("")
 }
 
-/// Reads the Application name of a rendered Application.
+/// The name of an Application as JSON (`metadata.name`, "" when absent).
 pub fn application_name(app: &Value) -> &str {
-    app_name(app)
+    field_str(app, &["metadata", "name"])
 }
 
 #[cfg(test)]
