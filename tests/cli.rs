@@ -9,6 +9,8 @@ use std::{
 
 use serde_json::Value;
 
+mod harness;
+
 fn appset(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_appset"))
         .args(args)
@@ -238,21 +240,7 @@ fn the_repo_option_reads_a_local_git_repository_instead_of_the_url() {
         std::fs::create_dir_all(repo.join(d)).unwrap();
         std::fs::write(repo.join(d).join("k.yaml"), "a: b\n").unwrap();
     }
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
+    let git = |args: &[&str]| harness::git::git(&repo, args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "init"]);

@@ -573,16 +573,6 @@ async fn a_restarted_controller_converges_without_duplicates() {
     wait_names(&client, ns, &["b-guestbook", "c-guestbook"]).await;
 }
 
-/// The `git-daemon` program itself. `git daemon` runs it as a child of the `git` wrapper, so
-/// killing the wrapper would leave the server running.
-fn git_daemon_program() -> std::path::PathBuf {
-    let out = std::process::Command::new("git")
-        .arg("--exec-path")
-        .output()
-        .expect("git --exec-path");
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
-}
-
 /// Argo CD's application controller, as far as these tests need it: it removes the resources
 /// finalizer from Applications being deleted (after deleting their resources, of which there are
 /// none here). Runs until dropped.
@@ -709,22 +699,7 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     let client = setup(ns).await;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("gitops");
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    };
+    let git = |args: &[&str]| harness::git::git(&repo, args);
     for d in ["apps/api", "apps/web"] {
         std::fs::create_dir_all(repo.join(d)).unwrap();
         std::fs::write(repo.join(d).join("k.yaml"), "k: v\n").unwrap();
@@ -733,39 +708,8 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "init"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    /// Kills the daemon when dropped (also when the test fails).
-    struct Daemon(std::process::Child);
-    impl Drop for Daemon {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let daemon = || {
-        let child = std::process::Command::new(git_daemon_program())
-            .args(["--reuseaddr", "--listen=127.0.0.1", "--export-all"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", dir.path().display()))
-            .arg(dir.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let guard = Daemon(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "git daemon did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        guard
-    };
-    let server = daemon();
+    let server = harness::git::GitDaemon::start(dir.path());
+    let port = server.port;
     let _controller = start(client.clone(), ns, |_| {}).await;
     let set: ApplicationSet = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
@@ -804,7 +748,7 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
         "nothing deleted while the source is unreachable"
     );
 
-    let _server = daemon();
+    let _server = harness::git::GitDaemon::start_on(dir.path(), port);
     wait_names(&client, ns, &["api", "new"]).await;
     eventually(WAIT, || async {
         condition(&client, ns, "dirs", "ErrorOccurred")

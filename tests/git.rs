@@ -2,66 +2,13 @@
 //! (served over `file://`, `git daemon` on 127.0.0.1, and as local overrides).
 
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use appset::sources::git::{GitError, GitRepos};
+use harness::git::{GitDaemon, git, git_with_input};
 
-/// Run `git` in `cwd` isolated from the user's and the system's configuration; return trimmed stdout.
-fn git(cwd: &Path, args: &[&str]) -> String {
-    git_with_input(cwd, args, None)
-}
-
-fn git_with_input(cwd: &Path, args: &[&str], input: Option<&str>) -> String {
-    use std::io::Write as _;
-    let home = std::env::temp_dir();
-    let mut child = Command::new("git")
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", &home)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Test Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.com")
-        .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("git finishes");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed in {}: {}",
-        cwd.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
-}
+mod harness;
 
 fn write(root: &Path, path: &str, contents: &str) {
     let path = root.join(path);
@@ -313,68 +260,11 @@ fn concurrent_first_use_of_one_url_is_serialized_and_all_callers_agree() {
     }
 }
 
-/// A `git daemon` serving `base` on a free port of 127.0.0.1, killed on drop.
-/// The `git-daemon` program itself. `git daemon` runs it as a child of the `git` wrapper, so
-/// killing the wrapper would leave the server running.
-fn git_daemon_program() -> std::path::PathBuf {
-    let out = std::process::Command::new("git")
-        .arg("--exec-path")
-        .output()
-        .expect("git --exec-path");
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
-}
-
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(base: &Path) -> Daemon {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            listener.local_addr().expect("addr").port()
-        };
-        let child = Command::new(git_daemon_program())
-            .args(["--reuseaddr", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg("--export-all")
-            .arg(base)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon starts");
-        let daemon = Daemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return daemon;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "git daemon did not listen on port {port} within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn git_daemon_url_reads_the_same_listing_and_unknown_repo_is_a_clear_error() {
     let fx = fixture();
     let base = fx.repo.parent().expect("base").to_owned();
-    let daemon = Daemon::start(&base);
+    let daemon = GitDaemon::start(&base);
     let cache = tempfile::tempdir().expect("tempdir");
     let repos = GitRepos::new(cache.path().to_owned(), vec![]);
 
@@ -547,7 +437,7 @@ fn the_engine_renders_git_generators_over_a_git_daemon_and_sees_new_commits() {
     };
     let fx = fixture();
     let base = fx.repo.parent().expect("base").to_owned();
-    let daemon = Daemon::start(&base);
+    let daemon = GitDaemon::start(&base);
     let url = format!("git://127.0.0.1:{}/origin", daemon.port);
     let cache = tempfile::tempdir().expect("tempdir");
     let inputs = Inputs::new(
