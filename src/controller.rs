@@ -51,6 +51,7 @@ use crate::{
         CLUSTER_SECRET_TYPE_LABEL, HealthStatus, RESOURCES_FINALIZER, ResourceStatus,
     },
     generators::GeneratorSpec,
+    live::CachedApplication,
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
     render::{self, RenderOptions},
     server::Metrics,
@@ -184,13 +185,45 @@ impl Error {
     }
 }
 
+/// The resourceVersions appset's own applies returned, so that the watch events those writes
+/// cause (appset's writes coming back) do not trigger yet another reconcile of the
+/// ApplicationSet that made them: a reconcile that applied 1,000 Applications would otherwise be
+/// followed by one that re-renders and re-plans them only to find them up to date. A change made
+/// by anyone else has another resourceVersion and triggers as usual; an event that arrives
+/// before the write's response is recorded also triggers (the safe side).
+#[derive(Default)]
+struct Echoes(std::sync::Mutex<HashMap<(String, String), String>>);
+
+impl Echoes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// appset wrote `ns/name`, which is now at `resource_version`.
+    fn wrote(&self, ns: &str, name: &str, resource_version: Option<String>) {
+        if let Some(rv) = resource_version {
+            self.lock().insert((ns.to_string(), name.to_string()), rv);
+        }
+    }
+
+    /// Whether `app` is exactly the version appset wrote last (the entry is forgotten either way:
+    /// any later event is someone else's).
+    fn is_echo(&self, app: &CachedApplication) -> bool {
+        let key = (app.namespace().unwrap_or_default(), app.name_any());
+        self.lock()
+            .remove(&key)
+            .is_some_and(|rv| app.metadata.resource_version.as_ref() == Some(&rv))
+    }
+}
+
 /// Shared state of all reconciles.
 pub struct Context {
     client: Client,
     config: Config,
     git: Arc<GitRepos>,
     github: Arc<GitHub>,
-    apps: Store<DynamicObject>,
+    apps: Store<CachedApplication>,
+    echoes: Arc<Echoes>,
     app_resource: ApiResource,
     recorder: Recorder,
     metrics: Arc<Metrics>,
@@ -209,7 +242,10 @@ pub fn application_resource() -> ApiResource {
     ApiResource::erase::<Application>(&())
 }
 
-fn owned_by<'a>(apps: &'a [Arc<DynamicObject>], appset: &ApplicationSet) -> Vec<&'a Arc<DynamicObject>> {
+fn owned_by<'a>(
+    apps: &'a [Arc<CachedApplication>],
+    appset: &ApplicationSet,
+) -> Vec<&'a Arc<CachedApplication>> {
     let uid = appset.metadata.uid.as_deref();
     apps.iter()
         .filter(|a| {
@@ -222,24 +258,6 @@ fn owned_by<'a>(apps: &'a [Arc<DynamicObject>], appset: &ApplicationSet) -> Vec<
                 })
         })
         .collect()
-}
-
-/// What the planner reads of a live Application: its name, the metadata it compares and the
-/// managed fields, and its spec (not its status, which can be large).
-fn plan_view(obj: &DynamicObject) -> Value {
-    let m = &obj.metadata;
-    json!({
-        "metadata": {
-            "name": m.name,
-            "labels": m.labels,
-            "annotations": m.annotations,
-            "finalizers": m.finalizers,
-            "ownerReferences": m.owner_references,
-            "managedFields": m.managed_fields,
-            "deletionTimestamp": m.deletion_timestamp,
-        },
-        "spec": obj.data.get("spec").cloned().unwrap_or(Value::Null),
-    })
 }
 
 /// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
@@ -386,18 +404,19 @@ async fn sync_inner(
         name: appset.name_any(),
         uid: appset.metadata.uid.clone().unwrap_or_default(),
     };
-    let owned: Vec<Value> = owned_live.iter().map(|a| plan_view(a)).collect();
-    drop(owned_live);
     // The controller needs neither the parameter sets nor a second copy of the Applications.
     generated.params = Vec::new();
     let plan = plan(
         std::mem::take(&mut generated.applications),
         &generated_names,
-        &owned,
+        &owned_live.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
         &owner,
         &plan_opts,
     );
-    drop(owned);
+    // Release the snapshot of the cache: while the writes below run, the watch replaces every
+    // written Application, and holding the old ones would double the cache.
+    drop(owned_live);
+    drop(all_apps);
 
     // execute.
     let executed = execute(&ctx, &appset, &ns, &plan).await;
@@ -472,6 +491,8 @@ async fn execute(
     plan: &Plan,
 ) -> Result<(), (&'static str, String)> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
+    // Applied through the cache's type: the response is only read for its resourceVersion.
+    let applier: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let concurrency = ctx.config.apply_concurrency.max(1);
     for (objs, reason, verb) in [
@@ -482,11 +503,13 @@ async fn execute(
         let writes: Vec<_> = objs
             .iter()
             .map(|obj| {
-                let (api, pp, obj) = (api.clone(), pp.clone(), obj.clone());
+                let (api, pp, obj) = (applier.clone(), pp.clone(), obj.clone());
                 async move {
-                    let name = render::application_name(&obj).to_string();
-                    let r = api.patch(&name, &pp, &Patch::Apply(&obj)).await.map(|_| ());
-                    (name, r)
+                    let r = api
+                        .patch(&obj.name, &pp, &Patch::Apply(&obj.body))
+                        .await
+                        .map(|written| ctx.echoes.wrote(ns, &obj.name, written.metadata.resource_version));
+                    (obj.name, r)
                 }
             })
             .collect();
@@ -584,11 +607,11 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
         .is_some_and(|p| p.preserve_resources_on_deletion);
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
     // The store may lag; ask the API server for the owned Applications.
-    let live = api
+    let live = Api::<CachedApplication>::namespaced(ctx.client.clone(), &ns)
         .list(&ListParams::default())
         .await
         .map_err(|e| Error::kube("listing Applications", e))?;
-    let all: Vec<Arc<DynamicObject>> = live.items.into_iter().map(Arc::new).collect();
+    let all: Vec<Arc<CachedApplication>> = live.items.into_iter().map(Arc::new).collect();
     let owned = owned_by(&all, &appset);
     if policy.allow_delete() && !preserve {
         normal_event(
@@ -733,8 +756,7 @@ impl Status {
     }
 
     /// `status.resources`: the owned Applications by name, the first `max` of them (0: all).
-    fn resources(&mut self, owned: &[&Arc<DynamicObject>], max: usize) {
-        let text = |a: &DynamicObject, p: &str| a.data.pointer(p).and_then(Value::as_str).map(str::to_string);
+    fn resources(&mut self, owned: &[&Arc<CachedApplication>], max: usize) {
         let mut resources: Vec<ResourceStatus> = owned
             .iter()
             .map(|a| ResourceStatus {
@@ -743,8 +765,8 @@ impl Status {
                 kind: "Application".into(),
                 name: a.name_any(),
                 namespace: a.namespace().unwrap_or_default(),
-                status: text(a, "/status/sync/status"),
-                health: text(a, "/status/health/status").map(|s| HealthStatus {
+                status: a.sync_status.clone(),
+                health: a.health_status.clone().map(|s| HealthStatus {
                     status: Some(s),
                     message: None,
                 }),
@@ -796,49 +818,21 @@ async fn publish(ctx: &Context, appset: &ApplicationSet, type_: EventType, reaso
 
 // ---- wiring -------------------------------------------------------------------------------------
 
-/// Keep only what the controller reads of a live Application (the cache holds every Application
-/// it watches): metadata it plans with, appset's own `managedFields` entry, `spec`, and the
-/// sync and health status `status.resources` reports. Argo CD's status (resources, history,
-/// operation state) can be many kilobytes per Application.
-fn slim_application(app: &mut DynamicObject) {
-    if let Some(fields) = app.metadata.managed_fields.as_mut() {
-        fields.retain(|f| {
-            f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply")
-        });
-    }
-    if let Some(a) = app.metadata.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-    let sync = app.data.pointer("/status/sync/status").cloned();
-    let health = app.data.pointer("/status/health/status").cloned();
-    if let Value::Object(data) = &mut app.data {
-        data.retain(|k, _| k == "spec");
-        if sync.is_some() || health.is_some() {
-            let mut status = serde_json::Map::new();
-            if let Some(s) = sync {
-                status.insert("sync".into(), json!({ "status": s }));
-            }
-            if let Some(h) = health {
-                status.insert("health".into(), json!({ "status": h }));
-            }
-            data.insert("status".into(), Value::Object(status));
-        }
-    }
-}
-
-/// A stream of owned-Application triggers that ignores status-only changes: an Application passes
-/// when its spec, labels, annotations, finalizers, owner references or deletion state change, and
-/// always when it is deleted.
+/// A stream of owned-Application triggers that ignores status-only changes and appset's own
+/// writes coming back ([`Echoes`]): an Application passes when its spec, labels, annotations,
+/// finalizers, owner references or deletion state change other than by appset's last apply,
+/// and always when it is deleted.
 fn application_triggers(
-    events: impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + 'static,
-) -> impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static {
+    events: impl Stream<Item = Result<watcher::Event<CachedApplication>, watcher::Error>> + Send + 'static,
+    echoes: Arc<Echoes>,
+) -> impl Stream<Item = Result<CachedApplication, watcher::Error>> + Send + 'static {
     use std::hash::{Hash, Hasher};
     let mut seen: HashMap<String, u64> = HashMap::new();
     events.filter_map(move |ev| {
         let out = match ev {
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                obj.data.get("spec").map(|s| s.to_string()).hash(&mut h);
+                obj.spec.as_ref().map(|s| s.get()).hash(&mut h);
                 obj.metadata.labels.hash(&mut h);
                 obj.metadata.annotations.hash(&mut h);
                 obj.metadata.finalizers.hash(&mut h);
@@ -857,7 +851,9 @@ fn application_triggers(
                     obj.uid().unwrap_or_default()
                 );
                 let hash = h.finish();
-                (seen.insert(key, hash) != Some(hash)).then_some(Ok(obj))
+                let changed = seen.insert(key, hash) != Some(hash);
+                let echo = echoes.is_echo(&obj);
+                (changed && !echo).then_some(Ok(obj))
             }
             Ok(watcher::Event::Delete(obj)) => {
                 seen.remove(&format!(
@@ -873,6 +869,23 @@ fn application_triggers(
         };
         futures::future::ready(out)
     })
+}
+
+/// What makes an ApplicationSet worth reconciling again: its spec (generation), labels,
+/// annotations (e.g. `appset.io/max-deletes`), finalizers and deletion, not its status.
+fn set_change(set: &ApplicationSet) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let m = &set.metadata;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.generation.hash(&mut h);
+    m.labels.hash(&mut h);
+    m.annotations.hash(&mut h);
+    m.finalizers.hash(&mut h);
+    m.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut h);
+    Some(h.finish())
 }
 
 /// Wait until a reflector store has its initial list; false if its writer is gone.
@@ -918,19 +931,18 @@ pub async fn run_with(
             "ApplicationSet CRD is not queryable ({e}); install it with: appset crds | kubectl apply -f -"
         );
     }
-    let apps_api: Api<DynamicObject> = match config.namespaces.as_slice() {
-        [one] => Api::namespaced_with(client.clone(), one, &app_resource),
-        _ => Api::all_with(client.clone(), &app_resource),
+    let apps_api: Api<CachedApplication> = match config.namespaces.as_slice() {
+        [one] => Api::namespaced(client.clone(), one),
+        _ => Api::all(client.clone()),
     };
-    let writer = reflector::store::Writer::new(app_resource.clone());
+    let writer = reflector::store::Writer::<CachedApplication>::default();
     let reader = writer.as_reader();
     let app_events = reflector::reflector(
         writer,
-        watcher(apps_api, watcher::Config::default())
-            .default_backoff()
-            .modify(slim_application),
+        watcher(apps_api, watcher::Config::default()).default_backoff(),
     );
-    let triggers = application_triggers(app_events);
+    let echoes = Arc::new(Echoes::default());
+    let triggers = application_triggers(app_events, echoes.clone());
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
     let git = Arc::new(GitRepos::new(
         config.git_cache_dir.clone(),
@@ -952,6 +964,7 @@ pub async fn run_with(
         git,
         github,
         apps: reader.clone(),
+        echoes,
         app_resource: app_resource.clone(),
         recorder,
     });
@@ -963,7 +976,10 @@ pub async fn run_with(
         sets_writer,
         watcher(appsets, watcher::Config::default()).default_backoff(),
     )
-    .applied_objects();
+    .applied_objects()
+    // appset's own status patches come back as ApplicationSet events; they change nothing to
+    // reconcile (requeues and errors are scheduled separately).
+    .predicate_filter(set_change, Default::default());
     let controller = Controller::for_stream(set_events, sets_reader.clone());
     let store = sets_reader.clone();
     let cluster_users = move |_: Secret| {
@@ -987,7 +1003,7 @@ pub async fn run_with(
         });
     }
     controller
-        .owns_stream_with(triggers, app_resource)
+        .owns_stream(triggers)
         .watches(
             secrets,
             watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
@@ -1017,4 +1033,83 @@ pub async fn run_with(
         })
         .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str, rv: &str, path: &str, sync: &str) -> CachedApplication {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "resourceVersion": rv},
+            "spec": {"source": {"path": path}},
+            "status": {"sync": {"status": sync}}
+        }))
+        .unwrap()
+    }
+
+    /// Names that pass the trigger filter for a sequence of watch events.
+    async fn triggered(events: Vec<watcher::Event<CachedApplication>>, echoes: Arc<Echoes>) -> Vec<String> {
+        application_triggers(futures::stream::iter(events.into_iter().map(Ok)), echoes)
+            .map(|r| r.unwrap().name_any())
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn owned_application_events_trigger_only_on_changes_appset_did_not_make() {
+        use watcher::Event::{Apply, Delete, InitApply};
+        let echoes = Arc::new(Echoes::default());
+        // appset applied b (now at resourceVersion 2) and c (3).
+        echoes.wrote("ns", "b", Some("2".into()));
+        echoes.wrote("ns", "c", Some("3".into()));
+        let names = triggered(
+            vec![
+                InitApply(app("a", "1", "x", "Synced")),
+                // a's status changes only: no trigger.
+                Apply(app("a", "5", "x", "OutOfSync")),
+                // b comes back as appset wrote it: an echo, no trigger.
+                Apply(app("b", "2", "y", "")),
+                // c was changed by someone else after appset's write: trigger.
+                Apply(app("c", "4", "changed", "")),
+                // a's spec is changed by someone else: trigger.
+                Apply(app("a", "6", "drifted", "OutOfSync")),
+                // b changes again: the echo was forgotten, so this triggers.
+                Apply(app("b", "7", "edited", "")),
+                Delete(app("a", "8", "drifted", "")),
+            ],
+            echoes.clone(),
+        )
+        .await;
+        assert_eq!(names, ["a", "c", "a", "b", "a"]);
+        assert!(echoes.lock().is_empty(), "every echo is forgotten once seen");
+    }
+
+    #[test]
+    fn status_only_changes_of_an_application_set_are_not_worth_a_reconcile() {
+        let set = |v: Value| -> ApplicationSet { serde_json::from_value(v).unwrap() };
+        let base = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "s", "namespace": "ns", "generation": 1},
+            "spec": {"generators": [], "template": {"metadata": {}, "spec": {"project": "default"}}}
+        });
+        let mut with_status = base.clone();
+        with_status["status"] = json!({"conditions": [{"type": "ResourcesUpToDate", "status": "True"}]});
+        assert_eq!(set_change(&set(base.clone())), set_change(&set(with_status)));
+        for (pointer, value) in [
+            ("/metadata/generation", json!(2)),
+            ("/metadata/annotations", json!({"appset.io/max-deletes": "1"})),
+            ("/metadata/finalizers", json!(["appset.io/cleanup"])),
+            ("/metadata/deletionTimestamp", json!("2026-11-22T00:00:00Z")),
+        ] {
+            let mut changed = base.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            changed.pointer_mut(parent).unwrap()[key] = value;
+            assert_ne!(
+                set_change(&set(base.clone())),
+                set_change(&set(changed)),
+                "{pointer}"
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@
 //! - [`render`]: one Application per parameter set (Argo's `{{param}}`, jinja), templatePatch,
 //!   finalizer rule, validation.
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
+//! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
 //! - [`sources`]: git (gix), cluster Secrets, pull requests: live or recorded.
 //! - [`controller`]: reconcile (generate → render → plan → apply/prune → status), finalizer.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
@@ -26,6 +27,7 @@ pub mod file;
 pub mod generators;
 pub mod install;
 pub mod lease;
+pub mod live;
 pub mod plan;
 pub mod render;
 pub mod server;

@@ -25,6 +25,21 @@ use serde_json::Value;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its index in `mi_option_e`, the same in mimalloc 2 and 3;
+/// libmimalloc-sys names only some options).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Return freed memory to the system at once. mimalloc purges freed pages only after a delay
+/// (1 s in mimalloc 3) and only when it is next called, so in a controller that goes idle after
+/// a large reconcile, that reconcile's peak would stay resident until the next one. Measured:
+/// 156 → 74 MiB resident for 10 000 owned Applications, no measurable cost to `appset render`.
+#[allow(unsafe_code)]
+fn purge_freed_memory_at_once() {
+    // SAFETY: `mi_option_set` stores an option value; it has no preconditions and is called
+    // before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 /// Argo CD ApplicationSets, rendered by a Rust engine.
 #[derive(Parser, Debug)]
 #[command(name = "appset", version, about, propagate_version = true)]
@@ -195,6 +210,7 @@ fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

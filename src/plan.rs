@@ -12,9 +12,12 @@
 //! `ignoreApplicationDifferences` (JSON pointers) make appset apply the live value for those
 //! fields, so they are neither overwritten nor reported as differences.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, BTreeSet},
+};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
 use crate::{
     crd::{ApplicationSetSpec, ApplicationsSyncPolicy},
@@ -179,13 +182,44 @@ impl PlanOptions {
     }
 }
 
+/// A server-side apply body, serialized once as compact JSON: a plan for 10,000 Applications
+/// then holds a few megabytes rather than tens as JSON trees.
+#[derive(Debug, Clone)]
+pub struct ApplyObject {
+    /// The Application's name.
+    pub name: String,
+    /// The apply body.
+    pub body: Box<RawValue>,
+}
+
+impl ApplyObject {
+    fn new(obj: &Value) -> ApplyObject {
+        ApplyObject {
+            name: application_name(obj).to_string(),
+            // Serializing a `Value` cannot fail (its map keys are strings).
+            body: serde_json::value::to_raw_value(obj).unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        }
+    }
+
+    /// The body as JSON.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.body.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for ApplyObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.body.get() == other.body.get()
+    }
+}
+
 /// What to do.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Server-side apply objects for Applications that do not exist, by name.
-    pub create: Vec<Value>,
+    pub create: Vec<ApplyObject>,
     /// Server-side apply objects for Applications that differ, by name.
-    pub update: Vec<Value>,
+    pub update: Vec<ApplyObject>,
     /// Names of owned Applications no longer generated.
     pub delete: Vec<String>,
     /// Applications already up to date.
@@ -203,28 +237,68 @@ impl Plan {
     }
 }
 
+/// What the planner reads of a live Application. The controller's cache keeps Applications
+/// compactly and builds the JSON view of one Application at a time
+/// ([`crate::live::CachedApplication`]); tests use plain JSON.
+pub trait LiveApplication {
+    /// `metadata.name`.
+    fn name(&self) -> &str;
+    /// Whether the Application is being deleted (has a `deletionTimestamp`).
+    fn terminating(&self) -> bool;
+    /// The Application as JSON: `metadata` (name, labels, annotations, finalizers,
+    /// ownerReferences, managedFields, deletionTimestamp) and `spec`.
+    fn view(&self) -> Cow<'_, Value>;
+}
+
+impl LiveApplication for Value {
+    fn name(&self) -> &str {
+        application_name(self)
+    }
+    fn terminating(&self) -> bool {
+        self.pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+    }
+    fn view(&self) -> Cow<'_, Value> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<T: LiveApplication + ?Sized> LiveApplication for &T {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn terminating(&self) -> bool {
+        (**self).terminating()
+    }
+    fn view(&self) -> Cow<'_, Value> {
+        (**self).view()
+    }
+}
+
 /// Compute the plan. `desired`: valid generated Applications (as rendered); `generated`: the
 /// names of all generated Applications, invalid ones included (those are never deleted);
-/// `live`: the Applications the ApplicationSet owns.
-pub fn plan(
+/// `live`: the Applications the ApplicationSet owns. The view of each live Application is
+/// built only while its generated counterpart is planned.
+pub fn plan<L: LiveApplication>(
     desired: Vec<Value>,
     generated: &BTreeSet<String>,
-    live: &[Value],
+    live: &[L],
     owner: &Owner,
     opts: &PlanOptions,
 ) -> Plan {
-    let live_by_name: BTreeMap<&str, &Value> = live.iter().map(|a| (application_name(a), a)).collect();
+    let live_by_name: BTreeMap<&str, &L> = live.iter().map(|a| (a.name(), a)).collect();
     // The generated Applications are consumed: each becomes its apply object without a copy.
     let mut sorted = desired;
     sorted.sort_by(|a, b| application_name(a).cmp(application_name(b)));
     let mut out = Plan::default();
     for d in sorted {
-        let current = live_by_name.get(application_name(&d)).copied();
+        let current = live_by_name.get(application_name(&d)).map(|l| l.view());
+        let current = current.as_deref();
         let apply = into_apply_object(d, current, owner, opts);
         match current {
-            None => out.create.push(apply),
+            None => out.create.push(ApplyObject::new(&apply)),
             Some(l) if up_to_date(&apply, l) => out.unchanged += 1,
-            Some(_) if opts.policy.allow_update() => out.update.push(apply),
+            Some(_) if opts.policy.allow_update() => out.update.push(ApplyObject::new(&apply)),
             Some(_) => out.skipped_updates += 1,
         }
     }
@@ -233,11 +307,8 @@ pub fn plan(
         // deleted again on every reconcile.
         let delete: Vec<String> = live
             .iter()
-            .filter(|a| {
-                a.pointer("/metadata/deletionTimestamp")
-                    .is_none_or(Value::is_null)
-            })
-            .map(|a| application_name(a).to_string())
+            .filter(|a| !a.terminating())
+            .map(|a| a.name().to_string())
             .filter(|n| !generated.contains(n))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -584,15 +655,16 @@ mod tests {
         ];
         let desired = vec![app("keep", "new"), app("new", "p")];
         let generated: BTreeSet<String> = ["keep", "new", "invalid-now"].map(String::from).into();
-        let names = |v: &[Value]| {
-            v.iter()
-                .map(|a| application_name(a).to_string())
-                .collect::<Vec<_>>()
-        };
+        let names = |v: &[ApplyObject]| v.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
         let sync = plan(desired.clone(), &generated, &live, &owner(), &opts(Policy::Sync));
         assert_eq!(
             (names(&sync.create), names(&sync.update), sync.delete.clone()),
             (vec!["new".into()], vec!["keep".into()], vec!["gone".into()])
+        );
+        // The serialized body is the apply object.
+        assert_eq!(
+            sync.create[0].value(),
+            apply_object(&app("new", "p"), None, &owner(), &opts(Policy::Sync))
         );
         let only = plan(
             desired.clone(),

@@ -40,6 +40,8 @@ pub struct ControlPlane {
     pub server: String,
     /// Directory of the binaries (kubectl included).
     pub bin: PathBuf,
+    /// Process ids of etcd, kube-apiserver and kube-controller-manager (for CPU accounting).
+    pub pids: Vec<(&'static str, u32)>,
 }
 
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
@@ -163,15 +165,14 @@ fn start() -> Result<ControlPlane, String> {
                 ],
                 &dir2.join("kube-apiserver.log"),
             );
-            let _ = tx.send((etcd.map(|_| ()), api.map(|_| ())));
+            let _ = tx.send((etcd.map(|c| c.id()), api.map(|c| c.id())));
             loop {
                 std::thread::park();
             }
         })
         .map_err(|e| e.to_string())?;
     let (etcd, api) = rx.recv().map_err(|e| e.to_string())?;
-    etcd?;
-    api?;
+    let (etcd, api) = (etcd?, api?);
 
     let server = format!("https://127.0.0.1:{api_port}");
     let kubeconfig = dir.join("kubeconfig");
@@ -215,18 +216,23 @@ fn start() -> Result<ControlPlane, String> {
                 ],
                 &dir2.join("kube-controller-manager.log"),
             );
-            let _ = tx.send(kcm.map(|_| ()));
+            let _ = tx.send(kcm.map(|c| c.id()));
             loop {
                 std::thread::park();
             }
         })
         .map_err(|e| e.to_string())?;
-    rx.recv().map_err(|e| e.to_string())??;
+    let kcm = rx.recv().map_err(|e| e.to_string())??;
     Ok(ControlPlane {
         dir,
         kubeconfig,
         server,
         bin,
+        pids: vec![
+            ("etcd", etcd),
+            ("kube-apiserver", api),
+            ("kube-controller-manager", kcm),
+        ],
     })
 }
 

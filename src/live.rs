@@ -1,0 +1,187 @@
+//! Live Applications as the controller caches them. Stage: reconcile (the cache between the
+//! Application watch and the planner). No I/O: the types are filled by kube's watcher.
+//!
+//! The controller watches every Application in its namespaces, so the cache's size per object
+//! is its memory footprint. A `serde_json::Value` object costs a B-tree node (about 640 bytes)
+//! per JSON object however few keys it has, and Argo CD's `status` and `managedFields` are large,
+//! so a cached Application keeps only what the controller reads, compactly:
+//!
+//! - `metadata` (typed) without `managedFields` and without kubectl's last-applied annotation;
+//! - `spec` and appset's own `managedFields` entry as compact JSON text, parsed back only while
+//!   the planner looks at that one Application ([`plan::LiveApplication::view`]);
+//! - the sync and health status strings `status.resources` reports.
+
+use std::borrow::Cow;
+
+use k8s_openapi::{NamespaceResourceScope, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use kube::Resource;
+use serde::Deserialize;
+use serde_json::{Value, json, value::RawValue};
+
+use crate::plan::{self, FIELD_MANAGER};
+
+/// A live Application, slimmed for the cache (see the module docs).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "Wire")]
+pub struct CachedApplication {
+    /// Metadata without `managedFields` and kubectl's last-applied annotation.
+    pub metadata: ObjectMeta,
+    /// `spec` as compact JSON.
+    pub spec: Option<Box<RawValue>>,
+    /// The `fieldsV1` of appset's own server-side apply entry in `managedFields`, as compact JSON.
+    pub owned_fields: Option<Box<RawValue>>,
+    /// `status.sync.status` (Argo CD's sync status).
+    pub sync_status: Option<String>,
+    /// `status.health.status` (Argo CD's health status).
+    pub health_status: Option<String>,
+}
+
+/// The wire shape the cache is deserialized from (anything else in the object is skipped).
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<Value>,
+    #[serde(default)]
+    status: Option<WireStatus>,
+}
+
+#[derive(Deserialize)]
+struct WireStatus {
+    #[serde(default)]
+    sync: Option<StatusField>,
+    #[serde(default)]
+    health: Option<StatusField>,
+}
+
+#[derive(Deserialize)]
+struct StatusField {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl From<Wire> for CachedApplication {
+    fn from(mut w: Wire) -> Self {
+        let owned_fields = w
+            .metadata
+            .managed_fields
+            .take()
+            .into_iter()
+            .flatten()
+            .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
+            .and_then(|f| f.fields_v1)
+            .and_then(|f| serde_json::value::to_raw_value(&f.0).ok());
+        if let Some(a) = w.metadata.annotations.as_mut() {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+        let status = w.status.unwrap_or(WireStatus {
+            sync: None,
+            health: None,
+        });
+        CachedApplication {
+            metadata: w.metadata,
+            spec: w.spec.and_then(|s| serde_json::value::to_raw_value(&s).ok()),
+            owned_fields,
+            sync_status: status.sync.and_then(|s| s.status),
+            health_status: status.health.and_then(|s| s.status),
+        }
+    }
+}
+
+impl Resource for CachedApplication {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Application".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        "argoproj.io".into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1alpha1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        "applications".into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+fn parse(raw: &Option<Box<RawValue>>) -> Value {
+    raw.as_deref()
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl plan::LiveApplication for CachedApplication {
+    fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+
+    fn view(&self) -> Cow<'_, Value> {
+        let m = &self.metadata;
+        let managed = self.owned_fields.as_ref().map(|_| {
+            json!([{"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": parse(&self.owned_fields)}])
+        });
+        Cow::Owned(json!({
+            "metadata": {
+                "name": m.name,
+                "labels": m.labels,
+                "annotations": m.annotations,
+                "finalizers": m.finalizers,
+                "ownerReferences": m.owner_references,
+                "managedFields": managed,
+                "deletionTimestamp": m.deletion_timestamp,
+            },
+            "spec": parse(&self.spec),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::LiveApplication;
+    use kube::ResourceExt;
+
+    #[test]
+    fn the_cache_keeps_what_the_planner_reads_and_drops_the_rest() {
+        let live = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {
+                "name": "a", "namespace": "ns", "uid": "u1", "labels": {"team": "web"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"},
+                "managedFields": [
+                    {"manager": "appset", "operation": "Apply", "fieldsV1": {"f:spec": {"f:project": {}}}},
+                    {"manager": "argocd-application-controller", "operation": "Update", "fieldsV1": {"f:status": {}}}
+                ]
+            },
+            "spec": {"project": "default"},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}, "history": [{"id": 1}]}
+        });
+        let cached: CachedApplication = serde_json::from_value(live).unwrap();
+        assert_eq!(cached.name(), "a");
+        assert!(!cached.terminating());
+        assert!(cached.metadata.managed_fields.is_none());
+        assert_eq!(cached.annotations().len(), 1);
+        assert_eq!(cached.sync_status.as_deref(), Some("Synced"));
+        assert_eq!(cached.health_status.as_deref(), Some("Healthy"));
+        let view = cached.view();
+        assert_eq!(view["spec"], json!({"project": "default"}));
+        assert_eq!(
+            view["metadata"]["managedFields"],
+            json!([{"manager": "appset", "operation": "Apply", "fieldsV1": {"f:spec": {"f:project": {}}}}])
+        );
+        assert_eq!(view["metadata"]["labels"], json!({"team": "web"}));
+    }
+}
