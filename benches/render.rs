@@ -219,6 +219,7 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
             engine: &engine,
             sources: &inputs,
             outer: None,
+            max_matrix_params: appset::generators::matrix::MAX_PARAMS,
         };
         let entry = &set.spec.generators[0];
         let mut count = 0;

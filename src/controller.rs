@@ -337,6 +337,7 @@ async fn sync_inner(
     .with_kube(ctx.client.clone());
     let opts = RenderOptions {
         namespace: ctx.config.controller_namespace.clone(),
+        ..RenderOptions::default()
     };
     let all_apps = ctx.apps.state();
     let owned_live = owned_by(&all_apps, &appset);

@@ -14,6 +14,8 @@
 //!   finalizer rule, validation.
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
+//! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
+//! - [`serve`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`).
 //! - [`sources`]: git (gix), cluster Secrets, pull requests: live or recorded.
 //! - [`controller`]: reconcile (generate → render → plan → apply/prune → status), finalizer.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
@@ -23,6 +25,7 @@
 
 pub mod controller;
 pub mod crd;
+pub mod diff;
 pub mod file;
 pub mod generators;
 pub mod install;
@@ -30,6 +33,7 @@ pub mod lease;
 pub mod live;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod server;
 pub mod sources;
 pub mod text;

@@ -59,6 +59,9 @@ enum Command {
     /// Run the controller: keep each ApplicationSet's Applications equal to what it generates
     /// (kubeconfig or in-cluster credentials). Every flag is also an environment variable.
     Run(Box<RunArgs>),
+    /// Serve the engine over HTTP (no cluster needed): `POST /v1/render` and `POST /v1/diff`,
+    /// with `/metrics`, `/healthz` and `/readyz`. Every flag is also an environment variable.
+    Serve(Box<ServeArgs>),
     /// Print what running appset in a cluster needs: the CRDs, a ServiceAccount, RBAC and a
     /// Deployment (pipe into `kubectl apply -f -`).
     Install(InstallArgs),
@@ -73,8 +76,14 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct RenderArgs {
     /// ApplicationSet files (YAML or JSON); `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "diff", value_name = "FILE")]
     files: Vec<PathBuf>,
+
+    /// Instead of rendering, show what changing the ApplicationSet in OLD to the one in NEW
+    /// would do: Applications created, updated (with the changed fields) and deleted. `-o json`
+    /// for JSON, `-o names` for one `+`/`~`/`-` line per Application.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "files")]
+    diff: Option<Vec<PathBuf>>,
 
     /// Read git repository URL from the local repository PATH instead (repeatable).
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
@@ -105,6 +114,48 @@ struct RenderArgs {
     /// `params` (JSON array of the parameter sets, in order), `names` (one name per line).
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "APPSET_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Argo CD's namespace: ApplicationSets without a namespace are taken to live here.
+    #[arg(long, value_name = "NS", default_value = "argocd", env = "APPSET_NAMESPACE")]
+    namespace: String,
+    /// Read git repository URL from the local repository PATH instead (repeatable); other
+    /// repositories a request does not record are fetched live.
+    #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
+    repos: Vec<(String, PathBuf)>,
+    /// Bare-clone cache directory for live git reads (default ~/.cache/appset/git).
+    #[arg(long, env = "APPSET_GIT_CACHE")]
+    git_cache_dir: Option<PathBuf>,
+    /// GitHub API base URL for pull-request generators without `api`.
+    #[arg(long = "github-api", value_name = "URL", env = "APPSET_GITHUB_API")]
+    github_api: Option<String>,
+    /// Token for GitHub requests (pull requests a request does not record).
+    #[arg(long = "github-token", env = "GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "APPSET_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Requests handled at once (429 beyond).
+    #[arg(long, env = "APPSET_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    max_concurrent_requests: usize,
+    /// Seconds one request may take (408 beyond).
+    #[arg(long, env = "APPSET_REQUEST_TIMEOUT_SECONDS", default_value_t = 30.0)]
+    request_timeout_seconds: f64,
+    /// Applications one ApplicationSet may generate (422 beyond).
+    #[arg(long, env = "APPSET_MAX_APPLICATIONS", default_value_t = 10_000)]
+    max_applications: usize,
+    /// Parameter sets one matrix generator may produce (422 beyond).
+    #[arg(long, env = "APPSET_MAX_MATRIX_PARAMS", default_value_t = 10_000)]
+    max_matrix_params: usize,
+    /// Fuel (minijinja instructions) one jinja template string may burn, whatever
+    /// `jinjaOptions.fuel` asks for (422 beyond).
+    #[arg(long, env = "APPSET_MAX_TEMPLATE_FUEL", default_value_t = 100_000)]
+    max_template_fuel: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -224,6 +275,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render_cmd(args),
         Command::Crds { split } => crds_cmd(split.as_deref()),
         Command::Run(args) => run_cmd(*args),
+        Command::Serve(args) => serve_cmd(*args),
         Command::Install(args) => install_cmd(&args),
     };
     match result {
@@ -327,14 +379,12 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     if let Some(p) = &args.pull_requests {
         shared.pull_requests = Some(load_pull_requests(p)?);
     }
-    let loaded = args
-        .files
-        .iter()
-        .map(|p| load_file(p))
-        .collect::<Result<Vec<_>>>()?;
+    let files = args.diff.clone().unwrap_or_else(|| args.files.clone());
+    let loaded = files.iter().map(|p| load_file(p)).collect::<Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let opts = RenderOptions {
         namespace: args.namespace.clone(),
+        ..RenderOptions::default()
     };
 
     // The CLI authenticates to GitHub as its user: GITHUB_TOKEN, when set, is used for every
@@ -356,18 +406,17 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     // One GitHub client for all files: a repository read by several ApplicationSets is listed once.
     let github = std::sync::Arc::new(sources::GitHub::new(live.github_api.clone(), live.github_max_age));
 
-    let mut applications = Vec::new();
-    let mut params = Vec::new();
-    let mut failed = false;
+    // Each file's valid Applications and parameter sets (None: it failed; reported on stderr).
+    let mut outputs = Vec::new();
     for file in loaded {
         let mut recorded = file.recorded;
         recorded.merge(shared.clone());
         let inputs = Inputs::new(recorded, live.clone()).with_github(github.clone());
         let result = runtime.block_on(render::generate_applications(&file.appset, &inputs, &opts));
-        match result {
+        outputs.push(match result {
             Err(e) => {
                 eprintln!("error: {}: {e}", file.path.display());
-                failed = true;
+                None
             }
             Ok(out) => {
                 let name = file.appset.metadata.name.clone().unwrap_or_default();
@@ -385,12 +434,46 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                         file.path.display(),
                         inv.message
                     );
-                    failed = true;
                 }
-                applications.extend(out.applications);
-                params.extend(out.params);
+                out.invalid.is_empty().then_some(out)
+            }
+        });
+    }
+    let failed = outputs.iter().any(Option::is_none);
+    if args.diff.is_some() {
+        if failed {
+            return Ok(ExitCode::FAILURE);
+        }
+        let mut it = outputs.into_iter().flatten();
+        let (old, new) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
+        let d = appset::diff::diff(
+            &old.applications,
+            &new.applications,
+            appset::diff::Before::Rendered,
+        );
+        let mut stdout = std::io::stdout().lock();
+        match args.output {
+            Output::Json | Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&d)?)?,
+            Output::Yaml => write!(stdout, "{}", serde_saphyr::to_string(&d)?)?,
+            Output::Names => {
+                for n in &d.create {
+                    writeln!(stdout, "+ {n}")?;
+                }
+                for u in &d.update {
+                    writeln!(stdout, "~ {}", u.name)?;
+                }
+                for n in &d.delete {
+                    writeln!(stdout, "- {n}")?;
+                }
             }
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut applications = Vec::new();
+    let mut params = Vec::new();
+    for out in outputs.into_iter().flatten() {
+        applications.extend(out.applications);
+        params.extend(out.params);
     }
     if failed {
         return Ok(ExitCode::FAILURE);
@@ -414,6 +497,55 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
+    if !(args.request_timeout_seconds > 0.0 && args.request_timeout_seconds.is_finite()) {
+        anyhow::bail!("--request-timeout-seconds must be a positive number of seconds");
+    }
+    let github_token = args.github_token.clone().filter(|t| !t.trim().is_empty());
+    let config = appset::serve::ServeConfig {
+        namespace: args.namespace.clone(),
+        live: LiveConfig {
+            git: true,
+            git_cache_dir: args
+                .git_cache_dir
+                .clone()
+                .unwrap_or_else(sources::default_git_cache_dir),
+            repo_overrides: args.repos.clone(),
+            kube: false,
+            github: true,
+            github_api: args.github_api.clone(),
+            github_token_overrides_refs: github_token.is_some(),
+            github_token,
+            github_max_age: std::time::Duration::from_secs(30),
+        },
+        limits: appset::serve::ServiceLimits {
+            max_body_bytes: args.max_body_bytes,
+            max_concurrent: args.max_concurrent_requests,
+            timeout: std::time::Duration::from_secs_f64(args.request_timeout_seconds),
+            render: appset::render::Limits {
+                max_applications: args.max_applications,
+                max_matrix_params: args.max_matrix_params,
+                max_fuel: Some(args.max_template_fuel),
+            },
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        tracing::info!(listen = %args.listen, "serving /v1/render, /v1/diff, /metrics, /healthz, /readyz");
+        appset::serve::serve(
+            listener,
+            config,
+            std::sync::Arc::new(appset::server::Metrics::default()),
+        )
+        .await
+        .context("serving")?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn run_cmd(args: RunArgs) -> Result<ExitCode> {

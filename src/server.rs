@@ -1,4 +1,5 @@
-//! HTTP endpoints of the controller: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//! HTTP endpoints shared by the controller and the templating service: `/healthz`, `/readyz` and
+//! Prometheus `/metrics`.
 //!
 //! Stage: serve (I/O: listens on `--listen`). The controller records into [`Metrics`]; the
 //! GitHub client's request counters are read at scrape time.
@@ -28,9 +29,40 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
-/// The controller's metrics.
+/// Labels of the HTTP request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route (`/v1/render`, ...; `other` for unknown paths, which would otherwise let
+    /// clients create label values at will).
+    pub path: String,
+    /// The HTTP status code.
+    pub code: String,
+}
+
+/// Labels of the HTTP duration histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    /// The route.
+    pub path: String,
+}
+
+/// Routes reported by name in the HTTP metrics.
+const ROUTES: &[&str] = &[
+    "/v1/render",
+    "/v1/diff",
+    "/api/webhook",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
+type HistogramFamily = Family<PathLabels, Histogram, fn() -> Histogram>;
+
+/// The metrics of the controller and of the templating service.
 pub struct Metrics {
     registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily,
     reconciles: Counter,
     errors: Family<ReasonLabels, Counter>,
     duration: Histogram,
@@ -47,6 +79,22 @@ impl Default for Metrics {
         let errors = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let owned = Gauge::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily = Family::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+            ])
+        });
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status code",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request duration by route",
+            http_duration.clone(),
+        );
         registry.register("reconciles", "ApplicationSet reconciles", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -65,6 +113,8 @@ impl Default for Metrics {
         );
         Metrics {
             registry,
+            http_requests,
+            http_duration,
             reconciles,
             errors,
             duration,
@@ -77,6 +127,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Record one HTTP request.
+    pub fn http_request(&self, path: &str, status: u16, took: Duration) {
+        let path = ROUTES.iter().find(|r| **r == path).map_or("other", |r| r);
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                path: path.into(),
+                code: status.to_string(),
+            })
+            .inc();
+        self.http_duration
+            .get_or_create(&PathLabels { path: path.into() })
+            .observe(took.as_secs_f64());
+    }
+
     /// Record one reconcile: its duration, its error reason (if any) and how many Applications
     /// the ApplicationSet owns now.
     pub fn reconciled(&self, appset: &str, took: Duration, error_reason: Option<&str>, owned: usize) {

@@ -20,7 +20,7 @@ use crate::{
     text::go_format_value,
 };
 
-/// Upper bound on the parameter sets one matrix may produce (a guard against accidental
+/// Default upper bound on the parameter sets one matrix may produce (a guard against accidental
 /// explosions; 1 000 × 1 000 is already a million Applications).
 pub const MAX_PARAMS: usize = 1_000_000;
 
@@ -71,11 +71,14 @@ pub async fn generate(
                     None => combine(a, b, ctx.mode()),
                 };
                 next.push(combined.map_err(|m| GenerateError::invalid(path, m))?);
-                if next.len() > MAX_PARAMS {
-                    return Err(GenerateError::invalid(
-                        path,
-                        format!("the matrix produces more than {MAX_PARAMS} parameter sets"),
-                    ));
+                if next.len() > ctx.max_matrix_params {
+                    return Err(GenerateError::Limit {
+                        path: path.to_string(),
+                        message: format!(
+                            "the matrix produces more than {} parameter sets (the limit)",
+                            ctx.max_matrix_params
+                        ),
+                    });
                 }
             }
         }

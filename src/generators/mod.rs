@@ -56,6 +56,8 @@ pub struct GenerateContext<'a> {
     pub sources: &'a dyn Sources,
     /// Parameters of earlier matrix children: a child's `values` see them (its own win).
     pub outer: Option<&'a Params>,
+    /// Parameter sets one matrix may produce ([`crate::render::Limits::max_matrix_params`]).
+    pub max_matrix_params: usize,
 }
 
 impl GenerateContext<'_> {
@@ -85,6 +87,14 @@ pub enum GenerateError {
         /// The underlying error (boxed: keeps `Result`s small).
         #[source]
         source: Box<SourceError>,
+    },
+    /// A limit of the run was exceeded ([`crate::render::Limits`]).
+    #[error("{path}: {message}")]
+    Limit {
+        /// Field path of the generator.
+        path: String,
+        /// Which limit, and by how much.
+        message: String,
     },
     /// Rendering `values` or an interpolated child spec failed.
     #[error("{path}: {source}")]

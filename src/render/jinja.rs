@@ -28,8 +28,9 @@ impl std::fmt::Debug for Jinja {
 }
 
 impl Jinja {
-    /// An environment for the given options (defaults: `{{ }}`, `{% %}`, `{# #}`).
-    pub fn new(opts: Option<&JinjaOptions>) -> Result<Self, minijinja::Error> {
+    /// An environment for the given options (defaults: `{{ }}`, `{% %}`, `{# #}`). `max_fuel`
+    /// caps the fuel whatever the options ask for (the templating service's limit).
+    pub fn new(opts: Option<&JinjaOptions>, max_fuel: Option<u64>) -> Result<Self, minijinja::Error> {
         let d = JinjaOptions::default();
         let o = opts.unwrap_or(&d);
         let pick = |v: &Option<String>, def: &'static str| v.clone().unwrap_or_else(|| def.to_string());
@@ -45,7 +46,8 @@ impl Jinja {
         let mut env = Environment::new();
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(o.fuel.unwrap_or(DEFAULT_FUEL)));
+        let fuel = o.fuel.unwrap_or(DEFAULT_FUEL);
+        env.set_fuel(Some(max_fuel.map_or(fuel, |max| fuel.min(max))));
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("normalize", |s: String| text::normalize(&s));
         env.add_filter("slugify", |s: String, max: Option<usize>, smart: Option<bool>| {

@@ -95,6 +95,11 @@ impl RenderError {
 impl Engine {
     /// The engine chosen by the spec: `templateEngine`, else `goTemplate`, else fasttemplate.
     pub fn from_spec(spec: &ApplicationSetSpec) -> Result<Engine, RenderError> {
+        Engine::with_limits(spec, &Limits::default())
+    }
+
+    /// [`Engine::from_spec`] under `limits` (the jinja fuel cap).
+    pub fn with_limits(spec: &ApplicationSetSpec, limits: &Limits) -> Result<Engine, RenderError> {
         let engine = spec.template_engine.unwrap_or(if spec.go_template {
             TemplateEngine::Gotemplate
         } else {
@@ -102,7 +107,7 @@ impl Engine {
         });
         match engine {
             TemplateEngine::Fasttemplate => Ok(Engine::Fasttemplate),
-            TemplateEngine::Jinja => Jinja::new(spec.jinja_options.as_ref())
+            TemplateEngine::Jinja => Jinja::new(spec.jinja_options.as_ref(), limits.max_fuel)
                 .map(|j| Engine::Jinja(Box::new(j)))
                 .map_err(|e| RenderError::Jinja(e).in_field("spec.jinjaOptions")),
             TemplateEngine::Gotemplate => Err(RenderError::Unsupported(
@@ -393,12 +398,37 @@ pub struct RenderOptions {
     /// Argo CD's namespace: cluster Secrets are read here, and ApplicationSets without a namespace
     /// are taken to live here.
     pub namespace: String,
+    /// Bounds on the run.
+    pub limits: Limits,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             namespace: "argocd".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Bounds on one generation run, so that one ApplicationSet cannot exhaust the process. The
+/// templating service sets them from its flags; the CLI and the controller use the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Parameter sets one ApplicationSet may generate in total (so Applications it may render).
+    pub max_applications: usize,
+    /// Parameter sets one matrix generator may produce.
+    pub max_matrix_params: usize,
+    /// Cap on the jinja fuel of one template string, whatever `jinjaOptions.fuel` asks for.
+    pub max_fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_applications: usize::MAX,
+            max_matrix_params: generators::matrix::MAX_PARAMS,
+            max_fuel: None,
         }
     }
 }
@@ -510,7 +540,7 @@ pub async fn generate_applications(
         failures,
     };
     let spec = &appset.spec;
-    let engine = Engine::from_spec(spec).map_err(|e| fail(vec![Failure::Render(e)]))?;
+    let engine = Engine::with_limits(spec, &opts.limits).map_err(|e| fail(vec![Failure::Render(e)]))?;
     let ctx = GenerateContext {
         appset_name: &name,
         appset_namespace: &namespace,
@@ -518,6 +548,7 @@ pub async fn generate_applications(
         engine: &engine,
         sources,
         outer: None,
+        max_matrix_params: opts.limits.max_matrix_params,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let preserve = spec
@@ -530,6 +561,7 @@ pub async fn generate_applications(
         ..Output::default()
     };
     let mut failures: Vec<Failure> = Vec::new();
+    let mut generated = 0usize;
     let mut compiled_base: Option<CompiledTemplate> = None;
     for (i, entry) in spec.generators.iter().enumerate() {
         let path = format!("spec.generators[{i}]");
@@ -540,6 +572,17 @@ pub async fn generate_applications(
                 continue;
             }
         };
+        generated += results.iter().map(|t| t.params.len()).sum::<usize>();
+        if generated > opts.limits.max_applications {
+            failures.push(Failure::Generate(GenerateError::Limit {
+                path,
+                message: format!(
+                    "the ApplicationSet generates more than {} Applications (the limit)",
+                    opts.limits.max_applications
+                ),
+            }));
+            break;
+        }
         for t in results {
             let template_value = match t.template {
                 Some(genv) => {

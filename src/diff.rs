@@ -1,0 +1,229 @@
+//! What a change to an ApplicationSet would do: which Applications would be created, updated
+//! (with a field diff) and deleted. Stage: plan (pure; no I/O). Used by `appset render --diff`
+//! and the templating service's `POST /v1/diff`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::render::application_name;
+
+/// The Applications a change creates, updates and deletes (each list sorted by name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diff {
+    /// Applications generated after the change and not before.
+    pub create: Vec<String>,
+    /// Applications generated on both sides whose compared fields differ.
+    pub update: Vec<Update>,
+    /// Applications generated before the change (or live) and not after.
+    pub delete: Vec<String>,
+    /// Applications the change leaves as they are.
+    pub unchanged: usize,
+}
+
+impl Diff {
+    /// Whether the change changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// One updated Application.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Update {
+    /// Its name.
+    pub name: String,
+    /// The fields that change, by JSON pointer.
+    pub changes: Vec<Change>,
+}
+
+/// One changed field. Lists are compared whole (as server-side apply replaces them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// JSON pointer of the field, e.g. `/spec/source/path`.
+    pub path: String,
+    /// The value before (absent: the field is added).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// The value after (absent: the field is removed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// How the "before" side was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// Rendered from the ApplicationSet before the change: every difference counts.
+    Rendered,
+    /// Live Applications (from a cluster): they carry fields appset does not generate (status,
+    /// defaults, other managers' labels), so only fields the generated Application sets are
+    /// compared.
+    Live,
+}
+
+/// The part of an Application that is compared: labels, annotations, finalizers and spec.
+fn compared(app: &Value) -> Value {
+    let mut out = Map::new();
+    let mut meta = Map::new();
+    for f in ["labels", "annotations", "finalizers"] {
+        if let Some(v) = app.pointer(&format!("/metadata/{f}")).filter(|v| !v.is_null()) {
+            meta.insert(f.into(), v.clone());
+        }
+    }
+    out.insert("metadata".into(), Value::Object(meta));
+    if let Some(spec) = app.get("spec") {
+        out.insert("spec".into(), spec.clone());
+    }
+    Value::Object(out)
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Field differences from `before` to `after`. With `only_after`, fields present only in
+/// `before` are not reported.
+fn changes(
+    path: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    only_after: bool,
+    out: &mut Vec<Change>,
+) {
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+            for k in keys {
+                let p = format!("{path}/{}", escape(k));
+                changes(&p, b.get(k), a.get(k), only_after, out);
+            }
+        }
+        (Some(_), None) if only_after => {}
+        (b, a) if b == a => {}
+        (b, a) => out.push(Change {
+            path: path.to_string(),
+            before: b.cloned(),
+            after: a.cloned(),
+        }),
+    }
+}
+
+/// The diff from `before` (rendered before the change, or live) to `after` (rendered after it).
+pub fn diff(before: &[Value], after: &[Value], kind: Before) -> Diff {
+    let by_name = |apps: &[Value]| -> BTreeMap<String, Value> {
+        apps.iter()
+            .map(|a| (application_name(a).to_string(), compared(a)))
+            .collect()
+    };
+    let (b, a) = (by_name(before), by_name(after));
+    let mut out = Diff::default();
+    for (name, after_app) in &a {
+        match b.get(name) {
+            None => out.create.push(name.clone()),
+            Some(before_app) => {
+                let mut c = Vec::new();
+                changes(
+                    "",
+                    Some(before_app),
+                    Some(after_app),
+                    kind == Before::Live,
+                    &mut c,
+                );
+                if c.is_empty() {
+                    out.unchanged += 1;
+                } else {
+                    out.update.push(Update {
+                        name: name.clone(),
+                        changes: c,
+                    });
+                }
+            }
+        }
+    }
+    out.delete = b.keys().filter(|n| !a.contains_key(*n)).cloned().collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app(name: &str, path: &str, labels: Value) -> Value {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "labels": labels},
+            "spec": {"project": "default", "source": {"path": path, "repoURL": "https://x"}, "syncPolicy": {"syncOptions": ["A"]}}
+        })
+    }
+
+    #[test]
+    fn creates_updates_with_field_changes_and_deletes() {
+        let before = vec![
+            app("a", "p/a", json!({"team": "web"})),
+            app("b", "p/b", json!({})),
+            app("gone", "p/gone", json!({})),
+        ];
+        let mut b2 = app("b", "p/b", json!({"new": "x"}));
+        b2["spec"]["syncPolicy"]["syncOptions"] = json!(["A", "B"]);
+        let after = vec![
+            app("a", "p/a", json!({"team": "web"})),
+            b2,
+            app("c", "p/c", json!({})),
+        ];
+        let d = diff(&before, &after, Before::Rendered);
+        assert_eq!(d.create, ["c"]);
+        assert_eq!(d.delete, ["gone"]);
+        assert_eq!(d.unchanged, 1);
+        assert_eq!(d.update.len(), 1);
+        assert_eq!(d.update[0].name, "b");
+        assert_eq!(
+            d.update[0].changes,
+            vec![
+                Change {
+                    path: "/metadata/labels/new".into(),
+                    before: None,
+                    after: Some(json!("x"))
+                },
+                Change {
+                    path: "/spec/syncPolicy/syncOptions".into(),
+                    before: Some(json!(["A"])),
+                    after: Some(json!(["A", "B"]))
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn against_live_applications_only_generated_fields_count() {
+        let mut live = app("a", "p/a", json!({"team": "web", "added-by-someone": "x"}));
+        live["status"] = json!({"sync": {"status": "Synced"}});
+        live["spec"]["source"]["targetRevision"] = json!("HEAD");
+        let same = app("a", "p/a", json!({"team": "web"}));
+        let d = diff(
+            std::slice::from_ref(&live),
+            std::slice::from_ref(&same),
+            Before::Live,
+        );
+        assert!(d.is_empty() && d.unchanged == 1, "{d:?}");
+        // Rendered on both sides, the same pair is an update that removes those fields.
+        let d = diff(&[live], &[same], Before::Rendered);
+        let paths: Vec<_> = d.update[0].changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/metadata/labels/added-by-someone", "/spec/source/targetRevision"]
+        );
+    }
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        let before = vec![app("a", "p", json!({"app.kubernetes.io/name": "x"}))];
+        let after = vec![app("a", "p", json!({"app.kubernetes.io/name": "y"}))];
+        let d = diff(&before, &after, Before::Rendered);
+        assert_eq!(
+            d.update[0].changes[0].path,
+            "/metadata/labels/app.kubernetes.io~1name"
+        );
+    }
+}
