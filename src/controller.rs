@@ -131,6 +131,9 @@ pub struct Config {
     pub github_max_age: Duration,
     /// `URL=PATH` git overrides (tests, air-gapped mirrors).
     pub repo_overrides: Vec<(String, PathBuf)>,
+    /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
+    /// the controller's, so a `pull_request` event can expire the cached listing).
+    pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
 }
 
 impl Default for Config {
@@ -151,6 +154,7 @@ impl Default for Config {
             github_token: None,
             github_max_age: Duration::from_secs(30),
             repo_overrides: Vec::new(),
+            webhooks: None,
         }
     }
 }
@@ -949,7 +953,10 @@ pub async fn run_with(
         config.git_cache_dir.clone(),
         config.repo_overrides.clone(),
     ));
-    let github = Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age));
+    let github = match &config.webhooks {
+        Some(w) => w.github().clone(),
+        None => Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
+    };
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -981,7 +988,15 @@ pub async fn run_with(
     // appset's own status patches come back as ApplicationSet events; they change nothing to
     // reconcile (requeues and errors are scheduled separately).
     .predicate_filter(set_change, Default::default());
-    let controller = Controller::for_stream(set_events, sets_reader.clone());
+    let mut controller = Controller::for_stream(set_events, sets_reader.clone());
+    if let Some(refreshes) = ctx
+        .config
+        .webhooks
+        .as_ref()
+        .and_then(|w| w.attach(sets_reader.clone()))
+    {
+        controller = controller.reconcile_on(refreshes);
+    }
     let store = sets_reader.clone();
     let cluster_users = move |_: Secret| {
         store

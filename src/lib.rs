@@ -21,6 +21,7 @@
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease.
 //! - [`server`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`webhook`]: GitHub `push` / `pull_request` webhooks → targeted in-process refreshes.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 
 pub mod controller;
@@ -37,6 +38,7 @@ pub mod serve;
 pub mod server;
 pub mod sources;
 pub mod text;
+pub mod webhook;
 
 pub use crd::{Application, ApplicationSet, ApplicationSetSpec};
 

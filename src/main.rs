@@ -223,6 +223,11 @@ struct RunArgs {
     /// This replica's identity in the Lease (default: the pod name, else hostname and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Shared secret of GitHub webhooks (`POST /api/webhook`, verified with
+    /// X-Hub-Signature-256). Default: `webhook.github.secret` of the Secret `argocd-secret` in
+    /// --controller-namespace, as Argo CD; without either, webhooks are refused.
+    #[arg(long, env = "APPSET_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -566,18 +571,37 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         github_token: args.github_token.filter(|t| !t.trim().is_empty()),
         github_max_age: std::time::Duration::from_secs(args.github_max_age_seconds),
         repo_overrides: Vec::new(),
+        webhooks: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let mut config = config;
         let client = kube::Client::try_default()
             .await
             .context("connecting to the Kubernetes API")?;
+        let secret = match args.webhook_secret.clone() {
+            Some(s) => Some(s.into_bytes()),
+            None => argo_webhook_secret(&client, &args.controller_namespace).await,
+        };
+        if secret.is_none() {
+            tracing::info!("no webhook secret: POST /api/webhook refuses every event");
+        }
+        let github = std::sync::Arc::new(sources::GitHub::new(
+            config.github_api.clone(),
+            config.github_max_age,
+        ));
+        let hooks = appset::webhook::Webhooks::new(secret, github);
+        config.webhooks = Some(hooks.clone());
         let metrics = std::sync::Arc::new(appset::server::Metrics::default());
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
-        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz");
-        let server = tokio::spawn(appset::server::serve(listener, metrics.clone()));
+        tracing::info!(listen = %args.listen, "serving /api/webhook, /metrics, /healthz, /readyz");
+        let server = tokio::spawn(appset::server::serve(
+            listener,
+            metrics.clone(),
+            Some(appset::webhook::router(hooks)),
+        ));
         let controller = appset::controller::run_with(client.clone(), config, metrics, None);
         if args.leader_elect {
             let identity = args.identity.unwrap_or_else(|| {
@@ -605,6 +629,14 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         server.abort();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Argo CD's webhook secret: `webhook.github.secret` of `argocd-secret` (None when unreadable).
+async fn argo_webhook_secret(client: &kube::Client, namespace: &str) -> Option<Vec<u8>> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);
+    let secret = secrets.get_opt("argocd-secret").await.ok().flatten()?;
+    let value = secret.data?.remove("webhook.github.secret")?.0;
+    (!value.is_empty()).then_some(value)
 }
 
 #[allow(clippy::print_stdout)]

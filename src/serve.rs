@@ -18,10 +18,8 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::Body,
     extract::{Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -565,19 +563,6 @@ async fn diff_handler(State(state): State<Arc<AppState>>, request: Request) -> R
     .await
 }
 
-/// Request logging and metrics for every route.
-async fn observe(State(metrics): State<Arc<Metrics>>, request: Request<Body>, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let took = started.elapsed();
-    metrics.http_request(&path, status, took);
-    tracing::info!(%method, %path, status, ms = took.as_secs_f64() * 1000.0, "request");
-    response
-}
-
 /// The service's router: the API, health and metrics, with request logging.
 pub fn router(config: ServeConfig, metrics: Arc<Metrics>) -> Router {
     let state = Arc::new(AppState {
@@ -598,9 +583,10 @@ pub fn router(config: ServeConfig, metrics: Arc<Metrics>) -> Router {
         .route("/v1/render", post(render_handler))
         .route("/v1/diff", post(diff_handler))
         .with_state(state);
-    api.merge(crate::server::router(metrics.clone()))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
-        .layer(middleware::from_fn_with_state(metrics, observe))
+    let app = api
+        .merge(crate::server::router(metrics.clone()))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") });
+    crate::server::observed(app, metrics)
 }
 
 /// Serve [`router`] on `listener` until the future is dropped.

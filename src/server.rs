@@ -235,7 +235,34 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
-/// Serve [`router`] on `listener` until the future is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics)).await
+/// Serve [`router`], plus `extra` routes (the webhook endpoint), on `listener` until the future
+/// is dropped, with request logging and HTTP metrics.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    extra: Option<Router>,
+) -> std::io::Result<()> {
+    let app = router(metrics.clone()).merge(extra.unwrap_or_default());
+    axum::serve(listener, observed(app, metrics)).await
+}
+
+/// `app` with request logging (tracing) and the HTTP request metrics.
+pub fn observed(app: Router, metrics: Arc<Metrics>) -> Router {
+    app.layer(axum::middleware::from_fn_with_state(metrics, observe))
+}
+
+async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    metrics.http_request(&path, status, took);
+    tracing::info!(%method, %path, status, ms = took.as_secs_f64() * 1000.0, "request");
+    response
 }

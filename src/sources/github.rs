@@ -225,6 +225,9 @@ pub struct GitHub {
     timeout: Duration,
     clients: Mutex<HashMap<(String, u64), Octocrab>>,
     caches: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<RepoCache>>>>,
+    /// Listings of (owner, repo), lower case, older than this instant are stale (a webhook said
+    /// the repository's pull requests changed).
+    expired: Mutex<HashMap<(String, String), Instant>>,
     requests: AtomicU64,
     not_modified: AtomicU64,
     rate_limited: AtomicU64,
@@ -349,11 +352,22 @@ impl GitHub {
             timeout: Duration::from_secs(30),
             clients: Mutex::new(HashMap::new()),
             caches: Mutex::new(HashMap::new()),
+            expired: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             not_modified: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             served_from_cache: AtomicU64::new(0),
         }
+    }
+
+    /// Forget the cached listing of `owner/repo` (any API, any credential): the next call asks
+    /// GitHub (still conditionally, so an unchanged page costs a 304). A listing fetched while
+    /// this runs counts as stale too.
+    pub fn expire(&self, owner: &str, repo: &str) {
+        self.expired.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (owner.to_ascii_lowercase(), repo.to_ascii_lowercase()),
+            Instant::now(),
+        );
     }
 
     /// Request counters so far.
@@ -425,10 +439,11 @@ impl GitHub {
             )));
         }
         let api = self.api_of(query);
+        let (key_owner, key_repo) = (query.owner.to_ascii_lowercase(), query.repo.to_ascii_lowercase());
         let key = (
             api.clone(),
-            query.owner.to_ascii_lowercase(),
-            query.repo.to_ascii_lowercase(),
+            key_owner.clone(),
+            key_repo.clone(),
             query.auth.fingerprint(),
         );
         let slot = self
@@ -449,8 +464,15 @@ impl GitHub {
                 _ => cache.blocked = None,
             }
         }
+        let expired_at = self
+            .expired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(key_owner.clone(), key_repo.clone()))
+            .copied();
         if let Some((at, result)) = &cache.result
             && at.elapsed() < self.max_age
+            && expired_at.is_none_or(|e| *at > e)
         {
             self.served_from_cache.fetch_add(1, Ordering::Relaxed);
             return Ok(result.clone());

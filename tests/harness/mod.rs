@@ -96,8 +96,30 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Resu
     Err(format!("{what} not ready within {timeout:?}"))
 }
 
+/// Remove the working directories (etcd data, logs) of control planes whose test process is gone:
+/// the processes die with their test process, but nothing is left to delete their files.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("appset-control-plane-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn start() -> Result<ControlPlane, String> {
     let bin = provision()?;
+    remove_stale_dirs();
     let dir = std::env::temp_dir().join(format!("appset-control-plane-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;

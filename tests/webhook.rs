@@ -1,0 +1,237 @@
+//! GitHub webhooks on the real control plane: a signed push makes a new directory's Application
+//! appear at once (the generator would not poll for an hour); unsigned, wrongly signed and
+//! unrelated events refresh nothing (reconciles counted).
+
+mod harness;
+
+use std::{sync::Arc, time::Duration};
+
+use appset::{
+    ApplicationSet,
+    controller::{self, Config},
+    server::Metrics,
+    sources::GitHub,
+    webhook::{self, Webhooks},
+};
+use harness::{client, eventually, install_crds, namespace};
+use kube::{
+    Api, Client,
+    api::{DynamicObject, ListParams, PostParams},
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &[u8] = b"webhook-test-secret";
+
+async fn names(client: &Client, ns: &str) -> Vec<String> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &controller::application_resource());
+    let mut names: Vec<String> = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map(|l| l.items.into_iter().filter_map(|a| a.metadata.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// POST `body` to `/api/webhook` with the given headers; (status, body).
+async fn post(port: u16, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = format!(
+        "POST /api/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn push_event(clone_url: &str) -> Vec<u8> {
+    json!({
+        "ref": "refs/heads/main",
+        "after": "0000000000000000000000000000000000000001",
+        "repository": {"name": "gitops", "full_name": "org/gitops", "clone_url": clone_url,
+                       "html_url": clone_url.replace("git://", "http://"), "default_branch": "main"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn reconciles(m: &Metrics) -> u64 {
+    m.encode()
+        .lines()
+        .find(|l| l.starts_with("appset_reconciles_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_nothing() {
+    let ns = "webhook-push";
+    let client = client().await;
+    install_crds(&client).await;
+    namespace(&client, ns).await;
+
+    // A repository served by git-daemon.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    std::fs::create_dir_all(repo.join("apps/api")).unwrap();
+    std::fs::write(repo.join("apps/api/k.yaml"), "k: v\n").unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let server = harness::git::GitDaemon::start(dir.path());
+    let url = format!("git://127.0.0.1:{}/gitops", server.port);
+    let add_dir = |name: &str| {
+        std::fs::create_dir_all(repo.join("apps").join(name)).unwrap();
+        std::fs::write(repo.join("apps").join(name).join("k.yaml"), "k: v\n").unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", name]);
+    };
+
+    // The controller with its webhook endpoint on a loopback port.
+    let hooks = Webhooks::new(
+        Some(SECRET.to_vec()),
+        Arc::new(GitHub::new(None, Duration::from_secs(30))),
+    );
+    let metrics = Arc::new(Metrics::default());
+    let config = Config {
+        namespaces: vec![ns.into()],
+        controller_namespace: ns.into(),
+        git_cache_dir: dir.path().join("cache"),
+        webhooks: Some(hooks.clone()),
+        ..Config::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (c, m) = (client.clone(), metrics.clone());
+    let controller = tokio::spawn(async move { controller::run_with(c, config, m, Some(tx)).await });
+    rx.await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = tokio::spawn(appset::server::serve(
+        listener,
+        metrics.clone(),
+        Some(webhook::router(hooks.clone())),
+    ));
+
+    // The generator polls once an hour: only a webhook can make a change show up in seconds.
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "dirs", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
+            "template": {"metadata": {"name": "{{path.basename}}"},
+                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
+        }
+    }))
+    .unwrap();
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        names(&client, ns).await == ["api"]
+    })
+    .await
+    .expect("first Application");
+    // Let the initial reconciles settle before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. A signed push: the new directory's Application appears within 2 s.
+    add_dir("new");
+    let body = push_event(&url);
+    let signed = |body: &[u8]| {
+        vec![
+            ("X-GitHub-Event", "push".to_string()),
+            ("X-Hub-Signature-256", webhook::sign(SECRET, body)),
+        ]
+    };
+    let started = std::time::Instant::now();
+    let (status, answer) = post(port, &signed(&body), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["refreshed"], json!([format!("{ns}/dirs")]));
+    eventually(Duration::from_secs(2), || async {
+        names(&client, ns).await == ["api", "new"]
+    })
+    .await
+    .expect("the pushed directory's Application within 2 s of the webhook");
+    println!(
+        "webhook to Application: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // 2. Unsigned and wrongly signed requests: 401, and nothing is refreshed.
+    add_dir("other");
+    let before = reconciles(&metrics);
+    let (status, _) = post(port, &[("X-GitHub-Event", "push".into())], &body).await;
+    assert_eq!(status, 401);
+    let (status, answer) = post(
+        port,
+        &[
+            ("X-GitHub-Event", "push".into()),
+            ("X-Hub-Signature-256", webhook::sign(b"wrong secret", &body)),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(answer["error"].as_str().unwrap().contains("X-Hub-Signature-256"));
+    // A signature of another body does not verify either.
+    let (status, _) = post(port, &signed(b"{}"), &body).await;
+    assert_eq!(status, 401);
+
+    // 3. A signed event for an unrelated repository refreshes nothing.
+    let unrelated = push_event("https://github.com/org/unrelated.git");
+    let (status, answer) = post(port, &signed(&unrelated), &unrelated).await;
+    assert_eq!((status, answer["refreshed"].clone()), (200, json!([])));
+    let (status, answer) = post(
+        port,
+        &[
+            ("X-GitHub-Event", "ping".into()),
+            ("X-Hub-Signature-256", webhook::sign(SECRET, b"{}")),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!((status, answer["pong"].clone()), (200, json!(true)));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        reconciles(&metrics),
+        before,
+        "no reconcile from refused or unrelated events"
+    );
+    assert_eq!(names(&client, ns).await, ["api", "new"]);
+    let stats = hooks.stats();
+    assert_eq!((stats.rejected, stats.refreshes), (3, 1), "{stats:?}");
+
+    // The same push, signed: now it refreshes.
+    let (status, _) = post(port, &signed(&body), &body).await;
+    assert_eq!(status, 200);
+    eventually(Duration::from_secs(2), || async {
+        names(&client, ns).await == ["api", "new", "other"]
+    })
+    .await
+    .expect("refreshed by the signed push");
+    controller.abort();
+    http.abort();
+}
