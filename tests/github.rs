@@ -158,6 +158,35 @@ async fn a_changed_page_is_fetched_again_while_unchanged_pages_are_answered_304(
     );
 }
 
+/// A webhook's `pull_request` event expires the cached listing: the next reconcile asks GitHub
+/// (conditionally) instead of serving the listing for the rest of `max_age`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_listing_is_asked_again_before_its_max_age() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(3));
+    let github = Arc::new(GitHub::new(None, Duration::from_secs(3600)));
+    let inputs = || Inputs::new(Recorded::default(), live(None, Duration::ZERO)).with_github(github.clone());
+    let set = appset("previews", &server.base, "example", "app", "");
+    assert_eq!(render(&set, &inputs()).await.unwrap().applications.len(), 3);
+    server.edit_pulls("example", "app", |p| {
+        p.push(pull(4, "feature/four", "main", &["preview"], false))
+    });
+    // Within max_age the cached listing is served, without a request.
+    assert_eq!(render(&set, &inputs()).await.unwrap().applications.len(), 3);
+    assert_eq!(gets(&server.log()).len(), 1);
+    // An event for another repository expires nothing.
+    github.expire("example", "other");
+    assert_eq!(render(&set, &inputs()).await.unwrap().applications.len(), 3);
+    assert_eq!(gets(&server.log()).len(), 1);
+    // The event for this repository (any case): GitHub is asked, and the new pull request is seen.
+    github.expire("Example", "APP");
+    assert_eq!(render(&set, &inputs()).await.unwrap().applications.len(), 4);
+    assert_eq!(gets(&server.log()).len(), 2);
+    // The fresh listing is cached again.
+    assert_eq!(render(&set, &inputs()).await.unwrap().applications.len(), 4);
+    assert_eq!(gets(&server.log()).len(), 2);
+}
+
 /// The target of the issue: N ApplicationSets watching one repository over M polls cost one
 /// conditional request per page per poll, shared by all N.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,3 +235,101 @@ async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_not
     controller.abort();
     http.abort();
 }
+
+/// The endpoint's answers without a control plane: refused, malformed, ignored, not leading.
+#[tokio::test]
+async fn webhook_requests_are_refused_ignored_or_answered_with_clear_statuses() {
+    use axum::body::Body;
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    use kube::runtime::{reflector, watcher};
+    use tower::ServiceExt;
+
+    async fn call(
+        hooks: &Arc<Webhooks>,
+        event: Option<&str>,
+        sign_with: Option<&[u8]>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut request =
+            axum::http::Request::post("/api/webhook").header("content-type", "application/json");
+        if let Some(e) = event {
+            request = request.header("x-github-event", e);
+        }
+        if let Some(secret) = sign_with {
+            request = request.header("x-hub-signature-256", webhook::sign(secret, body));
+        }
+        let response = webhook::router(hooks.clone())
+            .oneshot(request.body(Body::from(body.to_vec())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+    let github = || Arc::new(GitHub::new(None, Duration::ZERO));
+    let push = push_event("https://github.com/org/gitops.git");
+
+    // No secret configured: every request is refused, even one "signed" with an empty key.
+    let open = Webhooks::new(None, github());
+    let (status, answer) = call(&open, Some("push"), Some(b""), &push).await;
+    assert_eq!(status, 401);
+    assert!(answer["error"].as_str().unwrap().contains("no webhook secret"));
+
+    let hooks = Webhooks::new(Some(SECRET.to_vec()), github());
+    assert_eq!(
+        call(&hooks, None, Some(SECRET), &push).await.0,
+        400,
+        "no X-GitHub-Event"
+    );
+    let (status, answer) = call(&hooks, Some("push"), Some(SECRET), b"{\"ref\": 1}").await;
+    assert_eq!(status, 400);
+    assert!(answer["error"].as_str().unwrap().contains("malformed push event"));
+    let (status, answer) = call(&hooks, Some("issues"), Some(SECRET), b"{}").await;
+    assert_eq!((status, answer["ignored"].clone()), (200, json!("issues")));
+    let assigned = json!({"action": "assigned", "repository": {"name": "gitops", "owner": {"login": "org"}}})
+        .to_string();
+    let (status, answer) = call(&hooks, Some("pull_request"), Some(SECRET), assigned.as_bytes()).await;
+    assert_eq!((status, answer["ignored"].clone()), (200, json!("pull_request")));
+    // A relevant event while no controller runs in this process (a standby replica): 503.
+    assert_eq!(call(&hooks, Some("push"), Some(SECRET), &push).await.0, 503);
+
+    // With a controller attached, the matching set is sent to its refresh stream.
+    let mut writer = reflector::store::Writer::<ApplicationSet>::default();
+    let store = writer.as_reader();
+    let set = |name: &str, url: &str| -> ApplicationSet {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"generators": [{"git": {"repoURL": url, "revision": "main", "files": [{"path": "c.json"}]}}],
+                     "template": {"metadata": {"name": "x"}, "spec": {"project": "default"}}}
+        }))
+        .unwrap()
+    };
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitApply(set(
+        "mine",
+        "git@github.com:Org/GitOps.git",
+    )));
+    writer.apply_watcher_event(&watcher::Event::InitApply(set(
+        "theirs",
+        "https://github.com/org/other.git",
+    )));
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let refreshes = hooks.attach(store).expect("first attach");
+    assert!(
+        hooks.attach(writer.as_reader()).is_none(),
+        "one controller per endpoint"
+    );
+    let (status, answer) = call(&hooks, Some("push"), Some(SECRET), &push).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!(["argocd/mine"]))
+    );
+    let mut refreshes = std::pin::pin!(refreshes);
+    let first = tokio::time::timeout(Duration::from_secs(5), refreshes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.name, "mine");
+}
