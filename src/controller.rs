@@ -322,6 +322,17 @@ async fn sync_inner(
     ctx: Arc<Context>,
 ) -> Result<(Action, Option<&'static str>, usize), Error> {
     let ns = appset.namespace().unwrap_or_default();
+    // Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): ask
+    // GitHub again rather than serve a cached listing.
+    let refresh = appset
+        .annotations()
+        .get(crate::webhook::REFRESH_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    if refresh {
+        for (owner, repo) in crate::webhook::pull_request_repos(&appset) {
+            ctx.github.expire(&owner, &repo);
+        }
+    }
     let inputs = Inputs::new(
         Recorded::default(),
         LiveConfig {
@@ -471,6 +482,14 @@ async fn sync_inner(
         }
     };
     publish_status(&ctx, &appset, status).await?;
+    if refresh && error_reason.is_none() {
+        // Removed only after a fully successful pass (Argo CD: it stays while generation fails).
+        let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = json!({"metadata": {"annotations": {crate::webhook::REFRESH_ANNOTATION: null}}});
+        api.patch(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::kube("removing the refresh annotation", e))?;
+    }
     info!(
         created = plan.create.len(),
         updated = plan.update.len(),

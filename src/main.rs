@@ -591,6 +591,8 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             config.github_max_age,
         ));
         let hooks = appset::webhook::Webhooks::new(secret, github);
+        // Until this replica leads, webhooks refresh through the refresh annotation.
+        hooks.standby_via(client.clone(), config.namespaces.clone());
         config.webhooks = Some(hooks.clone());
         let metrics = std::sync::Arc::new(appset::server::Metrics::default());
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -602,7 +604,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             metrics.clone(),
             Some(appset::webhook::router(hooks)),
         ));
-        let controller = appset::controller::run_with(client.clone(), config, metrics, None);
+        let controller = appset::controller::run_with(client.clone(), config, metrics.clone(), None);
         if args.leader_elect {
             let identity = args.identity.unwrap_or_else(|| {
                 let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -617,6 +619,9 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
                 &identity,
                 std::time::Duration::from_secs(args.lease_duration_seconds),
             );
+            // A standby serves (health, metrics, webhooks through the API server): it is ready.
+            // Were it not, a rolling update would wait forever for new pods that cannot lead.
+            metrics.set_ready(true);
             tracing::info!(%identity, "waiting to become the leader");
             election.acquire().await;
             tokio::select! {

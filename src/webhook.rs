@@ -10,9 +10,10 @@
 //! shared secret, compared in constant time); a missing or wrong signature is 401 and triggers
 //! nothing. Without a configured secret every request is refused.
 //!
-//! Differences from Argo CD (§3.12 of the spec): a bad signature is 401 (Argo CD: 400); the
-//! refresh is an in-process trigger rather than an annotation patch per ApplicationSet, so a burst
-//! of events costs no API writes and coalesces in the controller's queue; pull-request actions
+//! Differences from Argo CD (§3.12 of the spec): a bad signature is 401 (Argo CD: 400); on the
+//! leader the refresh is an in-process trigger rather than an annotation patch per ApplicationSet,
+//! so a burst of events costs no API writes and coalesces in the controller's queue (a standby
+//! replica sets Argo CD's refresh annotation, which the leader follows); pull-request actions
 //! `ready_for_review`, `converted_to_draft` and `edited` also refresh (they change what
 //! `ignoreDraft` and title-based templates generate).
 
@@ -51,6 +52,7 @@ pub struct Webhooks {
     secret: Option<Vec<u8>>,
     github: Arc<GitHub>,
     sets: OnceLock<Store<ApplicationSet>>,
+    standby: OnceLock<(kube::Client, Vec<String>)>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<ApplicationSet>>>>,
     accepted: AtomicU64,
@@ -86,6 +88,7 @@ impl Webhooks {
             secret: secret.filter(|s| !s.is_empty()),
             github,
             sets: OnceLock::new(),
+            standby: OnceLock::new(),
             tx,
             rx: Mutex::new(Some(rx)),
             accepted: AtomicU64::new(0),
@@ -119,6 +122,13 @@ impl Webhooks {
         Some(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|r| (r, rx))
         }))
+    }
+
+    /// While no controller is attached (a standby replica), refresh through the API server
+    /// instead: list the ApplicationSets of `namespaces` (empty: all) and set Argo CD's refresh
+    /// annotation on the matching ones, which the leader reconciles (§3.11 of the spec).
+    pub fn standby_via(&self, client: kube::Client, namespaces: Vec<String>) {
+        let _ = self.standby.set((client, namespaces));
     }
 
     /// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` (constant-time).
@@ -413,10 +423,27 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         return answer(StatusCode::OK, json!({"ignored": event, "refreshed": []}));
     };
     let Some(sets) = hooks.sets.get() else {
-        return reject(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the controller is not running in this process (not the leader); send webhooks to the leader",
-        );
+        return match hooks.standby.get() {
+            Some((client, namespaces)) => match refresh_through_api(client, namespaces, &change).await {
+                Ok(refreshed) => {
+                    hooks
+                        .refreshes
+                        .fetch_add(refreshed.len() as u64, Ordering::Relaxed);
+                    answer(
+                        StatusCode::OK,
+                        json!({"refreshed": refreshed, "through": "annotation"}),
+                    )
+                }
+                Err(e) => reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("refreshing through the API server: {e}"),
+                ),
+            },
+            None => reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the controller is not running in this process (not the leader); send webhooks to the leader",
+            ),
+        };
     };
     if let Change::PullRequest { owner, repo, .. } = &change {
         hooks.github.expire(owner, repo);
@@ -434,6 +461,68 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         .fetch_add(refreshed.len() as u64, Ordering::Relaxed);
     tracing::info!(event, refreshed = refreshed.len(), "webhook");
     answer(StatusCode::OK, json!({"refreshed": refreshed}))
+}
+
+/// Argo CD's refresh annotation: the controller bypasses cached pull-request listings for a set
+/// that carries it and removes it after a successful reconcile.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
+
+/// The standby's refresh: set [`REFRESH_ANNOTATION`] on every affected ApplicationSet.
+async fn refresh_through_api(
+    client: &kube::Client,
+    namespaces: &[String],
+    change: &Change,
+) -> Result<Vec<String>, kube::Error> {
+    use kube::{
+        Api, ResourceExt,
+        api::{ListParams, Patch, PatchParams},
+    };
+    let apis: Vec<Api<ApplicationSet>> = if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "true"}}});
+    let mut refreshed = Vec::new();
+    for api in apis {
+        for set in api.list(&ListParams::default()).await? {
+            if !affects(&set, change) {
+                continue;
+            }
+            let ns = set.namespace().unwrap_or_default();
+            Api::<ApplicationSet>::namespaced(client.clone(), &ns)
+                .patch(&set.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            refreshed.push(format!("{ns}/{}", set.name_any()));
+        }
+    }
+    Ok(refreshed)
+}
+
+/// The GitHub repositories (`owner`, `repo`) an ApplicationSet's pull-request generators watch.
+pub fn pull_request_repos(set: &ApplicationSet) -> Vec<(String, String)> {
+    fn walk(entries: &[ApplicationSetGenerator], out: &mut Vec<(String, String)>) {
+        for e in entries {
+            for k in GeneratorSpec::kinds_of(e) {
+                match k {
+                    GeneratorSpec::PullRequest(p) => {
+                        if let Some(gh) = &p.github {
+                            out.push((gh.owner.clone(), gh.repo.clone()));
+                        }
+                    }
+                    GeneratorSpec::Matrix(m) => walk(&m.generators, out),
+                    GeneratorSpec::Merge(m) => walk(&m.generators, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&set.spec.generators, &mut out);
+    out
 }
 
 /// `POST /api/webhook`.

@@ -333,3 +333,103 @@ async fn webhook_requests_are_refused_ignored_or_answered_with_clear_statuses() 
         .unwrap();
     assert_eq!(first.name, "mine");
 }
+
+/// A webhook that reaches a standby replica is not lost: the standby sets Argo CD's refresh
+/// annotation, the leader reconciles at once and removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotation() {
+    let ns = "webhook-standby";
+    let client = client().await;
+    install_crds(&client).await;
+    namespace(&client, ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    std::fs::create_dir_all(repo.join("apps/api")).unwrap();
+    std::fs::write(repo.join("apps/api/k.yaml"), "k: v\n").unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let server = harness::git::GitDaemon::start(dir.path());
+    let url = format!("git://127.0.0.1:{}/gitops", server.port);
+
+    // The leader: a controller whose own webhook endpoint is not used in this test.
+    let leader_hooks = Webhooks::new(
+        Some(SECRET.to_vec()),
+        Arc::new(GitHub::new(None, Duration::from_secs(30))),
+    );
+    let config = Config {
+        namespaces: vec![ns.into()],
+        controller_namespace: ns.into(),
+        git_cache_dir: dir.path().join("cache"),
+        webhooks: Some(leader_hooks),
+        ..Config::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let c = client.clone();
+    let controller =
+        tokio::spawn(async move { controller::run_with(c, config, Default::default(), Some(tx)).await });
+    rx.await.unwrap();
+    // The standby: an endpoint with no controller attached, refreshing through the API server.
+    let standby = Webhooks::new(
+        Some(SECRET.to_vec()),
+        Arc::new(GitHub::new(None, Duration::from_secs(30))),
+    );
+    standby.standby_via(client.clone(), vec![ns.into()]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = tokio::spawn(appset::server::serve(
+        listener,
+        Arc::new(Metrics::default()),
+        Some(webhook::router(standby)),
+    ));
+
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "dirs", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
+            "template": {"metadata": {"name": "{{path.basename}}"},
+                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
+        }
+    }))
+    .unwrap();
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    sets.create(&PostParams::default(), &set).await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        names(&client, ns).await == ["api"]
+    })
+    .await
+    .expect("first Application");
+
+    std::fs::create_dir_all(repo.join("apps/new")).unwrap();
+    std::fs::write(repo.join("apps/new/k.yaml"), "k: v\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "new"]);
+    let body = push_event(&url);
+    let headers = [
+        ("X-GitHub-Event", "push".to_string()),
+        ("X-Hub-Signature-256", webhook::sign(SECRET, &body)),
+    ];
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["through"], "annotation");
+    assert_eq!(answer["refreshed"], json!([format!("{ns}/dirs")]));
+    eventually(Duration::from_secs(3), || async {
+        names(&client, ns).await == ["api", "new"]
+    })
+    .await
+    .expect("the leader refreshed");
+    eventually(Duration::from_secs(10), || async {
+        sets.get("dirs").await.is_ok_and(|s| {
+            !s.metadata
+                .annotations
+                .unwrap_or_default()
+                .contains_key(webhook::REFRESH_ANNOTATION)
+        })
+    })
+    .await
+    .expect("the refresh annotation removed after the successful reconcile");
+    controller.abort();
+    http.abort();
+}
