@@ -12,6 +12,7 @@
 //! once, not 10 000 times.
 
 pub mod fasttemplate;
+pub mod goparse;
 pub mod jinja;
 pub mod patch;
 
