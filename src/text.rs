@@ -137,7 +137,7 @@ fn write_go_value(out: &mut String, v: &Value) {
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest round-trip digits, exponent form when the
 /// decimal exponent is below -4 or at least 6 (Go's precision for shortest `%g`).
-fn go_format_float(f: f64) -> String {
+pub fn go_format_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".to_owned();
     }

@@ -214,6 +214,7 @@ fn has_markers(child: &ApplicationSetGenerator, engine: &Engine) -> bool {
     match engine {
         Engine::Fasttemplate => any(&v, &|s| s.contains("{{")),
         Engine::Jinja(j) => any(&v, &|s| j.is_template(s)),
+        Engine::Go(g) => any(&v, &|s| g.is_template(s)),
     }
 }
 
@@ -256,9 +257,9 @@ fn interpolate_entry(
                 ("values", Value::Object(values)) => {
                     for (k, val) in values.iter_mut() {
                         if let Value::String(s) = val {
-                            match ctx.engine.render_str(s, a) {
-                                Ok(r) => *s = r,
-                                Err(e) if e.is_undefined() => {}
+                            match ctx.engine.pre_resolve(s, a) {
+                                Ok(Some(r)) => *s = r,
+                                Ok(None) => {}
                                 Err(e) => {
                                     return Err(GenerateError::invalid(
                                         &format!("{fpath}.{k}"),

@@ -375,11 +375,17 @@ pub fn apply_values(
     };
     for p in params.iter_mut() {
         let mut rendered = BTreeMap::new();
-        let scope = ctx.outer.map(|outer| {
-            let mut merged = outer.clone();
-            merged.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
-            merged
-        });
+        // appset's jinja mode lets a matrix child's values see the earlier children's
+        // parameters; Argo CD's modes (fasttemplate, goTemplate) render them with the child's own
+        // parameters only.
+        let scope = ctx
+            .outer
+            .filter(|_| matches!(ctx.engine, crate::render::Engine::Jinja(_)))
+            .map(|outer| {
+                let mut merged = outer.clone();
+                merged.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+                merged
+            });
         for (k, tmpl) in values {
             let s = ctx
                 .engine

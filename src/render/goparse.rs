@@ -168,8 +168,12 @@ fn split(src: &str) -> Result<Vec<Piece>, ParseError> {
         if !text.is_empty() {
             pieces.push(Piece::Text(text.to_string()));
         }
-        let pos = pos_at(src, start);
         let inner_start = start + 2 + if left_trim { 2 } else { 0 };
+        // Go reports the position of the action's first node.
+        let first_node = src[inner_start..]
+            .find(|c: char| !c.is_whitespace())
+            .map_or(inner_start, |i| inner_start + i);
+        let pos = pos_at(src, first_node);
         // Find the closing delimiter outside string literals and comments.
         let (inner_end, close_len, right_trim) = find_close(src, inner_start).ok_or(ParseError {
             pos,
@@ -272,10 +276,13 @@ fn find_close(src: &str, from: usize) -> Option<(usize, usize, bool)> {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
-    /// `.a` (a field name); `.` alone is `Dot`.
-    Field(String),
+    /// `.a.b` (an adjacent field chain); `.` alone is `Dot`.
+    Field(Vec<String>),
+    /// A field chain right after `)`: `(x).a.b`.
+    Chain(Vec<String>),
     Dot,
-    Var(String),
+    /// `$x` with an adjacent field chain.
+    Var(String, Vec<String>),
     Str(String),
     Int(i64),
     Float(f64),
@@ -375,17 +382,18 @@ fn lex_action(s: &str, pos: Pos) -> Result<Vec<Tok>, ParseError> {
                 i += n;
             }
             b'.' => {
-                let start = i + 1;
-                let mut j = start;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
-                    j += 1;
-                }
-                if j == start {
+                let (fields, n) = field_chain(&s[i..]);
+                if fields.is_empty() {
+                    i += 1;
                     out.push(Tok::Dot);
-                } else {
-                    out.push(Tok::Field(s[start..j].to_string()));
+                    continue;
                 }
-                i = j;
+                i += n;
+                if matches!(out.last(), Some(Tok::RParen)) && !s[..i - n].ends_with(char::is_whitespace) {
+                    out.push(Tok::Chain(fields));
+                } else {
+                    out.push(Tok::Field(fields));
+                }
             }
             b'$' => {
                 let start = i + 1;
@@ -393,8 +401,10 @@ fn lex_action(s: &str, pos: Pos) -> Result<Vec<Tok>, ParseError> {
                 while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
                     j += 1;
                 }
-                out.push(Tok::Var(s[start..j].to_string()));
-                i = j;
+                let name = s[start..j].to_string();
+                let (fields, n) = field_chain(&s[j..]);
+                out.push(Tok::Var(name, fields));
+                i = j + n;
             }
             b'0'..=b'9' | b'-' | b'+' => {
                 let (tok, n) = number(&s[i..]).map_err(err)?;
@@ -415,6 +425,26 @@ fn lex_action(s: &str, pos: Pos) -> Result<Vec<Tok>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// An adjacent chain of `.name` segments at the start of `s`: (names, length).
+fn field_chain(s: &str) -> (Vec<String>, usize) {
+    let b = s.as_bytes();
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while i < b.len() && b[i] == b'.' {
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+            j += 1;
+        }
+        if j == start {
+            break;
+        }
+        fields.push(s[start..j].to_string());
+        i = j;
+    }
+    (fields, i)
 }
 
 /// Go's number literal at the start of `s`: (token, length).
@@ -518,7 +548,12 @@ struct ActionParser<'a> {
     toks: &'a [Tok],
     i: usize,
     pos: Pos,
+    /// Parentheses open around the current operand (bounded: no stack overflow on user input).
+    depth: usize,
 }
+
+/// Deepest parenthesis nesting accepted.
+const MAX_DEPTH: usize = 64;
 
 impl ActionParser<'_> {
     fn err<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
@@ -548,7 +583,9 @@ impl ActionParser<'_> {
             commands: Vec::new(),
         };
         // Declarations: `$x :=`, `$x =`, `$i, $v :=`.
-        if let Some(Tok::Var(first)) = self.peek().cloned() {
+        if let Some(Tok::Var(first, chain)) = self.peek().cloned()
+            && chain.is_empty()
+        {
             match (
                 self.toks.get(self.i + 1),
                 self.toks.get(self.i + 2),
@@ -559,7 +596,7 @@ impl ActionParser<'_> {
                     p.vars.push(first);
                     self.i += 2;
                 }
-                (Some(Tok::Comma), Some(Tok::Var(second)), Some(Tok::Declare | Tok::Assign)) => {
+                (Some(Tok::Comma), Some(Tok::Var(second, _)), Some(Tok::Declare | Tok::Assign)) => {
                     if !allow_two_vars {
                         return self.err("too many declarations in command");
                     }
@@ -606,14 +643,15 @@ impl ActionParser<'_> {
         Ok(Command { args })
     }
 
-    /// Field names chained onto an operand (`(x).a.b`, `$v.a`).
+    /// A field chain right after `)`.
     fn chain(&mut self) -> Vec<String> {
-        let mut fields = Vec::new();
-        while let Some(Tok::Field(f)) = self.peek().cloned() {
-            fields.push(f);
-            self.i += 1;
+        match self.peek().cloned() {
+            Some(Tok::Chain(fields)) => {
+                self.i += 1;
+                fields
+            }
+            _ => Vec::new(),
         }
-        fields
     }
 
     fn operand(&mut self) -> Result<Operand, ParseError> {
@@ -621,18 +659,9 @@ impl ActionParser<'_> {
             return self.err("missing value for command");
         };
         Ok(match t {
-            Tok::Dot => {
-                if let Some(Tok::Field(_)) = self.peek() {
-                    return self.err("unexpected . after term \".\"");
-                }
-                Operand::Dot
-            }
-            Tok::Field(first) => {
-                let mut fields = vec![first];
-                fields.extend(self.chain());
-                Operand::Field(fields)
-            }
-            Tok::Var(name) => Operand::Variable(name, self.chain()),
+            Tok::Dot => Operand::Dot,
+            Tok::Field(fields) => Operand::Field(fields),
+            Tok::Var(name, fields) => Operand::Variable(name, fields),
             Tok::Str(s) => Operand::String(s),
             Tok::Int(v) | Tok::Char(v) => Operand::Int(v),
             Tok::Float(v) => Operand::Float(v),
@@ -647,7 +676,13 @@ impl ActionParser<'_> {
                 _ => Operand::Identifier(name),
             },
             Tok::LParen => {
-                let inner = self.pipeline("", true, false)?;
+                if self.depth >= MAX_DEPTH {
+                    return self.err(format!("parentheses nested deeper than {MAX_DEPTH}"));
+                }
+                self.depth += 1;
+                let inner = self.pipeline("", true, false);
+                self.depth -= 1;
+                let inner = inner?;
                 match self.next() {
                     Some(Tok::RParen) => {}
                     _ => return self.err("unclosed left paren"),
@@ -696,6 +731,7 @@ fn classify(inner: &str, pos: Pos) -> Result<Item, ParseError> {
         toks: &toks,
         i: 0,
         pos,
+        depth: 0,
     };
     let keyword = match &toks[0] {
         Tok::Ident(k) => k.as_str(),

@@ -13,6 +13,7 @@
 
 pub mod fasttemplate;
 pub mod goparse;
+pub mod gotemplate;
 pub mod jinja;
 pub mod patch;
 
@@ -35,6 +36,8 @@ pub enum Engine {
     Fasttemplate,
     /// minijinja (nested parameters).
     Jinja(Box<Jinja>),
+    /// Go's text/template syntax (`goTemplate: true`), executed on minijinja (nested parameters).
+    Go(Box<gotemplate::GoTemplate>),
 }
 
 /// A rendering failure.
@@ -111,11 +114,11 @@ impl Engine {
             TemplateEngine::Jinja => Jinja::new(spec.jinja_options.as_ref(), limits.max_fuel)
                 .map(|j| Engine::Jinja(Box::new(j)))
                 .map_err(|e| RenderError::Jinja(e).in_field("spec.jinjaOptions")),
-            TemplateEngine::Gotemplate => Err(RenderError::Unsupported(
-                "goTemplate: true is not supported yet (Go template syntax lands in a later release); \
-                 use the default {{param}} syntax or `templateEngine: jinja`"
-                    .into(),
-            )),
+            TemplateEngine::Gotemplate => {
+                gotemplate::GoTemplate::new(&spec.go_template_options, limits.max_fuel)
+                    .map(|g| Engine::Go(Box::new(g)))
+                    .map_err(|e| RenderError::Syntax(e).in_field("spec.goTemplateOptions"))
+            }
         }
     }
 
@@ -123,7 +126,7 @@ impl Engine {
     pub fn mode(&self) -> ParamMode {
         match self {
             Engine::Fasttemplate => ParamMode::Flat,
-            Engine::Jinja(_) => ParamMode::Nested,
+            Engine::Jinja(_) | Engine::Go(_) => ParamMode::Nested,
         }
     }
 
@@ -136,6 +139,22 @@ impl Engine {
             Engine::Jinja(j) => j
                 .render_once(s, &jinja_context(params))
                 .map_err(RenderError::Jinja),
+            Engine::Go(g) => g.render_once(s, params).map_err(RenderError::Syntax),
+        }
+    }
+
+    /// Pre-resolve a matrix child's `values` entry with the first child's parameters (§2.9):
+    /// `Ok(None)` when it names a parameter those do not have (the child resolves it later with
+    /// its own), an error for any other failure.
+    pub fn pre_resolve(&self, s: &str, params: &Params) -> Result<Option<String>, RenderError> {
+        match self {
+            // Argo CD forces missingkey=error here.
+            Engine::Go(g) => g.render_strict(s, params).map_err(RenderError::Syntax),
+            _ => match self.render_str(s, params) {
+                Ok(r) => Ok(Some(r)),
+                Err(e) if e.is_undefined() => Ok(None),
+                Err(e) => Err(e),
+            },
         }
     }
 }
@@ -180,6 +199,11 @@ pub fn map_strings<E>(
 enum Str {
     Fast(FastTemplate),
     Jinja(String),
+    /// A compiled goTemplate: its name in the environment and its Go source (for messages).
+    Go {
+        name: String,
+        source: String,
+    },
 }
 
 enum Node {
@@ -198,6 +222,8 @@ enum Key {
 pub struct CompiledTemplate {
     root: Node,
     env: Option<minijinja::Environment<'static>>,
+    /// The data is Go's (numbers as float64) rather than jinja's.
+    go: bool,
 }
 
 struct Compiler<'e> {
@@ -211,6 +237,24 @@ impl Compiler<'_> {
             Engine::Fasttemplate => Ok(FastTemplate::parse(s)
                 .map_err(|e| RenderError::Syntax(e).in_field(field))?
                 .map(Str::Fast)),
+            Engine::Go(g) => {
+                if !g.is_template(s) {
+                    return Ok(None);
+                }
+                let compiled = g.compile(s).map_err(|e| RenderError::Syntax(e).in_field(field))?;
+                let name = if is_key {
+                    format!("{field} (key)")
+                } else {
+                    field.to_string()
+                };
+                let env = self.env.get_or_insert_with(|| g.environment());
+                env.add_template_owned(name.clone(), compiled)
+                    .map_err(|e| RenderError::Jinja(e).in_field(field))?;
+                Ok(Some(Str::Go {
+                    name,
+                    source: s.to_string(),
+                }))
+            }
             Engine::Jinja(j) => {
                 if !j.is_template(s) {
                     return Ok(None);
@@ -284,14 +328,24 @@ impl CompiledTemplate {
     pub fn compile(engine: &Engine, field: &str, template: &Value) -> Result<CompiledTemplate, RenderError> {
         let mut c = Compiler { engine, env: None };
         let root = c.node(field, template)?;
-        Ok(CompiledTemplate { root, env: c.env })
+        Ok(CompiledTemplate {
+            root,
+            env: c.env,
+            go: matches!(engine, Engine::Go(_)),
+        })
     }
 
     /// Render with one parameter set; warnings (unresolved fasttemplate tags) are appended.
     pub fn render(&self, params: &Params, warnings: &mut Vec<Warning>) -> Result<Value, RenderError> {
         let mut ctx = RenderCtx {
             params,
-            jinja: self.env.as_ref().map(|_| jinja_context(params)),
+            jinja: self.env.as_ref().map(|_| {
+                if self.go {
+                    gotemplate::context(params)
+                } else {
+                    jinja_context(params)
+                }
+            }),
             warnings: Vec::new(),
         };
         let out = self.node(&self.root, &mut ctx)?;
@@ -322,6 +376,20 @@ impl CompiledTemplate {
                     });
                 }
                 Ok(s)
+            }
+            Str::Go { name, source } => {
+                let (Some(env), Some(jctx)) = (&self.env, &ctx.jinja) else {
+                    return Err(RenderError::Unsupported("goTemplate without environment".into()));
+                };
+                env.get_template(name)
+                    .and_then(|t| t.render(jctx.clone()))
+                    .map_err(|e| {
+                        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                            RenderError::Jinja(e).in_field(field)
+                        } else {
+                            RenderError::Syntax(gotemplate::execution_error(source, &e)).in_field(field)
+                        }
+                    })
             }
             Str::Jinja(name) => {
                 let (Some(env), Some(jctx)) = (&self.env, &ctx.jinja) else {
