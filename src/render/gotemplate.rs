@@ -621,11 +621,12 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
                         }
                         J::from(())
                     }
+                    // Data values are interface{} in Go (maps of interface{}), whatever they hold.
                     _ => {
                         return Err(exec_err(
                             &at,
                             &src,
-                            format!("can't evaluate field {k} in type {}", type_name(&v)),
+                            format!("can't evaluate field {k} in type interface {{}}"),
                         ));
                     }
                 };
@@ -1714,6 +1715,88 @@ mod tests {
     }
 
     /// Expected outputs checked against Go 1.19's text/template (tests/gotemplate-oracle).
+    /// Outputs of Go 1.19's text/template for the same templates and data
+    /// (tests/gotemplate-oracle), standard functions only.
+    #[test]
+    fn matches_go_text_template() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "{{ range $k, $v := .m }}{{ $k }}={{ $v }},{{ end }}",
+                "{\"m\": {\"b\": 2, \"a\": 1.5}}",
+                "a=1.5,b=2,",
+            ),
+            (
+                "{{ if .l }}yes{{ else }}no{{ end }}|{{ if .e }}yes{{ else }}no{{ end }}|{{ if .z }}y{{ else }}n{{ end }}",
+                "{\"l\": [1], \"e\": [], \"z\": 0}",
+                "yes|no|n",
+            ),
+            (
+                "{{ with $x := .a }}{{ $x }}{{ . }}{{ end }}",
+                "{\"a\": \"v\"}",
+                "vv",
+            ),
+            (
+                "{{ len .s }} {{ len .l }} {{ index .l 1 }} {{ index .m \"k\" }}",
+                "{\"s\": \"h\\u00e9llo\", \"l\": [\"a\", \"b\"], \"m\": {\"k\": \"v\"}}",
+                "6 2 b v",
+            ),
+            (
+                "{{ print 1 2 \"a\" \"b\" 3 }}|{{ println .a .b }}",
+                "{\"a\": 1, \"b\": \"x\"}",
+                "1 2ab3|1 x\n",
+            ),
+            (
+                "{{ printf \"%5.1f|%-6s|%06d|%x|%t|%v\" .f .s 42 255 true .l }}",
+                "{\"f\": 3.14159, \"s\": \"ab\", \"l\": [1, 2]}",
+                "  3.1|ab    |000042|ff|true|[1 2]",
+            ),
+            ("{{ and 1 0 \"x\" }} {{ or 0 \"\" \"z\" }}", "{}", "0 z"),
+            (
+                "{{ eq .a \"x\" \"y\" }} {{ ne 1 2 }} {{ lt 1.5 2.5 }} {{ ge \"b\" \"a\" }}",
+                "{\"a\": \"y\"}",
+                "true true true true",
+            ),
+            (
+                "{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }}",
+                "{}",
+                "21",
+            ),
+            (
+                "{{ range $i, $e := .l }}{{ if eq $i 1 }}{{ break }}{{ end }}{{ $e }}{{ end }}",
+                "{\"l\": [\"a\", \"b\", \"c\"]}",
+                "a",
+            ),
+            ("{{ .a.b.c }}", "{\"a\": {\"b\": {\"c\": true}}}", "true"),
+            (
+                "{{ .m }}",
+                "{\"m\": {\"x\": [1, {\"y\": null}], \"n\": null}}",
+                "map[n:<nil> x:[1 map[y:<nil>]]]",
+            ),
+            (
+                "{{ html \"<a&b>\" }} {{ js \"it's\" }} {{ urlquery \"a b&c\" }}",
+                "{}",
+                "&lt;a&amp;b&gt; it\\'s a+b%26c",
+            ),
+            (
+                "{{ slice \"abcdef\" 1 3 }} {{ slice .l 1 }}",
+                "{\"l\": [1, 2, 3]}",
+                "bc [2 3]",
+            ),
+            (
+                "{{ 1e3 }} {{ 0x10 }} {{ 'a' }} {{ 1.0 }} {{ -2 }}",
+                "{}",
+                "1000 16 97 1 -2",
+            ),
+            ("{{ not .x }} {{ not 1 }}", "{\"x\": \"\"}", "true false"),
+        ];
+        for (t, d, want) in cases {
+            let data: serde_json::Value = serde_json::from_str(d).unwrap();
+            assert_eq!(&r(t, data), want, "{t}");
+        }
+        let e = r_err("{{ .a.b }}", json!({"a": "str"}), &[]);
+        assert!(e.ends_with("can't evaluate field b in type interface {}"), "{e}");
+    }
+
     #[test]
     fn go_printing_and_missing_keys() {
         let d = json!({"a": 1, "f": 1.5, "big": 1000000, "m": {"x": 1, "a": "b"}, "l": [1, "a"], "t": true, "n": null});
