@@ -1672,7 +1672,8 @@ fn title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        // Go's strings.Title: ASCII letters, digits and `_` continue a word, other ASCII starts one.
+        prev_letter = c.is_alphanumeric() || c == '_' || (!c.is_ascii() && !c.is_whitespace());
     }
     out
 }
@@ -1795,6 +1796,134 @@ mod tests {
         }
         let e = r_err("{{ .a.b }}", json!({"a": "str"}), &[]);
         assert!(e.ends_with("can't evaluate field b in type interface {}"), "{e}");
+    }
+
+    /// Outputs of Go 1.19's text/template with sprig 3.2.3 (Debian's
+    /// golang-github-masterminds-sprig-dev) and Argo CD's function map, for the same templates
+    /// and data (tests/gotemplate-oracle/sprig.jsonl).
+    #[test]
+    fn matches_sprig() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "{{ lower .s }}|{{ upper .s }}|{{ title \"hello wORLD foo_bar it's\" }}|{{ untitle \"Hello World\" }}",
+                "{\"s\": \"MiXed Case\"}",
+                "mixed case|MIXED CASE|Hello WORLD Foo_bar It'S|hello world",
+            ),
+            (
+                "{{ trim \"  x y  \" }}|{{ trimAll \"$\" \"$$5.00$\" }}|{{ trimPrefix \"ab\" \"abc\" }}|{{ trimSuffix \"bc\" \"abc\" }}|{{ replace \"a\" \"b\" \"banana\" }}",
+                "{}",
+                "x y|5.00|c|a|bbnbnb",
+            ),
+            (
+                "{{ quote \"a\" 1 .n }}|{{ squote \"a\" .f }}|{{ quote .missing }}",
+                "{\"n\": 2, \"f\": 1.5}",
+                "\"a\" \"1\" \"2\"|'a' '1.5'|",
+            ),
+            (
+                "{{ contains \"ell\" \"hello\" }}|{{ hasPrefix \"he\" \"hello\" }}|{{ hasSuffix \"lo\" \"hello\" }}|{{ repeat 3 \"ab\" }}",
+                "{}",
+                "true|true|true|ababab",
+            ),
+            (
+                "{{ substr 1 3 \"hello\" }}|{{ substr -1 3 \"hello\" }}|{{ substr 2 99 \"hello\" }}|{{ trunc 3 \"hello\" }}|{{ trunc -2 \"hello\" }}|{{ trunc 10 \"hi\" }}",
+                "{}",
+                "el|hel|llo|hel|lo|hi",
+            ),
+            (
+                "{{ abbrev 5 \"hello world\" }}|{{ indent 2 \"a\\nb\" }}|{{ nindent 2 \"a\" }}|{{ cat \"a\" 1 .nil \"b\" }}|{{ nospace \"a b  c\" }}",
+                "{\"nil\": null}",
+                "he...|  a\n  b|\n  a|a 1 b|abc",
+            ),
+            (
+                "{{ snakecase \"FirstName\" }}|{{ camelcase \"http_server\" }}|{{ kebabcase \"FirstName\" }}|{{ snakecase \"first name\" }}",
+                "{}",
+                "first_name|HttpServer|first-name|first_name",
+            ),
+            (
+                "{{ splitList \",\" \"a,b,c\" }}|{{ split \"$\" \"foo$bar\" }}|{{ join \"-\" .l }}|{{ join \"+\" (list 1 2 \"x\") }}",
+                "{\"l\": [\"a\", \"b\"]}",
+                "[a b c]|map[_0:foo _1:bar]|a-b|1+2+x",
+            ),
+            (
+                "{{ toString 1 }}|{{ toString .f }}|{{ toString .b }}|{{ toStrings (list 1 \"a\") }}",
+                "{\"f\": 2.5, \"b\": true}",
+                "1|2.5|true|[1 a]",
+            ),
+            (
+                "{{ regexMatch \"^[a-z]+$\" \"abc\" }}|{{ regexFind \"[0-9]+\" \"ab123cd45\" }}|{{ regexFindAll \"[0-9]\" \"a1b2c3\" 2 }}|{{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"${1}W\" }}|{{ regexReplaceAllLiteral \"a(x*)b\" \"-ab-\" \"${1}\" }}|{{ regexSplit \"z+\" \"pizza\" -1 }}",
+                "{}",
+                "true|123|[1 2]|-W-xxW-|-${1}-|[pi a]",
+            ),
+            (
+                "{{ b64enc \"hello\" }}|{{ b64dec \"aGVsbG8=\" }}|{{ sha256sum \"hello\" }}|{{ sha1sum \"hello\" }}",
+                "{}",
+                "aGVsbG8=|hello|2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824|aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+            ),
+            (
+                "{{ default \"d\" .missing }}|{{ default \"d\" .e }}|{{ default \"d\" .z }}|{{ default \"d\" .v }}|{{ empty .e }}|{{ empty .v }}|{{ empty .l }}",
+                "{\"e\": \"\", \"z\": 0, \"v\": \"x\", \"l\": []}",
+                "d|d|d|x|true|false|true",
+            ),
+            (
+                "{{ coalesce .a .b \"c\" }}|{{ ternary \"y\" \"n\" true }}|{{ ternary \"y\" \"n\" .f }}",
+                "{\"a\": \"\", \"b\": null, \"f\": false}",
+                "c|y|n",
+            ),
+            (
+                "{{ toJson .m }}|{{ toPrettyJson .m }}|{{ toRawJson (dict \"h\" \"<b>\") }}|{{ (fromJson \"{\\\"a\\\": 1}\").a }}",
+                "{\"m\": {\"a\": 1, \"b\": [1.5, \"x\"], \"c\": null}}",
+                "{\"a\":1,\"b\":[1.5,\"x\"],\"c\":null}|{\n  \"a\": 1,\n  \"b\": [\n    1.5,\n    \"x\"\n  ],\n  \"c\": null\n}|{\"h\":\"<b>\"}|1",
+            ),
+            (
+                "{{ add 1 2 .f }}|{{ add1 .f }}|{{ sub 5 .f }}|{{ mul 2 3 }}|{{ div 7 2 }}|{{ mod 7 3 }}|{{ max 1 5 3 }}|{{ min 4 2 }}",
+                "{\"f\": 2.7}",
+                "5|3|3|6|3|1|5|2",
+            ),
+            (
+                "{{ int .f }}|{{ int64 \"42\" }}|{{ float64 \"1.5\" }}|{{ atoi \"12\" }}|{{ floor 1.7 }}|{{ ceil 1.2 }}|{{ round 1.456 2 }}",
+                "{\"f\": 3.9}",
+                "3|42|1.5|12|1|2|1.46",
+            ),
+            (
+                "{{ list 1 \"a\" }}|{{ first .l }}|{{ last .l }}|{{ rest .l }}|{{ initial .l }}|{{ append .l \"d\" }}|{{ prepend .l \"z\" }}|{{ concat .l (list 1) }}|{{ reverse .l }}",
+                "{\"l\": [\"a\", \"b\", \"c\"]}",
+                "[1 a]|a|c|[b c]|[a b]|[a b c d]|[z a b c]|[a b c 1]|[c b a]",
+            ),
+            (
+                "{{ uniq (list 1 1 2) }}|{{ compact (list \"a\" \"\" 0 \"b\") }}|{{ has \"b\" .l }}|{{ without .l \"a\" }}|{{ sortAlpha (list \"c\" \"a\" \"B\") }}",
+                "{\"l\": [\"a\", \"b\"]}",
+                "[1 2]|[a b]|true|[b]|[B a c]",
+            ),
+            (
+                "{{ dict \"a\" 1 \"b\" \"x\" }}|{{ get .m \"a\" }}|{{ get .m \"nope\" }}|{{ hasKey .m \"a\" }}|{{ pluck \"a\" .m (dict \"a\" 2) }}|{{ pick .m \"a\" }}|{{ omit .m \"a\" }}",
+                "{\"m\": {\"a\": \"1\", \"b\": \"2\"}}",
+                "map[a:1 b:x]|1||true|[1 2]|map[a:1]|map[b:2]",
+            ),
+            (
+                "{{ merge (dict \"a\" 1) (dict \"a\" 2 \"b\" 3) }}|{{ set (dict \"a\" 1) \"b\" 2 }}|{{ unset (dict \"a\" 1 \"b\" 2) \"a\" }}",
+                "{}",
+                "map[a:1 b:3]|map[a:1 b:2]|map[b:2]",
+            ),
+            (
+                "{{ kindOf .s }}|{{ kindOf .f }}|{{ kindOf .l }}|{{ kindOf .m }}|{{ kindOf 1 }}|{{ kindIs \"string\" .s }}|{{ typeOf .f }}|{{ typeOf .m }}",
+                "{\"s\": \"x\", \"f\": 1.5, \"l\": [], \"m\": {}}",
+                "string|float64|slice|map|int|true|float64|map[string]interface {}",
+            ),
+            (
+                "{{ plural \"one\" \"many\" 1 }}|{{ plural \"one\" \"many\" 2 }}|{{ deepCopy .m }}",
+                "{\"m\": {\"a\": [1]}}",
+                "one|many|map[a:[1]]",
+            ),
+            (
+                "{{ .s | lower | replace \" \" \"-\" | trunc 8 }}|{{ printf \"%s\" (.n | toString) }}",
+                "{\"s\": \"Hello Big World\", \"n\": 3}",
+                "hello-bi|3",
+            ),
+        ];
+        for (t, d, want) in cases {
+            let data: serde_json::Value = serde_json::from_str(d).unwrap();
+            assert_eq!(&r(t, data), want, "{t}");
+        }
     }
 
     #[test]
