@@ -798,6 +798,20 @@ pub const FUNCTIONS: &[&str] = &[
     "kindOf",
     "typeOf",
     "deepCopy",
+    "dig",
+    "until",
+    "untilStep",
+    "seq",
+    "tuple",
+    "splitn",
+    "all",
+    "any",
+    "mergeOverwrite",
+    "mustRegexReplaceAll",
+    "mustRegexMatch",
+    "initials",
+    "semverCompare",
+    "trimall",
 ];
 
 fn as_string(v: &J) -> String {
@@ -1081,7 +1095,11 @@ fn min_args(name: &str) -> usize {
         | "ternary"
         | "regexReplaceAll"
         | "regexReplaceAllLiteral"
-        | "replace" => 3,
+        | "replace"
+        | "untilStep"
+        | "splitn"
+        | "mustRegexReplaceAll" => 3,
+        "semverCompare" | "mustRegexMatch" | "trimall" => 2,
         "hasKey" | "get" | "set" | "unset" | "has" | "append" | "prepend" | "repeat" | "trunc" | "abbrev"
         | "indent" | "nindent" | "join" | "sub" | "div" | "mod" | "kindIs" | "eq" | "ne" | "lt" | "le"
         | "gt" | "ge" | "contains" | "hasPrefix" | "hasSuffix" | "trimPrefix" | "trimSuffix" | "trimAll"
@@ -1093,7 +1111,7 @@ fn min_args(name: &str) -> usize {
         | "printf" | "lower" | "upper" | "title" | "untitle" | "trim" | "quote" | "squote" | "nospace"
         | "snakecase" | "camelcase" | "kebabcase" | "b64enc" | "b64dec" | "sha256sum" | "sha1sum"
         | "fail" | "fromJson" | "mustFromJson" | "atoi" | "normalize" | "slugify" | "toYaml" | "fromYaml"
-        | "fromYamlArray" => 1,
+        | "fromYamlArray" | "dig" | "until" | "initials" | "mergeOverwrite" => 1,
         _ => 0,
     }
 }
@@ -1624,6 +1642,85 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "kindIs" => J::from(kind_of(&a[1]) == s(0)),
         "typeOf" => J::from(type_name(&a[0])),
         "deepCopy" => from_json(&to_json(&a[0])),
+        "dig" => {
+            // dig k1 k2 ... default dict
+            let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
+            let (default, keys) = rest
+                .split_last()
+                .map_or((J::from(()), &[][..]), |(d, k)| (d.clone(), k));
+            let mut v = dict.clone();
+            for k in keys {
+                let x = if v.kind() == ValueKind::Map {
+                    v.get_item(k).unwrap_or_default()
+                } else {
+                    J::UNDEFINED
+                };
+                if x.is_undefined() {
+                    return Ok(default);
+                }
+                v = x;
+            }
+            v
+        }
+        "until" | "untilStep" | "seq" => {
+            let (start, stop, step) = match (name, a.len()) {
+                ("until", _) => (0, to_i64(&a[0]), 1),
+                ("untilStep", _) => (to_i64(&a[0]), to_i64(&a[1]), to_i64(&a[2])),
+                ("seq", 1) => (1, to_i64(&a[0]) + 1, 1),
+                ("seq", 2) => {
+                    let (s0, e) = (to_i64(&a[0]), to_i64(&a[1]));
+                    if e >= s0 { (s0, e + 1, 1) } else { (s0, e - 1, -1) }
+                }
+                ("seq", 3) => {
+                    let (s0, st, e) = (to_i64(&a[0]), to_i64(&a[1]), to_i64(&a[2]));
+                    (s0, if st > 0 { e + 1 } else { e - 1 }, st)
+                }
+                _ => return Err(format!("wrong number of args for {name}")),
+            };
+            if step == 0 || (stop - start) / step > 100_000 {
+                return Err(format!("{name}: too many elements"));
+            }
+            let mut out = Vec::new();
+            let mut i = start;
+            while (step > 0 && i < stop) || (step < 0 && i > stop) {
+                out.push(J::from(i));
+                i += step;
+            }
+            if name == "seq" {
+                J::from(out.iter().map(go_sprint).collect::<Vec<_>>().join(" "))
+            } else {
+                J::from(out)
+            }
+        }
+        "tuple" => J::from(a.to_vec()),
+        "splitn" => J::from(
+            s(2).splitn(to_i64(&a[1]).max(0) as usize, &s(0))
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), J::from(p)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        "all" => J::from(a.iter().all(truth)),
+        "any" => J::from(a.iter().any(truth)),
+        "mergeOverwrite" => {
+            let mut out = dict_of(&a[0]);
+            for d in &a[1..] {
+                out.extend(dict_of(d));
+            }
+            J::from(out)
+        }
+        "mustRegexReplaceAll" => J::from(
+            regex(&s(0))?
+                .replace_all(&s(1), go_expand(&s(2)).as_str())
+                .into_owned(),
+        ),
+        "mustRegexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
+        "initials" => J::from(
+            s(0).split_whitespace()
+                .filter_map(|w| w.chars().next())
+                .collect::<String>(),
+        ),
+        "trimall" => J::from(s(1).trim_matches(|c| s(0).contains(c)).to_string()),
+        "semverCompare" => J::from(semver_matches(&s(0), &s(1))?),
         other => return Err(format!("function {other:?} not implemented")),
     })
 }
@@ -1652,6 +1749,54 @@ fn dict_of(v: &J) -> BTreeMap<String, J> {
             .unwrap_or_default(),
         _ => BTreeMap::new(),
     }
+}
+
+/// A version as (major, minor, patch); a leading `v` and a pre-release suffix are ignored.
+fn version(s: &str) -> Result<(u64, u64, u64), String> {
+    let core = s.trim().trim_start_matches('v');
+    let core = core.split(['-', '+']).next().unwrap_or_default();
+    let mut parts = core.split('.').map(|p| {
+        p.parse::<u64>()
+            .map_err(|_| format!("invalid semantic version {s:?}"))
+    });
+    let major = parts
+        .next()
+        .ok_or_else(|| format!("invalid semantic version {s:?}"))??;
+    let minor = parts.next().transpose()?.unwrap_or(0);
+    let patch = parts.next().transpose()?.unwrap_or(0);
+    Ok((major, minor, patch))
+}
+
+/// Masterminds semver constraints as used in templates: `=`, `!=`, `>`, `<`, `>=`, `<=`, `~`
+/// (patch-level), `^` (minor-level), AND with `,` or spaces, OR with `||`.
+fn semver_matches(constraint: &str, v: &str) -> Result<bool, String> {
+    let v = version(v)?;
+    for alternative in constraint.split("||") {
+        let mut all = true;
+        for term in alternative.split([',', ' ']).filter(|t| !t.trim().is_empty()) {
+            let term = term.trim();
+            let (op, rest) = ["!=", ">=", "<=", "=", ">", "<", "~", "^"]
+                .iter()
+                .find_map(|op| term.strip_prefix(op).map(|r| (*op, r)))
+                .unwrap_or(("=", term));
+            let c = version(rest)?;
+            let ok = match op {
+                "=" => v == c,
+                "!=" => v != c,
+                ">" => v > c,
+                "<" => v < c,
+                ">=" => v >= c,
+                "<=" => v <= c,
+                "~" => v >= c && (v.0, v.1) == (c.0, c.1),
+                _ => v >= c && v.0 == c.0,
+            };
+            all &= ok;
+        }
+        if all {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn regex(pattern: &str) -> Result<regex::Regex, String> {
@@ -1919,6 +2064,32 @@ mod tests {
                 "{\"s\": \"Hello Big World\", \"n\": 3}",
                 "hello-bi|3",
             ),
+            (
+                "{{ dig \"a\" \"b\" \"def\" .m }}|{{ dig \"a\" \"x\" \"def\" .m }}|{{ dig \"z\" \"def\" .m }}",
+                "{\"m\": {\"a\": {\"b\": \"found\"}}}",
+                "found|def|def",
+            ),
+            (
+                "{{ until 3 }}|{{ untilStep 1 10 3 }}|{{ seq 3 }}|{{ seq 2 4 }}|{{ seq 5 -1 3 }}",
+                "{}",
+                "[0 1 2]|[1 4 7]|1 2 3|2 3 4|5 4 3",
+            ),
+            (
+                "{{ tuple 1 \"a\" }}|{{ splitn \"$\" 2 \"a$b$c\" }}|{{ all 1 \"a\" true }}|{{ all 1 \"\" }}|{{ any 0 \"\" \"x\" }}|{{ any 0 \"\" }}",
+                "{}",
+                "[1 a]|map[_0:a _1:b$c]|true|false|true|false",
+            ),
+            (
+                "{{ mergeOverwrite (dict \"a\" 1) (dict \"a\" 2 \"b\" 3) }}|{{ mustRegexReplaceAll \"a\" \"banana\" \"o\" }}|{{ mustRegexMatch \"^b\" \"banana\" }}|{{ initials \"First Try\" }}",
+                "{}",
+                "map[a:2 b:3]|bonono|true|FT",
+            ),
+            (
+                "{{ semverCompare \">=1.25.0\" \"1.26.3\" }}|{{ semverCompare \"<1.25\" \"v1.26.0\" }}|{{ semverCompare \"~1.2.0\" \"1.2.9\" }}|{{ semverCompare \"^1.2.0\" \"2.0.0\" }}|{{ semverCompare \">=1.0, <2.0 || >=3.0\" \"3.1.0\" }}",
+                "{}",
+                "true|false|true|false|true",
+            ),
+            ("{{ trimall \"$\" \"$5$\" }}", "{}", "5"),
         ];
         for (t, d, want) in cases {
             let data: serde_json::Value = serde_json::from_str(d).unwrap();
@@ -2147,6 +2318,13 @@ mod tests {
         );
         assert!(GoTemplate::new(&["missingkey=bogus".into()], None).is_err());
         let e = r_err("{{ range $i := until 100000000 }}{{ end }}", json!({}), &[]);
-        assert!(e.contains("not defined") || e.contains("fuel"), "{e}");
+        assert!(e.contains("too many elements"), "{e}");
+        // A long loop runs out of fuel rather than running forever.
+        let e = r_err(
+            "{{ range $i := until 90000 }}{{ range $j := until 90000 }}{{ end }}{{ end }}",
+            json!({}),
+            &[],
+        );
+        assert!(e.contains("fuel"), "{e}");
     }
 }
