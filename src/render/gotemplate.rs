@@ -27,8 +27,11 @@ pub const DEFAULT_FUEL: u64 = 50_000;
 /// `missingkey` behaviour (`goTemplateOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingKey {
-    /// `<no value>` (Go's `default`, `invalid` and, for interface maps, `zero`).
+    /// `<no value>` (Go's `default` and `invalid`).
     Default,
+    /// `<no value>` too (interface maps have no zero value to print), but a field of a missing
+    /// value is an error: `nil pointer evaluating interface {}.b`.
+    Zero,
     /// An error: `map has no entry for key "x"`.
     Error,
 }
@@ -61,9 +64,8 @@ impl GoTemplate {
         let mut missing = MissingKey::Default;
         for o in options {
             match o.as_str() {
-                "missingkey=default" | "missingkey=invalid" | "missingkey=zero" => {
-                    missing = MissingKey::Default
-                }
+                "missingkey=default" | "missingkey=invalid" => missing = MissingKey::Default,
+                "missingkey=zero" => missing = MissingKey::Zero,
                 "missingkey=error" => missing = MissingKey::Error,
                 other => {
                     return Err(format!(
@@ -612,7 +614,7 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
                         _ => J::from(()),
                     },
                     ValueKind::Undefined | ValueKind::None => {
-                        if missing == MissingKey::Error {
+                        if missing != MissingKey::Default {
                             return Err(exec_err(
                                 &at,
                                 &src,
@@ -2205,6 +2207,21 @@ mod tests {
             ),
             "2 fallback true"
         );
+    }
+
+    #[test]
+    fn missingkey_zero_errors_on_a_field_of_a_missing_value() {
+        // Go 1.19: `<no value>` for the missing key itself, an error one level further.
+        let zero = GoTemplate::new(&["missingkey=zero".into()], None).unwrap();
+        assert_eq!(
+            zero.render_once("{{ .nope }}", &params(json!({"a": 1}))),
+            Ok("<no value>".to_string())
+        );
+        let e = r_err("{{ .nope.b }}", json!({"a": 1}), &["missingkey=zero"]);
+        assert!(e.ends_with("nil pointer evaluating interface {}.b"), "{e}");
+        let e = r_err("{{ .a.b }}", json!({"a": null}), &["missingkey=error"]);
+        assert!(e.ends_with("nil pointer evaluating interface {}.b"), "{e}");
+        assert_eq!(r("{{ .nope.b }}", json!({"a": 1})), "<no value>");
     }
 
     #[test]
