@@ -1,7 +1,7 @@
 //! Benchmarks (`cargo bench --bench render`); results and the command are in BENCHMARKS.md.
 //!
 //! 1. Render 10 000 Applications: a matrix of 100 cluster Secrets × 100 list elements, in the
-//!    default `{{param}}` mode and in jinja mode (target: under 150 ms each).
+//!    default `{{param}}` mode, in jinja mode and in goTemplate mode (target: under 150 ms each).
 //! 2. The git directories generator on a repository with 10 000 directories, warm cache, against
 //!    `git ls-tree -r -d --name-only HEAD` on the same repository in the same run (target: ratio at
 //!    most 1.5). Measured through a `--repo URL=PATH` override (local repository) and through a
@@ -46,21 +46,33 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn matrix_appset(jinja: bool) -> (ApplicationSet, Recorded) {
-    let (engine, name, server, path) = if jinja {
-        (
+#[derive(Clone, Copy)]
+enum Mode {
+    Default,
+    Jinja,
+    Go,
+}
+
+fn matrix_appset(mode: Mode) -> (ApplicationSet, Recorded) {
+    let (engine, name, server, path) = match mode {
+        Mode::Jinja => (
             "templateEngine: jinja",
             "'{{ name }}-{{ app }}'",
             "'{{ server }}'",
             "'apps/{{ app }}/{{ name }}'",
-        )
-    } else {
-        (
+        ),
+        Mode::Go => (
+            "goTemplate: true",
+            "'{{.name}}-{{.app}}'",
+            "'{{.server}}'",
+            "'apps/{{.app}}/{{.name}}'",
+        ),
+        Mode::Default => (
             "",
             "'{{name}}-{{app}}'",
             "'{{server}}'",
             "'apps/{{app}}/{{name}}'",
-        )
+        ),
     };
     let mut elements = String::new();
     for i in 0..100 {
@@ -113,8 +125,8 @@ CLUSTERS"#
 }
 
 fn bench_render(runtime: &tokio::runtime::Runtime, runs: usize) {
-    for jinja in [false, true] {
-        let (set, recorded) = matrix_appset(jinja);
+    for mode in [Mode::Default, Mode::Jinja, Mode::Go] {
+        let (set, recorded) = matrix_appset(mode);
         let inputs = Inputs::recorded(recorded);
         let opts = RenderOptions::default();
         let mut count = 0;
@@ -128,7 +140,11 @@ fn bench_render(runtime: &tokio::runtime::Runtime, runs: usize) {
         assert_eq!(count, 10_000);
         println!(
             "render 100 clusters x 100 elements = {count} Applications, {} mode: median {}",
-            if jinja { "jinja" } else { "default {{param}}" },
+            match mode {
+                Mode::Default => "default {{param}}",
+                Mode::Jinja => "jinja",
+                Mode::Go => "goTemplate",
+            },
             ms(d)
         );
     }

@@ -282,10 +282,7 @@ impl Compiler<'_> {
             Node::Action(p) => {
                 let value = self.pipeline(p)?;
                 if p.vars.is_empty() {
-                    let at = jstr(&p.pos.to_string());
-                    let src = jstr(&p.source);
-                    self.out
-                        .push_str(&format!("{{{{ go_print({value}, {at}, {src}) }}}}"));
+                    self.out.push_str(&format!("{{{{ go_print({value}) }}}}"));
                 } else {
                     self.bind(p, &value)?;
                 }
@@ -458,10 +455,10 @@ impl Compiler<'_> {
         }
         let keys: Vec<String> = chain.iter().map(|k| jstr(k)).collect();
         format!(
-            "go_field({base}, [{}], {}, {})",
-            keys.join(", "),
+            "go_field({base}, {}, {}, {})",
             jstr(&p.pos.to_string()),
-            jstr(&p.source)
+            jstr(&p.source),
+            keys.join(", ")
         )
     }
 
@@ -594,7 +591,7 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
     env.add_function("go_int", |i: i64| J::from(i));
     env.add_function("go_float", |s: String| J::from(s.parse::<f64>().unwrap_or(0.0)));
     env.add_function("go_truth", |v: J| truth(&v));
-    env.add_function("go_print", |v: J, _at: String, _src: String| -> String {
+    env.add_function("go_print", |v: J| -> String {
         match v.kind() {
             ValueKind::Undefined | ValueKind::None => "<no value>".into(),
             _ => go_sprint(&v),
@@ -602,9 +599,11 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
     });
     env.add_function(
         "go_field",
-        move |base: J, keys: Vec<String>, at: String, src: String| -> Result<J, Error> {
+        // The keys come last: a `&[Value]` argument takes the rest of the arguments.
+        move |base: J, at: &str, src: &str, keys: &[J]| -> Result<J, Error> {
             let mut v = base;
             for k in keys {
+                let k = k.as_str().unwrap_or_default();
                 v = match v.kind() {
                     ValueKind::Map => match v.get_attr(&k) {
                         Ok(x) if !x.is_undefined() => x,
