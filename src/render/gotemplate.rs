@@ -605,18 +605,18 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
             for k in keys {
                 let k = k.as_str().unwrap_or_default();
                 v = match v.kind() {
-                    ValueKind::Map => match v.get_attr(&k) {
+                    ValueKind::Map => match v.get_attr(k) {
                         Ok(x) if !x.is_undefined() => x,
                         _ if missing == MissingKey::Error => {
-                            return Err(exec_err(&at, &src, format!("map has no entry for key {k:?}")));
+                            return Err(exec_err(at, src, format!("map has no entry for key {k:?}")));
                         }
                         _ => J::from(()),
                     },
                     ValueKind::Undefined | ValueKind::None => {
                         if missing != MissingKey::Default {
                             return Err(exec_err(
-                                &at,
-                                &src,
+                                at,
+                                src,
                                 format!("nil pointer evaluating interface {{}}.{k}"),
                             ));
                         }
@@ -625,8 +625,8 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
                     // Data values are interface{} in Go (maps of interface{}), whatever they hold.
                     _ => {
                         return Err(exec_err(
-                            &at,
-                            &src,
+                            at,
+                            src,
                             format!("can't evaluate field {k} in type interface {{}}"),
                         ));
                     }
