@@ -266,17 +266,9 @@ fn owned_by<'a>(
 
 /// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
 pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
-    fn any(entries: &[crate::crd::ApplicationSetGenerator]) -> bool {
-        entries.iter().any(|e| {
-            GeneratorSpec::kinds_of(e).iter().any(|k| match k {
-                GeneratorSpec::Clusters(_) => true,
-                GeneratorSpec::Matrix(m) => any(&m.generators),
-                GeneratorSpec::Merge(m) => any(&m.generators),
-                _ => false,
-            })
-        })
-    }
-    any(&appset.spec.generators)
+    GeneratorSpec::all_in(&appset.spec.generators)
+        .iter()
+        .any(|k| matches!(k, GeneratorSpec::Clusters(_)))
 }
 
 async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -857,14 +849,7 @@ fn application_triggers(
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 obj.spec.as_ref().map(|s| s.get()).hash(&mut h);
-                obj.metadata.labels.hash(&mut h);
-                obj.metadata.annotations.hash(&mut h);
-                obj.metadata.finalizers.hash(&mut h);
-                obj.metadata
-                    .deletion_timestamp
-                    .as_ref()
-                    .map(|t| t.0.to_string())
-                    .hash(&mut h);
+                hash_meta(&obj.metadata, &mut h);
                 serde_json::to_string(&obj.metadata.owner_references)
                     .unwrap_or_default()
                     .hash(&mut h);
@@ -899,17 +884,20 @@ fn application_triggers(
 /// annotations (e.g. `appset.io/max-deletes`), finalizers and deletion, not its status.
 fn set_change(set: &ApplicationSet) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let m = &set.metadata;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    m.generation.hash(&mut h);
-    m.labels.hash(&mut h);
-    m.annotations.hash(&mut h);
-    m.finalizers.hash(&mut h);
-    m.deletion_timestamp
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .hash(&mut h);
+    set.metadata.generation.hash(&mut h);
+    hash_meta(&set.metadata, &mut h);
     Some(h.finish())
+}
+
+/// The metadata whose change is worth a reconcile, for ApplicationSets and owned Applications
+/// alike: labels, annotations, finalizers and deletion.
+fn hash_meta(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    m.labels.hash(h);
+    m.annotations.hash(h);
+    m.finalizers.hash(h);
+    m.deletion_timestamp.as_ref().map(|t| t.0.to_string()).hash(h);
 }
 
 /// Wait until a reflector store has its initial list; false if its writer is gone.

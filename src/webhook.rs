@@ -353,28 +353,24 @@ fn git_matches(repo_url: &str, revision: &str, change: &Change) -> bool {
 }
 
 fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
-    entries.iter().any(|e| {
-        GeneratorSpec::kinds_of(e).iter().any(|k| match k {
-            GeneratorSpec::Git(g) => git_matches(&g.repo_url, &g.revision, change),
-            GeneratorSpec::PullRequest(p) => match (change, &p.github) {
-                (
-                    Change::PullRequest {
-                        api_host: host,
-                        owner,
-                        repo,
-                    },
-                    Some(gh),
-                ) => {
-                    (templated(&gh.owner) || gh.owner.eq_ignore_ascii_case(owner))
-                        && (templated(&gh.repo) || gh.repo.eq_ignore_ascii_case(repo))
-                        && (templated(&gh.api) || api_host(&gh.api) == *host)
-                }
-                _ => false,
-            },
-            GeneratorSpec::Matrix(m) => entries_match(&m.generators, change),
-            GeneratorSpec::Merge(m) => entries_match(&m.generators, change),
+    GeneratorSpec::all_in(entries).iter().any(|k| match k {
+        GeneratorSpec::Git(g) => git_matches(&g.repo_url, &g.revision, change),
+        GeneratorSpec::PullRequest(p) => match (change, &p.github) {
+            (
+                Change::PullRequest {
+                    api_host: host,
+                    owner,
+                    repo,
+                },
+                Some(gh),
+            ) => {
+                (templated(&gh.owner) || gh.owner.eq_ignore_ascii_case(owner))
+                    && (templated(&gh.repo) || gh.repo.eq_ignore_ascii_case(repo))
+                    && (templated(&gh.api) || api_host(&gh.api) == *host)
+            }
             _ => false,
-        })
+        },
+        _ => false,
     })
 }
 
@@ -504,25 +500,13 @@ async fn refresh_through_api(
 
 /// The GitHub repositories (`owner`, `repo`) an ApplicationSet's pull-request generators watch.
 pub fn pull_request_repos(set: &ApplicationSet) -> Vec<(String, String)> {
-    fn walk(entries: &[ApplicationSetGenerator], out: &mut Vec<(String, String)>) {
-        for e in entries {
-            for k in GeneratorSpec::kinds_of(e) {
-                match k {
-                    GeneratorSpec::PullRequest(p) => {
-                        if let Some(gh) = &p.github {
-                            out.push((gh.owner.clone(), gh.repo.clone()));
-                        }
-                    }
-                    GeneratorSpec::Matrix(m) => walk(&m.generators, out),
-                    GeneratorSpec::Merge(m) => walk(&m.generators, out),
-                    _ => {}
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&set.spec.generators, &mut out);
-    out
+    GeneratorSpec::all_in(&set.spec.generators)
+        .iter()
+        .filter_map(|k| match k {
+            GeneratorSpec::PullRequest(p) => p.github.as_ref().map(|gh| (gh.owner.clone(), gh.repo.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `POST /api/webhook`.

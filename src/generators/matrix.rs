@@ -211,11 +211,7 @@ fn has_markers(child: &ApplicationSetGenerator, engine: &Engine) -> bool {
         }
     }
     let v = serde_json::to_value(child).unwrap_or(Value::Null);
-    match engine {
-        Engine::Fasttemplate => any(&v, &|s| s.contains("{{")),
-        Engine::Jinja(j) => any(&v, &|s| j.is_template(s)),
-        Engine::Go(g) => any(&v, &|s| g.is_template(s)),
-    }
+    any(&v, &|s| engine.is_template(s))
 }
 
 /// Render every string of a child's spec with `a` (Argo CD's `InterpolateGenerator`). The

@@ -154,6 +154,23 @@ pub enum GeneratorSpec<'a> {
 }
 
 impl<'a> GeneratorSpec<'a> {
+    /// Every generator of `entries` in order, the children of matrix and merge generators
+    /// (at any depth) right after their parent.
+    pub fn all_in(entries: &'a [ApplicationSetGenerator]) -> Vec<GeneratorSpec<'a>> {
+        let mut out = Vec::new();
+        for e in entries {
+            for k in GeneratorSpec::kinds_of(e) {
+                out.push(k);
+                match k {
+                    GeneratorSpec::Matrix(m) => out.extend(GeneratorSpec::all_in(&m.generators)),
+                    GeneratorSpec::Merge(m) => out.extend(GeneratorSpec::all_in(&m.generators)),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
     /// The kinds set in an entry, in Argo CD's declaration order.
     pub fn kinds_of(entry: &'a ApplicationSetGenerator) -> Vec<GeneratorSpec<'a>> {
         let mut v = Vec::new();

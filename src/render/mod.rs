@@ -130,6 +130,15 @@ impl Engine {
         }
     }
 
+    /// Whether `s` is a template for this engine (other strings render to themselves).
+    pub fn is_template(&self, s: &str) -> bool {
+        match self {
+            Engine::Fasttemplate => s.contains("{{"),
+            Engine::Jinja(j) => j.is_template(s),
+            Engine::Go(g) => g.is_template(s),
+        }
+    }
+
     /// Render one string with one parameter set (values, matrix interpolation, templatePatch).
     pub fn render_str(&self, s: &str, params: &Params) -> Result<String, RenderError> {
         match self {
@@ -237,40 +246,42 @@ impl Compiler<'_> {
             Engine::Fasttemplate => Ok(FastTemplate::parse(s)
                 .map_err(|e| RenderError::Syntax(e).in_field(field))?
                 .map(Str::Fast)),
-            Engine::Go(g) => {
-                if !g.is_template(s) {
-                    return Ok(None);
-                }
+            Engine::Go(g) if g.is_template(s) => {
                 let compiled = g.compile(s).map_err(|e| RenderError::Syntax(e).in_field(field))?;
-                let name = if is_key {
-                    format!("{field} (key)")
-                } else {
-                    field.to_string()
-                };
-                let env = self.env.get_or_insert_with(|| g.environment());
-                env.add_template_owned(name.clone(), compiled)
-                    .map_err(|e| RenderError::Jinja(e).in_field(field))?;
+                let name = self.add(field, is_key, compiled, || g.environment())?;
                 Ok(Some(Str::Go {
                     name,
                     source: s.to_string(),
                 }))
             }
-            Engine::Jinja(j) => {
-                if !j.is_template(s) {
-                    return Ok(None);
-                }
-                // Field paths are unique in a tree; a key and its value share one, hence the suffix.
-                let name = if is_key {
-                    format!("{field} (key)")
-                } else {
-                    field.to_string()
-                };
-                let env = self.env.get_or_insert_with(|| j.environment());
-                env.add_template_owned(name.clone(), s.to_string())
-                    .map_err(|e| RenderError::Jinja(e).in_field(field))?;
+            Engine::Jinja(j) if j.is_template(s) => {
+                let name = self.add(field, is_key, s.to_string(), || j.environment())?;
                 Ok(Some(Str::Jinja(name)))
             }
+            Engine::Go(_) | Engine::Jinja(_) => Ok(None),
         }
+    }
+
+    /// Add a minijinja template for `field` to the tree's environment (created by `env` on first
+    /// use); returns its name.
+    fn add(
+        &mut self,
+        field: &str,
+        is_key: bool,
+        source: String,
+        env: impl FnOnce() -> minijinja::Environment<'static>,
+    ) -> Result<String, RenderError> {
+        // Field paths are unique in a tree; a key and its value share one, hence the suffix.
+        let name = if is_key {
+            format!("{field} (key)")
+        } else {
+            field.to_string()
+        };
+        self.env
+            .get_or_insert_with(env)
+            .add_template_owned(name.clone(), source)
+            .map_err(|e| RenderError::Jinja(e).in_field(field))?;
+        Ok(name)
     }
 
     fn node(&mut self, field: &str, v: &Value) -> Result<Node, RenderError> {
