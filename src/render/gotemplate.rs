@@ -40,9 +40,10 @@ pub enum MissingKey {
 #[derive(Clone)]
 pub struct GoTemplate {
     env: Environment<'static>,
-    /// The same with `missingkey=error` (matrix `values` pre-resolution).
-    strict: Environment<'static>,
+    /// The same with `missingkey=error` (matrix `values` pre-resolution), built on first use.
+    strict: std::sync::OnceLock<Environment<'static>>,
     missing: MissingKey,
+    max_fuel: Option<u64>,
 }
 
 impl std::fmt::Debug for GoTemplate {
@@ -51,6 +52,16 @@ impl std::fmt::Debug for GoTemplate {
             .field("missing", &self.missing)
             .finish()
     }
+}
+
+/// A minijinja environment with the Go helpers for one `missingkey` mode.
+fn environment(missing: MissingKey, max_fuel: Option<u64>) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.set_fuel(Some(max_fuel.map_or(DEFAULT_FUEL, |m| DEFAULT_FUEL.min(m))));
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    register(&mut env, missing);
+    env
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -74,18 +85,11 @@ impl GoTemplate {
                 }
             }
         }
-        let make = |missing| {
-            let mut env = Environment::new();
-            env.set_undefined_behavior(UndefinedBehavior::Lenient);
-            env.set_fuel(Some(max_fuel.map_or(DEFAULT_FUEL, |m| DEFAULT_FUEL.min(m))));
-            env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-            register(&mut env, missing);
-            env
-        };
         Ok(GoTemplate {
-            env: make(missing),
-            strict: make(MissingKey::Error),
+            env: environment(missing, max_fuel),
+            strict: std::sync::OnceLock::new(),
             missing,
+            max_fuel,
         })
     }
 
@@ -131,7 +135,10 @@ impl GoTemplate {
             return Ok(Some(source.to_string()));
         }
         let compiled = self.compile(source)?;
-        match self.strict.render_str(&compiled, context(params)) {
+        let strict = self
+            .strict
+            .get_or_init(|| environment(MissingKey::Error, self.max_fuel));
+        match strict.render_str(&compiled, context(params)) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.detail().is_some_and(|d| d.contains("map has no entry for key")) => Ok(None),
             Err(e) => Err(execution_error(source, &e)),
@@ -537,9 +544,9 @@ fn fmt_v(v: &J, out: &mut String) {
     }
 }
 
+/// A Go `float64` (JSON numbers with a fraction or exponent) rather than an integer.
 fn is_float(v: &J) -> bool {
-    v.kind() == ValueKind::Number && v.as_i64().is_none()
-        || (v.kind() == ValueKind::Number && v.to_string().contains(['.', 'e', 'E', 'N', 'i']))
+    v.is_number() && !v.is_integer()
 }
 
 fn fmt_number(v: &J) -> String {
@@ -815,17 +822,13 @@ pub const FUNCTIONS: &[&str] = &[
     "trimall",
 ];
 
+/// A value as a string the way sprig's `strval` / `toString` gives it.
 fn as_string(v: &J) -> String {
     match v.kind() {
         ValueKind::String => v.as_str().unwrap_or_default().to_string(),
         ValueKind::Undefined | ValueKind::None => String::new(),
         _ => go_sprint(v),
     }
-}
-
-/// sprig's `toString` (`<nil>` for nil in `%v` contexts, "" here as sprig's strval).
-fn strval(v: &J) -> String {
-    as_string(v)
 }
 
 fn to_f64(v: &J) -> f64 {
@@ -875,10 +878,6 @@ fn to_json(v: &J) -> serde_json::Value {
         ValueKind::Map => V::Object(dict_of(v).iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
         _ => V::String(v.to_string()),
     }
-}
-
-fn from_json(v: &serde_json::Value) -> J {
-    go_value(v)
 }
 
 fn items(v: &J) -> Vec<J> {
@@ -1136,7 +1135,7 @@ fn call(name: &str, a: &[J]) -> Result<J, String> {
 }
 
 fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
-    let s = |i: usize| a.get(i).map(strval).unwrap_or_default();
+    let s = |i: usize| a.get(i).map(as_string).unwrap_or_default();
     let last = || a.last().cloned().unwrap_or_default();
     Ok(match name {
         // Go builtins
@@ -1214,7 +1213,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             let Some((f, rest)) = a.split_first() else {
                 return Err("wrong number of args for printf: want at least 1 got 0".into());
             };
-            J::from(sprintf(&strval(f), rest))
+            J::from(sprintf(&as_string(f), rest))
         }
         "eq" => {
             if a.len() < 2 {
@@ -1266,21 +1265,22 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         // Argo CD
         "normalize" => J::from(text::normalize(&s(a.len().saturating_sub(1)))),
         "slugify" => {
-            let name = strval(&last());
+            let name = as_string(&last());
             let max = if a.len() >= 2 { to_i64(&a[0]) as usize } else { 50 };
             let smart = if a.len() >= 3 { truth(&a[1]) } else { true };
             J::from(text::slugify(&name, max, smart))
         }
         "toYaml" => J::from(yaml_of(&last()).unwrap_or_default()),
         "fromYaml" | "fromYamlArray" => {
-            let v: serde_json::Value = serde_saphyr::from_str(&strval(&last())).map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_saphyr::from_str(&as_string(&last())).map_err(|e| e.to_string())?;
             if name == "fromYamlArray" && !v.is_array() {
                 return Err("expected a YAML array".into());
             }
             if name == "fromYaml" && !(v.is_object() || v.is_null()) {
                 return Err("expected a YAML map".into());
             }
-            from_json(&v)
+            go_value(&v)
         }
         // sprig: strings
         "lower" => J::from(s(0).to_lowercase()),
@@ -1313,14 +1313,14 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "quote" => J::from(
             a.iter()
                 .filter(|v| !v.is_none() && !v.is_undefined())
-                .map(|v| text::go_quote(&strval(v)))
+                .map(|v| text::go_quote(&as_string(v)))
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
         "squote" => J::from(
             a.iter()
                 .filter(|v| !v.is_none() && !v.is_undefined())
-                .map(|v| format!("'{}'", strval(v)))
+                .map(|v| format!("'{}'", as_string(v)))
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
@@ -1414,12 +1414,12 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
                 .map(|(i, p)| (format!("_{i}"), J::from(p)))
                 .collect::<BTreeMap<_, _>>(),
         ),
-        "join" => J::from(items(&a[1]).iter().map(strval).collect::<Vec<_>>().join(&s(0))),
-        "toString" => J::from(strval(&a[0])),
+        "join" => J::from(items(&a[1]).iter().map(as_string).collect::<Vec<_>>().join(&s(0))),
+        "toString" => J::from(as_string(&a[0])),
         "toStrings" => J::from(
             items(&a[0])
                 .iter()
-                .map(|v| J::from(strval(v)))
+                .map(|v| J::from(as_string(v)))
                 .collect::<Vec<_>>(),
         ),
         "regexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
@@ -1439,11 +1439,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
                 all.into_iter().take(n as usize).collect()
             })
         }
-        "regexReplaceAll" => J::from(
-            regex(&s(0))?
-                .replace_all(&s(1), go_expand(&s(2)).as_str())
-                .into_owned(),
-        ),
+        "regexReplaceAll" => J::from(regex(&s(0))?.replace_all(&s(1), s(2).as_str()).into_owned()),
         "regexReplaceAllLiteral" => J::from(
             regex(&s(0))?
                 .replace_all(&s(1), regex::NoExpand(&s(2)))
@@ -1500,7 +1496,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         }
         "toPrettyJson" => J::from(serde_json::to_string_pretty(&to_json(&a[0])).unwrap_or_default()),
         "fromJson" | "mustFromJson" => match serde_json::from_str::<serde_json::Value>(&s(0)) {
-            Ok(v) => from_json(&v),
+            Ok(v) => go_value(&v),
             Err(e) if name == "mustFromJson" => return Err(e.to_string()),
             Err(_) => J::from(BTreeMap::<String, J>::new()),
         },
@@ -1578,7 +1574,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             )
         }
         "sortAlpha" => {
-            let mut v: Vec<String> = items(&a[0]).iter().map(strval).collect();
+            let mut v: Vec<String> = items(&a[0]).iter().map(as_string).collect();
             v.sort();
             J::from(v.into_iter().map(J::from).collect::<Vec<_>>())
         }
@@ -1586,7 +1582,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             let mut m = BTreeMap::new();
             for pair in a.chunks(2) {
                 m.insert(
-                    strval(&pair[0]),
+                    as_string(&pair[0]),
                     pair.get(1).cloned().unwrap_or_else(|| J::from("")),
                 );
             }
@@ -1631,7 +1627,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             J::from(out)
         }
         "pick" | "omit" => {
-            let keys: Vec<String> = a[1..].iter().map(strval).collect();
+            let keys: Vec<String> = a[1..].iter().map(as_string).collect();
             J::from(
                 dict_of(&a[0])
                     .into_iter()
@@ -1642,7 +1638,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "kindOf" => J::from(kind_of(&a[0])),
         "kindIs" => J::from(kind_of(&a[1]) == s(0)),
         "typeOf" => J::from(type_name(&a[0])),
-        "deepCopy" => from_json(&to_json(&a[0])),
+        "deepCopy" => go_value(&to_json(&a[0])),
         "dig" => {
             // dig k1 k2 ... default dict
             let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
@@ -1709,11 +1705,7 @@ fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             }
             J::from(out)
         }
-        "mustRegexReplaceAll" => J::from(
-            regex(&s(0))?
-                .replace_all(&s(1), go_expand(&s(2)).as_str())
-                .into_owned(),
-        ),
+        "mustRegexReplaceAll" => J::from(regex(&s(0))?.replace_all(&s(1), s(2).as_str()).into_owned()),
         "mustRegexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
         "initials" => J::from(
             s(0).split_whitespace()
@@ -1744,7 +1736,7 @@ fn dict_of(v: &J) -> BTreeMap<String, J> {
         ValueKind::Map => v
             .try_iter()
             .map(|keys| {
-                keys.map(|k| (strval(&k), v.get_item(&k).unwrap_or_default()))
+                keys.map(|k| (as_string(&k), v.get_item(&k).unwrap_or_default()))
                     .collect()
             })
             .unwrap_or_default(),
@@ -1802,11 +1794,6 @@ fn semver_matches(constraint: &str, v: &str) -> Result<bool, String> {
 
 fn regex(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(pattern).map_err(|e| e.to_string())
-}
-
-/// Go's `$1` / `${name}` expansion template → the regex crate's (the same syntax).
-fn go_expand(s: &str) -> String {
-    s.to_string()
 }
 
 fn title(s: &str) -> String {
