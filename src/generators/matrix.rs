@@ -224,9 +224,19 @@ pub(crate) fn interpolate(
     path: &str,
 ) -> Result<ApplicationSetGenerator, GenerateError> {
     let mut v = serde_json::to_value(child).map_err(|e| GenerateError::invalid(path, e.to_string()))?;
-    interpolate_entry(&mut v, a, ctx, path)?;
-    serde_json::from_value(v)
-        .map_err(|e| GenerateError::invalid(path, format!("failed to replace parameters in generator: {e}")))
+    const CONTEXT: &str = "failed to replace parameters in generator";
+    interpolate_entry(&mut v, a, ctx, path).map_err(|e| match e {
+        GenerateError::Invalid { path, message } => GenerateError::Invalid {
+            path,
+            message: format!("{CONTEXT}: {message}"),
+        },
+        GenerateError::Render { path, source } => GenerateError::Invalid {
+            path,
+            message: format!("{CONTEXT}: {source}"),
+        },
+        other => other,
+    })?;
+    serde_json::from_value(v).map_err(|e| GenerateError::invalid(path, format!("{CONTEXT}: {e}")))
 }
 
 fn interpolate_entry(
