@@ -148,6 +148,74 @@ pub const FUNCTIONS: &[&str] = &[
     "initials",
     "semverCompare",
     "trimall",
+    // sprig: the rest of the generic set
+    "abbrevboth",
+    "add1f",
+    "addf",
+    "adler32sum",
+    "b32dec",
+    "b32enc",
+    "base",
+    "biggest",
+    "chunk",
+    "clean",
+    "deepEqual",
+    "dir",
+    "divf",
+    "ext",
+    "hello",
+    "isAbs",
+    "maxf",
+    "minf",
+    "mulf",
+    "mustAppend",
+    "mustChunk",
+    "mustCompact",
+    "mustDeepCopy",
+    "mustFirst",
+    "mustHas",
+    "mustInitial",
+    "mustLast",
+    "mustMerge",
+    "mustMergeOverwrite",
+    "mustPrepend",
+    "mustPush",
+    "mustRegexFind",
+    "mustRegexFindAll",
+    "mustRegexReplaceAllLiteral",
+    "mustRegexSplit",
+    "mustRest",
+    "mustReverse",
+    "mustSlice",
+    "mustToPrettyJson",
+    "mustToRawJson",
+    "mustUniq",
+    "mustWithout",
+    "osBase",
+    "osClean",
+    "osDir",
+    "osExt",
+    "osIsAbs",
+    "push",
+    "randAlpha",
+    "randAlphaNum",
+    "randAscii",
+    "randBytes",
+    "randInt",
+    "randNumeric",
+    "regexQuoteMeta",
+    "semver",
+    "shuffle",
+    "subf",
+    "swapcase",
+    "toDecimal",
+    "typeIs",
+    "typeIsLike",
+    "urlJoin",
+    "urlParse",
+    "uuidv4",
+    "wrap",
+    "wrapWith",
 ];
 
 /// A value as a string the way sprig's `strval` / `toString` gives it.
@@ -511,27 +579,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             }
             v
         }
-        "slice" => {
-            let Some((base, idx)) = a.split_first() else {
-                return Err("wrong number of args for slice: want at least 1 got 0".into());
-            };
-            let n = base.len().unwrap_or(0) as i64;
-            let from = idx.first().map_or(0, to_i64);
-            let to = idx.get(1).map_or(n, to_i64);
-            if from < 0 || to > n || from > to {
-                return Err(format!("index out of range: {from}:{to}"));
-            }
-            match base.kind() {
-                ValueKind::String => J::from(
-                    base.as_str()
-                        .unwrap_or_default()
-                        .get(from as usize..to as usize)
-                        .unwrap_or_default(),
-                ),
-                ValueKind::Seq => J::from(items(base)[from as usize..to as usize].to_vec()),
-                _ => return Err(format!("can't slice item of type {}", type_name(base))),
-            }
-        }
         "print" => J::from(sprint(a)),
         "println" => J::from(format!(
             "{}\n",
@@ -750,7 +797,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
                 .map(|v| J::from(as_string(v)))
                 .collect::<Vec<_>>(),
         ),
-        "regexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
         "regexFind" => J::from(
             regex(&s(0))?
                 .find(&s(1))
@@ -819,10 +865,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             if truth(&a[2]) { a[0].clone() } else { a[1].clone() }
         }
         "fail" => return Err(s(0)),
-        "toJson" | "toRawJson" | "mustToJson" => {
-            J::from(serde_json::to_string(&to_json(&a[0])).unwrap_or_default())
-        }
-        "toPrettyJson" => J::from(serde_json::to_string_pretty(&to_json(&a[0])).unwrap_or_default()),
         "fromJson" | "mustFromJson" => match serde_json::from_str::<serde_json::Value>(&s(0)) {
             Ok(v) => go_value(&v),
             Err(e) if name == "mustFromJson" => return Err(e.to_string()),
@@ -854,53 +896,8 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "float64" => J::from(to_f64(&a[0])),
         "floor" => J::from(to_f64(&a[0]).floor()),
         "ceil" => J::from(to_f64(&a[0]).ceil()),
-        "round" => {
-            let p = a.get(1).map_or(0, to_i64) as i32;
-            let m = 10f64.powi(p);
-            J::from((to_f64(&a[0]) * m).round() / m)
-        }
         // sprig: lists and dicts
         "list" => J::from(a.to_vec()),
-        "first" => items(&a[0]).first().cloned().unwrap_or_else(|| J::from(())),
-        "last" => items(&a[0]).last().cloned().unwrap_or_else(|| J::from(())),
-        "rest" => J::from(items(&a[0]).into_iter().skip(1).collect::<Vec<_>>()),
-        "initial" => {
-            let mut v = items(&a[0]);
-            v.pop();
-            J::from(v)
-        }
-        "append" => {
-            let mut v = items(&a[0]);
-            v.push(a[1].clone());
-            J::from(v)
-        }
-        "prepend" => {
-            let mut v = vec![a[1].clone()];
-            v.extend(items(&a[0]));
-            J::from(v)
-        }
-        "concat" => J::from(a.iter().flat_map(items).collect::<Vec<_>>()),
-        "reverse" => J::from(items(&a[0]).into_iter().rev().collect::<Vec<_>>()),
-        "uniq" => {
-            let mut out: Vec<J> = Vec::new();
-            for x in items(&a[0]) {
-                if !out.contains(&x) {
-                    out.push(x);
-                }
-            }
-            J::from(out)
-        }
-        "compact" => J::from(items(&a[0]).into_iter().filter(truth).collect::<Vec<_>>()),
-        "has" => J::from(items(&a[1]).contains(&a[0])),
-        "without" => {
-            let drop = &a[1..];
-            J::from(
-                items(&a[0])
-                    .into_iter()
-                    .filter(|x| !drop.contains(x))
-                    .collect::<Vec<_>>(),
-            )
-        }
         "sortAlpha" => {
             let mut v: Vec<String> = items(&a[0]).iter().map(as_string).collect();
             v.sort();
@@ -966,7 +963,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "kindOf" => J::from(kind_of(&a[0])),
         "kindIs" => J::from(kind_of(&a[1]) == s(0)),
         "typeOf" => J::from(type_name(&a[0])),
-        "deepCopy" => go_value(&to_json(&a[0])),
         "dig" => {
             // dig k1 k2 ... default dict
             let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
@@ -987,36 +983,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             }
             v
         }
-        "until" | "untilStep" | "seq" => {
-            let (start, stop, step) = match (name, a.len()) {
-                ("until", _) => (0, to_i64(&a[0]), 1),
-                ("untilStep", _) => (to_i64(&a[0]), to_i64(&a[1]), to_i64(&a[2])),
-                ("seq", 1) => (1, to_i64(&a[0]) + 1, 1),
-                ("seq", 2) => {
-                    let (s0, e) = (to_i64(&a[0]), to_i64(&a[1]));
-                    if e >= s0 { (s0, e + 1, 1) } else { (s0, e - 1, -1) }
-                }
-                ("seq", 3) => {
-                    let (s0, st, e) = (to_i64(&a[0]), to_i64(&a[1]), to_i64(&a[2]));
-                    (s0, if st > 0 { e + 1 } else { e - 1 }, st)
-                }
-                _ => return Err(format!("wrong number of args for {name}")),
-            };
-            if step == 0 || (stop - start) / step > 100_000 {
-                return Err(format!("{name}: too many elements"));
-            }
-            let mut out = Vec::new();
-            let mut i = start;
-            while (step > 0 && i < stop) || (step < 0 && i > stop) {
-                out.push(J::from(i));
-                i += step;
-            }
-            if name == "seq" {
-                J::from(out.iter().map(go_sprint).collect::<Vec<_>>().join(" "))
-            } else {
-                J::from(out)
-            }
-        }
         "tuple" => J::from(a.to_vec()),
         "splitn" => J::from(
             s(2).splitn(to_i64(&a[1]).max(0) as usize, &s(0))
@@ -1034,7 +1000,6 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
             J::from(out)
         }
         "mustRegexReplaceAll" => J::from(regex(&s(0))?.replace_all(&s(1), s(2).as_str()).into_owned()),
-        "mustRegexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
         "initials" => J::from(
             s(0).split_whitespace()
                 .filter_map(|w| w.chars().next())
@@ -1042,7 +1007,7 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         ),
         "trimall" => J::from(s(1).trim_matches(|c| s(0).contains(c)).to_string()),
         "semverCompare" => J::from(semver_matches(&s(0), &s(1))?),
-        other => return Err(format!("function {other:?} not implemented")),
+        other => return call_more(other, a),
     })
 }
 
@@ -1150,4 +1115,786 @@ pub(super) fn url_escape(s: &str) -> String {
         }
     }
     out
+}
+
+// ---- lists, numbers, strings, paths, URLs, random values (sprig's remaining generic set) --------
+
+/// Whether `name` is a function of Argo CD's goTemplate set (a call to any other is a parse
+/// error, as in Go).
+pub(super) fn is_function(name: &str) -> bool {
+    FUNCTIONS.contains(&name) || NOT_SUPPORTED.contains(&name)
+}
+
+/// Functions Argo CD allows that appset does not run: they generate keys, certificates or
+/// salted hashes, a new value on every render, so Argo CD itself rewrites the Application on
+/// every reconcile with them. A template using one fails when it calls it, with this reason.
+const NOT_SUPPORTED: &[&str] = &[
+    "bcrypt",
+    "htpasswd",
+    "genPrivateKey",
+    "derivePassword",
+    "buildCustomCert",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "encryptAES",
+    "decryptAES",
+];
+
+/// A list argument of a sprig list function; Go's errors for anything else (`what` is the
+/// function's word in `Cannot find first on type string`).
+fn list_of(v: &J, what: &str) -> Result<Vec<J>, String> {
+    match v.kind() {
+        ValueKind::Seq => Ok(items(v)),
+        // reflect.TypeOf(nil).Kind() in sprig: a nil-pointer panic that text/template recovers.
+        ValueKind::Undefined | ValueKind::None => {
+            Err("runtime error: invalid memory address or nil pointer dereference".into())
+        }
+        _ => Err(format!("Cannot {what} on type {}", kind_of(v))),
+    }
+}
+
+/// Go's reflect.DeepEqual on template data (an int never equals a float64).
+fn deep_equal(a: &J, b: &J) -> bool {
+    match (a.kind(), b.kind()) {
+        (ValueKind::Number, ValueKind::Number) => is_float(a) == is_float(b) && a == b,
+        (ValueKind::Seq, ValueKind::Seq) => {
+            let (x, y) = (items(a), items(b));
+            x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| deep_equal(p, q))
+        }
+        (ValueKind::Map, ValueKind::Map) => {
+            let (x, y) = (dict_of(a), dict_of(b));
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
+        (ValueKind::Undefined | ValueKind::None, ValueKind::Undefined | ValueKind::None) => true,
+        (x, y) => x == y && a == b,
+    }
+}
+
+/// sprig's float functions: exact decimal arithmetic (shopspring/decimal) on the arguments'
+/// shortest decimal forms, division rounded half away from zero to 16 places.
+fn decimal_op(first: &J, rest: &[J], op: &str) -> Result<J, String> {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    let dec = |v: &J| -> Option<Decimal> { format!("{}", to_f64(v)).parse::<Decimal>().ok() };
+    let exact = (|| {
+        let mut acc = dec(first)?;
+        for x in rest {
+            let d = dec(x)?;
+            acc = match op {
+                "add" => acc.checked_add(d)?,
+                "sub" => acc.checked_sub(d)?,
+                "mul" => acc.checked_mul(d)?,
+                _ if d.is_zero() => return Some(Err("decimal division by 0".to_string())),
+                _ => acc
+                    .checked_div(d)?
+                    .round_dp_with_strategy(16, RoundingStrategy::MidpointAwayFromZero),
+            };
+        }
+        Some(Ok(acc.to_string().parse::<f64>().unwrap_or(0.0)))
+    })();
+    let f = match exact {
+        Some(r) => r?,
+        // Out of the 96-bit decimal range: plain float arithmetic.
+        None => rest.iter().map(to_f64).fold(to_f64(first), |acc, x| match op {
+            "add" => acc + x,
+            "sub" => acc - x,
+            "mul" => acc * x,
+            _ => acc / x,
+        }),
+    };
+    Ok(J::from(f))
+}
+
+/// sprig's `untilStep` (Go's loop, empty when the step points away from `stop`).
+fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, String> {
+    if (stop < start && step >= 0) || (stop >= start && step <= 0) {
+        return Ok(Vec::new());
+    }
+    if (stop - start) / step > 100_000 {
+        return Err("too many elements (more than 100000)".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        out.push(i);
+        i += step;
+    }
+    Ok(out)
+}
+
+/// sprig's `seq`: 1..=n, start..=end, or start..=end by step, as a space-separated string.
+fn seq(a: &[J]) -> Result<String, String> {
+    let p: Vec<i64> = a.iter().map(to_i64).collect();
+    let list = match p.as_slice() {
+        [] => Vec::new(),
+        [end] => {
+            let inc = if *end < 1 { -1 } else { 1 };
+            until_step(1, end + inc, inc)?
+        }
+        [start, end] => {
+            let step = if end < start { -1 } else { 1 };
+            until_step(*start, end + step, step)?
+        }
+        [start, step, end] => {
+            let inc = if end < start { -1 } else { 1 };
+            if end < start && *step > 0 {
+                Vec::new()
+            } else {
+                until_step(*start, end + inc, *step)?
+            }
+        }
+        _ => Vec::new(),
+    };
+    Ok(list.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+}
+
+/// Go's `encoding/json` output: `<`, `>`, `&`, U+2028 and U+2029 escaped unless `raw`.
+fn json_text(v: &J, pretty: bool, raw: bool) -> String {
+    let value = to_json(v);
+    let text = if pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    }
+    .unwrap_or_default();
+    if raw {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// goutils' `AbbreviateFull` (sprig's `abbrevboth`), byte offsets as in Go.
+fn abbreviate_full(s: &str, offset: i64, width: i64) -> String {
+    let len = s.len() as i64;
+    if s.is_empty() || width < 4 || len <= width {
+        return s.to_string();
+    }
+    let cut =
+        |from: i64, to: i64| String::from_utf8_lossy(&s.as_bytes()[from as usize..to as usize]).into_owned();
+    let mut offset = offset.min(len);
+    if len - offset < width - 3 {
+        offset = len - (width - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", cut(0, width - 3));
+    }
+    if width < 7 {
+        return String::new();
+    }
+    if offset + width - 3 < len {
+        let tail = cut(offset, len);
+        return format!("...{}", abbreviate_full(&tail, 0, width - 3));
+    }
+    format!("...{}", cut(len - (width - 3), len))
+}
+
+/// goutils' `WrapCustom` (`wrap`, `wrapWith`): wrap at spaces; long words wrapped only when asked.
+fn wrap(s: &str, width: i64, newline: &str, long_words: bool) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let newline = if newline.is_empty() { "\n" } else { newline };
+    let width = width.max(1) as usize;
+    let b = s.as_bytes();
+    let text = |from: usize, to: usize| String::from_utf8_lossy(&b[from..to]).into_owned();
+    let mut out = String::new();
+    let mut offset = 0;
+    while b.len() - offset > width {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = (width + offset + 1).min(b.len());
+        if let Some(space) = b[offset..end].iter().rposition(|&c| c == b' ') {
+            out.push_str(&text(offset, offset + space));
+            out.push_str(newline);
+            offset += space + 1;
+        } else if long_words {
+            out.push_str(&text(offset, offset + width));
+            out.push_str(newline);
+            offset += width;
+        } else {
+            let end = width + offset;
+            match b[end..].iter().position(|&c| c == b' ') {
+                None => {
+                    out.push_str(&text(offset, b.len()));
+                    offset = b.len();
+                }
+                Some(i) => {
+                    out.push_str(&text(offset, end + i));
+                    out.push_str(newline);
+                    offset = end + i + 1;
+                }
+            }
+        }
+    }
+    out.push_str(&text(offset, b.len()));
+    out
+}
+
+/// A simple (one-character) case mapping, as Go's `unicode.ToUpper`/`ToLower` (ß stays ß).
+fn simple_case(c: char, upper: bool) -> char {
+    let mut m: Vec<char> = if upper {
+        c.to_uppercase().collect()
+    } else {
+        c.to_lowercase().collect()
+    };
+    if m.len() == 1 { m.pop().unwrap_or(c) } else { c }
+}
+
+/// goutils' `SwapCase`: upper and title case to lower; lower to upper, or to title case after
+/// whitespace.
+fn swap_case(s: &str) -> String {
+    let mut whitespace = true;
+    s.chars()
+        .map(|c| {
+            let titled = matches!(c, 'ǅ' | 'ǈ' | 'ǋ' | 'ǲ');
+            if c.is_uppercase() || titled {
+                whitespace = false;
+                simple_case(c, false)
+            } else if c.is_lowercase() {
+                let title = match c {
+                    'ǆ' => Some('ǅ'),
+                    'ǉ' => Some('ǈ'),
+                    'ǌ' => Some('ǋ'),
+                    'ǳ' => Some('ǲ'),
+                    _ => None,
+                };
+                let out = match title {
+                    Some(t) if whitespace => t,
+                    _ => simple_case(c, true),
+                };
+                whitespace = false;
+                out
+            } else {
+                whitespace = c.is_whitespace();
+                c
+            }
+        })
+        .collect()
+}
+
+/// Go's `path.Clean`.
+fn clean_path(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let body = parts.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
+    }
+}
+
+/// Go's `path.Base`.
+fn base_path(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
+/// Go's `path.Dir`.
+fn dir_path(p: &str) -> String {
+    let dir = match p.rfind('/') {
+        Some(i) => &p[..=i],
+        None => "",
+    };
+    clean_path(dir)
+}
+
+/// Go's `path.Ext`.
+fn ext_path(p: &str) -> String {
+    for (i, c) in p.char_indices().rev() {
+        match c {
+            '/' => break,
+            '.' => return p[i..].to_string(),
+            _ => {}
+        }
+    }
+    String::new()
+}
+
+/// Go's `url.PathUnescape`-style decoding (`%XX`); `None` on a bad escape.
+fn unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Go's URL escaping for paths and fragments (`shouldEscape` in encodePath mode).
+fn escape_path(s: &str, fragment: bool) -> String {
+    let mut out = String::new();
+    for &b in s.as_bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'~' | b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'
+            )
+            || (fragment && matches!(b, b'!' | b'(' | b')' | b'*' | b'?'));
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// sprig's `urlParse`: Go's `url.Parse` split into a dict.
+fn url_parse(raw: &str) -> Result<J, String> {
+    let fail = |m: &str| format!("unable to parse url: parse {}: {m}", text::go_quote(raw));
+    let (rest, fragment) = match raw.split_once('#') {
+        Some((r, f)) => (r, unescape(f).ok_or_else(|| fail("invalid URL escape"))?),
+        None => (raw, String::new()),
+    };
+    let mut scheme = "";
+    if let Some(i) = rest.find(':') {
+        let cand = &rest[..i];
+        let valid = cand.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cand
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if i == 0 {
+            return Err(fail("missing protocol scheme"));
+        }
+        if valid {
+            scheme = cand;
+        }
+    }
+    let mut rest = &rest[if scheme.is_empty() { 0 } else { scheme.len() + 1 }..];
+    let mut query = "";
+    if let Some((r, q)) = rest.split_once('?') {
+        rest = r;
+        query = q;
+    }
+    let (mut opaque, mut host, mut user, mut path) = ("", String::new(), String::new(), String::new());
+    if !rest.starts_with('/') && !scheme.is_empty() {
+        opaque = rest;
+    } else {
+        if rest.starts_with("//") && (!scheme.is_empty() || !rest.starts_with("///")) {
+            let auth_end = rest[2..].find('/').map_or(rest.len(), |i| i + 2);
+            let authority = &rest[2..auth_end];
+            rest = &rest[auth_end..];
+            let h = match authority.rfind('@') {
+                Some(i) => {
+                    user = authority[..i].to_string();
+                    &authority[i + 1..]
+                }
+                None => authority,
+            };
+            if h.starts_with('[') && !h.contains(']') {
+                return Err(fail("missing ']' in host"));
+            }
+            host = unescape(h).ok_or_else(|| fail("invalid URL escape"))?;
+        }
+        path = unescape(rest).ok_or_else(|| fail("invalid URL escape"))?;
+    }
+    let hostname = if let Some(inner) = host.strip_prefix('[') {
+        inner.split(']').next().unwrap_or_default().to_string()
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host.clone(), |(h, _)| h.to_string())
+    };
+    let dict: BTreeMap<String, J> = [
+        ("scheme", scheme.to_string()),
+        ("host", host),
+        ("hostname", hostname),
+        ("path", path),
+        ("query", query.to_string()),
+        ("opaque", opaque.to_string()),
+        ("fragment", fragment),
+        ("userinfo", user),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), J::from(v)))
+    .collect();
+    Ok(J::from(dict))
+}
+
+/// sprig's `urlJoin`: Go's `URL.String` of the dict's parts.
+fn url_join(d: &J) -> Result<String, String> {
+    let m = dict_of(d);
+    let get = |k: &str| -> Result<String, String> {
+        match m.get(k) {
+            None => Ok(String::new()),
+            Some(v) if v.kind() == ValueKind::String => Ok(as_string(v)),
+            Some(v) => Err(format!(
+                "unable to parse {k} key, must be of type string, but {} found",
+                kind_of(v)
+            )),
+        }
+    };
+    let (scheme, host, path, query, opaque, fragment, user) = (
+        get("scheme")?,
+        get("host")?,
+        get("path")?,
+        get("query")?,
+        get("opaque")?,
+        get("fragment")?,
+        get("userinfo")?,
+    );
+    let mut out = String::new();
+    if !scheme.is_empty() {
+        out.push_str(&scheme);
+        out.push(':');
+    }
+    if !opaque.is_empty() {
+        out.push_str(&opaque);
+    } else {
+        if !scheme.is_empty() || !host.is_empty() || !user.is_empty() {
+            if !host.is_empty() || !path.is_empty() || !user.is_empty() {
+                out.push_str("//");
+            }
+            if !user.is_empty() {
+                out.push_str(&user);
+                out.push('@');
+            }
+            out.push_str(&host);
+        }
+        if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&escape_path(&path, false));
+    }
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(&query);
+    }
+    if !fragment.is_empty() {
+        out.push('#');
+        out.push_str(&escape_path(&fragment, true));
+    }
+    Ok(out)
+}
+
+/// Random bytes from the operating system (sprig uses crypto/rand).
+fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// `count` characters drawn uniformly from `alphabet` (goutils' CryptoRandom*).
+fn random_string(count: i64, alphabet: &[u8]) -> Result<String, String> {
+    if count <= 0 {
+        return Ok(String::new());
+    }
+    let count = (count as usize).min(MAX_STRING);
+    let mut out = String::with_capacity(count);
+    while out.len() < count {
+        for b in random_bytes(count)? {
+            // Rejection sampling keeps the draw uniform.
+            let limit = 256 - 256 % alphabet.len();
+            if (b as usize) < limit && out.len() < count {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A uniform random integer in `0..n` (`n > 0`).
+fn random_below(n: u64) -> Result<u64, String> {
+    let limit = u64::MAX - u64::MAX % n;
+    loop {
+        let b = random_bytes(8)?;
+        let x = u64::from_le_bytes(b.try_into().unwrap_or_default());
+        if x < limit {
+            return Ok(x % n);
+        }
+    }
+}
+
+fn call_more(name: &str, a: &[J]) -> Result<J, String> {
+    let s = |i: usize| a.get(i).map(as_string).unwrap_or_default();
+    let arg = |i: usize| a.get(i).cloned().unwrap_or_default();
+    Ok(match name {
+        // lists: sprig's functions and their must* twins behave alike inside a template (the
+        // plain ones panic, text/template turns the panic into the same error)
+        "first" | "mustFirst" => list_of(&arg(0), "find first")?
+            .first()
+            .cloned()
+            .unwrap_or_default(),
+        "last" | "mustLast" => list_of(&arg(0), "find last")?.last().cloned().unwrap_or_default(),
+        "rest" | "mustRest" => {
+            let l = list_of(&arg(0), "find rest")?;
+            J::from(l.get(1..).unwrap_or_default().to_vec())
+        }
+        "initial" | "mustInitial" => {
+            let l = list_of(&arg(0), "find initial")?;
+            J::from(l[..l.len().saturating_sub(1)].to_vec())
+        }
+        "append" | "push" | "mustAppend" | "mustPush" => {
+            let mut l = list_of(&arg(0), "push")?;
+            l.push(arg(1));
+            J::from(l)
+        }
+        "prepend" | "mustPrepend" => {
+            let mut l = vec![arg(1)];
+            l.extend(list_of(&arg(0), "prepend")?);
+            J::from(l)
+        }
+        "reverse" | "mustReverse" => J::from(
+            list_of(&arg(0), "find reverse")?
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>(),
+        ),
+        "uniq" | "mustUniq" => {
+            let mut out: Vec<J> = Vec::new();
+            for x in list_of(&arg(0), "find uniq")? {
+                if !out.iter().any(|y| deep_equal(y, &x)) {
+                    out.push(x);
+                }
+            }
+            J::from(out)
+        }
+        "compact" | "mustCompact" => J::from(
+            list_of(&arg(0), "compact")?
+                .into_iter()
+                .filter(truth)
+                .collect::<Vec<_>>(),
+        ),
+        "without" | "mustWithout" => {
+            let drop = &a[1..];
+            J::from(
+                list_of(&arg(0), "find without")?
+                    .into_iter()
+                    .filter(|x| !drop.iter().any(|d| deep_equal(d, x)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        "has" | "mustHas" => {
+            if arg(1).is_none() || arg(1).is_undefined() {
+                J::from(false)
+            } else {
+                J::from(
+                    list_of(&arg(1), "find has")?
+                        .iter()
+                        .any(|x| deep_equal(x, &arg(0))),
+                )
+            }
+        }
+        "slice" | "mustSlice" => {
+            let l = match arg(0).kind() {
+                ValueKind::Seq => items(&arg(0)),
+                ValueKind::Undefined | ValueKind::None => {
+                    return Err("runtime error: invalid memory address or nil pointer dereference".into());
+                }
+                _ => {
+                    return Err(format!(
+                        "list should be type of slice or array but {}",
+                        kind_of(&arg(0))
+                    ));
+                }
+            };
+            if l.is_empty() {
+                return Ok(J::from(()));
+            }
+            let n = l.len() as i64;
+            let from = a.get(1).map_or(0, to_i64);
+            let to = a.get(2).map_or(n, to_i64);
+            if from < 0 || to > n || from > to {
+                return Err("reflect: slice index out of range".into());
+            }
+            J::from(l[from as usize..to as usize].to_vec())
+        }
+        "concat" => {
+            let mut out = Vec::new();
+            for l in a {
+                match l.kind() {
+                    ValueKind::Seq => out.extend(items(l)),
+                    ValueKind::Undefined | ValueKind::None => {
+                        return Err("runtime error: invalid memory address or nil pointer dereference".into());
+                    }
+                    _ => return Err(format!("Cannot concat type {} as list", kind_of(l))),
+                }
+            }
+            J::from(out)
+        }
+        "chunk" | "mustChunk" => {
+            let size = to_i64(&arg(0));
+            let l = list_of(&arg(1), "chunk")?;
+            if size <= 0 {
+                return Err("runtime error: integer divide by zero".into());
+            }
+            J::from(
+                l.chunks(size as usize)
+                    .map(|c| J::from(c.to_vec()))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        "deepCopy" | "mustDeepCopy" => go_value(&to_json(&arg(0))),
+        "mustMerge" => call_checked("merge", a)?,
+        "mustMergeOverwrite" => call_checked("mergeOverwrite", a)?,
+        "toJson" | "mustToJson" => J::from(json_text(&arg(0), false, false)),
+        "toPrettyJson" | "mustToPrettyJson" => J::from(json_text(&arg(0), true, false)),
+        "toRawJson" | "mustToRawJson" => J::from(json_text(&arg(0), false, true)),
+        "typeIs" => J::from(type_name(&arg(1)) == s(0)),
+        "typeIsLike" => J::from(type_name(&arg(1)) == s(0) || format!("*{}", s(0)) == type_name(&arg(1))),
+        "deepEqual" => {
+            arity(a, 2)?;
+            J::from(deep_equal(&a[0], &a[1]))
+        }
+        // numbers
+        "until" => {
+            let n = to_i64(&arg(0));
+            J::from(until_step(0, n, if n < 0 { -1 } else { 1 })?)
+        }
+        "untilStep" => J::from(until_step(to_i64(&arg(0)), to_i64(&arg(1)), to_i64(&arg(2)))?),
+        "seq" => J::from(seq(a)?),
+        "round" => {
+            // sprig: round half up on the fraction's sign-less comparison (Modf), so -2.4 → -3
+            let round_on = a.get(2).map_or(0.5, to_f64);
+            let pow = 10f64.powf(a.get(1).map_or(0.0, to_f64));
+            let digit = pow * to_f64(&arg(0));
+            let r = if digit.fract() >= round_on {
+                digit.ceil()
+            } else {
+                digit.floor()
+            };
+            J::from(r / pow)
+        }
+        "addf" => decimal_op(&J::from(0.0), a, "add")?,
+        "add1f" => decimal_op(&arg(0), &[J::from(1)], "add")?,
+        "subf" => decimal_op(&arg(0), a.get(1..).unwrap_or_default(), "sub")?,
+        "mulf" => decimal_op(&arg(0), a.get(1..).unwrap_or_default(), "mul")?,
+        "divf" => decimal_op(&arg(0), a.get(1..).unwrap_or_default(), "div")?,
+        "biggest" => call_checked("max", a)?,
+        "maxf" => J::from(a.iter().map(to_f64).fold(to_f64(&arg(0)), f64::max)),
+        "minf" => J::from(a.iter().map(to_f64).fold(to_f64(&arg(0)), f64::min)),
+        "toDecimal" => J::from(i64::from_str_radix(&go_sprint(&arg(0)), 8).unwrap_or(0)),
+        // strings
+        "hello" => J::from("Hello!"),
+        "abbrevboth" => {
+            let (left, right, st) = (to_i64(&arg(0)), to_i64(&arg(1)), s(2));
+            J::from(if right < 4 || (left > 0 && right < 7) {
+                st
+            } else {
+                abbreviate_full(&st, left, right)
+            })
+        }
+        "wrap" => J::from(wrap(&s(1), to_i64(&arg(0)), "", false)),
+        "wrapWith" => J::from(wrap(&s(2), to_i64(&arg(0)), &s(1), true)),
+        "swapcase" => J::from(swap_case(&s(0))),
+        "adler32sum" => {
+            let mut h = adler2::Adler32::new();
+            h.write_slice(s(0).as_bytes());
+            J::from(h.checksum().to_string())
+        }
+        "b32enc" => J::from(data_encoding::BASE32.encode(s(0).as_bytes())),
+        "b32dec" => match data_encoding::BASE32.decode(s(0).as_bytes()) {
+            Ok(b) => J::from(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => J::from(format!("illegal base32 data at input byte {}", e.position)),
+        },
+        "regexMatch" => J::from(regex(&s(0)).is_ok_and(|r| r.is_match(&s(1)))),
+        "mustRegexMatch" => J::from(regex(&s(0))?.is_match(&s(1))),
+        "mustRegexFind" => call_checked("regexFind", a)?,
+        "mustRegexFindAll" => call_checked("regexFindAll", a)?,
+        "mustRegexReplaceAllLiteral" => call_checked("regexReplaceAllLiteral", a)?,
+        "mustRegexSplit" => call_checked("regexSplit", a)?,
+        "regexQuoteMeta" => J::from(regex::escape(&s(0))),
+        // paths (Go's `path`; `filepath` is the same on Linux, where Argo CD runs)
+        "base" | "osBase" => J::from(base_path(&s(0))),
+        "dir" | "osDir" => J::from(dir_path(&s(0))),
+        "clean" | "osClean" => J::from(clean_path(&s(0))),
+        "ext" | "osExt" => J::from(ext_path(&s(0))),
+        "isAbs" | "osIsAbs" => J::from(s(0).starts_with('/')),
+        "urlParse" => url_parse(&s(0))?,
+        "urlJoin" => J::from(url_join(&arg(0))?),
+        // random values (a new value on every render, as in Argo CD)
+        "randAlphaNum" => J::from(random_string(
+            to_i64(&arg(0)),
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        )?),
+        "randAlpha" => J::from(random_string(
+            to_i64(&arg(0)),
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        )?),
+        "randNumeric" => J::from(random_string(to_i64(&arg(0)), b"0123456789")?),
+        "randAscii" => {
+            let printable: Vec<u8> = (32u8..127).collect();
+            J::from(random_string(to_i64(&arg(0)), &printable)?)
+        }
+        "randBytes" => {
+            use base64::Engine as _;
+            let n = to_i64(&arg(0));
+            if n < 0 {
+                return Err("runtime error: makeslice: len out of range".into());
+            }
+            J::from(
+                base64::engine::general_purpose::STANDARD.encode(random_bytes((n as usize).min(MAX_STRING))?),
+            )
+        }
+        "randInt" => {
+            let (lo, hi) = (to_i64(&arg(0)), to_i64(&arg(1)));
+            if hi <= lo {
+                return Err("invalid argument to Intn".into());
+            }
+            J::from(lo + random_below((hi - lo) as u64)? as i64)
+        }
+        "shuffle" => {
+            let mut chars: Vec<char> = s(0).chars().collect();
+            for i in (1..chars.len()).rev() {
+                let j = random_below(i as u64 + 1)? as usize;
+                chars.swap(i, j);
+            }
+            J::from(chars.into_iter().collect::<String>())
+        }
+        "uuidv4" => J::from(uuid::Uuid::new_v4().to_string()),
+        other if NOT_SUPPORTED.contains(&other) => {
+            return Err(format!(
+                "{other} is not supported by appset: it makes a new key, certificate or salt on \
+                 every render, so the Application would change on every reconcile"
+            ));
+        }
+        other => return Err(format!("function {other:?} not implemented")),
+    })
 }
