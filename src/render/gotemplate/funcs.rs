@@ -9,213 +9,243 @@ use minijinja::{Value as J, value::ValueKind};
 use super::*;
 use crate::text;
 
-/// Functions available in templates: Go's builtins, Argo CD's sprig set, and Argo CD's own.
-pub const FUNCTIONS: &[&str] = &[
+/// Every function of Argo CD's goTemplate set with Go's signature: (name, fixed parameters,
+/// variadic). Go's builtins (`slice` is sprig's), Argo CD's own, and sprig's `GenericFuncMap` minus
+/// `env`, `expandenv` and `getHostByName`; the sprig rows were printed by `reflect` from sprig
+/// 3.2.3 (tests/gotemplate-oracle/README.md).
+pub const SIGNATURES: &[(&str, usize, bool)] = &[
     // Go builtins
-    "not",
-    "len",
-    "index",
-    "print",
-    "printf",
-    "println",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "urlquery",
-    "html",
-    "js",
-    "slice",
+    ("and", 1, true),
+    ("eq", 1, true),
+    ("ge", 2, false),
+    ("gt", 2, false),
+    ("html", 0, true),
+    ("index", 1, true),
+    ("js", 0, true),
+    ("le", 2, false),
+    ("len", 1, false),
+    ("lt", 2, false),
+    ("ne", 2, false),
+    ("not", 1, false),
+    ("or", 1, true),
+    ("print", 0, true),
+    ("printf", 1, true),
+    ("println", 0, true),
+    ("urlquery", 0, true),
     // Argo CD
-    "normalize",
-    "slugify",
-    "toYaml",
-    "fromYaml",
-    "fromYamlArray",
-    // sprig: strings
-    "lower",
-    "upper",
-    "title",
-    "untitle",
-    "trim",
-    "trimAll",
-    "trimPrefix",
-    "trimSuffix",
-    "replace",
-    "quote",
-    "squote",
-    "contains",
-    "hasPrefix",
-    "hasSuffix",
-    "repeat",
-    "substr",
-    "trunc",
-    "abbrev",
-    "indent",
-    "nindent",
-    "cat",
-    "nospace",
-    "snakecase",
-    "camelcase",
-    "kebabcase",
-    "splitList",
-    "split",
-    "join",
-    "toString",
-    "toStrings",
-    "regexMatch",
-    "regexFind",
-    "regexFindAll",
-    "regexReplaceAll",
-    "regexReplaceAllLiteral",
-    "regexSplit",
-    "b64enc",
-    "b64dec",
-    "sha256sum",
-    "sha1sum",
-    "plural",
-    // sprig: defaults and logic
-    "default",
-    "empty",
-    "coalesce",
-    "ternary",
-    "fail",
-    "toJson",
-    "toPrettyJson",
-    "toRawJson",
-    "fromJson",
-    "mustToJson",
-    "mustFromJson",
-    // sprig: numbers
-    "add",
-    "add1",
-    "sub",
-    "mul",
-    "div",
-    "mod",
-    "max",
-    "min",
-    "int",
-    "int64",
-    "float64",
-    "atoi",
-    "floor",
-    "ceil",
-    "round",
-    // sprig: lists and dicts
-    "list",
-    "first",
-    "last",
-    "rest",
-    "initial",
-    "append",
-    "prepend",
-    "concat",
-    "reverse",
-    "uniq",
-    "compact",
-    "has",
-    "without",
-    "sortAlpha",
-    "dict",
-    "get",
-    "set",
-    "unset",
-    "hasKey",
-    "keys",
-    "values",
-    "pluck",
-    "merge",
-    "pick",
-    "omit",
-    "kindIs",
-    "kindOf",
-    "typeOf",
-    "deepCopy",
-    "dig",
-    "until",
-    "untilStep",
-    "seq",
-    "tuple",
-    "splitn",
-    "all",
-    "any",
-    "mergeOverwrite",
-    "mustRegexReplaceAll",
-    "mustRegexMatch",
-    "initials",
-    "semverCompare",
-    "trimall",
-    // sprig: the rest of the generic set
-    "abbrevboth",
-    "add1f",
-    "addf",
-    "adler32sum",
-    "b32dec",
-    "b32enc",
-    "base",
-    "biggest",
-    "chunk",
-    "clean",
-    "deepEqual",
-    "dir",
-    "divf",
-    "ext",
-    "hello",
-    "isAbs",
-    "maxf",
-    "minf",
-    "mulf",
-    "mustAppend",
-    "mustChunk",
-    "mustCompact",
-    "mustDeepCopy",
-    "mustFirst",
-    "mustHas",
-    "mustInitial",
-    "mustLast",
-    "mustMerge",
-    "mustMergeOverwrite",
-    "mustPrepend",
-    "mustPush",
-    "mustRegexFind",
-    "mustRegexFindAll",
-    "mustRegexReplaceAllLiteral",
-    "mustRegexSplit",
-    "mustRest",
-    "mustReverse",
-    "mustSlice",
-    "mustToPrettyJson",
-    "mustToRawJson",
-    "mustUniq",
-    "mustWithout",
-    "osBase",
-    "osClean",
-    "osDir",
-    "osExt",
-    "osIsAbs",
-    "push",
-    "randAlpha",
-    "randAlphaNum",
-    "randAscii",
-    "randBytes",
-    "randInt",
-    "randNumeric",
-    "regexQuoteMeta",
-    "semver",
-    "shuffle",
-    "subf",
-    "swapcase",
-    "toDecimal",
-    "typeIs",
-    "typeIsLike",
-    "urlJoin",
-    "urlParse",
-    "uuidv4",
-    "wrap",
-    "wrapWith",
+    ("fromYaml", 1, false),
+    ("fromYamlArray", 1, false),
+    ("normalize", 1, false),
+    ("slugify", 0, true),
+    ("toYaml", 1, false),
+    // sprig
+    ("abbrev", 2, false),
+    ("abbrevboth", 3, false),
+    ("add", 0, true),
+    ("add1", 1, false),
+    ("add1f", 1, false),
+    ("addf", 0, true),
+    ("adler32sum", 1, false),
+    ("ago", 1, false),
+    ("all", 0, true),
+    ("any", 0, true),
+    ("append", 2, false),
+    ("atoi", 1, false),
+    ("b32dec", 1, false),
+    ("b32enc", 1, false),
+    ("b64dec", 1, false),
+    ("b64enc", 1, false),
+    ("base", 1, false),
+    ("bcrypt", 1, false),
+    ("biggest", 1, true),
+    ("buildCustomCert", 2, false),
+    ("camelcase", 1, false),
+    ("cat", 0, true),
+    ("ceil", 1, false),
+    ("chunk", 2, false),
+    ("clean", 1, false),
+    ("coalesce", 0, true),
+    ("compact", 1, false),
+    ("concat", 0, true),
+    ("contains", 2, false),
+    ("date", 2, false),
+    ("dateInZone", 3, false),
+    ("dateModify", 2, false),
+    ("date_in_zone", 3, false),
+    ("date_modify", 2, false),
+    ("decryptAES", 2, false),
+    ("deepCopy", 1, false),
+    ("deepEqual", 2, false),
+    ("default", 1, true),
+    ("derivePassword", 5, false),
+    ("dict", 0, true),
+    ("dig", 0, true),
+    ("dir", 1, false),
+    ("div", 2, false),
+    ("divf", 1, true),
+    ("duration", 1, false),
+    ("durationRound", 1, false),
+    ("empty", 1, false),
+    ("encryptAES", 2, false),
+    ("ext", 1, false),
+    ("fail", 1, false),
+    ("first", 1, false),
+    ("float64", 1, false),
+    ("floor", 1, false),
+    ("fromJson", 1, false),
+    ("genCA", 2, false),
+    ("genCAWithKey", 3, false),
+    ("genPrivateKey", 1, false),
+    ("genSelfSignedCert", 4, false),
+    ("genSelfSignedCertWithKey", 5, false),
+    ("genSignedCert", 5, false),
+    ("genSignedCertWithKey", 6, false),
+    ("get", 2, false),
+    ("has", 2, false),
+    ("hasKey", 2, false),
+    ("hasPrefix", 2, false),
+    ("hasSuffix", 2, false),
+    ("hello", 0, false),
+    ("htmlDate", 1, false),
+    ("htmlDateInZone", 2, false),
+    ("htpasswd", 2, false),
+    ("indent", 2, false),
+    ("initial", 1, false),
+    ("initials", 1, false),
+    ("int", 1, false),
+    ("int64", 1, false),
+    ("isAbs", 1, false),
+    ("join", 2, false),
+    ("kebabcase", 1, false),
+    ("keys", 0, true),
+    ("kindIs", 2, false),
+    ("kindOf", 1, false),
+    ("last", 1, false),
+    ("list", 0, true),
+    ("lower", 1, false),
+    ("max", 1, true),
+    ("maxf", 1, true),
+    ("merge", 1, true),
+    ("mergeOverwrite", 1, true),
+    ("min", 1, true),
+    ("minf", 1, true),
+    ("mod", 2, false),
+    ("mul", 1, true),
+    ("mulf", 1, true),
+    ("mustAppend", 2, false),
+    ("mustChunk", 2, false),
+    ("mustCompact", 1, false),
+    ("mustDateModify", 2, false),
+    ("mustDeepCopy", 1, false),
+    ("mustFirst", 1, false),
+    ("mustFromJson", 1, false),
+    ("mustHas", 2, false),
+    ("mustInitial", 1, false),
+    ("mustLast", 1, false),
+    ("mustMerge", 1, true),
+    ("mustMergeOverwrite", 1, true),
+    ("mustPrepend", 2, false),
+    ("mustPush", 2, false),
+    ("mustRegexFind", 2, false),
+    ("mustRegexFindAll", 3, false),
+    ("mustRegexMatch", 2, false),
+    ("mustRegexReplaceAll", 3, false),
+    ("mustRegexReplaceAllLiteral", 3, false),
+    ("mustRegexSplit", 3, false),
+    ("mustRest", 1, false),
+    ("mustReverse", 1, false),
+    ("mustSlice", 1, true),
+    ("mustToDate", 2, false),
+    ("mustToJson", 1, false),
+    ("mustToPrettyJson", 1, false),
+    ("mustToRawJson", 1, false),
+    ("mustUniq", 1, false),
+    ("mustWithout", 1, true),
+    ("must_date_modify", 2, false),
+    ("nindent", 2, false),
+    ("nospace", 1, false),
+    ("now", 0, false),
+    ("omit", 1, true),
+    ("osBase", 1, false),
+    ("osClean", 1, false),
+    ("osDir", 1, false),
+    ("osExt", 1, false),
+    ("osIsAbs", 1, false),
+    ("pick", 1, true),
+    ("pluck", 1, true),
+    ("plural", 3, false),
+    ("prepend", 2, false),
+    ("push", 2, false),
+    ("quote", 0, true),
+    ("randAlpha", 1, false),
+    ("randAlphaNum", 1, false),
+    ("randAscii", 1, false),
+    ("randBytes", 1, false),
+    ("randInt", 2, false),
+    ("randNumeric", 1, false),
+    ("regexFind", 2, false),
+    ("regexFindAll", 3, false),
+    ("regexMatch", 2, false),
+    ("regexQuoteMeta", 1, false),
+    ("regexReplaceAll", 3, false),
+    ("regexReplaceAllLiteral", 3, false),
+    ("regexSplit", 3, false),
+    ("repeat", 2, false),
+    ("replace", 3, false),
+    ("rest", 1, false),
+    ("reverse", 1, false),
+    ("round", 2, true),
+    ("semver", 1, false),
+    ("semverCompare", 2, false),
+    ("seq", 0, true),
+    ("set", 3, false),
+    ("sha1sum", 1, false),
+    ("sha256sum", 1, false),
+    ("shuffle", 1, false),
+    ("slice", 1, true),
+    ("snakecase", 1, false),
+    ("sortAlpha", 1, false),
+    ("split", 2, false),
+    ("splitList", 2, false),
+    ("splitn", 3, false),
+    ("squote", 0, true),
+    ("sub", 2, false),
+    ("subf", 1, true),
+    ("substr", 3, false),
+    ("swapcase", 1, false),
+    ("ternary", 3, false),
+    ("title", 1, false),
+    ("toDate", 2, false),
+    ("toDecimal", 1, false),
+    ("toJson", 1, false),
+    ("toPrettyJson", 1, false),
+    ("toRawJson", 1, false),
+    ("toString", 1, false),
+    ("toStrings", 1, false),
+    ("trim", 1, false),
+    ("trimAll", 2, false),
+    ("trimPrefix", 2, false),
+    ("trimSuffix", 2, false),
+    ("trimall", 2, false),
+    ("trunc", 2, false),
+    ("tuple", 0, true),
+    ("typeIs", 2, false),
+    ("typeIsLike", 2, false),
+    ("typeOf", 1, false),
+    ("uniq", 1, false),
+    ("unixEpoch", 1, false),
+    ("unset", 2, false),
+    ("until", 1, false),
+    ("untilStep", 3, false),
+    ("untitle", 1, false),
+    ("upper", 1, false),
+    ("urlJoin", 1, false),
+    ("urlParse", 1, false),
+    ("uuidv4", 0, false),
+    ("values", 1, false),
+    ("without", 1, true),
+    ("wrap", 2, false),
+    ("wrapWith", 3, false),
 ];
 
 /// A value as a string the way sprig's `strval` / `toString` gives it.
@@ -272,6 +302,11 @@ pub(super) fn to_json(v: &J) -> serde_json::Value {
         ValueKind::String => V::String(v.as_str().unwrap_or_default().to_string()),
         ValueKind::Seq => V::Array(items(v).iter().map(to_json).collect()),
         ValueKind::Map => V::Object(dict_of(v).iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
+        // time.Time marshals as RFC 3339 with nanoseconds.
+        _ if let Some(t) = v.downcast_object_ref::<super::gotime::GoTime>() => {
+            super::gotime::method(t, "Format", &[J::from("2006-01-02T15:04:05.999999999Z07:00")])
+                .map_or(V::Null, |s| V::String(as_string(&s)))
+        }
         _ => V::String(v.to_string()),
     }
 }
@@ -481,45 +516,16 @@ pub(super) fn yaml_of(v: &J) -> Result<String, String> {
     Ok(s.trim_end_matches('\n').to_string())
 }
 
-/// The fewest arguments a function takes (so that a call with fewer is Go's error, not a panic).
-pub(super) fn min_args(name: &str) -> usize {
-    match name {
-        "substr"
-        | "regexFindAll"
-        | "regexSplit"
-        | "plural"
-        | "ternary"
-        | "regexReplaceAll"
-        | "regexReplaceAllLiteral"
-        | "replace"
-        | "untilStep"
-        | "splitn"
-        | "mustRegexReplaceAll" => 3,
-        "semverCompare" | "mustRegexMatch" | "trimall" => 2,
-        "hasKey" | "get" | "set" | "unset" | "has" | "append" | "prepend" | "repeat" | "trunc" | "abbrev"
-        | "indent" | "nindent" | "join" | "sub" | "div" | "mod" | "kindIs" | "eq" | "ne" | "lt" | "le"
-        | "gt" | "ge" | "contains" | "hasPrefix" | "hasSuffix" | "trimPrefix" | "trimSuffix" | "trimAll"
-        | "splitList" | "split" | "regexMatch" | "regexFind" | "default" => 2,
-        "not" | "len" | "toString" | "toStrings" | "empty" | "first" | "last" | "rest" | "initial"
-        | "reverse" | "uniq" | "compact" | "int" | "int64" | "float64" | "floor" | "ceil" | "round"
-        | "kindOf" | "typeOf" | "deepCopy" | "values" | "toJson" | "toRawJson" | "mustToJson"
-        | "toPrettyJson" | "pick" | "omit" | "merge" | "without" | "add1" | "pluck" | "index" | "slice"
-        | "printf" | "lower" | "upper" | "title" | "untitle" | "trim" | "quote" | "squote" | "nospace"
-        | "snakecase" | "camelcase" | "kebabcase" | "b64enc" | "b64dec" | "sha256sum" | "sha1sum"
-        | "fail" | "fromJson" | "mustFromJson" | "atoi" | "normalize" | "slugify" | "toYaml" | "fromYaml"
-        | "fromYamlArray" | "dig" | "until" | "initials" | "mergeOverwrite" => 1,
-        _ => 0,
-    }
-}
-
 /// Largest string a function may build (`repeat`, `indent`): a template cannot exhaust memory.
 pub(super) const MAX_STRING: usize = 1 << 20;
 
 pub(super) fn call(name: &str, a: &[J]) -> Result<J, String> {
-    let min = min_args(name);
-    if a.len() < min {
+    // The compiler rejects calls with the wrong number of arguments; this guards the indexing.
+    if let Some((fixed, _)) = signature(name)
+        && a.len() < fixed
+    {
         return Err(format!(
-            "wrong number of args for {name}: want at least {min} got {}",
+            "wrong number of args for {name}: want {fixed} got {}",
             a.len()
         ));
     }
@@ -1006,7 +1012,8 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
                 .collect::<String>(),
         ),
         "trimall" => J::from(s(1).trim_matches(|c| s(0).contains(c)).to_string()),
-        "semverCompare" => J::from(semver_matches(&s(0), &s(1))?),
+        "semverCompare" => J::from(super::semver::check(&s(0), &s(1))?),
+        "semver" => J::from_object(super::semver::Version::parse(&s(0))?),
         other => return call_more(other, a),
     })
 }
@@ -1020,6 +1027,7 @@ pub(super) fn kind_of(v: &J) -> &'static str {
         ValueKind::String => "string",
         ValueKind::Seq => "slice",
         ValueKind::Map => "map",
+        _ if v.downcast_object_ref::<super::gotime::GoTime>().is_some() => "struct",
         _ => "ptr",
     }
 }
@@ -1035,54 +1043,6 @@ pub(super) fn dict_of(v: &J) -> BTreeMap<String, J> {
             .unwrap_or_default(),
         _ => BTreeMap::new(),
     }
-}
-
-/// A version as (major, minor, patch); a leading `v` and a pre-release suffix are ignored.
-pub(super) fn version(s: &str) -> Result<(u64, u64, u64), String> {
-    let core = s.trim().trim_start_matches('v');
-    let core = core.split(['-', '+']).next().unwrap_or_default();
-    let mut parts = core.split('.').map(|p| {
-        p.parse::<u64>()
-            .map_err(|_| format!("invalid semantic version {s:?}"))
-    });
-    let major = parts
-        .next()
-        .ok_or_else(|| format!("invalid semantic version {s:?}"))??;
-    let minor = parts.next().transpose()?.unwrap_or(0);
-    let patch = parts.next().transpose()?.unwrap_or(0);
-    Ok((major, minor, patch))
-}
-
-/// Masterminds semver constraints as used in templates: `=`, `!=`, `>`, `<`, `>=`, `<=`, `~`
-/// (patch-level), `^` (minor-level), AND with `,` or spaces, OR with `||`.
-pub(super) fn semver_matches(constraint: &str, v: &str) -> Result<bool, String> {
-    let v = version(v)?;
-    for alternative in constraint.split("||") {
-        let mut all = true;
-        for term in alternative.split([',', ' ']).filter(|t| !t.trim().is_empty()) {
-            let term = term.trim();
-            let (op, rest) = ["!=", ">=", "<=", "=", ">", "<", "~", "^"]
-                .iter()
-                .find_map(|op| term.strip_prefix(op).map(|r| (*op, r)))
-                .unwrap_or(("=", term));
-            let c = version(rest)?;
-            let ok = match op {
-                "=" => v == c,
-                "!=" => v != c,
-                ">" => v > c,
-                "<" => v < c,
-                ">=" => v >= c,
-                "<=" => v <= c,
-                "~" => v >= c && (v.0, v.1) == (c.0, c.1),
-                _ => v >= c && v.0 == c.0,
-            };
-            all &= ok;
-        }
-        if all {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 pub(super) fn regex(pattern: &str) -> Result<regex::Regex, String> {
@@ -1121,8 +1081,34 @@ pub(super) fn url_escape(s: &str) -> String {
 
 /// Whether `name` is a function of Argo CD's goTemplate set (a call to any other is a parse
 /// error, as in Go).
-pub(super) fn is_function(name: &str) -> bool {
-    FUNCTIONS.contains(&name) || NOT_SUPPORTED.contains(&name)
+pub fn is_function(name: &str) -> bool {
+    signature(name).is_some()
+}
+
+/// Go's signature of a function: (fixed parameters, variadic).
+pub(super) fn signature(name: &str) -> Option<(usize, bool)> {
+    SIGNATURES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, fixed, variadic)| (*fixed, *variadic))
+}
+
+/// text/template's arity error for a call with `explicit` arguments (plus a piped one), if any.
+pub(super) fn arity_error(name: &str, explicit: usize, piped: bool) -> Option<String> {
+    let (fixed, variadic) = signature(name)?;
+    let given = explicit + usize::from(piped);
+    if variadic && given < fixed {
+        // Go counts only the explicit arguments in this message.
+        Some(format!(
+            "wrong number of args for {name}: want at least {fixed} got {explicit}"
+        ))
+    } else if !variadic && given != fixed {
+        Some(format!(
+            "wrong number of args for {name}: want {fixed} got {given}"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Functions Argo CD allows that appset does not run: they generate keys, certificates or
@@ -1889,6 +1875,7 @@ fn call_more(name: &str, a: &[J]) -> Result<J, String> {
             J::from(chars.into_iter().collect::<String>())
         }
         "uuidv4" => J::from(uuid::Uuid::new_v4().to_string()),
+        other if super::gotime::FUNCTIONS.contains(&other) => super::gotime::call(other, a)?,
         other if NOT_SUPPORTED.contains(&other) => {
             return Err(format!(
                 "{other} is not supported by appset: it makes a new key, certificate or salt on \
