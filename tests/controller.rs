@@ -17,34 +17,14 @@ use appset::{
     controller::{self, Config},
     plan::Policy,
 };
-use harness::{client, counting_client, eventually, install_crds, namespace};
+use harness::{app_names, apps_api, counting_client, eventually, free_port, metric_value, setup};
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn apps_api(client: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &controller::application_resource())
-}
-
-async fn app_names(client: &Client, ns: &str) -> Vec<String> {
-    let mut names: Vec<String> = apps_api(client, ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .into_iter()
-                .filter(|a| a.metadata.deletion_timestamp.is_none())
-                .map(|a| a.name_any())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 async fn wait_names(client: &Client, ns: &str, want: &[&str]) {
     let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
@@ -146,13 +126,6 @@ async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> Option
         .into_iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status, c.reason, c.message))
-}
-
-async fn setup(ns: &str) -> Client {
-    let client = client().await;
-    install_crds(&client).await;
-    namespace(&client, ns).await;
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -699,15 +672,7 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     let client = setup(ns).await;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("gitops");
-    let git = |args: &[&str]| harness::git::git(&repo, args);
-    for d in ["apps/api", "apps/web"] {
-        std::fs::create_dir_all(repo.join(d)).unwrap();
-        std::fs::write(repo.join(d).join("k.yaml"), "k: v\n").unwrap();
-    }
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
+    harness::git::init_with_dirs(&repo, &["apps/api", "apps/web"]);
     let server = harness::git::GitDaemon::start(dir.path());
     let port = server.port;
     let _controller = start(client.clone(), ns, |_| {}).await;
@@ -737,10 +702,7 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     // While the server is down, web is removed from the repository and new is added; the
     // controller keeps polling (every second), failing, and deletes nothing.
     std::fs::remove_dir_all(repo.join("apps/web")).unwrap();
-    std::fs::create_dir_all(repo.join("apps/new")).unwrap();
-    std::fs::write(repo.join("apps/new/k.yaml"), "k: v\n").unwrap();
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "web out, new in"]);
+    harness::git::commit_dirs(&repo, &["apps/new"], "web out, new in");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         app_names(&client, ns).await,
@@ -791,11 +753,7 @@ impl Drop for Replica {
 
 fn replica(ns: &str, identity: &str) -> Replica {
     let cp = harness::control_plane();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
         .args([
             "run",
@@ -823,12 +781,7 @@ fn replica(ns: &str, identity: &str) -> Replica {
 
 fn reconciles(port: u16) -> Option<u64> {
     let (_, body) = http_get(port, "/metrics")?;
-    body.lines()
-        .find(|l| l.starts_with("appset_reconciles_total "))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    metric_value(&body, "appset_reconciles_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,10 +21,12 @@ use appset::{
     server::Metrics,
 };
 use futures::StreamExt;
-use harness::{client, counting_client, eventually, install_crds, namespace};
+use harness::{
+    apps_api, client, counting_client, eventually, free_port, install_crds, namespace, reconciles,
+};
 use kube::{
     Api, Client,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
@@ -50,9 +52,8 @@ fn appset(ns: &str, n: usize) -> ApplicationSet {
 }
 
 async fn count(client: &Client, ns: &str) -> usize {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &controller::application_resource());
-    api.list_metadata(&ListParams::default())
+    apps_api(client, ns)
+        .list_metadata(&ListParams::default())
         .await
         .map(|l| l.items.len())
         .unwrap_or(0)
@@ -100,9 +101,7 @@ async fn until_watched(
     action: impl std::future::Future<Output = ()>,
 ) -> (Duration, Duration) {
     use kube::runtime::watcher::{self, Event};
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &controller::application_resource());
-    let mut events = std::pin::pin!(watcher::watcher(apps, watcher::Config::default()));
+    let mut events = std::pin::pin!(watcher::watcher(apps_api(client, ns), watcher::Config::default()));
     loop {
         match events.next().await.expect("watch").expect("watch event") {
             Event::InitDone => break,
@@ -235,7 +234,7 @@ async fn bench_1000_applications_against_kubectl_server_side_apply_and_a_no_op_r
         if round + 1 == ROUNDS {
             // No-op reconcile: poke the ApplicationSet, wait for the reconcile, count writes.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            let (before, reconciles) = (writes.load(Ordering::SeqCst), metrics_reconciles(&metrics));
+            let (before, reconciled) = (writes.load(Ordering::SeqCst), reconciles(&metrics));
             let t = Instant::now();
             sets.patch(
                 "bench",
@@ -245,7 +244,7 @@ async fn bench_1000_applications_against_kubectl_server_side_apply_and_a_no_op_r
             .await
             .unwrap();
             eventually(Duration::from_secs(30), || async {
-                metrics_reconciles(&metrics) > reconciles
+                reconciles(&metrics) > reconciled
             })
             .await
             .expect("reconciled");
@@ -269,19 +268,6 @@ async fn bench_1000_applications_against_kubectl_server_side_apply_and_a_no_op_r
     );
 }
 
-fn metrics_reconciles(m: &Metrics) -> u64 {
-    metric(m, "appset_reconciles_total")
-}
-
-fn metric(m: &Metrics, name: &str) -> u64 {
-    m.encode()
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with --ignored"]
 async fn bench_resident_memory_with_10000_owned_applications() {
@@ -292,11 +278,7 @@ async fn bench_resident_memory_with_10000_owned_applications() {
     namespace(&client, ns).await;
     let cp = harness::control_plane();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
         .args([
             "run",

@@ -51,6 +51,16 @@ fn list_set(name: &str, elements: &[&str]) -> Value {
     })
 }
 
+/// The names of the Applications in a render answer.
+fn app_names(answer: &Value) -> Vec<&str> {
+    answer["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["metadata"]["name"].as_str().unwrap())
+        .collect()
+}
+
 struct Answer {
     status: u16,
     content_type: String,
@@ -113,14 +123,8 @@ async fn render_yaml_in_json_out_with_parameters_on_request() {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.content_type, "application/json");
     let v = a.json();
-    let names: Vec<&str> = v["applications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["metadata"]["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        app_names(&v),
         [
             "engineering-dev-guestbook",
             "engineering-prod-guestbook",
@@ -166,13 +170,7 @@ async fn render_json_envelope_with_recorded_inputs_and_yaml_out() {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.content_type, "application/yaml");
     let v: Value = serde_saphyr::from_str(std::str::from_utf8(&a.body).unwrap()).unwrap();
-    let names: Vec<&str> = v["applications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["api", "web"]);
+    assert_eq!(app_names(&v), ["api", "web"]);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 mod harness;
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use appset::{
     ApplicationSet,
@@ -13,26 +13,116 @@ use appset::{
     sources::GitHub,
     webhook::{self, Webhooks},
 };
-use harness::{client, eventually, install_crds, namespace};
-use kube::{
-    Api, Client,
-    api::{DynamicObject, ListParams, PostParams},
-};
+use harness::{app_names, eventually, git::GitDaemon, reconciles, setup};
+use kube::{Api, Client, api::PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &[u8] = b"webhook-test-secret";
 
-async fn names(client: &Client, ns: &str) -> Vec<String> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &controller::application_resource());
-    let mut names: Vec<String> = api
-        .list_metadata(&ListParams::default())
+/// A repository `gitops` with `apps/api`, served by git-daemon.
+struct Repo {
+    server: GitDaemon,
+    path: PathBuf,
+    /// Also the parent of the controller's git cache.
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn start() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gitops");
+        harness::git::init_with_dirs(&path, &["apps/api"]);
+        let server = GitDaemon::start(dir.path());
+        Repo { server, path, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/gitops", self.server.port)
+    }
+
+    /// Commit a new directory `apps/<name>`.
+    fn add_dir(&self, name: &str) {
+        harness::git::commit_dirs(&self.path, &[&format!("apps/{name}")], name);
+    }
+}
+
+/// The endpoints' webhook configuration: GitHub, signed with [`SECRET`].
+fn github_hooks() -> Arc<Webhooks> {
+    Webhooks::new(
+        Some(SECRET.to_vec()),
+        Arc::new(GitHub::new(None, Duration::from_secs(30))),
+    )
+}
+
+/// A controller for `ns` with `hooks` attached, its git cache in `repo`'s directory; returns once
+/// its caches are filled.
+async fn start_controller(
+    client: &Client,
+    ns: &str,
+    repo: &Repo,
+    hooks: Arc<Webhooks>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let config = Config {
+        namespaces: vec![ns.into()],
+        controller_namespace: ns.into(),
+        git_cache_dir: repo.dir.path().join("cache"),
+        webhooks: Some(hooks),
+        ..Config::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let c = client.clone();
+    let controller = tokio::spawn(async move { controller::run_with(c, config, metrics, Some(tx)).await });
+    rx.await.unwrap();
+    controller
+}
+
+/// Serve `metrics` and the webhook endpoint of `hooks` on a loopback port: (port, server task).
+async fn serve(
+    hooks: Arc<Webhooks>,
+    metrics: Arc<Metrics>,
+) -> (u16, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = tokio::spawn(appset::server::serve(
+        listener,
+        metrics,
+        Some(webhook::router(hooks)),
+    ));
+    (port, http)
+}
+
+/// Create the ApplicationSet `dirs` (an Application per directory of `apps/` at `url`, polled once
+/// an hour) and wait for its first Application, `api`.
+async fn create_dirs_set(client: &Client, ns: &str, url: &str) {
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "dirs", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
+            "template": {"metadata": {"name": "{{path.basename}}"},
+                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
+        }
+    }))
+    .unwrap();
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
         .await
-        .map(|l| l.items.into_iter().filter_map(|a| a.metadata.name).collect())
-        .unwrap_or_default();
-    names.sort();
-    names
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        app_names(client, ns).await == ["api"]
+    })
+    .await
+    .expect("first Application");
+}
+
+/// The headers of a push event `body` signed with [`SECRET`].
+fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-GitHub-Event", "push".to_string()),
+        ("X-Hub-Signature-256", webhook::sign(SECRET, body)),
+    ]
 }
 
 /// POST `body` to `/api/webhook` with the given headers; (status, body).
@@ -74,103 +164,33 @@ fn push_event(clone_url: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn reconciles(m: &Metrics) -> u64 {
-    m.encode()
-        .lines()
-        .find(|l| l.starts_with("appset_reconciles_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_nothing() {
     let ns = "webhook-push";
-    let client = client().await;
-    install_crds(&client).await;
-    namespace(&client, ns).await;
-
-    // A repository served by git-daemon.
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("gitops");
-    let git = |args: &[&str]| harness::git::git(&repo, args);
-    std::fs::create_dir_all(repo.join("apps/api")).unwrap();
-    std::fs::write(repo.join("apps/api/k.yaml"), "k: v\n").unwrap();
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
-    let server = harness::git::GitDaemon::start(dir.path());
-    let url = format!("git://127.0.0.1:{}/gitops", server.port);
-    let add_dir = |name: &str| {
-        std::fs::create_dir_all(repo.join("apps").join(name)).unwrap();
-        std::fs::write(repo.join("apps").join(name).join("k.yaml"), "k: v\n").unwrap();
-        git(&["add", "-A"]);
-        git(&["commit", "-qm", name]);
-    };
+    let client = setup(ns).await;
+    let repo = Repo::start();
+    let url = repo.url();
 
     // The controller with its webhook endpoint on a loopback port.
-    let hooks = Webhooks::new(
-        Some(SECRET.to_vec()),
-        Arc::new(GitHub::new(None, Duration::from_secs(30))),
-    );
+    let hooks = github_hooks();
     let metrics = Arc::new(Metrics::default());
-    let config = Config {
-        namespaces: vec![ns.into()],
-        controller_namespace: ns.into(),
-        git_cache_dir: dir.path().join("cache"),
-        webhooks: Some(hooks.clone()),
-        ..Config::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (c, m) = (client.clone(), metrics.clone());
-    let controller = tokio::spawn(async move { controller::run_with(c, config, m, Some(tx)).await });
-    rx.await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let http = tokio::spawn(appset::server::serve(
-        listener,
-        metrics.clone(),
-        Some(webhook::router(hooks.clone())),
-    ));
+    let controller = start_controller(&client, ns, &repo, hooks.clone(), metrics.clone()).await;
+    let (port, http) = serve(hooks.clone(), metrics.clone()).await;
 
     // The generator polls once an hour: only a webhook can make a change show up in seconds.
-    let set: ApplicationSet = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "dirs", "namespace": ns},
-        "spec": {
-            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
-            "template": {"metadata": {"name": "{{path.basename}}"},
-                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
-        }
-    }))
-    .unwrap();
-    Api::<ApplicationSet>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &set)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        names(&client, ns).await == ["api"]
-    })
-    .await
-    .expect("first Application");
+    create_dirs_set(&client, ns, &url).await;
     // Let the initial reconciles settle before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 1. A signed push: the new directory's Application appears within 2 s.
-    add_dir("new");
+    repo.add_dir("new");
     let body = push_event(&url);
-    let signed = |body: &[u8]| {
-        vec![
-            ("X-GitHub-Event", "push".to_string()),
-            ("X-Hub-Signature-256", webhook::sign(SECRET, body)),
-        ]
-    };
     let started = std::time::Instant::now();
     let (status, answer) = post(port, &signed(&body), &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["refreshed"], json!([format!("{ns}/dirs")]));
     eventually(Duration::from_secs(2), || async {
-        names(&client, ns).await == ["api", "new"]
+        app_names(&client, ns).await == ["api", "new"]
     })
     .await
     .expect("the pushed directory's Application within 2 s of the webhook");
@@ -181,7 +201,7 @@ async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_not
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // 2. Unsigned and wrongly signed requests: 401, and nothing is refreshed.
-    add_dir("other");
+    repo.add_dir("other");
     let before = reconciles(&metrics);
     let (status, _) = post(port, &[("X-GitHub-Event", "push".into())], &body).await;
     assert_eq!(status, 401);
@@ -220,7 +240,7 @@ async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_not
         before,
         "no reconcile from refused or unrelated events"
     );
-    assert_eq!(names(&client, ns).await, ["api", "new"]);
+    assert_eq!(app_names(&client, ns).await, ["api", "new"]);
     let stats = hooks.stats();
     assert_eq!((stats.rejected, stats.refreshes), (3, 1), "{stats:?}");
 
@@ -228,7 +248,7 @@ async fn a_signed_push_refreshes_at_once_and_bad_or_unrelated_events_refresh_not
     let (status, _) = post(port, &signed(&body), &body).await;
     assert_eq!(status, 200);
     eventually(Duration::from_secs(2), || async {
-        names(&client, ns).await == ["api", "new", "other"]
+        app_names(&client, ns).await == ["api", "new", "other"]
     })
     .await
     .expect("refreshed by the signed push");
@@ -339,84 +359,28 @@ async fn webhook_requests_are_refused_ignored_or_answered_with_clear_statuses() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotation() {
     let ns = "webhook-standby";
-    let client = client().await;
-    install_crds(&client).await;
-    namespace(&client, ns).await;
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("gitops");
-    let git = |args: &[&str]| harness::git::git(&repo, args);
-    std::fs::create_dir_all(repo.join("apps/api")).unwrap();
-    std::fs::write(repo.join("apps/api/k.yaml"), "k: v\n").unwrap();
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
-    let server = harness::git::GitDaemon::start(dir.path());
-    let url = format!("git://127.0.0.1:{}/gitops", server.port);
+    let client = setup(ns).await;
+    let repo = Repo::start();
+    let url = repo.url();
 
     // The leader: a controller whose own webhook endpoint is not used in this test.
-    let leader_hooks = Webhooks::new(
-        Some(SECRET.to_vec()),
-        Arc::new(GitHub::new(None, Duration::from_secs(30))),
-    );
-    let config = Config {
-        namespaces: vec![ns.into()],
-        controller_namespace: ns.into(),
-        git_cache_dir: dir.path().join("cache"),
-        webhooks: Some(leader_hooks),
-        ..Config::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let c = client.clone();
-    let controller =
-        tokio::spawn(async move { controller::run_with(c, config, Default::default(), Some(tx)).await });
-    rx.await.unwrap();
+    let controller = start_controller(&client, ns, &repo, github_hooks(), Default::default()).await;
     // The standby: an endpoint with no controller attached, refreshing through the API server.
-    let standby = Webhooks::new(
-        Some(SECRET.to_vec()),
-        Arc::new(GitHub::new(None, Duration::from_secs(30))),
-    );
+    let standby = github_hooks();
     standby.standby_via(client.clone(), vec![ns.into()]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let http = tokio::spawn(appset::server::serve(
-        listener,
-        Arc::new(Metrics::default()),
-        Some(webhook::router(standby)),
-    ));
+    let (port, http) = serve(standby, Arc::new(Metrics::default())).await;
 
-    let set: ApplicationSet = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "dirs", "namespace": ns},
-        "spec": {
-            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
-            "template": {"metadata": {"name": "{{path.basename}}"},
-                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
-        }
-    }))
-    .unwrap();
+    create_dirs_set(&client, ns, &url).await;
     let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
-    sets.create(&PostParams::default(), &set).await.unwrap();
-    eventually(Duration::from_secs(30), || async {
-        names(&client, ns).await == ["api"]
-    })
-    .await
-    .expect("first Application");
 
-    std::fs::create_dir_all(repo.join("apps/new")).unwrap();
-    std::fs::write(repo.join("apps/new/k.yaml"), "k: v\n").unwrap();
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "new"]);
+    repo.add_dir("new");
     let body = push_event(&url);
-    let headers = [
-        ("X-GitHub-Event", "push".to_string()),
-        ("X-Hub-Signature-256", webhook::sign(SECRET, &body)),
-    ];
-    let (status, answer) = post(port, &headers, &body).await;
+    let (status, answer) = post(port, &signed(&body), &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["through"], "annotation");
     assert_eq!(answer["refreshed"], json!([format!("{ns}/dirs")]));
     eventually(Duration::from_secs(3), || async {
-        names(&client, ns).await == ["api", "new"]
+        app_names(&client, ns).await == ["api", "new"]
     })
     .await
     .expect("the leader refreshed");

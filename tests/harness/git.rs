@@ -2,7 +2,7 @@
 //! a `git-daemon` serving a directory on 127.0.0.1.
 
 use std::{
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -61,6 +61,24 @@ pub fn git_with_input(cwd: &Path, args: &[&str], input: Option<&str>) -> String 
     String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
 }
 
+/// Write a `k.yaml` into each of the directories `dirs` of the repository `repo` and commit all
+/// changes of its working tree as `message`.
+pub fn commit_dirs(repo: &Path, dirs: &[&str], message: &str) {
+    for d in dirs {
+        std::fs::create_dir_all(repo.join(d)).expect("create directory");
+        std::fs::write(repo.join(d).join("k.yaml"), "k: v\n").expect("write k.yaml");
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", message]);
+}
+
+/// A new repository at `repo` whose first commit ("init") holds the directories `dirs`.
+pub fn init_with_dirs(repo: &Path, dirs: &[&str]) {
+    std::fs::create_dir_all(repo).expect("create repository");
+    git(repo, &["init", "-q"]);
+    commit_dirs(repo, dirs, "init");
+}
+
 /// The `git-daemon` program itself. `git daemon` runs it as a child of the `git` wrapper, so
 /// killing the wrapper would leave the server running.
 fn git_daemon_program() -> PathBuf {
@@ -81,11 +99,7 @@ pub struct GitDaemon {
 impl GitDaemon {
     /// Serve `base` on a free port.
     pub fn start(base: &Path) -> GitDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        GitDaemon::start_on(base, port)
+        GitDaemon::start_on(base, super::free_port())
     }
 
     /// Serve `base` on `port` (to restart a stopped server where clients expect it); waits (at

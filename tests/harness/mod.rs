@@ -25,8 +25,8 @@ use k8s_openapi::{
     api::core::v1::Namespace, apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
-    Api, Client, Config,
-    api::{Patch, PatchParams, PostParams},
+    Api, Client, Config, ResourceExt,
+    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
 
@@ -47,7 +47,8 @@ pub struct ControlPlane {
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 const TOKEN: &str = "appset-test-admin-token";
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -369,6 +370,51 @@ pub async fn namespace(client: &Client, name: &str) -> String {
         .await
         .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
     name.to_string()
+}
+
+/// A client for a test in its own fresh namespace `ns`, with the CRDs installed.
+pub async fn setup(ns: &str) -> Client {
+    let client = client().await;
+    install_crds(&client).await;
+    namespace(&client, ns).await;
+    client
+}
+
+/// The Applications in `ns`.
+pub fn apps_api(client: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &appset::controller::application_resource())
+}
+
+/// The names of the Applications in `ns` that are not being deleted, sorted.
+pub async fn app_names(client: &Client, ns: &str) -> Vec<String> {
+    let mut names: Vec<String> = apps_api(client, ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|a| a.metadata.deletion_timestamp.is_none())
+                .map(|a| a.name_any())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The value of the unlabelled metric `name` in a Prometheus (OpenMetrics) text exposition.
+pub fn metric_value(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// How many reconciles `metrics` has counted (0 before the first).
+pub fn reconciles(metrics: &appset::server::Metrics) -> u64 {
+    metric_value(&metrics.encode(), "appset_reconciles_total").unwrap_or(0)
 }
 
 /// Poll `check` until it holds (bounded: every 100 ms up to `timeout`).
