@@ -971,6 +971,9 @@ pub(super) fn call_checked(name: &str, a: &[J]) -> Result<J, String> {
         "typeOf" => J::from(type_name(&a[0])),
         "dig" => {
             // dig k1 k2 ... default dict
+            if a.len() < 3 {
+                return Err("dig needs at least three arguments".into());
+            }
             let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
             let (default, keys) = rest
                 .split_last()
