@@ -7,7 +7,12 @@
 //! - `eq`/`lt`/...; `index`, `len`, `printf`;
 //! - `range` over maps in key order, with `break` and `continue`;
 //! - the sprig functions Argo CD allows, plus `normalize`, `slugify`, `toYaml`, `fromYaml` and
-//!   `fromYamlArray`.
+//!   `fromYamlArray` (`funcs`), with text/template's arity errors from Go's signatures;
+//! - method calls on the values that have methods: semver versions (`semver`, a port of
+//!   Masterminds semver v3) and times (`gotime`, a port of Go's `time` layouts and durations).
+//!
+//! Submodules: `funcs` (the function set, no I/O), `semver` (no I/O), `gotime` (reads the clock
+//! and the time zone database).
 //!
 //! One engine, minijinja, runs every mode, with its sandbox and fuel limit.
 //!
