@@ -293,7 +293,7 @@ fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>)
     Action::requeue(Duration::from_secs(15))
 }
 
-/// One reconcile of a live ApplicationSet (metrics recorded around [`sync_inner`]).
+/// One reconcile of a live ApplicationSet (metrics recorded around `sync_inner`).
 #[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
 pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
