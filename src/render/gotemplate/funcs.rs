@@ -1090,10 +1090,12 @@ pub fn is_function(name: &str) -> bool {
 
 /// Go's signature of a function: (fixed parameters, variadic).
 pub(super) fn signature(name: &str) -> Option<(usize, bool)> {
-    SIGNATURES
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, fixed, variadic)| (*fixed, *variadic))
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, (usize, bool)>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| SIGNATURES.iter().map(|(n, f, v)| (*n, (*f, *v))).collect())
+        .get(name)
+        .copied()
 }
 
 /// text/template's arity error for a call with `explicit` arguments (plus a piped one), if any.
