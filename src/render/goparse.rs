@@ -87,6 +87,19 @@ pub struct Pipeline {
 pub struct Command {
     /// The operands; a function call when the first is an identifier.
     pub args: Vec<Operand>,
+    /// Where the command is, for execution errors (`at <fail "x">`).
+    pub site: Site,
+    /// Where each operand is (a field chain's site is its first chained field, as in Go).
+    pub sites: Vec<Site>,
+}
+
+/// A node's position and source text, as Go names it in `executing "base" at <...>`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Site {
+    /// Line and column of the node.
+    pub pos: Pos,
+    /// The node's source text.
+    pub source: String,
 }
 
 /// An operand.
@@ -295,12 +308,23 @@ enum Tok {
     Comma,
 }
 
-fn lex_action(s: &str, pos: Pos) -> Result<Vec<Tok>, ParseError> {
+/// The byte span (start, end) of each token in an action's inner text.
+type Spans = Vec<(usize, usize)>;
+
+/// The tokens of an action's inner text, each with its byte span in `s`.
+fn lex_action(s: &str, pos: Pos) -> Result<(Vec<Tok>, Spans), ParseError> {
     let err = |message: String| ParseError { pos, message };
     let b = s.as_bytes();
     let mut out = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
+    let mut start = 0;
     while i < b.len() {
+        // The token pushed by the previous step spans from where that step began to here.
+        if spans.len() < out.len() {
+            spans.push((start, i));
+        }
+        start = i;
         let c = b[i];
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => {
@@ -424,7 +448,10 @@ fn lex_action(s: &str, pos: Pos) -> Result<Vec<Tok>, ParseError> {
             }
         }
     }
-    Ok(out)
+    if spans.len() < out.len() {
+        spans.push((start, i));
+    }
+    Ok((out, spans))
 }
 
 /// An adjacent chain of `.name` segments at the start of `s`: (names, length).
@@ -546,6 +573,10 @@ fn unquote(lit: &str) -> Result<String, String> {
 /// A parser over the tokens of one action.
 struct ActionParser<'a> {
     toks: &'a [Tok],
+    /// Byte span of each token in `inner`.
+    spans: &'a [(usize, usize)],
+    /// The action's inner text.
+    inner: &'a str,
     i: usize,
     pos: Pos,
     /// Parentheses open around the current operand (bounded: no stack overflow on user input).
@@ -565,6 +596,34 @@ impl ActionParser<'_> {
 
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.i)
+    }
+
+    /// The position of byte `offset` of the inner text (`self.pos` is its first token's).
+    fn pos_of(&self, offset: usize) -> Pos {
+        let first = self.spans.first().map_or(0, |s| s.0);
+        let between = self.inner.get(first..offset).unwrap_or_default();
+        match between.rfind('\n') {
+            Some(nl) => Pos {
+                line: self.pos.line + between.matches('\n').count(),
+                col: between.len() - nl - 1,
+            },
+            None => Pos {
+                line: self.pos.line,
+                col: self.pos.col + between.len(),
+            },
+        }
+    }
+
+    /// The site of tokens `from..to`, placed at byte `at`.
+    fn site(&self, from: usize, to: usize, at: usize) -> Site {
+        let (start, end) = match (self.spans.get(from), self.spans.get(to.saturating_sub(1))) {
+            (Some(a), Some(b)) => (a.0, b.1),
+            _ => (0, 0),
+        };
+        Site {
+            pos: self.pos_of(at),
+            source: self.inner.get(start..end).unwrap_or_default().trim().to_string(),
+        }
     }
 
     fn next(&mut self) -> Option<Tok> {
@@ -629,18 +688,33 @@ impl ActionParser<'_> {
 
     fn command(&mut self, nested: bool) -> Result<Command, ParseError> {
         let mut args = Vec::new();
+        let mut sites = Vec::new();
+        let first = self.i;
         while let Some(t) = self.peek() {
             match t {
                 Tok::Pipe => break,
                 Tok::RParen if nested => break,
                 Tok::RParen => return self.err("unexpected \")\" in command"),
-                _ => args.push(self.operand()?),
+                _ => {
+                    let from = self.i;
+                    // Go places a field chain at its first chained field (`.b` of `.a.b`).
+                    let start = self.spans.get(from).map_or(0, |s| s.0);
+                    let at = match t {
+                        Tok::Field(f) if f.len() > 1 => start + 1 + f[0].len(),
+                        Tok::Var(name, f) if !f.is_empty() => start + 1 + name.len(),
+                        _ => start,
+                    };
+                    args.push(self.operand()?);
+                    sites.push(self.site(from, self.i, at));
+                }
             }
         }
         if args.is_empty() {
             return self.err("missing value for command");
         }
-        Ok(Command { args })
+        let at = self.spans.get(first).map_or(0, |s| s.0);
+        let site = self.site(first, self.i, at);
+        Ok(Command { args, site, sites })
     }
 
     /// A field chain right after `)`.
@@ -719,7 +793,7 @@ enum Item {
 }
 
 fn classify(inner: &str, pos: Pos) -> Result<Item, ParseError> {
-    let toks = lex_action(inner, pos)?;
+    let (toks, spans) = lex_action(inner, pos)?;
     let source = inner.trim().to_string();
     if toks.is_empty() {
         return Err(ParseError {
@@ -729,6 +803,8 @@ fn classify(inner: &str, pos: Pos) -> Result<Item, ParseError> {
     }
     let mut p = ActionParser {
         toks: &toks,
+        spans: &spans,
+        inner,
         i: 0,
         pos,
         depth: 0,
