@@ -181,6 +181,18 @@ pub fn go_format_float(f: f64) -> String {
     }
 }
 
+/// `path.Base` of Go's `path` package: the last element, `.` for an empty path, `/` for slashes only.
+pub fn go_base(p: &str) -> &str {
+    if p.is_empty() {
+        return ".";
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/";
+    }
+    t.rsplit('/').next().unwrap_or(t)
+}
+
 /// Go's `strconv.Quote`: a double-quoted Go string literal.
 ///
 /// `"` and `\` are backslashed, `\a \b \f \n \r \t \v` use their short escapes, other ASCII

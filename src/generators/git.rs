@@ -59,18 +59,6 @@ fn is_hidden(dir: &str) -> bool {
     dir.split('/').any(|seg| seg.starts_with('.'))
 }
 
-/// `path.Base` of Go's `path` package.
-fn go_base(p: &str) -> &str {
-    if p.is_empty() {
-        return ".";
-    }
-    let t = p.trim_end_matches('/');
-    if t.is_empty() {
-        return "/";
-    }
-    t.rsplit('/').next().unwrap_or(t)
-}
-
 /// `path.Dir` of Go's `path` package (for clean relative paths).
 fn go_dir(p: &str) -> &str {
     match p.rfind('/') {
@@ -131,7 +119,7 @@ async fn directories(
 
 /// Parameters of one directory.
 pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
-    let base = go_base(dir);
+    let base = text::go_base(dir);
     let mut p = Params::new();
     match mode {
         ParamMode::Flat => {
@@ -238,8 +226,8 @@ fn parse_file(content: &[u8]) -> Result<Vec<Map<String, Value>>, String> {
 /// Parameters of one object read from `file`.
 pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: ParamMode) -> Params {
     let dir = go_dir(file);
-    let base = go_base(dir);
-    let filename = go_base(file);
+    let base = text::go_base(dir);
+    let filename = text::go_base(file);
     match mode {
         ParamMode::Flat => {
             let nested: Params = obj.into_iter().collect();
@@ -341,9 +329,9 @@ mod tests {
     #[test]
     fn go_path_helpers_match_go_for_root_and_nested_files() {
         assert_eq!(go_dir("config.json"), ".");
-        assert_eq!(go_base("."), ".");
+        assert_eq!(text::go_base("."), ".");
         assert_eq!(go_dir("a/b/c.json"), "a/b");
-        assert_eq!(go_base("a/b"), "b");
+        assert_eq!(text::go_base("a/b"), "b");
     }
 
     #[test]

@@ -663,6 +663,20 @@ fn type_name(v: &J) -> &'static str {
     }
 }
 
+/// A nil pointer dereference, which text/template recovers from a function's panic.
+const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
+
+/// The type text/template names in `wrong type for value; expected X; got T` for an argument
+/// (its static type: `interface {}` for nil data, unlike `typeOf`'s `<nil>`).
+fn arg_type(v: &J) -> &'static str {
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => "interface {}",
+        ValueKind::Seq | ValueKind::Iterable => "[]interface {}",
+        ValueKind::Bytes => "[]uint8",
+        _ => type_name(v),
+    }
+}
+
 /// Whether `v` is a value with Go methods (a semver version, a time).
 fn has_methods(v: &J) -> bool {
     v.downcast_object_ref::<semver::Version>().is_some()

@@ -1141,9 +1141,7 @@ fn list_of(v: &J, what: &str) -> Result<Vec<J>, String> {
     match v.kind() {
         ValueKind::Seq => Ok(items(v)),
         // reflect.TypeOf(nil).Kind() in sprig: a nil-pointer panic that text/template recovers.
-        ValueKind::Undefined | ValueKind::None => {
-            Err("runtime error: invalid memory address or nil pointer dereference".into())
-        }
+        ValueKind::Undefined | ValueKind::None => Err(NIL_DEREF.into()),
         _ => Err(format!("Cannot {what} on type {}", kind_of(v))),
     }
 }
@@ -1405,18 +1403,6 @@ fn clean_path(p: &str) -> String {
         (false, true) => ".".into(),
         (false, false) => body,
     }
-}
-
-/// Go's `path.Base`.
-fn base_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let t = p.trim_end_matches('/');
-    if t.is_empty() {
-        return "/".into();
-    }
-    t.rsplit('/').next().unwrap_or(t).to_string()
 }
 
 /// Go's `path.Dir`.
@@ -1717,7 +1703,7 @@ fn call_more(name: &str, a: &[J]) -> Result<J, String> {
             let l = match arg(0).kind() {
                 ValueKind::Seq => items(&arg(0)),
                 ValueKind::Undefined | ValueKind::None => {
-                    return Err("runtime error: invalid memory address or nil pointer dereference".into());
+                    return Err(NIL_DEREF.into());
                 }
                 _ => {
                     return Err(format!(
@@ -1743,7 +1729,7 @@ fn call_more(name: &str, a: &[J]) -> Result<J, String> {
                 match l.kind() {
                     ValueKind::Seq => out.extend(items(l)),
                     ValueKind::Undefined | ValueKind::None => {
-                        return Err("runtime error: invalid memory address or nil pointer dereference".into());
+                        return Err(NIL_DEREF.into());
                     }
                     _ => return Err(format!("Cannot concat type {} as list", kind_of(l))),
                 }
@@ -1833,7 +1819,7 @@ fn call_more(name: &str, a: &[J]) -> Result<J, String> {
         "mustRegexSplit" => call_checked("regexSplit", a)?,
         "regexQuoteMeta" => J::from(regex::escape(&s(0))),
         // paths (Go's `path`; `filepath` is the same on Linux, where Argo CD runs)
-        "base" | "osBase" => J::from(base_path(&s(0))),
+        "base" | "osBase" => J::from(text::go_base(&s(0))),
         "dir" | "osDir" => J::from(dir_path(&s(0))),
         "clean" | "osClean" => J::from(clean_path(&s(0))),
         "ext" | "osExt" => J::from(ext_path(&s(0))),

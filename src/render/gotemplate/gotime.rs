@@ -1170,27 +1170,15 @@ fn duration_round(d: i64) -> String {
     "0s".into()
 }
 
-/// Go's type name of a template value, for argument errors.
-fn go_type(v: &J) -> &'static str {
-    use minijinja::value::ValueKind as K;
-    match v.kind() {
-        _ if v.downcast_object_ref::<GoTime>().is_some() => "time.Time",
-        K::Number if v.is_integer() => "int",
-        K::Number => "float64",
-        K::String => "string",
-        K::Bool => "bool",
-        K::Map => "map[string]interface {}",
-        K::Seq => "[]interface {}",
-        _ => "interface {}",
-    }
-}
-
 /// text/template's error for an argument of the wrong type (a missing value is invalid).
 fn type_err(v: &J, want: &str) -> String {
     if v.is_undefined() {
         format!("invalid value; expected {want}")
     } else {
-        format!("wrong type for value; expected {want}; got {}", go_type(v))
+        format!(
+            "wrong type for value; expected {want}; got {}",
+            super::arg_type(v)
+        )
     }
 }
 

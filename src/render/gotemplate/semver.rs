@@ -31,7 +31,6 @@ const SEGMENT_STARTS_ZERO: &str = "Version segment starts with 0";
 const INVALID_PRERELEASE: &str = "Invalid Prerelease string";
 const INVALID_METADATA: &str = "Invalid Metadata string";
 const PARSER_ERROR: &str = "constraint Parser Error";
-const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
 
 /// A parsed version; Display = Go's `Version.String()` (no leading `v`).
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +105,7 @@ fn validate_metadata(m: &str) -> Result<(), String> {
 fn parse_segment(digits: &str) -> Result<u64, String> {
     // The regex guarantees ASCII digits, so overflow is the only possible failure.
     digits.parse().map_err(|_| {
-        let q = go_quote(digits);
+        let q = crate::text::go_quote(digits);
         format!("Error parsing version segment: strconv.ParseUint: parsing {q}: value out of range")
     })
 }
@@ -370,51 +369,11 @@ pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
     Ok(groups.iter().any(|and| and.iter().all(|c| satisfies(&v, c))))
 }
 
-/// Go's `strconv.Quote` (printability approximated with Rust's char classes).
-fn go_quote(s: &str) -> String {
-    let mut out = String::from('"');
-    for c in s.chars() {
-        let n = c as u32;
-        let format_char = matches!(n, 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E
-            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
-            | 0xE000..=0xF8FF | 0xE0000..=0xE007F | 0xF0000..);
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            ' ' => out.push(' '),
-            _ if !(c.is_control() || c.is_whitespace() || format_char) => out.push(c),
-            _ if n < 0x80 => out.push_str(&format!("\\x{n:02x}")),
-            _ if n < 0x10000 => out.push_str(&format!("\\u{n:04x}")),
-            _ => out.push_str(&format!("\\U{n:08x}")),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A number or bool argument as text/template prints its literal.
 fn go_literal(a: &J) -> String {
     match a.kind() {
         ValueKind::Bool => (if a.is_true() { "true" } else { "false" }).into(),
         _ => a.to_string(),
-    }
-}
-
-/// The Go type text/template reports for a non-basic argument.
-fn go_type_of(a: &J) -> String {
-    match (a.downcast_object_ref::<Version>(), a.kind()) {
-        (Some(v), _) => v.go_type().into(),
-        (_, ValueKind::Map) => "map[string]interface {}".into(),
-        (_, ValueKind::Seq | ValueKind::Iterable) => "[]interface {}".into(),
-        (_, ValueKind::Bytes) => "[]uint8".into(),
-        (_, kind) => kind.to_string(),
     }
 }
 
@@ -454,10 +413,10 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
         let a = &args[0];
         match (a.downcast_object_ref::<Version>(), a.kind()) {
             (Some(o), _) if o.pointer => Ok(o),
-            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(NIL_DEREF)),
+            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(super::NIL_DEREF)),
             (_, ValueKind::String) => Err(format!(
                 "can't handle {} for arg of type *semver.Version",
-                go_quote(a.as_str().unwrap_or_default())
+                crate::text::go_quote(a.as_str().unwrap_or_default())
             )),
             (_, ValueKind::Number | ValueKind::Bool) => Err(format!(
                 "can't handle {} for arg of type *semver.Version",
@@ -465,7 +424,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             )),
             _ => Err(format!(
                 "wrong type for value; expected *semver.Version; got {}",
-                go_type_of(a)
+                super::arg_type(a)
             )),
         }
     };
@@ -478,7 +437,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             ValueKind::Undefined => Err("invalid value; expected string".into()),
             _ => Err(format!(
                 "wrong type for value; expected string; got {}",
-                go_type_of(a)
+                super::arg_type(a)
             )),
         }
     };
