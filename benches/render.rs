@@ -20,7 +20,8 @@ use std::{
 use appset::{
     crd::ApplicationSet,
     generators::{GenerateContext, transform},
-    render::{self, Engine, RenderOptions},
+    pipeline::{self, Options},
+    render::Engine,
     sources::{Inputs, LiveConfig, Recorded},
 };
 
@@ -128,11 +129,11 @@ fn bench_render(runtime: &tokio::runtime::Runtime, runs: usize) {
     for mode in [Mode::Default, Mode::Jinja, Mode::Go] {
         let (set, recorded) = matrix_appset(mode);
         let inputs = Inputs::recorded(recorded);
-        let opts = RenderOptions::default();
+        let opts = Options::default();
         let mut count = 0;
         let d = measure(runs, || {
             let out = runtime
-                .block_on(render::generate_applications(&set, &inputs, &opts))
+                .block_on(pipeline::generate_applications(&set, &inputs, &opts))
                 .expect("render");
             count = out.applications.len();
             black_box(out);

@@ -198,13 +198,13 @@ async fn webhook_load(seconds: u64) {
         }
         n
     });
-    let metrics = Arc::new(appset::server::Metrics::default());
+    let metrics = Arc::new(appset::metrics::Metrics::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(appset::server::serve(
+    let server = tokio::spawn(appset::health::serve_probes(
         listener,
         metrics,
-        Some(webhook::router(hooks.clone())),
+        Some(webhook::endpoint(hooks.clone())),
     ));
     let body = serde_json::json!({
         "ref": "refs/heads/main",

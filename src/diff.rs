@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::render::application_name;
+use crate::pipeline::application_name;
 
 /// The Applications a change creates, updates and deletes (each list sorted by name).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

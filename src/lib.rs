@@ -1,41 +1,60 @@
 //! appset: Argo CD ApplicationSets rendered by a Rust engine.
 //!
 //! ```text
-//! ApplicationSet ─► generators ─► Vec<Params> ─► render ─► Vec<Application> ─► plan ─► apply / prune ─► status
-//!    (crd)        (I/O only via                  (pure)                       (pure)    (controller,
-//!                  Sources)                                                              kube client)
+//! ApplicationSet ─► generators ─► Vec<Params> ─► render ─► Applications ─► validate ─► plan ─► execute ─► status
+//!     (crd)         └───────── pipeline: pure, I/O only through sources ──────────┘    (pure)  (controller: Kubernetes API)
 //! ```
 //!
+//! [`pipeline::generate_applications`] is the one entry point that `appset render`, `appset
+//! serve` ([`service`]) and the controller call. Stages depend only on the stages before them:
+//! [`params`] is the vocabulary of the generate and render stages; generators use the template
+//! engine (matrix interpolation, `values`), the engine never reaches back into generators. A test
+//! (`tests/architecture.rs`) fails on an import cycle between these modules. ARCHITECTURE.md is
+//! the longer map.
+//!
+//! Engine (no I/O but through [`sources`]):
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
 //! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
+//! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
-//!   generators; reaches the outside world only through [`sources::Sources`].
-//! - [`render`]: one Application per parameter set (Argo's `{{param}}`, jinja), templatePatch,
-//!   finalizer rule, validation.
+//!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
+//!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
+//! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
+//!   validation; options, limits and the errors that fail a set closed.
+//! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
+//! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
+//!
+//! Reconcile:
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
 //! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
-//! - [`serve`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`).
-//! - [`sources`]: git (gix), cluster Secrets, pull requests: live or recorded.
-//! - [`controller`]: reconcile (generate → render → plan → apply/prune → status), finalizer.
+//! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
+//!   finalizer, triggers. I/O: the Kubernetes API.
+//! - [`lease`]: leader election on a `coordination.k8s.io` Lease. I/O.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
-//! - [`lease`]: leader election on a `coordination.k8s.io` Lease.
-//! - [`server`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Serve (I/O: HTTP):
+//! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`).
 //! - [`webhook`]: GitHub `push` / `pull_request` webhooks → targeted in-process refreshes.
-//! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints.
+//! - [`metrics`]: the Prometheus registry and the HTTP request metrics layer.
 
 pub mod controller;
 pub mod crd;
 pub mod diff;
 pub mod file;
 pub mod generators;
+pub mod health;
 pub mod install;
 pub mod lease;
 pub mod live;
+pub mod metrics;
+pub mod params;
+pub mod pipeline;
 pub mod plan;
 pub mod render;
-pub mod serve;
-pub mod server;
+pub mod service;
 pub mod sources;
 pub mod text;
 pub mod webhook;
@@ -48,4 +67,4 @@ pub use crd::{Application, ApplicationSet, ApplicationSetSpec};
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
-pub use generators::Params;
+pub use params::Params;

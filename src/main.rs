@@ -13,8 +13,8 @@ use std::{
 use anyhow::{Context, Result};
 use appset::{
     crd,
-    render::{self, RenderOptions},
-    sources::{self, Inputs, LiveConfig, PullRequest, Recorded},
+    pipeline::{self, Options},
+    sources::{self, Live, LiveConfig, PullRequest, Recorded},
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
@@ -387,9 +387,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let files = args.diff.clone().unwrap_or_else(|| args.files.clone());
     let loaded = files.iter().map(|p| load_file(p)).collect::<Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let opts = RenderOptions {
+    let opts = Options {
         namespace: args.namespace.clone(),
-        ..RenderOptions::default()
+        ..Options::default()
     };
 
     // The CLI authenticates to GitHub as its user: GITHUB_TOKEN, when set, is used for every
@@ -397,27 +397,25 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let github_token = std::env::var("GITHUB_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty());
-    let live = LiveConfig {
-        git: true,
-        git_cache_dir: sources::default_git_cache_dir(),
-        repo_overrides: args.repos.clone(),
-        kube: true,
-        github: true,
-        github_api: args.github_api.clone(),
-        github_token_overrides_refs: github_token.is_some(),
+    let mut config = LiveConfig::live(
+        sources::default_git_cache_dir(),
+        args.repos.clone(),
+        args.github_api.clone(),
         github_token,
-        github_max_age: std::time::Duration::from_secs(60),
-    };
-    // One GitHub client for all files: a repository read by several ApplicationSets is listed once.
-    let github = std::sync::Arc::new(sources::GitHub::new(live.github_api.clone(), live.github_max_age));
+        std::time::Duration::from_secs(60),
+    );
+    config.github_token_overrides_refs = config.github_token.is_some();
+    // One set of clients for all files: a repository read by several ApplicationSets is listed
+    // (or fetched) once.
+    let live = Live::new(config);
 
     // Each file's valid Applications and parameter sets (None: it failed; reported on stderr).
     let mut outputs = Vec::new();
     for file in loaded {
         let mut recorded = file.recorded;
         recorded.merge(shared.clone());
-        let inputs = Inputs::new(recorded, live.clone()).with_github(github.clone());
-        let result = runtime.block_on(render::generate_applications(&file.appset, &inputs, &opts));
+        let inputs = live.inputs(recorded);
+        let result = runtime.block_on(pipeline::generate_applications(&file.appset, &inputs, &opts));
         outputs.push(match result {
             Err(e) => {
                 eprintln!("error: {}: {e}", file.path.display());
@@ -497,7 +495,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&params)?)?,
         Output::Names => {
             for app in &applications {
-                writeln!(stdout, "{}", render::application_name(app))?;
+                writeln!(stdout, "{}", pipeline::application_name(app))?;
             }
         }
     }
@@ -508,28 +506,26 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     if !(args.request_timeout_seconds > 0.0 && args.request_timeout_seconds.is_finite()) {
         anyhow::bail!("--request-timeout-seconds must be a positive number of seconds");
     }
-    let github_token = args.github_token.clone().filter(|t| !t.trim().is_empty());
-    let config = appset::serve::ServeConfig {
+    let mut live = LiveConfig::live(
+        args.git_cache_dir
+            .clone()
+            .unwrap_or_else(sources::default_git_cache_dir),
+        args.repos.clone(),
+        args.github_api.clone(),
+        args.github_token.clone().filter(|t| !t.trim().is_empty()),
+        std::time::Duration::from_secs(30),
+    );
+    // The service reads no cluster; its token is the one to use for every generator.
+    live.kube = false;
+    live.github_token_overrides_refs = live.github_token.is_some();
+    let config = appset::service::ServiceConfig {
         namespace: args.namespace.clone(),
-        live: LiveConfig {
-            git: true,
-            git_cache_dir: args
-                .git_cache_dir
-                .clone()
-                .unwrap_or_else(sources::default_git_cache_dir),
-            repo_overrides: args.repos.clone(),
-            kube: false,
-            github: true,
-            github_api: args.github_api.clone(),
-            github_token_overrides_refs: github_token.is_some(),
-            github_token,
-            github_max_age: std::time::Duration::from_secs(30),
-        },
-        limits: appset::serve::ServiceLimits {
+        live,
+        limits: appset::service::ServiceLimits {
             max_body_bytes: args.max_body_bytes,
             max_concurrent: args.max_concurrent_requests,
             timeout: std::time::Duration::from_secs_f64(args.request_timeout_seconds),
-            render: appset::render::Limits {
+            render: appset::pipeline::Limits {
                 max_applications: args.max_applications,
                 max_matrix_params: args.max_matrix_params,
                 max_fuel: Some(args.max_template_fuel),
@@ -542,10 +538,10 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "serving /v1/render, /v1/diff, /metrics, /healthz, /readyz");
-        appset::serve::serve(
+        appset::service::serve_api(
             listener,
             config,
-            std::sync::Arc::new(appset::server::Metrics::default()),
+            std::sync::Arc::new(appset::metrics::Metrics::default()),
         )
         .await
         .context("serving")?;
@@ -594,15 +590,15 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         // Until this replica leads, webhooks refresh through the refresh annotation.
         hooks.standby_via(client.clone(), config.namespaces.clone());
         config.webhooks = Some(hooks.clone());
-        let metrics = std::sync::Arc::new(appset::server::Metrics::default());
+        let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "serving /api/webhook, /metrics, /healthz, /readyz");
-        let server = tokio::spawn(appset::server::serve(
+        let server = tokio::spawn(appset::health::serve_probes(
             listener,
             metrics.clone(),
-            Some(appset::webhook::router(hooks)),
+            Some(appset::webhook::endpoint(hooks)),
         ));
         let controller = appset::controller::run_with(client.clone(), config, metrics.clone(), None);
         if args.leader_elect {
@@ -658,4 +654,39 @@ fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
         appset::install::manifests(&args.namespace, &args.image, args.replicas)
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every flag and argument of every command says what it is for (its doc comment is its
+    /// `--help` text).
+    #[test]
+    fn every_option_of_every_command_has_help() {
+        let cli = Cli::command();
+        let mut undocumented = Vec::new();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    undocumented.push(format!("appset {} {id}", command.get_name()));
+                }
+            }
+        }
+        assert!(undocumented.is_empty(), "no help text: {undocumented:?}");
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(names, ["render", "run", "serve", "install", "crds"]);
+    }
 }

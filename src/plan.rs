@@ -21,7 +21,7 @@ use serde_json::{Map, Value, value::RawValue};
 
 use crate::{
     crd::{ApplicationSetSpec, ApplicationsSyncPolicy},
-    render::application_name,
+    pipeline::application_name,
 };
 
 /// The field manager of every appset write.

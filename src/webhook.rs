@@ -509,8 +509,8 @@ pub fn pull_request_repos(set: &ApplicationSet) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `POST /api/webhook`.
-pub fn router(hooks: Arc<Webhooks>) -> Router {
+/// The webhook endpoint, `POST /api/webhook`.
+pub fn endpoint(hooks: Arc<Webhooks>) -> Router {
     Router::new()
         .route("/api/webhook", post(handle))
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))

@@ -292,22 +292,6 @@ fn crds_prints_both_definitions_as_committed() {
 }
 
 #[test]
-fn every_render_option_has_help() {
-    let help = stdout(&appset(&["render", "--help"]));
-    for flag in [
-        "--repo",
-        "--clusters",
-        "--pull-requests",
-        "--github-api",
-        "--namespace",
-        "--output",
-    ] {
-        let line = help.lines().find(|l| l.contains(flag)).unwrap_or_default();
-        assert!(!line.is_empty(), "{flag} missing from --help");
-    }
-}
-
-#[test]
 fn an_unreachable_repository_fails_with_the_url_and_the_generator_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-repo");

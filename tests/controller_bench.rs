@@ -18,7 +18,7 @@ use std::{
 use appset::{
     ApplicationSet,
     controller::{self, Config},
-    server::Metrics,
+    metrics::Metrics,
 };
 use futures::StreamExt;
 use harness::{

@@ -432,7 +432,7 @@ fn override_url_reads_the_local_repository_without_network() {
 #[test]
 fn the_engine_renders_git_generators_over_a_git_daemon_and_sees_new_commits() {
     use appset::{
-        render::{RenderOptions, generate_applications},
+        pipeline::{Options, generate_applications},
         sources::{Inputs, LiveConfig, Recorded},
     };
     let fx = fixture();
@@ -460,7 +460,7 @@ fn the_engine_renders_git_generators_over_a_git_daemon_and_sees_new_commits() {
         );
         let set = appset::file::parse(&text).expect("parse").appset;
         let out = rt
-            .block_on(generate_applications(&set, &inputs, &RenderOptions::default()))
+            .block_on(generate_applications(&set, &inputs, &Options::default()))
             .expect("render");
         assert!(out.invalid.is_empty(), "{:?}", out.invalid);
         out.applications

@@ -14,7 +14,7 @@ use std::{
 };
 
 use appset::{
-    render::{Output, RenderOptions, generate_applications},
+    pipeline::{Options, Output, generate_applications},
     sources::{GitHub, GitHubAuth, GitHubError, Inputs, LiveConfig, Recorded, github::PullsQuery},
 };
 use axum::http::Method;
@@ -53,7 +53,7 @@ fn live(token: Option<&str>, max_age: Duration) -> LiveConfig {
 }
 
 async fn render(set: &appset::ApplicationSet, inputs: &Inputs) -> Result<Output, String> {
-    generate_applications(set, inputs, &RenderOptions::default())
+    generate_applications(set, inputs, &Options::default())
         .await
         .map_err(|e| e.to_string())
 }
@@ -259,7 +259,7 @@ async fn a_rate_limit_is_a_typed_error_with_the_reset_time_a_stable_message_and_
     // Through the generator: an error naming the generator, never zero pull requests.
     let inputs = Inputs::new(Recorded::default(), live(None, Duration::ZERO));
     let set = appset("limited", &server.base, "example", "app", "");
-    let err = generate_applications(&set, &inputs, &RenderOptions::default())
+    let err = generate_applications(&set, &inputs, &Options::default())
         .await
         .unwrap_err();
     assert_eq!(

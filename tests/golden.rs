@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use appset::{
-    render::{self, RenderOptions},
+    pipeline::{self, Options},
     sources::Inputs,
 };
 
@@ -25,10 +25,10 @@ fn render_case(path: &Path) -> (bool, String) {
         .enable_all()
         .build()
         .expect("runtime");
-    let result = runtime.block_on(render::generate_applications(
+    let result = runtime.block_on(pipeline::generate_applications(
         &appset,
         &inputs,
-        &RenderOptions::default(),
+        &Options::default(),
     ));
     match result {
         Err(e) => (false, format!("error: {e}\n")),
@@ -154,10 +154,10 @@ fn truncated_and_corrupted_inputs_never_panic() {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 if let Ok(parsed) = appset::file::parse(&v) {
                     let inputs = Inputs::recorded(parsed.recorded);
-                    let _ = runtime.block_on(render::generate_applications(
+                    let _ = runtime.block_on(pipeline::generate_applications(
                         &parsed.appset,
                         &inputs,
-                        &RenderOptions::default(),
+                        &Options::default(),
                     ));
                 }
             }));

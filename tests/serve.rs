@@ -4,9 +4,9 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use appset::{
-    render::Limits,
-    serve::{ApiError, ServeConfig, ServiceLimits},
-    server::Metrics,
+    metrics::Metrics,
+    pipeline::Limits,
+    service::{ApiError, ServiceConfig, ServiceLimits},
     sources::LiveConfig,
 };
 use axum::{Router, body::Body, http::Request};
@@ -14,8 +14,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-fn config(limits: ServiceLimits) -> ServeConfig {
-    ServeConfig {
+fn config(limits: ServiceLimits) -> ServiceConfig {
+    ServiceConfig {
         namespace: "argocd".into(),
         live: LiveConfig {
             git: true,
@@ -27,7 +27,7 @@ fn config(limits: ServiceLimits) -> ServeConfig {
 }
 
 fn router(limits: ServiceLimits) -> Router {
-    appset::serve::router(config(limits), Arc::new(Metrics::default()))
+    appset::service::api(config(limits), Arc::new(Metrics::default()))
 }
 
 fn example(rel: &str) -> String {

@@ -9,7 +9,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use appset::{
     ApplicationSet,
     controller::{self, Config},
-    server::Metrics,
+    metrics::Metrics,
     sources::GitHub,
     webhook::{self, Webhooks},
 };
@@ -85,10 +85,10 @@ async fn serve(
 ) -> (u16, tokio::task::JoinHandle<std::io::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let http = tokio::spawn(appset::server::serve(
+    let http = tokio::spawn(appset::health::serve_probes(
         listener,
         metrics,
-        Some(webhook::router(hooks)),
+        Some(webhook::endpoint(hooks)),
     ));
     (port, http)
 }
@@ -279,7 +279,7 @@ async fn webhook_requests_are_refused_ignored_or_answered_with_clear_statuses() 
         if let Some(secret) = sign_with {
             request = request.header("x-hub-signature-256", webhook::sign(secret, body));
         }
-        let response = webhook::router(hooks.clone())
+        let response = webhook::endpoint(hooks.clone())
             .oneshot(request.body(Body::from(body.to_vec())).unwrap())
             .await
             .unwrap();

@@ -12,11 +12,12 @@ use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Map, Value};
 
 use super::{
-    GenerateContext, GenerateError, ParamMode, Params, apply_values,
+    GenerateContext, GenerateError, apply_values,
     selector::{Selector, ValueValidation},
 };
 use crate::{
     crd::{CLUSTER_SECRET_TYPE_LABEL, ClusterGenerator},
+    params::{ParamMode, Params},
     sources::secret_field,
     text::normalize,
 };

@@ -14,11 +14,15 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::{
-    EMPTY_GENERATOR, GenerateContext, GenerateError, ParamMode, Params, apply_values, flatten,
+    EMPTY_GENERATOR, GenerateContext, GenerateError, apply_values, flatten,
     glob::{branch_match, path_match, pathspec_match},
     short,
 };
-use crate::{crd::GitGenerator, text};
+use crate::{
+    crd::GitGenerator,
+    params::{ParamMode, Params},
+    text,
+};
 
 /// Default poll interval of git generators (Argo CD's 3 minutes).
 pub const DEFAULT_REQUEUE_SECONDS: u64 = 180;
@@ -119,8 +123,24 @@ async fn directories(
 
 /// Parameters of one directory.
 pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
-    let base = text::go_base(dir);
     let mut p = Params::new();
+    insert_path_params(&mut p, dir, None, prefix, mode);
+    p
+}
+
+/// Add the path parameters of `dir` (and of `filename`, for the files generator) to `p`, under
+/// `pathParamPrefix`, in the mode's shape: flat `path`, `path.basename`, `path[0]`, ...; nested
+/// `path: {path, basename, segments, ...}`. They replace parameters of the same name.
+fn insert_path_params(p: &mut Params, dir: &str, filename: Option<&str>, prefix: &str, mode: ParamMode) {
+    let base = text::go_base(dir);
+    let mut fields = vec![
+        ("basename", base.to_string()),
+        ("basenameNormalized", text::normalize(base)),
+    ];
+    if let Some(f) = filename {
+        fields.push(("filename", f.to_string()));
+        fields.push(("filenameNormalized", text::normalize(f)));
+    }
     match mode {
         ParamMode::Flat => {
             let name = if prefix.is_empty() {
@@ -128,38 +148,32 @@ pub fn directory_params(dir: &str, prefix: &str, mode: ParamMode) -> Params {
             } else {
                 format!("{prefix}.path")
             };
-            p.insert(name.clone(), Value::String(dir.to_string()));
-            p.insert(format!("{name}.basename"), Value::String(base.to_string()));
-            p.insert(
-                format!("{name}.basenameNormalized"),
-                Value::String(text::normalize(base)),
-            );
+            for (k, v) in fields {
+                p.insert(format!("{name}.{k}"), Value::String(v));
+            }
             for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
                 p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
             }
+            p.insert(name, Value::String(dir.to_string()));
         }
         ParamMode::Nested => {
-            let mut m = Map::new();
+            let mut m: Map<String, Value> = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v)))
+                .collect();
             m.insert("path".into(), Value::String(dir.to_string()));
-            m.insert("basename".into(), Value::String(base.to_string()));
-            m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
             m.insert(
                 "segments".into(),
                 Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()),
             );
-            insert_nested_path(&mut p, prefix, m);
+            if prefix.is_empty() {
+                p.insert("path".into(), Value::Object(m));
+            } else {
+                let mut outer = Map::new();
+                outer.insert("path".into(), Value::Object(m));
+                p.insert(prefix.to_string(), Value::Object(outer));
+            }
         }
-    }
-    p
-}
-
-fn insert_nested_path(p: &mut Params, prefix: &str, m: Map<String, Value>) {
-    if prefix.is_empty() {
-        p.insert("path".into(), Value::Object(m));
-    } else {
-        let mut outer = Map::new();
-        outer.insert("path".into(), Value::Object(m));
-        p.insert(prefix.to_string(), Value::Object(outer));
     }
 }
 
@@ -223,58 +237,18 @@ fn parse_file(content: &[u8]) -> Result<Vec<Map<String, Value>>, String> {
     }
 }
 
-/// Parameters of one object read from `file`.
+/// Parameters of one object read from `file`: the object's (flattened to dot keys in flat mode)
+/// and the file's path parameters, which win.
 pub fn file_params(file: &str, obj: Map<String, Value>, prefix: &str, mode: ParamMode) -> Params {
-    let dir = go_dir(file);
-    let base = text::go_base(dir);
-    let filename = text::go_base(file);
-    match mode {
-        ParamMode::Flat => {
-            let nested: Params = obj.into_iter().collect();
-            let mut p: Params = flatten(&nested)
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            let name = if prefix.is_empty() {
-                "path".to_string()
-            } else {
-                format!("{prefix}.path")
-            };
-            p.insert(name.clone(), Value::String(dir.to_string()));
-            p.insert(format!("{name}.basename"), Value::String(base.to_string()));
-            p.insert(format!("{name}.filename"), Value::String(filename.to_string()));
-            p.insert(
-                format!("{name}.basenameNormalized"),
-                Value::String(text::normalize(base)),
-            );
-            p.insert(
-                format!("{name}.filenameNormalized"),
-                Value::String(text::normalize(filename)),
-            );
-            for (i, seg) in dir.split('/').enumerate().filter(|(_, s)| !s.is_empty()) {
-                p.insert(format!("{name}[{i}]"), Value::String(seg.to_string()));
-            }
-            p
-        }
-        ParamMode::Nested => {
-            let mut p: Params = obj.into_iter().collect();
-            let mut m = Map::new();
-            m.insert("path".into(), Value::String(dir.to_string()));
-            m.insert("basename".into(), Value::String(base.to_string()));
-            m.insert("filename".into(), Value::String(filename.to_string()));
-            m.insert("basenameNormalized".into(), Value::String(text::normalize(base)));
-            m.insert(
-                "filenameNormalized".into(),
-                Value::String(text::normalize(filename)),
-            );
-            m.insert(
-                "segments".into(),
-                Value::Array(dir.split('/').map(|s| Value::String(s.into())).collect()),
-            );
-            insert_nested_path(&mut p, prefix, m);
-            p
-        }
-    }
+    let mut p: Params = match mode {
+        ParamMode::Flat => flatten(&obj.into_iter().collect())
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        ParamMode::Nested => obj.into_iter().collect(),
+    };
+    insert_path_params(&mut p, go_dir(file), Some(text::go_base(file)), prefix, mode);
+    p
 }
 
 async fn branches(

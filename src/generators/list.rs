@@ -7,8 +7,11 @@
 
 use serde_json::Value;
 
-use super::{GenerateContext, GenerateError, ParamMode, Params};
-use crate::crd::ListGenerator;
+use super::{GenerateContext, GenerateError};
+use crate::{
+    crd::ListGenerator,
+    params::{ParamMode, Params},
+};
 
 /// Generate the parameter sets of a `list` generator.
 pub fn generate(

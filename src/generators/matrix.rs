@@ -13,9 +13,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{GenerateContext, GenerateError, GeneratorSpec, ParamMode, Params, transform};
+use super::{GenerateContext, GenerateError, GeneratorSpec, transform};
 use crate::{
     crd::{ApplicationSetGenerator, MatrixGenerator},
+    params::{GoObject, ParamMode, Params, is_empty_value},
     render::Engine,
     text::go_format_value,
 };
@@ -164,17 +165,6 @@ fn combine_flat(mut out: Params, b: &Params) -> Result<Params, String> {
     Ok(out)
 }
 
-fn is_empty_value(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-    }
-}
-
 /// mergo's `Merge(dst, src, WithOverride)`: `src` wins, objects merge recursively, an empty `src`
 /// value does not replace an existing `dst` value.
 pub(crate) fn merge_override(dst: &mut Params, src: &Params) {
@@ -186,7 +176,7 @@ pub(crate) fn merge_override(dst: &mut Params, src: &Params) {
     fn merge_entry(d: &mut Value, s: &Value, _: bool) {
         match (d, s) {
             (Value::Object(dm), Value::Object(sm)) => merge_map(dm, sm),
-            (d, s) if !is_empty_value(s) || d.is_null() => *d = s.clone(),
+            (d, s) if !is_empty_value(s, GoObject::Map) || d.is_null() => *d = s.clone(),
             _ => {}
         }
     }

@@ -10,10 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::{
-    GenerateContext, GenerateError, ParamMode, Params,
+    GenerateContext, GenerateError,
     matrix::{child_params, merge_override},
 };
-use crate::crd::MergeGenerator;
+use crate::{
+    crd::MergeGenerator,
+    params::{ParamMode, Params},
+};
 
 /// Generate the parameter sets of a `merge` generator.
 pub async fn generate(

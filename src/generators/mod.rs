@@ -24,22 +24,11 @@ use serde_json::Value;
 
 use crate::{
     crd::{ApplicationSetGenerator, ApplicationSetTemplate},
+    params::{ParamMode, Params},
     render::{Engine, RenderError},
     sources::{BoxFuture, SourceError, Sources},
     text::go_format_value,
 };
-
-/// One parameter set. A `BTreeMap`: deterministic order, stable output and snapshots.
-pub type Params = BTreeMap<String, Value>;
-
-/// The shape of parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamMode {
-    /// Flat keys with literal dots (`path.basename`); Argo's default template mode.
-    Flat,
-    /// Nested objects (`path: {basename: ...}`); goTemplate and jinja.
-    Nested,
-}
 
 /// What generators need to know about the ApplicationSet being generated.
 #[derive(Clone, Copy)]
@@ -56,7 +45,7 @@ pub struct GenerateContext<'a> {
     pub sources: &'a dyn Sources,
     /// Parameters of earlier matrix children: a child's `values` see them (its own win).
     pub outer: Option<&'a Params>,
-    /// Parameter sets one matrix may produce ([`crate::render::Limits::max_matrix_params`]).
+    /// Parameter sets one matrix may produce ([`crate::pipeline::Limits::max_matrix_params`]).
     pub max_matrix_params: usize,
 }
 
@@ -88,7 +77,7 @@ pub enum GenerateError {
         #[source]
         source: Box<SourceError>,
     },
-    /// A limit of the run was exceeded ([`crate::render::Limits`]).
+    /// A limit of the run was exceeded ([`crate::pipeline::Limits`]).
     #[error("{path}: {message}")]
     Limit {
         /// Field path of the generator.

@@ -8,9 +8,10 @@
 use regex::Regex;
 use serde_json::Value;
 
-use super::{GenerateContext, GenerateError, ParamMode, Params, apply_values, short};
+use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
     crd::{PullRequestFilter, PullRequestGenerator},
+    params::{ParamMode, Params},
     sources::{GitHubError, PullRequest, PullRequestQuery, SourceError},
     text,
 };

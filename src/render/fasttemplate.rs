@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::{generators::Params, text::go_quote};
+use crate::{params::Params, text::go_quote};
 
 /// A string parsed once and substituted for many parameter sets.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -413,7 +413,7 @@ pub fn metric_value(text: &str, name: &str) -> Option<u64> {
 }
 
 /// How many reconciles `metrics` has counted (0 before the first).
-pub fn reconciles(metrics: &appset::server::Metrics) -> u64 {
+pub fn reconciles(metrics: &appset::metrics::Metrics) -> u64 {
     metric_value(&metrics.encode(), "appset_reconciles_total").unwrap_or(0)
 }
 

@@ -8,7 +8,7 @@
 //! - `POST /v1/diff`: an ApplicationSet before and after a change, or one ApplicationSet and the
 //!   current Applications → which Applications would be created, updated (with a field diff) and
 //!   deleted.
-//! - `/healthz`, `/readyz`, `/metrics` ([`crate::server`]).
+//! - `/healthz`, `/readyz`, `/metrics` ([`crate::health`]).
 //!
 //! Every error is JSON `{error, reason, field, applicationSet}`: 400 for a malformed request or an
 //! invalid ApplicationSet, 413/408/429 when a limit is exceeded, 422 for a generator or template
@@ -32,9 +32,10 @@ use crate::{
     diff::{self, Before, Diff},
     file,
     generators::GenerateError,
-    render::{self, ApplicationSetError, Failure, Limits, RenderError, RenderOptions},
-    server::Metrics,
-    sources::{GitHub, GitRepos, Inputs, LiveConfig, Recorded},
+    metrics::Metrics,
+    pipeline::{self, ApplicationSetError, Failure, Limits, Options},
+    render::RenderError,
+    sources::{Inputs, Live, LiveConfig, Recorded},
 };
 
 /// Limits of the service: one request cannot exhaust it.
@@ -67,7 +68,7 @@ impl Default for ServiceLimits {
 
 /// Configuration of `appset serve`.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub struct ServiceConfig {
     /// Argo CD's namespace (ApplicationSets without a namespace are taken to live here).
     pub namespace: String,
     /// Live sources for inputs a request does not record: git (with `--repo` overrides) and
@@ -78,9 +79,8 @@ pub struct ServeConfig {
 }
 
 struct AppState {
-    config: ServeConfig,
-    git: Arc<GitRepos>,
-    github: Arc<GitHub>,
+    config: ServiceConfig,
+    live: Live,
     permits: Arc<Semaphore>,
 }
 
@@ -337,13 +337,11 @@ struct Rendered {
 
 impl AppState {
     fn inputs(&self, recorded: Recorded) -> Inputs {
-        Inputs::new(recorded, self.config.live.clone())
-            .with_git(self.git.clone())
-            .with_github(self.github.clone())
+        self.live.inputs(recorded)
     }
 
-    fn options(&self) -> RenderOptions {
-        RenderOptions {
+    fn options(&self) -> Options {
+        Options {
             namespace: self.config.namespace.clone(),
             limits: self.config.limits.render,
         }
@@ -351,8 +349,8 @@ impl AppState {
 
     /// Generate an ApplicationSet's valid Applications (invalid ones are an error: a preview
     /// must not hide what Argo CD would refuse).
-    async fn generate(&self, set: &ApplicationSet, inputs: &Inputs) -> Result<render::Output, ApiError> {
-        let out = render::generate_applications(set, inputs, &self.options()).await?;
+    async fn generate(&self, set: &ApplicationSet, inputs: &Inputs) -> Result<pipeline::Output, ApiError> {
+        let out = pipeline::generate_applications(set, inputs, &self.options()).await?;
         if let Some(invalid) = out.invalid.first() {
             let message = if out.invalid.len() > 1 {
                 format!("{} (and {} more)", invalid.message, out.invalid.len() - 1)
@@ -371,7 +369,7 @@ impl AppState {
     }
 }
 
-fn warnings(ignored: &[String], out: &render::Output) -> Vec<String> {
+fn warnings(ignored: &[String], out: &pipeline::Output) -> Vec<String> {
     ignored
         .iter()
         .map(|f| format!("unknown field {f} ignored"))
@@ -564,36 +562,29 @@ async fn diff_handler(State(state): State<Arc<AppState>>, request: Request) -> R
 }
 
 /// The service's router: the API, health and metrics, with request logging.
-pub fn router(config: ServeConfig, metrics: Arc<Metrics>) -> Router {
+pub fn api(config: ServiceConfig, metrics: Arc<Metrics>) -> Router {
     let state = Arc::new(AppState {
-        git: Arc::new(GitRepos::new(
-            config.live.git_cache_dir.clone(),
-            config.live.repo_overrides.clone(),
-        )),
-        github: Arc::new(GitHub::new(
-            config.live.github_api.clone(),
-            config.live.github_max_age,
-        )),
+        live: Live::new(config.live.clone()),
         permits: Arc::new(Semaphore::new(config.limits.max_concurrent.max(1))),
         config,
     });
-    metrics.watch_github(state.github.clone());
+    metrics.watch_github(state.live.github().clone());
     metrics.set_ready(true);
     let api = Router::new()
         .route("/v1/render", post(render_handler))
         .route("/v1/diff", post(diff_handler))
         .with_state(state);
     let app = api
-        .merge(crate::server::router(metrics.clone()))
+        .merge(crate::health::probes(metrics.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") });
-    crate::server::observed(app, metrics)
+    crate::metrics::observed(app, metrics)
 }
 
-/// Serve [`router`] on `listener` until the future is dropped.
-pub async fn serve(
+/// Serve [`api`] on `listener` until the future is dropped.
+pub async fn serve_api(
     listener: tokio::net::TcpListener,
-    config: ServeConfig,
+    config: ServiceConfig,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(config, metrics)).await
+    axum::serve(listener, api(config, metrics)).await
 }

@@ -4,7 +4,8 @@
 //!
 //! `reconcile` = the finalizer wrapper around [`sync`] and [`cleanup`]:
 //!
-//! - `sync`: generate → render → plan → execute (server-side apply under one field manager, a
+//! - [`sync`] (`controller/sync.rs`, step by step): inputs → generate (the
+//!   [`pipeline`](crate::pipeline)) → plan ([`plan`](crate::plan)) → execute (server-side apply under one field manager, a
 //!   controller ownerReference to the ApplicationSet, deletes per policy) → status. **Fail closed**:
 //!   any generator, source or render error means no create, update or delete in that reconcile;
 //!   the error goes on the status and the last good Applications stay. A delete budget
@@ -16,46 +17,45 @@
 //!   (strip the ownerReference and Argo CD's resources finalizer) so garbage collection keeps
 //!   them; otherwise let garbage collection delete them.
 //!
+//! What follows a reconcile (conditions, Warning Event, requeue, the refresh annotation) is
+//! decided by a pure function of how it ended (`outcome`), unit-tested without a control plane.
+//! This file holds the settings, the shared [`Context`] and the wiring ([`run`]).
+//!
 //! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
 //! rewrites Application status constantly); cluster Secret changes, for the ApplicationSets that
 //! use a cluster generator only; and a requeue at the smallest generator `requeueAfterSeconds`
 //! (or at a GitHub rate limit's reset).
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    path::PathBuf,
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+    api::{ApiResource, ListParams},
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
+        events::{Recorder, Reporter},
         finalizer::{Event as Finalizer, finalizer},
         reflector::{self, ObjectRef, Store},
         watcher::{self, watcher},
     },
 };
-use serde_json::{Value, json};
-use tracing::{info, instrument, warn};
+use tracing::warn;
+
+mod outcome;
+mod sync;
+
+pub use sync::{cleanup, sync};
 
 use crate::{
-    crd::{
-        Application, ApplicationSet, ApplicationSetCondition, ApplicationSetStatus,
-        CLUSTER_SECRET_TYPE_LABEL, HealthStatus, RESOURCES_FINALIZER, ResourceStatus,
-    },
+    crd::{Application, ApplicationSet, CLUSTER_SECRET_TYPE_LABEL},
     generators::GeneratorSpec,
     live::CachedApplication,
-    plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
-    render::{self, RenderOptions},
-    server::Metrics,
-    sources::{GitHub, GitRepos, Inputs, LiveConfig, Recorded},
+    metrics::Metrics,
+    plan::Policy,
+    sources::{GitHub, Live, LiveConfig},
 };
 
 /// The finalizer appset puts on ApplicationSets.
@@ -134,6 +134,19 @@ pub struct Config {
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
+}
+
+impl Config {
+    /// The live sources these settings describe (git, the Kubernetes API, GitHub).
+    pub fn live_config(&self) -> LiveConfig {
+        LiveConfig::live(
+            self.git_cache_dir.clone(),
+            self.repo_overrides.clone(),
+            self.github_api.clone(),
+            self.github_token.clone(),
+            self.github_max_age,
+        )
+    }
 }
 
 impl Default for Config {
@@ -224,8 +237,7 @@ impl Echoes {
 pub struct Context {
     client: Client,
     config: Config,
-    git: Arc<GitRepos>,
-    github: Arc<GitHub>,
+    live: Live,
     apps: Store<CachedApplication>,
     echoes: Arc<Echoes>,
     app_resource: ApiResource,
@@ -236,7 +248,7 @@ pub struct Context {
 impl Context {
     /// The shared GitHub client (request counters for metrics and tests).
     pub fn github(&self) -> &Arc<GitHub> {
-        &self.github
+        self.live.github()
     }
 }
 
@@ -291,545 +303,6 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
 fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>) -> Action {
     warn!(%error, "reconcile failed");
     Action::requeue(Duration::from_secs(15))
-}
-
-/// One reconcile of a live ApplicationSet (metrics recorded around `sync_inner`).
-#[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
-pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
-    let key = format!("{}/{}", appset.namespace().unwrap_or_default(), appset.name_any());
-    let result = sync_inner(appset, ctx.clone()).await;
-    let (reason, owned) = match &result {
-        Ok((_, reason, owned)) => (*reason, *owned),
-        Err(_) => (Some("ReconcileError"), 0),
-    };
-    ctx.metrics.reconciled(&key, started.elapsed(), reason, owned);
-    result.map(|(action, _, _)| action)
-}
-
-/// The reconcile: the next action, the error reason written to the status (if any), and the
-/// number of owned Applications.
-async fn sync_inner(
-    appset: Arc<ApplicationSet>,
-    ctx: Arc<Context>,
-) -> Result<(Action, Option<&'static str>, usize), Error> {
-    let ns = appset.namespace().unwrap_or_default();
-    // Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): ask
-    // GitHub again rather than serve a cached listing.
-    let refresh = appset
-        .annotations()
-        .get(crate::webhook::REFRESH_ANNOTATION)
-        .is_some_and(|v| v == "true");
-    if refresh {
-        for (owner, repo) in crate::webhook::pull_request_repos(&appset) {
-            ctx.github.expire(&owner, &repo);
-        }
-    }
-    let inputs = Inputs::new(
-        Recorded::default(),
-        LiveConfig {
-            git: true,
-            git_cache_dir: ctx.config.git_cache_dir.clone(),
-            repo_overrides: ctx.config.repo_overrides.clone(),
-            kube: true,
-            github: true,
-            github_api: ctx.config.github_api.clone(),
-            github_token: ctx.config.github_token.clone(),
-            github_token_overrides_refs: false,
-            github_max_age: ctx.config.github_max_age,
-        },
-    )
-    .with_git(ctx.git.clone())
-    .with_github(ctx.github.clone())
-    .with_kube(ctx.client.clone());
-    let opts = RenderOptions {
-        namespace: ctx.config.controller_namespace.clone(),
-        ..RenderOptions::default()
-    };
-    let all_apps = ctx.apps.state();
-    let owned_live = owned_by(&all_apps, &appset);
-    let mut status = Status::new(appset.status.clone().unwrap_or_default());
-
-    // generate → render (pure apart from the sources).
-    let mut generated = match render::generate_applications(&appset, &inputs, &opts).await {
-        Ok(out) => out,
-        Err(e) => {
-            let reason = e
-                .failures
-                .first()
-                .map(|f| f.reason())
-                .unwrap_or(condition::ERROR_REASON);
-            let message = e.to_string();
-            warn!(%message, "generation failed; nothing is written");
-            status.error(reason, &message, false);
-            status.resources(&owned_live, ctx.config.max_resources_status);
-            publish_status(&ctx, &appset, status).await?;
-            warn_event(&ctx, &appset, reason, &message).await;
-            // A rate limit says when to retry; otherwise Argo CD's 3 minutes, or the generators'
-            // own poll interval when that is sooner (a source that recovers is seen as soon as
-            // it would have been polled anyway).
-            let requeue = match e.retry_at() {
-                Some(at) => at.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(1),
-                None => crate::generators::requeue_after(&appset.spec.generators)
-                    .map_or(ERROR_REQUEUE, |d| d.min(ERROR_REQUEUE)),
-            };
-            return Ok((Action::requeue(requeue), Some(reason), owned_live.len()));
-        }
-    };
-
-    // plan (pure).
-    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
-    let max_deletes = appset
-        .annotations()
-        .get(MAX_DELETES_ANNOTATION)
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .or(ctx.config.max_deletes);
-    let plan_opts = match PlanOptions::for_spec(
-        &appset.spec,
-        policy,
-        &ctx.config.preserved_annotations,
-        &ctx.config.preserved_labels,
-        max_deletes,
-    ) {
-        Ok(o) => o,
-        Err(message) => {
-            status.error(condition::ERROR_REASON, &message, true);
-            publish_status(&ctx, &appset, status).await?;
-            return Ok((
-                Action::requeue(ERROR_REQUEUE),
-                Some(condition::ERROR_REASON),
-                owned_live.len(),
-            ));
-        }
-    };
-    let mut generated_names: BTreeSet<String> = generated
-        .applications
-        .iter()
-        .map(|a| render::application_name(a).to_string())
-        .collect();
-    generated_names.extend(generated.invalid.iter().map(|i| i.name.clone()));
-    let owner = Owner {
-        name: appset.name_any(),
-        uid: appset.metadata.uid.clone().unwrap_or_default(),
-    };
-    // The controller needs neither the parameter sets nor a second copy of the Applications.
-    generated.params = Vec::new();
-    let plan = plan(
-        std::mem::take(&mut generated.applications),
-        &generated_names,
-        &owned_live.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-        &owner,
-        &plan_opts,
-    );
-    // Release the snapshot of the cache: while the writes below run, the watch replaces every
-    // written Application, and holding the old ones would double the cache.
-    drop(owned_live);
-    drop(all_apps);
-
-    // execute.
-    let executed = execute(&ctx, &appset, &ns, &plan).await;
-
-    // status.
-    let all = ctx.apps.state();
-    let fresh = owned_by(&all, &appset);
-    status.resources(&fresh, ctx.config.max_resources_status);
-    let owned_now = fresh.len();
-    drop(fresh);
-    let mut error_reason = None;
-    let result = match executed {
-        Err((reason, message)) => {
-            status.error(reason, &message, true);
-            publish_status(&ctx, &appset, status).await?;
-            return Err(Error::Write(message));
-        }
-        Ok(()) => {
-            if let Some((want, max)) = plan.withheld_deletes {
-                let message = format!(
-                    "{want} Applications are no longer generated but the delete budget is {max} \
-                     ({MAX_DELETES_ANNOTATION}); nothing was deleted"
-                );
-                status.error(condition::DELETE_BUDGET, &message, true);
-                error_reason = Some(condition::DELETE_BUDGET);
-                warn_event(&ctx, &appset, condition::DELETE_BUDGET, &message).await;
-                Action::requeue(ERROR_REQUEUE)
-            } else if !generated.invalid.is_empty() {
-                let mut invalid = generated.invalid.clone();
-                invalid.sort_by(|a, b| a.name.cmp(&b.name));
-                let last = invalid.last().map(|i| i.message.clone()).unwrap_or_default();
-                let message = if invalid.len() > 1 {
-                    format!("{last} (and {} more)", invalid.len() - 1)
-                } else {
-                    last
-                };
-                status.error(condition::VALIDATION_ERROR, &message, true);
-                error_reason = Some(condition::VALIDATION_ERROR);
-                Action::requeue(generated.requeue_after.unwrap_or(ERROR_REQUEUE))
-            } else {
-                status.up_to_date();
-                generated
-                    .requeue_after
-                    .map(Action::requeue)
-                    .unwrap_or_else(Action::await_change)
-            }
-        }
-    };
-    publish_status(&ctx, &appset, status).await?;
-    if refresh && error_reason.is_none() {
-        // Removed only after a fully successful pass (Argo CD: it stays while generation fails).
-        let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = json!({"metadata": {"annotations": {crate::webhook::REFRESH_ANNOTATION: null}}});
-        api.patch(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| Error::kube("removing the refresh annotation", e))?;
-    }
-    info!(
-        created = plan.create.len(),
-        updated = plan.update.len(),
-        deleted = plan.delete.len(),
-        unchanged = plan.unchanged,
-        "reconciled"
-    );
-    Ok((result, error_reason, owned_now))
-}
-
-/// Apply creates and updates, then (only if they all succeeded) deletes. Returns Argo CD's
-/// Per-Application Events for at most this many Applications of one kind of write per
-/// reconcile; beyond that one summary Event (a thousand "Created" Events help nobody).
-const MAX_EVENTS_PER_KIND: usize = 10;
-
-/// Apply creates and updates (`apply_concurrency` at a time), then, only if they all succeeded,
-/// deletes. Returns Argo CD's reason and the message of the failure of the smallest Application
-/// name (deterministic, as Argo CD).
-async fn execute(
-    ctx: &Context,
-    appset: &ApplicationSet,
-    ns: &str,
-    plan: &Plan,
-) -> Result<(), (&'static str, String)> {
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
-    // Applied through the cache's type: the response is only read for its resourceVersion.
-    let applier: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
-    let concurrency = ctx.config.apply_concurrency.max(1);
-    for (objs, reason, verb) in [
-        (&plan.create, condition::CREATE_ERROR, "Created"),
-        (&plan.update, condition::UPDATE_ERROR, "Updated"),
-    ] {
-        // Collected first: a lazy `map` over borrowed items trips rustc's `Send` inference.
-        let writes: Vec<_> = objs
-            .iter()
-            .map(|obj| {
-                let (api, pp, obj) = (applier.clone(), pp.clone(), obj.clone());
-                async move {
-                    let r = api
-                        .patch(&obj.name, &pp, &Patch::Apply(&obj.body))
-                        .await
-                        .map(|written| ctx.echoes.wrote(ns, &obj.name, written.metadata.resource_version));
-                    (obj.name, r)
-                }
-            })
-            .collect();
-        let results = futures::stream::iter(writes)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        if let Some((name, e)) = settle(ctx, appset, verb, results).await {
-            return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
-        }
-    }
-    let deletes: Vec<_> = plan
-        .delete
-        .iter()
-        .map(|name| {
-            let (api, name) = (api.clone(), name.clone());
-            async move {
-                let r = match api.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                    Err(e) => Err(e),
-                };
-                (name, r)
-            }
-        })
-        .collect();
-    let results = futures::stream::iter(deletes)
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    if let Some((name, e)) = settle(ctx, appset, "Deleted", results).await {
-        return Err((
-            condition::DELETE_ERROR,
-            format!("error deleting Application {ns}/{name}: {e}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Announce the Applications written successfully and return the failure of the smallest name
-/// (deterministic, as Argo CD reports it).
-async fn settle(
-    ctx: &Context,
-    appset: &ApplicationSet,
-    verb: &str,
-    results: Vec<(String, Result<(), kube::Error>)>,
-) -> Option<(String, kube::Error)> {
-    let mut done: Vec<&String> = results
-        .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(n, _)| n)
-        .collect();
-    done.sort();
-    announce(ctx, appset, verb, &done).await;
-    results
-        .into_iter()
-        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
-        .min_by(|a, b| a.0.cmp(&b.0))
-}
-
-/// Normal Events for written Applications (Argo CD's `<Verb> Application "<name>"`), summarised
-/// beyond [`MAX_EVENTS_PER_KIND`].
-async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&String]) {
-    for name in names.iter().take(MAX_EVENTS_PER_KIND) {
-        normal_event(
-            ctx,
-            appset,
-            &verb.to_lowercase(),
-            &format!("{verb} Application {name:?}"),
-        )
-        .await;
-    }
-    if names.len() > MAX_EVENTS_PER_KIND {
-        let more = names.len() - MAX_EVENTS_PER_KIND;
-        normal_event(
-            ctx,
-            appset,
-            &verb.to_lowercase(),
-            &format!("{verb} {more} more Applications"),
-        )
-        .await;
-    }
-}
-
-/// The ApplicationSet is being deleted.
-#[instrument(skip_all, fields(appset = %appset.name_any()))]
-pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = appset.namespace().unwrap_or_default();
-    ctx.metrics.forget(&format!("{ns}/{}", appset.name_any()));
-    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
-    let preserve = appset
-        .spec
-        .sync_policy
-        .as_ref()
-        .is_some_and(|p| p.preserve_resources_on_deletion);
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
-    // The store may lag; ask the API server for the owned Applications.
-    let live = Api::<CachedApplication>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube("listing Applications", e))?;
-    let all: Vec<Arc<CachedApplication>> = live.items.into_iter().map(Arc::new).collect();
-    let owned = owned_by(&all, &appset);
-    if policy.allow_delete() && !preserve {
-        normal_event(
-            &ctx,
-            &appset,
-            "Deleting",
-            &format!("Deleting {} Applications through garbage collection", owned.len()),
-        )
-        .await;
-        return Ok(Action::await_change());
-    }
-    // Release: garbage collection must not delete them, and Argo CD must not delete their resources.
-    let uid = appset.metadata.uid.clone().unwrap_or_default();
-    for app in owned {
-        let name = app.name_any();
-        let refs: Vec<Value> = app
-            .owner_references()
-            .iter()
-            .filter(|o| o.uid != uid && o.name != appset.name_any())
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-            .collect();
-        let finalizers: Vec<&String> = app
-            .finalizers()
-            .iter()
-            .filter(|f| f.as_str() != RESOURCES_FINALIZER)
-            .collect();
-        let patch = json!({"metadata": {
-            "resourceVersion": app.resource_version(),
-            "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
-            "finalizers": if finalizers.is_empty() { Value::Null } else { json!(finalizers) },
-        }});
-        match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {
-                normal_event(
-                    &ctx,
-                    &appset,
-                    "Released",
-                    &format!("Released Application {name:?}"),
-                )
-                .await
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(Error::kube(format!("releasing Application {ns}/{name}"), e)),
-        }
-    }
-    Ok(Action::await_change())
-}
-
-// ---- status -------------------------------------------------------------------------------------
-
-struct Status {
-    before: ApplicationSetStatus,
-    after: ApplicationSetStatus,
-}
-
-impl Status {
-    fn new(before: ApplicationSetStatus) -> Self {
-        Status {
-            after: before.clone(),
-            before,
-        }
-    }
-
-    fn set(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
-        let status = if status { "True" } else { "False" };
-        let previous = self.before.conditions.iter().find(|c| c.type_ == type_);
-        let unchanged =
-            previous.is_some_and(|p| p.status == status && p.reason == reason && p.message == message);
-        let time = if unchanged {
-            previous.and_then(|p| p.last_transition_time.clone())
-        } else {
-            Some(k8s_openapi::jiff::Timestamp::now().to_string())
-        };
-        self.after.conditions.retain(|c| c.type_ != type_);
-        self.after.conditions.push(ApplicationSetCondition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message: message.into(),
-            last_transition_time: time,
-        });
-        self.after
-            .conditions
-            .sort_by(|a, b| (&a.type_, &a.status).cmp(&(&b.type_, &b.status)));
-    }
-
-    fn error(&mut self, reason: &str, message: &str, parameters_generated: bool) {
-        self.set(condition::ERROR_OCCURRED, true, reason, message);
-        self.set(
-            condition::RESOURCES_UP_TO_DATE,
-            false,
-            condition::ERROR_REASON,
-            message,
-        );
-        if parameters_generated {
-            self.set(
-                condition::PARAMETERS_GENERATED,
-                true,
-                condition::PARAMETERS_GENERATED_REASON,
-                condition::GENERATED_MESSAGE,
-            );
-        } else {
-            self.set(
-                condition::PARAMETERS_GENERATED,
-                false,
-                condition::ERROR_REASON,
-                message,
-            );
-        }
-        self.after.health = Some(HealthStatus {
-            status: Some("Degraded".into()),
-            message: Some(message.to_string()),
-        });
-    }
-
-    fn up_to_date(&mut self) {
-        self.set(
-            condition::PARAMETERS_GENERATED,
-            true,
-            condition::PARAMETERS_GENERATED_REASON,
-            condition::GENERATED_MESSAGE,
-        );
-        self.set(
-            condition::RESOURCES_UP_TO_DATE,
-            true,
-            condition::UP_TO_DATE,
-            condition::UP_TO_DATE_MESSAGE,
-        );
-        self.set(
-            condition::ERROR_OCCURRED,
-            false,
-            condition::UP_TO_DATE,
-            condition::UP_TO_DATE_MESSAGE,
-        );
-        self.after.health = Some(HealthStatus {
-            status: Some("Healthy".into()),
-            message: Some(condition::UP_TO_DATE_MESSAGE.into()),
-        });
-    }
-
-    /// `status.resources`: the owned Applications by name, the first `max` of them (0: all).
-    fn resources(&mut self, owned: &[&Arc<CachedApplication>], max: usize) {
-        let mut resources: Vec<ResourceStatus> = owned
-            .iter()
-            .map(|a| ResourceStatus {
-                group: "argoproj.io".into(),
-                version: "v1alpha1".into(),
-                kind: "Application".into(),
-                name: a.name_any(),
-                namespace: a.namespace().unwrap_or_default(),
-                status: a.sync_status.clone(),
-                health: a.health_status.clone().map(|s| HealthStatus {
-                    status: Some(s),
-                    message: None,
-                }),
-            })
-            .collect();
-        resources.sort_by(|a, b| a.name.cmp(&b.name));
-        self.after.resources_count = Some(resources.len() as i64);
-        if max > 0 {
-            resources.truncate(max);
-        }
-        self.after.resources = resources;
-    }
-}
-
-async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) -> Result<(), Error> {
-    if status.after == status.before {
-        return Ok(());
-    }
-    let api: Api<ApplicationSet> =
-        Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
-    let patch = json!({"status": status.after});
-    api.patch_status(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| Error::kube("patching ApplicationSet status", e))?;
-    Ok(())
-}
-
-async fn normal_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
-    publish(ctx, appset, EventType::Normal, reason, note).await;
-}
-
-async fn warn_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
-    publish(ctx, appset, EventType::Warning, reason, note).await;
-}
-
-async fn publish(ctx: &Context, appset: &ApplicationSet, type_: EventType, reason: &str, note: &str) {
-    let note: String = note.chars().take(1000).collect();
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &appset.object_ref(&())).await {
-        warn!(error = %e, "could not publish an Event");
-    }
 }
 
 // ---- wiring -------------------------------------------------------------------------------------
@@ -956,13 +429,11 @@ pub async fn run_with(
     let echoes = Arc::new(Echoes::default());
     let triggers = application_triggers(app_events, echoes.clone());
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
-    let git = Arc::new(GitRepos::new(
-        config.git_cache_dir.clone(),
-        config.repo_overrides.clone(),
-    ));
-    let github = match &config.webhooks {
-        Some(w) => w.github().clone(),
-        None => Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
+    let live = Live::new(config.live_config()).with_kube(client.clone());
+    // With webhooks, one GitHub client: a `pull_request` event expires the listing it caches.
+    let live = match &config.webhooks {
+        Some(w) => live.with_github(w.github().clone()),
+        None => live,
     };
     let recorder = Recorder::new(
         client.clone(),
@@ -971,13 +442,12 @@ pub async fn run_with(
             instance: std::env::var("POD_NAME").ok(),
         },
     );
-    metrics.watch_github(github.clone());
+    metrics.watch_github(live.github().clone());
     let ctx = Arc::new(Context {
         metrics: metrics.clone(),
         client: client.clone(),
         config,
-        git,
-        github,
+        live,
         apps: reader.clone(),
         echoes,
         app_resource: app_resource.clone(),
@@ -1060,6 +530,8 @@ pub async fn run_with(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn app(name: &str, rv: &str, path: &str, sync: &str) -> CachedApplication {

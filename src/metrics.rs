@@ -1,8 +1,10 @@
-//! HTTP endpoints shared by the controller and the templating service: `/healthz`, `/readyz` and
-//! Prometheus `/metrics`.
+//! Prometheus metrics of the controller and the templating service, and the HTTP layer that
+//! records request metrics and logs.
 //!
-//! Stage: serve (I/O: listens on `--listen`). The controller records into [`Metrics`]; the
-//! GitHub client's request counters are read at scrape time.
+//! Stage: observability (no I/O of its own: [`crate::health`] serves the registry at
+//! `/metrics`). The controller records reconciles into [`Metrics`]; the GitHub client's request
+//! counters are read at scrape time; [`observed`] wraps a router with request logging and the
+//! HTTP metrics.
 
 use std::{
     collections::HashMap,
@@ -13,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{Router, extract::State};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -202,48 +204,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// The router: `/healthz` (always 200 while the process serves), `/readyz` (200 once the caches
-/// are filled), `/metrics`.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(|State(m): State<Arc<Metrics>>| async move {
-                if m.is_ready() {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(|State(m): State<Arc<Metrics>>| async move {
-                (
-                    [(
-                        "content-type",
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    m.encode(),
-                )
-                    .into_response()
-            }),
-        )
-        .with_state(metrics)
-}
-
-/// Serve [`router`], plus `extra` routes (the webhook endpoint), on `listener` until the future
-/// is dropped, with request logging and HTTP metrics.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    extra: Option<Router>,
-) -> std::io::Result<()> {
-    let app = router(metrics.clone()).merge(extra.unwrap_or_default());
-    axum::serve(listener, observed(app, metrics)).await
 }
 
 /// `app` with request logging (tracing) and the HTTP request metrics.

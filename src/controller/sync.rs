@@ -1,0 +1,425 @@
+//! One reconcile of an ApplicationSet, as its steps: inputs → generate → plan → execute →
+//! outcome → status. And [`cleanup`], when an ApplicationSet is deleted.
+//!
+//! Stage: controller (I/O: the Kubernetes API for writes, status and Events; the generators read
+//! git and GitHub through `sources`). The decision of what follows a reconcile is pure and lives
+//! in [`super::outcome`].
+
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
+
+use futures::StreamExt;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+    },
+};
+use serde_json::{Value, json};
+use tracing::{info, instrument, warn};
+
+use super::{
+    Context, Error, MAX_DELETES_ANNOTATION, condition,
+    outcome::{Ended, Outcome, Status, decide},
+    owned_by,
+};
+use crate::{
+    crd::{ApplicationSet, RESOURCES_FINALIZER},
+    live::CachedApplication,
+    pipeline::{self, Options},
+    plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
+    sources::Recorded,
+    webhook::{REFRESH_ANNOTATION, pull_request_repos},
+};
+
+/// One reconcile of a live ApplicationSet, with its metrics.
+#[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
+pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let key = format!("{}/{}", appset.namespace().unwrap_or_default(), appset.name_any());
+    let result = reconcile_steps(&appset, &ctx).await;
+    let (reason, owned) = match &result {
+        Ok((outcome, owned)) => (outcome.error_reason, *owned),
+        Err(_) => (Some("ReconcileError"), 0),
+    };
+    ctx.metrics.reconciled(&key, started.elapsed(), reason, owned);
+    result.map(|(outcome, _)| match outcome.requeue {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+/// The steps of a reconcile; returns its outcome and the number of owned Applications.
+async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outcome, usize), Error> {
+    // inputs: the process's live sources; a refresh asks GitHub again.
+    let refresh = refresh_requested(appset, ctx);
+    let inputs = ctx.live.inputs(Recorded::default());
+    let opts = Options {
+        namespace: ctx.config.controller_namespace.clone(),
+        ..Options::default()
+    };
+    let status = Status::new(appset.status.clone().unwrap_or_default());
+
+    // generate (pure apart from the sources).
+    let mut generated = match pipeline::generate_applications(appset, &inputs, &opts).await {
+        Ok(out) => out,
+        Err(e) => {
+            let message = e.to_string();
+            warn!(%message, "generation failed; nothing is written");
+            let ended = Ended::GenerationFailed {
+                reason: e.failures.first().map_or(condition::ERROR_REASON, |f| f.reason()),
+                message,
+                retry_at: e.retry_at(),
+                requeue_after: crate::generators::requeue_after(&appset.spec.generators),
+            };
+            return conclude(ctx, appset, status, decide(ended, refresh, SystemTime::now())).await;
+        }
+    };
+
+    // plan (pure).
+    let plan_opts = match plan_options(appset, ctx) {
+        Ok(o) => o,
+        Err(message) => {
+            let outcome = decide(Ended::Unplannable { message }, refresh, SystemTime::now());
+            return conclude(ctx, appset, status, outcome).await;
+        }
+    };
+    let mut generated_names: BTreeSet<String> = generated
+        .applications
+        .iter()
+        .map(|a| pipeline::application_name(a).to_string())
+        .collect();
+    generated_names.extend(generated.invalid.iter().map(|i| i.name.clone()));
+    let owner = Owner {
+        name: appset.name_any(),
+        uid: appset.metadata.uid.clone().unwrap_or_default(),
+    };
+    // The controller needs neither the parameter sets nor a second copy of the Applications.
+    generated.params = Vec::new();
+    let plan = {
+        let all_apps = ctx.apps.state();
+        let owned_live = owned_by(&all_apps, appset);
+        plan(
+            std::mem::take(&mut generated.applications),
+            &generated_names,
+            &owned_live.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            &owner,
+            &plan_opts,
+        )
+        // The snapshot of the cache is released here: while the writes below run, the watch
+        // replaces every written Application, and holding the old ones would double the cache.
+    };
+
+    // execute.
+    let ns = appset.namespace().unwrap_or_default();
+    let write_failure = execute(ctx, appset, &ns, &plan).await.err();
+
+    // outcome (pure).
+    let ended = Ended::Executed {
+        write_failure,
+        withheld_deletes: plan.withheld_deletes,
+        invalid: &generated.invalid,
+        requeue_after: generated.requeue_after,
+    };
+    let outcome = decide(ended, refresh, SystemTime::now());
+    info!(
+        created = plan.create.len(),
+        updated = plan.update.len(),
+        deleted = plan.delete.len(),
+        unchanged = plan.unchanged,
+        "reconciled"
+    );
+    conclude(ctx, appset, status, outcome).await
+}
+
+/// Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): expire the
+/// cached pull-request listings of the set's repositories, so GitHub is asked again.
+fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
+    let refresh = appset
+        .annotations()
+        .get(REFRESH_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    if refresh {
+        for (owner, repo) in pull_request_repos(appset) {
+            ctx.live.github().expire(&owner, &repo);
+        }
+    }
+    refresh
+}
+
+/// The set's plan options under the effective policy and delete budget.
+fn plan_options(appset: &ApplicationSet, ctx: &Context) -> Result<PlanOptions, String> {
+    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
+    let max_deletes = appset
+        .annotations()
+        .get(MAX_DELETES_ANNOTATION)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .or(ctx.config.max_deletes);
+    PlanOptions::for_spec(
+        &appset.spec,
+        policy,
+        &ctx.config.preserved_annotations,
+        &ctx.config.preserved_labels,
+        max_deletes,
+    )
+}
+
+/// status: write the outcome's conditions and the owned Applications, publish its Warning Event,
+/// remove the refresh annotation when the outcome says so. A failed write becomes the reconcile's
+/// error once the status says what failed.
+async fn conclude(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    mut status: Status,
+    outcome: Outcome,
+) -> Result<(Outcome, usize), Error> {
+    status.conditions(&outcome.conditions);
+    let owned = {
+        let all = ctx.apps.state();
+        let fresh = owned_by(&all, appset);
+        status.resources(&fresh, ctx.config.max_resources_status);
+        fresh.len()
+    };
+    publish_status(ctx, appset, status).await?;
+    if let Some((reason, note)) = &outcome.warning {
+        warn_event(ctx, appset, reason, note).await;
+    }
+    if let Some(message) = &outcome.write_error {
+        return Err(Error::Write(message.clone()));
+    }
+    if outcome.clear_refresh {
+        let api: Api<ApplicationSet> =
+            Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
+        let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
+        api.patch(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::kube("removing the refresh annotation", e))?;
+    }
+    Ok((outcome, owned))
+}
+
+/// Per-Application Events for at most this many Applications of one kind of write per
+/// reconcile; beyond that one summary Event (a thousand "Created" Events help nobody).
+const MAX_EVENTS_PER_KIND: usize = 10;
+
+/// Apply creates and updates (`apply_concurrency` at a time), then, only if they all succeeded,
+/// deletes. Returns Argo CD's reason and the message of the failure of the smallest Application
+/// name (deterministic, as Argo CD).
+async fn execute(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    ns: &str,
+    plan: &Plan,
+) -> Result<(), (&'static str, String)> {
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
+    // Applied through the cache's type: the response is only read for its resourceVersion.
+    let applier: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let concurrency = ctx.config.apply_concurrency.max(1);
+    for (objs, reason, verb) in [
+        (&plan.create, condition::CREATE_ERROR, "Created"),
+        (&plan.update, condition::UPDATE_ERROR, "Updated"),
+    ] {
+        // Collected first: a lazy `map` over borrowed items trips rustc's `Send` inference.
+        let writes: Vec<_> = objs
+            .iter()
+            .map(|obj| {
+                let (api, pp, obj) = (applier.clone(), pp.clone(), obj.clone());
+                async move {
+                    let r = api
+                        .patch(&obj.name, &pp, &Patch::Apply(&obj.body))
+                        .await
+                        .map(|written| ctx.echoes.wrote(ns, &obj.name, written.metadata.resource_version));
+                    (obj.name, r)
+                }
+            })
+            .collect();
+        let results = futures::stream::iter(writes)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        if let Some((name, e)) = settle(ctx, appset, verb, results).await {
+            return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
+        }
+    }
+    let deletes: Vec<_> = plan
+        .delete
+        .iter()
+        .map(|name| {
+            let (api, name) = (api.clone(), name.clone());
+            async move {
+                let r = match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    Err(e) => Err(e),
+                };
+                (name, r)
+            }
+        })
+        .collect();
+    let results = futures::stream::iter(deletes)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    if let Some((name, e)) = settle(ctx, appset, "Deleted", results).await {
+        return Err((
+            condition::DELETE_ERROR,
+            format!("error deleting Application {ns}/{name}: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Announce the Applications written successfully and return the failure of the smallest name
+/// (deterministic, as Argo CD reports it).
+async fn settle(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    verb: &str,
+    results: Vec<(String, Result<(), kube::Error>)>,
+) -> Option<(String, kube::Error)> {
+    let mut done: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| n)
+        .collect();
+    done.sort();
+    announce(ctx, appset, verb, &done).await;
+    results
+        .into_iter()
+        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+        .min_by(|a, b| a.0.cmp(&b.0))
+}
+
+/// Normal Events for written Applications (Argo CD's `<Verb> Application "<name>"`), summarised
+/// beyond [`MAX_EVENTS_PER_KIND`].
+async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&String]) {
+    for name in names.iter().take(MAX_EVENTS_PER_KIND) {
+        normal_event(
+            ctx,
+            appset,
+            &verb.to_lowercase(),
+            &format!("{verb} Application {name:?}"),
+        )
+        .await;
+    }
+    if names.len() > MAX_EVENTS_PER_KIND {
+        let more = names.len() - MAX_EVENTS_PER_KIND;
+        normal_event(
+            ctx,
+            appset,
+            &verb.to_lowercase(),
+            &format!("{verb} {more} more Applications"),
+        )
+        .await;
+    }
+}
+
+/// The ApplicationSet is being deleted.
+#[instrument(skip_all, fields(appset = %appset.name_any()))]
+pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = appset.namespace().unwrap_or_default();
+    ctx.metrics.forget(&format!("{ns}/{}", appset.name_any()));
+    let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
+    let preserve = appset
+        .spec
+        .sync_policy
+        .as_ref()
+        .is_some_and(|p| p.preserve_resources_on_deletion);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
+    // The store may lag; ask the API server for the owned Applications.
+    let live = Api::<CachedApplication>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube("listing Applications", e))?;
+    let all: Vec<Arc<CachedApplication>> = live.items.into_iter().map(Arc::new).collect();
+    let owned = owned_by(&all, &appset);
+    if policy.allow_delete() && !preserve {
+        normal_event(
+            &ctx,
+            &appset,
+            "Deleting",
+            &format!("Deleting {} Applications through garbage collection", owned.len()),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    // Release: garbage collection must not delete them, and Argo CD must not delete their resources.
+    let uid = appset.metadata.uid.clone().unwrap_or_default();
+    for app in owned {
+        let name = app.name_any();
+        let refs: Vec<Value> = app
+            .owner_references()
+            .iter()
+            .filter(|o| o.uid != uid && o.name != appset.name_any())
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect();
+        let finalizers: Vec<&String> = app
+            .finalizers()
+            .iter()
+            .filter(|f| f.as_str() != RESOURCES_FINALIZER)
+            .collect();
+        let patch = json!({"metadata": {
+            "resourceVersion": app.resource_version(),
+            "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
+            "finalizers": if finalizers.is_empty() { Value::Null } else { json!(finalizers) },
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                normal_event(
+                    &ctx,
+                    &appset,
+                    "Released",
+                    &format!("Released Application {name:?}"),
+                )
+                .await
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(Error::kube(format!("releasing Application {ns}/{name}"), e)),
+        }
+    }
+    Ok(Action::await_change())
+}
+
+async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) -> Result<(), Error> {
+    if status.after == status.before {
+        return Ok(());
+    }
+    let api: Api<ApplicationSet> =
+        Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
+    let patch = json!({"status": status.after});
+    api.patch_status(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube("patching ApplicationSet status", e))?;
+    Ok(())
+}
+
+async fn normal_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
+    publish(ctx, appset, EventType::Normal, reason, note).await;
+}
+
+async fn warn_event(ctx: &Context, appset: &ApplicationSet, reason: &str, note: &str) {
+    publish(ctx, appset, EventType::Warning, reason, note).await;
+}
+
+async fn publish(ctx: &Context, appset: &ApplicationSet, type_: EventType, reason: &str, note: &str) {
+    let note: String = note.chars().take(1000).collect();
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &appset.object_ref(&())).await {
+        warn!(error = %e, "could not publish an Event");
+    }
+}

@@ -1,0 +1,408 @@
+//! The pipeline: ApplicationSet → parameter sets → Applications.
+//!
+//! Stage: generate + render (pure apart from [`Sources`], through which the generators read git,
+//! cluster Secrets and pull requests). This is Argo CD's `GenerateApplications` followed by its
+//! validation, and the one entry point that `appset render`, `appset serve` and the controller
+//! call: for each top-level generator entry run the generators ([`generators::transform`]),
+//! merge the entry's template override into `spec.template` (mergo, §2.7), compile the template
+//! once and render one Application per parameter set ([`render::application`]), then validate
+//! the result (names, duplicates, destinations).
+//!
+//! Fail closed: any generator or render error fails the whole set, so the controller writes
+//! nothing for it.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde_json::Value;
+
+use crate::{
+    crd::ApplicationSet,
+    generators::{self, GenerateContext, GenerateError},
+    params::{GoObject, Params, is_empty_value},
+    render::{self, CompiledTemplate, Engine, RenderError, SetContext, Warning},
+    sources::Sources,
+};
+
+// ---- generator template override (Argo's mergo merge, §2.7) ----------------------------------------
+
+/// Fill `genv` (a generator's template override) from `base` (`spec.template`) without
+/// overriding: generator values win unless zero (`""`, `false`, `0`, empty list); objects merge
+/// key by key; non-empty lists are kept whole.
+pub fn merge_template(genv: &mut Value, base: &Value) {
+    match (genv, base) {
+        (Value::Object(g), Value::Object(b)) => {
+            for (k, bv) in b {
+                match g.get_mut(k) {
+                    Some(gv @ Value::Object(_)) if bv.is_object() => merge_template(gv, bv),
+                    Some(gv) if is_empty_value(gv, GoObject::Struct) => *gv = bv.clone(),
+                    Some(_) => {}
+                    None => {
+                        g.insert(k.clone(), bv.clone());
+                    }
+                }
+            }
+        }
+        (g, b) if is_empty_value(g, GoObject::Struct) => *g = b.clone(),
+        _ => {}
+    }
+}
+
+// ---- the whole ApplicationSet ------------------------------------------------------------------------
+
+/// Options of a generation run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Argo CD's namespace: cluster Secrets are read here, and ApplicationSets without a namespace
+    /// are taken to live here.
+    pub namespace: String,
+    /// Bounds on the run.
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace: "argocd".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Bounds on one generation run, so that one ApplicationSet cannot exhaust the process. The
+/// templating service sets them from its flags; the CLI and the controller use the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Parameter sets one ApplicationSet may generate in total (so Applications it may render).
+    pub max_applications: usize,
+    /// Parameter sets one matrix generator may produce.
+    pub max_matrix_params: usize,
+    /// Cap on the jinja fuel of one template string, whatever `jinjaOptions.fuel` asks for.
+    pub max_fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_applications: usize::MAX,
+            max_matrix_params: generators::matrix::MAX_PARAMS,
+            max_fuel: None,
+        }
+    }
+}
+
+/// An Application that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The Application name (may be empty).
+    pub name: String,
+    /// Argo CD's message.
+    pub message: String,
+}
+
+/// What an ApplicationSet generates.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// The valid Applications, in generation order.
+    pub applications: Vec<Value>,
+    /// The parameter sets, in generation order (one per rendered Application, valid or not).
+    pub params: Vec<Params>,
+    /// Applications excluded by validation (Argo CD skips them and reports an error).
+    pub invalid: Vec<Invalid>,
+    /// Unresolved `{{param}}` tags.
+    pub warnings: Vec<Warning>,
+    /// When to regenerate: the smallest generator requeue.
+    pub requeue_after: Option<Duration>,
+}
+
+/// Why an ApplicationSet could not be generated. Argo CD's condition reasons.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A generator failed (`ApplicationGenerationFromParamsError`).
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    /// A template failed (`RenderTemplateParamsError`).
+    #[error("{0}")]
+    Render(#[source] RenderError),
+}
+
+impl Failure {
+    /// Argo CD's condition reason for this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Failure::Generate(_) => "ApplicationGenerationFromParamsError",
+            Failure::Render(_) => "RenderTemplateParamsError",
+        }
+    }
+}
+
+/// Generation of an ApplicationSet failed; nothing may be created, updated or deleted.
+#[derive(Debug, thiserror::Error)]
+#[error("ApplicationSet {name:?}: {}", join_failures(.failures))]
+pub struct ApplicationSetError {
+    /// Name of the ApplicationSet.
+    pub name: String,
+    /// Every failure, in generator order (the first one is Argo CD's condition message).
+    pub failures: Vec<Failure>,
+}
+
+impl ApplicationSetError {
+    /// The earliest time a retry makes sense, when a failure says (GitHub rate limits); the
+    /// controller requeues then instead of at its default interval.
+    pub fn retry_at(&self) -> Option<std::time::SystemTime> {
+        self.failures
+            .iter()
+            .filter_map(|f| match f {
+                Failure::Generate(g) => g.retry_at(),
+                Failure::Render(_) => None,
+            })
+            .min()
+    }
+}
+
+fn join_failures(f: &[Failure]) -> String {
+    match f {
+        [] => "unknown error".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => {
+            let mut s = first.to_string();
+            for r in rest {
+                s.push_str("\n  and: ");
+                s.push_str(&r.to_string());
+            }
+            s
+        }
+    }
+}
+
+/// Generate the Applications of `appset` (Argo CD's `GenerateApplications` + validation).
+///
+/// # Errors
+/// Any generator or render error fails the whole set (fail closed): the error lists every
+/// failure and names the generator or template field. Validation problems (empty, invalid or
+/// duplicate names, conflicting destinations) do not fail the set: those Applications are moved to
+/// [`Output::invalid`], as Argo CD does.
+pub async fn generate_applications(
+    appset: &ApplicationSet,
+    sources: &dyn Sources,
+    opts: &Options,
+) -> Result<Output, ApplicationSetError> {
+    let name = appset.metadata.name.clone().unwrap_or_default();
+    let namespace = appset
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| opts.namespace.clone());
+    let fail = |failures: Vec<Failure>| ApplicationSetError {
+        name: name.clone(),
+        failures,
+    };
+    let spec = &appset.spec;
+    let engine =
+        Engine::with_fuel_cap(spec, opts.limits.max_fuel).map_err(|e| fail(vec![Failure::Render(e)]))?;
+    let ctx = GenerateContext {
+        appset_name: &name,
+        appset_namespace: &namespace,
+        controller_namespace: &opts.namespace,
+        engine: &engine,
+        sources,
+        outer: None,
+        max_matrix_params: opts.limits.max_matrix_params,
+    };
+    let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
+    let set = SetContext {
+        engine: &engine,
+        template_patch: spec.template_patch.as_deref(),
+        preserve_resources: spec
+            .sync_policy
+            .as_ref()
+            .is_some_and(|p| p.preserve_resources_on_deletion),
+        namespace: &namespace,
+    };
+
+    let mut out = Output {
+        requeue_after: generators::requeue_after(&spec.generators),
+        ..Output::default()
+    };
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut generated = 0usize;
+    let mut compiled_base: Option<CompiledTemplate> = None;
+    for (i, entry) in spec.generators.iter().enumerate() {
+        let path = format!("spec.generators[{i}]");
+        let results = match generators::transform(entry, &ctx, &path).await {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(Failure::Generate(e));
+                continue;
+            }
+        };
+        generated += results.iter().map(|t| t.params.len()).sum::<usize>();
+        if generated > opts.limits.max_applications {
+            failures.push(Failure::Generate(GenerateError::Limit {
+                path,
+                message: format!(
+                    "the ApplicationSet generates more than {} Applications (the limit)",
+                    opts.limits.max_applications
+                ),
+            }));
+            break;
+        }
+        for t in results {
+            let template_value = match t.template {
+                Some(genv) => {
+                    let mut v = serde_json::to_value(genv).unwrap_or(Value::Null);
+                    merge_template(&mut v, &base);
+                    Some(v)
+                }
+                None => None,
+            };
+            let compiled = match &template_value {
+                Some(v) => CompiledTemplate::compile(&engine, &format!("{}.template", t.path), v),
+                None => match compiled_base.take() {
+                    Some(c) => Ok(c),
+                    None => CompiledTemplate::compile(&engine, "spec.template", &base),
+                },
+            };
+            let compiled = match compiled {
+                Ok(c) => c,
+                Err(e) => {
+                    failures.push(Failure::Render(e));
+                    continue;
+                }
+            };
+            let raw = template_value.as_ref().unwrap_or(&base);
+            for p in t.params {
+                match render::application(&compiled, raw, &p, &set, &mut out.warnings) {
+                    Ok(app) => {
+                        out.applications.push(app);
+                        out.params.push(p);
+                    }
+                    Err(e) => {
+                        failures.push(Failure::Render(e));
+                        break;
+                    }
+                }
+            }
+            if template_value.is_none() {
+                compiled_base = Some(compiled);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return Err(fail(failures));
+    }
+    validate(&name, &mut out);
+    Ok(out)
+}
+
+/// Whether `name` is a DNS-1123 subdomain (what the API server requires of an object name).
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// Argo CD's `validateGeneratedApplications` (the checks that need no cluster) plus the API
+/// server's name rule. Invalid Applications move from `applications` to `invalid`; every copy of a
+/// duplicated name is excluded.
+fn validate(appset: &str, out: &mut Output) {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for app in &out.applications {
+        *counts.entry(application_name(app).to_string()).or_default() += 1;
+    }
+    let mut reported_dup = std::collections::BTreeSet::new();
+    let mut keep = Vec::with_capacity(out.applications.len());
+    for app in std::mem::take(&mut out.applications) {
+        let name = application_name(&app).to_string();
+        let problem = if name.is_empty() {
+            Some(format!(
+                "ApplicationSet {appset} contains an application with no name; a name must be set in the \
+                 template's metadata.name or via a templatePatch (generateName is not supported)"
+            ))
+        } else if counts[&name] > 1 {
+            if !reported_dup.insert(name.clone()) {
+                continue;
+            }
+            Some(format!(
+                "ApplicationSet {appset} contains applications with duplicate name: {name}"
+            ))
+        } else if !is_dns1123_subdomain(&name) {
+            Some(format!(
+                "Application name {name:?} is invalid: a lowercase RFC 1123 subdomain must consist of lower \
+                 case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
+                 character (e.g. 'example.com', regex used for validation is \
+                 '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ))
+        } else {
+            let dest_name = field_str(&app, &["spec", "destination", "name"]);
+            let dest_server = field_str(&app, &["spec", "destination", "server"]);
+            if !dest_name.is_empty() && !dest_server.is_empty() {
+                Some(format!(
+                    "application destination spec is invalid: application destination can't have both \
+                     name and server defined: {dest_name} {dest_server}"
+                ))
+            } else {
+                None
+            }
+        };
+        match problem {
+            Some(message) => out.invalid.push(Invalid { name, message }),
+            None => keep.push(app),
+        }
+    }
+    out.applications = keep;
+}
+
+/// A string at a path of object keys ("" when absent). Cheaper than `Value::pointer`, which
+/// parses its path on every call.
+fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The name of an Application as JSON (`metadata.name`, "" when absent).
+pub fn application_name(app: &Value) -> &str {
+    field_str(app, &["metadata", "name"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn generator_template_fills_only_zero_fields_and_unions_labels() {
+        let mut genv = json!({
+            "metadata": {"name": "genv-{{x}}", "labels": {"a": "genv", "b": ""}},
+            "spec": {"project": "", "source": {"path": "p"}, "info": []}
+        });
+        let base = json!({
+            "metadata": {"name": "base", "labels": {"b": "base", "c": "base"}},
+            "spec": {"project": "proj", "source": {"repoURL": "r", "path": "q"}, "info": [{"name": "i"}]}
+        });
+        merge_template(&mut genv, &base);
+        assert_eq!(
+            genv,
+            json!({
+                "metadata": {"name": "genv-{{x}}", "labels": {"a": "genv", "b": "base", "c": "base"}},
+                "spec": {"project": "proj", "source": {"path": "p", "repoURL": "r"}, "info": [{"name": "i"}]}
+            })
+        );
+    }
+
+    #[test]
+    fn dns1123_subdomains_are_lowercase_labels_joined_by_dots() {
+        assert!(is_dns1123_subdomain("guestbook-dev.a1"));
+        assert!(!is_dns1123_subdomain("Guestbook"));
+        assert!(!is_dns1123_subdomain("-a"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_subdomain(""));
+    }
+}

@@ -1,0 +1,481 @@
+//! [`Inputs`]: the [`Sources`] that the CLI, the service and the controller use: recorded answers
+//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab) second.
+//!
+//! Stage: sources (I/O: git fetches, Kubernetes API reads, GitHub API calls, each only when it
+//! is switched on in [`LiveConfig`] and the answer is not recorded).
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::Secret;
+
+use super::{
+    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
+    SourceError, Sources, git, github,
+    recorded::{Recorded, RecordedGit},
+    secret_field,
+};
+
+/// Where live answers come from when nothing is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct LiveConfig {
+    /// Read git repositories live (fetch with gix into `git_cache_dir`).
+    pub git: bool,
+    /// Bare-clone cache directory.
+    pub git_cache_dir: PathBuf,
+    /// `URL=PATH` overrides: reads of `URL` use the local repository at `PATH`.
+    pub repo_overrides: Vec<(String, PathBuf)>,
+    /// Ask the Kubernetes API (default kubeconfig / in-cluster) for cluster Secrets.
+    pub kube: bool,
+    /// List pull requests live from GitHub (when they are not recorded).
+    pub github: bool,
+    /// GitHub API base URL for generators without `api` (`--github-api`).
+    pub github_api: Option<String>,
+    /// Token for generators without `tokenRef`/`appSecretName`, or whose token is empty (Argo CD
+    /// falls back to `GITHUB_TOKEN` the same way).
+    pub github_token: Option<String>,
+    /// Use `github_token` even when a generator names a `tokenRef`/`appSecretName` (the CLI: its
+    /// user's `GITHUB_TOKEN` instead of Secrets it usually cannot read).
+    pub github_token_overrides_refs: bool,
+    /// How long a pull-request listing is reused without asking GitHub.
+    pub github_max_age: Duration,
+}
+
+impl LiveConfig {
+    /// Every live source on: git (fetched into `git_cache_dir`; the repositories of
+    /// `repo_overrides` read from their local paths), the Kubernetes API, and GitHub at
+    /// `github_api` (None: api.github.com) with `github_token`, a listing reused for
+    /// `github_max_age`. The one place a live configuration is made; callers change what differs
+    /// (`appset serve` has no Kubernetes API, `appset render` lets its token override Secrets).
+    pub fn live(
+        git_cache_dir: PathBuf,
+        repo_overrides: Vec<(String, PathBuf)>,
+        github_api: Option<String>,
+        github_token: Option<String>,
+        github_max_age: Duration,
+    ) -> Self {
+        LiveConfig {
+            git: true,
+            git_cache_dir,
+            repo_overrides,
+            kube: true,
+            github: true,
+            github_api,
+            github_token,
+            github_token_overrides_refs: false,
+            github_max_age,
+        }
+    }
+}
+
+/// The live sources of one process, made once and shared by all its generation runs: the git
+/// cache (bare clones, tree listings), the GitHub client (pull-request cache, rate-limit state)
+/// and, in the controller, its Kubernetes client. [`Live::inputs`] makes each run's [`Inputs`].
+#[derive(Clone)]
+pub struct Live {
+    config: LiveConfig,
+    git: Arc<GitRepos>,
+    github: Arc<GitHub>,
+    kube: Option<kube::Client>,
+}
+
+impl Live {
+    /// Clients made from `config`.
+    pub fn new(config: LiveConfig) -> Self {
+        Live {
+            git: Arc::new(GitRepos::new(
+                config.git_cache_dir.clone(),
+                config.repo_overrides.clone(),
+            )),
+            github: Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
+            kube: None,
+            config,
+        }
+    }
+
+    /// Use `github` (shared with another part of the process: the webhook endpoint expires its
+    /// cached listings) instead of a client of its own.
+    pub fn with_github(mut self, github: Arc<GitHub>) -> Self {
+        self.github = github;
+        self
+    }
+
+    /// Read Secrets with `client` (instead of the default kubeconfig).
+    pub fn with_kube(mut self, client: kube::Client) -> Self {
+        self.kube = Some(client);
+        self
+    }
+
+    /// The configuration the clients were made from.
+    pub fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    /// The git cache.
+    pub fn git(&self) -> &Arc<GitRepos> {
+        &self.git
+    }
+
+    /// The GitHub client.
+    pub fn github(&self) -> &Arc<GitHub> {
+        &self.github
+    }
+
+    /// The sources of one generation run: `recorded` answers first, these live clients second.
+    pub fn inputs(&self, recorded: Recorded) -> Inputs {
+        let inputs = Inputs::with_clients(
+            recorded,
+            self.config.clone(),
+            Some(self.git.clone()),
+            self.config.github.then(|| self.github.clone()),
+        );
+        match &self.kube {
+            Some(client) => inputs.with_kube(client.clone()),
+            None => inputs,
+        }
+    }
+}
+
+/// Recorded inputs first, live sources second.
+pub struct Inputs {
+    recorded: Recorded,
+    recorded_git: BTreeMap<String, Arc<RecordedGit>>,
+    live: LiveConfig,
+    git: Option<Arc<GitRepos>>,
+    github: Option<Arc<GitHub>>,
+    kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
+}
+
+impl Inputs {
+    /// Recorded inputs only: anything not recorded is an error (golden tests, `appset serve`
+    /// with recorded inputs).
+    pub fn recorded(recorded: Recorded) -> Self {
+        Self::new(recorded, LiveConfig::default())
+    }
+
+    /// Recorded inputs backed by live sources of their own (a process that generates more than
+    /// once shares its clients through [`Live`]).
+    pub fn new(recorded: Recorded, live: LiveConfig) -> Self {
+        let git = (live.git || !live.repo_overrides.is_empty()).then(|| {
+            Arc::new(GitRepos::new(
+                live.git_cache_dir.clone(),
+                live.repo_overrides.clone(),
+            ))
+        });
+        let github = live
+            .github
+            .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
+        Self::with_clients(recorded, live, git, github)
+    }
+
+    fn with_clients(
+        recorded: Recorded,
+        live: LiveConfig,
+        git: Option<Arc<GitRepos>>,
+        github: Option<Arc<GitHub>>,
+    ) -> Self {
+        let recorded_git = recorded
+            .git
+            .iter()
+            .map(|(url, r)| (git::normalize_url(url), Arc::new(RecordedGit::new(r))))
+            .collect();
+        Inputs {
+            recorded,
+            recorded_git,
+            live,
+            git,
+            github,
+            kube: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Share a GitHub client (and its pull-request cache) with other `Inputs`.
+    pub fn with_github(mut self, github: Arc<GitHub>) -> Self {
+        self.github = Some(github);
+        self
+    }
+
+    /// Share a git cache (bare clones and tree listings) with other `Inputs`.
+    pub fn with_git(mut self, git: Arc<GitRepos>) -> Self {
+        self.git = Some(git);
+        self
+    }
+
+    /// Use this Kubernetes client for cluster Secrets and token Secrets (instead of the default
+    /// kubeconfig).
+    pub fn with_kube(self, client: kube::Client) -> Self {
+        let _ = self.kube.set(Ok(client));
+        self
+    }
+
+    /// The GitHub client, when live GitHub access is on.
+    pub fn github(&self) -> Option<&Arc<GitHub>> {
+        self.github.as_ref()
+    }
+
+    /// The recorded inputs.
+    pub fn recorded_inputs(&self) -> &Recorded {
+        &self.recorded
+    }
+
+    fn recorded_repo(&self, url: &str) -> Option<Arc<RecordedGit>> {
+        self.recorded_git.get(&git::normalize_url(url)).cloned()
+    }
+
+    fn live_git(&self, url: &str) -> Result<Arc<GitRepos>, SourceError> {
+        let overridden = self
+            .live
+            .repo_overrides
+            .iter()
+            .any(|(u, _)| git::normalize_url(u) == git::normalize_url(url));
+        match &self.git {
+            Some(g) if self.live.git || overridden => Ok(g.clone()),
+            _ => Err(SourceError::Unavailable(format!(
+                "git repository {url} is not recorded and live git access is off \
+                 (record it in the file's second YAML document or pass --repo {url}=PATH)"
+            ))),
+        }
+    }
+
+    /// A Secret by namespace and name: recorded (`secrets:` or `clusters:`), else the live cluster.
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Secret, SourceError> {
+        let fetch_err =
+            |m: &str| SourceError::Secret(format!("error fetching secret {namespace}/{name}: {m}"));
+        let mut any_recorded = self.recorded.secrets.is_some();
+        for s in self
+            .recorded
+            .secrets
+            .iter()
+            .chain(self.recorded.clusters.iter())
+            .flatten()
+        {
+            any_recorded = true;
+            if s.metadata.name.as_deref() == Some(name)
+                && s.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace)
+            {
+                return Ok(s.clone());
+            }
+        }
+        if any_recorded || !self.live.kube {
+            return Err(fetch_err(&format!("secrets \"{name}\" not found")));
+        }
+        let client = self
+            .kube_client()
+            .await
+            .map_err(|m| fetch_err(&format!("no Kubernetes client ({m})")))?;
+        let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+        api.get(name).await.map_err(|e| fetch_err(&e.to_string()))
+    }
+
+    /// The credentials a pull-request query uses.
+    async fn github_auth(&self, query: &PullRequestQuery) -> Result<GitHubAuth, SourceError> {
+        let default = || match self.live.github_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => GitHubAuth::Token(t.to_string()),
+            None => GitHubAuth::Anonymous,
+        };
+        if self.live.github_token_overrides_refs && self.live.github_token.is_some() {
+            return Ok(default());
+        }
+        if let Some((ns, name)) = &query.app_secret {
+            let secret = self.secret(ns, name).await?;
+            let field = |k: &str| secret_field(&secret, k);
+            let (Some(app_id), Some(installation_id), Some(private_key)) = (
+                field("githubAppID"),
+                field("githubAppInstallationID"),
+                field("githubAppPrivateKey"),
+            ) else {
+                return Err(SourceError::Secret(format!("no github app found for {name}")));
+            };
+            let parse = |what: &str, v: &str| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    SourceError::Secret(format!("secret {ns}/{name}: {what} {v:?} is not a number"))
+                })
+            };
+            return Ok(GitHubAuth::App {
+                app_id: parse("githubAppID", &app_id)?,
+                installation_id: parse("githubAppInstallationID", &installation_id)?,
+                private_key,
+            });
+        }
+        if let Some((ns, name, key)) = &query.token_ref {
+            let secret = self.secret(ns, name).await?;
+            let token = secret_field(&secret, key)
+                .ok_or_else(|| SourceError::Secret(format!("key {key:?} in secret {ns}/{name} not found")))?;
+            let token = token.trim().to_string();
+            return Ok(if token.is_empty() {
+                default()
+            } else {
+                GitHubAuth::Token(token)
+            });
+        }
+        Ok(default())
+    }
+
+    async fn kube_client(&self) -> Result<kube::Client, String> {
+        self.kube
+            .get_or_init(|| async { kube::Client::try_default().await.map_err(|e| e.to_string()) })
+            .await
+            .clone()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
+) -> Result<T, SourceError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(SourceError::from),
+        Err(e) => Err(SourceError::Internal(format!("git task failed: {e}"))),
+    }
+}
+
+impl Sources for Inputs {
+    fn git_tree<'a>(
+        &'a self,
+        repo_url: &'a str,
+        revision: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>> {
+        Box::pin(async move {
+            if let Some(r) = self.recorded_repo(repo_url) {
+                return Ok(r.resolve(repo_url, revision)?.tree.clone());
+            }
+            let g = self.live_git(repo_url)?;
+            let (url, rev) = (repo_url.to_string(), revision.to_string());
+            blocking(move || g.tree(&url, &rev)).await
+        })
+    }
+
+    fn git_read<'a>(
+        &'a self,
+        repo_url: &'a str,
+        sha: &'a str,
+        paths: Vec<String>,
+    ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, SourceError>> {
+        Box::pin(async move {
+            if let Some(r) = self.recorded_repo(repo_url) {
+                let t = r.by_sha(sha).ok_or_else(|| GitError::RevisionNotFound {
+                    repo: repo_url.into(),
+                    revision: sha.into(),
+                })?;
+                return paths
+                    .iter()
+                    .map(|p| {
+                        t.files.get(p).cloned().ok_or_else(|| {
+                            SourceError::Unavailable(format!("file {p} not found at {sha} in {repo_url}"))
+                        })
+                    })
+                    .collect();
+            }
+            let g = self.live_git(repo_url)?;
+            let (url, sha) = (repo_url.to_string(), sha.to_string());
+            blocking(move || g.read_files(&url, &sha, &paths)).await
+        })
+    }
+
+    fn git_branches<'a>(&'a self, repo_url: &'a str) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>> {
+        Box::pin(async move {
+            if let Some(r) = self.recorded_repo(repo_url) {
+                return Ok(r
+                    .branches
+                    .iter()
+                    .map(|(name, t)| GitBranch {
+                        name: name.clone(),
+                        sha: t.tree.sha.clone(),
+                    })
+                    .collect());
+            }
+            let g = self.live_git(repo_url)?;
+            let url = repo_url.to_string();
+            blocking(move || g.branches(&url)).await
+        })
+    }
+
+    fn cluster_secrets<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, SourceError>> {
+        Box::pin(async move {
+            if let Some(c) = &self.recorded.clusters {
+                return Ok(c
+                    .iter()
+                    .filter(|s| s.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace))
+                    .cloned()
+                    .collect());
+            }
+            if !self.live.kube {
+                return Err(SourceError::Unavailable(
+                    "cluster Secrets are not recorded and the live cluster is off \
+                     (pass --clusters FILE or record `clusters:` in the file's second YAML document)"
+                        .into(),
+                ));
+            }
+            let client = self
+                .kube_client()
+                .await
+                .map_err(|message| SourceError::Clusters {
+                    namespace: namespace.into(),
+                    message: format!(
+                        "no Kubernetes client ({message}); pass --clusters FILE to render offline"
+                    ),
+                })?;
+            let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+            let lp = kube::api::ListParams::default()
+                .labels(&format!("{}=cluster", crate::crd::CLUSTER_SECRET_TYPE_LABEL));
+            let list = api.list(&lp).await.map_err(|e| SourceError::Clusters {
+                namespace: namespace.into(),
+                message: e.to_string(),
+            })?;
+            Ok(list.items)
+        })
+    }
+
+    fn pull_requests<'a>(
+        &'a self,
+        query: &'a PullRequestQuery,
+    ) -> BoxFuture<'a, Result<Vec<PullRequest>, SourceError>> {
+        Box::pin(async move {
+            let key = format!("{}/{}", query.owner, query.repo);
+            if let Some(prs) = &self.recorded.pull_requests {
+                if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                    return Ok(list.clone());
+                }
+                return Err(SourceError::PullRequests {
+                    owner: query.owner.clone(),
+                    repo: query.repo.clone(),
+                    message: "repository not found in the recorded pull requests".into(),
+                });
+            }
+            let Some(github) = &self.github else {
+                return Err(SourceError::Unavailable(format!(
+                    "pull requests of {key} are not recorded and live GitHub access is off \
+                     (pass --pull-requests FILE)"
+                )));
+            };
+            let auth = self.github_auth(query).await?;
+            let q = github::PullsQuery {
+                api: query.api.clone(),
+                owner: query.owner.clone(),
+                repo: query.repo.clone(),
+                auth,
+            };
+            Ok(github.pull_requests(&q).await?.as_ref().clone())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_repositories_match_urls_without_git_suffix_slash_or_host_case() {
+        let recorded: Recorded =
+            serde_saphyr::from_str("git: {'https://github.com/a/b.git': {files: {x/y: ''}}}").unwrap();
+        let inputs = Inputs::recorded(recorded);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let tree = rt
+            .block_on(inputs.git_tree("https://GitHub.com/a/b/", "HEAD"))
+            .unwrap();
+        assert_eq!(tree.directories, ["x"]);
+        let other = rt.block_on(inputs.git_tree("https://github.com/a/B.git", "HEAD"));
+        assert!(
+            matches!(other, Err(SourceError::Unavailable(_))),
+            "paths stay case-sensitive"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! The outside world: git trees, cluster Secrets, Secrets and pull requests.
+//!
+//! Stage: sources (the engine's only I/O). Generators reach the outside world only through the
+//! object-safe [`Sources`] trait, defined here with the answers' types and [`SourceError`], so
+//! the whole engine runs offline against recorded inputs and live against git, the Kubernetes API
+//! and GitHub with the same code:
+//!
+//! - [`git`]: repositories through gix (bare-clone cache, trees, files, branches). I/O.
+//! - [`github`]: GitHub's pull-request API through octocrab (listing cache, ETags, rate limits).
+//!   I/O.
+//! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's second YAML document (pure).
+//! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
+//!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
+//!   across runs.
+
+pub mod git;
+pub mod github;
+mod inputs;
+mod recorded;
+
+use std::{
+    cmp::Ordering,
+    future::Future,
+    path::PathBuf,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+};
+
+use k8s_openapi::api::core::v1::Secret;
+use serde::{Deserialize, Serialize};
+
+pub use git::{GitBranch, GitError, GitRepos, GitTree};
+pub use github::{GitHub, GitHubAuth, GitHubError};
+pub use inputs::{Inputs, Live, LiveConfig};
+pub use recorded::{Recorded, RecordedCommit, RecordedRepo};
+
+/// A boxed, sendable future (keeps [`Sources`] object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Errors from the outside world. Messages name the repository, namespace or API involved.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A git read failed (unreachable repository, unknown revision, missing file, ...).
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The Kubernetes API could not be asked for cluster Secrets.
+    #[error("error listing cluster Secrets in namespace {namespace}: {message}")]
+    Clusters {
+        /// Namespace that was listed.
+        namespace: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The GitHub API failed (not found, rate limited, HTTP error, malformed answer, ...).
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// A Secret (token, GitHub App credentials) could not be read. Argo CD's messages.
+    #[error("{0}")]
+    Secret(String),
+    /// Pull requests could not be listed.
+    #[error("error listing pull requests of {owner}/{repo}: {message}")]
+    PullRequests {
+        /// Repository owner.
+        owner: String,
+        /// Repository name.
+        repo: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The input is not available offline and no live source is configured.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SourceError {
+    /// When retrying makes sense (a GitHub rate limit's reset time).
+    pub fn retry_at(&self) -> Option<std::time::SystemTime> {
+        match self {
+            SourceError::GitHub(e) => e.retry_at(),
+            _ => None,
+        }
+    }
+}
+
+/// One pull request, as the pull-request generator sees it (and as `--pull-requests FILE`
+/// records it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequest {
+    /// PR number.
+    pub number: u64,
+    /// Title.
+    #[serde(default)]
+    pub title: String,
+    /// Head (source) branch.
+    pub branch: String,
+    /// Base (target) branch.
+    #[serde(default)]
+    pub target_branch: String,
+    /// Head commit SHA.
+    #[serde(default)]
+    pub head_sha: String,
+    /// Label names.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Author login.
+    #[serde(default)]
+    pub author: String,
+    /// Whether the PR is a draft.
+    #[serde(default)]
+    pub draft: bool,
+}
+
+/// Which repository's pull requests to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestQuery {
+    /// API base URL (empty: api.github.com, or `--github-api`).
+    pub api: String,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// `tokenRef`: (namespace, Secret name, key) of a token; the ApplicationSet's namespace.
+    pub token_ref: Option<(String, String, String)>,
+    /// `appSecretName`: (namespace, Secret name) of GitHub App repo-creds; Argo CD's namespace.
+    pub app_secret: Option<(String, String)>,
+}
+
+/// The outside world, as generators see it.
+pub trait Sources: Send + Sync {
+    /// Resolve `revision` of `repo_url` to a commit and list its tree.
+    fn git_tree<'a>(
+        &'a self,
+        repo_url: &'a str,
+        revision: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>>;
+    /// Read files of the commit `sha` (as returned by [`Sources::git_tree`]).
+    fn git_read<'a>(
+        &'a self,
+        repo_url: &'a str,
+        sha: &'a str,
+        paths: Vec<String>,
+    ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, SourceError>>;
+    /// Remote branches with their commits, sorted by name.
+    fn git_branches<'a>(&'a self, repo_url: &'a str) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>>;
+    /// Argo CD cluster Secrets (label `argocd.argoproj.io/secret-type: cluster`) in `namespace`.
+    fn cluster_secrets<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, SourceError>>;
+    /// Open pull requests of a repository.
+    fn pull_requests<'a>(
+        &'a self,
+        query: &'a PullRequestQuery,
+    ) -> BoxFuture<'a, Result<Vec<PullRequest>, SourceError>>;
+}
+
+/// Orders `/`-separated paths the way Go's `filepath.Walk` visits them: depth-first, the entries
+/// of each directory sorted by name (`a`, `a/b`, `a-c`).
+pub fn walk_order(a: &str, b: &str) -> Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// The default git cache directory: `$APPSET_GIT_CACHE`, else `$XDG_CACHE_HOME/appset/git`, else
+/// `~/.cache/appset/git`.
+pub fn default_git_cache_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("APPSET_GIT_CACHE") {
+            return PathBuf::from(d);
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("appset").join("git")
+    })
+    .clone()
+}
+
+/// A string field of a Secret: `data` (base64-decoded by the API types), else `stringData`
+/// (recorded files).
+pub fn secret_field(s: &Secret, key: &str) -> Option<String> {
+    if let Some(v) = s.data.as_ref().and_then(|d| d.get(key)) {
+        return Some(String::from_utf8_lossy(&v.0).into_owned());
+    }
+    s.string_data.as_ref().and_then(|d| d.get(key)).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_order_visits_a_directory_before_its_siblings_with_longer_names() {
+        let mut v = vec!["a-c", "a/b", "a", "b"];
+        v.sort_by(|a, b| walk_order(a, b));
+        assert_eq!(v, ["a", "a/b", "a-c", "b"]);
+    }
+}

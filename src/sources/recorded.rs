@@ -1,0 +1,271 @@
+//! Recorded inputs: the git trees, cluster Secrets, Secrets and pull requests that an
+//! ApplicationSet file's second YAML document (or `--clusters`, `--pull-requests`, a request to
+//! `appset serve`) holds, so the engine runs with no network.
+//!
+//! Stage: sources (pure: recorded repositories are materialised in memory into the same
+//! [`GitTree`] shape that live git reads produce).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use k8s_openapi::api::core::v1::Secret;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{GitError, GitTree, PullRequest, walk_order};
+
+/// Recorded inputs: what an ApplicationSet file's second YAML document holds.
+///
+/// ```yaml
+/// git:
+///   https://github.com/example/apps.git:
+///     files:                       # shorthand for `branches: {main: {files: ...}}`
+///       apps/guestbook/config.json: '{"env": "dev"}'
+///     branches:
+///       release-1.0: {sha: 0123abcd..., files: {README.md: ""}}
+///     tags: {}
+///     defaultBranch: main
+/// clusters:                        # Argo CD cluster Secrets
+/// - apiVersion: v1
+///   kind: Secret
+///   ...
+/// pullRequests:
+///   owner/repo: [{number: 1, branch: feat, ...}]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Recorded {
+    /// Git repositories by URL.
+    #[serde(default)]
+    pub git: BTreeMap<String, RecordedRepo>,
+    /// Cluster Secrets (None: not recorded, ask the live source).
+    #[serde(default)]
+    pub clusters: Option<Vec<Secret>>,
+    /// Pull requests by `owner/repo`.
+    #[serde(default)]
+    pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
+    /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
+    #[serde(default)]
+    pub secrets: Option<Vec<Secret>>,
+    /// Existing Applications: accepted so one file can also describe the live state; `render`
+    /// ignores them.
+    #[serde(default)]
+    pub applications: Option<Vec<Value>>,
+}
+
+/// A recorded git repository.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedRepo {
+    /// Default branch (HEAD); defaults to `main` when that branch exists, else the first branch.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    /// Files of the default branch (shorthand).
+    #[serde(default)]
+    pub files: Option<BTreeMap<String, Value>>,
+    /// Branches by name.
+    #[serde(default)]
+    pub branches: BTreeMap<String, RecordedCommit>,
+    /// Tags by name.
+    #[serde(default)]
+    pub tags: BTreeMap<String, RecordedCommit>,
+}
+
+/// A recorded commit: its files (path → content; a non-string content is written as JSON).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedCommit {
+    /// Commit SHA; computed from the files when absent.
+    #[serde(default)]
+    pub sha: Option<String>,
+    /// Files by path.
+    #[serde(default)]
+    pub files: BTreeMap<String, Value>,
+}
+
+impl Recorded {
+    /// Merge `other` into `self` (entries of `other` win).
+    pub fn merge(&mut self, other: Recorded) {
+        self.git.extend(other.git);
+        if let Some(c) = other.clusters {
+            self.clusters.get_or_insert_with(Vec::new).extend(c);
+        }
+        if let Some(prs) = other.pull_requests {
+            self.pull_requests.get_or_insert_with(BTreeMap::new).extend(prs);
+        }
+        if let Some(secrets) = other.secrets {
+            self.secrets.get_or_insert_with(Vec::new).extend(secrets);
+        }
+        if other.applications.is_some() {
+            self.applications = other.applications;
+        }
+    }
+}
+
+/// A recorded repository, materialised: commits by ref.
+pub(super) struct RecordedGit {
+    default_branch: String,
+    pub(super) branches: BTreeMap<String, Arc<RecordedTree>>,
+    tags: BTreeMap<String, Arc<RecordedTree>>,
+}
+
+pub(super) struct RecordedTree {
+    pub(super) tree: Arc<GitTree>,
+    pub(super) files: BTreeMap<String, Vec<u8>>,
+}
+
+fn content_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.clone().into_bytes(),
+        Value::Null => Vec::new(),
+        other => serde_json::to_vec_pretty(other).unwrap_or_default(),
+    }
+}
+
+fn materialise_commit(c: &RecordedCommit) -> RecordedTree {
+    let files: BTreeMap<String, Vec<u8>> = c
+        .files
+        .iter()
+        .map(|(p, v)| (p.trim_start_matches("./").to_string(), content_bytes(v)))
+        .collect();
+    let sha = c.sha.clone().unwrap_or_else(|| {
+        let mut h = sha1_smol::Sha1::new();
+        for (p, content) in &files {
+            h.update(p.as_bytes());
+            h.update(&[0]);
+            h.update(content);
+            h.update(&[0]);
+        }
+        h.digest().to_string()
+    });
+    let mut dirs = BTreeSet::new();
+    for p in files.keys() {
+        let mut acc = String::new();
+        let segs: Vec<&str> = p.split('/').collect();
+        for seg in &segs[..segs.len().saturating_sub(1)] {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(seg);
+            dirs.insert(acc.clone());
+        }
+    }
+    let mut directories: Vec<String> = dirs.into_iter().collect();
+    directories.sort_by(|a, b| walk_order(a, b));
+    let tree = GitTree {
+        sha,
+        directories,
+        files: files.keys().cloned().collect(),
+    };
+    RecordedTree {
+        tree: Arc::new(tree),
+        files,
+    }
+}
+
+impl RecordedGit {
+    pub(super) fn new(r: &RecordedRepo) -> Self {
+        let mut branches: BTreeMap<String, Arc<RecordedTree>> = r
+            .branches
+            .iter()
+            .map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c))))
+            .collect();
+        let default_branch = r.default_branch.clone().unwrap_or_else(|| {
+            if r.files.is_some() || branches.contains_key("main") || branches.is_empty() {
+                "main".to_string()
+            } else {
+                branches.keys().next().cloned().unwrap_or_else(|| "main".into())
+            }
+        });
+        if let Some(files) = &r.files {
+            branches.insert(
+                default_branch.clone(),
+                Arc::new(materialise_commit(&RecordedCommit {
+                    sha: None,
+                    files: files.clone(),
+                })),
+            );
+        }
+        let tags = r
+            .tags
+            .iter()
+            .map(|(n, c)| (n.clone(), Arc::new(materialise_commit(c))))
+            .collect();
+        RecordedGit {
+            default_branch,
+            branches,
+            tags,
+        }
+    }
+
+    pub(super) fn resolve(&self, url: &str, revision: &str) -> Result<Arc<RecordedTree>, GitError> {
+        let not_found = || GitError::RevisionNotFound {
+            repo: url.to_string(),
+            revision: revision.to_string(),
+        };
+        let rev = revision.trim();
+        let by_name = |name: &str| -> Option<Arc<RecordedTree>> {
+            if let Some(b) = name.strip_prefix("refs/heads/") {
+                return self.branches.get(b).cloned();
+            }
+            if let Some(t) = name.strip_prefix("refs/tags/") {
+                return self.tags.get(t).cloned();
+            }
+            self.branches.get(name).or_else(|| self.tags.get(name)).cloned()
+        };
+        if rev.is_empty() || rev == "HEAD" {
+            return self
+                .branches
+                .get(&self.default_branch)
+                .cloned()
+                .ok_or_else(not_found);
+        }
+        if let Some(t) = by_name(rev) {
+            return Ok(t);
+        }
+        if rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let lower = rev.to_ascii_lowercase();
+            if let Some(t) = self
+                .branches
+                .values()
+                .chain(self.tags.values())
+                .find(|t| t.tree.sha.starts_with(&lower))
+            {
+                return Ok(t.clone());
+            }
+        }
+        Err(not_found())
+    }
+
+    pub(super) fn by_sha(&self, sha: &str) -> Option<Arc<RecordedTree>> {
+        self.branches
+            .values()
+            .chain(self.tags.values())
+            .find(|t| t.tree.sha == sha)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_repo_resolves_head_branches_tags_and_shas() {
+        let r: RecordedRepo = serde_saphyr::from_str(
+            "files: {apps/a/x.yaml: 'a: 1', apps/b/y.yaml: ''}\nbranches: {dev: {sha: abcdef0123, files: {z: ''}}}\ntags: {v1: {files: {t: ''}}}",
+        )
+        .unwrap();
+        let g = RecordedGit::new(&r);
+        let head = g.resolve("u", "").unwrap();
+        assert_eq!(head.tree.directories, ["apps", "apps/a", "apps/b"]);
+        assert_eq!(g.resolve("u", "HEAD").unwrap().tree.sha, head.tree.sha);
+        assert_eq!(g.resolve("u", "refs/heads/dev").unwrap().tree.sha, "abcdef0123");
+        assert_eq!(g.resolve("u", "abcdef").unwrap().tree.files, ["z"]);
+        assert_eq!(g.resolve("u", "v1").unwrap().tree.files, ["t"]);
+        let err = g.resolve("u", "nope").err().unwrap();
+        assert_eq!(err.to_string(), "Unable to resolve 'nope' to a commit SHA");
+    }
+}
