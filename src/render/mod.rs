@@ -12,7 +12,6 @@
 //! once, not 10 000 times.
 
 pub mod fasttemplate;
-pub mod goparse;
 pub mod gotemplate;
 pub mod jinja;
 pub mod patch;

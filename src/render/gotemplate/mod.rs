@@ -1,6 +1,6 @@
 //! `goTemplate: true`: Go `text/template` syntax executed on minijinja.
 //!
-//! Stage: render (pure). Each template string is parsed by [`super::goparse`] and compiled into
+//! Stage: render (pure). Each template string is parsed by [`parse`] and compiled into
 //! a minijinja template whose every operation goes through a helper with Go's semantics:
 //! - field access, with `missingkey`;
 //! - printing (`%v`, `<no value>`) and truthiness;
@@ -23,11 +23,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as J, value::ValueKind};
 
-use super::goparse::{self, Command, List, Node, Operand, Pipeline, Site};
+use self::parse::{Command, List, Node, Operand, Pipeline, Site};
 use crate::text;
 
 mod funcs;
 mod gotime;
+mod parse;
 mod semver;
 
 use funcs::*;
@@ -117,7 +118,7 @@ impl GoTemplate {
 
     /// Compile a Go template into minijinja source.
     pub fn compile(&self, source: &str) -> Result<String, String> {
-        let list = goparse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
+        let list = parse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
         let mut c = Compiler {
             out: String::new(),
             scopes: vec![HashMap::from([(String::new(), "root".to_string())])],
@@ -837,7 +838,7 @@ mod tests {
     /// whose text after `approx` differs (Go's and Rust's regex messages).
     #[test]
     fn matches_pinned_sprig_outputs() {
-        let text = include_str!("../../tests/gotemplate-oracle/sprig-pinned.jsonl");
+        let text = include_str!("../../../tests/gotemplate-oracle/sprig-pinned.jsonl");
         let mut failures = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let case: serde_json::Value = serde_json::from_str(line).unwrap();
