@@ -1177,7 +1177,7 @@ fn type_err(v: &J, want: &str) -> String {
     } else {
         format!(
             "wrong type for value; expected {want}; got {}",
-            super::arg_type(v)
+            super::value::arg_type(v)
         )
     }
 }

@@ -30,9 +30,10 @@ mod funcs;
 mod gotime;
 mod parse;
 mod semver;
+mod value;
 
-use funcs::*;
-pub use funcs::{SIGNATURES, is_function};
+use self::funcs::{arity_error, call, is_function};
+use self::value::{go_sprint, go_value, is_float, truth};
 
 /// Default fuel for one goTemplate string (as jinja).
 pub const DEFAULT_FUEL: u64 = 50_000;
@@ -168,21 +169,6 @@ pub fn context(params: &crate::Params) -> J {
             .collect::<BTreeMap<String, J>>(),
     );
     minijinja::context! { root => root.clone(), dot => root }
-}
-
-fn go_value(v: &serde_json::Value) -> J {
-    match v {
-        serde_json::Value::Null => J::from(()),
-        serde_json::Value::Bool(b) => J::from(*b),
-        serde_json::Value::Number(n) => J::from(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => J::from(s.as_str()),
-        serde_json::Value::Array(a) => J::from(a.iter().map(go_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(m) => J::from(
-            m.iter()
-                .map(|(k, v)| (k.clone(), go_value(v)))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-    }
 }
 
 /// Argo CD's message for an execution error.
@@ -579,105 +565,6 @@ impl Compiler<'_> {
 
 // ---- runtime: Go semantics ------------------------------------------------------------------------
 
-/// Go's `%v` of a value inside a collection (`<nil>` for nil).
-fn fmt_v(v: &J, out: &mut String) {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => out.push_str("<nil>"),
-        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
-        ValueKind::Number => out.push_str(&fmt_number(v)),
-        ValueKind::String => out.push_str(v.as_str().unwrap_or_default()),
-        ValueKind::Seq => {
-            out.push('[');
-            if let Ok(items) = v.try_iter() {
-                for (i, item) in items.enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    fmt_v(&item, out);
-                }
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push_str("map[");
-            let mut keys: Vec<J> = v.try_iter().map(|i| i.collect()).unwrap_or_default();
-            keys.sort_by_key(|k| k.to_string());
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_v(k, out);
-                out.push(':');
-                fmt_v(&v.get_item(k).unwrap_or_default(), out);
-            }
-            out.push(']');
-        }
-        _ => out.push_str(&v.to_string()),
-    }
-}
-
-/// A Go `float64` (JSON numbers with a fraction or exponent) rather than an integer.
-fn is_float(v: &J) -> bool {
-    v.is_number() && !v.is_integer()
-}
-
-fn fmt_number(v: &J) -> String {
-    if is_float(v) {
-        text::go_format_float(f64::try_from(v.clone()).unwrap_or(0.0))
-    } else {
-        v.as_i64().map(|i| i.to_string()).unwrap_or_else(|| v.to_string())
-    }
-}
-
-/// Go's `%v`.
-pub fn go_sprint(v: &J) -> String {
-    let mut s = String::new();
-    fmt_v(v, &mut s);
-    s
-}
-
-fn truth(v: &J) -> bool {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => false,
-        ValueKind::Bool => v.is_true(),
-        ValueKind::Number => f64::try_from(v.clone()).map(|f| f != 0.0).unwrap_or(true),
-        ValueKind::String => !v.as_str().unwrap_or_default().is_empty(),
-        ValueKind::Seq | ValueKind::Map => v.len().unwrap_or(0) > 0,
-        _ => true,
-    }
-}
-
-fn type_name(v: &J) -> &'static str {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => "<nil>",
-        ValueKind::Bool => "bool",
-        ValueKind::Number if is_float(v) => "float64",
-        ValueKind::Number => "int",
-        ValueKind::String => "string",
-        ValueKind::Seq => "[]interface {}",
-        ValueKind::Map => "map[string]interface {}",
-        _ => match v.downcast_object_ref::<semver::Version>() {
-            Some(version) => version.go_type(),
-            None if v.downcast_object_ref::<gotime::GoTime>().is_some() => "time.Time",
-            None => "interface {}",
-        },
-    }
-}
-
-/// A nil pointer dereference, which text/template recovers from a function's panic.
-const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
-
-/// The type text/template names in `wrong type for value; expected X; got T` for an argument
-/// (its static type: `interface {}` for nil data, unlike `typeOf`'s `<nil>`).
-fn arg_type(v: &J) -> &'static str {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => "interface {}",
-        ValueKind::Seq | ValueKind::Iterable => "[]interface {}",
-        ValueKind::Bytes => "[]uint8",
-        _ => type_name(v),
-    }
-}
-
 /// Whether `v` is a value with Go methods (a semver version, a time).
 fn has_methods(v: &J) -> bool {
     v.downcast_object_ref::<semver::Version>().is_some()
@@ -877,9 +764,10 @@ mod tests {
             J::from(()),
         ];
         // `and` and `or` short-circuit: the compiler writes them out.
-        for (name, fixed, variadic) in SIGNATURES.iter().filter(|(n, _, _)| !["and", "or"].contains(n)) {
+        for f in funcs::all().filter(|f| !["and", "or"].contains(&f.name)) {
+            let (name, fixed, variadic) = (f.name, f.fixed, f.variadic);
             for sample in &samples {
-                for n in [*fixed, fixed + usize::from(*variadic)] {
+                for n in [fixed, fixed + usize::from(variadic)] {
                     let args = vec![sample.clone(); n];
                     if let Err(e) = funcs::call(name, &args) {
                         assert!(!e.contains("not implemented"), "{name}: {e}");
@@ -893,7 +781,7 @@ mod tests {
             assert!(e.ends_with(&format!("function \"{removed}\" not defined")), "{e}");
         }
         assert_eq!(
-            SIGNATURES.len(),
+            funcs::all().count(),
             210 - 3 + 17 + 5,
             "sprig 3.2.3's 210 less Argo CD's 3, Go's 17 builtins, Argo CD's 5"
         );

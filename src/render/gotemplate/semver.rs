@@ -413,7 +413,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
         let a = &args[0];
         match (a.downcast_object_ref::<Version>(), a.kind()) {
             (Some(o), _) if o.pointer => Ok(o),
-            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(super::NIL_DEREF)),
+            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(super::value::NIL_DEREF)),
             (_, ValueKind::String) => Err(format!(
                 "can't handle {} for arg of type *semver.Version",
                 crate::text::go_quote(a.as_str().unwrap_or_default())
@@ -424,7 +424,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             )),
             _ => Err(format!(
                 "wrong type for value; expected *semver.Version; got {}",
-                super::arg_type(a)
+                super::value::arg_type(a)
             )),
         }
     };
@@ -437,7 +437,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             ValueKind::Undefined => Err("invalid value; expected string".into()),
             _ => Err(format!(
                 "wrong type for value; expected string; got {}",
-                super::arg_type(a)
+                super::value::arg_type(a)
             )),
         }
     };
