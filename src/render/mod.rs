@@ -12,7 +12,7 @@
 //! once, not 10 000 times.
 
 pub mod fasttemplate;
-pub mod gotemplate;
+mod gotemplate;
 pub mod jinja;
 pub mod patch;
 

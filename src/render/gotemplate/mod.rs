@@ -36,11 +36,11 @@ use self::funcs::{arity_error, call, is_function};
 use self::value::{go_sprint, go_value, is_float, truth};
 
 /// Default fuel for one goTemplate string (as jinja).
-pub const DEFAULT_FUEL: u64 = 50_000;
+pub(crate) const DEFAULT_FUEL: u64 = 50_000;
 
 /// `missingkey` behaviour (`goTemplateOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissingKey {
+enum MissingKey {
     /// `<no value>` (Go's `default` and `invalid`).
     Default,
     /// `<no value>` too (interface maps have no zero value to print), but a field of a missing
@@ -85,7 +85,7 @@ fn err(msg: impl Into<String>) -> Error {
 impl GoTemplate {
     /// An environment for Argo CD's `goTemplateOptions` (`missingkey=...`); `max_fuel` caps the
     /// fuel of one template string.
-    pub fn new(options: &[String], max_fuel: Option<u64>) -> Result<Self, String> {
+    pub(crate) fn new(options: &[String], max_fuel: Option<u64>) -> Result<Self, String> {
         let mut missing = MissingKey::Default;
         for o in options {
             match o.as_str() {
@@ -108,17 +108,17 @@ impl GoTemplate {
     }
 
     /// Whether `s` holds an action (other strings render to themselves).
-    pub fn is_template(&self, s: &str) -> bool {
+    pub(crate) fn is_template(&self, s: &str) -> bool {
         s.contains("{{")
     }
 
     /// A copy of the environment to which compiled templates can be added.
-    pub fn environment(&self) -> Environment<'static> {
+    pub(crate) fn environment(&self) -> Environment<'static> {
         self.env.clone()
     }
 
     /// Compile a Go template into minijinja source.
-    pub fn compile(&self, source: &str) -> Result<String, String> {
+    pub(crate) fn compile(&self, source: &str) -> Result<String, String> {
         let list = parse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
         let mut c = Compiler {
             out: String::new(),
@@ -131,7 +131,7 @@ impl GoTemplate {
     }
 
     /// Render `source` once with `params` (values, matrix interpolation, templatePatch).
-    pub fn render_once(&self, source: &str, params: &crate::Params) -> Result<String, String> {
+    pub(crate) fn render_once(&self, source: &str, params: &crate::Params) -> Result<String, String> {
         if !self.is_template(source) {
             return Ok(source.to_string());
         }
@@ -144,7 +144,11 @@ impl GoTemplate {
 
 impl GoTemplate {
     /// Render with `missingkey=error`: `Ok(None)` when a key is missing.
-    pub fn render_strict(&self, source: &str, params: &crate::Params) -> Result<Option<String>, String> {
+    pub(crate) fn render_strict(
+        &self,
+        source: &str,
+        params: &crate::Params,
+    ) -> Result<Option<String>, String> {
         if !self.is_template(source) {
             return Ok(Some(source.to_string()));
         }
@@ -161,7 +165,7 @@ impl GoTemplate {
 }
 
 /// The data of one render: the parameters, numbers as Go's `float64`.
-pub fn context(params: &crate::Params) -> J {
+pub(crate) fn context(params: &crate::Params) -> J {
     let root = J::from(
         params
             .iter()
@@ -172,7 +176,7 @@ pub fn context(params: &crate::Params) -> J {
 }
 
 /// Argo CD's message for an execution error.
-pub fn execution_error(source: &str, e: &Error) -> String {
+pub(crate) fn execution_error(source: &str, e: &Error) -> String {
     let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
     if e.kind() == ErrorKind::OutOfFuel {
         return format!(
