@@ -1,18 +1,29 @@
 //! `goTemplate: true`: Go `text/template` syntax executed on minijinja.
 //!
-//! Stage: render (pure). Each template string is parsed by [`parse`] and compiled into
+//! Stage: render. Pure, except two function families: the date functions read the clock and the
+//! time zone database (`gotime`), the random ones draw from the operating system's random source.
+//!
+//! Each template string is parsed by [`parse`] and compiled (here, [`GoTemplate::compile`]) into
 //! a minijinja template whose every operation goes through a helper with Go's semantics:
 //! - field access, with `missingkey`;
 //! - printing (`%v`, `<no value>`) and truthiness;
-//! - `eq`/`lt`/...; `index`, `len`, `printf`;
+//! - `eq`/`lt`/...; `index`, `len`, `printf`; `and`/`or` short-circuit, written out inline;
 //! - `range` over maps in key order, with `break` and `continue`;
 //! - the sprig functions Argo CD allows, plus `normalize`, `slugify`, `toYaml`, `fromYaml` and
 //!   `fromYamlArray` (`funcs`), with text/template's arity errors from Go's signatures;
 //! - method calls on the values that have methods: semver versions (`semver`, a port of
 //!   Masterminds semver v3) and times (`gotime`, a port of Go's `time` layouts and durations).
 //!
-//! Submodules: `funcs` (the function set, no I/O), `semver` (no I/O), `gotime` (reads the clock
-//! and the time zone database).
+//! The rest of the crate sees only [`GoTemplate`] (options, compile, render), [`context`] (the
+//! data of one render), [`execution_error`] (Argo CD's message) and [`DEFAULT_FUEL`].
+//!
+//! Submodules, all private:
+//! - `parse`: the parser (pure);
+//! - `funcs`: the function set, one table of rows (name, Go's signature, implementation) in
+//!   category files;
+//! - `value`: Go's view of template values: printing, truthiness, types, conversions (pure);
+//! - `semver`: version values and constraints (pure);
+//! - `gotime`: time values, layouts and durations (reads the clock and the time zone database).
 //!
 //! One engine, minijinja, runs every mode, with its sandbox and fuel limit.
 //!

@@ -1,12 +1,13 @@
 //! A parser for Go's `text/template` syntax as ApplicationSets use it (`goTemplate: true`).
 //!
-//! Stage: render (pure; no I/O). Produces an AST that the goTemplate engine executes on
-//! minijinja. Supported: text, actions with pipelines (`.x | f a | g`), field chains (`.a.b`,
-//! `$.a`, `$v.a`, `(pipeline).a`), function calls, literals (strings, raw strings, numbers, chars,
-//! booleans, `nil`), `if` / `else if` / `else`, `range` (with `$i, $v :=`, `else`, `break`,
-//! `continue`), `with` / `else with` / `else`, variable declaration and assignment, `{{-` / `-}}`
-//! trimming and comments. `define`, `template` and `block` are errors: each template field of an
-//! ApplicationSet is a template on its own.
+//! Stage: render (pure; no I/O). The first step of `gotemplate`: it produces the AST that the
+//! parent module compiles into a minijinja template. Supported: text, actions with pipelines
+//! (`.x | f a | g`), field chains (`.a.b`, `$.a`, `$v.a`, `(pipeline).a`), function calls,
+//! literals (strings, raw strings, numbers, chars, booleans, `nil`), `if` / `else if` / `else`,
+//! `range` (with `$i, $v :=`, `else`, `break`, `continue`), `with` / `else with` / `else`,
+//! variable declaration and assignment, `{{-` / `-}}` trimming and comments. `define`,
+//! `template` and `block` are errors: each template field of an ApplicationSet is a template on
+//! its own.
 //!
 //! Error messages follow Go's (`template: base:1:7: unexpected "}" in operand`), with the line
 //! and the column of the offending action.
