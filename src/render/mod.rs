@@ -13,8 +13,7 @@
 
 mod application;
 pub mod fasttemplate;
-pub mod goparse;
-pub mod gotemplate;
+mod gotemplate;
 pub mod jinja;
 pub mod patch;
 

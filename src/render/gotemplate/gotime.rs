@@ -57,7 +57,7 @@ const DAYS: [&str; 7] = [
 const STRING_LAYOUT: &str = "2006-01-02 15:04:05.999999999 -0700 MST";
 
 /// The function names this module implements.
-pub const FUNCTIONS: &[&str] = &[
+pub(super) const FUNCTIONS: &[&str] = &[
     "now",
     "date",
     "dateInZone",
@@ -140,7 +140,7 @@ fn load_location(name: &str) -> Option<Loc> {
 /// A Go time.Time as a template value; Display = Go's Time.String()
 /// (`2006-01-02 15:04:05.999999999 -0700 MST`, without the monotonic `m=` suffix).
 #[derive(Debug, Clone)]
-pub struct GoTime {
+pub(super) struct GoTime {
     /// Seconds since January 1, year 1, UTC (Go's internal `sec()`).
     sec: i64,
     nsec: i32,
@@ -1090,7 +1090,7 @@ fn parse_duration(orig: &str) -> Result<i64, String> {
 }
 
 /// Go's Duration.String for nanoseconds (used by `duration`, `ago`).
-pub fn duration_string(ns: i64) -> String {
+pub(super) fn duration_string(ns: i64) -> String {
     let (sign, u) = (if ns < 0 { "-" } else { "" }, ns.unsigned_abs());
     // The integer part and `.fraction` (trailing zeros dropped) of u / 10^prec.
     let frac = |u: u64, prec: usize| {
@@ -1177,7 +1177,7 @@ fn type_err(v: &J, want: &str) -> String {
     } else {
         format!(
             "wrong type for value; expected {want}; got {}",
-            super::arg_type(v)
+            super::value::arg_type(v)
         )
     }
 }
@@ -1221,7 +1221,7 @@ fn date_in_zone(layout: &str, date: &J, zone: &str) -> J {
 
 /// Call one of FUNCTIONS with already-evaluated arguments (the piped value is the last one).
 /// Errors are Go's error text without the text/template prefix.
-pub fn call(name: &str, args: &[J]) -> Result<J, String> {
+pub(super) fn call(name: &str, args: &[J]) -> Result<J, String> {
     let want = match name {
         "now" => 0,
         "htmlDate" | "unixEpoch" | "duration" | "durationRound" | "ago" => 1,
@@ -1290,7 +1290,7 @@ pub fn call(name: &str, args: &[J]) -> Result<J, String> {
 /// Before/After/Equal TIME.
 /// Unknown → `can't evaluate field Nope in type time.Time`; wrong arity →
 /// `wrong number of args for Year: want 0 got 1`.
-pub fn method(t: &GoTime, name: &str, args: &[J]) -> Result<J, String> {
+pub(super) fn method(t: &GoTime, name: &str, args: &[J]) -> Result<J, String> {
     let want = match name {
         "Unix" | "UnixMilli" | "UnixMicro" | "UnixNano" | "Year" | "Month" | "Day" | "Hour" | "Minute"
         | "Second" | "Nanosecond" | "YearDay" | "Weekday" | "UTC" | "Local" | "String" | "IsZero" => 0,

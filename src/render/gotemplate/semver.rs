@@ -34,7 +34,7 @@ const PARSER_ERROR: &str = "constraint Parser Error";
 
 /// A parsed version; Display = Go's `Version.String()` (no leading `v`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Version {
+pub(super) struct Version {
     major: u64,
     minor: u64,
     patch: u64,
@@ -140,7 +140,7 @@ fn compare_prerelease(v: &str, o: &str) -> i64 {
 
 impl Version {
     /// Go's `semver.NewVersion`: `v` prefix and missing minor/patch allowed.
-    pub fn parse(s: &str) -> Result<Version, String> {
+    pub(super) fn parse(s: &str) -> Result<Version, String> {
         let m = regexes().version.captures(s).ok_or(INVALID_SEMVER)?;
         let g = |i| m.get(i).map_or("", |x| x.as_str());
         let seg = |i| match g(i) {
@@ -190,7 +190,7 @@ impl Version {
     }
 
     /// Go's type name: `*semver.Version` (from `semver`) or `semver.Version` (from `Inc*`, `Set*`).
-    pub fn go_type(&self) -> &'static str {
+    pub(super) fn go_type(&self) -> &'static str {
         if self.pointer {
             "*semver.Version"
         } else {
@@ -363,7 +363,7 @@ fn satisfies(v: &Version, c: &Constraint) -> bool {
 }
 
 /// sprig's `semverCompare(constraint, version)`: constraint errors first, then version errors.
-pub fn check(constraint: &str, version: &str) -> Result<bool, String> {
+pub(super) fn check(constraint: &str, version: &str) -> Result<bool, String> {
     let groups = parse_constraints(constraint)?;
     let v = Version::parse(version)?;
     Ok(groups.iter().any(|and| and.iter().all(|c| satisfies(&v, c))))
@@ -387,7 +387,7 @@ fn go_literal(a: &J) -> String {
 /// values `Inc*`/`Set*` return, as in Go. Errors use Go text/template's wording without the
 /// `template: ...executing...` prefix. `Scan`, `UnmarshalJSON` and `UnmarshalText` mutate
 /// the receiver and are refused.
-pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
+pub(super) fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
     let ty = v.go_type();
     let (want, pointer_only) = match name {
         "Major" | "Minor" | "Patch" | "Prerelease" | "Metadata" | "String" | "Value" | "IncMajor"
@@ -413,7 +413,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
         let a = &args[0];
         match (a.downcast_object_ref::<Version>(), a.kind()) {
             (Some(o), _) if o.pointer => Ok(o),
-            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(super::NIL_DEREF)),
+            (_, ValueKind::Undefined | ValueKind::None) => Err(calling(super::value::NIL_DEREF)),
             (_, ValueKind::String) => Err(format!(
                 "can't handle {} for arg of type *semver.Version",
                 crate::text::go_quote(a.as_str().unwrap_or_default())
@@ -424,7 +424,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             )),
             _ => Err(format!(
                 "wrong type for value; expected *semver.Version; got {}",
-                super::arg_type(a)
+                super::value::arg_type(a)
             )),
         }
     };
@@ -437,7 +437,7 @@ pub fn method(v: &Version, name: &str, args: &[J]) -> Result<J, String> {
             ValueKind::Undefined => Err("invalid value; expected string".into()),
             _ => Err(format!(
                 "wrong type for value; expected string; got {}",
-                super::arg_type(a)
+                super::value::arg_type(a)
             )),
         }
     };

@@ -1,18 +1,29 @@
 //! `goTemplate: true`: Go `text/template` syntax executed on minijinja.
 //!
-//! Stage: render (pure). Each template string is parsed by [`super::goparse`] and compiled into
+//! Stage: render. Pure, except two function families: the date functions read the clock and the
+//! time zone database (`gotime`), the random ones draw from the operating system's random source.
+//!
+//! Each template string is parsed by [`parse`] and compiled (here, [`GoTemplate::compile`]) into
 //! a minijinja template whose every operation goes through a helper with Go's semantics:
 //! - field access, with `missingkey`;
 //! - printing (`%v`, `<no value>`) and truthiness;
-//! - `eq`/`lt`/...; `index`, `len`, `printf`;
+//! - `eq`/`lt`/...; `index`, `len`, `printf`; `and`/`or` short-circuit, written out inline;
 //! - `range` over maps in key order, with `break` and `continue`;
 //! - the sprig functions Argo CD allows, plus `normalize`, `slugify`, `toYaml`, `fromYaml` and
 //!   `fromYamlArray` (`funcs`), with text/template's arity errors from Go's signatures;
 //! - method calls on the values that have methods: semver versions (`semver`, a port of
 //!   Masterminds semver v3) and times (`gotime`, a port of Go's `time` layouts and durations).
 //!
-//! Submodules: `funcs` (the function set, no I/O), `semver` (no I/O), `gotime` (reads the clock
-//! and the time zone database).
+//! The rest of the crate sees only [`GoTemplate`] (options, compile, render), [`context`] (the
+//! data of one render), [`execution_error`] (Argo CD's message) and [`DEFAULT_FUEL`].
+//!
+//! Submodules, all private:
+//! - `parse`: the parser (pure);
+//! - `funcs`: the function set, one table of rows (name, Go's signature, implementation) in
+//!   category files;
+//! - `value`: Go's view of template values: printing, truthiness, types, conversions (pure);
+//! - `semver`: version values and constraints (pure);
+//! - `gotime`: time values, layouts and durations (reads the clock and the time zone database).
 //!
 //! One engine, minijinja, runs every mode, with its sandbox and fuel limit.
 //!
@@ -23,22 +34,24 @@ use std::collections::{BTreeMap, HashMap};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as J, value::ValueKind};
 
-use super::goparse::{self, Command, List, Node, Operand, Pipeline, Site};
+use self::parse::{Command, List, Node, Operand, Pipeline, Site};
 use crate::text;
 
 mod funcs;
 mod gotime;
+mod parse;
 mod semver;
+mod value;
 
-use funcs::*;
-pub use funcs::{SIGNATURES, is_function};
+use self::funcs::{arity_error, call, is_function};
+use self::value::{go_sprint, go_value, is_float, truth};
 
 /// Default fuel for one goTemplate string (as jinja).
-pub const DEFAULT_FUEL: u64 = 50_000;
+pub(crate) const DEFAULT_FUEL: u64 = 50_000;
 
 /// `missingkey` behaviour (`goTemplateOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissingKey {
+enum MissingKey {
     /// `<no value>` (Go's `default` and `invalid`).
     Default,
     /// `<no value>` too (interface maps have no zero value to print), but a field of a missing
@@ -83,7 +96,7 @@ fn err(msg: impl Into<String>) -> Error {
 impl GoTemplate {
     /// An environment for Argo CD's `goTemplateOptions` (`missingkey=...`); `max_fuel` caps the
     /// fuel of one template string.
-    pub fn new(options: &[String], max_fuel: Option<u64>) -> Result<Self, String> {
+    pub(crate) fn new(options: &[String], max_fuel: Option<u64>) -> Result<Self, String> {
         let mut missing = MissingKey::Default;
         for o in options {
             match o.as_str() {
@@ -106,18 +119,18 @@ impl GoTemplate {
     }
 
     /// Whether `s` holds an action (other strings render to themselves).
-    pub fn is_template(&self, s: &str) -> bool {
+    pub(crate) fn is_template(&self, s: &str) -> bool {
         s.contains("{{")
     }
 
     /// A copy of the environment to which compiled templates can be added.
-    pub fn environment(&self) -> Environment<'static> {
+    pub(crate) fn environment(&self) -> Environment<'static> {
         self.env.clone()
     }
 
     /// Compile a Go template into minijinja source.
-    pub fn compile(&self, source: &str) -> Result<String, String> {
-        let list = goparse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
+    pub(crate) fn compile(&self, source: &str) -> Result<String, String> {
+        let list = parse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
         let mut c = Compiler {
             out: String::new(),
             scopes: vec![HashMap::from([(String::new(), "root".to_string())])],
@@ -129,7 +142,7 @@ impl GoTemplate {
     }
 
     /// Render `source` once with `params` (values, matrix interpolation, templatePatch).
-    pub fn render_once(&self, source: &str, params: &crate::Params) -> Result<String, String> {
+    pub(crate) fn render_once(&self, source: &str, params: &crate::Params) -> Result<String, String> {
         if !self.is_template(source) {
             return Ok(source.to_string());
         }
@@ -142,7 +155,11 @@ impl GoTemplate {
 
 impl GoTemplate {
     /// Render with `missingkey=error`: `Ok(None)` when a key is missing.
-    pub fn render_strict(&self, source: &str, params: &crate::Params) -> Result<Option<String>, String> {
+    pub(crate) fn render_strict(
+        &self,
+        source: &str,
+        params: &crate::Params,
+    ) -> Result<Option<String>, String> {
         if !self.is_template(source) {
             return Ok(Some(source.to_string()));
         }
@@ -159,7 +176,7 @@ impl GoTemplate {
 }
 
 /// The data of one render: the parameters, numbers as Go's `float64`.
-pub fn context(params: &crate::Params) -> J {
+pub(crate) fn context(params: &crate::Params) -> J {
     let root = J::from(
         params
             .iter()
@@ -169,23 +186,8 @@ pub fn context(params: &crate::Params) -> J {
     minijinja::context! { root => root.clone(), dot => root }
 }
 
-fn go_value(v: &serde_json::Value) -> J {
-    match v {
-        serde_json::Value::Null => J::from(()),
-        serde_json::Value::Bool(b) => J::from(*b),
-        serde_json::Value::Number(n) => J::from(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => J::from(s.as_str()),
-        serde_json::Value::Array(a) => J::from(a.iter().map(go_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(m) => J::from(
-            m.iter()
-                .map(|(k, v)| (k.clone(), go_value(v)))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-    }
-}
-
 /// Argo CD's message for an execution error.
-pub fn execution_error(source: &str, e: &Error) -> String {
+pub(crate) fn execution_error(source: &str, e: &Error) -> String {
     let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
     if e.kind() == ErrorKind::OutOfFuel {
         return format!(
@@ -578,105 +580,6 @@ impl Compiler<'_> {
 
 // ---- runtime: Go semantics ------------------------------------------------------------------------
 
-/// Go's `%v` of a value inside a collection (`<nil>` for nil).
-fn fmt_v(v: &J, out: &mut String) {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => out.push_str("<nil>"),
-        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
-        ValueKind::Number => out.push_str(&fmt_number(v)),
-        ValueKind::String => out.push_str(v.as_str().unwrap_or_default()),
-        ValueKind::Seq => {
-            out.push('[');
-            if let Ok(items) = v.try_iter() {
-                for (i, item) in items.enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    fmt_v(&item, out);
-                }
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push_str("map[");
-            let mut keys: Vec<J> = v.try_iter().map(|i| i.collect()).unwrap_or_default();
-            keys.sort_by_key(|k| k.to_string());
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_v(k, out);
-                out.push(':');
-                fmt_v(&v.get_item(k).unwrap_or_default(), out);
-            }
-            out.push(']');
-        }
-        _ => out.push_str(&v.to_string()),
-    }
-}
-
-/// A Go `float64` (JSON numbers with a fraction or exponent) rather than an integer.
-fn is_float(v: &J) -> bool {
-    v.is_number() && !v.is_integer()
-}
-
-fn fmt_number(v: &J) -> String {
-    if is_float(v) {
-        text::go_format_float(f64::try_from(v.clone()).unwrap_or(0.0))
-    } else {
-        v.as_i64().map(|i| i.to_string()).unwrap_or_else(|| v.to_string())
-    }
-}
-
-/// Go's `%v`.
-pub fn go_sprint(v: &J) -> String {
-    let mut s = String::new();
-    fmt_v(v, &mut s);
-    s
-}
-
-fn truth(v: &J) -> bool {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => false,
-        ValueKind::Bool => v.is_true(),
-        ValueKind::Number => f64::try_from(v.clone()).map(|f| f != 0.0).unwrap_or(true),
-        ValueKind::String => !v.as_str().unwrap_or_default().is_empty(),
-        ValueKind::Seq | ValueKind::Map => v.len().unwrap_or(0) > 0,
-        _ => true,
-    }
-}
-
-fn type_name(v: &J) -> &'static str {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => "<nil>",
-        ValueKind::Bool => "bool",
-        ValueKind::Number if is_float(v) => "float64",
-        ValueKind::Number => "int",
-        ValueKind::String => "string",
-        ValueKind::Seq => "[]interface {}",
-        ValueKind::Map => "map[string]interface {}",
-        _ => match v.downcast_object_ref::<semver::Version>() {
-            Some(version) => version.go_type(),
-            None if v.downcast_object_ref::<gotime::GoTime>().is_some() => "time.Time",
-            None => "interface {}",
-        },
-    }
-}
-
-/// A nil pointer dereference, which text/template recovers from a function's panic.
-const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
-
-/// The type text/template names in `wrong type for value; expected X; got T` for an argument
-/// (its static type: `interface {}` for nil data, unlike `typeOf`'s `<nil>`).
-fn arg_type(v: &J) -> &'static str {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => "interface {}",
-        ValueKind::Seq | ValueKind::Iterable => "[]interface {}",
-        ValueKind::Bytes => "[]uint8",
-        _ => type_name(v),
-    }
-}
-
 /// Whether `v` is a value with Go methods (a semver version, a time).
 fn has_methods(v: &J) -> bool {
     v.downcast_object_ref::<semver::Version>().is_some()
@@ -832,17 +735,17 @@ mod tests {
             .unwrap_or_else(|e| panic!("{t}: {e}"))
     }
 
-    /// Cases whose outputs and errors Go + sprig gave (tests/gotemplate-oracle/README.md), one
-    /// JSON object per line: `t` template, `d` data, then `out` or `err`; `approx` marks an error
-    /// whose text after `approx` differs (Go's and Rust's regex messages).
-    #[test]
-    fn matches_pinned_sprig_outputs() {
-        let text = include_str!("../../tests/gotemplate-oracle/sprig-pinned.jsonl");
+    /// Check oracle cases, one JSON object per line: `t` template, `d` data, optionally `opt` (a
+    /// `goTemplateOptions` entry), then Go's answer, `out` or `err`; `approx` marks an error whose
+    /// text from `approx` on differs (Go's and Rust's regex messages). All failures are reported.
+    fn check_oracle(text: &str) {
         let mut failures = Vec::new();
+        let mut checked = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let case: serde_json::Value = serde_json::from_str(line).unwrap();
             let t = case["t"].as_str().unwrap();
-            let got = GoTemplate::new(&[], None)
+            let options: Vec<String> = case["opt"].as_str().map(str::to_string).into_iter().collect();
+            let got = GoTemplate::new(&options, None)
                 .unwrap()
                 .render_once(t, &params(case["d"].clone()));
             let ok = match (&got, case["out"].as_str(), case["err"].as_str()) {
@@ -859,8 +762,34 @@ mod tests {
             if !ok {
                 failures.push(format!("{t}\n  want {line}\n  got  {got:?}"));
             }
+            checked += 1;
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(checked > 0, "no cases");
+    }
+
+    /// Outputs and errors of Go 1.19's text/template, standard functions only
+    /// (tests/gotemplate-oracle/cases.jsonl, from tests/gotemplate-oracle/main.go).
+    #[test]
+    fn matches_go_text_template() {
+        check_oracle(include_str!("../../../tests/gotemplate-oracle/cases.jsonl"));
+    }
+
+    /// Outputs of Go 1.19's text/template with sprig 3.2.3 (Debian's
+    /// golang-github-masterminds-sprig-dev) and Argo CD's function map
+    /// (tests/gotemplate-oracle/sprig.jsonl, from tests/gotemplate-oracle/sprig/main.go).
+    #[test]
+    fn matches_sprig() {
+        check_oracle(include_str!("../../../tests/gotemplate-oracle/sprig.jsonl"));
+    }
+
+    /// Outputs and errors of the same sprig oracle, edge cases function by function
+    /// (tests/gotemplate-oracle/sprig-pinned.jsonl).
+    #[test]
+    fn matches_pinned_sprig_outputs() {
+        check_oracle(include_str!(
+            "../../../tests/gotemplate-oracle/sprig-pinned.jsonl"
+        ));
     }
 
     /// Every function of the set is implemented (or refused with a reason): called with its
@@ -876,9 +805,10 @@ mod tests {
             J::from(()),
         ];
         // `and` and `or` short-circuit: the compiler writes them out.
-        for (name, fixed, variadic) in SIGNATURES.iter().filter(|(n, _, _)| !["and", "or"].contains(n)) {
+        for f in funcs::all().filter(|f| !["and", "or"].contains(&f.name)) {
+            let (name, fixed, variadic) = (f.name, f.fixed, f.variadic);
             for sample in &samples {
-                for n in [*fixed, fixed + usize::from(*variadic)] {
+                for n in [fixed, fixed + usize::from(variadic)] {
                     let args = vec![sample.clone(); n];
                     if let Err(e) = funcs::call(name, &args) {
                         assert!(!e.contains("not implemented"), "{name}: {e}");
@@ -892,7 +822,7 @@ mod tests {
             assert!(e.ends_with(&format!("function \"{removed}\" not defined")), "{e}");
         }
         assert_eq!(
-            SIGNATURES.len(),
+            funcs::all().count(),
             210 - 3 + 17 + 5,
             "sprig 3.2.3's 210 less Argo CD's 3, Go's 17 builtins, Argo CD's 5"
         );
@@ -950,245 +880,6 @@ mod tests {
             .unwrap()
             .render_once(t, &params(data))
             .unwrap_err()
-    }
-
-    /// Expected outputs checked against Go 1.19's text/template (tests/gotemplate-oracle).
-    /// Outputs of Go 1.19's text/template for the same templates and data
-    /// (tests/gotemplate-oracle), standard functions only.
-    #[test]
-    fn matches_go_text_template() {
-        let cases: &[(&str, &str, &str)] = &[
-            (
-                "{{ range $k, $v := .m }}{{ $k }}={{ $v }},{{ end }}",
-                "{\"m\": {\"b\": 2, \"a\": 1.5}}",
-                "a=1.5,b=2,",
-            ),
-            (
-                "{{ if .l }}yes{{ else }}no{{ end }}|{{ if .e }}yes{{ else }}no{{ end }}|{{ if .z }}y{{ else }}n{{ end }}",
-                "{\"l\": [1], \"e\": [], \"z\": 0}",
-                "yes|no|n",
-            ),
-            (
-                "{{ with $x := .a }}{{ $x }}{{ . }}{{ end }}",
-                "{\"a\": \"v\"}",
-                "vv",
-            ),
-            (
-                "{{ len .s }} {{ len .l }} {{ index .l 1 }} {{ index .m \"k\" }}",
-                "{\"s\": \"h\\u00e9llo\", \"l\": [\"a\", \"b\"], \"m\": {\"k\": \"v\"}}",
-                "6 2 b v",
-            ),
-            (
-                "{{ print 1 2 \"a\" \"b\" 3 }}|{{ println .a .b }}",
-                "{\"a\": 1, \"b\": \"x\"}",
-                "1 2ab3|1 x\n",
-            ),
-            (
-                "{{ printf \"%5.1f|%-6s|%06d|%x|%t|%v\" .f .s 42 255 true .l }}",
-                "{\"f\": 3.14159, \"s\": \"ab\", \"l\": [1, 2]}",
-                "  3.1|ab    |000042|ff|true|[1 2]",
-            ),
-            ("{{ and 1 0 \"x\" }} {{ or 0 \"\" \"z\" }}", "{}", "0 z"),
-            (
-                "{{ eq .a \"x\" \"y\" }} {{ ne 1 2 }} {{ lt 1.5 2.5 }} {{ ge \"b\" \"a\" }}",
-                "{\"a\": \"y\"}",
-                "true true true true",
-            ),
-            (
-                "{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }}",
-                "{}",
-                "21",
-            ),
-            (
-                "{{ range $i, $e := .l }}{{ if eq $i 1 }}{{ break }}{{ end }}{{ $e }}{{ end }}",
-                "{\"l\": [\"a\", \"b\", \"c\"]}",
-                "a",
-            ),
-            ("{{ .a.b.c }}", "{\"a\": {\"b\": {\"c\": true}}}", "true"),
-            (
-                "{{ .m }}",
-                "{\"m\": {\"x\": [1, {\"y\": null}], \"n\": null}}",
-                "map[n:<nil> x:[1 map[y:<nil>]]]",
-            ),
-            (
-                "{{ html \"<a&b>\" }} {{ js \"it's\" }} {{ urlquery \"a b&c\" }}",
-                "{}",
-                "&lt;a&amp;b&gt; it\\'s a+b%26c",
-            ),
-            // Lists only: sprig's `slice` replaces the builtin in Argo CD (a string is an error,
-            // pinned in sprig-pinned.jsonl).
-            (
-                "{{ slice .l 1 }} {{ slice .l 0 2 }}",
-                "{\"l\": [1, 2, 3]}",
-                "[2 3] [1 2]",
-            ),
-            (
-                "{{ 1e3 }} {{ 0x10 }} {{ 'a' }} {{ 1.0 }} {{ -2 }}",
-                "{}",
-                "1000 16 97 1 -2",
-            ),
-            ("{{ not .x }} {{ not 1 }}", "{\"x\": \"\"}", "true false"),
-        ];
-        for (t, d, want) in cases {
-            let data: serde_json::Value = serde_json::from_str(d).unwrap();
-            assert_eq!(&r(t, data), want, "{t}");
-        }
-        let e = r_err("{{ .a.b }}", json!({"a": "str"}), &[]);
-        assert!(e.ends_with("can't evaluate field b in type interface {}"), "{e}");
-    }
-
-    /// Outputs of Go 1.19's text/template with sprig 3.2.3 (Debian's
-    /// golang-github-masterminds-sprig-dev) and Argo CD's function map, for the same templates
-    /// and data (tests/gotemplate-oracle/sprig.jsonl).
-    #[test]
-    fn matches_sprig() {
-        let cases: &[(&str, &str, &str)] = &[
-            (
-                "{{ lower .s }}|{{ upper .s }}|{{ title \"hello wORLD foo_bar it's\" }}|{{ untitle \"Hello World\" }}",
-                "{\"s\": \"MiXed Case\"}",
-                "mixed case|MIXED CASE|Hello WORLD Foo_bar It'S|hello world",
-            ),
-            (
-                "{{ trim \"  x y  \" }}|{{ trimAll \"$\" \"$$5.00$\" }}|{{ trimPrefix \"ab\" \"abc\" }}|{{ trimSuffix \"bc\" \"abc\" }}|{{ replace \"a\" \"b\" \"banana\" }}",
-                "{}",
-                "x y|5.00|c|a|bbnbnb",
-            ),
-            (
-                "{{ quote \"a\" 1 .n }}|{{ squote \"a\" .f }}|{{ quote .missing }}",
-                "{\"n\": 2, \"f\": 1.5}",
-                "\"a\" \"1\" \"2\"|'a' '1.5'|",
-            ),
-            (
-                "{{ contains \"ell\" \"hello\" }}|{{ hasPrefix \"he\" \"hello\" }}|{{ hasSuffix \"lo\" \"hello\" }}|{{ repeat 3 \"ab\" }}",
-                "{}",
-                "true|true|true|ababab",
-            ),
-            (
-                "{{ substr 1 3 \"hello\" }}|{{ substr -1 3 \"hello\" }}|{{ substr 2 99 \"hello\" }}|{{ trunc 3 \"hello\" }}|{{ trunc -2 \"hello\" }}|{{ trunc 10 \"hi\" }}",
-                "{}",
-                "el|hel|llo|hel|lo|hi",
-            ),
-            (
-                "{{ abbrev 5 \"hello world\" }}|{{ indent 2 \"a\\nb\" }}|{{ nindent 2 \"a\" }}|{{ cat \"a\" 1 .nil \"b\" }}|{{ nospace \"a b  c\" }}",
-                "{\"nil\": null}",
-                "he...|  a\n  b|\n  a|a 1 b|abc",
-            ),
-            (
-                "{{ snakecase \"FirstName\" }}|{{ camelcase \"http_server\" }}|{{ kebabcase \"FirstName\" }}|{{ snakecase \"first name\" }}",
-                "{}",
-                "first_name|HttpServer|first-name|first_name",
-            ),
-            (
-                "{{ splitList \",\" \"a,b,c\" }}|{{ split \"$\" \"foo$bar\" }}|{{ join \"-\" .l }}|{{ join \"+\" (list 1 2 \"x\") }}",
-                "{\"l\": [\"a\", \"b\"]}",
-                "[a b c]|map[_0:foo _1:bar]|a-b|1+2+x",
-            ),
-            (
-                "{{ toString 1 }}|{{ toString .f }}|{{ toString .b }}|{{ toStrings (list 1 \"a\") }}",
-                "{\"f\": 2.5, \"b\": true}",
-                "1|2.5|true|[1 a]",
-            ),
-            (
-                "{{ regexMatch \"^[a-z]+$\" \"abc\" }}|{{ regexFind \"[0-9]+\" \"ab123cd45\" }}|{{ regexFindAll \"[0-9]\" \"a1b2c3\" 2 }}|{{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"${1}W\" }}|{{ regexReplaceAllLiteral \"a(x*)b\" \"-ab-\" \"${1}\" }}|{{ regexSplit \"z+\" \"pizza\" -1 }}",
-                "{}",
-                "true|123|[1 2]|-W-xxW-|-${1}-|[pi a]",
-            ),
-            (
-                "{{ b64enc \"hello\" }}|{{ b64dec \"aGVsbG8=\" }}|{{ sha256sum \"hello\" }}|{{ sha1sum \"hello\" }}",
-                "{}",
-                "aGVsbG8=|hello|2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824|aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
-            ),
-            (
-                "{{ default \"d\" .missing }}|{{ default \"d\" .e }}|{{ default \"d\" .z }}|{{ default \"d\" .v }}|{{ empty .e }}|{{ empty .v }}|{{ empty .l }}",
-                "{\"e\": \"\", \"z\": 0, \"v\": \"x\", \"l\": []}",
-                "d|d|d|x|true|false|true",
-            ),
-            (
-                "{{ coalesce .a .b \"c\" }}|{{ ternary \"y\" \"n\" true }}|{{ ternary \"y\" \"n\" .f }}",
-                "{\"a\": \"\", \"b\": null, \"f\": false}",
-                "c|y|n",
-            ),
-            (
-                "{{ toJson .m }}|{{ toPrettyJson .m }}|{{ toRawJson (dict \"h\" \"<b>\") }}|{{ (fromJson \"{\\\"a\\\": 1}\").a }}",
-                "{\"m\": {\"a\": 1, \"b\": [1.5, \"x\"], \"c\": null}}",
-                "{\"a\":1,\"b\":[1.5,\"x\"],\"c\":null}|{\n  \"a\": 1,\n  \"b\": [\n    1.5,\n    \"x\"\n  ],\n  \"c\": null\n}|{\"h\":\"<b>\"}|1",
-            ),
-            (
-                "{{ add 1 2 .f }}|{{ add1 .f }}|{{ sub 5 .f }}|{{ mul 2 3 }}|{{ div 7 2 }}|{{ mod 7 3 }}|{{ max 1 5 3 }}|{{ min 4 2 }}",
-                "{\"f\": 2.7}",
-                "5|3|3|6|3|1|5|2",
-            ),
-            (
-                "{{ int .f }}|{{ int64 \"42\" }}|{{ float64 \"1.5\" }}|{{ atoi \"12\" }}|{{ floor 1.7 }}|{{ ceil 1.2 }}|{{ round 1.456 2 }}",
-                "{\"f\": 3.9}",
-                "3|42|1.5|12|1|2|1.46",
-            ),
-            (
-                "{{ list 1 \"a\" }}|{{ first .l }}|{{ last .l }}|{{ rest .l }}|{{ initial .l }}|{{ append .l \"d\" }}|{{ prepend .l \"z\" }}|{{ concat .l (list 1) }}|{{ reverse .l }}",
-                "{\"l\": [\"a\", \"b\", \"c\"]}",
-                "[1 a]|a|c|[b c]|[a b]|[a b c d]|[z a b c]|[a b c 1]|[c b a]",
-            ),
-            (
-                "{{ uniq (list 1 1 2) }}|{{ compact (list \"a\" \"\" 0 \"b\") }}|{{ has \"b\" .l }}|{{ without .l \"a\" }}|{{ sortAlpha (list \"c\" \"a\" \"B\") }}",
-                "{\"l\": [\"a\", \"b\"]}",
-                "[1 2]|[a b]|true|[b]|[B a c]",
-            ),
-            (
-                "{{ dict \"a\" 1 \"b\" \"x\" }}|{{ get .m \"a\" }}|{{ get .m \"nope\" }}|{{ hasKey .m \"a\" }}|{{ pluck \"a\" .m (dict \"a\" 2) }}|{{ pick .m \"a\" }}|{{ omit .m \"a\" }}",
-                "{\"m\": {\"a\": \"1\", \"b\": \"2\"}}",
-                "map[a:1 b:x]|1||true|[1 2]|map[a:1]|map[b:2]",
-            ),
-            (
-                "{{ merge (dict \"a\" 1) (dict \"a\" 2 \"b\" 3) }}|{{ set (dict \"a\" 1) \"b\" 2 }}|{{ unset (dict \"a\" 1 \"b\" 2) \"a\" }}",
-                "{}",
-                "map[a:1 b:3]|map[a:1 b:2]|map[b:2]",
-            ),
-            (
-                "{{ kindOf .s }}|{{ kindOf .f }}|{{ kindOf .l }}|{{ kindOf .m }}|{{ kindOf 1 }}|{{ kindIs \"string\" .s }}|{{ typeOf .f }}|{{ typeOf .m }}",
-                "{\"s\": \"x\", \"f\": 1.5, \"l\": [], \"m\": {}}",
-                "string|float64|slice|map|int|true|float64|map[string]interface {}",
-            ),
-            (
-                "{{ plural \"one\" \"many\" 1 }}|{{ plural \"one\" \"many\" 2 }}|{{ deepCopy .m }}",
-                "{\"m\": {\"a\": [1]}}",
-                "one|many|map[a:[1]]",
-            ),
-            (
-                "{{ .s | lower | replace \" \" \"-\" | trunc 8 }}|{{ printf \"%s\" (.n | toString) }}",
-                "{\"s\": \"Hello Big World\", \"n\": 3}",
-                "hello-bi|3",
-            ),
-            (
-                "{{ dig \"a\" \"b\" \"def\" .m }}|{{ dig \"a\" \"x\" \"def\" .m }}|{{ dig \"z\" \"def\" .m }}",
-                "{\"m\": {\"a\": {\"b\": \"found\"}}}",
-                "found|def|def",
-            ),
-            (
-                "{{ until 3 }}|{{ untilStep 1 10 3 }}|{{ seq 3 }}|{{ seq 2 4 }}|{{ seq 5 -1 3 }}",
-                "{}",
-                "[0 1 2]|[1 4 7]|1 2 3|2 3 4|5 4 3",
-            ),
-            (
-                "{{ tuple 1 \"a\" }}|{{ splitn \"$\" 2 \"a$b$c\" }}|{{ all 1 \"a\" true }}|{{ all 1 \"\" }}|{{ any 0 \"\" \"x\" }}|{{ any 0 \"\" }}",
-                "{}",
-                "[1 a]|map[_0:a _1:b$c]|true|false|true|false",
-            ),
-            (
-                "{{ mergeOverwrite (dict \"a\" 1) (dict \"a\" 2 \"b\" 3) }}|{{ mustRegexReplaceAll \"a\" \"banana\" \"o\" }}|{{ mustRegexMatch \"^b\" \"banana\" }}|{{ initials \"First Try\" }}",
-                "{}",
-                "map[a:2 b:3]|bonono|true|FT",
-            ),
-            (
-                "{{ semverCompare \">=1.25.0\" \"1.26.3\" }}|{{ semverCompare \"<1.25\" \"v1.26.0\" }}|{{ semverCompare \"~1.2.0\" \"1.2.9\" }}|{{ semverCompare \"^1.2.0\" \"2.0.0\" }}|{{ semverCompare \">=1.0, <2.0 || >=3.0\" \"3.1.0\" }}",
-                "{}",
-                "true|false|true|false|true",
-            ),
-            ("{{ trimall \"$\" \"$5$\" }}", "{}", "5"),
-        ];
-        for (t, d, want) in cases {
-            let data: serde_json::Value = serde_json::from_str(d).unwrap();
-            assert_eq!(&r(t, data), want, "{t}");
-        }
     }
 
     #[test]

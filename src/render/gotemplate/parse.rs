@@ -1,12 +1,13 @@
 //! A parser for Go's `text/template` syntax as ApplicationSets use it (`goTemplate: true`).
 //!
-//! Stage: render (pure; no I/O). Produces an AST that the goTemplate engine executes on
-//! minijinja. Supported: text, actions with pipelines (`.x | f a | g`), field chains (`.a.b`,
-//! `$.a`, `$v.a`, `(pipeline).a`), function calls, literals (strings, raw strings, numbers, chars,
-//! booleans, `nil`), `if` / `else if` / `else`, `range` (with `$i, $v :=`, `else`, `break`,
-//! `continue`), `with` / `else with` / `else`, variable declaration and assignment, `{{-` / `-}}`
-//! trimming and comments. `define`, `template` and `block` are errors: each template field of an
-//! ApplicationSet is a template on its own.
+//! Stage: render (pure; no I/O). The first step of `gotemplate`: it produces the AST that the
+//! parent module compiles into a minijinja template. Supported: text, actions with pipelines
+//! (`.x | f a | g`), field chains (`.a.b`, `$.a`, `$v.a`, `(pipeline).a`), function calls,
+//! literals (strings, raw strings, numbers, chars, booleans, `nil`), `if` / `else if` / `else`,
+//! `range` (with `$i, $v :=`, `else`, `break`, `continue`), `with` / `else with` / `else`,
+//! variable declaration and assignment, `{{-` / `-}}` trimming and comments. `define`,
+//! `template` and `block` are errors: each template field of an ApplicationSet is a template on
+//! its own.
 //!
 //! Error messages follow Go's (`template: base:1:7: unexpected "}" in operand`), with the line
 //! and the column of the offending action.
@@ -14,15 +15,15 @@
 use std::fmt;
 
 /// A parsed template: a list of nodes.
-pub type List = Vec<Node>;
+pub(super) type List = Vec<Node>;
 
 /// A position in the template source (1-based line, 0-based byte column as Go reports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pos {
+pub(super) struct Pos {
     /// Line, from 1.
-    pub line: usize,
+    pub(super) line: usize,
     /// Byte offset within the line, from 0 (Go's `base:LINE:COL`).
-    pub col: usize,
+    pub(super) col: usize,
 }
 
 impl fmt::Display for Pos {
@@ -33,7 +34,7 @@ impl fmt::Display for Pos {
 
 /// A node of the template.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node {
+pub(super) enum Node {
     /// Literal text.
     Text(String),
     /// `{{pipeline}}`: print the value (unless the pipeline declares variables).
@@ -69,42 +70,42 @@ pub enum Node {
 
 /// A pipeline: optional variable declaration or assignment, then commands joined by `|`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pipeline {
+pub(super) struct Pipeline {
     /// Where the action starts.
-    pub pos: Pos,
+    pub(super) pos: Pos,
     /// The action's source text (for error messages, `<.x>`).
-    pub source: String,
+    pub(super) source: String,
     /// Declared or assigned variables, without `$`.
-    pub vars: Vec<String>,
+    pub(super) vars: Vec<String>,
     /// `=` rather than `:=`.
-    pub assign: bool,
+    pub(super) assign: bool,
     /// The commands; each one's value is the last argument of the next.
-    pub commands: Vec<Command>,
+    pub(super) commands: Vec<Command>,
 }
 
 /// A command: a function with arguments, or a single operand.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Command {
+pub(super) struct Command {
     /// The operands; a function call when the first is an identifier.
-    pub args: Vec<Operand>,
+    pub(super) args: Vec<Operand>,
     /// Where the command is, for execution errors (`at <fail "x">`).
-    pub site: Site,
+    pub(super) site: Site,
     /// Where each operand is (a field chain's site is its first chained field, as in Go).
-    pub sites: Vec<Site>,
+    pub(super) sites: Vec<Site>,
 }
 
 /// A node's position and source text, as Go names it in `executing "base" at <...>`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Site {
+pub(super) struct Site {
     /// Line and column of the node.
-    pub pos: Pos,
+    pub(super) pos: Pos,
     /// The node's source text.
-    pub source: String,
+    pub(super) source: String,
 }
 
 /// An operand.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
+pub(super) enum Operand {
     /// `.` (the current value).
     Dot,
     /// `.a.b` (fields of dot).
@@ -129,11 +130,11 @@ pub enum Operand {
 
 /// A parse error, in Go's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
+pub(super) struct ParseError {
     /// Where.
-    pub pos: Pos,
+    pub(super) pos: Pos,
     /// What.
-    pub message: String,
+    pub(super) message: String,
 }
 
 impl fmt::Display for ParseError {
@@ -867,7 +868,7 @@ fn classify(inner: &str, pos: Pos) -> Result<Item, ParseError> {
 }
 
 /// Parse a Go template.
-pub fn parse(src: &str) -> Result<List, ParseError> {
+pub(super) fn parse(src: &str) -> Result<List, ParseError> {
     let pieces = split(src)?;
     let mut items = Vec::with_capacity(pieces.len());
     for piece in pieces {

@@ -1,0 +1,155 @@
+//! sprig's dictionary functions: `dict`, `get`, `set`, `unset`, `hasKey`, `keys`, `values`,
+//! `pluck`, `pick`, `omit`, `dig`, `merge`, `mergeOverwrite`, `deepCopy` (and `must` twins).
+//!
+//! Stage: render (pure; no I/O).
+
+use std::collections::BTreeMap;
+
+use minijinja::{Value as J, value::ValueKind};
+
+use super::{Func, arg_at, str_at};
+use crate::render::gotemplate::value::{as_string, dict_of, go_value, to_json};
+
+pub(super) const FUNCS: &[Func] = &[
+    Func::new("deepCopy", 1, false, deep_copy),
+    Func::new("dict", 0, true, dict),
+    Func::new("dig", 0, true, dig),
+    Func::new("get", 2, false, get),
+    Func::new("hasKey", 2, false, has_key),
+    Func::new("keys", 0, true, keys),
+    Func::new("merge", 1, true, merge),
+    Func::new("mergeOverwrite", 1, true, merge_overwrite),
+    Func::new("mustDeepCopy", 1, false, deep_copy),
+    Func::new("mustMerge", 1, true, merge),
+    Func::new("mustMergeOverwrite", 1, true, merge_overwrite),
+    Func::new("omit", 1, true, omit),
+    Func::new("pick", 1, true, pick),
+    Func::new("pluck", 1, true, pluck),
+    Func::new("set", 3, false, set),
+    Func::new("unset", 2, false, unset),
+    Func::new("values", 1, false, values),
+];
+
+/// `dict K1 V1 K2 V2 ...`; a key without a value maps to `""`.
+fn dict(a: &[J]) -> Result<J, String> {
+    let mut m = BTreeMap::new();
+    for pair in a.chunks(2) {
+        m.insert(
+            as_string(&pair[0]),
+            pair.get(1).cloned().unwrap_or_else(|| J::from("")),
+        );
+    }
+    Ok(J::from(m))
+}
+
+/// `get DICT KEY`: `""` for a missing key.
+fn get(a: &[J]) -> Result<J, String> {
+    let x = a[0].get_item(&a[1]).unwrap_or_default();
+    Ok(if x.is_undefined() { J::from("") } else { x })
+}
+
+fn set(a: &[J]) -> Result<J, String> {
+    let mut m = dict_of(&a[0]);
+    m.insert(str_at(a, 1), a.get(2).cloned().unwrap_or_default());
+    Ok(J::from(m))
+}
+
+fn unset(a: &[J]) -> Result<J, String> {
+    let mut m = dict_of(&a[0]);
+    m.remove(&str_at(a, 1));
+    Ok(J::from(m))
+}
+
+fn has_key(a: &[J]) -> Result<J, String> {
+    Ok(J::from(dict_of(&a[0]).contains_key(&str_at(a, 1))))
+}
+
+/// The keys of every dict given, sorted.
+fn keys(a: &[J]) -> Result<J, String> {
+    let mut k: Vec<String> = a.iter().flat_map(|d| dict_of(d).into_keys()).collect();
+    k.sort();
+    Ok(J::from(k.into_iter().map(J::from).collect::<Vec<_>>()))
+}
+
+fn values(a: &[J]) -> Result<J, String> {
+    Ok(J::from(dict_of(&a[0]).into_values().collect::<Vec<_>>()))
+}
+
+/// `pluck KEY DICT...`: the KEY of every dict that has it.
+fn pluck(a: &[J]) -> Result<J, String> {
+    let key = str_at(a, 0);
+    Ok(J::from(
+        a[1..]
+            .iter()
+            .filter_map(|d| dict_of(d).remove(&key))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `merge` and `mustMerge`: the first dict's keys win.
+fn merge(a: &[J]) -> Result<J, String> {
+    let mut out = dict_of(&a[0]);
+    for d in &a[1..] {
+        for (k, v) in dict_of(d) {
+            out.entry(k).or_insert(v);
+        }
+    }
+    Ok(J::from(out))
+}
+
+/// `mergeOverwrite` and `mustMergeOverwrite`: the last dict's keys win.
+fn merge_overwrite(a: &[J]) -> Result<J, String> {
+    let mut out = dict_of(&a[0]);
+    for d in &a[1..] {
+        out.extend(dict_of(d));
+    }
+    Ok(J::from(out))
+}
+
+/// The first dict with only (`keep`) or without the keys named by the other arguments.
+fn filter_keys(a: &[J], keep: bool) -> J {
+    let keys: Vec<String> = a[1..].iter().map(as_string).collect();
+    J::from(
+        dict_of(&a[0])
+            .into_iter()
+            .filter(|(k, _)| keys.contains(k) == keep)
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+fn pick(a: &[J]) -> Result<J, String> {
+    Ok(filter_keys(a, true))
+}
+
+fn omit(a: &[J]) -> Result<J, String> {
+    Ok(filter_keys(a, false))
+}
+
+/// `dig K1 K2 ... DEFAULT DICT`.
+fn dig(a: &[J]) -> Result<J, String> {
+    if a.len() < 3 {
+        return Err("dig needs at least three arguments".into());
+    }
+    let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
+    let (default, keys) = rest
+        .split_last()
+        .map_or((J::from(()), &[][..]), |(d, k)| (d.clone(), k));
+    let mut v = dict.clone();
+    for k in keys {
+        let x = if v.kind() == ValueKind::Map {
+            v.get_item(k).unwrap_or_default()
+        } else {
+            J::UNDEFINED
+        };
+        if x.is_undefined() {
+            return Ok(default);
+        }
+        v = x;
+    }
+    Ok(v)
+}
+
+/// `deepCopy` and `mustDeepCopy` (template data is JSON: a copy through JSON is deep).
+fn deep_copy(a: &[J]) -> Result<J, String> {
+    Ok(go_value(&to_json(&arg_at(a, 0))))
+}

@@ -1,0 +1,88 @@
+//! sprig's type conversion functions (`atoi`, `int`, `int64`, `float64`, `toDecimal`,
+//! `toString`, `toStrings`) and reflection functions (`kindOf`, `kindIs`, `typeOf`, `typeIs`,
+//! `typeIsLike`, `deepEqual`).
+//!
+//! Stage: render (pure; no I/O).
+
+use minijinja::Value as J;
+
+use super::{Func, arg_at, arity, str_at};
+use crate::render::gotemplate::value::{
+    as_string, deep_equal, go_sprint, items, kind_of, to_f64, to_i64, type_name,
+};
+
+pub(super) const FUNCS: &[Func] = &[
+    Func::new("atoi", 1, false, atoi),
+    Func::new("float64", 1, false, float64),
+    Func::new("int", 1, false, int),
+    Func::new("int64", 1, false, int),
+    Func::new("toDecimal", 1, false, to_decimal),
+    Func::new("toString", 1, false, to_string),
+    Func::new("toStrings", 1, false, to_strings),
+    // reflection
+    Func::new("deepEqual", 2, false, deep_equal_fn),
+    Func::new("kindIs", 2, false, kind_is),
+    Func::new("kindOf", 1, false, kind_of_fn),
+    Func::new("typeIs", 2, false, type_is),
+    Func::new("typeIsLike", 2, false, type_is_like),
+    Func::new("typeOf", 1, false, type_of),
+];
+
+/// `int` and `int64`: sprig's `toInt64`.
+fn int(a: &[J]) -> Result<J, String> {
+    Ok(J::from(to_i64(&a[0])))
+}
+
+fn atoi(a: &[J]) -> Result<J, String> {
+    Ok(J::from(str_at(a, 0).trim().parse::<i64>().unwrap_or(0)))
+}
+
+fn float64(a: &[J]) -> Result<J, String> {
+    Ok(J::from(to_f64(&a[0])))
+}
+
+/// An octal number's value (`toDecimal "0777"` is 511), 0 when it is not one.
+fn to_decimal(a: &[J]) -> Result<J, String> {
+    Ok(J::from(
+        i64::from_str_radix(&go_sprint(&arg_at(a, 0)), 8).unwrap_or(0),
+    ))
+}
+
+fn to_string(a: &[J]) -> Result<J, String> {
+    Ok(J::from(as_string(&a[0])))
+}
+
+fn to_strings(a: &[J]) -> Result<J, String> {
+    Ok(J::from(
+        items(&a[0])
+            .iter()
+            .map(|v| J::from(as_string(v)))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn kind_of_fn(a: &[J]) -> Result<J, String> {
+    Ok(J::from(kind_of(&a[0])))
+}
+
+fn kind_is(a: &[J]) -> Result<J, String> {
+    Ok(J::from(kind_of(&a[1]) == str_at(a, 0)))
+}
+
+fn type_of(a: &[J]) -> Result<J, String> {
+    Ok(J::from(type_name(&a[0])))
+}
+
+fn type_is(a: &[J]) -> Result<J, String> {
+    Ok(J::from(type_name(&arg_at(a, 1)) == str_at(a, 0)))
+}
+
+fn type_is_like(a: &[J]) -> Result<J, String> {
+    let (want, got) = (str_at(a, 0), type_name(&arg_at(a, 1)));
+    Ok(J::from(got == want || format!("*{want}") == got))
+}
+
+fn deep_equal_fn(a: &[J]) -> Result<J, String> {
+    arity(a, 2)?;
+    Ok(J::from(deep_equal(&a[0], &a[1])))
+}
