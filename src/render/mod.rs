@@ -1,7 +1,7 @@
 //! Render: the template engines, and one Argo CD `Application` per parameter set.
 //!
 //! Stage: render (pure, no I/O). [`Engine`] is the set's template syntax: Argo's default
-//! `{{param}}` ([`fasttemplate`]), Argo's `goTemplate` ([`gotemplate`], Go's text/template on
+//! `{{param}}` ([`fasttemplate`]), Argo's `goTemplate` (`gotemplate`, Go's text/template on
 //! minijinja) or appset's jinja ([`jinja`]). A template is walked as a JSON tree and each string
 //! is parsed once ([`CompiledTemplate`]), then substituted for every parameter set: rendering
 //! 10 000 Applications parses the template once, not 10 000 times. [`application`] finishes each
