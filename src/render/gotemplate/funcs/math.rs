@@ -2,7 +2,8 @@
 //! `min`, `biggest`), float arithmetic (`addf`, `add1f`, `subf`, `mulf`, `divf`, `maxf`, `minf`,
 //! `floor`, `ceil`, `round`) and integer sequences (`until`, `untilStep`, `seq`).
 //!
-//! Stage: render (pure; no I/O). Integer functions compute on `int64`, as sprig.
+//! Stage: render (pure; no I/O). Integer functions compute on `int64`, as sprig, and wrap around
+//! on overflow as Go's integers do (never a panic).
 
 use minijinja::Value as J;
 
@@ -35,19 +36,19 @@ pub(super) const FUNCS: &[Func] = &[
 ];
 
 fn add(a: &[J]) -> Result<J, String> {
-    Ok(J::from(a.iter().map(to_i64).sum::<i64>()))
+    Ok(J::from(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)))
 }
 
 fn add1(a: &[J]) -> Result<J, String> {
-    Ok(J::from(to_i64(&a[0]) + 1))
+    Ok(J::from(to_i64(&a[0]).wrapping_add(1)))
 }
 
 fn sub(a: &[J]) -> Result<J, String> {
-    Ok(J::from(to_i64(&a[0]) - to_i64(&a[1])))
+    Ok(J::from(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
 }
 
 fn mul(a: &[J]) -> Result<J, String> {
-    Ok(J::from(a.iter().map(to_i64).product::<i64>()))
+    Ok(J::from(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul)))
 }
 
 fn div(a: &[J]) -> Result<J, String> {
@@ -55,7 +56,7 @@ fn div(a: &[J]) -> Result<J, String> {
     if d == 0 {
         return Err("runtime error: integer divide by zero".into());
     }
-    Ok(J::from(to_i64(&a[0]) / d))
+    Ok(J::from(to_i64(&a[0]).wrapping_div(d)))
 }
 
 fn modulo(a: &[J]) -> Result<J, String> {
@@ -63,7 +64,7 @@ fn modulo(a: &[J]) -> Result<J, String> {
     if d == 0 {
         return Err("runtime error: integer divide by zero".into());
     }
-    Ok(J::from(to_i64(&a[0]) % d))
+    Ok(J::from(to_i64(&a[0]).wrapping_rem(d)))
 }
 
 /// `max` and `biggest`.
@@ -186,14 +187,17 @@ fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, String> {
     if (stop < start && step >= 0) || (stop >= start && step <= 0) {
         return Ok(Vec::new());
     }
-    if (stop - start) / step > 100_000 {
+    if (i128::from(stop) - i128::from(start)) / i128::from(step) > 100_000 {
         return Err("too many elements (more than 100000)".into());
     }
     let mut out = Vec::new();
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
         out.push(i);
-        i += step;
+        let Some(next) = i.checked_add(step) else {
+            break;
+        };
+        i = next;
     }
     Ok(out)
 }
@@ -205,21 +209,50 @@ fn seq(a: &[J]) -> Result<String, String> {
         [] => Vec::new(),
         [end] => {
             let inc = if *end < 1 { -1 } else { 1 };
-            until_step(1, end + inc, inc)?
+            until_step(1, end.wrapping_add(inc), inc)?
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            until_step(*start, end + step, step)?
+            until_step(*start, end.wrapping_add(step), step)?
         }
         [start, step, end] => {
             let inc = if end < start { -1 } else { 1 };
             if end < start && *step > 0 {
                 Vec::new()
             } else {
-                until_step(*start, end + inc, *step)?
+                until_step(*start, end.wrapping_add(inc), *step)?
             }
         }
         _ => Vec::new(),
     };
     Ok(list.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(v: &[i64]) -> Vec<J> {
+        v.iter().map(|i| J::from(*i)).collect()
+    }
+
+    #[test]
+    fn integer_overflow_wraps_as_in_go_instead_of_panicking() {
+        let (max, min) = (i64::MAX, i64::MIN);
+        let int = |r: Result<J, String>| r.unwrap().as_i64().unwrap();
+        assert_eq!(int(add(&ints(&[max, 1]))), min);
+        assert_eq!(int(add1(&ints(&[max]))), min);
+        assert_eq!(int(sub(&ints(&[min, 1]))), max);
+        assert_eq!(int(mul(&ints(&[max, 2]))), -2);
+        assert_eq!(int(div(&ints(&[min, -1]))), min);
+        assert_eq!(int(modulo(&ints(&[min, -1]))), 0);
+        // A float far out of range converts, then wraps; no panic either way.
+        add(&[J::from(3), J::from(1e300)]).unwrap();
+        mul(&[J::from(1e300), J::from(1e300)]).unwrap();
+        // Sequences at the ends of the range stay bounded and do not overflow.
+        assert_eq!(seq(&ints(&[max - 2, max])).unwrap(), "");
+        assert_eq!(until_step(max - 2, max, 1).unwrap(), [max - 2, max - 1]);
+        assert_eq!(until_step(min, max, max).unwrap(), [min, -1, max - 1]);
+        assert!(until_step(min, max, 1).is_err(), "too many elements");
+    }
 }

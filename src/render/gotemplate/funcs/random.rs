@@ -62,7 +62,8 @@ fn rand_int(a: &[J]) -> Result<J, String> {
     if hi <= lo {
         return Err("invalid argument to Intn".into());
     }
-    Ok(J::from(lo + random_below((hi - lo) as u64)? as i64))
+    let span = (i128::from(hi) - i128::from(lo)) as u64;
+    Ok(J::from(lo.wrapping_add(random_below(span)? as i64)))
 }
 
 /// The characters of the argument in a random order.
