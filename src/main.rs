@@ -1,8 +1,9 @@
-//! The `appset` command line: `render` (offline, no cluster needed), `run` (the controller),
-//! `install` and `crds`.
+//! The `appset` command line: `render` (offline, no cluster needed), `serve` (the templating
+//! service over HTTP), `run` (the controller), `install` and `crds`.
 //!
-//! Stage: entry point (I/O: reads files and standard input, prints to stdout/stderr; the engine it
-//! drives reaches git and the Kubernetes API only through `sources`).
+//! Stage: entry point (I/O: reads files and standard input, prints to stdout/stderr, listens for
+//! `serve` and `run`). Every command runs the same engine, `appset::pipeline`; it reaches git,
+//! GitHub and the Kubernetes API only through `appset::sources`.
 
 use std::{
     io::{Read, Write},
