@@ -6,39 +6,39 @@
 //! ```
 //!
 //! [`pipeline::generate_applications`] is the one entry point that `appset render`, `appset
-//! serve` ([`service`]) and the controller call. Stages depend only on the stages before them:
-//! [`params`] is the vocabulary of the generate and render stages; generators use the template
-//! engine (matrix interpolation, `values`), the engine never reaches back into generators. A test
-//! (`tests/architecture.rs`) fails on an import cycle between these modules. ARCHITECTURE.md is
-//! the longer map.
+//! serve` ([`service`]) and the controller call. No two modules import each other, directly or
+//! around a loop (`tests/architecture.rs` fails if they do); [`params`] is the vocabulary of the
+//! generate and render stages, and the one import against the data flow is generators → render:
+//! generators use the template engine (matrix interpolation, `values`), the engine never reaches
+//! back into generators. ARCHITECTURE.md is the longer map.
 //!
-//! Engine (no I/O but through [`sources`]):
+//! Engine (pure; I/O only through [`sources`], and goTemplate's clock and random functions):
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
-//! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
+//! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
-//! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
-//!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
+//! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
+//! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
+//!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.
-//! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
-//! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
 //!
-//! Reconcile:
+//! Reconcile and preview (pure):
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
 //! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
-//! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
-//!   finalizer, triggers. I/O: the Kubernetes API.
-//! - [`lease`]: leader election on a `coordination.k8s.io` Lease. I/O.
-//! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install`.
 //!
-//! Serve (I/O: HTTP):
-//! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`).
-//! - [`webhook`]: GitHub `push` / `pull_request` webhooks → targeted in-process refreshes.
-//! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints.
-//! - [`metrics`]: the Prometheus registry and the HTTP request metrics layer.
+//! Processes (I/O):
+//! - [`metrics`]: the Prometheus registry and the HTTP request metrics layer (no I/O itself).
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints. HTTP.
+//! - [`webhook`]: GitHub `push` / `pull_request` webhooks → targeted refreshes. HTTP.
+//! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.
+//! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
+//! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).
+//! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
+//!   finalizer, triggers. Kubernetes API.
 
 pub mod controller;
 pub mod crd;

@@ -1,4 +1,4 @@
-//! The `appset` command line: `render` (offline, no cluster needed), `serve` (the templating
+//! The `appset` command line: `render` (no cluster needed when the inputs are recorded), `serve` (the templating
 //! service over HTTP), `run` (the controller), `install` and `crds`.
 //!
 //! Stage: entry point (I/O: reads files and standard input, prints to stdout/stderr, listens for

@@ -1,6 +1,6 @@
 //! The pipeline: ApplicationSet → parameter sets → Applications.
 //!
-//! Stage: generate + render (pure apart from [`Sources`], through which the generators read git,
+//! Stage: generate + render + validate (pure apart from [`Sources`], through which the generators read git,
 //! cluster Secrets and pull requests). This is Argo CD's `GenerateApplications` followed by its
 //! validation, and the one entry point that `appset render`, `appset serve` and the controller
 //! call: for each top-level generator entry run the generators ([`generators::transform`]),

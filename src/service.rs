@@ -331,7 +331,7 @@ struct RenderQuery {
 struct Rendered {
     applications: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    parameters: Option<Vec<crate::Params>>,
+    parameters: Option<Vec<crate::params::Params>>,
     warnings: Vec<String>,
 }
 

@@ -1,7 +1,8 @@
 //! GitHub webhooks for the controller: `POST /api/webhook` on its HTTP server.
 //!
-//! Stage: trigger (I/O: HTTP in; refreshes go to the controller in process, with no write to the
-//! API server). A `push` refreshes only the ApplicationSets whose git generators read the pushed
+//! Stage: trigger (I/O: HTTP in; on the leader, refreshes go to the controller in process with no
+//! write to the API server; on a standby replica, they are written as Argo CD's refresh
+//! annotation through the Kubernetes API). A `push` refreshes only the ApplicationSets whose git generators read the pushed
 //! repository and revision; a `pull_request` event refreshes only those whose pull-request
 //! generators watch that owner/repo (and expires the cached pull-request listing, so the
 //! refresh asks GitHub). `ping` answers `pong`.

@@ -40,13 +40,20 @@ fn top_level_modules() -> BTreeSet<String> {
         .collect()
 }
 
-/// Code without comments and without its `#[cfg(test)] mod tests` (tests may use anything).
+/// Code without comments and without its `#[cfg(test)] mod tests` (tests may use anything). A
+/// comment starts at `//` at the start of a line or after a space (so `"https://..."` stays).
 fn code_of(text: &str) -> String {
     let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
     text.lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
+        .map(|l| {
+            let comment = l
+                .match_indices("//")
+                .map(|(i, _)| i)
+                .find(|&i| i == 0 || l[..i].ends_with(char::is_whitespace));
+            match comment {
+                Some(i) => &l[..i],
+                None => l,
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -146,10 +153,10 @@ fn path_between(deps: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str)
 #[test]
 fn the_reference_scanner_sees_plain_and_grouped_imports() {
     let code = code_of(
-        "use crate::{\n    crd::{A, B},\n    params::Params,\n    text,\n};\nfn f() { crate::render::x(); }\n// crate::plan in a comment\n",
+        "use crate::{\n    crd::{A, B},\n    params::Params,\n    text,\n};\nfn f() { crate::render::x(); } // crate::lease\n// crate::plan in a comment\nconst U: &str = \"https://x\"; fn g() { crate::sources::y(); }\n",
     );
     let found: Vec<String> = crate_references(&code).into_iter().collect();
-    assert_eq!(found, ["crd", "params", "render", "text"]);
+    assert_eq!(found, ["crd", "params", "render", "sources", "text"]);
 }
 
 #[test]
@@ -206,6 +213,43 @@ fn architecture_and_crate_docs_name_every_module_and_only_those() {
             root.join(path).exists(),
             "ARCHITECTURE.md names {path}, which does not exist"
         );
+    }
+}
+
+/// The modules of ARCHITECTURE.md's module table, in its order (rows starting `| \`name.rs\``
+/// or `| \`name/\``).
+fn architecture_table_order() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    architecture
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter_map(|name| name.strip_suffix(".rs").or_else(|| name.strip_suffix('/')))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_module_table_is_in_import_order() {
+    let deps = dependencies();
+    let order = architecture_table_order();
+    let listed: BTreeSet<&String> = order.iter().collect();
+    let modules: BTreeSet<String> = top_level_modules();
+    assert_eq!(
+        listed,
+        modules.iter().collect(),
+        "the table lists every module once"
+    );
+    assert_eq!(order.len(), modules.len(), "no module listed twice");
+    for (i, module) in order.iter().enumerate() {
+        for used in &deps[module] {
+            let at = order.iter().position(|m| m == used).unwrap();
+            assert!(
+                at < i,
+                "ARCHITECTURE.md lists {module} above {used}, which it imports: move {used} up"
+            );
+        }
     }
 }
 

@@ -78,7 +78,8 @@ pub(super) struct Outcome {
     pub warning: Option<(&'static str, String)>,
     /// When to reconcile again (None: on the next change only).
     pub requeue: Option<Duration>,
-    /// The error reason recorded in the status and metrics (None: success).
+    /// The error reason on the status and, unless the reconcile fails with `write_error`, in the
+    /// metrics (None: success).
     pub error_reason: Option<&'static str>,
     /// A failed write, returned as the reconcile's error (kube-runtime retries it with backoff).
     pub write_error: Option<String>,

@@ -127,13 +127,15 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         requeue_after: generated.requeue_after,
     };
     let outcome = decide(ended, refresh, SystemTime::now());
-    info!(
-        created = plan.create.len(),
-        updated = plan.update.len(),
-        deleted = plan.delete.len(),
-        unchanged = plan.unchanged,
-        "reconciled"
-    );
+    if outcome.write_error.is_none() {
+        info!(
+            created = plan.create.len(),
+            updated = plan.update.len(),
+            deleted = plan.delete.len(),
+            unchanged = plan.unchanged,
+            "reconciled"
+        );
+    }
     conclude(ctx, appset, status, outcome).await
 }
 

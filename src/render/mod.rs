@@ -1,6 +1,7 @@
 //! Render: the template engines, and one Argo CD `Application` per parameter set.
 //!
-//! Stage: render (pure, no I/O). [`Engine`] is the set's template syntax: Argo's default
+//! Stage: render (pure, no I/O, but for goTemplate's date and `rand*` functions, which read the
+//! clock, the time zone database and the random source). [`Engine`] is the set's template syntax: Argo's default
 //! `{{param}}` ([`fasttemplate`]), Argo's `goTemplate` (`gotemplate`, Go's text/template on
 //! minijinja) or appset's jinja ([`jinja`]). A template is walked as a JSON tree and each string
 //! is parsed once ([`CompiledTemplate`]), then substituted for every parameter set: rendering

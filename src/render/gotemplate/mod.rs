@@ -142,7 +142,7 @@ impl GoTemplate {
     }
 
     /// Render `source` once with `params` (values, matrix interpolation, templatePatch).
-    pub(crate) fn render_once(&self, source: &str, params: &crate::Params) -> Result<String, String> {
+    pub(crate) fn render_once(&self, source: &str, params: &crate::params::Params) -> Result<String, String> {
         if !self.is_template(source) {
             return Ok(source.to_string());
         }
@@ -158,7 +158,7 @@ impl GoTemplate {
     pub(crate) fn render_strict(
         &self,
         source: &str,
-        params: &crate::Params,
+        params: &crate::params::Params,
     ) -> Result<Option<String>, String> {
         if !self.is_template(source) {
             return Ok(Some(source.to_string()));
@@ -176,7 +176,7 @@ impl GoTemplate {
 }
 
 /// The data of one render: the parameters, numbers as Go's `float64`.
-pub(crate) fn context(params: &crate::Params) -> J {
+pub(crate) fn context(params: &crate::params::Params) -> J {
     let root = J::from(
         params
             .iter()
@@ -724,7 +724,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn params(v: serde_json::Value) -> crate::Params {
+    fn params(v: serde_json::Value) -> crate::params::Params {
         serde_json::from_value(v).unwrap()
     }
 
