@@ -814,11 +814,20 @@ async fn two_replicas_elect_one_leader_that_writes_and_the_standby_takes_over() 
     })
     .await
     .expect("leader ready");
-    assert_eq!(http_get(standby.port, "/healthz").map(|(c, _)| c), Some(200));
+    // The standby may still be starting (the replicas start one after the other).
+    eventually(WAIT, || async {
+        http_get(standby.port, "/healthz").is_some_and(|(c, _)| c == 200)
+    })
+    .await
+    .expect("the standby serves its health endpoint");
 
     create(&client, &list_appset(ns, "led", &["one"], json!({}))).await;
     wait_names(&client, ns, &["one-guestbook"]).await;
-    assert!(reconciles(leader_port).unwrap_or(0) > 0, "the leader reconciles");
+    // The Application appears while the reconcile that created it is still running (status,
+    // Events); the reconcile is counted when it ends.
+    eventually(WAIT, || async { reconciles(leader_port).unwrap_or(0) > 0 })
+        .await
+        .expect("the leader reconciles");
     assert_eq!(reconciles(standby.port), Some(0), "the standby writes nothing");
 
     // The leader dies; the standby takes the Lease when it expires and carries on.

@@ -31,7 +31,7 @@ use super::{
 use crate::{
     crd::{ApplicationSet, RESOURCES_FINALIZER},
     live::CachedApplication,
-    pipeline::{self, Options},
+    pipeline::{self, Options, Output},
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
     sources::Recorded,
     webhook::{REFRESH_ANNOTATION, pull_request_repos},
@@ -89,31 +89,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
             return conclude(ctx, appset, status, outcome).await;
         }
     };
-    let mut generated_names: BTreeSet<String> = generated
-        .applications
-        .iter()
-        .map(|a| pipeline::application_name(a).to_string())
-        .collect();
-    generated_names.extend(generated.invalid.iter().map(|i| i.name.clone()));
-    let owner = Owner {
-        name: appset.name_any(),
-        uid: appset.metadata.uid.clone().unwrap_or_default(),
-    };
-    // The controller needs neither the parameter sets nor a second copy of the Applications.
-    generated.params = Vec::new();
-    let plan = {
-        let all_apps = ctx.apps.state();
-        let owned_live = owned_by(&all_apps, appset);
-        plan(
-            std::mem::take(&mut generated.applications),
-            &generated_names,
-            &owned_live.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-            &owner,
-            &plan_opts,
-        )
-        // The snapshot of the cache is released here: while the writes below run, the watch
-        // replaces every written Application, and holding the old ones would double the cache.
-    };
+    let plan = make_plan(appset, ctx, &mut generated, &plan_opts);
 
     // execute.
     let ns = appset.namespace().unwrap_or_default();
@@ -137,6 +113,33 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         );
     }
     conclude(ctx, appset, status, outcome).await
+}
+
+/// Plan the generated Applications against the owned live ones. Takes the Applications out of
+/// `generated` (the controller needs neither a second copy of them nor the parameter sets).
+fn make_plan(appset: &ApplicationSet, ctx: &Context, generated: &mut Output, opts: &PlanOptions) -> Plan {
+    let mut generated_names: BTreeSet<String> = generated
+        .applications
+        .iter()
+        .map(|a| pipeline::application_name(a).to_string())
+        .collect();
+    generated_names.extend(generated.invalid.iter().map(|i| i.name.clone()));
+    let owner = Owner {
+        name: appset.name_any(),
+        uid: appset.metadata.uid.clone().unwrap_or_default(),
+    };
+    generated.params = Vec::new();
+    // The snapshot of the cache is released on return: while the writes run, the watch replaces
+    // every written Application, and holding the old ones would double the cache.
+    let all_apps = ctx.apps.state();
+    let owned_live = owned_by(&all_apps, appset);
+    plan(
+        std::mem::take(&mut generated.applications),
+        &generated_names,
+        &owned_live.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+        &owner,
+        opts,
+    )
 }
 
 /// Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): expire the
