@@ -5,6 +5,8 @@
 //! the whole engine runs offline against recorded inputs and live against git, the Kubernetes API
 //! and GitHub with the same code:
 //!
+//! - [`credentials`]: Argo CD's repository credential Secrets and which one a URL is read with
+//!   (pure).
 //! - [`git`]: repositories through gix (bare-clone cache, trees, files, branches). I/O.
 //! - [`github`]: GitHub's pull-request API through octocrab (listing cache, ETags, rate limits).
 //!   I/O.
@@ -13,6 +15,7 @@
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
 //!   across runs.
 
+pub mod credentials;
 pub mod git;
 pub mod github;
 mod inputs;
