@@ -233,6 +233,7 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
             appset_name: "dirs",
             appset_namespace: "argocd",
             controller_namespace: "argocd",
+            project: "default",
             engine: &engine,
             sources: &inputs,
             outer: None,

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use appset::{
     crd,
     pipeline::{self, Options},
-    sources::{self, Live, LiveConfig, PullRequest, Recorded},
+    sources::{self, Live, LiveConfig, PullRequest, Recorded, credentials::RepoCredentials},
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
@@ -90,6 +90,12 @@ struct RenderArgs {
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
     repos: Vec<(String, PathBuf)>,
 
+    /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
+    /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
+    /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable).
+    #[arg(long = "repo-creds", value_name = "FILE")]
+    repo_creds: Vec<PathBuf>,
+
     /// Argo CD cluster Secrets (multi-document YAML) for the cluster generator, instead of the
     /// live cluster.
     #[arg(long, value_name = "FILE", env = "APPSET_CLUSTERS")]
@@ -129,6 +135,11 @@ struct ServeArgs {
     /// repositories a request does not record are fetched live.
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
     repos: Vec<(String, PathBuf)>,
+    /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
+    /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
+    /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable).
+    #[arg(long = "repo-creds", value_name = "FILE")]
+    repo_creds: Vec<PathBuf>,
     /// Bare-clone cache directory for live git reads (default ~/.cache/appset/git).
     #[arg(long, env = "APPSET_GIT_CACHE")]
     git_cache_dir: Option<PathBuf>,
@@ -329,6 +340,43 @@ fn yaml_documents(text: &str, what: &Path) -> Result<Vec<Value>> {
     appset::file::documents(text).map_err(|e| anyhow::anyhow!("{}: {e}", what.display()))
 }
 
+/// The repository credentials of `--repo-creds` files and directories (their `.yaml`, `.yml` and
+/// `.json` files). A credential Secret that cannot be used is an error naming it.
+fn load_repo_creds(paths: &[PathBuf]) -> Result<std::sync::Arc<RepoCredentials>> {
+    let mut docs = Vec::new();
+    for path in paths {
+        let mut files = Vec::new();
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?;
+            for entry in entries {
+                let file = entry?.path();
+                let manifest = file
+                    .extension()
+                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+                if file.is_file() && manifest {
+                    files.push(file);
+                }
+            }
+            files.sort();
+        } else {
+            files.push(path.clone());
+        }
+        for file in files {
+            docs.extend(yaml_documents(&read_input(&file)?, &file)?);
+        }
+    }
+    let (creds, errors) = RepoCredentials::from_manifests(&docs);
+    if let Some(first) = errors.first() {
+        let more = errors
+            .iter()
+            .skip(1)
+            .map(|e| format!("\n  and: {e}"))
+            .collect::<String>();
+        anyhow::bail!("--repo-creds: {first}{more}");
+    }
+    Ok(std::sync::Arc::new(creds))
+}
+
 fn load_clusters(path: &Path) -> Result<Vec<Secret>> {
     let mut out = Vec::new();
     for doc in yaml_documents(&read_input(path)?, path)? {
@@ -406,6 +454,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         std::time::Duration::from_secs(60),
     );
     config.github_token_overrides_refs = config.github_token.is_some();
+    config.repo_credentials = load_repo_creds(&args.repo_creds)?;
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
     let live = Live::new(config);
@@ -519,6 +568,7 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     // The service reads no cluster; its token is the one to use for every generator.
     live.kube = false;
     live.github_token_overrides_refs = live.github_token.is_some();
+    live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {
         namespace: args.namespace.clone(),
         live,

@@ -203,6 +203,7 @@ pub async fn generate_applications(
         appset_name: &name,
         appset_namespace: &namespace,
         controller_namespace: &opts.namespace,
+        project: spec.template.spec.project.as_deref().unwrap_or_default(),
         engine: &engine,
         sources,
         outer: None,

@@ -78,7 +78,7 @@ async fn tree(
     path: &str,
 ) -> Result<std::sync::Arc<crate::sources::GitTree>, GenerateError> {
     ctx.sources
-        .git_tree(&g.repo_url, &g.revision)
+        .git_tree(&g.repo_url, &g.revision, ctx.project)
         .await
         .map_err(|e| GenerateError::source(path, e))
 }
@@ -201,7 +201,7 @@ async fn files(
     }
     let contents = ctx
         .sources
-        .git_read(&g.repo_url, &tree.sha, paths.clone())
+        .git_read(&g.repo_url, &tree.sha, paths.clone(), ctx.project)
         .await
         .map_err(|e| GenerateError::source(path, e))?;
     let mut out = Vec::new();
@@ -269,7 +269,7 @@ async fn branches(
     }
     let mut list = ctx
         .sources
-        .git_branches(&g.repo_url)
+        .git_branches(&g.repo_url, ctx.project)
         .await
         .map_err(|e| GenerateError::source(path, e))?;
     list.sort_by(|a, b| a.name.cmp(&b.name));

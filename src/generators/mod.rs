@@ -39,6 +39,9 @@ pub struct GenerateContext<'a> {
     pub appset_namespace: &'a str,
     /// Namespace of Argo CD / the controller (cluster Secrets live here).
     pub controller_namespace: &'a str,
+    /// The set's project, as its template writes it (`spec.template.spec.project`): it chooses
+    /// among project-scoped repository credentials.
+    pub project: &'a str,
     /// The template engine of the set: renders `values` and matrix interpolation.
     pub engine: &'a Engine,
     /// The outside world.

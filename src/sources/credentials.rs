@@ -205,6 +205,55 @@ impl RepoCredentials {
         (out, errors)
     }
 
+    /// The credentials among Kubernetes manifests (what `--repo-creds FILE` holds: the same
+    /// Secrets an Argo CD installation keeps, plus its ConfigMaps `argocd-ssh-known-hosts-cm`
+    /// and `argocd-tls-certs-cm`); other documents are ignored.
+    pub fn from_manifests(docs: &[serde_json::Value]) -> (Self, Vec<CredentialError>) {
+        let kind = |d: &serde_json::Value| {
+            d.get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut secrets = Vec::new();
+        let mut errors = Vec::new();
+        for doc in docs.iter().filter(|d| kind(d) == "Secret") {
+            match serde_json::from_value::<Secret>(doc.clone()) {
+                Ok(s) => secrets.push(s),
+                Err(e) => errors.push(CredentialError {
+                    secret: doc
+                        .pointer("/metadata/name")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("?")
+                        .to_owned(),
+                    message: format!("not a Secret: {e}"),
+                }),
+            }
+        }
+        let (mut out, parse_errors) = RepoCredentials::from_secrets(&secrets);
+        errors.extend(parse_errors);
+        for doc in docs.iter().filter(|d| kind(d) == "ConfigMap") {
+            let name = doc.pointer("/metadata/name").and_then(|n| n.as_str());
+            let data = doc.get("data").and_then(|d| d.as_object());
+            match (name, data) {
+                (Some("argocd-ssh-known-hosts-cm"), Some(data)) => {
+                    out.known_hosts = data
+                        .get("ssh_known_hosts")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                }
+                (Some("argocd-tls-certs-cm"), Some(data)) => {
+                    out.tls_certs = data
+                        .iter()
+                        .filter_map(|(host, pem)| Some((host.clone(), pem.as_str()?.to_owned())))
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        (out, errors)
+    }
+
     /// Whether there is no credential at all.
     pub fn is_empty(&self) -> bool {
         self.repositories.is_empty() && self.templates.is_empty()

@@ -23,6 +23,8 @@ use gix::objs::FindExt;
 use gix::objs::tree::EntryKind;
 use gix::protocol::handshake::Ref as AdvertisedRef;
 
+use super::credentials::{self, RepoCredential};
+
 /// How many tree listings are kept in memory per repository (the most recently computed ones).
 const TREES_PER_REPO: usize = 16;
 
@@ -32,6 +34,36 @@ const MIRROR_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:
 /// In-memory configuration for every repository opened or cloned here: never prompt for credentials on a
 /// terminal (this runs in a server).
 const CONFIG_OVERRIDES: [&str; 1] = ["gitoxide.credentials.terminalPrompt=false"];
+
+/// How gix reaches one repository: the credential to present and the SSH host keys to trust.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The credential (None: anonymous, or what the user's own git and SSH configuration
+    /// provides: credential helpers, the SSH agent, `~/.ssh`).
+    pub credential: Option<RepoCredential>,
+    /// Known SSH host keys in `known_hosts` format (Argo CD's `argocd-ssh-known-hosts-cm`); None:
+    /// the SSH client's own known-hosts files.
+    pub known_hosts: Option<String>,
+}
+
+impl Access {
+    /// The cache key of `url` (already normalised) under this access: one bare clone per URL and
+    /// credential, so a credential never reads what another one fetched.
+    fn key(&self, normalized: &str) -> String {
+        match &self.credential {
+            Some(c) => format!("{normalized}#{}", c.fingerprint()),
+            None => normalized.to_owned(),
+        }
+    }
+
+    /// Who supplied the credential, for messages (`Secret argocd/repo`).
+    fn origin(&self) -> String {
+        match &self.credential {
+            Some(c) => format!(" (credential from Secret {})", c.source),
+            None => String::new(),
+        }
+    }
+}
 
 /// How many symbolic links [`GitRepos::read_files`] follows for one path before giving up.
 const MAX_SYMLINK_HOPS: usize = 16;
@@ -71,6 +103,16 @@ pub enum GitError {
         repo: String,
         /// The revision as given.
         revision: String,
+    },
+    /// The repository's credential asks for something gix cannot do here.
+    #[error("cannot read repository {repo} with the credential from Secret {secret}: {message}")]
+    Unsupported {
+        /// The repository URL (without an embedded password).
+        repo: String,
+        /// `namespace/name` of the Secret.
+        secret: String,
+        /// What is not supported.
+        message: String,
     },
     /// The repository could not be reached, does not exist, or the clone/fetch failed.
     #[error("failed to fetch repository {repo}: {message}")]
@@ -136,6 +178,7 @@ impl GitError {
         match self {
             GitError::RevisionNotFound { repo, .. }
             | GitError::Unreachable { repo, .. }
+            | GitError::Unsupported { repo, .. }
             | GitError::Open { repo, .. }
             | GitError::Cache { repo, .. }
             | GitError::PathNotFound { repo, .. }
@@ -206,15 +249,21 @@ impl GitRepos {
     /// `""` and `HEAD` mean the remote's default branch; otherwise a branch, a tag, a full ref name or a full or
     /// abbreviated commit SHA. Anything else is [`GitError::RevisionNotFound`].
     pub fn tree(&self, url: &str, revision: &str) -> Result<Arc<GitTree>, GitError> {
-        let key = normalize_url(url);
-        let (repo, id) = match self.locate(&key) {
+        self.tree_as(url, revision, &Access::default())
+    }
+
+    /// [`GitRepos::tree`] with `access`'s credential.
+    pub fn tree_as(&self, url: &str, revision: &str, access: &Access) -> Result<Arc<GitTree>, GitError> {
+        let normalized = normalize_url(url);
+        let key = access.key(&normalized);
+        let (repo, id) = match self.locate(&normalized) {
             Location::Override(path) => {
                 let repo = self.open_override(url, &key, &path)?.to_thread_local();
                 let id = resolve(&repo, url, revision, |name| local_ref(&repo, name))?;
                 (repo, id)
             }
             Location::Remote => {
-                let (ts, advertised) = self.sync_locked(url, &key)?;
+                let (ts, advertised) = self.sync_locked(url, &key, access)?;
                 let repo = ts.to_thread_local();
                 let id = resolve(&repo, url, revision, |name| advertised_ref(&advertised, name))?;
                 (repo, id)
@@ -242,21 +291,33 @@ impl GitRepos {
     /// Read blobs at `sha` (already resolved via [`GitRepos::tree`]) for the given `/`-separated paths, in
     /// order; a missing path is an error naming it. Symbolic links inside the repository are followed.
     pub fn read_files(&self, url: &str, sha: &str, paths: &[String]) -> Result<Vec<Vec<u8>>, GitError> {
-        let key = normalize_url(url);
+        self.read_files_as(url, sha, paths, &Access::default())
+    }
+
+    /// [`GitRepos::read_files`] with `access`'s credential.
+    pub fn read_files_as(
+        &self,
+        url: &str,
+        sha: &str,
+        paths: &[String],
+        access: &Access,
+    ) -> Result<Vec<Vec<u8>>, GitError> {
+        let normalized = normalize_url(url);
+        let key = access.key(&normalized);
         let not_found = || GitError::RevisionNotFound {
             repo: url.to_owned(),
             revision: sha.to_owned(),
         };
         let id = ObjectId::from_hex(sha.trim().as_bytes()).map_err(|_| not_found())?;
-        let repo = match self.locate(&key) {
+        let repo = match self.locate(&normalized) {
             Location::Override(path) => self.open_override(url, &key, &path)?.to_thread_local(),
             Location::Remote => {
                 let slot = self.slot(&key);
                 let mut slot = lock(&slot);
-                let ts = match self.open_cache(url, &key, &mut slot)? {
+                let ts = match self.open_cache(url, &key, access, &mut slot)? {
                     Some(ts) if ts.to_thread_local().has_object(id) => ts,
                     // Not cloned yet, or the commit is not here yet: bring the cache up to date once.
-                    _ => self.sync(url, &key, &mut slot)?.0,
+                    _ => self.sync(url, &key, access, &mut slot)?.0,
                 };
                 ts.to_thread_local()
             }
@@ -275,14 +336,20 @@ impl GitRepos {
     /// Remote branches (`refs/heads/*`) with their commit SHAs, sorted by name. Fetches like
     /// [`GitRepos::tree`]; for override paths lists the local branches.
     pub fn branches(&self, url: &str) -> Result<Vec<GitBranch>, GitError> {
-        let key = normalize_url(url);
-        let mut branches = match self.locate(&key) {
+        self.branches_as(url, &Access::default())
+    }
+
+    /// [`GitRepos::branches`] with `access`'s credential.
+    pub fn branches_as(&self, url: &str, access: &Access) -> Result<Vec<GitBranch>, GitError> {
+        let normalized = normalize_url(url);
+        let key = access.key(&normalized);
+        let mut branches = match self.locate(&normalized) {
             Location::Override(path) => {
                 let repo = self.open_override(url, &key, &path)?.to_thread_local();
                 local_branches(&repo).map_err(|e| objects_error(url, &e))?
             }
             Location::Remote => {
-                let (ts, advertised) = self.sync_locked(url, &key)?;
+                let (ts, advertised) = self.sync_locked(url, &key, access)?;
                 let repo = ts.to_thread_local();
                 let mut branches = Vec::new();
                 for (name, id) in advertised.iter().filter_map(ref_target) {
@@ -371,6 +438,7 @@ impl GitRepos {
         &self,
         url: &str,
         key: &str,
+        access: &Access,
         slot: &mut Slot,
     ) -> Result<Option<gix::ThreadSafeRepository>, GitError> {
         if let Some(repo) = &slot.repo {
@@ -380,7 +448,11 @@ impl GitRepos {
         if !dir.exists() {
             return Ok(None);
         }
-        match gix::ThreadSafeRepository::open_opts(&dir, open_options()) {
+        let overrides = self.access_overrides(url, key, access)?;
+        match gix::ThreadSafeRepository::open_opts(
+            &dir,
+            gix::open::Options::default().config_overrides(overrides),
+        ) {
             Ok(repo) => {
                 slot.repo = Some(repo.clone());
                 Ok(Some(repo))
@@ -403,10 +475,72 @@ impl GitRepos {
         &self,
         url: &str,
         key: &str,
+        access: &Access,
     ) -> Result<(gix::ThreadSafeRepository, Vec<AdvertisedRef>), GitError> {
         let slot = self.slot(key);
         let mut slot = lock(&slot);
-        self.sync(url, key, &mut slot)
+        self.sync(url, key, access, &mut slot)
+    }
+
+    /// The in-memory git configuration for `access`: never prompt, and, for a credential with an
+    /// SSH key, an `ssh` command that uses only that key (written to a file of mode 0600 under the
+    /// cache directory) and checks the host against `known_hosts` (unless `insecure`).
+    fn access_overrides(&self, url: &str, key: &str, access: &Access) -> Result<Vec<String>, GitError> {
+        let mut overrides: Vec<String> = CONFIG_OVERRIDES.iter().map(|s| s.to_string()).collect();
+        let credential = access.credential.as_ref();
+        let ssh_key = credential.and_then(|c| c.ssh_private_key.as_deref());
+        let insecure = credential.is_some_and(|c| c.insecure);
+        if ssh_key.is_none() && access.known_hosts.is_none() && !insecure {
+            return Ok(overrides);
+        }
+        let dir = self.cache_dir.join(".credentials").join(match credential {
+            Some(c) => c.fingerprint(),
+            None => "anonymous".to_owned(),
+        });
+        let cache_error = |e: std::io::Error| GitError::Cache {
+            repo: url.to_owned(),
+            path: dir.clone(),
+            message: e.to_string(),
+        };
+        // ssh's own messages go to a log per cache key (gix would pass most of them to this
+        // process's stderr and keep only a short read error); `fetch_error` reads it.
+        let log = self.ssh_log(key);
+        let mut ssh = vec![
+            "ssh".to_owned(),
+            "-o BatchMode=yes".to_owned(),
+            format!("-E {}", shell_quote(&log.to_string_lossy())),
+        ];
+        if let Some(ssh_key) = ssh_key {
+            let path = dir.join("key");
+            // OpenSSH refuses a key without its final newline.
+            let pem = if ssh_key.ends_with('\n') {
+                ssh_key.to_owned()
+            } else {
+                format!("{ssh_key}\n")
+            };
+            write_private(&path, pem.as_bytes()).map_err(cache_error)?;
+            ssh.push(format!("-i {}", shell_quote(&path.to_string_lossy())));
+            ssh.push("-o IdentitiesOnly=yes -o IdentityAgent=none".to_owned());
+        }
+        if insecure {
+            ssh.push("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null".to_owned());
+        } else if let Some(known) = &access.known_hosts {
+            let path = dir.join("known_hosts");
+            write_private(&path, known.as_bytes()).map_err(cache_error)?;
+            ssh.push(format!(
+                "-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o UserKnownHostsFile={}",
+                shell_quote(&path.to_string_lossy())
+            ));
+        }
+        overrides.push(format!("core.sshCommand={}", ssh.join(" ")));
+        Ok(overrides)
+    }
+
+    /// Where the ssh client writes its messages for the repository with cache key `key`.
+    fn ssh_log(&self, key: &str) -> PathBuf {
+        self.cache_dir
+            .join(".credentials")
+            .join(format!("ssh-{:016x}.log", fnv1a64(key.as_bytes())))
     }
 
     /// Bring the bare clone of `url` up to date with the remote (cloning it on first use) and return it with
@@ -415,16 +549,21 @@ impl GitRepos {
         &self,
         url: &str,
         key: &str,
+        access: &Access,
         slot: &mut Slot,
     ) -> Result<(gix::ThreadSafeRepository, Vec<AdvertisedRef>), GitError> {
-        let unreachable = |e: &gix::Error| GitError::Unreachable {
-            repo: url.to_owned(),
-            message: error_text(e),
+        let log = self.ssh_log(key);
+        // Only this fetch's messages count.
+        let _ = std::fs::remove_file(&log);
+        let unreachable = |e: &gix::Error| {
+            let ssh = std::fs::read_to_string(&log).unwrap_or_default();
+            fetch_error(url, access, e, &ssh)
         };
         let started = std::time::Instant::now();
-        if let Some(ts) = self.open_cache(url, key, slot)? {
+        let basic = basic_auth(url, access)?;
+        if let Some(ts) = self.open_cache(url, key, access, slot)? {
             let repo = ts.to_thread_local();
-            let (advertised, changed) = fetch(&repo, url).map_err(|e| unreachable(&e))?;
+            let (advertised, changed) = fetch(&repo, url, basic).map_err(|e| unreachable(&e))?;
             if let Err(e) = track_remote_head(&repo, &advertised) {
                 tracing::warn!(repo = url, error = %error_text(&e), "could not update HEAD of the git cache");
             }
@@ -442,7 +581,8 @@ impl GitRepos {
             path: self.cache_dir.clone(),
             message: e.to_string(),
         })?;
-        let (repo, outcome) = clone_bare(url, &dir).map_err(|e| unreachable(&e))?;
+        let overrides = self.access_overrides(url, key, access)?;
+        let (repo, outcome) = clone_bare(url, &dir, overrides, basic).map_err(|e| unreachable(&e))?;
         tracing::debug!(repo = url, path = %dir.display(), elapsed_ms = started.elapsed().as_millis() as u64,
             "git cloned");
         let ts = repo.into_sync();
@@ -482,13 +622,173 @@ fn objects_error(url: &str, err: &gix::Error) -> GitError {
     }
 }
 
-fn clone_bare(url: &str, dir: &Path) -> gix::Result<(gix::Repository, gix::remote::fetch::Outcome)> {
-    let mut prepare = gix::prepare_clone_bare(url, dir)?.with_in_memory_config_overrides(CONFIG_OVERRIDES);
+fn clone_bare(
+    url: &str,
+    dir: &Path,
+    overrides: Vec<String>,
+    basic: Option<(String, String)>,
+) -> gix::Result<(gix::Repository, gix::remote::fetch::Outcome)> {
+    let mut prepare = gix::prepare_clone_bare(url, dir)?.with_in_memory_config_overrides(overrides);
+    if let Some(basic) = basic {
+        prepare = prepare.configure_connection(move |connection| {
+            connection.set_credentials(credentials_fn(basic.clone()));
+            Ok(())
+        });
+    }
     prepare.fetch_only(gix::progress::Discard, &AtomicBool::new(false))
 }
 
+/// The username and password an HTTP(S) URL is read with, if its credential has them. A
+/// credential gix cannot present (an SSH key for an HTTPS URL is simply not used, as by git; a
+/// client certificate or a GitHub App is not supported yet) is an error, never an anonymous read.
+fn basic_auth(url: &str, access: &Access) -> Result<Option<(String, String)>, GitError> {
+    let Some(c) = &access.credential else {
+        return Ok(None);
+    };
+    let http = url.starts_with("https://") || url.starts_with("http://");
+    if !http {
+        return Ok(None);
+    }
+    let unsupported = |what: &str| GitError::Unsupported {
+        repo: credentials::redact_url(url),
+        secret: c.source.clone(),
+        message: format!("{what} is not supported for git over HTTPS yet"),
+    };
+    if c.tls_client_cert.is_some() {
+        return Err(unsupported("a client certificate (tlsClientCertData)"));
+    }
+    if c.github_app.is_some() {
+        return Err(unsupported("a GitHub App credential"));
+    }
+    if c.insecure {
+        return Err(unsupported("skipping TLS verification (insecure)"));
+    }
+    if c.proxy.is_some() {
+        return Err(unsupported("a proxy"));
+    }
+    Ok(match (&c.username, &c.password) {
+        (None, None) => None,
+        (user, password) => Some((
+            user.clone().unwrap_or_else(|| "x-access-token".to_owned()),
+            password.clone().unwrap_or_default(),
+        )),
+    })
+}
+
+/// A gix credentials callback that answers every request with `basic`.
+fn credentials_fn(
+    basic: (String, String),
+) -> impl FnMut(gix::credentials::helper::Action) -> gix::Result<Option<gix::credentials::protocol::Outcome>>
++ 'static {
+    move |action| match action {
+        gix::credentials::helper::Action::Get(ctx) => Ok(Some(gix::credentials::protocol::Outcome {
+            identity: gix::sec::identity::Account {
+                username: basic.0.clone(),
+                password: basic.1.clone(),
+                oauth_refresh_token: None,
+            },
+            next: ctx.into(),
+        })),
+        gix::credentials::helper::Action::Store(_) | gix::credentials::helper::Action::Erase(_) => Ok(None),
+    }
+}
+
+/// A failed fetch, classified: an unknown host key, a refused key or password and a TLS failure
+/// each say so and name the Secret that supplied the credential. The URL is shown without any
+/// password it embeds.
+fn fetch_error(url: &str, access: &Access, e: &gix::Error, ssh_log: &str) -> GitError {
+    let ssh: Vec<&str> = ssh_log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('@') && !l.starts_with("Warning: Permanently added"))
+        .collect();
+    let text = match ssh.last() {
+        Some(last) => format!("{}: {last}", error_text(e)),
+        None => error_text(e),
+    };
+    let all = format!("{text}\n{ssh_log}");
+    let repo = credentials::redact_url(url);
+    let origin = access.origin();
+    let cause = if all.contains("Host key verification failed")
+        || all.contains("host key is known")
+        || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+    {
+        Some(
+            "the SSH host key of the server is not known (add it to argocd-ssh-known-hosts-cm, or set insecure: \"true\" on the Secret)",
+        )
+    } else if all.contains("Permission denied")
+        || all.contains("401")
+        || all.contains("Authentication failed")
+    {
+        Some("authentication failed")
+    } else if all.contains("certificate")
+        || all.contains("InvalidCertificate")
+        || all.contains("UnknownIssuer")
+    {
+        Some("the server's TLS certificate is not trusted")
+    } else {
+        None
+    };
+    GitError::Unreachable {
+        repo,
+        message: match cause {
+            Some(cause) => format!("{cause}{origin}: {}", redact(&text, access)),
+            None => format!("{}{origin}", redact(&text, access)),
+        },
+    }
+}
+
+/// `text` without the credential's secrets (a defence in depth: gix does not print them).
+fn redact(text: &str, access: &Access) -> String {
+    let mut out = text.to_owned();
+    if let Some(c) = &access.credential {
+        for secret in [&c.password, &c.ssh_private_key, &c.tls_client_key]
+            .into_iter()
+            .flatten()
+        {
+            if secret.len() >= 4 {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+    }
+    out
+}
+
+/// Write `content` to `path` (creating its directory) readable by the owner only.
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    if std::fs::read(path).is_ok_and(|old| old == content) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    std::io::Write::write_all(&mut file, content)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// Fetch all branches and tags (mirrored under the same names) and the remote's `HEAD`.
-fn fetch(repo: &gix::Repository, url: &str) -> gix::Result<(Vec<AdvertisedRef>, bool)> {
+fn fetch(
+    repo: &gix::Repository,
+    url: &str,
+    basic: Option<(String, String)>,
+) -> gix::Result<(Vec<AdvertisedRef>, bool)> {
     use gix::remote::Direction;
     let remote = repo
         .remote_at(url)?
@@ -499,9 +799,11 @@ fn fetch(repo: &gix::Repository, url: &str) -> gix::Result<(Vec<AdvertisedRef>, 
         extra_refspecs: vec![head],
         ..Default::default()
     };
-    let prepare = remote
-        .connect(Direction::Fetch)?
-        .prepare_fetch(gix::progress::Discard, options)?;
+    let mut connection = remote.connect(Direction::Fetch)?;
+    if let Some(basic) = basic {
+        connection.set_credentials(credentials_fn(basic));
+    }
+    let prepare = connection.prepare_fetch(gix::progress::Discard, options)?;
     let advertised = prepare.ref_map().remote_refs.clone();
     // Like `git fetch --prune`: a branch deleted on the remote must not linger (and must not block a new
     // `a/b` branch where `a` used to be).

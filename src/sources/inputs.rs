@@ -10,7 +10,10 @@ use k8s_openapi::api::core::v1::Secret;
 
 use super::{
     BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
-    SourceError, Sources, git, github,
+    SourceError, Sources,
+    credentials::RepoCredentials,
+    git::{self, Access},
+    github,
     recorded::{Recorded, RecordedGit},
     secret_field,
 };
@@ -38,6 +41,8 @@ pub struct LiveConfig {
     pub github_token_overrides_refs: bool,
     /// How long a pull-request listing is reused without asking GitHub.
     pub github_max_age: Duration,
+    /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
+    pub repo_credentials: Arc<RepoCredentials>,
 }
 
 impl LiveConfig {
@@ -63,6 +68,7 @@ impl LiveConfig {
             github_token,
             github_token_overrides_refs: false,
             github_max_age,
+            repo_credentials: Arc::default(),
         }
     }
 }
@@ -217,6 +223,16 @@ impl Inputs {
         &self.recorded
     }
 
+    /// How to reach `url` for an ApplicationSet of `project`: the matching credential, if any,
+    /// and the known SSH hosts.
+    fn access(&self, url: &str, project: &str) -> Access {
+        let creds = &self.live.repo_credentials;
+        Access {
+            credential: creds.lookup(url, project),
+            known_hosts: creds.known_hosts.clone(),
+        }
+    }
+
     fn recorded_repo(&self, url: &str) -> Option<Arc<RecordedGit>> {
         self.recorded_git.get(&git::normalize_url(url)).cloned()
     }
@@ -332,14 +348,16 @@ impl Sources for Inputs {
         &'a self,
         repo_url: &'a str,
         revision: &'a str,
+        project: &'a str,
     ) -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>> {
         Box::pin(async move {
             if let Some(r) = self.recorded_repo(repo_url) {
                 return Ok(r.resolve(repo_url, revision)?.tree.clone());
             }
             let g = self.live_git(repo_url)?;
+            let access = self.access(repo_url, project);
             let (url, rev) = (repo_url.to_string(), revision.to_string());
-            blocking(move || g.tree(&url, &rev)).await
+            blocking(move || g.tree_as(&url, &rev, &access)).await
         })
     }
 
@@ -348,6 +366,7 @@ impl Sources for Inputs {
         repo_url: &'a str,
         sha: &'a str,
         paths: Vec<String>,
+        project: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, SourceError>> {
         Box::pin(async move {
             if let Some(r) = self.recorded_repo(repo_url) {
@@ -365,12 +384,17 @@ impl Sources for Inputs {
                     .collect();
             }
             let g = self.live_git(repo_url)?;
+            let access = self.access(repo_url, project);
             let (url, sha) = (repo_url.to_string(), sha.to_string());
-            blocking(move || g.read_files(&url, &sha, &paths)).await
+            blocking(move || g.read_files_as(&url, &sha, &paths, &access)).await
         })
     }
 
-    fn git_branches<'a>(&'a self, repo_url: &'a str) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>> {
+    fn git_branches<'a>(
+        &'a self,
+        repo_url: &'a str,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>> {
         Box::pin(async move {
             if let Some(r) = self.recorded_repo(repo_url) {
                 return Ok(r
@@ -383,8 +407,9 @@ impl Sources for Inputs {
                     .collect());
             }
             let g = self.live_git(repo_url)?;
+            let access = self.access(repo_url, project);
             let url = repo_url.to_string();
-            blocking(move || g.branches(&url)).await
+            blocking(move || g.branches_as(&url, &access)).await
         })
     }
 
@@ -469,10 +494,10 @@ mod tests {
         let inputs = Inputs::recorded(recorded);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let tree = rt
-            .block_on(inputs.git_tree("https://GitHub.com/a/b/", "HEAD"))
+            .block_on(inputs.git_tree("https://GitHub.com/a/b/", "HEAD", "default"))
             .unwrap();
         assert_eq!(tree.directories, ["x"]);
-        let other = rt.block_on(inputs.git_tree("https://github.com/a/B.git", "HEAD"));
+        let other = rt.block_on(inputs.git_tree("https://github.com/a/B.git", "HEAD", "default"));
         assert!(
             matches!(other, Err(SourceError::Unavailable(_))),
             "paths stay case-sensitive"

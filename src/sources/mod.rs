@@ -134,11 +134,14 @@ pub struct PullRequestQuery {
 
 /// The outside world, as generators see it.
 pub trait Sources: Send + Sync {
-    /// Resolve `revision` of `repo_url` to a commit and list its tree.
+    /// Resolve `revision` of `repo_url` to a commit and list its tree. `project` is the
+    /// ApplicationSet's (its template's `spec.project`): it chooses among project-scoped
+    /// repository credentials, as in Argo CD.
     fn git_tree<'a>(
         &'a self,
         repo_url: &'a str,
         revision: &'a str,
+        project: &'a str,
     ) -> BoxFuture<'a, Result<Arc<GitTree>, SourceError>>;
     /// Read files of the commit `sha` (as returned by [`Sources::git_tree`]).
     fn git_read<'a>(
@@ -146,9 +149,14 @@ pub trait Sources: Send + Sync {
         repo_url: &'a str,
         sha: &'a str,
         paths: Vec<String>,
+        project: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, SourceError>>;
     /// Remote branches with their commits, sorted by name.
-    fn git_branches<'a>(&'a self, repo_url: &'a str) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>>;
+    fn git_branches<'a>(
+        &'a self,
+        repo_url: &'a str,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>>;
     /// Argo CD cluster Secrets (label `argocd.argoproj.io/secret-type: cluster`) in `namespace`.
     fn cluster_secrets<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, SourceError>>;
     /// Open pull requests of a repository.

@@ -9,6 +9,7 @@
 
 pub mod git;
 pub mod github_server;
+pub mod sshd;
 
 use std::{
     net::TcpListener,

@@ -1,0 +1,230 @@
+//! Private repositories: the git source with Argo CD's repository credentials, against a real
+//! OpenSSH server on 127.0.0.1 (`harness::sshd`, Debian's openssh-server).
+
+use std::os::unix::fs::PermissionsExt;
+
+use appset::sources::{
+    credentials::RepoCredentials,
+    git::{Access, GitError, GitRepos},
+};
+use harness::{git::init_with_dirs, sshd::Sshd};
+use k8s_openapi::api::core::v1::Secret;
+
+mod harness;
+
+/// An Argo CD repository Secret for `url` with `data` as `stringData`.
+fn repository_secret(name: &str, url: &str, data: &[(&str, &str)]) -> Secret {
+    let mut string_data = serde_json::Map::new();
+    string_data.insert("url".into(), url.into());
+    for (k, v) in data {
+        string_data.insert((*k).into(), (*v).into());
+    }
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": string_data,
+    }))
+    .unwrap()
+}
+
+/// The access a credential Secret gives to `url` (as the controller and `--repo-creds` build it).
+fn access(secret: Secret, url: &str, known_hosts: Option<&str>) -> Access {
+    let (creds, errors) = RepoCredentials::from_secrets(&[secret]);
+    assert!(errors.is_empty(), "{errors:?}");
+    Access {
+        credential: creds.lookup(url, "default"),
+        known_hosts: known_hosts.map(str::to_owned),
+    }
+}
+
+struct Setup {
+    sshd: Sshd,
+    _repos: tempfile::TempDir,
+    url: String,
+    cache: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let sshd = Sshd::start();
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("apps");
+    init_with_dirs(&repo, &["apps/one", "apps/two"]);
+    let url = sshd.url(&repo);
+    Setup {
+        sshd,
+        _repos: repos,
+        url,
+        cache: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn unreachable_message(err: GitError) -> String {
+    match err {
+        GitError::Unreachable { message, .. } => message,
+        other => panic!("expected a fetch failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_ssh_key_with_a_known_host_reads_the_repository_and_stays_private() {
+    let s = setup();
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let secret = repository_secret("apps-ssh", &s.url, &[("sshPrivateKey", &s.sshd.client_key)]);
+    let access = access(secret, &s.url, Some(&s.sshd.known_hosts));
+    assert!(access.credential.is_some(), "the Secret matches the URL");
+    let tree = repos.tree_as(&s.url, "HEAD", &access).expect("tree over ssh");
+    assert_eq!(tree.directories, ["apps", "apps/one", "apps/two"]);
+    let branches = repos.branches_as(&s.url, &access).expect("branches over ssh");
+    assert_eq!(branches.len(), 1);
+    let files = repos
+        .read_files_as(&s.url, &tree.sha, &["apps/one/k.yaml".to_owned()], &access)
+        .expect("read over ssh");
+    assert_eq!(files, [b"k: v\n".to_vec()]);
+
+    // The key and the known hosts are files of mode 0600 under the cache directory.
+    let credentials = s.cache.path().join(".credentials");
+    let dir = std::fs::read_dir(&credentials)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for name in ["key", "known_hosts"] {
+        let mode = std::fs::metadata(dir.join(name)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("key")).unwrap(),
+        s.sshd.client_key
+    );
+
+    // Without the credential the same URL is not readable, and it has a cache of its own: what
+    // the key fetched is not served to an anonymous reader.
+    let anonymous = Access {
+        credential: None,
+        known_hosts: Some(s.sshd.known_hosts.clone()),
+    };
+    let err = repos.tree_as(&s.url, "HEAD", &anonymous).expect_err("no key");
+    assert!(unreachable_message(err).contains("authentication failed"));
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_and_said_so_with_the_secret_named() {
+    let s = setup();
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let secret = repository_secret("apps-ssh", &s.url, &[("sshPrivateKey", &s.sshd.client_key)]);
+    for known_hosts in [s.sshd.wrong_known_hosts.as_str(), ""] {
+        let access = access(secret.clone(), &s.url, Some(known_hosts));
+        let message = unreachable_message(repos.tree_as(&s.url, "HEAD", &access).expect_err("unknown host"));
+        assert!(
+            message.contains("the SSH host key of the server is not known"),
+            "{message}"
+        );
+        assert!(
+            message.contains("credential from Secret argocd/apps-ssh"),
+            "{message}"
+        );
+        assert!(!message.contains("PRIVATE KEY"), "{message}");
+    }
+}
+
+#[test]
+fn insecure_skips_the_host_key_check() {
+    let s = setup();
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let secret = repository_secret(
+        "apps-ssh",
+        &s.url,
+        &[("sshPrivateKey", &s.sshd.client_key), ("insecure", "true")],
+    );
+    let access = access(secret, &s.url, None);
+    let tree = repos
+        .tree_as(&s.url, "HEAD", &access)
+        .expect("insecure: any host key");
+    assert_eq!(tree.directories.len(), 3);
+}
+
+#[test]
+fn a_key_the_server_does_not_accept_is_an_authentication_failure() {
+    let s = setup();
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let secret = repository_secret("wrong-key", &s.url, &[("sshPrivateKey", &s.sshd.other_key)]);
+    let access = access(secret, &s.url, Some(&s.sshd.known_hosts));
+    let message = unreachable_message(repos.tree_as(&s.url, "HEAD", &access).expect_err("wrong key"));
+    assert!(
+        message.starts_with("authentication failed (credential from Secret argocd/wrong-key)"),
+        "{message}"
+    );
+    assert!(!message.contains("PRIVATE KEY"), "{message}");
+}
+
+/// `appset render` with `--repo-creds`: the same Secrets and known-hosts ConfigMap an Argo CD
+/// installation keeps, as a file.
+#[test]
+fn appset_render_reads_a_private_repository_with_repo_creds() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: private}}\nspec:\n  \
+             generators:\n  - git:\n      repoURL: {url}\n      revision: HEAD\n      directories: [{{path: 'apps/*'}}]\n  \
+             template:\n    metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      \
+             source: {{repoURL: '{url}', path: '{{{{path}}}}'}}\n      destination: {{server: https://kubernetes.default.svc, namespace: apps}}\n",
+            url = s.url
+        ),
+    )
+    .unwrap();
+    let indent = |text: &str| text.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let creds = |key: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: private-repo\n  namespace: argocd\n  labels:\n    \
+             argocd.argoproj.io/secret-type: repo-creds\nstringData:\n  url: {prefix}\n  sshPrivateKey: |\n{key}---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: argocd-ssh-known-hosts-cm, namespace: argocd}}\n\
+             data:\n  ssh_known_hosts: |\n{hosts}",
+            prefix = &s.url[..s.url.rfind('/').unwrap()],
+            key = indent(key),
+            hosts = indent(&s.sshd.known_hosts),
+        )
+    };
+    let good = dir.path().join("creds");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::write(good.join("repo-creds.yaml"), creds(&s.sshd.client_key)).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, creds(&s.sshd.other_key)).unwrap();
+    let render = |extra: &[&std::path::Path]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appset"));
+        cmd.arg("render").arg("-o").arg("names");
+        for path in extra {
+            cmd.arg("--repo-creds").arg(path);
+        }
+        cmd.arg(&set)
+            .env("APPSET_GIT_CACHE", s.cache.path())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let ok = render(&[&good]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["one", "two"]);
+
+    // A key the server refuses: an error naming the Secret, without the key.
+    let refused = render(&[&bad]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("authentication failed (credential from Secret argocd/private-repo)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("PRIVATE KEY") && !stderr.contains(s.sshd.other_key.trim()),
+        "{stderr}"
+    );
+
+    // No credential: the user's own SSH setup (an empty HOME here) does not get in.
+    let anonymous = render(&[]);
+    assert_eq!(anonymous.status.code(), Some(1));
+}
