@@ -57,6 +57,31 @@ subjects:
   name: appset
   namespace: {namespace}
 ---
+# Argo CD's known-hosts and TLS ConfigMaps, in appset's own namespace only.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: appset
+  namespace: {namespace}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: appset
+  namespace: {namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: appset
+subjects:
+- kind: ServiceAccount
+  name: appset
+  namespace: {namespace}
+---
 apiVersion: v1
 kind: Service
 metadata:

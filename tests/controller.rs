@@ -869,6 +869,8 @@ async fn install_manifests_are_accepted_by_the_api_server() {
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
         "Deployment",
     ] {
         assert!(text.contains(&format!("kind: {kind}\n")), "{kind} missing");
@@ -891,4 +893,121 @@ async fn install_manifests_are_accepted_by_the_api_server() {
         stdout.contains("deployment.apps/appset") && stdout.contains("(server dry run)"),
         "{stdout}"
     );
+}
+
+/// Argo CD's repository Secret and known-hosts ConfigMap in the controller's namespace, applied as
+/// an operator would (server-side apply, so a later apply rotates the key in place).
+async fn apply_repository_credential(client: &Client, ns: &str, url: &str, key: &str, known_hosts: &str) {
+    let pp = PatchParams::apply("test").force();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "private-gitops", "namespace": ns,
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "sshPrivateKey": key},
+    });
+    secrets
+        .patch("private-gitops", &pp, &Patch::Apply(&secret))
+        .await
+        .expect("apply repository Secret");
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": ns},
+        "data": {"ssh_known_hosts": known_hosts},
+    });
+    config_maps
+        .patch("argocd-ssh-known-hosts-cm", &pp, &Patch::Apply(&cm))
+        .await
+        .expect("apply known hosts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ssh_repository_renders_through_argo_cd_s_secret_and_a_rotated_key_is_used_without_restart()
+{
+    let ns = "ctl-private";
+    let client = setup(ns).await;
+    let sshd = harness::sshd::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    harness::git::init_with_dirs(&repo, &["apps/api", "apps/web"]);
+    let url = sshd.url(&repo);
+    apply_repository_credential(&client, ns, &url, &sshd.client_key, &sshd.known_hosts).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "private", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": url, "directories": [{"path": "apps/*"}]}}],
+            "template": {
+                "metadata": {"name": "{{path.basename}}"},
+                "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}
+            }
+        }
+    }))
+    .unwrap();
+    create(&client, &set).await;
+    wait_names(&client, ns, &["api", "web"]).await;
+
+    // The key is rotated to one the server does not accept: the Secret's change alone triggers a
+    // reconcile, which fails and says why, naming the Secret.
+    apply_repository_credential(&client, ns, &url, &sshd.other_key, &sshd.known_hosts).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "private", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("authentication failed"))
+    })
+    .await
+    .expect("ErrorOccurred after the key was rotated to a refused one");
+    let (_, _, message) = condition(&client, ns, "private", "ErrorOccurred").await.unwrap();
+    assert!(
+        message.contains(&format!("credential from Secret {ns}/private-gitops")),
+        "{message}"
+    );
+    // While the key is refused, web leaves the repository and new arrives; a reconcile (forced by
+    // an annotation) fails closed: nothing is deleted or created.
+    std::fs::remove_dir_all(repo.join("apps/web")).unwrap();
+    harness::git::commit_dirs(&repo, &["apps/new"], "web out, new in");
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let touch = json!({"metadata": {"annotations": {"test/touch": "1"}}});
+    sets.patch("private", &PatchParams::default(), &Patch::Merge(&touch))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["api", "web"],
+        "nothing deleted on a credential error"
+    );
+
+    // Everything the failing run wrote, the status and the Events, holds no key material.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let written = format!(
+        "{} {}",
+        serde_json::to_string(
+            &Api::<ApplicationSet>::namespaced(client.clone(), ns)
+                .get("private")
+                .await
+                .unwrap()
+                .status
+        )
+        .unwrap(),
+        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap().items).unwrap()
+    );
+    for secret in [&sshd.client_key, &sshd.other_key] {
+        let body = secret.lines().nth(1).unwrap();
+        assert!(!written.contains(body), "key material in status or events");
+    }
+    assert!(!written.contains("PRIVATE KEY"));
+
+    // The right key again, without a restart: the new directory appears and the error clears.
+    apply_repository_credential(&client, ns, &url, &sshd.client_key, &sshd.known_hosts).await;
+    wait_names(&client, ns, &["api", "new"]).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "private", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "False")
+    })
+    .await
+    .expect("error cleared with the right key");
 }

@@ -23,13 +23,15 @@
 //!
 //! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
 //! rewrites Application status constantly); cluster Secret changes, for the ApplicationSets that
-//! use a cluster generator only; and a requeue at the smallest generator `requeueAfterSeconds`
+//! use a cluster generator only; repository credential Secret changes, for the ApplicationSets
+//! whose git generators read a repository under that Secret's URL (`credentials`); known-hosts
+//! and TLS ConfigMap changes, for those with a git generator; and a requeue at the smallest generator `requeueAfterSeconds`
 //! (or at a GitHub rate limit's reset).
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, ListParams},
@@ -44,6 +46,7 @@ use kube::{
 };
 use tracing::warn;
 
+mod credentials;
 mod outcome;
 mod sync;
 
@@ -239,6 +242,7 @@ pub struct Context {
     config: Config,
     live: Live,
     apps: Store<CachedApplication>,
+    credentials: credentials::CredentialStores,
     echoes: Arc<Echoes>,
     app_resource: ApiResource,
     recorder: Recorder,
@@ -443,12 +447,38 @@ pub async fn run_with(
         },
     );
     metrics.watch_github(live.github().clone());
+    // Argo CD's repository credentials, from the controller's namespace only.
+    let (cred_secrets_reader, cred_secrets_writer) = reflector::store::<Secret>();
+    let cred_secret_events = reflector::reflector(
+        cred_secrets_writer,
+        watcher(
+            Api::<Secret>::namespaced(client.clone(), &config.controller_namespace),
+            watcher::Config::default().labels(&credentials::secret_selector()),
+        )
+        .default_backoff(),
+    )
+    .touched_objects();
+    let (config_maps_reader, config_maps_writer) = reflector::store::<ConfigMap>();
+    let config_map_events = reflector::reflector(
+        config_maps_writer,
+        watcher(
+            Api::<ConfigMap>::namespaced(client.clone(), &config.controller_namespace),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    )
+    .touched_objects();
+    let credential_stores = credentials::CredentialStores {
+        secrets: cred_secrets_reader,
+        config_maps: config_maps_reader,
+    };
     let ctx = Arc::new(Context {
         metrics: metrics.clone(),
         client: client.clone(),
         config,
         live,
         apps: reader.clone(),
+        credentials: credential_stores.clone(),
         echoes,
         app_resource: app_resource.clone(),
         recorder,
@@ -484,10 +514,16 @@ pub async fn run_with(
             .collect::<Vec<_>>()
     };
     let wait_apps = reader.clone();
+    let wait_credentials = credential_stores.clone();
     {
         let (sets, apps, m) = (sets_reader.clone(), reader.clone(), metrics.clone());
+        let creds = credential_stores.clone();
         tokio::spawn(async move {
-            if cache_ready(&sets).await && cache_ready(&apps).await {
+            if cache_ready(&sets).await
+                && cache_ready(&apps).await
+                && cache_ready(&creds.secrets).await
+                && cache_ready(&creds.config_maps).await
+            {
                 m.set_ready(true);
                 if let Some(ready) = ready {
                     let _ = ready.send(());
@@ -502,6 +538,14 @@ pub async fn run_with(
             watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
             cluster_users,
         )
+        .watches_stream(cred_secret_events, {
+            let sets = sets_reader.clone();
+            move |secret: Secret| credentials::sets_reading(&sets, &secret)
+        })
+        .watches_stream(config_map_events, {
+            let sets = sets_reader.clone();
+            move |config_map: ConfigMap| credentials::sets_reading_git(&sets, &config_map)
+        })
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(async move {
             // Keep running; dropped with the future.
@@ -510,9 +554,13 @@ pub async fn run_with(
         .run(
             move |set, ctx| {
                 let wait = wait_apps.clone();
+                let creds = wait_credentials.clone();
                 async move {
-                    // Never plan against an unfilled Application cache.
+                    // Never plan against an unfilled Application cache, nor read a private
+                    // repository before its credentials are known.
                     cache_ready(&wait).await;
+                    cache_ready(&creds.secrets).await;
+                    cache_ready(&creds.config_maps).await;
                     reconcile(set, ctx).await
                 }
             },

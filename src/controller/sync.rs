@@ -58,7 +58,10 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
 async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outcome, usize), Error> {
     // inputs: the process's live sources; a refresh asks GitHub again.
     let refresh = refresh_requested(appset, ctx);
-    let inputs = ctx.live.inputs(Recorded::default());
+    let inputs = ctx
+        .live
+        .inputs(Recorded::default())
+        .with_repo_credentials(ctx.credentials.current());
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
         ..Options::default()

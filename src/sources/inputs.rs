@@ -213,6 +213,13 @@ impl Inputs {
         self
     }
 
+    /// Read private repositories with `credentials` (the controller's, as its watches see them
+    /// now) instead of the configured ones.
+    pub fn with_repo_credentials(mut self, credentials: Arc<RepoCredentials>) -> Self {
+        self.live.repo_credentials = credentials;
+        self
+    }
+
     /// The GitHub client, when live GitHub access is on.
     pub fn github(&self) -> Option<&Arc<GitHub>> {
         self.github.as_ref()
