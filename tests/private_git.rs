@@ -34,6 +34,7 @@ fn access(secret: Secret, url: &str, known_hosts: Option<&str>) -> Access {
     Access {
         credential: creds.lookup(url, "default"),
         known_hosts: known_hosts.map(str::to_owned),
+        ..Access::default()
     }
 }
 
@@ -101,8 +102,8 @@ fn an_ssh_key_with_a_known_host_reads_the_repository_and_stays_private() {
     // Without the credential the same URL is not readable, and it has a cache of its own: what
     // the key fetched is not served to an anonymous reader.
     let anonymous = Access {
-        credential: None,
         known_hosts: Some(s.sshd.known_hosts.clone()),
+        ..Access::default()
     };
     let err = repos.tree_as(&s.url, "HEAD", &anonymous).expect_err("no key");
     assert!(unreachable_message(err).contains("authentication failed"));
@@ -227,4 +228,109 @@ fn appset_render_reads_a_private_repository_with_repo_creds() {
     // No credential: the user's own SSH setup (an empty HOME here) does not get in.
     let anonymous = render(&[]);
     assert_eq!(anonymous.status.code(), Some(1));
+}
+
+/// A repository served over HTTPS by `git http-backend`, and the cache to read it into.
+struct HttpsSetup {
+    server: harness::git_https::GitHttps,
+    _repos: tempfile::TempDir,
+    url: String,
+    cache: tempfile::TempDir,
+}
+
+fn https_setup(require_client_cert: bool) -> HttpsSetup {
+    let repos = tempfile::tempdir().unwrap();
+    init_with_dirs(&repos.path().join("apps"), &["apps/one", "apps/two"]);
+    let server = harness::git_https::GitHttps::start(repos.path(), require_client_cert);
+    let url = server.url("apps");
+    HttpsSetup {
+        server,
+        _repos: repos,
+        url,
+        cache: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// The access of an HTTPS repository Secret, trusting `ca` (argocd-tls-certs-cm's entry).
+fn https_access(url: &str, data: &[(&str, &str)], ca: Option<&str>) -> Access {
+    Access {
+        tls_ca: ca.map(str::to_owned),
+        ..access(repository_secret("apps-https", url, data), url, None)
+    }
+}
+
+#[test]
+fn https_with_a_user_and_token_through_a_custom_ca_reads_the_repository() {
+    let s = https_setup(false);
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let (user, token) = (s.server.user.as_str(), s.server.token.as_str());
+    let good = https_access(
+        &s.url,
+        &[("username", user), ("password", token)],
+        Some(&s.server.ca_pem),
+    );
+    let tree = repos.tree_as(&s.url, "HEAD", &good).expect("tree over https");
+    assert_eq!(tree.directories, ["apps", "apps/one", "apps/two"]);
+    let files = repos
+        .read_files_as(&s.url, &tree.sha, &["apps/two/k.yaml".to_owned()], &good)
+        .expect("read over https");
+    assert_eq!(files, [b"k: v\n".to_vec()]);
+
+    // A wrong token: authentication failed, naming the Secret, never the token.
+    let wrong = https_access(
+        &s.url,
+        &[("username", user), ("password", "not-it")],
+        Some(&s.server.ca_pem),
+    );
+    let message = unreachable_message(repos.tree_as(&s.url, "HEAD", &wrong).expect_err("wrong token"));
+    assert!(
+        message.starts_with("authentication failed (credential from Secret argocd/apps-https)"),
+        "{message}"
+    );
+    assert!(!message.contains("not-it"), "{message}");
+
+    // Without the CA the server is not trusted; insecure: "true" skips the check.
+    let untrusted = https_access(&s.url, &[("username", user), ("password", token)], None);
+    let message = unreachable_message(repos.tree_as(&s.url, "HEAD", &untrusted).expect_err("unknown CA"));
+    assert!(
+        message.starts_with("the server's TLS certificate is not trusted"),
+        "{message}"
+    );
+    let insecure = https_access(
+        &s.url,
+        &[("username", user), ("password", token), ("insecure", "true")],
+        None,
+    );
+    repos
+        .tree_as(&s.url, "HEAD", &insecure)
+        .expect("insecure skips verification");
+}
+
+#[test]
+fn https_with_a_client_certificate() {
+    let s = https_setup(true);
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let (user, token) = (s.server.user.as_str(), s.server.token.as_str());
+    let with_cert = https_access(
+        &s.url,
+        &[
+            ("username", user),
+            ("password", token),
+            ("tlsClientCertData", &s.server.client_cert),
+            ("tlsClientCertKey", &s.server.client_key),
+        ],
+        Some(&s.server.ca_pem),
+    );
+    let tree = repos
+        .tree_as(&s.url, "HEAD", &with_cert)
+        .expect("tree with a client certificate");
+    assert_eq!(tree.directories.len(), 3);
+    let without = https_access(
+        &s.url,
+        &[("username", user), ("password", token)],
+        Some(&s.server.ca_pem),
+    );
+    repos
+        .tree_as(&s.url, "HEAD", &without)
+        .expect_err("the server requires a client certificate");
 }

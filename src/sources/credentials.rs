@@ -254,6 +254,22 @@ impl RepoCredentials {
         (out, errors)
     }
 
+    /// The extra CA certificates (PEM) for the HTTPS host of `url` (`argocd-tls-certs-cm` is
+    /// keyed by host name; an entry for `host:port` wins).
+    pub fn tls_ca_for(&self, url: &str) -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host_port = authority.rsplit('@').next().unwrap_or_default().to_lowercase();
+        let host = match host_port.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_owned(),
+            _ => host_port.clone(),
+        };
+        self.tls_certs
+            .get(&host_port)
+            .or_else(|| self.tls_certs.get(&host))
+            .cloned()
+    }
+
     /// Whether there is no credential at all.
     pub fn is_empty(&self) -> bool {
         self.repositories.is_empty() && self.templates.is_empty()

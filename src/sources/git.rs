@@ -44,6 +44,9 @@ pub struct Access {
     /// Known SSH host keys in `known_hosts` format (Argo CD's `argocd-ssh-known-hosts-cm`); None:
     /// the SSH client's own known-hosts files.
     pub known_hosts: Option<String>,
+    /// Extra CA certificates (PEM) to trust for this repository's HTTPS server (Argo CD's
+    /// `argocd-tls-certs-cm` entry for its host), besides the system's.
+    pub tls_ca: Option<String>,
 }
 
 impl Access {
@@ -560,10 +563,10 @@ impl GitRepos {
             fetch_error(url, access, e, &ssh)
         };
         let started = std::time::Instant::now();
-        let basic = basic_auth(url, access)?;
+        let http = http_settings(url, access)?;
         if let Some(ts) = self.open_cache(url, key, access, slot)? {
             let repo = ts.to_thread_local();
-            let (advertised, changed) = fetch(&repo, url, basic).map_err(|e| unreachable(&e))?;
+            let (advertised, changed) = fetch(&repo, url, &http).map_err(|e| unreachable(&e))?;
             if let Err(e) = track_remote_head(&repo, &advertised) {
                 tracing::warn!(repo = url, error = %error_text(&e), "could not update HEAD of the git cache");
             }
@@ -582,7 +585,7 @@ impl GitRepos {
             message: e.to_string(),
         })?;
         let overrides = self.access_overrides(url, key, access)?;
-        let (repo, outcome) = clone_bare(url, &dir, overrides, basic).map_err(|e| unreachable(&e))?;
+        let (repo, outcome) = clone_bare(url, &dir, overrides, http).map_err(|e| unreachable(&e))?;
         tracing::debug!(repo = url, path = %dir.display(), elapsed_ms = started.elapsed().as_millis() as u64,
             "git cloned");
         let ts = repo.into_sync();
@@ -626,53 +629,126 @@ fn clone_bare(
     url: &str,
     dir: &Path,
     overrides: Vec<String>,
-    basic: Option<(String, String)>,
+    http: Http,
 ) -> gix::Result<(gix::Repository, gix::remote::fetch::Outcome)> {
     let mut prepare = gix::prepare_clone_bare(url, dir)?.with_in_memory_config_overrides(overrides);
-    if let Some(basic) = basic {
-        prepare = prepare.configure_connection(move |connection| {
-            connection.set_credentials(credentials_fn(basic.clone()));
-            Ok(())
-        });
-    }
+    let url_owned = url.to_owned();
+    prepare = prepare.configure_connection(move |connection| {
+        let repo = connection.remote().repo().clone();
+        http.apply(connection, &repo, &url_owned)
+    });
     prepare.fetch_only(gix::progress::Discard, &AtomicBool::new(false))
 }
 
-/// The username and password an HTTP(S) URL is read with, if its credential has them. A
-/// credential gix cannot present (an SSH key for an HTTPS URL is simply not used, as by git; a
-/// client certificate or a GitHub App is not supported yet) is an error, never an anonymous read.
-fn basic_auth(url: &str, access: &Access) -> Result<Option<(String, String)>, GitError> {
-    let Some(c) = &access.credential else {
-        return Ok(None);
-    };
+/// How an HTTP(S) read presents itself: basic auth, and the TLS client settings that gix's
+/// configuration cannot express (extra CAs, a client certificate, skipping verification, a proxy).
+#[derive(Clone, Default)]
+struct Http {
+    basic: Option<(String, String)>,
+    ca_pem: Option<String>,
+    identity_pem: Option<String>,
+    insecure: bool,
+    proxy: Option<(String, Option<String>)>,
+}
+
+impl Http {
+    fn customised_client(&self) -> bool {
+        self.ca_pem.is_some() || self.identity_pem.is_some() || self.insecure || self.proxy.is_some()
+    }
+
+    /// Configure reqwest's client with these settings (gix builds it on the first request).
+    fn configure_client(
+        &self,
+        mut builder: reqwest::blocking::ClientBuilder,
+    ) -> Result<reqwest::blocking::ClientBuilder, reqwest::Error> {
+        if let Some(pem) = &self.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(pem) = &self.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes())?);
+        }
+        if self.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some((proxy, no_proxy)) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy)?
+                .no_proxy(no_proxy.as_deref().and_then(reqwest::NoProxy::from_string));
+            builder = builder.proxy(proxy);
+        }
+        Ok(builder)
+    }
+
+    /// Apply to a connection: the credentials callback and, when needed, reqwest's client
+    /// configuration (on top of the repository's own HTTP options).
+    fn apply<T: gix::protocol::transport::client::blocking_io::Transport>(
+        &self,
+        connection: &mut gix::remote::Connection<'_, '_, '_, T>,
+        repo: &gix::Repository,
+        url: &str,
+    ) -> gix::Result<()> {
+        use gix::protocol::transport::client::blocking_io::http;
+        if let Some(basic) = &self.basic {
+            connection.set_credentials(credentials_fn(basic.clone()));
+        }
+        if self.customised_client() {
+            let mut options = repo
+                .transport_options(url, None)?
+                .and_then(|o| o.downcast::<http::Options>().ok())
+                .map(|o| *o)
+                .unwrap_or_default();
+            let settings = self.clone();
+            let backend = http::reqwest::Options {
+                configure_client: Some(Box::new(move |builder| {
+                    settings
+                        .configure_client(builder)
+                        .map_err(gix::error::Error::from_error)
+                })),
+                configure_request: None,
+            };
+            options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+            connection.set_transport_options(Box::new(options));
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP(S) settings of `url` under `access`. A credential gix cannot present here (a GitHub
+/// App: its installation token is minted elsewhere) is an error, never an anonymous read; an
+/// SSH key is not used over HTTPS, as by git.
+fn http_settings(url: &str, access: &Access) -> Result<Http, GitError> {
     let http = url.starts_with("https://") || url.starts_with("http://");
     if !http {
-        return Ok(None);
+        return Ok(Http::default());
     }
-    let unsupported = |what: &str| GitError::Unsupported {
-        repo: credentials::redact_url(url),
-        secret: c.source.clone(),
-        message: format!("{what} is not supported for git over HTTPS yet"),
+    let mut settings = Http {
+        ca_pem: access.tls_ca.clone(),
+        ..Http::default()
     };
-    if c.tls_client_cert.is_some() {
-        return Err(unsupported("a client certificate (tlsClientCertData)"));
-    }
+    let Some(c) = &access.credential else {
+        return Ok(settings);
+    };
     if c.github_app.is_some() {
-        return Err(unsupported("a GitHub App credential"));
+        return Err(GitError::Unsupported {
+            repo: credentials::redact_url(url),
+            secret: c.source.clone(),
+            message: "a GitHub App credential is not supported for git over HTTPS yet".into(),
+        });
     }
-    if c.insecure {
-        return Err(unsupported("skipping TLS verification (insecure)"));
-    }
-    if c.proxy.is_some() {
-        return Err(unsupported("a proxy"));
-    }
-    Ok(match (&c.username, &c.password) {
+    settings.basic = match (&c.username, &c.password) {
         (None, None) => None,
         (user, password) => Some((
             user.clone().unwrap_or_else(|| "x-access-token".to_owned()),
             password.clone().unwrap_or_default(),
         )),
-    })
+    };
+    if let (Some(cert), Some(key)) = (&c.tls_client_cert, &c.tls_client_key) {
+        settings.identity_pem = Some(format!("{}\n{}\n", cert.trim_end(), key.trim_end()));
+    }
+    settings.insecure = c.insecure;
+    settings.proxy = c.proxy.clone().map(|p| (p, c.no_proxy.clone()));
+    Ok(settings)
 }
 
 /// A gix credentials callback that answers every request with `basic`.
@@ -784,11 +860,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Fetch all branches and tags (mirrored under the same names) and the remote's `HEAD`.
-fn fetch(
-    repo: &gix::Repository,
-    url: &str,
-    basic: Option<(String, String)>,
-) -> gix::Result<(Vec<AdvertisedRef>, bool)> {
+fn fetch(repo: &gix::Repository, url: &str, http: &Http) -> gix::Result<(Vec<AdvertisedRef>, bool)> {
     use gix::remote::Direction;
     let remote = repo
         .remote_at(url)?
@@ -800,9 +872,7 @@ fn fetch(
         ..Default::default()
     };
     let mut connection = remote.connect(Direction::Fetch)?;
-    if let Some(basic) = basic {
-        connection.set_credentials(credentials_fn(basic));
-    }
+    http.apply(&mut connection, repo, url)?;
     let prepare = connection.prepare_fetch(gix::progress::Discard, options)?;
     let advertised = prepare.ref_map().remote_refs.clone();
     // Like `git fetch --prune`: a branch deleted on the remote must not linger (and must not block a new

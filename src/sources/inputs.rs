@@ -237,6 +237,7 @@ impl Inputs {
         Access {
             credential: creds.lookup(url, project),
             known_hosts: creds.known_hosts.clone(),
+            tls_ca: creds.tls_ca_for(url),
         }
     }
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod git_https;
 pub mod github_server;
 pub mod sshd;
 
