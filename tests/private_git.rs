@@ -334,3 +334,173 @@ fn https_with_a_client_certificate() {
         .tree_as(&s.url, "HEAD", &without)
         .expect_err("the server requires a client certificate");
 }
+
+/// A GitHub App repository credential: appset mints an installation token from the App's key
+/// through the GitHub-shaped API on 127.0.0.1, then reads the repository over HTTPS with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_app_credential_mints_an_installation_token_for_git_over_https() {
+    use appset::sources::{Inputs, LiveConfig, Recorded, Sources};
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("app.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key_path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl genpkey");
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let api = harness::github_server::Server::start().await;
+    let repos = tempfile::tempdir().unwrap();
+    init_with_dirs(&repos.path().join("apps"), &["apps/one"]);
+    // The GitHub-shaped API mints `ghs_installation<id>`; the git server accepts exactly that.
+    let git =
+        harness::git_https::GitHttps::start_for(repos.path(), false, "x-access-token", "ghs_installation42");
+    let url = git.url("apps");
+    let secret = repository_secret(
+        "app-repo",
+        &url,
+        &[
+            ("githubAppID", "12345"),
+            ("githubAppInstallationID", "42"),
+            ("githubAppPrivateKey", &pem),
+            ("githubAppEnterpriseBaseUrl", &api.base),
+        ],
+    );
+    let (mut creds, errors) = RepoCredentials::from_secrets(&[secret]);
+    assert!(errors.is_empty(), "{errors:?}");
+    creds.tls_certs.insert("127.0.0.1".into(), git.ca_pem.clone());
+    let cache = tempfile::tempdir().unwrap();
+    let live = LiveConfig {
+        repo_credentials: std::sync::Arc::new(creds),
+        ..LiveConfig::live(
+            cache.path().to_owned(),
+            vec![],
+            None,
+            None,
+            std::time::Duration::ZERO,
+        )
+    };
+    let inputs = Inputs::new(Recorded::default(), live);
+    let tree = inputs
+        .git_tree(&url, "HEAD", "default")
+        .await
+        .expect("tree with an App token");
+    assert_eq!(tree.directories, ["apps", "apps/one"]);
+    let minted = api
+        .log()
+        .iter()
+        .filter(|r| r.uri.ends_with("/app/installations/42/access_tokens"))
+        .count();
+    assert!(minted >= 1, "the token was minted through the App's API");
+    // A second read reuses the token (no second mint while it is valid).
+    inputs.git_tree(&url, "HEAD", "default").await.expect("again");
+    let again = api
+        .log()
+        .iter()
+        .filter(|r| r.uri.ends_with("/app/installations/42/access_tokens"))
+        .count();
+    assert_eq!(again, minted, "the installation token is reused until it expires");
+}
+
+/// `appset render` over HTTPS: `--repo-creds` with the token works; GITHUB_TOKEN (meant for the
+/// GitHub API) is never sent to a git host; a failing run's output, at the most verbose log
+/// level, holds no token.
+#[test]
+fn appset_render_over_https_keeps_tokens_where_they_belong() {
+    let s = https_setup(false);
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: private}}\nspec:\n  \
+             generators:\n  - git:\n      repoURL: {url}\n      directories: [{{path: 'apps/*'}}]\n  \
+             template:\n    metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      \
+             destination: {{server: https://kubernetes.default.svc, namespace: apps}}\n",
+            url = s.url
+        ),
+    )
+    .unwrap();
+    let indent = |text: &str| text.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let tls = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: argocd-tls-certs-cm, namespace: argocd}}\ndata:\n  127.0.0.1: |\n{}",
+        indent(&s.server.ca_pem)
+    );
+    let creds = |token: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: https-repo\n  namespace: argocd\n  labels:\n    \
+             argocd.argoproj.io/secret-type: repository\nstringData:\n  url: {url}\n  username: {user}\n  password: {token}\n---\n{tls}",
+            url = s.url,
+            user = s.server.user,
+        )
+    };
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, creds(&s.server.token)).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, creds("wrong-but-secret-token")).unwrap();
+    let ca_only = dir.path().join("ca.yaml");
+    std::fs::write(&ca_only, &tls).unwrap();
+    let render = |creds: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+            .args(["render", "-o", "names", "--repo-creds"])
+            .arg(creds)
+            .arg(&set)
+            .env("APPSET_GIT_CACHE", s.cache.path())
+            .env("GITHUB_TOKEN", "ghp_meant-for-the-github-api")
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap()
+    };
+    let ok = render(&good);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).lines().collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    assert!(
+        !String::from_utf8_lossy(&ok.stderr).contains(&s.server.token),
+        "the token in the trace log"
+    );
+
+    let failed = render(&bad);
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        output.contains("authentication failed (credential from Secret argocd/https-repo)"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("wrong-but-secret-token"),
+        "the token in the output"
+    );
+
+    let anonymous = render(&ca_only);
+    assert_eq!(anonymous.status.code(), Some(1), "no credential, no access");
+    let seen = s.server.authorizations.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the server saw the credentialed requests");
+    use base64::Engine as _;
+    for header in &seen {
+        let decoded = header
+            .strip_prefix("Basic ")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| header.clone());
+        assert!(
+            !decoded.contains("ghp_meant-for-the-github-api"),
+            "GITHUB_TOKEN was sent to the git host"
+        );
+    }
+}

@@ -47,6 +47,9 @@ pub struct Access {
     /// Extra CA certificates (PEM) to trust for this repository's HTTPS server (Argo CD's
     /// `argocd-tls-certs-cm` entry for its host), besides the system's.
     pub tls_ca: Option<String>,
+    /// The installation token minted for the credential's GitHub App (HTTPS), sent as the
+    /// password of `x-access-token`.
+    pub app_token: Option<String>,
 }
 
 impl Access {
@@ -714,9 +717,9 @@ impl Http {
     }
 }
 
-/// The HTTP(S) settings of `url` under `access`. A credential gix cannot present here (a GitHub
-/// App: its installation token is minted elsewhere) is an error, never an anonymous read; an
-/// SSH key is not used over HTTPS, as by git.
+/// The HTTP(S) settings of `url` under `access`. A GitHub App credential reads with the
+/// installation token minted for it (by `Inputs`, through the GitHub API); without one it is an
+/// error, never an anonymous read. An SSH key is not used over HTTPS, as by git.
 fn http_settings(url: &str, access: &Access) -> Result<Http, GitError> {
     let http = url.starts_with("https://") || url.starts_with("http://");
     if !http {
@@ -729,16 +732,17 @@ fn http_settings(url: &str, access: &Access) -> Result<Http, GitError> {
     let Some(c) = &access.credential else {
         return Ok(settings);
     };
-    if c.github_app.is_some() {
-        return Err(GitError::Unsupported {
-            repo: credentials::redact_url(url),
-            secret: c.source.clone(),
-            message: "a GitHub App credential is not supported for git over HTTPS yet".into(),
-        });
-    }
-    settings.basic = match (&c.username, &c.password) {
-        (None, None) => None,
-        (user, password) => Some((
+    settings.basic = match (&c.github_app, &access.app_token, &c.username, &c.password) {
+        (Some(_), Some(token), _, _) => Some(("x-access-token".to_owned(), token.clone())),
+        (Some(_), None, _, _) => {
+            return Err(GitError::Unsupported {
+                repo: credentials::redact_url(url),
+                secret: c.source.clone(),
+                message: "a GitHub App credential needs an installation token, and none was minted".into(),
+            });
+        }
+        (None, _, None, None) => None,
+        (None, _, user, password) => Some((
             user.clone().unwrap_or_else(|| "x-access-token".to_owned()),
             password.clone().unwrap_or_default(),
         )),
@@ -818,9 +822,16 @@ fn fetch_error(url: &str, access: &Access, e: &gix::Error, ssh_log: &str) -> Git
 fn redact(text: &str, access: &Access) -> String {
     let mut out = text.to_owned();
     if let Some(c) = &access.credential {
-        for secret in [&c.password, &c.ssh_private_key, &c.tls_client_key]
-            .into_iter()
-            .flatten()
+        let app_key = c.github_app.as_ref().map(|a| a.private_key.clone());
+        for secret in [
+            &c.password,
+            &c.ssh_private_key,
+            &c.tls_client_key,
+            &access.app_token,
+            &app_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             if secret.len() >= 4 {
                 out = out.replace(secret.as_str(), "***");

@@ -228,6 +228,9 @@ pub struct GitHub {
     /// Listings of (owner, repo), lower case, older than this instant are stale (a webhook said
     /// the repository's pull requests changed).
     expired: Mutex<HashMap<(String, String), Instant>>,
+    /// Installation tokens for git over HTTPS, by (API, App credential fingerprint), with when
+    /// they were minted.
+    app_tokens: Mutex<HashMap<(String, u64), (String, Instant)>>,
     requests: AtomicU64,
     not_modified: AtomicU64,
     rate_limited: AtomicU64,
@@ -353,6 +356,7 @@ impl GitHub {
             clients: Mutex::new(HashMap::new()),
             caches: Mutex::new(HashMap::new()),
             expired: Mutex::new(HashMap::new()),
+            app_tokens: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             not_modified: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
@@ -425,6 +429,56 @@ impl GitHub {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, client.clone());
         Ok(client)
+    }
+
+    /// An installation token of a GitHub App, for git over HTTPS (a repository Secret's
+    /// `githubAppID`, `githubAppInstallationID`, `githubAppPrivateKey` and
+    /// `githubAppEnterpriseBaseUrl`, else the configured API): minted on first use and reused by
+    /// the installation's client until shortly before it expires.
+    ///
+    /// # Errors
+    /// The key is invalid or the API refused; the message never holds the key.
+    pub async fn installation_token(
+        &self,
+        api: Option<&str>,
+        app_id: u64,
+        installation_id: u64,
+        private_key: &str,
+    ) -> Result<String, String> {
+        use octocrab::secrecy::ExposeSecret;
+        let api = api
+            .map(|a| a.trim().trim_end_matches('/').to_string())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| self.default_api.clone());
+        let auth = GitHubAuth::App {
+            app_id,
+            installation_id,
+            private_key: private_key.to_string(),
+        };
+        // GitHub's installation tokens live an hour; one is reused for 45 minutes.
+        const REUSE: Duration = Duration::from_secs(45 * 60);
+        let key = (api.clone(), auth.fingerprint());
+        if let Some((token, minted)) = self
+            .app_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && minted.elapsed() < REUSE
+        {
+            return Ok(token.clone());
+        }
+        let client = self.client(&api, &auth)?;
+        let token = client
+            .installation_token()
+            .await
+            .map_err(|e| format!("minting an installation token of GitHub App {app_id} at {api}: {e}"))?
+            .expose_secret()
+            .to_string();
+        self.app_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (token.clone(), Instant::now()));
+        Ok(token)
     }
 
     /// The open pull requests of a repository, in GitHub's order.

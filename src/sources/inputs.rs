@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use super::{
     BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
     SourceError, Sources,
-    credentials::RepoCredentials,
+    credentials::{self, RepoCredentials},
     git::{self, Access},
     github,
     recorded::{Recorded, RecordedGit},
@@ -232,13 +232,48 @@ impl Inputs {
 
     /// How to reach `url` for an ApplicationSet of `project`: the matching credential, if any,
     /// and the known SSH hosts.
-    fn access(&self, url: &str, project: &str) -> Access {
+    /// A GitHub App credential gets its installation token here (git reads it as the password).
+    async fn access(&self, url: &str, project: &str) -> Result<Access, SourceError> {
         let creds = &self.live.repo_credentials;
-        Access {
-            credential: creds.lookup(url, project),
+        let credential = creds.lookup(url, project);
+        let http = url.starts_with("https://") || url.starts_with("http://");
+        let app_token = match credential
+            .as_ref()
+            .and_then(|c| c.github_app.as_ref().map(|a| (c, a)))
+        {
+            Some((c, app)) if http => {
+                let Some(github) = &self.github else {
+                    return Err(SourceError::Unavailable(format!(
+                        "repository {}: the GitHub App credential of Secret {} needs the GitHub API, which is off",
+                        credentials::redact_url(url),
+                        c.source
+                    )));
+                };
+                let token = github
+                    .installation_token(
+                        app.enterprise_base_url.as_deref(),
+                        app.app_id,
+                        app.installation_id,
+                        &app.private_key,
+                    )
+                    .await
+                    .map_err(|message| {
+                        SourceError::Secret(format!(
+                            "repository {}: credential from Secret {}: {message}",
+                            credentials::redact_url(url),
+                            c.source
+                        ))
+                    })?;
+                Some(token)
+            }
+            _ => None,
+        };
+        Ok(Access {
+            credential,
             known_hosts: creds.known_hosts.clone(),
             tls_ca: creds.tls_ca_for(url),
-        }
+            app_token,
+        })
     }
 
     fn recorded_repo(&self, url: &str) -> Option<Arc<RecordedGit>> {
@@ -363,7 +398,7 @@ impl Sources for Inputs {
                 return Ok(r.resolve(repo_url, revision)?.tree.clone());
             }
             let g = self.live_git(repo_url)?;
-            let access = self.access(repo_url, project);
+            let access = self.access(repo_url, project).await?;
             let (url, rev) = (repo_url.to_string(), revision.to_string());
             blocking(move || g.tree_as(&url, &rev, &access)).await
         })
@@ -392,7 +427,7 @@ impl Sources for Inputs {
                     .collect();
             }
             let g = self.live_git(repo_url)?;
-            let access = self.access(repo_url, project);
+            let access = self.access(repo_url, project).await?;
             let (url, sha) = (repo_url.to_string(), sha.to_string());
             blocking(move || g.read_files_as(&url, &sha, &paths, &access)).await
         })
@@ -415,7 +450,7 @@ impl Sources for Inputs {
                     .collect());
             }
             let g = self.live_git(repo_url)?;
-            let access = self.access(repo_url, project);
+            let access = self.access(repo_url, project).await?;
             let url = repo_url.to_string();
             blocking(move || g.branches_as(&url, &access)).await
         })

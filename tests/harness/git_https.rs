@@ -33,6 +33,8 @@ pub struct GitHttps {
     pub user: String,
     /// The token (password) basic auth accepts.
     pub token: String,
+    /// Every `Authorization` header received, in order.
+    pub authorizations: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -112,6 +114,11 @@ impl GitHttps {
     /// Serve the repositories under `root` (URL path = path under `root`). With
     /// `require_client_cert`, TLS asks for a client certificate signed by the test CA.
     pub fn start(root: &Path, require_client_cert: bool) -> GitHttps {
+        GitHttps::start_for(root, require_client_cert, "ci-bot", "s3cret-token")
+    }
+
+    /// [`GitHttps::start`] accepting `user` and `token`.
+    pub fn start_for(root: &Path, require_client_cert: bool, user: &str, token: &str) -> GitHttps {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         openssl(
@@ -170,12 +177,14 @@ impl GitHttps {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (user, token) = ("ci-bot".to_owned(), "s3cret-token".to_owned());
+        let (user, token) = (user.to_owned(), token.to_owned());
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
         );
         let root = root.to_owned();
+        let authorizations: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let seen = authorizations.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -190,11 +199,15 @@ impl GitHttps {
                         _ = &mut stop_rx => return,
                     };
                     let (acceptor, root, expected) = (acceptor.clone(), root.clone(), expected.clone());
+                    let seen = seen.clone();
                     tokio::spawn(async move {
                         let Ok(tls) = acceptor.accept(tcp).await else {
                             return;
                         };
-                        let service = service_fn(move |req| {
+                        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                            if let Some(v) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+                                seen.lock().unwrap().push(v.to_owned());
+                            }
                             let (root, expected) = (root.clone(), expected.clone());
                             async move { Ok::<_, std::convert::Infallible>(serve(req, &root, &expected).await) }
                         });
@@ -212,6 +225,7 @@ impl GitHttps {
             client_key: read("client.key"),
             user,
             token,
+            authorizations,
             stop: Some(stop_tx),
             thread: Some(thread),
             _dir: dir,
