@@ -504,3 +504,23 @@ fn appset_render_over_https_keeps_tokens_where_they_belong() {
         );
     }
 }
+
+#[test]
+fn a_credential_without_a_key_for_an_ssh_repository_is_an_error_not_an_anonymous_read() {
+    let s = setup();
+    let repos = GitRepos::new(s.cache.path().to_owned(), vec![]);
+    let secret = repository_secret(
+        "https-only",
+        &s.url,
+        &[("username", "git"), ("password", "hunter2")],
+    );
+    let access = access(secret, &s.url, Some(&s.sshd.known_hosts));
+    let err = repos.tree_as(&s.url, "HEAD", &access).expect_err("no key");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read repository {} with the credential from Secret argocd/https-only: it has no sshPrivateKey, which a repository read over SSH needs",
+            s.url
+        )
+    );
+}

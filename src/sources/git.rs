@@ -494,6 +494,16 @@ impl GitRepos {
     fn access_overrides(&self, url: &str, key: &str, access: &Access) -> Result<Vec<String>, GitError> {
         let mut overrides: Vec<String> = CONFIG_OVERRIDES.iter().map(|s| s.to_string()).collect();
         let credential = access.credential.as_ref();
+        if let Some(c) = credential
+            && is_ssh_url(url)
+            && c.ssh_private_key.is_none()
+        {
+            return Err(GitError::Unsupported {
+                repo: credentials::redact_url(url),
+                secret: c.source.clone(),
+                message: "it has no sshPrivateKey, which a repository read over SSH needs".into(),
+            });
+        }
         let ssh_key = credential.and_then(|c| c.ssh_private_key.as_deref());
         let insecure = credential.is_some_and(|c| c.insecure);
         if ssh_key.is_none() && access.known_hosts.is_none() && !insecure {
@@ -863,6 +873,13 @@ fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     std::io::Write::write_all(&mut file, content)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&tmp, path)
+}
+
+/// Whether git reaches `url` over SSH (`ssh://...` or scp-like `user@host:path`).
+fn is_ssh_url(url: &str) -> bool {
+    url.starts_with("ssh://")
+        || url.starts_with("git+ssh://")
+        || (!url.contains("://") && scp_like(url).is_some())
 }
 
 /// `s` as one shell word.
