@@ -6,13 +6,18 @@
 //!    `git ls-tree -r -d --name-only HEAD` on the same repository in the same run (target: ratio at
 //!    most 1.5). Measured through a `--repo URL=PATH` override (local repository) and through a
 //!    `file://` URL (a fetch handshake with `git-upload-pack` on every call, as for a remote).
+//! 3. The same generator on the same repository served privately: over SSH by a real sshd with a
+//!    key and known hosts from Argo CD's Secret and ConfigMap, and over HTTPS by `git
+//!    http-backend` behind a test CA with a user and token; against `git ls-remote` + `git
+//!    ls-tree` through the same server with the same credentials (target: ratio at most 1.5: an
+//!    unchanged poll costs one authenticated handshake). Needs openssh-server and openssl.
 //!
 //! Each measurement is the median of several runs after a warm-up. Without `--bench` (as `cargo
 //! test --benches` runs it) a single quick pass checks that everything works.
 
 use std::{
     hint::black_box,
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -22,7 +27,7 @@ use appset::{
     generators::{GenerateContext, transform},
     pipeline::{self, Options},
     render::Engine,
-    sources::{Inputs, LiveConfig, Recorded},
+    sources::{Inputs, LiveConfig, Recorded, credentials::RepoCredentials},
 };
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -171,7 +176,8 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
+/// A repository with `dirs` directories (`team-NNN/app-NNN`, each with one file).
+fn dirs_repo(dirs: usize) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");
     let per = (dirs as f64).sqrt().ceil() as usize;
@@ -188,22 +194,56 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "dirs"]);
-    let listed = git(&repo, &["ls-tree", "-r", "-d", "--name-only", "HEAD"])
+    (tmp, repo)
+}
+
+/// The git directories generator over `url` with `live` sources: the median of `runs` warm
+/// calls, and the number of parameter sets.
+fn generate_dirs(
+    runtime: &tokio::runtime::Runtime,
+    runs: usize,
+    url: &str,
+    live: LiveConfig,
+) -> (Duration, usize) {
+    let set_text = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: dirs}}\nspec:\n  generators:\n  \
+         - git:\n      repoURL: {url}\n      revision: HEAD\n      directories: [{{path: '*/*'}}]\n  template:\n    \
+         metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      destination: \
+         {{server: https://kubernetes.default.svc, namespace: x}}\n"
+    );
+    let set = appset::file::parse(&set_text).expect("parse").appset;
+    let inputs = Inputs::new(Recorded::default(), live);
+    let engine = Engine::Fasttemplate;
+    let ctx = GenerateContext {
+        appset_name: "dirs",
+        appset_namespace: "argocd",
+        controller_namespace: "argocd",
+        project: "default",
+        engine: &engine,
+        sources: &inputs,
+        outer: None,
+        max_matrix_params: appset::generators::matrix::MAX_PARAMS,
+    };
+    let entry = &set.spec.generators[0];
+    let mut count = 0;
+    let took = measure(runs, || {
+        let out = runtime
+            .block_on(transform(entry, &ctx, "spec.generators[0]"))
+            .expect("generate");
+        count = out[0].params.len();
+        black_box(out);
+    });
+    (took, count)
+}
+
+fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, repo: &Path, dirs: usize) {
+    let listed = git(repo, &["ls-tree", "-r", "-d", "--name-only", "HEAD"])
         .lines()
         .count();
-
     let peer = measure(runs, || {
-        black_box(git(&repo, &["ls-tree", "-r", "-d", "--name-only", "HEAD"]));
+        black_box(git(repo, &["ls-tree", "-r", "-d", "--name-only", "HEAD"]));
     });
-
-    let set_text = |url: &str| {
-        format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: dirs}}\nspec:\n  generators:\n  \
-             - git:\n      repoURL: {url}\n      revision: HEAD\n      directories: [{{path: '*/*'}}]\n  template:\n    \
-             metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      destination: \
-             {{server: https://kubernetes.default.svc, namespace: x}}\n"
-        )
-    };
+    let cache = tempfile::tempdir().expect("cache");
     let file_url = format!("file://{}", repo.display());
     let variants = [
         (
@@ -216,38 +256,17 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
     println!("git directories: repository with {listed} directories");
     println!("  peer `git ls-tree -r -d --name-only HEAD`: median {}", ms(peer));
     for (label, url, local) in variants {
-        let set = appset::file::parse(&set_text(&url)).expect("parse").appset;
         let live = LiveConfig {
             git: !local,
-            git_cache_dir: tmp.path().join("cache"),
+            git_cache_dir: cache.path().to_owned(),
             repo_overrides: if local {
-                vec![(url.clone(), repo.clone())]
+                vec![(url.clone(), repo.to_owned())]
             } else {
                 vec![]
             },
             ..LiveConfig::default()
         };
-        let inputs = Inputs::new(Recorded::default(), live);
-        let engine = Engine::Fasttemplate;
-        let ctx = GenerateContext {
-            appset_name: "dirs",
-            appset_namespace: "argocd",
-            controller_namespace: "argocd",
-            project: "default",
-            engine: &engine,
-            sources: &inputs,
-            outer: None,
-            max_matrix_params: appset::generators::matrix::MAX_PARAMS,
-        };
-        let entry = &set.spec.generators[0];
-        let mut count = 0;
-        let ours = measure(runs, || {
-            let out = runtime
-                .block_on(transform(entry, &ctx, "spec.generators[0]"))
-                .expect("generate");
-            count = out[0].params.len();
-            black_box(out);
-        });
+        let (ours, count) = generate_dirs(runtime, runs, &url, live);
         assert_eq!(count, dirs);
         println!(
             "  appset git directories generator via {label}: median {} ({count} parameter sets), ratio {:.2}",
@@ -257,6 +276,130 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, dirs: usize) {
     }
 }
 
+/// A credential Secret as `RepoCredentials` sees it.
+fn repo_credentials(url: &str, data: &[(&str, &str)]) -> RepoCredentials {
+    let mut string_data = serde_json::Map::new();
+    string_data.insert("url".into(), url.into());
+    for (k, v) in data {
+        string_data.insert((*k).into(), (*v).into());
+    }
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "bench", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": string_data,
+    }))
+    .expect("secret");
+    let (creds, errors) = RepoCredentials::from_secrets(&[secret]);
+    assert!(errors.is_empty(), "{errors:?}");
+    creds
+}
+
+/// The git directories generator on the same repository served privately, over SSH (a real
+/// sshd, key and known hosts from Argo CD's Secret and ConfigMap) and over HTTPS (`git
+/// http-backend` behind a test CA, user and token): a warm, unchanged poll against `git
+/// ls-remote` + `git ls-tree` through the same server with the same credentials.
+fn bench_private_git(runtime: &tokio::runtime::Runtime, runs: usize, repo: &Path, dirs: usize) {
+    let keys = tempfile::tempdir().expect("keys");
+    let ls_tree = |sha: &str| git(repo, &["ls-tree", "-r", "-d", "--name-only", sha.trim()]);
+
+    let sshd = sshd::Sshd::start();
+    let ssh_url = sshd.url(repo);
+    let key_file = keys.path().join("key");
+    let known_file = keys.path().join("known_hosts");
+    std::fs::write(&key_file, &sshd.client_key).expect("key");
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    std::fs::write(&known_file, &sshd.known_hosts).expect("known hosts");
+    let ssh_command = format!(
+        "ssh -o BatchMode=yes -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+        key_file.display(),
+        known_file.display()
+    );
+    let ssh_peer = measure(runs, || {
+        let head = git(
+            repo,
+            &[
+                "-c",
+                &format!("core.sshCommand={ssh_command}"),
+                "ls-remote",
+                &ssh_url,
+                "HEAD",
+            ],
+        );
+        black_box(ls_tree(head.split_whitespace().next().unwrap_or_default()));
+    });
+    let mut creds = repo_credentials(&ssh_url, &[("sshPrivateKey", &sshd.client_key)]);
+    creds.known_hosts = Some(sshd.known_hosts.clone());
+    let cache = tempfile::tempdir().expect("cache");
+    let live = LiveConfig {
+        repo_credentials: std::sync::Arc::new(creds),
+        ..LiveConfig::live(cache.path().to_owned(), vec![], None, None, Duration::ZERO)
+    };
+    let (ssh_ours, count) = generate_dirs(runtime, runs, &ssh_url, live);
+    assert_eq!(count, dirs);
+    println!("private git directories, warm and unchanged (one authenticated handshake per call):");
+    println!(
+        "  SSH (sshd on 127.0.0.1, key): peer `git ls-remote` + `git ls-tree`: median {}; appset: median {}, ratio {:.2}",
+        ms(ssh_peer),
+        ms(ssh_ours),
+        ssh_ours.as_secs_f64() / ssh_peer.as_secs_f64()
+    );
+    drop(sshd);
+
+    let root = repo.parent().expect("parent");
+    let https = git_https::GitHttps::start(root, false);
+    let https_url = https.url("repo");
+    let ca_file = keys.path().join("ca.pem");
+    std::fs::write(&ca_file, &https.ca_pem).expect("ca");
+    let peer_url = https_url.replacen("https://", &format!("https://{}:{}@", https.user, https.token), 1);
+    let https_peer = measure(runs, || {
+        // GIT_SSL_CAINFO, not http.sslCAInfo: an environment may already set the variable, and
+        // it wins over the configuration.
+        let out = Command::new("git")
+            .args(["ls-remote", &peer_url, "HEAD"])
+            .env("GIT_SSL_CAINFO", &ca_file)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git ls-remote");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let head = String::from_utf8_lossy(&out.stdout).into_owned();
+        black_box(ls_tree(head.split_whitespace().next().unwrap_or_default()));
+    });
+    let mut creds = repo_credentials(
+        &https_url,
+        &[("username", &https.user), ("password", &https.token)],
+    );
+    creds.tls_certs.insert("127.0.0.1".into(), https.ca_pem.clone());
+    let cache = tempfile::tempdir().expect("cache");
+    let live = LiveConfig {
+        repo_credentials: std::sync::Arc::new(creds),
+        ..LiveConfig::live(cache.path().to_owned(), vec![], None, None, Duration::ZERO)
+    };
+    let (https_ours, count) = generate_dirs(runtime, runs, &https_url, live);
+    assert_eq!(count, dirs);
+    println!(
+        "  HTTPS (git http-backend, test CA, basic auth): peer `git ls-remote` + `git ls-tree`: median {}; appset: median {}, ratio {:.2}",
+        ms(https_peer),
+        ms(https_ours),
+        https_ours.as_secs_f64() / https_peer.as_secs_f64()
+    );
+}
+
+/// A free port on 127.0.0.1 (for the test servers the private git benchmark starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+// The test suite's servers (the benchmark uses only part of what they offer).
+#[allow(dead_code)]
+#[path = "../tests/harness/git_https.rs"]
+mod git_https;
+#[allow(dead_code)]
+#[path = "../tests/harness/sshd.rs"]
+mod sshd;
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -265,5 +408,8 @@ fn main() {
         .expect("runtime");
     let runs = if full { 15 } else { 1 };
     bench_render(&runtime, runs);
-    bench_git(&runtime, runs, if full { 10_000 } else { 400 });
+    let dirs = if full { 10_000 } else { 400 };
+    let (_tmp, repo) = dirs_repo(dirs);
+    bench_git(&runtime, runs, &repo, dirs);
+    bench_private_git(&runtime, runs, &repo, dirs);
 }
