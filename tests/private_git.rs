@@ -99,6 +99,15 @@ fn an_ssh_key_with_a_known_host_reads_the_repository_and_stays_private() {
         s.sshd.client_key
     );
 
+    // When the Secret goes away, its key leaves the disk; a later read writes it again.
+    let fingerprint = access.credential.as_ref().unwrap().fingerprint();
+    let keep = std::collections::BTreeSet::from([fingerprint]);
+    assert_eq!(repos.retain_credentials(&keep), 0, "a live credential stays");
+    assert_eq!(repos.retain_credentials(&Default::default()), 1);
+    assert!(!dir.exists(), "the key file is removed with its credential");
+    repos.tree_as(&s.url, "HEAD", &access).expect("tree again");
+    assert!(dir.join("key").exists());
+
     // Without the credential the same URL is not readable, and it has a cache of its own: what
     // the key fetched is not served to an anonymous reader.
     let anonymous = Access {

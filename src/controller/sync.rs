@@ -58,10 +58,13 @@ pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Acti
 async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outcome, usize), Error> {
     // inputs: the process's live sources; a refresh asks GitHub again.
     let refresh = refresh_requested(appset, ctx);
+    let credentials = ctx.credentials.current();
+    // A key of a deleted or changed Secret does not stay on disk.
+    ctx.live.git().retain_credentials(&credentials.fingerprints());
     let inputs = ctx
         .live
         .inputs(Recorded::default())
-        .with_repo_credentials(ctx.credentials.current());
+        .with_repo_credentials(credentials);
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
         ..Options::default()

@@ -270,6 +270,26 @@ impl RepoCredentials {
             .cloned()
     }
 
+    /// The fingerprints of every credential a lookup can return (each repository Secret, each
+    /// template, and each repository Secret filled from a template): what the git cache may keep
+    /// key files for.
+    pub fn fingerprints(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .repositories
+            .iter()
+            .chain(&self.templates)
+            .map(RepoCredential::fingerprint)
+            .collect();
+        for r in self.repositories.iter().filter(|r| !r.has_credentials()) {
+            for t in &self.templates {
+                let mut filled = r.clone();
+                filled.fill_from(t);
+                out.insert(filled.fingerprint());
+            }
+        }
+        out
+    }
+
     /// Whether there is no credential at all.
     pub fn is_empty(&self) -> bool {
         self.repositories.is_empty() && self.templates.is_empty()

@@ -377,6 +377,29 @@ impl GitRepos {
         Ok(branches)
     }
 
+    /// Remove the key and known-hosts files of every credential whose fingerprint is not in
+    /// `keep` (its Secret was deleted or changed): a private key stays on disk only while a
+    /// Secret holds it. Returns how many credentials' files were removed.
+    pub fn retain_credentials(&self, keep: &std::collections::BTreeSet<String>) -> usize {
+        let dir = self.cache_dir.join(".credentials");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && name != "anonymous" && !keep.contains(&name) {
+                match std::fs::remove_dir_all(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => tracing::warn!(path = %entry.path().display(), error = %e,
+                        "could not remove the files of a deleted credential"),
+                }
+            }
+        }
+        removed
+    }
+
     /// How many [`GitRepos::tree`] calls had to walk a tree because no listing for `(url, sha)` was cached.
     pub fn tree_cache_misses(&self) -> u64 {
         self.tree_cache_misses.load(Ordering::Relaxed)
@@ -577,6 +600,9 @@ impl GitRepos {
         };
         let started = std::time::Instant::now();
         let http = http_settings(url, access)?;
+        // (Re)writes the key and known-hosts files: a cached repository's ssh command points at
+        // them, and they may have been removed since (`retain_credentials`).
+        let overrides = self.access_overrides(url, key, access)?;
         if let Some(ts) = self.open_cache(url, key, access, slot)? {
             let repo = ts.to_thread_local();
             let (advertised, changed) = fetch(&repo, url, &http).map_err(|e| unreachable(&e))?;
@@ -597,7 +623,6 @@ impl GitRepos {
             path: self.cache_dir.clone(),
             message: e.to_string(),
         })?;
-        let overrides = self.access_overrides(url, key, access)?;
         let (repo, outcome) = clone_bare(url, &dir, overrides, http).map_err(|e| unreachable(&e))?;
         tracing::debug!(repo = url, path = %dir.display(), elapsed_ms = started.elapsed().as_millis() as u64,
             "git cloned");
