@@ -533,3 +533,32 @@ fn a_credential_without_a_key_for_an_ssh_repository_is_an_error_not_an_anonymous
         )
     );
 }
+
+/// `forceHttpBasicAuth: "true"`: credentials go with the first request, for servers that answer
+/// 404 instead of asking for them.
+#[test]
+fn force_http_basic_auth_reaches_a_server_that_never_asks() {
+    let repos_dir = tempfile::tempdir().unwrap();
+    init_with_dirs(&repos_dir.path().join("apps"), &["apps/one"]);
+    let server =
+        harness::git_https::GitHttps::start_with(repos_dir.path(), false, "ci-bot", "s3cret-token", true);
+    let url = server.url("apps");
+    let cache = tempfile::tempdir().unwrap();
+    let repos = GitRepos::new(cache.path().to_owned(), vec![]);
+    let creds = [("username", "ci-bot"), ("password", "s3cret-token")];
+    let challenged = https_access(&url, &creds, Some(&server.ca_pem));
+    repos
+        .tree_as(&url, "HEAD", &challenged)
+        .expect_err("credentials offered only after a challenge never go");
+    let forced = https_access(
+        &url,
+        &[
+            ("username", "ci-bot"),
+            ("password", "s3cret-token"),
+            ("forceHttpBasicAuth", "true"),
+        ],
+        Some(&server.ca_pem),
+    );
+    let tree = repos.tree_as(&url, "HEAD", &forced).expect("forced basic auth");
+    assert_eq!(tree.directories, ["apps", "apps/one"]);
+}

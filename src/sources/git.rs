@@ -687,11 +687,18 @@ struct Http {
     identity_pem: Option<String>,
     insecure: bool,
     proxy: Option<(String, Option<String>)>,
+    /// Send basic auth with every request instead of after the server's challenge
+    /// (`forceHttpBasicAuth`, for servers that answer 404 rather than 401).
+    force_basic: bool,
 }
 
 impl Http {
     fn customised_client(&self) -> bool {
-        self.ca_pem.is_some() || self.identity_pem.is_some() || self.insecure || self.proxy.is_some()
+        self.ca_pem.is_some()
+            || self.identity_pem.is_some()
+            || self.insecure
+            || self.proxy.is_some()
+            || (self.force_basic && self.basic.is_some())
     }
 
     /// Configure reqwest's client with these settings (gix builds it on the first request).
@@ -743,7 +750,25 @@ impl Http {
                         .configure_client(builder)
                         .map_err(gix::error::Error::from_error)
                 })),
-                configure_request: None,
+                configure_request: match (&self.basic, self.force_basic) {
+                    (Some((user, password)), true) => {
+                        use base64::Engine as _;
+                        let value = format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                        );
+                        let mut header = reqwest::header::HeaderValue::from_str(&value)
+                            .map_err(gix::error::Error::from_error)?;
+                        header.set_sensitive(true);
+                        Some(Box::new(move |request: &mut reqwest::blocking::Request| {
+                            request
+                                .headers_mut()
+                                .insert(reqwest::header::AUTHORIZATION, header.clone());
+                            Ok(())
+                        }))
+                    }
+                    _ => None,
+                },
             };
             options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
             connection.set_transport_options(Box::new(options));
@@ -786,6 +811,7 @@ fn http_settings(url: &str, access: &Access) -> Result<Http, GitError> {
         settings.identity_pem = Some(format!("{}\n{}\n", cert.trim_end(), key.trim_end()));
     }
     settings.insecure = c.insecure;
+    settings.force_basic = c.force_http_basic_auth;
     settings.proxy = c.proxy.clone().map(|p| (p, c.no_proxy.clone()));
     Ok(settings)
 }

@@ -119,6 +119,18 @@ impl GitHttps {
 
     /// [`GitHttps::start`] accepting `user` and `token`.
     pub fn start_for(root: &Path, require_client_cert: bool, user: &str, token: &str) -> GitHttps {
+        GitHttps::start_with(root, require_client_cert, user, token, false)
+    }
+
+    /// [`GitHttps::start_for`]; with `hide`, a request without valid credentials gets 404 and no
+    /// challenge, as servers that hide private repositories answer.
+    pub fn start_with(
+        root: &Path,
+        require_client_cert: bool,
+        user: &str,
+        token: &str,
+        hide: bool,
+    ) -> GitHttps {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         openssl(
@@ -205,11 +217,14 @@ impl GitHttps {
                             return;
                         };
                         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                            if let Some(v) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+                            if let Some(v) = req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                            {
                                 seen.lock().unwrap().push(v.to_owned());
                             }
                             let (root, expected) = (root.clone(), expected.clone());
-                            async move { Ok::<_, std::convert::Infallible>(serve(req, &root, &expected).await) }
+                            async move {
+                                Ok::<_, std::convert::Infallible>(serve(req, &root, &expected, hide).await)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(tls), service)
@@ -239,12 +254,23 @@ impl GitHttps {
 }
 
 /// One request through `git http-backend` (CGI), after basic auth.
-async fn serve(req: Request<hyper::body::Incoming>, root: &Path, expected: &str) -> Response<Full<Bytes>> {
+async fn serve(
+    req: Request<hyper::body::Incoming>,
+    root: &Path,
+    expected: &str,
+    hide: bool,
+) -> Response<Full<Bytes>> {
     let authorized = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == expected);
+    if !authorized && hide {
+        return Response::builder()
+            .status(404)
+            .body(Full::new(Bytes::from_static(b"not found\n")))
+            .unwrap();
+    }
     if !authorized {
         return Response::builder()
             .status(401)
