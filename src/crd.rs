@@ -832,6 +832,9 @@ pub fn crds()
     use kube::CustomResourceExt;
     let mut out = Vec::new();
     for mut crd in [ApplicationSet::crd(), Application::crd()] {
+        if crd.spec.names.kind == "Application" {
+            shape_like_argo_cd_application(&mut crd);
+        }
         for v in &mut crd.spec.versions {
             if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
                 let mut json = serde_json::to_value(&*schema).unwrap_or_default();
@@ -853,6 +856,35 @@ pub fn crds()
         out.push(crd);
     }
     out
+}
+
+/// Argo CD's Application CRD has no status subresource: its application controller writes
+/// `.status` through the main resource, which a status subresource would make the API server drop.
+/// It also has Argo CD's printer columns. appset's Application CRD matches both, so installing it
+/// beside (or instead of) Argo CD's changes nothing for Argo CD.
+fn shape_like_argo_cd_application(
+    crd: &mut k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+        CustomResourceColumnDefinition, CustomResourceSubresources,
+    };
+    crd.spec.names.list_kind = Some("ApplicationList".into());
+    let column = |name: &str, path: &str, priority: Option<i32>| CustomResourceColumnDefinition {
+        name: name.into(),
+        json_path: path.into(),
+        type_: "string".into(),
+        priority,
+        ..Default::default()
+    };
+    for v in &mut crd.spec.versions {
+        v.subresources = Some(CustomResourceSubresources::default());
+        v.additional_printer_columns = Some(vec![
+            column("Sync Status", ".status.sync.status", None),
+            column("Health Status", ".status.health.status", None),
+            column("Revision", ".status.sync.revision", Some(10)),
+            column("Project", ".spec.project", Some(10)),
+        ]);
+    }
 }
 
 /// The CRDs as YAML documents (what `appset crds` prints and `crds/` holds), keyed by file name.

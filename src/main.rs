@@ -253,9 +253,25 @@ struct InstallArgs {
     /// Replicas (with leader election when more than one).
     #[arg(long, default_value_t = 2)]
     replicas: u32,
-    /// Leave out the CRDs (when Argo CD installed them already).
+    /// Which CustomResourceDefinitions to print: `auto` only those the cluster does not have yet
+    /// (it asks the cluster, and says on stderr what it left out: a CRD Argo CD installed is never
+    /// replaced), `always` both, `never` none.
+    #[arg(long, value_enum, default_value = "auto")]
+    crds: CrdsMode,
+    /// The same as `--crds never`.
     #[arg(long)]
     no_crds: bool,
+}
+
+/// `appset install --crds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CrdsMode {
+    /// Only the CRDs the cluster does not have.
+    Auto,
+    /// Both CRDs, replacing what the cluster has.
+    Always,
+    /// No CRD.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -693,9 +709,22 @@ async fn argo_webhook_secret(client: &kube::Client, namespace: &str) -> Option<V
 
 #[allow(clippy::print_stdout)]
 fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
+    let mode = if args.no_crds { CrdsMode::Never } else { args.crds };
+    let present = match mode {
+        CrdsMode::Auto => existing_crds()?,
+        CrdsMode::Always | CrdsMode::Never => Vec::new(),
+    };
     let mut out = std::io::stdout().lock();
-    if !args.no_crds {
-        for (_, yaml) in crd::crd_yaml() {
+    if mode != CrdsMode::Never {
+        for ((_, yaml), crd) in crd::crd_yaml().into_iter().zip(crd::crds()) {
+            let name = crd.metadata.name.unwrap_or_default();
+            if present.contains(&name) {
+                eprintln!(
+                    "appset install: CRD {name} is already in the cluster and is left as it is \
+                     (--crds always would replace it)"
+                );
+                continue;
+            }
             writeln!(out, "{yaml}---")?;
         }
     }
@@ -705,6 +734,33 @@ fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
         appset::install::manifests(&args.namespace, &args.image, args.replicas)
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The names of appset's CRDs that the cluster (kubeconfig or in-cluster) already has.
+fn existing_crds() -> Result<Vec<String>> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context(
+            "--crds auto asks the cluster which CRDs it has, and found no cluster; \
+             use --crds always or --crds never",
+        )?;
+        let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client);
+        let mut present = Vec::new();
+        for crd in crd::crds() {
+            let name = crd.metadata.name.unwrap_or_default();
+            let found = api
+                .get_opt(&name)
+                .await
+                .with_context(|| format!("--crds auto: asking the cluster for CRD {name}"))?;
+            if found.is_some() {
+                present.push(name);
+            }
+        }
+        Ok(present)
+    })
 }
 
 #[cfg(test)]

@@ -226,8 +226,10 @@ async fn a_reconcile_that_finds_everything_up_to_date_sends_no_write_request() {
     )
     .await
     .unwrap();
+    // Through the main resource, as Argo CD's application controller writes status (Argo CD's
+    // Application CRD, and appset's, have no status subresource).
     apps_api(&client, ns)
-        .patch_status(
+        .patch(
             "a-guestbook",
             &PatchParams::default(),
             // A status field appset does not report (sync and health status do appear in the
@@ -858,12 +860,38 @@ async fn install_manifests_are_accepted_by_the_api_server() {
     let ns = "ctl-install";
     let _client = setup(ns).await;
     let cp = harness::control_plane();
-    let manifests = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-        .args(["install", "--namespace", ns, "--image", "appset:test"])
-        .output()
-        .unwrap();
-    assert!(manifests.status.success());
-    let text = String::from_utf8(manifests.stdout).unwrap();
+    let install = |crds: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+            .args([
+                "install",
+                "--namespace",
+                ns,
+                "--image",
+                "appset:test",
+                "--crds",
+                crds,
+            ])
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .output()
+            .unwrap()
+    };
+    // The harness installed both CRDs: `auto` leaves them as they are and says so.
+    let auto = install("auto");
+    assert!(auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    for name in ["applicationsets.argoproj.io", "applications.argoproj.io"] {
+        assert!(
+            stderr.contains(&format!(
+                "CRD {name} is already in the cluster and is left as it is"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&auto.stdout).contains("kind: CustomResourceDefinition"));
+
+    let always = install("always");
+    assert!(always.status.success());
+    let text = String::from_utf8(always.stdout).unwrap();
     for kind in [
         "CustomResourceDefinition",
         "ServiceAccount",
@@ -893,6 +921,72 @@ async fn install_manifests_are_accepted_by_the_api_server() {
         stdout.contains("deployment.apps/appset") && stdout.contains("(server dry run)"),
         "{stdout}"
     );
+}
+
+/// appset's Application CRD is shaped like Argo CD's: no status subresource, so the status Argo
+/// CD's application controller writes through the main resource (a merge patch) is kept, also
+/// after the CRD is applied again from `appset install --crds always`; and Argo CD's columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_status_written_through_the_main_resource_persists_as_with_argo_cd_s_crd() {
+    let ns = "ctl-crd-shape";
+    let client = setup(ns).await;
+    let cp = harness::control_plane();
+    let apps = apps_api(&client, ns);
+    let app: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "guestbook", "namespace": ns},
+        "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"}}
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let status = json!({"status": {"sync": {"status": "Synced", "revision": "abc123"}, "health": {"status": "Healthy"}}});
+    apps.patch("guestbook", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let sync = |a: &kube::api::DynamicObject| a.data.pointer("/status/sync/status").cloned();
+    assert_eq!(sync(&apps.get("guestbook").await.unwrap()), Some(json!("Synced")));
+
+    let crds = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["crds"])
+        .output()
+        .unwrap();
+    let mut apply = std::process::Command::new(cp.bin.join("kubectl"))
+        .args(["--kubeconfig"])
+        .arg(&cp.kubeconfig)
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    apply.stdin.take().unwrap().write_all(&crds.stdout).unwrap();
+    let out = apply.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = json!({"status": {"sync": {"status": "OutOfSync", "revision": "def456"}}});
+    apps.patch("guestbook", &PatchParams::default(), &Patch::Merge(&again))
+        .await
+        .unwrap();
+    let app = apps.get("guestbook").await.unwrap();
+    assert_eq!(
+        sync(&app),
+        Some(json!("OutOfSync")),
+        "a status write through the main resource is kept"
+    );
+    assert_eq!(app.data.pointer("/status/health/status"), Some(&json!("Healthy")));
+
+    let table = std::process::Command::new(cp.bin.join("kubectl"))
+        .args(["--kubeconfig"])
+        .arg(&cp.kubeconfig)
+        .args(["get", "applications", "-n", ns, "-o", "wide"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["SYNC STATUS", "HEALTH STATUS", "REVISION", "PROJECT"] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(table.contains("OutOfSync") && table.contains("def456"), "{table}");
 }
 
 /// Argo CD's repository Secret and known-hosts ConfigMap in the controller's namespace, applied as
