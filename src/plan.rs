@@ -155,6 +155,17 @@ impl PlanOptions {
             preserved_annotations.extend(p.annotations.iter().cloned());
             preserved_labels.extend(p.labels.iter().cloned());
         }
+        if let Some(kind) = spec.strategy.as_ref().and_then(|s| s.type_.as_deref())
+            && kind.eq_ignore_ascii_case("RollingSync")
+        {
+            // Never ignored silently: syncing every Application at once is what a rolling sync
+            // exists to prevent.
+            return Err(
+                "spec.strategy.type RollingSync (progressive sync) is not supported by appset \
+                        yet, so no Application of this ApplicationSet is created, updated or deleted"
+                    .to_string(),
+            );
+        }
         let mut ignore = Vec::new();
         for (i, rule) in spec.ignore_application_differences.iter().flatten().enumerate() {
             if !rule.jq_path_expressions.is_empty() {
@@ -792,6 +803,20 @@ mod tests {
                 .unwrap_err()
                 .contains("jqPathExpressions")
         );
+    }
+
+    #[test]
+    fn a_rolling_sync_is_refused_rather_than_synced_all_at_once() {
+        let spec = |kind: &str| -> ApplicationSetSpec {
+            serde_json::from_value(json!({
+                "generators": [], "template": {"metadata": {}, "spec": {}},
+                "strategy": {"type": kind, "rollingSync": {"steps": []}}
+            }))
+            .unwrap()
+        };
+        let err = PlanOptions::for_spec(&spec("RollingSync"), Policy::Sync, &[], &[], None).unwrap_err();
+        assert!(err.starts_with("spec.strategy.type RollingSync"), "{err}");
+        assert!(PlanOptions::for_spec(&spec("AllAtOnce"), Policy::Sync, &[], &[], None).is_ok());
     }
 
     #[test]

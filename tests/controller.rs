@@ -1122,3 +1122,32 @@ async fn a_private_ssh_repository_renders_through_argo_cd_s_secret_and_a_rotated
     .await
     .expect("error cleared with the right key");
 }
+
+/// `strategy.type: RollingSync` is never ignored: until appset does progressive syncs, such a set
+/// gets a clear condition and no Application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_sync_set_gets_a_condition_and_no_application() {
+    let ns = "ctl-rolling";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |_| {}).await;
+    let set = list_appset(
+        ns,
+        "rolling",
+        &["one", "two"],
+        json!({"strategy": {"type": "RollingSync", "rollingSync": {"steps": [
+            {"matchExpressions": [{"key": "team", "operator": "In", "values": ["web"]}]}
+        ]}}}),
+    );
+    create(&client, &set).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "rolling", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("RollingSync (progressive sync) is not supported"))
+    })
+    .await
+    .expect("a condition that says RollingSync is not supported");
+    assert!(
+        app_names(&client, ns).await.is_empty(),
+        "nothing synced out of order"
+    );
+}
