@@ -504,11 +504,14 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                         inv.message
                     );
                 }
-                out.invalid.is_empty().then_some(out)
+                Some(out)
             }
         });
     }
-    let failed = outputs.iter().any(Option::is_none);
+    // A file fails when it could not be generated or generated an invalid Application.
+    let failed = outputs
+        .iter()
+        .any(|o| o.as_ref().is_none_or(|out| !out.invalid.is_empty()));
     if args.diff.is_some() {
         if failed {
             return Ok(ExitCode::FAILURE);
@@ -544,6 +547,20 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         applications.extend(out.applications);
         params.extend(out.params);
     }
+    if args.output == Output::Params {
+        // The parameter sets are what one debugs an invalid Application with: they are printed
+        // even then (its errors are on stderr, and the exit status still says it failed).
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&params)?
+        )?;
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     if failed {
         return Ok(ExitCode::FAILURE);
     }
@@ -558,7 +575,8 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             }
         }
         Output::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&applications)?)?,
-        Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&params)?)?,
+        // Printed above, invalid Applications or not.
+        Output::Params => {}
         Output::Names => {
             for app in &applications {
                 writeln!(stdout, "{}", pipeline::application_name(app))?;

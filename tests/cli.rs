@@ -335,3 +335,30 @@ fn unknown_fields_outside_generators_are_warned_about_not_silently_dropped() {
         "{err}"
     );
 }
+
+/// `-o params` prints the parameter sets even when the template renders an invalid Application
+/// (here an upper-case name): parameters are what one debugs it with. The error is on stderr and
+/// the exit status says it failed.
+#[test]
+fn params_are_printed_even_when_an_application_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = write(
+        dir.path(),
+        "set.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: upper}\nspec:\n  generators:\n  \
+         - list: {elements: [{cluster: Prod}, {cluster: dev}]}\n  template:\n    metadata: {name: '{{cluster}}-app'}\n    \
+         spec: {project: default, destination: {server: https://kubernetes.default.svc, namespace: x}}\n",
+    );
+    let o = appset(&["render", "-o", "params", set.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let params: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("params on stdout");
+    assert_eq!(
+        params,
+        serde_json::json!([{"cluster": "Prod"}, {"cluster": "dev"}])
+    );
+    assert!(stderr(&o).contains("Prod-app"), "{}", stderr(&o));
+    // Other outputs still print nothing for a set with an invalid Application.
+    let names = appset(&["render", "-o", "names", set.to_str().unwrap()]);
+    assert_eq!(names.status.code(), Some(1));
+    assert_eq!(stdout(&names), "");
+}
