@@ -66,6 +66,10 @@ enum Command {
     /// Print what running appset in a cluster needs: the CRDs, a ServiceAccount, RBAC and a
     /// Deployment (pipe into `kubectl apply -f -`).
     Install(InstallArgs),
+    /// Release appset's finalizer (`appset.io/cleanup`) from every ApplicationSet, so that
+    /// deleting one never waits for an appset that is gone (run before removing appset, e.g. to
+    /// go back to Argo CD's ApplicationSet controller). Kubeconfig or in-cluster credentials.
+    Uninstall(UninstallArgs),
     /// Print the CustomResourceDefinitions (ApplicationSet and Application) as YAML.
     Crds {
         /// Write `applicationset.yaml` and `application.yaml` into DIR instead of printing.
@@ -263,6 +267,13 @@ struct InstallArgs {
     no_crds: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct UninstallArgs {
+    /// Namespaces whose ApplicationSets are released (repeatable; none: every namespace).
+    #[arg(long = "namespace", value_name = "NS")]
+    namespaces: Vec<String>,
+}
+
 /// `appset install --crds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum CrdsMode {
@@ -310,6 +321,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd(*args),
         Command::Serve(args) => serve_cmd(*args),
         Command::Install(args) => install_cmd(&args),
+        Command::Uninstall(args) => uninstall_cmd(&args),
     };
     match result {
         Ok(code) => code,
@@ -754,6 +766,70 @@ fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn uninstall_cmd(args: &UninstallArgs) -> Result<ExitCode> {
+    use kube::ResourceExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the Kubernetes API")?;
+        let apis: Vec<kube::Api<appset::ApplicationSet>> = if args.namespaces.is_empty() {
+            vec![kube::Api::all(client.clone())]
+        } else {
+            args.namespaces
+                .iter()
+                .map(|ns| kube::Api::namespaced(client.clone(), ns))
+                .collect()
+        };
+        let mut released = 0;
+        for api in apis {
+            let sets = api
+                .list(&kube::api::ListParams::default())
+                .await
+                .context("listing ApplicationSets")?;
+            for set in sets.items {
+                if !set
+                    .finalizers()
+                    .iter()
+                    .any(|f| f == appset::controller::FINALIZER)
+                {
+                    continue;
+                }
+                let ns = set.namespace().unwrap_or_default();
+                let name = set.name_any();
+                let keep: Vec<&String> = set
+                    .finalizers()
+                    .iter()
+                    .filter(|f| f.as_str() != appset::controller::FINALIZER)
+                    .collect();
+                // The resourceVersion makes this a compare-and-swap: finalizers another
+                // controller adds meanwhile are not lost.
+                let patch = serde_json::json!({"metadata": {
+                    "finalizers": keep,
+                    "resourceVersion": set.resource_version(),
+                }});
+                kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), &ns)
+                    .patch(
+                        &name,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await
+                    .with_context(|| format!("releasing ApplicationSet {ns}/{name}"))?;
+                eprintln!("released ApplicationSet {ns}/{name}");
+                released += 1;
+            }
+        }
+        eprintln!(
+            "{released} ApplicationSets released from {}",
+            appset::controller::FINALIZER
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// The names of appset's CRDs that the cluster (kubeconfig or in-cluster) already has.
 fn existing_crds() -> Result<Vec<String>> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -812,6 +888,6 @@ mod tests {
         }
         assert!(undocumented.is_empty(), "no help text: {undocumented:?}");
         let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
-        assert_eq!(names, ["render", "run", "serve", "install", "crds"]);
+        assert_eq!(names, ["render", "run", "serve", "install", "uninstall", "crds"]);
     }
 }

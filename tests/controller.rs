@@ -1151,3 +1151,42 @@ async fn a_rolling_sync_set_gets_a_condition_and_no_application() {
         "nothing synced out of order"
     );
 }
+
+/// `appset uninstall` releases appset's finalizer from the ApplicationSets, so that once appset is
+/// gone deleting one does not hang (its Applications go with it, by garbage collection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_releases_the_finalizer_so_deleting_a_set_never_hangs_without_appset() {
+    let ns = "ctl-uninstall";
+    let client = setup(ns).await;
+    let cp = harness::control_plane();
+    let controller = start(client.clone(), ns, |_| {}).await;
+    create(&client, &list_appset(ns, "gone", &["one"], json!({}))).await;
+    wait_names(&client, ns, &["one-guestbook"]).await;
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    assert!(
+        sets.get("gone")
+            .await
+            .unwrap()
+            .finalizers()
+            .contains(&"appset.io/cleanup".to_string())
+    );
+    drop(controller);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["uninstall", "--namespace", ns])
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("released ApplicationSet {ns}/gone")),
+        "{stderr}"
+    );
+    assert!(sets.get("gone").await.unwrap().finalizers().is_empty());
+
+    sets.delete("gone", &DeleteParams::default()).await.unwrap();
+    eventually(WAIT, || async { sets.get_opt("gone").await.unwrap().is_none() })
+        .await
+        .expect("the ApplicationSet is deleted with no appset running");
+}
