@@ -83,13 +83,8 @@ fn an_ssh_key_with_a_known_host_reads_the_repository_and_stays_private() {
     assert_eq!(files, [b"k: v\n".to_vec()]);
 
     // The key and the known hosts are files of mode 0600 under the cache directory.
-    let credentials = s.cache.path().join(".credentials");
-    let dir = std::fs::read_dir(&credentials)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let fingerprint = access.credential.as_ref().unwrap().fingerprint();
+    let dir = s.cache.path().join(".credentials").join(&fingerprint);
     for name in ["key", "known_hosts"] {
         let mode = std::fs::metadata(dir.join(name)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
@@ -100,7 +95,6 @@ fn an_ssh_key_with_a_known_host_reads_the_repository_and_stays_private() {
     );
 
     // When the Secret goes away, its key leaves the disk; a later read writes it again.
-    let fingerprint = access.credential.as_ref().unwrap().fingerprint();
     let keep = std::collections::BTreeSet::from([fingerprint]);
     assert_eq!(repos.retain_credentials(&keep), 0, "a live credential stays");
     assert_eq!(repos.retain_credentials(&Default::default()), 1);
