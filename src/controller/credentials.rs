@@ -12,7 +12,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::warn;
 
 use crate::{
-    crd::ApplicationSet,
+    crd::{ApplicationSet, GitGenerator},
     generators::GeneratorSpec,
     sources::{
         credentials::{RepoCredentials, normalize_git_url},
@@ -69,18 +69,7 @@ pub fn sets_reading(sets: &Store<ApplicationSet>, secret: &Secret) -> Vec<Object
     let Some(prefix) = secret_field(secret, "url").map(|u| normalize_git_url(&u)) else {
         return Vec::new();
     };
-    sets.state()
-        .into_iter()
-        .filter(|set| {
-            GeneratorSpec::all_in(&set.spec.generators)
-                .iter()
-                .any(|g| match g {
-                    GeneratorSpec::Git(git) => normalize_git_url(&git.repo_url).starts_with(&prefix),
-                    _ => false,
-                })
-        })
-        .map(|set| ObjectRef::from_obj(&*set))
-        .collect()
+    sets_with_git(sets, |git| normalize_git_url(&git.repo_url).starts_with(&prefix))
 }
 
 /// The ApplicationSets a change of the known-hosts or TLS ConfigMap concerns: those with a git
@@ -93,12 +82,20 @@ pub fn sets_reading_git(
     if name != Some(KNOWN_HOSTS_CONFIG_MAP) && name != Some(TLS_CERTS_CONFIG_MAP) {
         return Vec::new();
     }
+    sets_with_git(sets, |_| true)
+}
+
+/// The ApplicationSets with a git generator (at any depth) that `reads`.
+fn sets_with_git(
+    sets: &Store<ApplicationSet>,
+    reads: impl Fn(&GitGenerator) -> bool,
+) -> Vec<ObjectRef<ApplicationSet>> {
     sets.state()
         .into_iter()
         .filter(|set| {
             GeneratorSpec::all_in(&set.spec.generators)
                 .iter()
-                .any(|g| matches!(g, GeneratorSpec::Git(_)))
+                .any(|g| matches!(g, GeneratorSpec::Git(git) if reads(git)))
         })
         .map(|set| ObjectRef::from_obj(&*set))
         .collect()
