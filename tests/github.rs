@@ -427,24 +427,7 @@ async fn token_ref_reads_the_secret_in_the_application_sets_namespace_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_app_credentials_mint_an_installation_token_that_lists_the_pull_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let key_path = dir.path().join("app.pem");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key_path)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl genpkey");
-    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let pem = harness::github_server::app_private_key();
     let server = Server::start().await;
     server.add_repo("example", "app", many_pulls(2));
     let creds = secret(

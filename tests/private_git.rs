@@ -343,24 +343,7 @@ fn https_with_a_client_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_app_credential_mints_an_installation_token_for_git_over_https() {
     use appset::sources::{Inputs, LiveConfig, Recorded, Sources};
-    let dir = tempfile::tempdir().unwrap();
-    let key_path = dir.path().join("app.pem");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key_path)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl genpkey");
-    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let pem = harness::github_server::app_private_key();
     let api = harness::github_server::Server::start().await;
     let repos = tempfile::tempdir().unwrap();
     init_with_dirs(&repos.path().join("apps"), &["apps/one"]);

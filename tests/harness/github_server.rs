@@ -65,6 +65,29 @@ pub struct Server {
     world: Arc<Mutex<World>>,
 }
 
+/// A GitHub App private key (RSA 2048, PEM), made by `openssl` for the App credentials that the
+/// GitHub-shaped server mints installation tokens for.
+pub fn app_private_key() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("app.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key_path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl genpkey");
+    std::fs::read_to_string(&key_path).unwrap()
+}
+
 pub fn pull(number: u64, branch: &str, base: &str, labels: &[&str], draft: bool) -> Value {
     let sha = format!("{number:04x}{}", "abcdef0123456789".repeat(3))
         .chars()
