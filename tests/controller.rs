@@ -103,6 +103,23 @@ fn list_appset(ns: &str, name: &str, elements: &[&str], extra_spec: Value) -> Ap
     .expect("appset")
 }
 
+/// An ApplicationSet with one `git` generator (`git`: its fields) and one Application per
+/// parameter set, named and namespaced after `path.basename`.
+fn git_dirs_appset(ns: &str, name: &str, git: Value) -> ApplicationSet {
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "generators": [{"git": git}],
+            "template": {
+                "metadata": {"name": "{{path.basename}}"},
+                "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}
+            }
+        }
+    }))
+    .unwrap()
+}
+
 async fn create(client: &Client, set: &ApplicationSet) {
     let api: Api<ApplicationSet> = Api::namespaced(client.clone(), &set.namespace().unwrap());
     api.create(&PostParams::default(), set)
@@ -678,18 +695,11 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     let server = harness::git::GitDaemon::start(dir.path());
     let port = server.port;
     let _controller = start(client.clone(), ns, |_| {}).await;
-    let set: ApplicationSet = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "dirs", "namespace": ns},
-        "spec": {
-            "generators": [{"git": {"repoURL": format!("git://127.0.0.1:{port}/gitops"), "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 1}}],
-            "template": {
-                "metadata": {"name": "{{path.basename}}"},
-                "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}
-            }
-        }
-    }))
-    .unwrap();
+    let set = git_dirs_appset(
+        ns,
+        "dirs",
+        json!({"repoURL": format!("git://127.0.0.1:{port}/gitops"), "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 1}),
+    );
     create(&client, &set).await;
     wait_names(&client, ns, &["api", "web"]).await;
 
@@ -1028,18 +1038,11 @@ async fn a_private_ssh_repository_renders_through_argo_cd_s_secret_and_a_rotated
     let url = sshd.url(&repo);
     apply_repository_credential(&client, ns, &url, &sshd.client_key, &sshd.known_hosts).await;
     let _controller = start(client.clone(), ns, |_| {}).await;
-    let set: ApplicationSet = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "private", "namespace": ns},
-        "spec": {
-            "generators": [{"git": {"repoURL": url, "directories": [{"path": "apps/*"}]}}],
-            "template": {
-                "metadata": {"name": "{{path.basename}}"},
-                "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}
-            }
-        }
-    }))
-    .unwrap();
+    let set = git_dirs_appset(
+        ns,
+        "private",
+        json!({"repoURL": url, "directories": [{"path": "apps/*"}]}),
+    );
     create(&client, &set).await;
     wait_names(&client, ns, &["api", "web"]).await;
 

@@ -162,25 +162,35 @@ fn a_key_the_server_does_not_accept_is_an_authentication_failure() {
     assert!(!message.contains("PRIVATE KEY"), "{message}");
 }
 
+/// An ApplicationSet file in `dir` whose git directories generator reads `apps/*` of `url`, one
+/// Application per directory, named after it.
+fn dirs_set_file(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let set = dir.join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: private}}\nspec:\n  \
+             generators:\n  - git:\n      repoURL: {url}\n      directories: [{{path: 'apps/*'}}]\n  \
+             template:\n    metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      \
+             destination: {{server: https://kubernetes.default.svc, namespace: apps}}\n"
+        ),
+    )
+    .unwrap();
+    set
+}
+
+/// `text` indented as a YAML block scalar's content.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
 /// `appset render` with `--repo-creds`: the same Secrets and known-hosts ConfigMap an Argo CD
 /// installation keeps, as a file.
 #[test]
 fn appset_render_reads_a_private_repository_with_repo_creds() {
     let s = setup();
     let dir = tempfile::tempdir().unwrap();
-    let set = dir.path().join("set.yaml");
-    std::fs::write(
-        &set,
-        format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: private}}\nspec:\n  \
-             generators:\n  - git:\n      repoURL: {url}\n      revision: HEAD\n      directories: [{{path: 'apps/*'}}]\n  \
-             template:\n    metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      \
-             source: {{repoURL: '{url}', path: '{{{{path}}}}'}}\n      destination: {{server: https://kubernetes.default.svc, namespace: apps}}\n",
-            url = s.url
-        ),
-    )
-    .unwrap();
-    let indent = |text: &str| text.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let set = dirs_set_file(dir.path(), &s.url);
     let creds = |key: &str| {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: private-repo\n  namespace: argocd\n  labels:\n    \
@@ -404,19 +414,7 @@ async fn a_github_app_credential_mints_an_installation_token_for_git_over_https(
 fn appset_render_over_https_keeps_tokens_where_they_belong() {
     let s = https_setup(false);
     let dir = tempfile::tempdir().unwrap();
-    let set = dir.path().join("set.yaml");
-    std::fs::write(
-        &set,
-        format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: private}}\nspec:\n  \
-             generators:\n  - git:\n      repoURL: {url}\n      directories: [{{path: 'apps/*'}}]\n  \
-             template:\n    metadata: {{name: '{{{{path.basename}}}}'}}\n    spec:\n      project: default\n      \
-             destination: {{server: https://kubernetes.default.svc, namespace: apps}}\n",
-            url = s.url
-        ),
-    )
-    .unwrap();
-    let indent = |text: &str| text.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let set = dirs_set_file(dir.path(), &s.url);
     let tls = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: argocd-tls-certs-cm, namespace: argocd}}\ndata:\n  127.0.0.1: |\n{}",
         indent(&s.server.ca_pem)
