@@ -18,7 +18,7 @@ use kube::Resource;
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 
-use crate::plan::{self, FIELD_MANAGER};
+use crate::plan::{self, ARGO_FIELD_MANAGER, Adoption, FIELD_MANAGER};
 
 /// A live Application, slimmed for the cache (see the module docs).
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +30,9 @@ pub struct CachedApplication {
     pub spec: Option<Box<RawValue>>,
     /// The `fieldsV1` of appset's own server-side apply entry in `managedFields`, as compact JSON.
     pub owned_fields: Option<Box<RawValue>>,
+    /// The whole `managedFields` list, kept only while fields of the Application are managed by
+    /// Argo CD's ApplicationSet controller (until appset adopts it: [`plan::adoption`]).
+    pub argo_managed_fields: Option<Box<RawValue>>,
     /// `status.sync.status` (Argo CD's sync status).
     pub sync_status: Option<String>,
     /// `status.health.status` (Argo CD's health status).
@@ -63,12 +66,17 @@ struct StatusField {
 
 impl From<Wire> for CachedApplication {
     fn from(mut w: Wire) -> Self {
-        let owned_fields = w
-            .metadata
-            .managed_fields
-            .take()
+        let managed = w.metadata.managed_fields.take().unwrap_or_default();
+        let argo_managed_fields = managed
+            .iter()
+            .any(|f| {
+                f.manager.as_deref() == Some(ARGO_FIELD_MANAGER)
+                    && serde_json::to_value(f).is_ok_and(|f| plan::is_adoptable(&f))
+            })
+            .then(|| serde_json::value::to_raw_value(&managed).ok())
+            .flatten();
+        let owned_fields = managed
             .into_iter()
-            .flatten()
             .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
             .and_then(|f| f.fields_v1)
             .and_then(|f| serde_json::value::to_raw_value(&f.0).ok());
@@ -83,6 +91,7 @@ impl From<Wire> for CachedApplication {
             metadata: w.metadata,
             spec: w.spec.and_then(|s| serde_json::value::to_raw_value(&s).ok()),
             owned_fields,
+            argo_managed_fields,
             sync_status: status.sync.and_then(|s| s.status),
             health_status: status.health.and_then(|s| s.status),
         }
@@ -146,6 +155,15 @@ impl plan::LiveApplication for CachedApplication {
             "spec": parse(&self.spec),
         }))
     }
+
+    fn adoption(&self) -> Option<Adoption> {
+        let managed = self.argo_managed_fields.as_ref()?;
+        plan::adoption(
+            self.name(),
+            &serde_json::from_str(managed.get()).ok()?,
+            self.metadata.resource_version.as_deref()?,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -183,5 +201,31 @@ mod tests {
             json!([{"manager": "appset", "operation": "Apply", "fieldsV1": {"f:spec": {"f:project": {}}}}])
         );
         assert_eq!(view["metadata"]["labels"], json!({"team": "web"}));
+    }
+
+    #[test]
+    fn the_cache_keeps_managed_fields_only_while_argo_cd_s_controller_owns_spec_fields() {
+        let app = |managed: Value| {
+            serde_json::from_value::<CachedApplication>(json!({
+                "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "9", "managedFields": managed},
+                "spec": {"project": "default"}
+            }))
+            .unwrap()
+        };
+        let argo = app(json!([
+            {"manager": "argocd-applicationset-controller", "operation": "Update",
+             "fieldsV1": {"f:spec": {"f:project": {}}, "f:status": {}}}
+        ]));
+        let adoption = argo.adoption().expect("adoptable");
+        assert_eq!(adoption.owned, json!({"f:spec": {"f:project": {}}}));
+        assert_eq!(adoption.patch[0]["value"], json!("9"));
+        // Adopted: Argo's entry keeps only status, which is not adopted; nothing is kept.
+        let adopted = app(adoption.patch[1]["value"].clone());
+        assert!(adopted.argo_managed_fields.is_none());
+        assert_eq!(adopted.adoption(), None);
+        assert_eq!(
+            adopted.view()["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:spec": {"f:project": {}}})
+        );
     }
 }

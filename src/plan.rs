@@ -11,6 +11,9 @@
 //! (otherwise an apply is needed to remove it). Argo CD's `preservedFields` and
 //! `ignoreApplicationDifferences` (JSON pointers) make appset apply the live value for those
 //! fields, so they are neither overwritten nor reported as differences.
+//!
+//! Applications Argo CD's own ApplicationSet controller created are adopted ([`adoption`]): its
+//! field ownership moves to appset's manager in one `managedFields` patch, with no other change.
 
 use std::{
     borrow::Cow,
@@ -26,6 +29,11 @@ use crate::{
 
 /// The field manager of every appset write.
 pub const FIELD_MANAGER: &str = "appset";
+
+/// The field manager of Argo CD's ApplicationSet controller (controller-runtime names it after
+/// the binary). Applications it created or updated carry an `Update` entry of this manager;
+/// appset takes those fields over ([`adoption`]).
+pub const ARGO_FIELD_MANAGER: &str = "argocd-applicationset-controller";
 
 /// Annotations whose live values Argo CD always preserves.
 pub const DEFAULT_PRESERVED_ANNOTATIONS: [&str; 3] = [
@@ -233,6 +241,9 @@ pub struct Plan {
     pub update: Vec<ApplyObject>,
     /// Names of owned Applications no longer generated.
     pub delete: Vec<String>,
+    /// Ownership transfers from Argo CD's ApplicationSet controller (see [`adoption`]): one JSON
+    /// patch of `metadata.managedFields` per Application, sent before `update`.
+    pub adopt: Vec<Adoption>,
     /// Applications already up to date.
     pub unchanged: usize,
     /// Differing Applications left alone because the policy forbids updates.
@@ -244,7 +255,7 @@ pub struct Plan {
 impl Plan {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty() && self.adopt.is_empty()
     }
 }
 
@@ -259,6 +270,9 @@ pub trait LiveApplication {
     /// The Application as JSON: `metadata` (name, labels, annotations, finalizers,
     /// ownerReferences, managedFields, deletionTimestamp) and `spec`.
     fn view(&self) -> Cow<'_, Value>;
+    /// The ownership transfer this Application needs, if fields of it are managed by Argo CD's
+    /// ApplicationSet controller ([`adoption`]).
+    fn adoption(&self) -> Option<Adoption>;
 }
 
 impl LiveApplication for Value {
@@ -272,6 +286,12 @@ impl LiveApplication for Value {
     fn view(&self) -> Cow<'_, Value> {
         Cow::Borrowed(self)
     }
+    fn adoption(&self) -> Option<Adoption> {
+        let rv = self
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)?;
+        adoption(self.name(), self.pointer("/metadata/managedFields")?, rv)
+    }
 }
 
 impl<T: LiveApplication + ?Sized> LiveApplication for &T {
@@ -283,6 +303,9 @@ impl<T: LiveApplication + ?Sized> LiveApplication for &T {
     }
     fn view(&self) -> Cow<'_, Value> {
         (**self).view()
+    }
+    fn adoption(&self) -> Option<Adoption> {
+        (**self).adoption()
     }
 }
 
@@ -303,7 +326,22 @@ pub fn plan<L: LiveApplication>(
     sorted.sort_by(|a, b| application_name(a).cmp(application_name(b)));
     let mut out = Plan::default();
     for d in sorted {
-        let current = live_by_name.get(application_name(&d)).map(|l| l.view());
+        let live = live_by_name.get(application_name(&d));
+        let mut current = live.map(|l| l.view());
+        // Fields Argo CD's controller managed are planned as appset's own once adopted: an
+        // Application Argo rendered the same then needs the transfer and nothing else.
+        // Policies that never update never apply again, so they need no transfer.
+        if opts.policy.allow_update()
+            && let (Some(adopt), Some(view)) = (live.and_then(|l| l.adoption()), current.as_mut())
+        {
+            if let Some(meta) = view.to_mut().get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert(
+                    "managedFields".into(),
+                    serde_json::json!([{"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": adopt.owned}]),
+                );
+            }
+            out.adopt.push(adopt);
+        }
         let current = current.as_deref();
         let apply = into_apply_object(d, current, owner, opts);
         match current {
@@ -565,6 +603,142 @@ pub fn up_to_date(apply: &Value, live: &Value) -> bool {
     meta_ok && finalizers_ok && owner_ok && spec_ok && owned_ok
 }
 
+/// An ownership transfer from Argo CD's ApplicationSet controller to appset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adoption {
+    /// The Application's name.
+    pub name: String,
+    /// A JSON patch: the Application is unchanged since it was read (`test` of its
+    /// `resourceVersion`), and its `managedFields` list becomes appset's `Apply` entry with the
+    /// transferred fields, then every other manager's entry.
+    pub patch: Value,
+    /// appset's server-side apply fields after the transfer (its own plus Argo's `metadata` and
+    /// `spec` fields).
+    pub owned: Value,
+}
+
+/// The `metadata` fields that move with an adoption; every other `metadata` field (and `status`,
+/// `operation`) stays with its manager.
+const ADOPTED_METADATA_FIELDS: [&str; 4] = ["f:labels", "f:annotations", "f:finalizers", "f:ownerReferences"];
+
+/// The ownership transfer of an Application whose `managedFields` has entries of Argo CD's
+/// ApplicationSet controller ([`ARGO_FIELD_MANAGER`]), or `None` when it has none.
+///
+/// Argo CD's controller writes with `Update` (create, then full updates), so those fields are
+/// owned by an `Update` entry that appset's server-side applies would never remove: a field Argo
+/// rendered and appset does not would stay forever. The transfer moves the entry's `spec` and
+/// `metadata` (labels, annotations, finalizers, ownerReferences) fields into appset's `Apply`
+/// entry and leaves the rest (Argo's `status` of a create, say) under Argo's name, in one write
+/// that changes no field of the Application itself: the way `kubectl` upgrades client-side-apply
+/// ownership to server-side apply. The next apply of appset then owns exactly what Argo owned.
+pub fn adoption(name: &str, managed_fields: &Value, resource_version: &str) -> Option<Adoption> {
+    let entries = managed_fields.as_array()?;
+    if !entries.iter().any(is_adoptable) {
+        return None;
+    }
+    let is_ours = |e: &Value| {
+        e.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+            && e.get("operation").and_then(Value::as_str) == Some("Apply")
+    };
+    let mut owned = entries
+        .iter()
+        .find(|e| is_ours(e))
+        .and_then(|e| e.get("fieldsV1"))
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let mut kept = Vec::with_capacity(entries.len());
+    for e in entries {
+        if is_ours(e) {
+            continue;
+        }
+        if !is_adoptable(e) {
+            kept.push(e.clone());
+            continue;
+        }
+        let mut rest = e.get("fieldsV1").cloned().unwrap_or(Value::Null);
+        if let (Some(rest), Some(owned)) = (rest.as_object_mut(), owned.as_object_mut()) {
+            if let Some(Value::Object(spec)) = rest.remove("f:spec") {
+                union_fields(
+                    owned,
+                    Map::from_iter([("f:spec".to_string(), Value::Object(spec))]),
+                );
+            }
+            if let Some(Value::Object(meta)) = rest.get_mut("f:metadata") {
+                let taken: Map<String, Value> = ADOPTED_METADATA_FIELDS
+                    .iter()
+                    .filter_map(|f| meta.remove(*f).map(|v| (f.to_string(), v)))
+                    .collect();
+                if !taken.is_empty() {
+                    union_fields(
+                        owned,
+                        Map::from_iter([("f:metadata".to_string(), Value::Object(taken))]),
+                    );
+                }
+                if meta.keys().all(|k| k == ".") {
+                    rest.remove("f:metadata");
+                }
+            }
+            if rest.keys().any(|k| k != ".") {
+                let mut residual = e.clone();
+                residual["fieldsV1"] = Value::Object(std::mem::take(rest));
+                kept.push(residual);
+            }
+        }
+    }
+    let mut ours = serde_json::json!({
+        "manager": FIELD_MANAGER,
+        "operation": "Apply",
+        "apiVersion": "argoproj.io/v1alpha1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": owned,
+    });
+    if let Some(time) = entries
+        .iter()
+        .find(|e| is_adoptable(e))
+        .and_then(|e| e.get("time"))
+    {
+        ours["time"] = time.clone();
+    }
+    kept.insert(0, ours);
+    Some(Adoption {
+        name: name.to_string(),
+        patch: serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "replace", "path": "/metadata/managedFields", "value": kept},
+        ]),
+        owned,
+    })
+}
+
+/// Whether a `managedFields` entry is Argo CD's ApplicationSet controller's and owns fields an
+/// adoption moves to appset (its `spec`, or the labels, annotations, finalizers or
+/// ownerReferences).
+pub fn is_adoptable(entry: &Value) -> bool {
+    let fields = entry.get("fieldsV1");
+    entry.get("manager").and_then(Value::as_str) == Some(ARGO_FIELD_MANAGER)
+        && entry
+            .get("subresource")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        && (fields.and_then(|f| f.get("f:spec")).is_some()
+            || fields
+                .and_then(|f| f.get("f:metadata"))
+                .is_some_and(|m| ADOPTED_METADATA_FIELDS.iter().any(|k| m.get(*k).is_some())))
+}
+
+/// Merge the `fieldsV1` tree `add` into `into` (a set union).
+fn union_fields(into: &mut Map<String, Value>, add: Map<String, Value>) {
+    for (k, v) in add {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Object(have)), Value::Object(add)) => union_fields(have, add),
+            (Some(_), _) => {}
+            (None, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +776,18 @@ mod tests {
         l
     }
 
+    /// The plan for one generated Application `desired` against its live version.
+    fn plan_one(desired: Value, live: &Value, policy: Policy) -> Plan {
+        let name = application_name(&desired).to_string();
+        plan(
+            vec![desired],
+            &BTreeSet::from([name]),
+            std::slice::from_ref(live),
+            &owner(),
+            &opts(policy),
+        )
+    }
+
     fn opts(policy: Policy) -> PlanOptions {
         PlanOptions {
             policy,
@@ -625,6 +811,99 @@ mod tests {
         assert_eq!(p.unchanged, 1);
     }
 
+    /// An Application as Argo CD's ApplicationSet controller leaves it: created (an `Update`
+    /// entry of its manager, with the `status` a Go struct marshals), then status written by
+    /// Argo CD's application controller.
+    fn argo_created(desired: &Value) -> Value {
+        let mut l = desired.clone();
+        l["metadata"]["resourceVersion"] = json!("41");
+        l["metadata"]["ownerReferences"] = json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "name": "set", "uid": "uid-1", "controller": true, "blockOwnerDeletion": true}]);
+        l["metadata"]["managedFields"] = json!([
+            {"manager": ARGO_FIELD_MANAGER, "operation": "Update", "apiVersion": "argoproj.io/v1alpha1",
+             "time": "2026-11-30T10:00:00Z", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:finalizers": {".": {}, "v:\"resources-finalizer.argocd.argoproj.io\"": {}},
+                                         "f:ownerReferences": {".": {}, "k:{\"uid\":\"uid-1\"}": {}}},
+                          "f:spec": {".": {}, "f:project": {}, "f:source": {".": {}, "f:repoURL": {}, "f:path": {}},
+                                     "f:destination": {".": {}, "f:server": {}}},
+                          "f:status": {".": {}, "f:health": {}, "f:summary": {}}}},
+            {"manager": "argocd-application-controller", "operation": "Update", "apiVersion": "argoproj.io/v1alpha1",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:sync": {"f:status": {}}}}}
+        ]);
+        l["status"] = json!({"sync": {"status": "Synced"}, "health": {}, "summary": {}});
+        l
+    }
+
+    #[test]
+    fn an_application_argo_rendered_the_same_is_adopted_with_one_managed_fields_patch() {
+        let live = argo_created(&app("a", "p"));
+        let p = plan_one(app("a", "p"), &live, Policy::Sync);
+        assert!(
+            p.create.is_empty() && p.update.is_empty() && p.delete.is_empty(),
+            "{p:?}"
+        );
+        assert_eq!(p.adopt.len(), 1);
+        let patch = &p.adopt[0].patch;
+        assert_eq!(
+            patch[0],
+            json!({"op": "test", "path": "/metadata/resourceVersion", "value": "41"})
+        );
+        let managed = patch[1]["value"].as_array().unwrap();
+        assert_eq!(managed.len(), 3, "{managed:?}");
+        assert_eq!(
+            (managed[0]["manager"].as_str(), managed[0]["operation"].as_str()),
+            (Some("appset"), Some("Apply"))
+        );
+        assert_eq!(managed[0]["fieldsV1"]["f:spec"]["f:source"]["f:path"], json!({}));
+        assert!(managed[0]["fieldsV1"]["f:metadata"]["f:finalizers"].is_object());
+        assert!(
+            managed[0]["fieldsV1"].get("f:status").is_none(),
+            "status stays with Argo's entry"
+        );
+        // What Argo's entry owned besides metadata and spec stays under its name; the
+        // application controller's entry is untouched.
+        assert_eq!(managed[1]["manager"], json!(ARGO_FIELD_MANAGER));
+        assert_eq!(
+            managed[1]["fieldsV1"],
+            json!({"f:status": {".": {}, "f:health": {}, "f:summary": {}}})
+        );
+        assert_eq!(managed[2]["manager"], json!("argocd-application-controller"));
+
+        // Once adopted, the Application is appset's and up to date: nothing more to do.
+        let mut adopted = argo_created(&app("a", "p"));
+        adopted["metadata"]["managedFields"] = patch[1]["value"].clone();
+        let again = plan_one(app("a", "p"), &adopted, Policy::Sync);
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(again.unchanged, 1);
+    }
+
+    #[test]
+    fn a_field_argo_rendered_that_appset_does_not_is_adopted_then_removed_by_an_apply() {
+        let mut argo = app("a", "p");
+        argo["spec"]["source"]["targetRevision"] = json!("v1");
+        let mut live = argo_created(&argo);
+        live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
+            json!({});
+        let p = plan_one(app("a", "p"), &live, Policy::Sync);
+        assert_eq!(p.adopt.len(), 1);
+        assert_eq!(
+            p.update.len(),
+            1,
+            "appset's apply, now owning targetRevision, removes it"
+        );
+    }
+
+    #[test]
+    fn policies_that_never_update_adopt_nothing_and_appset_s_own_applications_need_no_adoption() {
+        let live = argo_created(&app("a", "p"));
+        for policy in [Policy::CreateOnly, Policy::CreateDelete] {
+            let p = plan_one(app("a", "p"), &live, policy);
+            assert!(p.is_empty(), "{policy:?}: {p:?}");
+        }
+        let ours = live_after_apply(&apply_object(&app("a", "p"), None, &owner(), &opts(Policy::Sync)));
+        assert_eq!(ours.adoption(), None);
+    }
+
     #[test]
     fn a_field_appset_owns_but_no_longer_generates_needs_an_apply() {
         let mut old = app("a", "p");
@@ -632,13 +911,7 @@ mod tests {
         let mut live = live_after_apply(&apply_object(&old, None, &owner(), &opts(Policy::Sync)));
         live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
             json!({});
-        let p = plan(
-            vec![app("a", "p")],
-            &BTreeSet::from(["a".to_string()]),
-            &[live],
-            &owner(),
-            &opts(Policy::Sync),
-        );
+        let p = plan_one(app("a", "p"), &live, Policy::Sync);
         assert_eq!(p.update.len(), 1, "{p:?}");
     }
 

@@ -145,6 +145,17 @@ async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> Option
         .map(|c| (c.status, c.reason, c.message))
 }
 
+/// Wait until the set's `ResourcesUpToDate` condition is true.
+async fn wait_up_to_date(client: &Client, ns: &str, name: &str) {
+    eventually(WAIT, || async {
+        condition(client, ns, name, "ResourcesUpToDate")
+            .await
+            .is_some_and(|c| c.0 == "True")
+    })
+    .await
+    .expect("ResourcesUpToDate");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applications_are_created_updated_and_pruned_with_owner_references_and_status() {
     let ns = "ctl-basic";
@@ -223,13 +234,7 @@ async fn a_reconcile_that_finds_everything_up_to_date_sends_no_write_request() {
     let _controller = start(counted, ns, |_| {}).await;
     create(&client, &list_appset(ns, "quiet", &["a", "b", "c"], json!({}))).await;
     wait_names(&client, ns, &["a-guestbook", "b-guestbook", "c-guestbook"]).await;
-    eventually(WAIT, || async {
-        condition(&client, ns, "quiet", "ResourcesUpToDate")
-            .await
-            .is_some_and(|c| c.0 == "True")
-    })
-    .await
-    .expect("up to date");
+    wait_up_to_date(&client, ns, "quiet").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled = writes.load(Ordering::SeqCst);
     assert!(settled > 0, "the first reconcile wrote");
@@ -1192,4 +1197,156 @@ async fn uninstall_releases_the_finalizer_so_deleting_a_set_never_hangs_without_
     eventually(WAIT, || async { sets.get_opt("gone").await.unwrap().is_none() })
         .await
         .expect("the ApplicationSet is deleted with no appset running");
+}
+
+/// Issue 13, item 2: Applications that Argo CD's ApplicationSet controller created (its field
+/// manager through Create/Update, the controller ownerReference, the resources finalizer; status
+/// written through the main resource by Argo CD's application controller) are taken over with
+/// one write each and no delete, re-create or change; the next reconcile writes nothing; and
+/// appset then owns what Argo's controller owned (a label the template stops rendering goes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_argo_cd_s_controller_created_are_adopted_with_one_write_each_then_none() {
+    let ns = "ctl-adopt";
+    let client = setup(ns).await;
+    let set = list_appset(ns, "adopt", &["a", "b"], json!({}));
+    create(&client, &set).await;
+    let uid = Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .get("adopt")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let apps = apps_api(&client, ns);
+    let mut before = Vec::new();
+    for c in ["a", "b"] {
+        let name = format!("{c}-guestbook");
+        // What Argo CD's controller creates for this set (its Go struct marshals an empty status).
+        let app: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {
+                "name": name, "namespace": ns, "labels": {"team": "web"},
+                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "adopt",
+                                     "uid": uid, "controller": true, "blockOwnerDeletion": true}]
+            },
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git", "path": format!("guestbook/{c}"), "targetRevision": "HEAD"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": c}
+            },
+            "status": {"health": {}, "summary": {}}
+        }))
+        .unwrap();
+        let pp = PostParams {
+            field_manager: Some("argocd-applicationset-controller".into()),
+            ..PostParams::default()
+        };
+        apps.create(&pp, &app)
+            .await
+            .expect("create as Argo CD's controller");
+        let status = json!({"status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}});
+        apps.patch(
+            &name,
+            &PatchParams {
+                field_manager: Some("argocd-application-controller".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&status),
+        )
+        .await
+        .expect("status as Argo CD's application controller");
+        before.push(apps.get(&name).await.unwrap());
+    }
+
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _controller = start(harness::logging_client(log.clone()).await, ns, |_| {}).await;
+    wait_up_to_date(&client, ns, "adopt").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let app_writes = |log: &std::sync::Mutex<Vec<String>>| -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.contains("/applications/"))
+            .cloned()
+            .collect()
+    };
+    let first = app_writes(&log);
+    let mut expected = vec![
+        format!("PATCH /apis/argoproj.io/v1alpha1/namespaces/{ns}/applications/a-guestbook"),
+        format!("PATCH /apis/argoproj.io/v1alpha1/namespaces/{ns}/applications/b-guestbook"),
+    ];
+    let mut got = first.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(
+        got, expected,
+        "exactly one write per Application, no delete or create"
+    );
+    for old in &before {
+        let now = apps.get(&old.name_any()).await.unwrap();
+        assert_eq!(now.metadata.uid, old.metadata.uid, "not re-created");
+        assert_eq!(now.data["spec"], old.data["spec"], "spec unchanged");
+        assert_eq!(now.data["status"], old.data["status"], "status unchanged");
+        assert_eq!(now.metadata.labels, old.metadata.labels);
+        assert_eq!(now.metadata.finalizers, old.metadata.finalizers);
+        assert_eq!(now.metadata.owner_references, old.metadata.owner_references);
+        let managers: Vec<(String, String, bool)> = now
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .map(|m| {
+                let fields = m.fields_v1.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+                (
+                    m.manager.clone().unwrap_or_default(),
+                    m.operation.clone().unwrap_or_default(),
+                    fields.get("f:spec").is_some(),
+                )
+            })
+            .collect();
+        assert!(
+            managers.contains(&("appset".into(), "Apply".into(), true)),
+            "appset owns the spec: {managers:?}"
+        );
+        assert!(
+            !managers
+                .iter()
+                .any(|(m, _, spec)| m == "argocd-applicationset-controller" && *spec),
+            "Argo's controller owns no spec field any more: {managers:?}"
+        );
+    }
+
+    // A second reconcile (an annotation on the set) writes nothing to the Applications.
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(
+            "adopt",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"poke": "1"}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app_writes(&log), first, "the next reconcile sends 0 writes");
+
+    // appset now owns what Argo's controller owned: a label the template no longer renders is
+    // removed by its apply (under Argo's Update ownership it would have stayed forever).
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(
+            "adopt",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"template": {"metadata": {"labels": null}}}})),
+        )
+        .await
+        .unwrap();
+    eventually(WAIT, || async {
+        let mut gone = true;
+        for c in ["a", "b"] {
+            let app = apps.get(&format!("{c}-guestbook")).await.unwrap();
+            gone &= !app.labels().contains_key("team");
+        }
+        gone
+    })
+    .await
+    .expect("the label Argo's controller set is removed once appset stops rendering it");
 }

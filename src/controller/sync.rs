@@ -113,6 +113,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         info!(
             created = plan.create.len(),
             updated = plan.update.len(),
+            adopted = plan.adopt.len(),
             deleted = plan.delete.len(),
             unchanged = plan.unchanged,
             "reconciled"
@@ -232,6 +233,34 @@ async fn execute(
     let applier: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let concurrency = ctx.config.apply_concurrency.max(1);
+    // Ownership transfers first, so that the applies after them own what Argo CD's controller did.
+    let adoptions: Vec<_> = plan
+        .adopt
+        .iter()
+        .map(|a| {
+            let api = api.clone();
+            async move {
+                let r = match serde_json::from_value::<json_patch::Patch>(a.patch.clone()) {
+                    Ok(patch) => api
+                        .patch(&a.name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                        .await
+                        .map(|written| ctx.echoes.wrote(ns, &a.name, written.metadata.resource_version)),
+                    Err(e) => Err(kube::Error::SerdeError(e)),
+                };
+                (a.name.clone(), r)
+            }
+        })
+        .collect();
+    let results = futures::stream::iter(adoptions)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    if let Some((name, e)) = settle(ctx, appset, "Adopted", results).await {
+        return Err((
+            condition::UPDATE_ERROR,
+            format!("error adopting Application {ns}/{name} from Argo CD's ApplicationSet controller: {e}"),
+        ));
+    }
     for (objs, reason, verb) in [
         (&plan.create, condition::CREATE_ERROR, "Created"),
         (&plan.update, condition::UPDATE_ERROR, "Updated"),

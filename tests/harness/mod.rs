@@ -283,6 +283,16 @@ pub async fn client() -> Client {
 
 /// An admin client whose writes (POST, PUT, PATCH, DELETE) are counted in `writes`.
 pub async fn counting_client(writes: Arc<AtomicU64>) -> Client {
+    recording_client(writes, None).await
+}
+
+/// A client that counts write requests and logs each as `METHOD path` (to tell which objects
+/// were written, and how).
+pub async fn logging_client(log: Arc<std::sync::Mutex<Vec<String>>>) -> Client {
+    recording_client(Arc::new(AtomicU64::new(0)), Some(log)).await
+}
+
+async fn recording_client(writes: Arc<AtomicU64>, log: Option<Arc<std::sync::Mutex<Vec<String>>>>) -> Client {
     appset::install_crypto_provider();
     let cp = control_plane();
     let kc = Kubeconfig::read_from(&cp.kubeconfig).expect("kubeconfig");
@@ -292,6 +302,7 @@ pub async fn counting_client(writes: Arc<AtomicU64>) -> Client {
     let layer = tower::layer::layer_fn(move |inner| CountWrites {
         inner,
         writes: writes.clone(),
+        log: log.clone(),
     });
     kube::client::ClientBuilder::try_from(config)
         .expect("builder")
@@ -299,11 +310,12 @@ pub async fn counting_client(writes: Arc<AtomicU64>) -> Client {
         .build()
 }
 
-/// A tower service that counts write requests.
+/// A tower service that counts (and optionally logs) write requests.
 #[derive(Clone)]
 pub struct CountWrites<S> {
     inner: S,
     writes: Arc<AtomicU64>,
+    log: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for CountWrites<S>
@@ -324,6 +336,13 @@ where
             &http::Method::GET | &http::Method::HEAD | &http::Method::OPTIONS
         ) {
             self.writes.fetch_add(1, Ordering::SeqCst);
+            if let Some(log) = &self.log {
+                log.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
+                    "{} {}",
+                    req.method(),
+                    req.uri().path()
+                ));
+            }
         }
         self.inner.call(req)
     }
