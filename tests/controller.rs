@@ -384,7 +384,24 @@ async fn deleting_the_application_set_garbage_collects_its_applications_or_relea
         ),
     )
     .await;
-    wait_names(&client, ns, &["gc1-guestbook", "rel1-guestbook"]).await;
+    // preserveResourcesOnDeletion keeps the workloads (no resources finalizer), not the
+    // Application: garbage collection deletes it with the set, as Argo CD does.
+    create(
+        &client,
+        &list_appset(
+            ns,
+            "pres",
+            &["pres1"],
+            json!({"syncPolicy": {"preserveResourcesOnDeletion": true}}),
+        ),
+    )
+    .await;
+    wait_names(
+        &client,
+        ns,
+        &["gc1-guestbook", "pres1-guestbook", "rel1-guestbook"],
+    )
+    .await;
     // Our finalizer is on the sets.
     let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
     eventually(WAIT, || async {
@@ -396,19 +413,23 @@ async fn deleting_the_application_set_garbage_collects_its_applications_or_relea
     .expect("finalizer added");
     sets.delete("gc", &DeleteParams::default()).await.unwrap();
     sets.delete("rel", &DeleteParams::default()).await.unwrap();
+    sets.delete("pres", &DeleteParams::default()).await.unwrap();
     // gc1: sync policy → garbage collection deletes it (it then waits on Argo CD's resources
-    // finalizer, terminating). rel1: create-update → released, kept, without ownerReference and
-    // without the resources finalizer.
+    // finalizer, terminating). pres1: deleted, and gone for good (no resources finalizer).
+    // rel1: create-update → released, kept, without the ownerReference; as Argo CD, its
+    // resources finalizer stays (it only matters if someone deletes the Application later).
     wait_names(&client, ns, &["rel1-guestbook"]).await;
     let kept = apps_api(&client, ns).get("rel1-guestbook").await.unwrap();
     assert!(kept.owner_references().is_empty());
     assert!(
-        !kept
-            .finalizers()
+        kept.finalizers()
             .contains(&"resources-finalizer.argocd.argoproj.io".to_string())
     );
     eventually(WAIT, || async {
-        sets.get("rel").await.is_err() && sets.get("gc").await.is_err()
+        sets.get("rel").await.is_err()
+            && sets.get("gc").await.is_err()
+            && sets.get("pres").await.is_err()
+            && apps_api(&client, ns).get("pres1-guestbook").await.is_err()
     })
     .await
     .expect("sets gone");

@@ -29,7 +29,7 @@ use super::{
     owned_by,
 };
 use crate::{
-    crd::{ApplicationSet, RESOURCES_FINALIZER},
+    crd::ApplicationSet,
     live::CachedApplication,
     pipeline::{self, Options, Output},
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
@@ -366,11 +366,6 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
     let ns = appset.namespace().unwrap_or_default();
     ctx.metrics.forget(&format!("{ns}/{}", appset.name_any()));
     let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
-    let preserve = appset
-        .spec
-        .sync_policy
-        .as_ref()
-        .is_some_and(|p| p.preserve_resources_on_deletion);
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
     // The store may lag; ask the API server for the owned Applications.
     let live = Api::<CachedApplication>::namespaced(ctx.client.clone(), &ns)
@@ -379,7 +374,9 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
         .map_err(|e| Error::kube("listing Applications", e))?;
     let all: Vec<Arc<CachedApplication>> = live.items.into_iter().map(Arc::new).collect();
     let owned = owned_by(&all, &appset);
-    if policy.allow_delete() && !preserve {
+    // As Argo CD: `preserveResourcesOnDeletion` keeps the workloads (the Applications carry no
+    // resources finalizer), not the Applications; only a policy that forbids deletes keeps them.
+    if policy.allow_delete() {
         normal_event(
             &ctx,
             &appset,
@@ -389,7 +386,7 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
         .await;
         return Ok(Action::await_change());
     }
-    // Release: garbage collection must not delete them, and Argo CD must not delete their resources.
+    // Release, as Argo CD: without the owner reference garbage collection leaves them alone.
     let uid = appset.metadata.uid.clone().unwrap_or_default();
     for app in owned {
         let name = app.name_any();
@@ -399,15 +396,9 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
             .filter(|o| o.uid != uid && o.name != appset.name_any())
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
             .collect();
-        let finalizers: Vec<&String> = app
-            .finalizers()
-            .iter()
-            .filter(|f| f.as_str() != RESOURCES_FINALIZER)
-            .collect();
         let patch = json!({"metadata": {
             "resourceVersion": app.resource_version(),
             "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
-            "finalizers": if finalizers.is_empty() { Value::Null } else { json!(finalizers) },
         }});
         match api
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
