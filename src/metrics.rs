@@ -27,7 +27,9 @@
 //! The first three are read from the controller's ApplicationSet cache at scrape time, as Argo
 //! CD reads its lister, so a deleted set's series go with it; its reconcile histogram is removed
 //! when the set is cleaned up. These families are encoded by a collector, so their help strings
-//! are Argo CD's to the letter (the registry would append a period).
+//! are Argo CD's to the letter (the registry would append a period). One difference of form: the
+//! OpenMetrics encoder writes bucket bounds as floats (`le="1.0"` where Go's client writes
+//! `le="1"`); Prometheus 3 normalizes both to the same series.
 //!
 //! appset's own families (`appset_*`: reconciles, errors by reason, durations, owned
 //! Applications, HTTP requests, GitHub request counters) stay beside them.
