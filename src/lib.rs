@@ -31,7 +31,8 @@
 //! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
 //!
 //! Processes (I/O):
-//! - [`metrics`]: the Prometheus registry and the HTTP request metrics layer (no I/O itself).
+//! - [`metrics`]: the Prometheus registry (Argo CD's `argocd_appset_*` and `argocd_github_api_*`
+//!   families beside appset's own) and the HTTP request metrics layer (no I/O itself).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints. HTTP.
 //! - [`webhook`]: GitHub `push` / `pull_request` webhooks → targeted refreshes. HTTP.
 //! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.

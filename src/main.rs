@@ -239,6 +239,10 @@ struct RunArgs {
     /// This replica's identity in the Lease (default: the pod name, else hostname and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// ApplicationSet label keys added to the argocd_appset_labels metric (Argo CD's flag;
+    /// repeatable or comma-separated; none: the metric is off).
+    #[arg(long, env = "APPSET_METRICS_APPLICATIONSET_LABELS", value_delimiter = ',')]
+    metrics_applicationset_labels: Vec<String>,
     /// Shared secret of GitHub webhooks (`POST /api/webhook`, verified with
     /// X-Hub-Signature-256). Default: `webhook.github.secret` of the Secret `argocd-secret` in
     /// --controller-namespace, as Argo CD; without either, webhooks are refused.
@@ -664,6 +668,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         github_token: args.github_token.filter(|t| !t.trim().is_empty()),
         github_max_age: std::time::Duration::from_secs(args.github_max_age_seconds),
         repo_overrides: Vec::new(),
+        metrics_applicationset_labels: args.metrics_applicationset_labels,
         webhooks: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -61,6 +61,16 @@ impl Drop for Running {
 /// Start a controller and wait until its caches are filled (objects created from then on reach it
 /// through its watches).
 async fn start(client: Client, ns: &str, tweak: impl FnOnce(&mut Config)) -> Running {
+    start_recording(client, ns, Default::default(), tweak).await
+}
+
+/// [`start`], recording into `metrics`.
+async fn start_recording(
+    client: Client,
+    ns: &str,
+    metrics: Arc<appset::metrics::Metrics>,
+    tweak: impl FnOnce(&mut Config),
+) -> Running {
     let mut config = Config {
         namespaces: vec![ns.to_string()],
         controller_namespace: ns.to_string(),
@@ -70,7 +80,7 @@ async fn start(client: Client, ns: &str, tweak: impl FnOnce(&mut Config)) -> Run
     tweak(&mut config);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let running = Running(tokio::spawn(async move {
-        if let Err(e) = controller::run_with(client, config, Default::default(), Some(tx)).await {
+        if let Err(e) = controller::run_with(client, config, metrics, Some(tx)).await {
             panic!("controller: {e}");
         }
     }));
@@ -707,6 +717,116 @@ async fn pull_request_previews_follow_the_pull_requests_and_survive_github_error
     })
     .await
     .expect("error cleared");
+}
+
+/// Argo CD's metrics after the reconcile of a pull-request set: its info (`ResourcesUpToDate`'s
+/// reason), owned Applications, labels (with `--metrics-applicationset-labels`), reconcile
+/// histogram and the GitHub requests made for it, labelled with it; its series go when it is
+/// deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argo_cd_metrics_report_the_set_its_reconciles_and_its_github_requests() {
+    use harness::github_server::{Server, pull};
+    let ns = "ctl-metrics";
+    let client = setup(ns).await;
+    let github = Server::start().await;
+    github.add_repo(
+        "example",
+        "shop",
+        vec![
+            pull(1, "feature/one", "main", &[], false),
+            pull(2, "feature/two", "main", &[], false),
+        ],
+    );
+    let metrics = Arc::new(appset::metrics::Metrics::default());
+    let _controller = start_recording(client.clone(), ns, metrics.clone(), |c| {
+        c.github_max_age = Duration::ZERO;
+        c.metrics_applicationset_labels = vec!["team".into(), "app.kubernetes.io/part-of".into()];
+    })
+    .await;
+    let set: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "previews", "namespace": ns, "labels": {"team": "web"}},
+        "spec": {
+            "generators": [{"pullRequest": {"github": {"owner": "example", "repo": "shop", "api": github.base}}}],
+            "syncPolicy": {"preserveResourcesOnDeletion": true},
+            "template": {
+                "metadata": {"name": "pr-{{number}}"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://github.com/example/shop.git", "targetRevision": "{{head_sha}}", "path": "deploy"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "pr-{{number}}"}
+                }
+            }
+        }
+    }))
+    .unwrap();
+    create(&client, &set).await;
+    wait_names(&client, ns, &["pr-1", "pr-2"]).await;
+    // The status the reconcile wrote reaches the controller's cache, which the families read.
+    let owned = format!(r#"argocd_appset_owned_applications{{namespace="{ns}",name="previews"}} 2"#);
+    let info = format!(
+        r#"argocd_appset_info{{namespace="{ns}",name="previews",resource_update_status="ApplicationSetUpToDate"}} 1"#
+    );
+    if eventually(WAIT, || async {
+        let text = metrics.encode();
+        text.contains(&owned) && text.contains(&info)
+    })
+    .await
+    .is_err()
+    {
+        panic!("want {owned} and {info} in:\n{}", metrics.encode());
+    }
+    let text = metrics.encode();
+    let has_line_starting = |prefix: &str| text.lines().any(|l| l.starts_with(prefix));
+    assert!(
+        text.contains(&format!(
+            r#"argocd_appset_labels{{namespace="{ns}",name="previews",label_team="web",label_app_kubernetes_io_part_of=""}} 1"#
+        )),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&format!(
+            r#"argocd_appset_reconcile_count{{namespace="{ns}",name="previews"}} "#
+        )),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&format!(
+            r#"argocd_github_api_requests_total{{method="GET",endpoint="/repos/example/shop/pulls",status="200",appset_namespace="{ns}",appset_name="previews"}} "#
+        )),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&format!(
+            r#"argocd_github_api_request_duration_seconds_count{{method="GET",endpoint="/repos/example/shop/pulls",appset_namespace="{ns}",appset_name="previews"}} "#
+        )),
+        "{text}"
+    );
+    // The harness server answers with X-RateLimit-Remaining 4999 and no X-RateLimit-Resource.
+    assert!(
+        text.contains(&format!(
+            r#"argocd_github_api_rate_limit_remaining{{endpoint="/repos/example/shop/pulls",appset_namespace="{ns}",appset_name="previews",resource=""}} 4999"#
+        )),
+        "{text}"
+    );
+
+    // Deleted (its Applications are released): the set's Argo CD families go with it.
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .delete("previews", &DeleteParams::default())
+        .await
+        .unwrap();
+    let of_the_set = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("argocd_appset_") && l.contains(r#"name="previews""#))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if eventually(WAIT, || async { of_the_set(&metrics.encode()).is_empty() })
+        .await
+        .is_err()
+    {
+        panic!("series left: {:?}", of_the_set(&metrics.encode()));
+    }
 }
 
 /// A git server that stops answering: the error goes on the status and nothing is deleted; when it

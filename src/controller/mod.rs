@@ -134,6 +134,9 @@ pub struct Config {
     pub github_max_age: Duration,
     /// `URL=PATH` git overrides (tests, air-gapped mirrors).
     pub repo_overrides: Vec<(String, PathBuf)>,
+    /// ApplicationSet label keys reported in `argocd_appset_labels` (Argo CD's
+    /// `--metrics-applicationset-labels`; empty: the family is off).
+    pub metrics_applicationset_labels: Vec<String>,
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
@@ -170,6 +173,7 @@ impl Default for Config {
             github_token: None,
             github_max_age: Duration::from_secs(30),
             repo_overrides: Vec::new(),
+            metrics_applicationset_labels: Vec::new(),
             webhooks: None,
         }
     }
@@ -495,6 +499,22 @@ pub async fn run_with(
     // appset's own status patches come back as ApplicationSet events; they change nothing to
     // reconcile (requeues and errors are scheduled separately).
     .predicate_filter(set_change, Default::default());
+    // Argo CD's per-ApplicationSet families report the sets this controller reconciles.
+    metrics.watch_appsets(&ctx.config.metrics_applicationset_labels, {
+        let (sets, namespaces) = (sets_reader.clone(), ctx.config.namespaces.clone());
+        move || {
+            sets.state()
+                .into_iter()
+                .filter(|s| {
+                    namespaces.is_empty()
+                        || s.metadata
+                            .namespace
+                            .as_ref()
+                            .is_some_and(|n| namespaces.contains(n))
+                })
+                .collect()
+        }
+    });
     let mut controller = Controller::for_stream(set_events, sets_reader.clone());
     if let Some(refreshes) = ctx
         .config

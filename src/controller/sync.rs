@@ -41,13 +41,14 @@ use crate::{
 #[instrument(skip_all, fields(appset = %appset.name_any(), namespace = appset.namespace().unwrap_or_default()))]
 pub async fn sync(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let key = format!("{}/{}", appset.namespace().unwrap_or_default(), appset.name_any());
     let result = reconcile_steps(&appset, &ctx).await;
     let (reason, owned) = match &result {
         Ok((outcome, owned)) => (outcome.error_reason, *owned),
         Err(_) => (Some("ReconcileError"), 0),
     };
-    ctx.metrics.reconciled(&key, started.elapsed(), reason, owned);
+    let ns = appset.namespace().unwrap_or_default();
+    ctx.metrics
+        .reconciled(&ns, &appset.name_any(), started.elapsed(), reason, owned);
     result.map(|(outcome, _)| match outcome.requeue {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -64,7 +65,8 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     let inputs = ctx
         .live
         .inputs(Recorded::default())
-        .with_repo_credentials(credentials);
+        .with_repo_credentials(credentials)
+        .for_appset(&appset.namespace().unwrap_or_default(), &appset.name_any());
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
         ..Options::default()
@@ -364,7 +366,7 @@ async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&
 #[instrument(skip_all, fields(appset = %appset.name_any()))]
 pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = appset.namespace().unwrap_or_default();
-    ctx.metrics.forget(&format!("{ns}/{}", appset.name_any()));
+    ctx.metrics.forget(&ns, &appset.name_any());
     let policy = Policy::effective(ctx.config.policy, ctx.config.enable_policy_override, &appset.spec);
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.app_resource);
     // The store may lag; ask the API server for the owned Applications.

@@ -35,7 +35,10 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
-use super::PullRequest;
+use super::{
+    PullRequest,
+    github_metrics::{self, AppSetRef, GitHubApiMetrics, Observed},
+};
 
 /// GitHub's public API.
 pub const DEFAULT_API: &str = "https://api.github.com";
@@ -235,6 +238,7 @@ pub struct GitHub {
     not_modified: AtomicU64,
     rate_limited: AtomicU64,
     served_from_cache: AtomicU64,
+    api_metrics: GitHubApiMetrics,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -361,6 +365,7 @@ impl GitHub {
             not_modified: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             served_from_cache: AtomicU64::new(0),
+            api_metrics: GitHubApiMetrics::default(),
         }
     }
 
@@ -382,6 +387,11 @@ impl GitHub {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             served_from_cache: self.served_from_cache.load(Ordering::Relaxed),
         }
+    }
+
+    /// Argo CD's `argocd_github_api_*` metrics of every request this client sent.
+    pub fn api_metrics(&self) -> &GitHubApiMetrics {
+        &self.api_metrics
     }
 
     /// The API base URL a query talks to.
@@ -486,6 +496,20 @@ impl GitHub {
     /// # Errors
     /// [`GitHubError`]: never an empty list in place of a failure.
     pub async fn pull_requests(&self, query: &PullsQuery) -> Result<Arc<Vec<PullRequest>>, GitHubError> {
+        self.pull_requests_for(query, None).await
+    }
+
+    /// [`GitHub::pull_requests`] for the ApplicationSet `appset`: the requests it sends are
+    /// labelled with it in [`GitHub::api_metrics`]. A listing shared from the cache, or from a
+    /// request in flight for another ApplicationSet, sends none.
+    ///
+    /// # Errors
+    /// [`GitHubError`]: never an empty list in place of a failure.
+    pub async fn pull_requests_for(
+        &self,
+        query: &PullsQuery,
+        appset: Option<&AppSetRef>,
+    ) -> Result<Arc<Vec<PullRequest>>, GitHubError> {
         if !valid_name(&query.owner) || !valid_name(&query.repo) {
             return Err(GitHubError::Invalid(format!(
                 "owner {:?} and repo {:?} must be GitHub names (letters, digits, '-', '_', '.')",
@@ -531,7 +555,7 @@ impl GitHub {
             self.served_from_cache.fetch_add(1, Ordering::Relaxed);
             return Ok(result.clone());
         }
-        match self.fetch_all(&api, query, &cache.pages).await {
+        match self.fetch_all(&api, query, &cache.pages, appset).await {
             Ok(pages) => {
                 let all: Vec<PullRequest> = pages.iter().flat_map(|p| p.prs.iter().cloned()).collect();
                 let all = Arc::new(all);
@@ -548,7 +572,13 @@ impl GitHub {
         }
     }
 
-    async fn fetch_all(&self, api: &str, q: &PullsQuery, cached: &[Page]) -> Result<Vec<Page>, GitHubError> {
+    async fn fetch_all(
+        &self,
+        api: &str,
+        q: &PullsQuery,
+        cached: &[Page],
+        appset: Option<&AppSetRef>,
+    ) -> Result<Vec<Page>, GitHubError> {
         let err_request = |message: String| GitHubError::Request {
             api: api.to_string(),
             owner: q.owner.clone(),
@@ -564,7 +594,7 @@ impl GitHub {
         let mut pages = Vec::new();
         for _ in 0..MAX_PAGES {
             let known = cached.iter().find(|p| p.url == url);
-            let page = self.fetch_page(&client, api, q, &url, known).await?;
+            let page = self.fetch_page(&client, api, appset, q, &url, known).await?;
             let next = page.next.clone();
             pages.push(page);
             let Some(next) = next else { return Ok(pages) };
@@ -586,10 +616,12 @@ impl GitHub {
         )))
     }
 
+    /// One page, requested for `appset`.
     async fn fetch_page(
         &self,
         client: &Octocrab,
         api: &str,
+        appset: Option<&AppSetRef>,
         q: &PullsQuery,
         url: &str,
         known: Option<&Page>,
@@ -607,16 +639,25 @@ impl GitHub {
             headers.insert(header::IF_NONE_MATCH, v);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let response =
-            client
-                ._get_with_headers(url, Some(headers))
-                .await
-                .map_err(|e| GitHubError::Request {
-                    api: api.to_string(),
-                    owner: owner.clone(),
-                    repo: repo.clone(),
-                    message: octocrab_message(&e),
-                })?;
+        let sent = Instant::now();
+        let answer = client._get_with_headers(url, Some(headers)).await;
+        let endpoint = github_metrics::endpoint(api, url);
+        self.api_metrics.record(
+            Observed {
+                method: "GET",
+                endpoint: &endpoint,
+                appset,
+                took: sent.elapsed(),
+                answer: answer.as_ref().ok().map(|r| (r.status(), r.headers())),
+            },
+            SystemTime::now(),
+        );
+        let response = answer.map_err(|e| GitHubError::Request {
+            api: api.to_string(),
+            owner: owner.clone(),
+            repo: repo.clone(),
+            message: octocrab_message(&e),
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED
@@ -752,6 +793,163 @@ mod tests {
             reset_at: Some(UNIX_EPOCH + Duration::from_secs(secs)),
         };
         assert_eq!(e(1).to_string(), e(2).to_string());
+    }
+
+    /// A GitHub-shaped server on a loopback port: two pages of pull requests of `o/r` (the
+    /// second behind a `Link` to `/repositories/7/pulls`), ETags and rate-limit headers.
+    async fn two_page_server() -> String {
+        use axum::{
+            Router,
+            http::{HeaderMap as Headers, Uri},
+            response::IntoResponse,
+            routing::get,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let page = |number: u64, etag: &'static str, next: Option<String>| {
+            move |headers: Headers, _: Uri| async move {
+                let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 120;
+                let mut answer = HeaderMap::new();
+                for (k, v) in [
+                    ("etag", etag.to_string()),
+                    ("x-ratelimit-limit", "5000".into()),
+                    ("x-ratelimit-remaining", "4990".into()),
+                    ("x-ratelimit-used", "10".into()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                    ("x-ratelimit-resource", "core".into()),
+                ] {
+                    answer.insert(k, HeaderValue::from_str(&v).unwrap());
+                }
+                if let Some(next) = &next {
+                    answer.insert(
+                        header::LINK,
+                        HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).unwrap(),
+                    );
+                }
+                if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag) {
+                    return (StatusCode::NOT_MODIFIED, answer, String::new()).into_response();
+                }
+                let body = serde_json::json!([{
+                    "number": number, "title": "t", "head": {"ref": "b", "sha": "s"}, "base": {"ref": "main"}
+                }]);
+                (StatusCode::OK, answer, body.to_string()).into_response()
+            }
+        };
+        let app = Router::new()
+            .route(
+                "/repos/o/r/pulls",
+                get(page(
+                    1,
+                    "\"p1\"",
+                    Some(format!("{base}/repositories/7/pulls?per_page=100&page=2")),
+                )),
+            )
+            .route("/repositories/7/pulls", get(page(2, "\"p2\"", None)));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn every_request_is_counted_for_the_applicationset_it_was_made_for() {
+        crate::install_crypto_provider();
+        let base = two_page_server().await;
+        let metrics = crate::metrics::Metrics::default();
+        let github = Arc::new(GitHub::new(Some(base), Duration::ZERO));
+        metrics.watch_github(github.clone());
+        let query = PullsQuery {
+            api: String::new(),
+            owner: "o".into(),
+            repo: "r".into(),
+            auth: GitHubAuth::Anonymous,
+        };
+        let shop = AppSetRef {
+            namespace: "team-a".into(),
+            name: "shop".into(),
+        };
+        // Two pages (200), then both again (304): four requests for team-a/shop.
+        for _ in 0..2 {
+            let prs = github.pull_requests_for(&query, Some(&shop)).await.unwrap();
+            assert_eq!(prs.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2]);
+        }
+        // Without an ApplicationSet (`appset render`, `appset serve`): Argo CD's `unknown`.
+        github.pull_requests(&query).await.unwrap();
+        let text = metrics.encode();
+        let mut requests: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("argocd_github_api_requests_total"))
+            .collect();
+        requests.sort();
+        let series = |endpoint: &str, status: u16, ns: &str, name: &str| {
+            format!(
+                r#"argocd_github_api_requests_total{{method="GET",endpoint="{endpoint}",status="{status}",appset_namespace="{ns}",appset_name="{name}"}} 1"#
+            )
+        };
+        let mut want = vec![
+            series("/repos/o/r/pulls", 200, "team-a", "shop"),
+            series("/repos/o/r/pulls", 304, "team-a", "shop"),
+            series("/repos/o/r/pulls", 304, "unknown", "unknown"),
+            series("/repositories/7/pulls", 200, "team-a", "shop"),
+            series("/repositories/7/pulls", 304, "team-a", "shop"),
+            series("/repositories/7/pulls", 304, "unknown", "unknown"),
+        ];
+        want.sort();
+        assert_eq!(requests, want);
+        assert!(
+            text.contains(
+                r#"argocd_github_api_rate_limit_remaining{endpoint="/repos/o/r/pulls",appset_namespace="team-a",appset_name="shop",resource="core"} 4990"#
+            ),
+            "{text}"
+        );
+        let reset = text
+            .lines()
+            .find(|l| l.starts_with(r#"argocd_github_api_rate_limit_reset_seconds{endpoint="/repositories/7/pulls",appset_namespace="team-a""#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .unwrap();
+        assert!((100..=120).contains(&reset), "{reset}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("argocd_github_api_request_duration_seconds_count"))
+                .count(),
+            4,
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listing_shared_from_the_cache_counts_only_for_the_set_that_sent_the_requests() {
+        crate::install_crypto_provider();
+        let base = two_page_server().await;
+        let github = GitHub::new(Some(base), Duration::from_secs(600));
+        let query = PullsQuery {
+            api: String::new(),
+            owner: "o".into(),
+            repo: "r".into(),
+            auth: GitHubAuth::Anonymous,
+        };
+        let (shop, blog) = (
+            AppSetRef {
+                namespace: "team-a".into(),
+                name: "shop".into(),
+            },
+            AppSetRef {
+                namespace: "team-a".into(),
+                name: "blog".into(),
+            },
+        );
+        github.pull_requests_for(&query, Some(&shop)).await.unwrap();
+        github.pull_requests_for(&query, Some(&blog)).await.unwrap();
+        let metrics = crate::metrics::Metrics::default();
+        metrics.watch_github(Arc::new(github));
+        let text = metrics.encode();
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("argocd_github_api_requests_total")
+                    && l.contains(r#"appset_name="shop""#))
+                .count(),
+            2,
+            "{text}"
+        );
+        assert!(!text.contains(r#"appset_name="blog""#), "{text}");
     }
 
     #[test]

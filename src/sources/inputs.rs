@@ -14,6 +14,7 @@ use super::{
     credentials::{self, RepoCredentials},
     git::{self, Access},
     github,
+    github_metrics::AppSetRef,
     recorded::{Recorded, RecordedGit},
     secret_field,
 };
@@ -149,6 +150,7 @@ pub struct Inputs {
     git: Option<Arc<GitRepos>>,
     github: Option<Arc<GitHub>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
+    appset: Option<AppSetRef>,
 }
 
 impl Inputs {
@@ -191,7 +193,18 @@ impl Inputs {
             git,
             github,
             kube: tokio::sync::OnceCell::new(),
+            appset: None,
         }
+    }
+
+    /// This run generates the ApplicationSet `namespace/name`: the GitHub requests it sends are
+    /// labelled with it in the GitHub API metrics (else `unknown`, as in Argo CD).
+    pub fn for_appset(mut self, namespace: &str, name: &str) -> Self {
+        self.appset = Some(AppSetRef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+        self
     }
 
     /// Share a GitHub client (and its pull-request cache) with other `Inputs`.
@@ -521,7 +534,11 @@ impl Sources for Inputs {
                 repo: query.repo.clone(),
                 auth,
             };
-            Ok(github.pull_requests(&q).await?.as_ref().clone())
+            Ok(github
+                .pull_requests_for(&q, self.appset.as_ref())
+                .await?
+                .as_ref()
+                .clone())
         })
     }
 }

@@ -10,6 +10,8 @@
 //! - [`git`]: repositories through gix (bare-clone cache, trees, files, branches). I/O.
 //! - [`github`]: GitHub's pull-request API through octocrab (listing cache, ETags, rate limits).
 //!   I/O.
+//! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
+//!   request into (pure).
 //! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's second YAML document (pure).
 //! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
@@ -18,6 +20,7 @@
 pub mod credentials;
 pub mod git;
 pub mod github;
+pub mod github_metrics;
 mod inputs;
 mod recorded;
 
