@@ -359,6 +359,95 @@ fn validate(appset: &str, out: &mut Output) {
     out.applications = keep;
 }
 
+/// The clusters an Application may be sent to (Argo CD's cluster Secrets plus `in-cluster`), by
+/// name and server URL, for [`validate_destinations`].
+#[derive(Debug, Clone, Default)]
+pub struct KnownClusters {
+    clusters: Vec<(String, String)>,
+}
+
+impl KnownClusters {
+    /// The clusters of these cluster Secrets, plus Argo CD's local cluster (`in-cluster`,
+    /// `https://kubernetes.default.svc`) unless a Secret already names that server.
+    pub fn from_secrets<'a>(
+        secrets: impl IntoIterator<Item = &'a k8s_openapi::api::core::v1::Secret>,
+    ) -> Self {
+        let mut clusters: Vec<(String, String)> = secrets
+            .into_iter()
+            .map(|s| {
+                (
+                    crate::sources::secret_field(s, "name").unwrap_or_default(),
+                    crate::sources::secret_field(s, "server").unwrap_or_default(),
+                )
+            })
+            .collect();
+        let local = generators::cluster::IN_CLUSTER_SERVER;
+        if !clusters.iter().any(|(_, server)| same_server(server, local)) {
+            clusters.push(("in-cluster".into(), local.into()));
+        }
+        KnownClusters { clusters }
+    }
+
+    /// Why this destination cannot be resolved (Argo CD's `GetDestinationCluster` messages), or
+    /// `None` when it names exactly one known cluster.
+    pub fn problem(&self, name: &str, server: &str) -> Option<String> {
+        let inner = if !name.is_empty() && !server.is_empty() {
+            format!("application destination can't have both name and server defined: {name} {server}")
+        } else if !server.is_empty() {
+            if self.clusters.iter().any(|(_, s)| same_server(s, server)) {
+                return None;
+            }
+            format!(
+                "error getting cluster by server {server:?}: rpc error: code = NotFound desc = cluster {server:?} not found"
+            )
+        } else if !name.is_empty() {
+            let servers: Vec<&str> = self
+                .clusters
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            match servers.len() {
+                1 => return None,
+                0 => format!("there are no clusters with this name: {name}"),
+                k => format!(
+                    "there are {k} clusters with the same name: [{}]",
+                    servers.join(" ")
+                ),
+            }
+        } else {
+            "Destination server missing from app spec".to_string()
+        };
+        Some(format!("application destination spec is invalid: {inner}"))
+    }
+}
+
+/// Server URLs compare without a trailing `/`.
+fn same_server(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// Set aside the Applications whose destination is not a known cluster (Argo CD's validation of
+/// generated Applications in its controller): they are neither created nor updated, and, being
+/// generated, an existing one of that name is not deleted.
+pub fn validate_destinations(out: &mut Output, clusters: &KnownClusters) {
+    let mut keep = Vec::with_capacity(out.applications.len());
+    for app in std::mem::take(&mut out.applications) {
+        let problem = clusters.problem(
+            field_str(&app, &["spec", "destination", "name"]),
+            field_str(&app, &["spec", "destination", "server"]),
+        );
+        match problem {
+            Some(message) => out.invalid.push(Invalid {
+                name: application_name(&app).to_string(),
+                message,
+            }),
+            None => keep.push(app),
+        }
+    }
+    out.applications = keep;
+}
+
 /// A string at a path of object keys ("" when absent). Cheaper than `Value::pointer`, which
 /// parses its path on every call.
 fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
@@ -405,5 +494,63 @@ mod tests {
         assert!(!is_dns1123_subdomain("-a"));
         assert!(!is_dns1123_subdomain("a..b"));
         assert!(!is_dns1123_subdomain(""));
+    }
+
+    #[test]
+    fn destinations_must_name_exactly_one_known_cluster_with_argo_cd_s_messages() {
+        let secret = |name: &str, server: &str| -> k8s_openapi::api::core::v1::Secret {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("cluster-{name}")},
+                "stringData": {"name": name, "server": server}
+            }))
+            .unwrap()
+        };
+        let secrets = [
+            secret("prod", "https://prod.example.com"),
+            secret("twin", "https://a.example.com"),
+            secret("twin", "https://b.example.com"),
+        ];
+        let known = KnownClusters::from_secrets(&secrets);
+        assert_eq!(known.problem("", "https://prod.example.com/"), None);
+        assert_eq!(known.problem("prod", ""), None);
+        assert_eq!(
+            known.problem("in-cluster", ""),
+            None,
+            "the local cluster is always known"
+        );
+        assert_eq!(known.problem("", "https://kubernetes.default.svc"), None);
+        let problem = |name, server| known.problem(name, server).unwrap();
+        assert_eq!(
+            problem("", "https://gone.example.com"),
+            "application destination spec is invalid: error getting cluster by server \"https://gone.example.com\": \
+             rpc error: code = NotFound desc = cluster \"https://gone.example.com\" not found"
+        );
+        assert_eq!(
+            problem("nope", ""),
+            "application destination spec is invalid: there are no clusters with this name: nope"
+        );
+        assert_eq!(
+            problem("twin", ""),
+            "application destination spec is invalid: there are 2 clusters with the same name: \
+             [https://a.example.com https://b.example.com]"
+        );
+        assert_eq!(
+            problem("", ""),
+            "application destination spec is invalid: Destination server missing from app spec"
+        );
+        assert!(problem("prod", "https://prod.example.com").contains("can't have both name and server"));
+
+        let app = |name: &str, server: &str| serde_json::json!({"metadata": {"name": name}, "spec": {"destination": {"server": server}}});
+        let mut out = Output {
+            applications: vec![
+                app("ok", "https://prod.example.com"),
+                app("lost", "https://gone.example.com"),
+            ],
+            ..Output::default()
+        };
+        validate_destinations(&mut out, &known);
+        assert_eq!(out.applications, vec![app("ok", "https://prod.example.com")]);
+        assert_eq!(out.invalid.len(), 1);
+        assert_eq!(out.invalid[0].name, "lost");
     }
 }

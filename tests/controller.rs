@@ -544,6 +544,42 @@ async fn a_cluster_secret_added_and_removed_adds_and_prunes_its_application() {
     wait_names(&client, ns, &["east-app", "west-app"]).await;
     secrets.delete("east", &DeleteParams::default()).await.unwrap();
     wait_names(&client, ns, &["west-app"]).await;
+    // Its cluster is gone, so Argo CD's application controller could never delete its resources:
+    // the resources finalizer is removed first (Argo CD's removeFinalizerOnInvalidDestination) and
+    // the Application is really gone, not left terminating forever.
+    eventually(WAIT, || async {
+        apps_api(&client, ns).get("east-app").await.is_err()
+    })
+    .await
+    .expect("east-app deleted without hanging on its finalizer");
+    assert!(
+        apps_api(&client, ns)
+            .get("west-app")
+            .await
+            .unwrap()
+            .finalizers()
+            .contains(&"resources-finalizer.argocd.argoproj.io".to_string()),
+        "a valid destination keeps the finalizer"
+    );
+
+    // Destinations are validated against the known clusters: an Application sent to a cluster
+    // nobody registered is not created, and the set says why.
+    let mut stray = list_appset(ns, "stray", &["lost"], json!({}));
+    stray.spec.template.spec.destination.as_mut().unwrap().server =
+        Some("https://nowhere.example.com".into());
+    create(&client, &stray).await;
+    eventually(WAIT, || async {
+        condition(&client, ns, "stray", "ErrorOccurred").await.is_some_and(|c| {
+            c.0 == "True"
+                && c.1 == "ApplicationValidationError"
+                && c.2.contains(
+                    "application destination spec is invalid: error getting cluster by server \"https://nowhere.example.com\"",
+                )
+        })
+    })
+    .await
+    .expect("validation condition");
+    assert_eq!(app_names(&client, ns).await, ["west-app"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -247,6 +247,9 @@ pub struct Context {
     live: Live,
     apps: Store<CachedApplication>,
     credentials: credentials::CredentialStores,
+    /// Argo CD's cluster Secrets in the controller's namespace (destinations are validated
+    /// against them).
+    clusters: Store<Secret>,
     echoes: Arc<Echoes>,
     app_resource: ApiResource,
     recorder: Recorder,
@@ -472,6 +475,16 @@ pub async fn run_with(
         .default_backoff(),
     )
     .touched_objects();
+    let (clusters_reader, clusters_writer) = reflector::store::<Secret>();
+    let cluster_events = reflector::reflector(
+        clusters_writer,
+        watcher(
+            secrets,
+            watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
+        )
+        .default_backoff(),
+    )
+    .touched_objects();
     let credential_stores = credentials::CredentialStores {
         secrets: cred_secrets_reader,
         config_maps: config_maps_reader,
@@ -483,6 +496,7 @@ pub async fn run_with(
         live,
         apps: reader.clone(),
         credentials: credential_stores.clone(),
+        clusters: clusters_reader.clone(),
         echoes,
         app_resource: app_resource.clone(),
         recorder,
@@ -535,12 +549,15 @@ pub async fn run_with(
     };
     let wait_apps = reader.clone();
     let wait_credentials = credential_stores.clone();
+    let wait_clusters = clusters_reader.clone();
     {
         let (sets, apps, m) = (sets_reader.clone(), reader.clone(), metrics.clone());
         let creds = credential_stores.clone();
+        let clusters = clusters_reader.clone();
         tokio::spawn(async move {
             if cache_ready(&sets).await
                 && cache_ready(&apps).await
+                && cache_ready(&clusters).await
                 && cache_ready(&creds.secrets).await
                 && cache_ready(&creds.config_maps).await
             {
@@ -553,11 +570,7 @@ pub async fn run_with(
     }
     controller
         .owns_stream(triggers)
-        .watches(
-            secrets,
-            watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
-            cluster_users,
-        )
+        .watches_stream(cluster_events, cluster_users)
         .watches_stream(cred_secret_events, {
             let sets = sets_reader.clone();
             move |secret: Secret| credentials::sets_reading(&sets, &secret)
@@ -575,10 +588,13 @@ pub async fn run_with(
             move |set, ctx| {
                 let wait = wait_apps.clone();
                 let creds = wait_credentials.clone();
+                let clusters = wait_clusters.clone();
                 async move {
-                    // Never plan against an unfilled Application cache, nor read a private
-                    // repository before its credentials are known.
+                    // Never plan against an unfilled Application cache, validate destinations
+                    // before the clusters are known, nor read a private repository before its
+                    // credentials are known.
                     cache_ready(&wait).await;
+                    cache_ready(&clusters).await;
                     cache_ready(&creds.secrets).await;
                     cache_ready(&creds.config_maps).await;
                     reconcile(set, ctx).await

@@ -18,6 +18,7 @@ use kube::{
     runtime::{
         controller::Action,
         events::{Event, EventType},
+        reflector::ObjectRef,
     },
 };
 use serde_json::{Value, json};
@@ -29,7 +30,7 @@ use super::{
     owned_by,
 };
 use crate::{
-    crd::ApplicationSet,
+    crd::{ApplicationSet, RESOURCES_FINALIZER},
     live::CachedApplication,
     pipeline::{self, Options, Output},
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
@@ -89,6 +90,10 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         }
     };
 
+    // validate destinations against the known clusters (Argo CD's controller does).
+    let clusters = pipeline::KnownClusters::from_secrets(ctx.clusters.state().iter().map(|s| s.as_ref()));
+    pipeline::validate_destinations(&mut generated, &clusters);
+
     // plan (pure).
     let plan_opts = match plan_options(appset, ctx) {
         Ok(o) => o,
@@ -101,7 +106,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
 
     // execute.
     let ns = appset.namespace().unwrap_or_default();
-    let write_failure = execute(ctx, appset, &ns, &plan).await.err();
+    let write_failure = execute(ctx, appset, &ns, &plan, &clusters).await.err();
 
     // outcome (pure).
     let ended = Ended::Executed {
@@ -229,6 +234,7 @@ async fn execute(
     appset: &ApplicationSet,
     ns: &str,
     plan: &Plan,
+    clusters: &pipeline::KnownClusters,
 ) -> Result<(), (&'static str, String)> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
     // Applied through the cache's type: the response is only read for its resourceVersion.
@@ -294,7 +300,31 @@ async fn execute(
         .iter()
         .map(|name| {
             let (api, name) = (api.clone(), name.clone());
+            let unreachable = ctx
+                .apps
+                .get(&ObjectRef::new(&name).within(ns))
+                .filter(|app| invalid_destination_with_resources_finalizer(app, clusters));
             async move {
+                if let Some(app) = unreachable {
+                    // Argo CD's removeFinalizerOnInvalidDestination: Argo CD's application
+                    // controller cannot delete the resources of a cluster it does not know, so the
+                    // delete would hang on the finalizer forever.
+                    let finalizers: Vec<&String> =
+                        app.finalizers().iter().filter(|f| *f != RESOURCES_FINALIZER).collect();
+                    let patch = json!({"metadata": {"resourceVersion": app.resource_version(), "finalizers": finalizers}});
+                    if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                        return (name, Err(e));
+                    }
+                    normal_event(
+                        ctx,
+                        appset,
+                        "Updated",
+                        &format!(
+                            "Updated Application {name:?} finalizer before deletion, because application has an invalid destination"
+                        ),
+                    )
+                    .await;
+                }
                 let r = match api.delete(&name, &DeleteParams::default()).await {
                     Ok(_) => Ok(()),
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
@@ -315,6 +345,28 @@ async fn execute(
         ));
     }
     Ok(())
+}
+
+/// Whether a live Application carries Argo CD's resources finalizer while its destination is no
+/// known cluster.
+fn invalid_destination_with_resources_finalizer(
+    app: &CachedApplication,
+    clusters: &pipeline::KnownClusters,
+) -> bool {
+    if !app.finalizers().iter().any(|f| f == RESOURCES_FINALIZER) {
+        return false;
+    }
+    let spec: Value = app
+        .spec
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s.get()).ok())
+        .unwrap_or(Value::Null);
+    let field = |k: &str| {
+        spec.pointer(&format!("/destination/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    clusters.problem(field("name"), field("server")).is_some()
 }
 
 /// Announce the Applications written successfully and return the failure of the smallest name
