@@ -54,7 +54,7 @@ pub use sync::{cleanup, sync};
 
 use crate::{
     crd::{Application, ApplicationSet, CLUSTER_SECRET_TYPE_LABEL},
-    generators::GeneratorSpec,
+    generators::{GeneratorSpec, git::GitOptions},
     live::CachedApplication,
     metrics::Metrics,
     plan::Policy,
@@ -134,6 +134,9 @@ pub struct Config {
     pub github_max_age: Duration,
     /// `URL=PATH` git overrides (tests, air-gapped mirrors).
     pub repo_overrides: Vec<(String, PathBuf)>,
+    /// How git generators select paths (Argo CD's `--enable-new-git-file-globbing` and
+    /// `--include-hidden-directories`).
+    pub git: GitOptions,
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
@@ -170,6 +173,7 @@ impl Default for Config {
             github_token: None,
             github_max_age: Duration::from_secs(30),
             repo_overrides: Vec::new(),
+            git: GitOptions::default(),
             webhooks: None,
         }
     }

@@ -67,6 +67,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         .with_repo_credentials(credentials);
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
+        git: ctx.config.git,
         ..Options::default()
     };
     let status = Status::new(appset.status.clone().unwrap_or_default());
