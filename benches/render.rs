@@ -223,6 +223,7 @@ fn generate_dirs(
         sources: &inputs,
         outer: None,
         max_matrix_params: appset::generators::matrix::MAX_PARAMS,
+        git: Default::default(),
     };
     let entry = &set.spec.generators[0];
     let mut count = 0;

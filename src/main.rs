@@ -14,6 +14,7 @@ use std::{
 use anyhow::{Context, Result};
 use appset::{
     crd,
+    generators::git::GitOptions,
     pipeline::{self, Options},
     sources::{self, Live, LiveConfig, PullRequest, Recorded, credentials::RepoCredentials},
 };
@@ -125,6 +126,33 @@ struct RenderArgs {
     /// `params` (JSON array of the parameter sets, in order), `names` (one name per line).
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
+
+    #[command(flatten)]
+    git: GitArgs,
+}
+
+/// Argo CD's two installation-wide git generator switches, under Argo CD's flag and environment
+/// names (`render`, `serve` and `run` take them alike).
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct GitArgs {
+    /// Git files generator: select files with doublestar globs (`**` any number of directories,
+    /// `*` and `?` within one, `{a,b}`, `[...]`) instead of git pathspecs (where `*` crosses
+    /// `/`); a pattern that selects a directory is then an error. Argo CD's controller flag.
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING")]
+    enable_new_git_file_globbing: bool,
+    /// Git directories generator: also list hidden directories (name starting with `.`) and
+    /// their subtrees. Argo CD's repo-server flag.
+    #[arg(long, env = "ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES")]
+    include_hidden_directories: bool,
+}
+
+impl GitArgs {
+    fn options(self) -> GitOptions {
+        GitOptions {
+            enable_new_git_file_globbing: self.enable_new_git_file_globbing,
+            include_hidden_directories: self.include_hidden_directories,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -172,6 +200,8 @@ struct ServeArgs {
     /// `jinjaOptions.fuel` asks for (422 beyond).
     #[arg(long, env = "APPSET_MAX_TEMPLATE_FUEL", default_value_t = 100_000)]
     max_template_fuel: u64,
+    #[command(flatten)]
+    git: GitArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -248,6 +278,8 @@ struct RunArgs {
     /// --controller-namespace, as Argo CD; without either, webhooks are refused.
     #[arg(long, env = "APPSET_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    #[command(flatten)]
+    git: GitArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -470,6 +502,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let opts = Options {
         namespace: args.namespace.clone(),
+        git: args.git.options(),
         ..Options::default()
     };
 
@@ -622,6 +655,7 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     let config = appset::service::ServiceConfig {
         namespace: args.namespace.clone(),
         live,
+        git: args.git.options(),
         limits: appset::service::ServiceLimits {
             max_body_bytes: args.max_body_bytes,
             max_concurrent: args.max_concurrent_requests,
@@ -669,6 +703,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         github_max_age: std::time::Duration::from_secs(args.github_max_age_seconds),
         repo_overrides: Vec::new(),
         metrics_applicationset_labels: args.metrics_applicationset_labels,
+        git: args.git.options(),
         webhooks: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -894,5 +929,39 @@ mod tests {
         assert!(undocumented.is_empty(), "no help text: {undocumented:?}");
         let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
         assert_eq!(names, ["render", "run", "serve", "install", "uninstall", "crds"]);
+    }
+
+    /// The git switches take Argo CD's flag names on `render`, `serve` and `run`, and default to
+    /// off.
+    #[test]
+    fn git_switches_take_argo_cds_flag_names_on_every_engine_command() {
+        use clap::Parser;
+
+        use super::{Command, GitArgs};
+        let git = |args: &[&str]| -> GitArgs {
+            match Cli::try_parse_from(args.iter().copied()).expect("parses").command {
+                Command::Render(a) => a.git,
+                Command::Serve(a) => a.git,
+                Command::Run(a) => a.git,
+                other => panic!("{other:?}"),
+            }
+        };
+        let on = ["--enable-new-git-file-globbing", "--include-hidden-directories"];
+        for cmd in [
+            &["appset", "render", "f.yaml"][..],
+            &["appset", "serve"],
+            &["appset", "run"],
+        ] {
+            let off = git(cmd);
+            assert!(
+                !off.enable_new_git_file_globbing && !off.include_hidden_directories,
+                "{cmd:?}"
+            );
+            let both = git(&[cmd, &on[..]].concat());
+            assert!(
+                both.enable_new_git_file_globbing && both.include_hidden_directories,
+                "{cmd:?}"
+            );
+        }
     }
 }

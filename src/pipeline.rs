@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::{
     crd::ApplicationSet,
-    generators::{self, GenerateContext, GenerateError},
+    generators::{self, GenerateContext, GenerateError, git::GitOptions},
     params::{GoObject, Params, is_empty_value},
     render::{self, CompiledTemplate, Engine, RenderError, SetContext, Warning},
     sources::Sources,
@@ -57,6 +57,9 @@ pub struct Options {
     pub namespace: String,
     /// Bounds on the run.
     pub limits: Limits,
+    /// How git generators select paths: Argo CD's `--enable-new-git-file-globbing` and
+    /// `--include-hidden-directories` (both off by default, as in Argo CD).
+    pub git: GitOptions,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
         Options {
             namespace: "argocd".into(),
             limits: Limits::default(),
+            git: GitOptions::default(),
         }
     }
 }
@@ -208,6 +212,7 @@ pub async fn generate_applications(
         sources,
         outer: None,
         max_matrix_params: opts.limits.max_matrix_params,
+        git: opts.git,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let set = SetContext {

@@ -31,7 +31,7 @@ use crate::{
     crd::{self, ApplicationSet},
     diff::{self, Before, Diff},
     file,
-    generators::GenerateError,
+    generators::{GenerateError, git::GitOptions},
     metrics::Metrics,
     pipeline::{self, ApplicationSetError, Failure, Limits, Options},
     render::RenderError,
@@ -76,6 +76,9 @@ pub struct ServiceConfig {
     pub live: LiveConfig,
     /// Limits.
     pub limits: ServiceLimits,
+    /// How git generators select paths (Argo CD's installation-wide switches; a request cannot
+    /// choose, as an ApplicationSet cannot in Argo CD).
+    pub git: GitOptions,
 }
 
 struct AppState {
@@ -344,6 +347,7 @@ impl AppState {
         Options {
             namespace: self.config.namespace.clone(),
             limits: self.config.limits.render,
+            git: self.config.git,
         }
     }
 

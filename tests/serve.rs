@@ -23,6 +23,7 @@ fn config(limits: ServiceLimits) -> ServiceConfig {
             ..LiveConfig::default()
         },
         limits,
+        git: Default::default(),
     }
 }
 

@@ -54,7 +54,7 @@ pub use sync::{cleanup, sync};
 
 use crate::{
     crd::{Application, ApplicationSet, CLUSTER_SECRET_TYPE_LABEL},
-    generators::GeneratorSpec,
+    generators::{GeneratorSpec, git::GitOptions},
     live::CachedApplication,
     metrics::Metrics,
     plan::Policy,
@@ -137,6 +137,9 @@ pub struct Config {
     /// ApplicationSet label keys reported in `argocd_appset_labels` (Argo CD's
     /// `--metrics-applicationset-labels`; empty: the family is off).
     pub metrics_applicationset_labels: Vec<String>,
+    /// How git generators select paths (Argo CD's `--enable-new-git-file-globbing` and
+    /// `--include-hidden-directories`).
+    pub git: GitOptions,
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
@@ -174,6 +177,7 @@ impl Default for Config {
             github_max_age: Duration::from_secs(30),
             repo_overrides: Vec::new(),
             metrics_applicationset_labels: Vec::new(),
+            git: GitOptions::default(),
             webhooks: None,
         }
     }

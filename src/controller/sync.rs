@@ -70,6 +70,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         .for_appset(&appset.namespace().unwrap_or_default(), &appset.name_any());
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
+        git: ctx.config.git,
         ..Options::default()
     };
     let status = Status::new(appset.status.clone().unwrap_or_default());

@@ -2,12 +2,20 @@
 //!
 //! Stage: generate; reads git through `Sources` (I/O there only).
 //!
-//! - directories: every directory of the revision's tree (hidden ones skipped with their
-//!   subtrees), kept when at least one non-exclude item matches with Go's `path.Match` and no
-//!   exclude item does; repository walk order.
-//! - files: files selected by git pathspec globs (`*` crosses `/`), exclusions removed, sorted by
-//!   path; each parsed as a YAML/JSON object (or a list of objects, one set each).
+//! - directories: every directory of the revision's tree (hidden ones, whose name starts with
+//!   `.`, skipped with their subtrees unless [`GitOptions::include_hidden_directories`]), kept
+//!   when at least one non-exclude item matches with Go's `path.Match` and no exclude item does;
+//!   repository walk order.
+//! - files: files selected by git pathspec globs (`*` crosses `/`; Argo CD's default) or, with
+//!   [`GitOptions::enable_new_git_file_globbing`], by doublestar globs (`**` for any number of
+//!   directories, `*` within one), exclusions removed, sorted by path; each parsed as a YAML/JSON
+//!   object (or a list of objects, one set each). Hidden files are selected like any other in
+//!   both modes.
 //! - branches: remote branches matching any glob and no exclude glob, sorted by name.
+//!
+//! appset reads the commit's tree, not a checkout, so unlike Argo CD's repo server it never sees
+//! the `.git` directory itself (which a checkout's `**` glob or hidden-directory walk would list),
+//! and it does not descend into symbolic links to directories.
 
 use std::collections::BTreeSet;
 
@@ -15,17 +23,33 @@ use serde_json::{Map, Value};
 
 use super::{
     EMPTY_GENERATOR, GenerateContext, GenerateError, apply_values, flatten,
-    glob::{branch_match, path_match, pathspec_match},
+    glob::{Doublestar, branch_match, clean_glob, path_match, pathspec_match},
     short,
 };
 use crate::{
     crd::GitGenerator,
     params::{ParamMode, Params},
+    sources::GitTree,
     text,
 };
 
 /// Default poll interval of git generators (Argo CD's 3 minutes).
 pub const DEFAULT_REQUEUE_SECONDS: u64 = 180;
+
+/// How git generators select paths: two switches Argo CD sets for a whole installation, not per
+/// ApplicationSet. The defaults are Argo CD's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GitOptions {
+    /// The files generator globs with doublestar (`**` matches any number of directories; `*`,
+    /// `?` and classes stay within one; `{a,b}`) relative to the repository root, instead of git
+    /// pathspecs (`git ls-files -- <pattern>`, where `*` crosses `/`). A pattern that selects a
+    /// directory is then an error, as Argo CD's repo server fails reading it. Argo CD's
+    /// controller flag `--enable-new-git-file-globbing`.
+    pub enable_new_git_file_globbing: bool,
+    /// The directories generator also lists hidden directories (name starting with `.`) and
+    /// their subtrees. Argo CD's repo-server flag `--include-hidden-directories`.
+    pub include_hidden_directories: bool,
+}
 
 /// Generate the parameter sets of a `git` generator.
 pub async fn generate(
@@ -76,7 +100,7 @@ async fn tree(
     g: &GitGenerator,
     ctx: &GenerateContext<'_>,
     path: &str,
-) -> Result<std::sync::Arc<crate::sources::GitTree>, GenerateError> {
+) -> Result<std::sync::Arc<GitTree>, GenerateError> {
     ctx.sources
         .git_tree(&g.repo_url, &g.revision, ctx.project)
         .await
@@ -102,7 +126,8 @@ async fn directories(
         items.push(d);
     }
     let mut out = Vec::new();
-    for dir in tree.directories.iter().filter(|d| !is_hidden(d)) {
+    let hidden_too = ctx.git.include_hidden_directories;
+    for dir in tree.directories.iter().filter(|d| hidden_too || !is_hidden(d)) {
         let mut included = false;
         let mut excluded = false;
         for item in &items {
@@ -184,18 +209,20 @@ async fn files(
 ) -> Result<Vec<Params>, GenerateError> {
     let tree = tree(g, ctx, path).await?;
     let mut selected = BTreeSet::new();
-    for item in g.files.iter().filter(|f| !f.exclude) {
-        selected.extend(
-            tree.files
-                .iter()
-                .filter(|f| pathspec_match(&item.path, f))
-                .cloned(),
-        );
+    for (i, item) in g.files.iter().enumerate().filter(|(_, f)| !f.exclude) {
+        selected.extend(select_files(
+            &tree,
+            &item.path,
+            ctx.git,
+            &format!("{path}.files[{i}].path"),
+        )?);
     }
-    for item in g.files.iter().filter(|f| f.exclude) {
-        selected.retain(|f| !pathspec_match(&item.path, f));
+    for (i, item) in g.files.iter().enumerate().filter(|(_, f)| f.exclude) {
+        for f in select_files(&tree, &item.path, ctx.git, &format!("{path}.files[{i}].path"))? {
+            selected.remove(f);
+        }
     }
-    let paths: Vec<String> = selected.into_iter().collect();
+    let paths: Vec<String> = selected.into_iter().cloned().collect();
     if paths.is_empty() {
         return Ok(Vec::new());
     }
@@ -217,6 +244,52 @@ async fn files(
         })?;
         for obj in objects {
             out.push(file_params(file, obj, &g.path_param_prefix, ctx.mode()));
+        }
+    }
+    Ok(out)
+}
+
+/// The files of `tree` that one `files[].path` pattern selects, in the globbing mode of `opts`
+/// (`field` names the pattern in errors).
+fn select_files<'t>(
+    tree: &'t GitTree,
+    pattern: &str,
+    opts: GitOptions,
+    field: &str,
+) -> Result<Vec<&'t String>, GenerateError> {
+    if !opts.enable_new_git_file_globbing {
+        return Ok(tree.files.iter().filter(|f| pathspec_match(pattern, f)).collect());
+    }
+    let Some(cleaned) = clean_glob(pattern) else {
+        // Outside the repository: Argo CD drops every path found there.
+        return Ok(Vec::new());
+    };
+    let glob = Doublestar::new(&cleaned)
+        .map_err(|e| GenerateError::invalid(field, format!("invalid pattern {pattern:?}: {e}")))?;
+    let matches = |p: &str| {
+        glob.is_match(p)
+            .map_err(|e| GenerateError::invalid(field, format!("pattern {pattern:?}: {e}")))
+    };
+    let root = glob.selects_root().then_some(".");
+    for dir in root
+        .into_iter()
+        .chain(tree.directories.iter().map(String::as_str))
+    {
+        if dir == "." || matches(dir)? {
+            return Err(GenerateError::invalid(
+                field,
+                format!(
+                    "pattern {pattern:?} selects the directory {dir:?}: with new git file globbing \
+                     (doublestar) a pattern selects directories too, and Argo CD fails reading one; \
+                     select files only (e.g. `**/config.json`, `apps/*/*.yaml`)"
+                ),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for f in &tree.files {
+        if matches(f)? {
+            out.push(f);
         }
     }
     Ok(out)
@@ -299,6 +372,359 @@ async fn branches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generators::testing::generate_first;
+    use serde_json::json;
+
+    const REPO: &str = "https://example.com/repo.git";
+
+    /// Argo CD's `--enable-new-git-file-globbing`.
+    const NEW_GLOBBING: GitOptions = GitOptions {
+        enable_new_git_file_globbing: true,
+        include_hidden_directories: false,
+    };
+
+    /// A recorded repository holding `files` (each an empty JSON object).
+    fn repo(files: &[&str]) -> Value {
+        let files: Map<String, Value> = files.iter().map(|f| (f.to_string(), json!("{}"))).collect();
+        json!({"git": {REPO: {"files": files}}})
+    }
+
+    fn spec(git: Value) -> Value {
+        json!({
+            "generators": [{"git": git}],
+            "template": {"metadata": {"name": "x"}, "spec": {"project": "default", "destination": {}}},
+        })
+    }
+
+    /// The files a git files generator with `patterns` (pattern, exclude) selects, in order.
+    async fn files_selected(
+        patterns: &[(&str, bool)],
+        files: &[&str],
+        opts: GitOptions,
+    ) -> Result<Vec<String>, String> {
+        let items: Vec<Value> = patterns
+            .iter()
+            .map(|(p, ex)| json!({"path": p, "exclude": ex}))
+            .collect();
+        let params = generate_first(
+            spec(json!({"repoURL": REPO, "revision": "HEAD", "files": items})),
+            repo(files),
+            opts,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(params
+            .iter()
+            .map(|p| match (p["path"].as_str(), p["path.filename"].as_str()) {
+                (Some("."), Some(f)) => f.to_string(),
+                (Some(dir), Some(f)) => format!("{dir}/{f}"),
+                _ => panic!("no path parameters in {p:?}"),
+            })
+            .collect())
+    }
+
+    /// The directories a git directories generator with `patterns` lists, in order.
+    async fn directories_listed(patterns: &[&str], files: &[&str], opts: GitOptions) -> Vec<String> {
+        let items: Vec<Value> = patterns.iter().map(|p| json!({"path": p})).collect();
+        let params = generate_first(
+            spec(json!({"repoURL": REPO, "revision": "HEAD", "directories": items})),
+            repo(files),
+            opts,
+        )
+        .await
+        .expect("directories");
+        params
+            .iter()
+            .map(|p| p["path"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Argo CD's `TestLsFilesForGitFileGeneratorGlobbingPatterns` (util/git/git_test.go): the
+    /// same tree and patterns, in both globbing modes.
+    #[tokio::test]
+    async fn files_are_selected_as_argo_cds_ls_files_test_expects_in_both_modes() {
+        let tree = [
+            "cluster-charts/cluster1/mychart/charts/mysubchart/values.yaml",
+            "cluster-charts/cluster1/mychart/values.yaml",
+            "cluster-charts/cluster1/myotherchart/values.yaml",
+            "cluster-charts/cluster2/values.yaml",
+            "some-path/values.yaml",
+            "some-path/staging/values.yaml",
+            "cluster-config/engineering/production/config.json",
+            "cluster-config/engineering/dev/config.json",
+            "p1/p2/config.json",
+            "p1/app2/config.json",
+            "p1/app3/config.json",
+            "p1/config.json",
+        ];
+        let all_config = vec![
+            "cluster-config/engineering/dev/config.json",
+            "cluster-config/engineering/production/config.json",
+            "p1/app2/config.json",
+            "p1/app3/config.json",
+            "p1/config.json",
+            "p1/p2/config.json",
+        ];
+        let cases: &[(&str, bool, Vec<&str>)] = &[
+            ("**/config.json", true, all_config.clone()),
+            ("**/config.json", false, all_config),
+            ("some-path/*.yaml", true, vec!["some-path/values.yaml"]),
+            (
+                "some-path/*.yaml",
+                false,
+                vec!["some-path/staging/values.yaml", "some-path/values.yaml"],
+            ),
+            (
+                "p1/**/config.json",
+                true,
+                vec![
+                    "p1/app2/config.json",
+                    "p1/app3/config.json",
+                    "p1/config.json",
+                    "p1/p2/config.json",
+                ],
+            ),
+            (
+                "p1/**/config.json",
+                false,
+                vec!["p1/app2/config.json", "p1/app3/config.json", "p1/p2/config.json"],
+            ),
+            (
+                "cluster-config/**/config.json",
+                true,
+                vec![
+                    "cluster-config/engineering/dev/config.json",
+                    "cluster-config/engineering/production/config.json",
+                ],
+            ),
+            (
+                "cluster-config/**/config.json",
+                false,
+                vec![
+                    "cluster-config/engineering/dev/config.json",
+                    "cluster-config/engineering/production/config.json",
+                ],
+            ),
+            (
+                "cluster-config/*/dev/config.json",
+                true,
+                vec!["cluster-config/engineering/dev/config.json"],
+            ),
+            (
+                "cluster-config/*/dev/config.json",
+                false,
+                vec!["cluster-config/engineering/dev/config.json"],
+            ),
+            (
+                "cluster-charts/*/*/values.yaml",
+                true,
+                vec![
+                    "cluster-charts/cluster1/mychart/values.yaml",
+                    "cluster-charts/cluster1/myotherchart/values.yaml",
+                ],
+            ),
+            (
+                "cluster-charts/*/*/values.yaml",
+                false,
+                vec![
+                    "cluster-charts/cluster1/mychart/charts/mysubchart/values.yaml",
+                    "cluster-charts/cluster1/mychart/values.yaml",
+                    "cluster-charts/cluster1/myotherchart/values.yaml",
+                ],
+            ),
+            (
+                "cluster-charts/*/values.yaml",
+                true,
+                vec!["cluster-charts/cluster2/values.yaml"],
+            ),
+            (
+                "cluster-charts/*/values.yaml",
+                false,
+                vec![
+                    "cluster-charts/cluster1/mychart/charts/mysubchart/values.yaml",
+                    "cluster-charts/cluster1/mychart/values.yaml",
+                    "cluster-charts/cluster1/myotherchart/values.yaml",
+                    "cluster-charts/cluster2/values.yaml",
+                ],
+            ),
+        ];
+        for (pattern, new, want) in cases {
+            let opts = GitOptions {
+                enable_new_git_file_globbing: *new,
+                ..GitOptions::default()
+            };
+            let got = files_selected(&[(pattern, false)], &tree, opts).await;
+            let got = got.unwrap_or_else(|e| panic!("{pattern:?}: {e}"));
+            assert_eq!(got, *want, "{pattern:?}, new globbing {new}");
+        }
+    }
+
+    #[tokio::test]
+    async fn new_globbing_double_star_matches_the_root_and_any_depth_and_star_stays_in_one_directory() {
+        let tree = [
+            "config.json",
+            "a/config.json",
+            "a/b/c/config.json",
+            "a/config.json.bak",
+            "x.json",
+        ];
+        let got = files_selected(&[("**/config.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(
+            got.unwrap(),
+            ["a/b/c/config.json", "a/config.json", "config.json"]
+        );
+        // git pathspec: `**/` needs a directory, and `*` crosses `/`.
+        let got = files_selected(&[("**/config.json", false)], &tree, GitOptions::default()).await;
+        assert_eq!(got.unwrap(), ["a/b/c/config.json", "a/config.json"]);
+        let got = files_selected(&[("*.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["config.json", "x.json"]);
+        let got = files_selected(&[("*.json", false)], &tree, GitOptions::default()).await;
+        assert_eq!(
+            got.unwrap(),
+            ["a/b/c/config.json", "a/config.json", "config.json", "x.json"]
+        );
+        let got = files_selected(&[("a/**/*.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["a/b/c/config.json", "a/config.json"]);
+    }
+
+    #[tokio::test]
+    async fn new_globbing_supports_alternatives_classes_and_exclusions() {
+        let tree = [
+            "envs/dev/config.json",
+            "envs/prod/config.json",
+            "envs/qa/config.json",
+            "apps/a/v1.json",
+            "apps/b/v2.json",
+            "apps/c/vx.json",
+            "other/z.json",
+        ];
+        let got = files_selected(&[("envs/{dev,prod}/config.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["envs/dev/config.json", "envs/prod/config.json"]);
+        let got = files_selected(&[("{apps/{a,b},other}/*.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["apps/a/v1.json", "apps/b/v2.json", "other/z.json"]);
+        let got = files_selected(&[("apps/*/v[0-9].json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["apps/a/v1.json", "apps/b/v2.json"]);
+        let got = files_selected(&[("apps/*/v[!0-9].json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), ["apps/c/vx.json"]);
+        let got = files_selected(
+            &[("**/*.json", false), ("envs/{qa,prod}/*", true)],
+            &tree,
+            NEW_GLOBBING,
+        )
+        .await;
+        assert_eq!(
+            got.unwrap(),
+            [
+                "apps/a/v1.json",
+                "apps/b/v2.json",
+                "apps/c/vx.json",
+                "envs/dev/config.json",
+                "other/z.json"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn hidden_files_and_directories_are_selected_in_both_globbing_modes() {
+        let tree = [
+            ".hidden.json",
+            ".github/config.json",
+            "apps/.x/config.json",
+            "apps/config.json",
+        ];
+        for opts in [GitOptions::default(), NEW_GLOBBING] {
+            let got = files_selected(&[("**/config.json", false)], &tree, opts).await;
+            assert_eq!(
+                got.unwrap(),
+                [".github/config.json", "apps/.x/config.json", "apps/config.json"],
+                "{opts:?}"
+            );
+            let got = files_selected(&[("*.json", false)], &tree, opts).await.unwrap();
+            assert!(got.contains(&".hidden.json".to_string()), "{opts:?}: {got:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn new_globbing_patterns_are_cleaned_like_go_path_join_under_the_root() {
+        let tree = ["a/b.json", "c.json"];
+        for pattern in ["/a/*.json", "./a//*.json", "x/../a/*.json", "a/*/../*.json"] {
+            let got = files_selected(&[(pattern, false)], &tree, NEW_GLOBBING).await;
+            assert_eq!(got.unwrap(), ["a/b.json"], "{pattern:?}");
+        }
+        let got = files_selected(&[("../*.json", false)], &tree, NEW_GLOBBING).await;
+        assert_eq!(got.unwrap(), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn new_globbing_fails_on_a_pattern_that_selects_a_directory_as_argo_cd_does() {
+        let tree = ["a/x.json", "a/b/y.json"];
+        for (pattern, dir) in [("a/**", "a"), ("a/*", "a/b"), ("", "."), ("**", "."), ("*", "a")] {
+            let err = files_selected(&[(pattern, false)], &tree, NEW_GLOBBING)
+                .await
+                .unwrap_err();
+            assert!(
+                err.starts_with("spec.generators[0].git.files[0].path: ")
+                    && err.contains(&format!("selects the directory {dir:?}")),
+                "{pattern:?}: {err}"
+            );
+        }
+        // An exclude pattern is resolved the same way.
+        let err = files_selected(&[("**/*.json", false), ("a/*", true)], &tree, NEW_GLOBBING)
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("spec.generators[0].git.files[1].path: "), "{err}");
+        // git pathspecs select the files below a directory instead.
+        let got = files_selected(&[("a", false)], &tree, GitOptions::default()).await;
+        assert_eq!(got.unwrap(), ["a/b/y.json", "a/x.json"]);
+    }
+
+    #[tokio::test]
+    async fn new_globbing_reports_a_malformed_pattern_naming_the_field() {
+        let err = files_selected(&[("x.json", false), ("apps/[", false)], &["x.json"], NEW_GLOBBING)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            r#"spec.generators[0].git.files[1].path: invalid pattern "apps/[": syntax error in pattern"#
+        );
+        // A pathspec that does not parse selects nothing, as `git ls-files` does.
+        let got = files_selected(
+            &[("x.json", false), ("apps/[", false)],
+            &["x.json"],
+            GitOptions::default(),
+        )
+        .await;
+        assert_eq!(got.unwrap(), ["x.json"]);
+    }
+
+    #[tokio::test]
+    async fn hidden_directories_are_listed_only_with_include_hidden_directories() {
+        let tree = [
+            ".github/workflows/ci.yaml",
+            "apps/a/x.yaml",
+            "apps/.hidden/y.yaml",
+            "apps/.hidden/deep/z.yaml",
+        ];
+        let patterns = ["*", "*/*", "apps/.hidden/*"];
+        let got = directories_listed(&patterns, &tree, GitOptions::default()).await;
+        assert_eq!(got, ["apps", "apps/a"]);
+        let include = GitOptions {
+            include_hidden_directories: true,
+            ..GitOptions::default()
+        };
+        let got = directories_listed(&patterns, &tree, include).await;
+        assert_eq!(
+            got,
+            [
+                ".github",
+                ".github/workflows",
+                "apps",
+                "apps/.hidden",
+                "apps/.hidden/deep",
+                "apps/a"
+            ]
+        );
+    }
 
     #[test]
     fn go_path_helpers_match_go_for_root_and_nested_files() {

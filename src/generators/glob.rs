@@ -1,7 +1,11 @@
-//! Generator stage: the three pattern languages ApplicationSet generators use:
+//! Generator stage: the pattern languages ApplicationSet generators use:
 //!
 //! * [`path_match`]: Go's `path.Match`, for the git directories generator;
-//! * [`pathspec_match`]: what `git ls-files -- <pattern>` selects, for the git files generator;
+//! * [`pathspec_match`]: what `git ls-files -- <pattern>` selects, for the git files generator
+//!   (Argo CD's default);
+//! * [`Doublestar`] and [`clean_glob`]: `github.com/bmatcuk/doublestar/v4` globs relative to the
+//!   repository root, for the git files generator under Argo CD's
+//!   `--enable-new-git-file-globbing`;
 //! * [`branch_match`]: `path.Match` plus `**` segments, for branch globs.
 //!
 //! Everything here is pure: no I/O, no global state, and no panics on any input.
@@ -459,6 +463,366 @@ fn tokenize(p: &[u8]) -> Result<Vec<Token>, BadPattern> {
     Ok(tokens)
 }
 
+/// Go's `path.Join(root, pattern)` made relative to `root`: what Argo CD's repo server globs
+/// under `--enable-new-git-file-globbing` (it globs `filepath.Join(repoRoot, pattern)`).
+///
+/// Empty and `.` components are dropped and `..` resolved lexically (also after glob
+/// characters: `a/*/../b` is `a/b`), a leading `/` is ignored (the pattern stays under the root)
+/// and a trailing `/` dropped. `Some("")` is the repository root itself; `None` a pattern that
+/// leaves the repository (Argo CD drops every path it finds there).
+pub fn clean_glob(pattern: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in pattern.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// How many alternatives (`{a,b}` branches) one [`Doublestar::is_match`] may try. Each one is
+/// a match of the rest of the pattern, and groups multiply (`{a,b}{c,d}…`), so a hostile pattern
+/// could otherwise take exponential time.
+const MAX_ALTERNATIVES: usize = 10_000;
+
+/// A doublestar pattern tried more alternatives than [`MAX_ALTERNATIVES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pattern too complex: more than {MAX_ALTERNATIVES} {{a,b}} alternatives to try for one path")]
+pub struct TooComplex;
+
+/// A validated glob of `github.com/bmatcuk/doublestar/v4` (the version Argo CD uses), matched
+/// against `/`-separated repository paths as its `Glob` does:
+///
+/// * `*` matches any run of characters other than `/`, `?` one character other than `/`;
+/// * `**` standing alone as a segment matches zero or more directories (`**/config.json`
+///   matches `config.json` and `a/b/config.json`; `a/**` matches `a` and everything below it);
+///   elsewhere (`a**b`) it is a plain `*`;
+/// * `[abc]`, `[a-z]`, `[^…]` / `[!…]` match one character other than `/` (a `-` first or last
+///   is literal, as in bash);
+/// * `{alt1,alt2}` alternatives, which may nest, contain `/` or be empty;
+/// * `\\` escapes the next character.
+///
+/// Hidden files and directories get no special treatment: `*` matches `.github`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doublestar(String);
+
+impl Doublestar {
+    /// Validate `pattern` (doublestar's `ValidatePattern`: classes closed and non-empty,
+    /// braces balanced, no trailing `\\`).
+    pub fn new(pattern: &str) -> Result<Self, BadPattern> {
+        if doublestar_valid(pattern.as_bytes()) {
+            Ok(Doublestar(pattern.to_string()))
+        } else {
+            Err(BadPattern)
+        }
+    }
+
+    /// Whether `name`, a `/`-separated path relative to the repository root, matches.
+    pub fn is_match(&self, name: &str) -> Result<bool, TooComplex> {
+        let mut budget = MAX_ALTERNATIVES;
+        ds_match(&self.0, name, Backtrack::default(), 0, 0, &mut budget)
+    }
+
+    /// Whether the pattern selects the repository root itself, as doublestar's `Glob` does for
+    /// the root (`""`) and for patterns made only of `**` segments (`**`, `**/**`).
+    pub fn selects_root(&self) -> bool {
+        self.0.is_empty() || self.0.split('/').all(|s| s == "**")
+    }
+}
+
+/// doublestar's `doValidatePattern` with `/` as the separator.
+fn doublestar_valid(s: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => {
+                i += 1;
+                if i >= s.len() {
+                    return false;
+                }
+            }
+            b'[' => {
+                i += 1;
+                if matches!(s.get(i), Some(b'^' | b'!')) {
+                    i += 1;
+                }
+                if matches!(s.get(i), None | Some(b']')) {
+                    return false;
+                }
+                loop {
+                    match s.get(i) {
+                        None => return false,
+                        Some(b'\\') => i += 2,
+                        Some(b']') => break,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'{' => depth += 1,
+            b'}' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    depth == 0
+}
+
+/// Where doublestar's matcher goes back to after a mismatch (its four backtrack indices).
+#[derive(Debug, Clone, Copy, Default)]
+struct Backtrack {
+    /// Pattern index after the last `**/`, and the name index it is being tried at.
+    doublestar: Option<(usize, usize)>,
+    /// Pattern index after the last `*`, and the name index it is being tried at.
+    star: Option<(usize, usize)>,
+}
+
+/// The first character of `s[i..]` and its length (`(U+FFFD, 0)` past the end).
+fn char_at(s: &str, i: usize) -> (char, usize) {
+    s.get(i..)
+        .and_then(|t| t.chars().next())
+        .map_or((char::REPLACEMENT_CHARACTER, 0), |c| (c, c.len_utf8()))
+}
+
+/// doublestar's `doMatchWithSeparator` for `/` on a validated pattern, except that a class never
+/// matches `/` (its `Glob` matches one path segment at a time, so it cannot).
+fn ds_match(
+    pat: &str,
+    name: &str,
+    mut bt: Backtrack,
+    mut pi: usize,
+    mut ni: usize,
+    budget: &mut usize,
+) -> Result<bool, TooComplex> {
+    let p = pat.as_bytes();
+    let mut start_of_segment = true;
+    'chars: while ni < name.len() {
+        if let Some(&b) = p.get(pi) {
+            match b {
+                b'*' => {
+                    pi += 1;
+                    if p.get(pi) == Some(&b'*') {
+                        pi += 1;
+                        if start_of_segment {
+                            match p.get(pi) {
+                                // The pattern ends in `/**` (or is `**`): anything below.
+                                None => return Ok(true),
+                                Some(b'/') => {
+                                    pi += 1;
+                                    bt.doublestar = Some((pi, ni));
+                                    bt.star = None;
+                                    continue;
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                    }
+                    start_of_segment = false;
+                    bt.star = Some((pi, ni));
+                    continue;
+                }
+                b'?' => {
+                    start_of_segment = false;
+                    let (c, n) = char_at(name, ni);
+                    if c != '/' {
+                        pi += 1;
+                        ni += n;
+                        continue;
+                    }
+                }
+                b'[' => {
+                    start_of_segment = false;
+                    pi += 1;
+                    let (c, n) = char_at(name, ni);
+                    let negate = matches!(p.get(pi), Some(b'!' | b'^'));
+                    if negate {
+                        pi += 1;
+                    }
+                    let mut matched = false;
+                    let mut last: Option<char> = None;
+                    while pi < p.len() && p[pi] != b']' {
+                        let (mut pc, pn) = char_at(pat, pi);
+                        pi += pn;
+                        if let Some(lo) = last
+                            && pc == '-'
+                            && pi < p.len()
+                            && p[pi] != b']'
+                        {
+                            if p[pi] == b'\\' {
+                                pi += 1;
+                            }
+                            let (hi, hn) = char_at(pat, pi);
+                            pi += hn;
+                            if lo <= c && c <= hi {
+                                matched = true;
+                                break;
+                            }
+                            last = None;
+                            continue;
+                        }
+                        if pc == '\\' {
+                            let (escaped, en) = char_at(pat, pi);
+                            pc = escaped;
+                            pi += en;
+                        }
+                        if pc == c {
+                            matched = true;
+                            break;
+                        }
+                        last = Some(pc);
+                    }
+                    if matched != negate && c != '/' {
+                        // Skip to the class's closing `]` (validation guarantees one).
+                        let mut j = pi;
+                        while j < p.len() && p[j] != b']' {
+                            j += if p[j] == b'\\' { 2 } else { 1 };
+                        }
+                        pi = j + 1;
+                        ni += n;
+                        continue;
+                    }
+                }
+                b'{' => {
+                    // Each alternative is matched afresh from here (a new segment, as in Go).
+                    let before = pi;
+                    pi += 1;
+                    let Some(close) = closing_alt(&p[pi..]).map(|c| c + pi) else {
+                        return Ok(false);
+                    };
+                    loop {
+                        *budget = budget.checked_sub(1).ok_or(TooComplex)?;
+                        let end = next_alt(&p[pi..close]).map(|c| c + pi);
+                        let alt = format!(
+                            "{}{}{}",
+                            &pat[..before],
+                            &pat[pi..end.unwrap_or(close)],
+                            &pat[close + 1..]
+                        );
+                        let matched = ds_match(&alt, name, bt, before, ni, budget)?;
+                        match end {
+                            Some(comma) if !matched => pi = comma + 1,
+                            _ => return Ok(matched),
+                        }
+                    }
+                }
+                _ => {
+                    let escaped = b == b'\\';
+                    let at = pi + usize::from(escaped);
+                    let (pc, pn) = char_at(pat, at);
+                    let (c, n) = char_at(name, ni);
+                    if pc == c && pn > 0 {
+                        pi = at + pn;
+                        ni += n;
+                        start_of_segment = pc == '/';
+                        continue;
+                    }
+                }
+            }
+        }
+        // Mismatch (or the pattern ended first): retry the last `*` one character further,
+        // within its segment; else the last `**/` one segment further.
+        if let Some((sp, sn)) = bt.star {
+            let (c, n) = char_at(name, sn);
+            if c != '/' {
+                bt.star = Some((sp, sn + n));
+                (pi, ni) = (sp, sn + n);
+                start_of_segment = false;
+                continue;
+            }
+        }
+        if let Some((dp, dn)) = bt.doublestar {
+            ni = dn;
+            while ni < name.len() {
+                let (c, n) = char_at(name, ni);
+                ni += n;
+                if c == '/' {
+                    bt.doublestar = Some((dp, ni));
+                    pi = dp;
+                    start_of_segment = true;
+                    continue 'chars;
+                }
+            }
+        }
+        return Ok(false);
+    }
+    zero_length(pat.get(pi..).unwrap_or_default(), budget)
+}
+
+/// doublestar's `isZeroLengthPattern`: whether what is left of the pattern matches an empty
+/// rest of the name (`a/**` matches `a`: `a` may be a directory).
+fn zero_length(rest: &str, budget: &mut usize) -> Result<bool, TooComplex> {
+    if matches!(rest, "" | "*" | "**" | "/**" | "**/" | "/**/") {
+        return Ok(true);
+    }
+    let Some(inner) = rest.strip_prefix('{') else {
+        return Ok(false);
+    };
+    let Some(close) = closing_alt(inner.as_bytes()) else {
+        return Ok(false);
+    };
+    let (alts, after) = (&inner[..close], &inner[close + 1..]);
+    let mut start = 0;
+    loop {
+        *budget = budget.checked_sub(1).ok_or(TooComplex)?;
+        let end = next_alt(&alts.as_bytes()[start..]).map(|c| c + start);
+        if zero_length(
+            &format!("{}{after}", &alts[start..end.unwrap_or(alts.len())]),
+            budget,
+        )? {
+            return Ok(true);
+        }
+        match end {
+            Some(comma) => start = comma + 1,
+            None => return Ok(false),
+        }
+    }
+}
+
+/// doublestar's `indexMatchedClosingAlt`: the index of the `}` closing a `{` just before `s`.
+fn closing_alt(s: &[u8]) -> Option<usize> {
+    let mut depth = 1usize;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'\\' => i += 1,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// doublestar's `indexNextAlt`: the index of the next top-level `,` of an alternative list.
+fn next_alt(s: &[u8]) -> Option<usize> {
+    let mut depth = 1usize;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'\\' => i += 1,
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,6 +1075,210 @@ mod tests {
         assert!(pathspec_match("foo[1]", "foo[1]"));
         assert!(pathspec_match("foo[1]", "foo1"));
         assert!(pathspec_match("dir*", "dir*/x.json"));
+    }
+
+    /// doublestar's own `matchTests` (v4), minus the cases about the file system: `None` is
+    /// `ErrBadPattern`.
+    #[test]
+    fn doublestar_agrees_with_doublestars_match_test_table() {
+        let cases: &[(&str, &str, Option<bool>)] = &[
+            ("", "", Some(true)),
+            ("*", "", Some(true)),
+            ("*", "/", Some(false)),
+            ("/*", "/", Some(true)),
+            ("/*", "/debug/", Some(false)),
+            ("/*", "//", Some(false)),
+            ("abc", "abc", Some(true)),
+            ("*", "abc", Some(true)),
+            ("*c", "abc", Some(true)),
+            ("*/", "a/", Some(true)),
+            ("a*", "a", Some(true)),
+            ("a*", "abc", Some(true)),
+            ("a*", "ab/c", Some(false)),
+            ("a*/b", "abc/b", Some(true)),
+            ("a*/b", "a/c/b", Some(false)),
+            ("a*/c/", "a/b", Some(false)),
+            ("a*b*c*d*e*", "axbxcxdxe", Some(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/f", Some(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f", Some(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", Some(false)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/fff", Some(false)),
+            ("a*b?c*x", "abxbbxdbxebxczzx", Some(true)),
+            ("a*b?c*x", "abxbbxdbxebxczzy", Some(false)),
+            ("ab[c]", "abc", Some(true)),
+            ("ab[b-d]", "abc", Some(true)),
+            ("ab[e-g]", "abc", Some(false)),
+            ("ab[^c]", "abc", Some(false)),
+            ("ab[^b-d]", "abc", Some(false)),
+            ("ab[^e-g]", "abc", Some(true)),
+            ("a\\*b", "ab", Some(false)),
+            ("a?b", "a☺b", Some(true)),
+            ("a[^a]b", "a☺b", Some(true)),
+            ("a[!a]b", "a☺b", Some(true)),
+            ("a???b", "a☺b", Some(false)),
+            ("a[^a][^a][^a]b", "a☺b", Some(false)),
+            ("[a-ζ]*", "α", Some(true)),
+            ("*[a-ζ]", "A", Some(false)),
+            ("a?b", "a/b", Some(false)),
+            ("a*b", "a/b", Some(false)),
+            ("[\\]a]", "]", Some(true)),
+            ("[\\-]", "-", Some(true)),
+            ("[x\\-]", "x", Some(true)),
+            ("[x\\-]", "-", Some(true)),
+            ("[x\\-]", "z", Some(false)),
+            ("[\\-x]", "x", Some(true)),
+            ("[\\-x]", "-", Some(true)),
+            ("[\\-x]", "a", Some(false)),
+            ("[]a]", "]", None),
+            ("[-]", "-", Some(true)),
+            ("[x-]", "x", Some(true)),
+            ("[x-]", "-", Some(true)),
+            ("[x-]", "z", Some(false)),
+            ("[-x]", "x", Some(true)),
+            ("[-x]", "-", Some(true)),
+            ("[-x]", "a", Some(false)),
+            ("[a-b-d]", "a", Some(true)),
+            ("[a-b-d]", "b", Some(true)),
+            ("[a-b-d]", "-", Some(true)),
+            ("[a-b-d]", "c", Some(false)),
+            ("[a-b-x]", "x", Some(true)),
+            ("\\", "a", None),
+            ("[", "a", None),
+            ("[^", "a", None),
+            ("[^bc", "a", None),
+            ("a[", "a", None),
+            ("a[", "ab", None),
+            ("ad[", "ab", None),
+            ("*x", "xxx", Some(true)),
+            ("[abc]", "b", Some(true)),
+            ("[abc123]", "1", Some(true)),
+            ("[a-z0-9]", "1", Some(true)),
+            ("**", "", Some(true)),
+            ("a/**", "a", Some(true)),
+            ("a/**/", "a", Some(true)),
+            ("a/**", "a/", Some(true)),
+            ("a/**/", "a/", Some(true)),
+            ("a/**", "a/b", Some(true)),
+            ("a/**", "a/b/c", Some(true)),
+            ("**/c", "c", Some(true)),
+            ("**/c", "b/c", Some(true)),
+            ("**/c", "a/b/c", Some(true)),
+            ("**/c", "a/b", Some(false)),
+            ("**/c", "abcd", Some(false)),
+            ("**/c", "a/abc", Some(false)),
+            ("a/**/b", "a/b", Some(true)),
+            ("a/**/c", "a/b/c", Some(true)),
+            ("a/**/d", "a/b/c/d", Some(true)),
+            ("a/\\**", "a/b/c", Some(false)),
+            ("a/\\[*\\]", "a/bc", Some(false)),
+            ("a/b/c", "a/b//c", Some(false)),
+            ("a/", "a", Some(false)),
+            ("ab{c,d}", "abc", Some(true)),
+            ("ab{c,d,*}", "abcde", Some(true)),
+            ("ab{c,d}[", "abcd", None),
+            ("a{,bc}", "a", Some(true)),
+            ("a{,bc}", "abc", Some(true)),
+            ("a/{b/c,c/b}", "a/b/c", Some(true)),
+            ("a/{b/c,c/b}", "a/c/b", Some(true)),
+            ("a/a*{b,c}", "a/abc", Some(true)),
+            ("{a/{b,c},abc}", "a/b", Some(true)),
+            ("{a/{b,c},abc}", "a/c", Some(true)),
+            ("{a/{b,c},abc}", "abc", Some(true)),
+            ("{a/{b,c},abc}", "a/b/c", Some(false)),
+            ("{a/ab*}", "a/abc", Some(true)),
+            ("{a/*}", "a/b", Some(true)),
+            ("{a/abc}", "a/abc", Some(true)),
+            ("{a/b,a/c}", "a/c", Some(true)),
+            ("abc/**", "abc/b", Some(true)),
+            ("**/abc", "abc", Some(true)),
+            ("abc**", "abc/b", Some(false)),
+            ("**/*.txt", "abc/【test】.txt", Some(true)),
+            ("**/【*", "abc/【test】.txt", Some(true)),
+            ("**/{a,b}", "a/b", Some(true)),
+            ("a/*/*/d", "a/b/c/d", Some(true)),
+            ("e/**", "e/**", Some(true)),
+            ("e/**", "e/*", Some(true)),
+            ("e/**", "e/[", Some(true)),
+            ("e/**", "e/{", Some(true)),
+            ("e/**", "e/\\", Some(true)),
+            ("e/*", "e/*", Some(true)),
+            ("e/?", "e/?", Some(true)),
+            ("e/?", "e/*", Some(true)),
+            ("e/\\[", "e/[", Some(true)),
+            ("e/[", "e/[", None),
+            ("e/]", "e/]", Some(true)),
+            ("e/\\]", "e/]", Some(true)),
+            ("e/\\{", "e/{", Some(true)),
+            ("e/\\}", "e/}", Some(true)),
+            ("e/[\\*\\?]", "e/*", Some(true)),
+            ("e/[\\*\\?]", "e/?", Some(true)),
+            ("e/[\\*\\?]", "e/**", Some(false)),
+            ("e/[\\*\\?]?", "e/**", Some(true)),
+            ("e/{\\*,\\?}", "e/*", Some(true)),
+            ("e/{\\*,\\?}", "e/?", Some(true)),
+            ("e/\\*", "e/*", Some(true)),
+            ("e/\\?", "e/?", Some(true)),
+            ("e/\\?", "e/**", Some(false)),
+            ("*\\}", "}", Some(true)),
+            ("case-sensitive/fi*", "case-sensitive/file", Some(true)),
+            ("case-sensitive/Fi*", "case-sensitive/file", Some(false)),
+        ];
+        for &(pattern, name, want) in cases {
+            let got = Doublestar::new(pattern).ok().map(|g| g.is_match(name).unwrap());
+            assert_eq!(got, want, "Match({pattern:?}, {name:?})");
+        }
+    }
+
+    #[test]
+    fn doublestar_star_and_classes_stay_within_one_segment() {
+        let m = |p: &str, n: &str| Doublestar::new(p).unwrap().is_match(n).unwrap();
+        assert!(m("*.json", "x.json"));
+        assert!(!m("*.json", "a/x.json"));
+        assert!(!m("a[^x]b", "a/b"));
+        assert!(!m("a[/]b", "a/b"));
+        assert!(m("a**b", "axyb"));
+        assert!(!m("a**b", "ax/yb"));
+        assert!(m("*", ".github"));
+        assert!(m("**/config.json", ".github/config.json"));
+    }
+
+    #[test]
+    fn doublestar_root_is_selected_only_by_empty_and_double_star_patterns() {
+        for p in ["", "**", "**/**"] {
+            assert!(Doublestar::new(p).unwrap().selects_root(), "{p:?}");
+        }
+        for p in ["*", "a/**", "**/a", "{**}"] {
+            assert!(!Doublestar::new(p).unwrap().selects_root(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn doublestar_caps_exponential_alternatives() {
+        // Both alternatives of every group match, so a mismatch at the end tries 2^20 ways.
+        let glob = Doublestar::new(&"{a,?}".repeat(20)).unwrap();
+        assert_eq!(glob.is_match(&format!("{}b", "a".repeat(20))), Err(TooComplex));
+        assert_eq!(glob.is_match(&"a".repeat(20)), Ok(true));
+        let small = Doublestar::new(&"{a,b}".repeat(5)).unwrap();
+        assert_eq!(small.is_match("abbab"), Ok(true));
+    }
+
+    #[test]
+    fn doublestar_handles_huge_star_patterns_without_deep_recursion() {
+        let pattern = "a*".repeat(10_000);
+        let glob = Doublestar::new(&pattern).unwrap();
+        assert_eq!(glob.is_match(&"a".repeat(10_000)), Ok(true));
+    }
+
+    #[test]
+    fn clean_glob_is_go_path_join_under_the_root() {
+        assert_eq!(clean_glob("").as_deref(), Some(""));
+        assert_eq!(clean_glob(".").as_deref(), Some(""));
+        assert_eq!(clean_glob("./a//b/").as_deref(), Some("a/b"));
+        assert_eq!(clean_glob("/a/*.json").as_deref(), Some("a/*.json"));
+        assert_eq!(clean_glob("a/*/../b").as_deref(), Some("a/b"));
+        assert_eq!(clean_glob("a/.."), Some(String::new()));
+        assert_eq!(clean_glob("../a"), None);
+        assert_eq!(clean_glob("a/../../a"), None);
     }
 
     #[test]

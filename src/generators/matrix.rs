@@ -9,14 +9,15 @@
 //!
 //! Combining follows Argo CD: in the default mode both sets become string maps and the same key
 //! with different values is an error; in the nested modes the sets are deep-merged and the earlier
-//! child wins.
+//! child wins, even with an empty value (`false`, `""`, `0`, `null`), as mergo's `WithOverride`
+//! does.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{GenerateContext, GenerateError, GeneratorSpec, transform};
 use crate::{
     crd::{ApplicationSetGenerator, MatrixGenerator},
-    params::{GoObject, ParamMode, Params, is_empty_value},
+    params::{ParamMode, Params},
     render::Engine,
     text::go_format_value,
 };
@@ -165,24 +166,30 @@ fn combine_flat(mut out: Params, b: &Params) -> Result<Params, String> {
     Ok(out)
 }
 
-/// mergo's `Merge(dst, src, WithOverride)`: `src` wins, objects merge recursively, an empty `src`
-/// value does not replace an existing `dst` value.
+/// mergo's `Merge(dst, src, WithOverride)` on two `map[string]interface{}`: every `src` value
+/// replaces `dst`'s, **whatever it is** (`false`, `""`, `0`, `null` and empty lists too: with
+/// `WithOverride` mergo checks emptiness on neither side of a map entry), except that when both
+/// are objects they merge recursively by the same rule (so an empty `src` object leaves `dst`'s
+/// as it is).
 pub(crate) fn merge_override(dst: &mut Params, src: &Params) {
-    fn merge_map(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
-        for (k, sv) in src {
-            merge_entry(dst.entry(k.clone()).or_insert(Value::Null), sv, true);
-        }
-    }
-    fn merge_entry(d: &mut Value, s: &Value, _: bool) {
+    fn merge_entry(d: &mut Value, s: &Value) {
         match (d, s) {
-            (Value::Object(dm), Value::Object(sm)) => merge_map(dm, sm),
-            (d, s) if !is_empty_value(s, GoObject::Map) || d.is_null() => *d = s.clone(),
-            _ => {}
+            (Value::Object(dm), Value::Object(sm)) => {
+                for (k, sv) in sm {
+                    match dm.get_mut(k) {
+                        Some(dv) => merge_entry(dv, sv),
+                        None => {
+                            dm.insert(k.clone(), sv.clone());
+                        }
+                    }
+                }
+            }
+            (d, s) => *d = s.clone(),
         }
     }
     for (k, sv) in src {
         match dst.get_mut(k) {
-            Some(dv) => merge_entry(dv, sv, true),
+            Some(dv) => merge_entry(dv, sv),
             None => {
                 dst.insert(k.clone(), sv.clone());
             }
@@ -325,12 +332,73 @@ mod tests {
 
     #[test]
     fn nested_combine_deep_merges_and_the_first_child_wins() {
-        let a = p(json!({"x": {"a": 1, "s": ""}, "k": "first"}));
-        let b = p(json!({"x": {"b": 2, "s": "kept"}, "k": "second", "only_b": true}));
+        let a = p(json!({"x": {"a": 1, "s": "mine"}, "k": "first"}));
+        let b = p(json!({"x": {"b": 2, "s": "theirs"}, "k": "second", "only_b": true}));
         let out = combine(&a, &b, ParamMode::Nested).unwrap();
         assert_eq!(
             out,
-            p(json!({"x": {"a": 1, "b": 2, "s": "kept"}, "k": "first", "only_b": true}))
+            p(json!({"x": {"a": 1, "b": 2, "s": "mine"}, "k": "first", "only_b": true}))
+        );
+    }
+
+    /// mergo's `WithOverride` on `map[string]interface{}` checks emptiness on neither side: the
+    /// first child's `false`, `""`, `0`, `null` and `[]` replace the second child's values.
+    #[test]
+    fn nested_combine_first_child_wins_even_with_an_empty_value() {
+        for empty in [
+            json!(false),
+            json!(""),
+            json!(0),
+            json!(0.0),
+            json!(null),
+            json!([]),
+        ] {
+            let a = p(json!({"k": empty, "x": {"k": empty}}));
+            let b = p(json!({"k": "second", "x": {"k": "second", "other": 1}}));
+            let out = combine(&a, &b, ParamMode::Nested).unwrap();
+            assert_eq!(
+                out,
+                p(json!({"k": empty, "x": {"k": empty, "other": 1}})),
+                "{empty}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_combine_replaces_across_kinds_and_keeps_objects_under_an_empty_object() {
+        let a = p(json!({"obj_over_str": {"a": 1}, "str_over_obj": "s", "list": [1], "empty": {}}));
+        let b = p(
+            json!({"obj_over_str": "s", "str_over_obj": {"a": 1}, "list": [2, 3], "empty": {"kept": true}}),
+        );
+        let out = combine(&a, &b, ParamMode::Nested).unwrap();
+        assert_eq!(
+            out,
+            p(json!({"obj_over_str": {"a": 1}, "str_over_obj": "s", "list": [1], "empty": {"kept": true}}))
+        );
+    }
+
+    /// The whole matrix in goTemplate mode: a falsy first-child value survives the second child.
+    #[tokio::test]
+    async fn go_template_matrix_keeps_the_first_childs_falsy_values() {
+        let spec = json!({
+            "goTemplate": true,
+            "generators": [{"matrix": {"generators": [
+                {"list": {"elements": [{"enabled": false, "name": "", "replicas": 0, "owner": null,
+                                        "nested": {"on": false, "who": "a"}}]}},
+                {"list": {"elements": [{"enabled": true, "name": "b", "replicas": 3, "owner": "team",
+                                        "nested": {"on": true, "extra": "b"}}]}},
+            ]}}],
+            "template": {"metadata": {"name": "x"}, "spec": {"project": "default", "destination": {}}},
+        });
+        let params = crate::generators::testing::generate_first(spec, json!({}), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            params,
+            [p(
+                json!({"enabled": false, "name": "", "replicas": 0, "owner": null,
+                      "nested": {"on": false, "who": "a", "extra": "b"}})
+            )]
         );
     }
 }

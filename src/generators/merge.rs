@@ -2,7 +2,8 @@
 //!
 //! Stage: generate (pure; children do their I/O through `Sources`). The first child is the base;
 //! each later child's set whose merge-key values equal a base set's overrides it (shallowly in the
-//! default mode, deep-merged in the nested modes). Later sets without a base match are discarded;
+//! default mode, deep-merged in the nested modes, where an empty value such as `false` or `""`
+//! overrides too, as with mergo's `WithOverride`). Later sets without a base match are discarded;
 //! base sets without a match are kept. Output follows the base's order (Argo CD's is map order).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -79,4 +80,40 @@ pub async fn generate(
         }
     }
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{generators::testing::generate_first, params::Params};
+
+    /// In goTemplate mode a later child's matching set is merged with mergo's `WithOverride`, so
+    /// its `false`, `""`, `0` and `null` replace the base's values too.
+    #[tokio::test]
+    async fn go_template_merge_lets_a_later_childs_falsy_values_override() {
+        let spec = json!({
+            "goTemplate": true,
+            "generators": [{"merge": {"mergeKeys": ["name"], "generators": [
+                {"list": {"elements": [
+                    {"name": "a", "enabled": true, "label": "base", "replicas": 2, "owner": "team",
+                     "nested": {"on": true, "who": "base"}},
+                    {"name": "b", "enabled": true},
+                ]}},
+                {"list": {"elements": [
+                    {"name": "a", "enabled": false, "label": "", "replicas": 0, "owner": null,
+                     "nested": {"on": false}},
+                ]}},
+            ]}}],
+            "template": {"metadata": {"name": "x"}, "spec": {"project": "default", "destination": {}}},
+        });
+        let params = generate_first(spec, json!({}), Default::default()).await.unwrap();
+        let want: Vec<Params> = serde_json::from_value(json!([
+            {"name": "a", "enabled": false, "label": "", "replicas": 0, "owner": null,
+             "nested": {"on": false, "who": "base"}},
+            {"name": "b", "enabled": true},
+        ]))
+        .unwrap();
+        assert_eq!(params, want);
+    }
 }

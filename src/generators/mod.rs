@@ -50,6 +50,8 @@ pub struct GenerateContext<'a> {
     pub outer: Option<&'a Params>,
     /// Parameter sets one matrix may produce ([`crate::pipeline::Limits::max_matrix_params`]).
     pub max_matrix_params: usize,
+    /// How git generators select paths ([`crate::pipeline::Options::git`]).
+    pub git: git::GitOptions,
 }
 
 impl GenerateContext<'_> {
@@ -423,6 +425,43 @@ pub fn apply_values(
 /// Shared by the git and pull-request generators: the first `n` characters of a SHA.
 pub(crate) fn short(sha: &str, n: usize) -> String {
     sha.chars().take(n).collect()
+}
+
+/// Running a generator entry on recorded inputs, for the generators' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// The parameter sets of `spec.generators[0]` of the ApplicationSet `spec` (its `spec` only,
+    /// as JSON) reading the recorded inputs `recorded` (the second document of a set file, as
+    /// JSON), under the git switches `git`.
+    pub(crate) async fn generate_first(
+        spec: Value,
+        recorded: Value,
+        git: git::GitOptions,
+    ) -> Result<Vec<Params>, GenerateError> {
+        let set: crate::crd::ApplicationSet = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "test", "namespace": "argocd"}, "spec": spec,
+        }))
+        .expect("an ApplicationSet");
+        let recorded = serde_json::from_value(recorded).expect("recorded inputs");
+        let inputs = crate::sources::Inputs::recorded(recorded);
+        let engine = Engine::with_fuel_cap(&set.spec, None).expect("an engine");
+        let ctx = GenerateContext {
+            appset_name: "test",
+            appset_namespace: "argocd",
+            controller_namespace: "argocd",
+            project: "default",
+            engine: &engine,
+            sources: &inputs,
+            outer: None,
+            max_matrix_params: matrix::MAX_PARAMS,
+            git,
+        };
+        let mut out = transform(&set.spec.generators[0], &ctx, "spec.generators[0]").await?;
+        Ok(out.pop().map(|t| t.params).unwrap_or_default())
+    }
 }
 
 #[cfg(test)]
