@@ -9,8 +9,37 @@
 //! is up to date — and gets no write at all — when every field appset would apply already has
 //! that value live, and every field appset's manager owns (from `managedFields`) is still wanted
 //! (otherwise an apply is needed to remove it). Argo CD's `preservedFields` and
-//! `ignoreApplicationDifferences` (JSON pointers) make appset apply the live value for those
-//! fields, so they are neither overwritten nor reported as differences.
+//! `ignoreApplicationDifferences` (JSON pointers and jq path expressions) make appset apply the
+//! live value for those fields, so they are neither overwritten nor reported as differences.
+//!
+//! ## Ignored differences
+//!
+//! Argo CD deletes the fields an ignore rule selects from both the live and the generated
+//! Application and merge-patches the difference, so an ignored field keeps its live value. appset
+//! applies instead, so it builds the same result directly: every field a rule selects gets its
+//! live value in the apply body, and a field selected in the generated Application that is absent
+//! live is left out. A rule with a `name` applies to that Application only; rules change nothing
+//! when an Application is created (as in Argo CD). Only fields appset writes are affected —
+//! `spec`, `metadata.labels`, `metadata.annotations` and `metadata.finalizers` (a rule that selects
+//! a parent, such as `.metadata` or `.`, covers those under it); the name, namespace and the
+//! ownerReference stay appset's.
+//!
+//! A jq expression is compiled once per ApplicationSet as `path(<expression>)` with jaq, and run
+//! on the generated and on the live Application. Paths through list elements are matched in the
+//! order the expression yields them (the first `image.tag` parameter selected in the generated
+//! list takes the value of the first one selected live, wherever either sits in its list); a
+//! whole element selected only live is put back at its live position, one selected only in the
+//! generated list is dropped. Unlike Argo CD's merge patch, an ignored element's live value
+//! therefore survives a change elsewhere in its list.
+//!
+//! Run-time errors: an expression that fails before selecting anything in a document selects
+//! nothing there (as Argo CD, which skips it; typically `.spec.source.helm.parameters[]` on an
+//! Application without Helm parameters — write `[]?` to say so). One that fails after selecting
+//! some fields, yields something that is not a path, or selects more than [`MAX_JQ_PATHS`]
+//! fields leaves that Application alone for this reconcile ([`Plan::held`]): appset cannot tell
+//! which fields the rule meant to keep, and applying could overwrite them. jaq has no time limit,
+//! so expressions that could run without end (`def`, `repeat`, `while`, `until`, `range`,
+//! `recurse(f)`) are refused when the set is read, as are `env`, `input` and `halt`.
 //!
 //! Applications Argo CD's own ApplicationSet controller created are adopted ([`adoption`]): its
 //! field ownership moves to appset's manager in one `managedFields` patch, with no other change.
@@ -18,8 +47,20 @@
 use std::{
     borrow::Cow,
     collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Arc,
 };
 
+use jaq_core::{
+    Ctx, Vars,
+    data::JustLut,
+    load::{
+        Arena, File, Loader,
+        lex::{Lexer, StrPart, Tok, Token},
+    },
+};
+use jaq_json::Val;
+use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 
 use crate::{
@@ -133,9 +174,8 @@ pub struct PlanOptions {
     pub preserved_annotations: Vec<String>,
     /// Label keys whose live values win.
     pub preserved_labels: Vec<String>,
-    /// `ignoreApplicationDifferences` rules: (Application name or all, JSON pointers into the
-    /// Application, e.g. `/spec/source/targetRevision`).
-    pub ignore: Vec<(Option<String>, Vec<String>)>,
+    /// `ignoreApplicationDifferences` rules, in order.
+    pub ignore: Vec<IgnoreRule>,
     /// At most this many deletes per reconcile (None: unlimited, as Argo CD).
     pub max_deletes: Option<usize>,
 }
@@ -144,8 +184,10 @@ impl PlanOptions {
     /// Options from an ApplicationSet's spec plus the controller's extra preserved keys.
     ///
     /// # Errors
-    /// `jqPathExpressions` in `ignoreApplicationDifferences` (not supported yet: failing is
-    /// safer than overwriting what the user asked to keep).
+    /// A progressive sync (not supported), a JSON pointer that does not start with `/`, or a
+    /// jq expression that does not compile or uses a refused filter (see the module doc): the
+    /// message names `spec.ignoreApplicationDifferences[i]...` and the jq error. Failing is safer
+    /// than overwriting what the user asked to keep.
     pub fn for_spec(
         spec: &ApplicationSetSpec,
         policy: Policy,
@@ -176,12 +218,6 @@ impl PlanOptions {
         }
         let mut ignore = Vec::new();
         for (i, rule) in spec.ignore_application_differences.iter().flatten().enumerate() {
-            if !rule.jq_path_expressions.is_empty() {
-                return Err(format!(
-                    "spec.ignoreApplicationDifferences[{i}].jqPathExpressions is not supported by appset yet; \
-                     use jsonPointers"
-                ));
-            }
             for p in &rule.json_pointers {
                 if !p.is_empty() && !p.starts_with('/') {
                     return Err(format!(
@@ -189,7 +225,20 @@ impl PlanOptions {
                     ));
                 }
             }
-            ignore.push((rule.name.clone(), rule.json_pointers.clone()));
+            let jq = rule
+                .jq_path_expressions
+                .iter()
+                .enumerate()
+                .map(|(j, expr)| {
+                    let field = format!("spec.ignoreApplicationDifferences[{i}].jqPathExpressions[{j}]");
+                    JqPath::compile(expr, &field).map_err(|e| format!("{field}: {expr:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ignore.push(IgnoreRule {
+                name: rule.name.clone(),
+                json_pointers: rule.json_pointers.clone(),
+                jq,
+            });
         }
         Ok(PlanOptions {
             policy,
@@ -250,6 +299,9 @@ pub struct Plan {
     pub skipped_updates: usize,
     /// Deletes withheld because they exceed the delete budget (then `delete` is empty).
     pub withheld_deletes: Option<(usize, usize)>,
+    /// Existing Applications left alone because an ignore rule's jq expression failed on them
+    /// part-way (see the module doc): (name, error naming the expression).
+    pub held: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -343,7 +395,14 @@ pub fn plan<L: LiveApplication>(
             out.adopt.push(adopt);
         }
         let current = current.as_deref();
-        let apply = into_apply_object(d, current, owner, opts);
+        let name = application_name(&d).to_string();
+        let apply = match into_apply_object(d, current, owner, opts) {
+            Ok(apply) => apply,
+            Err(e) => {
+                out.held.push((name, e));
+                continue;
+            }
+        };
         match current {
             None => out.create.push(ApplyObject::new(&apply)),
             Some(l) if up_to_date(&apply, l) => out.unchanged += 1,
@@ -371,17 +430,29 @@ pub fn plan<L: LiveApplication>(
 }
 
 /// The server-side apply object for a generated Application.
-pub fn apply_object(desired: &Value, live: Option<&Value>, owner: &Owner, opts: &PlanOptions) -> Value {
+///
+/// # Errors
+/// An ignore rule's jq expression failed part-way on the generated or the live Application (see
+/// the module doc); never when `live` is `None`.
+pub fn apply_object(
+    desired: &Value,
+    live: Option<&Value>,
+    owner: &Owner,
+    opts: &PlanOptions,
+) -> Result<Value, String> {
     into_apply_object(desired.clone(), live, owner, opts)
 }
 
 /// [`apply_object`], consuming the generated Application.
+///
+/// # Errors
+/// As [`apply_object`].
 pub fn into_apply_object(
     mut desired: Value,
     live: Option<&Value>,
     owner: &Owner,
     opts: &PlanOptions,
-) -> Value {
+) -> Result<Value, String> {
     let name = application_name(&desired).to_string();
     let mut meta = desired
         .get_mut("metadata")
@@ -450,64 +521,501 @@ pub fn into_apply_object(
     );
     let mut obj = Value::Object(obj);
     // Ignored differences: apply what is live, so the field is neither overwritten nor reported.
-    for (rule_name, pointers) in &opts.ignore {
-        if rule_name.as_deref().is_some_and(|n| n != name) {
-            continue;
-        }
-        for p in pointers {
-            if !p.starts_with("/spec") {
-                continue;
-            }
-            match live.and_then(|l| l.pointer(p)) {
-                Some(v) => set_pointer(&mut obj, p, v.clone()),
-                None => remove_pointer(&mut obj, p),
-            }
+    // An Application being created gets its generated fields (Argo CD: rules only shape updates).
+    if let Some(live) = live {
+        for rule in opts
+            .ignore
+            .iter()
+            .filter(|r| r.name.as_deref().is_none_or(|n| n == name))
+        {
+            rule.keep_live(&mut obj, live, &name)?;
         }
     }
-    obj
+    Ok(obj)
 }
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
+/// At most this many fields one jq expression may select in one Application.
+pub const MAX_JQ_PATHS: usize = 10_000;
+
+/// Filters refused in a jq expression: they could run without end (jaq has no time limit), read
+/// the controller's environment or input, or stop the process.
+const REFUSED_JQ_FILTERS: [&str; 15] = [
+    "def",
+    "repeat",
+    "while",
+    "until",
+    "range",
+    "env",
+    "$ENV",
+    "input",
+    "inputs",
+    "halt",
+    "halt_error",
+    "debug",
+    "stderr",
+    "debug_empty",
+    "stderr_empty",
+];
+
+/// Native filters that only fail in the jq library appset compiles with (defence in depth behind
+/// [`REFUSED_JQ_FILTERS`]; the standard definitions still name them).
+const DISABLED_NATIVES: [&str; 4] = ["env", "halt", "debug_empty", "stderr_empty"];
+
+/// What a disabled native filter does.
+fn disabled<'a>(
+    _: jaq_core::Cv<'a, JustLut<Val>>,
+) -> jaq_core::ValXs<'a, <JustLut<Val> as jaq_core::DataT>::V<'a>> {
+    Box::new(std::iter::once(Err(jaq_core::Exn::from(jaq_core::Error::str(
+        "this filter is disabled in appset",
+    )))))
 }
 
-fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
-    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
-    let Some((last, parents)) = tokens.split_last() else {
+/// One `spec.ignoreApplicationDifferences` rule, ready to apply.
+#[derive(Debug, Clone, Default)]
+pub struct IgnoreRule {
+    /// The Application it applies to (all when `None`).
+    pub name: Option<String>,
+    /// JSON pointers into the Application, e.g. `/spec/source/targetRevision`.
+    pub json_pointers: Vec<String>,
+    /// jq path expressions, compiled.
+    pub jq: Vec<JqPath>,
+}
+
+impl IgnoreRule {
+    /// Give every field the rule selects its live value in `obj` (the apply body of Application
+    /// `name`), or leave it out when it is not live.
+    fn keep_live(&self, obj: &mut Value, live: &Value, name: &str) -> Result<(), String> {
+        for p in &self.json_pointers {
+            let path = pointer_path(p);
+            let mut edits = Edits::default();
+            edits.keep_live(live, &path, Some(&path));
+            edits.apply(obj);
+        }
+        for jq in &self.jq {
+            let fail = |doc: &str, e: String| {
+                format!(
+                    "{} ({:?}) failed on the {doc} Application {name:?}: {e}; the Application is not \
+                     updated until the expression runs without an error on it",
+                    jq.field, jq.source
+                )
+            };
+            let generated = jq.paths(obj).map_err(|e| fail("generated", e))?;
+            let selected_live = jq.paths(live).map_err(|e| fail("live", e))?;
+            Edits::matching(live, generated, selected_live).apply(obj);
+        }
+        Ok(())
+    }
+}
+
+/// The jq filter type appset compiles.
+type JqFilter = jaq_core::Filter<JustLut<Val>>;
+
+/// A `jqPathExpressions` entry compiled once per ApplicationSet as `path(<expression>)`; cheap to
+/// clone (the filter is shared).
+#[derive(Clone)]
+pub struct JqPath {
+    /// The expression as written.
+    source: String,
+    /// Where it is written, e.g. `spec.ignoreApplicationDifferences[0].jqPathExpressions[1]`.
+    field: String,
+    filter: Arc<JqFilter>,
+}
+
+impl fmt::Debug for JqPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JqPath").field(&self.source).finish()
+    }
+}
+
+impl JqPath {
+    /// Compile `expr`, written at `field` (named in run-time errors).
+    ///
+    /// # Errors
+    /// The jq error (lexing, parsing, an undefined filter or variable), or a refused filter.
+    pub fn compile(expr: &str, field: &str) -> Result<JqPath, String> {
+        // Lexing the expression alone first also checks its brackets balance, so it cannot close
+        // the `path(` it is wrapped in.
+        let tokens = Lexer::new(expr).lex().map_err(|errs| {
+            let (expected, rest) = &errs[0];
+            format!("expected {} {}", expected.as_str(), at(rest))
+        })?;
+        if let Some(word) = refused(&tokens) {
+            return Err(format!(
+                "`{word}` is not allowed in an ignore expression (appset refuses filters that \
+                 could run without end, read the environment or stop the controller)"
+            ));
+        }
+        let code = format!("path({expr}\n)");
+        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(
+                jaq_std::funs().map(|(name, args, native)| match DISABLED_NATIVES.contains(&name) {
+                    true => (name, args, jaq_core::Native::<JustLut<Val>>::new(disabled)),
+                    false => (name, args, native),
+                }),
+            )
+            .chain(jaq_json::funs());
+        let arena = Arena::default();
+        let modules = Loader::new(defs)
+            .load(
+                &arena,
+                File {
+                    code: &code,
+                    path: (),
+                },
+            )
+            .map_err(|errs| {
+                errs.iter()
+                    .map(|(_, e)| match e {
+                        jaq_core::load::Error::Io(io) => io
+                            .iter()
+                            .map(|(p, e)| format!("{p}: {e}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        jaq_core::load::Error::Lex(l) => l
+                            .iter()
+                            .map(|(x, rest)| format!("expected {} {}", x.as_str(), at(rest)))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        jaq_core::load::Error::Parse(p) => p
+                            .iter()
+                            .map(|(x, rest)| format!("expected {} {}", x.as_str(), at(rest)))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        let filter = jaq_core::Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                errs.iter()
+                    .flat_map(|(_, es)| {
+                        es.iter()
+                            .map(|(name, u)| format!("undefined {} `{name}`", u.as_str()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        Ok(JqPath {
+            source: expr.to_string(),
+            field: field.to_string(),
+            filter: Arc::new(filter),
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The paths the expression selects in `doc`, in the order jq yields them. An error before
+    /// the first path selects nothing (Argo CD skips the expression); one after it is an error.
+    fn paths(&self, doc: &Value) -> Result<Vec<Vec<Seg>>, String> {
+        let input = Val::deserialize(doc).map_err(|e| e.to_string())?;
+        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let mut out = Vec::new();
+        for result in self.filter.id.run((ctx, input)) {
+            match result {
+                Ok(path) if out.len() < MAX_JQ_PATHS => out.push(to_path(&path)?),
+                Ok(_) => return Err(format!("it selects more than {MAX_JQ_PATHS} fields")),
+                Err(e) => {
+                    let message = e
+                        .get_err()
+                        .map_or_else(|_| "halted".to_string(), |e| e.to_string());
+                    // Not a path expression (`.x | tostring`) fails on every Application: an
+                    // error, not a rule that silently selects nothing.
+                    if out.is_empty() && !message.starts_with("invalid path expression") {
+                        return Ok(out);
+                    }
+                    return Err(format!(
+                        "error after selecting {} field(s): {}",
+                        out.len(),
+                        clip(&message)
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The first refused filter in a token tree.
+fn refused<'a>(tokens: &[Token<&'a str>]) -> Option<&'a str> {
+    tokens
+        .iter()
+        .enumerate()
+        .find_map(|(i, Token(s, tok))| match tok {
+            Tok::Word | Tok::Var if REFUSED_JQ_FILTERS.contains(s) => Some(*s),
+            // `recurse` alone walks a finite document; `recurse(f)` can go on for ever.
+            Tok::Word if *s == "recurse" && tokens.get(i + 1).is_some_and(|t| t.0.starts_with('(')) => {
+                Some("recurse(f)")
+            }
+            Tok::Block(inner) => refused(inner),
+            Tok::Str(parts) => parts.iter().find_map(|p| match p {
+                StrPart::Term(t) => refused(std::slice::from_ref(t)),
+                _ => None,
+            }),
+            _ => None,
+        })
+}
+
+/// Where a jq syntax error is, from the rest of the expression there.
+fn at(rest: &str) -> String {
+    match rest.trim() {
+        "" => "at the end of the expression".to_string(),
+        rest => format!("at {:?}", clip(rest)),
+    }
+}
+
+/// At most 200 characters of `s` (jq errors quote whole values).
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// One step of a path: an object key, or an array index (negative: from the end, as in jq).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Seg {
+    Key(String),
+    Index(isize),
+}
+
+/// A jq path (an array of keys and indices) as segments.
+fn to_path(v: &Val) -> Result<Vec<Seg>, String> {
+    let Val::Arr(parts) = v else {
+        return Err(format!("it yielded {} rather than a path", clip(&v.to_string())));
+    };
+    parts
+        .iter()
+        .map(|p| match p {
+            Val::TStr(b) | Val::BStr(b) => Ok(Seg::Key(String::from_utf8_lossy(b).into_owned())),
+            Val::Num(n) => n
+                .as_isize()
+                .map(Seg::Index)
+                .ok_or_else(|| format!("path index {n:?} is not an integer")),
+            other => Err(format!(
+                "path component {} is not a key or an index (slices are not supported)",
+                clip(&other.to_string())
+            )),
+        })
+        .collect()
+}
+
+/// A JSON pointer as segments (a token addresses an array element when it is a number).
+fn pointer_path(pointer: &str) -> Vec<Seg> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|t| Seg::Key(t.replace("~1", "/").replace("~0", "~")))
+        .collect()
+}
+
+/// The parts of the apply body ignore rules may change: appset writes them and they identify
+/// nothing (the name, namespace and ownerReference stay appset's).
+const WRITABLE: [&[&str]; 4] = [
+    &["spec"],
+    &["metadata", "labels"],
+    &["metadata", "annotations"],
+    &["metadata", "finalizers"],
+];
+
+/// `path` if it lies in a writable part, the writable parts under it if it is their parent
+/// (`.`, `.metadata`), else nothing.
+fn writable(path: &[Seg]) -> Vec<Vec<Seg>> {
+    let key = |s: &Seg, k: &str| matches!(s, Seg::Key(x) if x == k);
+    WRITABLE
+        .iter()
+        .filter_map(|root| {
+            let shared = path.iter().zip(root.iter()).all(|(s, k)| key(s, k));
+            match shared {
+                true if path.len() >= root.len() => Some(path.to_vec()),
+                true => Some(root.iter().map(|k| Seg::Key(k.to_string())).collect()),
+                false => None,
+            }
+        })
+        .collect()
+}
+
+/// Resolve an index (negative from the end) in a list of `len`.
+fn index(seg: &Seg, len: usize) -> Option<usize> {
+    let i = match seg {
+        Seg::Index(i) => *i,
+        Seg::Key(k) => k.parse().ok()?,
+    };
+    let i = if i < 0 {
+        len.checked_sub(i.unsigned_abs())?
+    } else {
+        i as usize
+    };
+    (i < len).then_some(i)
+}
+
+fn get<'a>(root: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    path.iter().try_fold(root, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get(k),
+        (Value::Array(a), _) => a.get(index(seg, a.len())?),
+        _ => None,
+    })
+}
+
+fn get_mut<'a>(root: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(root, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+        (Value::Array(a), _) => {
+            let i = index(seg, a.len())?;
+            a.get_mut(i)
+        }
+        _ => None,
+    })
+}
+
+/// Set the value at `path`, creating missing objects on the way (never list elements).
+fn set_path(root: &mut Value, path: &[Seg], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *root = value;
         return;
     };
     let mut cur = root;
-    for t in parents {
-        let Value::Object(m) = cur else { return };
-        cur = m.entry(t.clone()).or_insert_with(|| Value::Object(Map::new()));
+    for seg in parents {
+        cur = match (cur, seg) {
+            (Value::Object(m), Seg::Key(k)) => {
+                m.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()))
+            }
+            (Value::Array(a), _) => match index(seg, a.len()) {
+                Some(i) => &mut a[i],
+                None => return,
+            },
+            _ => return,
+        };
     }
-    match cur {
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
+    match (cur, last) {
+        (Value::Object(m), Seg::Key(k)) => {
+            m.insert(k.clone(), value);
         }
-        Value::Array(a) => {
-            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                *slot = value;
+        (Value::Array(a), _) => {
+            if let Some(i) = index(last, a.len()) {
+                a[i] = value;
             }
         }
         _ => {}
     }
 }
 
-fn remove_pointer(root: &mut Value, pointer: &str) {
-    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
-    let Some((last, parents)) = tokens.split_last() else {
+/// Remove the value at `path`, then the objects that removal left empty (below `spec` and
+/// `metadata`: the API server drops an empty `annotations`, so applying one would never settle).
+fn remove_path(root: &mut Value, path: &[Seg]) {
+    let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut cur = root;
-    for t in parents {
-        match cur.get_mut(t.as_str()) {
-            Some(next) => cur = next,
-            None => return,
+    let removed = match get_mut(root, parents) {
+        Some(Value::Object(m)) => matches!(last, Seg::Key(k) if m.remove(k).is_some()),
+        Some(Value::Array(a)) => index(last, a.len()).map(|i| a.remove(i)).is_some(),
+        _ => false,
+    };
+    if removed
+        && parents.len() >= 2
+        && get(root, parents).is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
+    {
+        remove_path(root, parents);
+    }
+}
+
+/// The edits one ignore expression makes to an apply body, applied together: values first, then
+/// removals from the last list element back (so no index moves under another edit), then list
+/// elements that are only live, at their live positions.
+#[derive(Default)]
+struct Edits {
+    set: Vec<(Vec<Seg>, Value)>,
+    remove: Vec<Vec<Seg>>,
+    insert: Vec<(Vec<Seg>, Value)>,
+}
+
+impl Edits {
+    /// Edits that give the fields selected in the generated Application (`generated`) the values
+    /// of those selected live (`selected_live`), matched in order where their keys agree.
+    fn matching(live: &Value, generated: Vec<Vec<Seg>>, selected_live: Vec<Vec<Seg>>) -> Edits {
+        let same_shape = |a: &[Seg], b: &[Seg]| {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| match (x, y) {
+                    (Seg::Index(_), Seg::Index(_)) => true,
+                    _ => x == y,
+                })
+        };
+        let mut edits = Edits::default();
+        let (mut only_generated, mut only_live) = (Vec::new(), Vec::new());
+        for k in 0..generated.len().max(selected_live.len()) {
+            match (generated.get(k), selected_live.get(k)) {
+                (Some(g), Some(l)) if same_shape(g, l) => edits.keep_live(live, g, Some(l)),
+                (g, l) => {
+                    only_generated.extend(g.cloned());
+                    only_live.extend(l.cloned());
+                }
+            }
+        }
+        for l in only_live {
+            if let Some(at) = only_generated.iter().position(|g| *g == l) {
+                // The same field, yielded at another point of the stream.
+                only_generated.swap_remove(at);
+                edits.keep_live(live, &l, Some(&l));
+            } else if !l.iter().any(|s| matches!(s, Seg::Index(_))) {
+                edits.keep_live(live, &l, Some(&l));
+            } else if matches!(l.last(), Some(Seg::Index(_)))
+                && let Some(v) = get(live, &l)
+                && !writable(&l).is_empty()
+            {
+                // A whole list element only live: put it back where it is live.
+                edits.insert.push((l.clone(), v.clone()));
+            }
+            // A field inside a list element the generated Application does not select: the
+            // generated element is applied (Argo CD replaces the list with the generated one).
+        }
+        for g in only_generated {
+            edits.keep_live(live, &g, None);
+        }
+        edits
+    }
+
+    /// Give the generated field at `generated` the live value at `live_path` (`None`: the field
+    /// is not live, so it is left out).
+    fn keep_live(&mut self, live: &Value, generated: &[Seg], live_path: Option<&[Seg]>) {
+        for g in writable(generated) {
+            // A parent expanded to the writable parts under it (`.metadata`) is the same path on
+            // both sides.
+            let l = match live_path {
+                Some(l) if g.len() == generated.len() => Some(l.to_vec()),
+                Some(_) => Some(g.clone()),
+                None => None,
+            };
+            match l.and_then(|l| get(live, &l)) {
+                Some(v) => self.set.push((g, v.clone())),
+                None => self.remove.push(g),
+            }
         }
     }
-    if let Value::Object(m) = cur {
-        m.remove(last);
+
+    fn apply(mut self, obj: &mut Value) {
+        for (path, value) in self.set {
+            set_path(obj, &path, value);
+        }
+        self.remove.sort();
+        self.remove.dedup();
+        for path in self.remove.iter().rev() {
+            remove_path(obj, path);
+        }
+        self.insert.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, value) in self.insert {
+            let Some((Seg::Index(i), parent)) = path.split_last() else {
+                continue;
+            };
+            if let Some(Value::Array(a)) = get_mut(obj, parent) {
+                let at = usize::try_from(*i).unwrap_or(a.len()).min(a.len());
+                a.insert(at, value);
+            }
+        }
     }
 }
 
@@ -776,16 +1284,9 @@ mod tests {
         l
     }
 
-    /// The plan for one generated Application `desired` against its live version.
-    fn plan_one(desired: Value, live: &Value, policy: Policy) -> Plan {
-        let name = application_name(&desired).to_string();
-        plan(
-            vec![desired],
-            &BTreeSet::from([name]),
-            std::slice::from_ref(live),
-            &owner(),
-            &opts(policy),
-        )
+    /// The apply object, where no ignore rule can fail.
+    fn apply_ok(desired: &Value, live: Option<&Value>, owner: &Owner, opts: &PlanOptions) -> Value {
+        apply_object(desired, live, owner, opts).unwrap()
     }
 
     fn opts(policy: Policy) -> PlanOptions {
@@ -798,7 +1299,7 @@ mod tests {
     #[test]
     fn an_applied_application_with_foreign_fields_is_up_to_date() {
         let desired = app("a", "p");
-        let applied = apply_object(&desired, None, &owner(), &opts(Policy::Sync));
+        let applied = apply_ok(&desired, None, &owner(), &opts(Policy::Sync));
         let live = live_after_apply(&applied);
         let p = plan(
             vec![desired],
@@ -837,7 +1338,7 @@ mod tests {
     #[test]
     fn an_application_argo_rendered_the_same_is_adopted_with_one_managed_fields_patch() {
         let live = argo_created(&app("a", "p"));
-        let p = plan_one(app("a", "p"), &live, Policy::Sync);
+        let p = plan_one(&app("a", "p"), &live, &opts(Policy::Sync));
         assert!(
             p.create.is_empty() && p.update.is_empty() && p.delete.is_empty(),
             "{p:?}"
@@ -872,7 +1373,7 @@ mod tests {
         // Once adopted, the Application is appset's and up to date: nothing more to do.
         let mut adopted = argo_created(&app("a", "p"));
         adopted["metadata"]["managedFields"] = patch[1]["value"].clone();
-        let again = plan_one(app("a", "p"), &adopted, Policy::Sync);
+        let again = plan_one(&app("a", "p"), &adopted, &opts(Policy::Sync));
         assert!(again.is_empty(), "{again:?}");
         assert_eq!(again.unchanged, 1);
     }
@@ -884,7 +1385,7 @@ mod tests {
         let mut live = argo_created(&argo);
         live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
             json!({});
-        let p = plan_one(app("a", "p"), &live, Policy::Sync);
+        let p = plan_one(&app("a", "p"), &live, &opts(Policy::Sync));
         assert_eq!(p.adopt.len(), 1);
         assert_eq!(
             p.update.len(),
@@ -897,10 +1398,10 @@ mod tests {
     fn policies_that_never_update_adopt_nothing_and_appset_s_own_applications_need_no_adoption() {
         let live = argo_created(&app("a", "p"));
         for policy in [Policy::CreateOnly, Policy::CreateDelete] {
-            let p = plan_one(app("a", "p"), &live, policy);
+            let p = plan_one(&app("a", "p"), &live, &opts(policy));
             assert!(p.is_empty(), "{policy:?}: {p:?}");
         }
-        let ours = live_after_apply(&apply_object(&app("a", "p"), None, &owner(), &opts(Policy::Sync)));
+        let ours = live_after_apply(&apply_ok(&app("a", "p"), None, &owner(), &opts(Policy::Sync)));
         assert_eq!(ours.adoption(), None);
     }
 
@@ -908,29 +1409,24 @@ mod tests {
     fn a_field_appset_owns_but_no_longer_generates_needs_an_apply() {
         let mut old = app("a", "p");
         old["spec"]["source"]["targetRevision"] = json!("v1");
-        let mut live = live_after_apply(&apply_object(&old, None, &owner(), &opts(Policy::Sync)));
+        let mut live = live_after_apply(&apply_ok(&old, None, &owner(), &opts(Policy::Sync)));
         live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:source"]["f:targetRevision"] =
             json!({});
-        let p = plan_one(app("a", "p"), &live, Policy::Sync);
+        let p = plan_one(&app("a", "p"), &live, &opts(Policy::Sync));
         assert_eq!(p.update.len(), 1, "{p:?}");
     }
 
     #[test]
     fn policies_gate_updates_and_deletes_and_invalid_names_are_never_deleted() {
         let live = vec![
-            live_after_apply(&apply_object(
+            live_after_apply(&apply_ok(
                 &app("keep", "old"),
                 None,
                 &owner(),
                 &opts(Policy::Sync),
             )),
-            live_after_apply(&apply_object(
-                &app("gone", "p"),
-                None,
-                &owner(),
-                &opts(Policy::Sync),
-            )),
-            live_after_apply(&apply_object(
+            live_after_apply(&apply_ok(&app("gone", "p"), None, &owner(), &opts(Policy::Sync))),
+            live_after_apply(&apply_ok(
                 &app("invalid-now", "p"),
                 None,
                 &owner(),
@@ -948,7 +1444,7 @@ mod tests {
         // The serialized body is the apply object.
         assert_eq!(
             sync.create[0].value(),
-            apply_object(&app("new", "p"), None, &owner(), &opts(Policy::Sync))
+            apply_ok(&app("new", "p"), None, &owner(), &opts(Policy::Sync))
         );
         let only = plan(
             desired.clone(),
@@ -986,12 +1482,8 @@ mod tests {
 
     #[test]
     fn applications_already_terminating_are_not_deleted_again() {
-        let mut terminating = live_after_apply(&apply_object(
-            &app("gone", "p"),
-            None,
-            &owner(),
-            &opts(Policy::Sync),
-        ));
+        let mut terminating =
+            live_after_apply(&apply_ok(&app("gone", "p"), None, &owner(), &opts(Policy::Sync)));
         terminating["metadata"]["deletionTimestamp"] = json!("2026-11-22T00:00:00Z");
         let p = plan(
             vec![],
@@ -1007,7 +1499,7 @@ mod tests {
     fn the_delete_budget_withholds_every_delete_when_exceeded() {
         let live: Vec<Value> = (0..3)
             .map(|i| {
-                live_after_apply(&apply_object(
+                live_after_apply(&apply_ok(
                     &app(&format!("a{i}"), "p"),
                     None,
                     &owner(),
@@ -1037,7 +1529,7 @@ mod tests {
         let mut desired = app("a", "generated-path");
         desired["metadata"]["annotations"] =
             json!({"team": "gen", "notified.notifications.argoproj.io": "gen"});
-        let mut live = live_after_apply(&apply_object(&desired, None, &owner(), &opts(Policy::Sync)));
+        let mut live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
         live["spec"]["source"]["path"] = json!("set-by-someone-else");
         live["metadata"]["annotations"] =
             json!({"team": "gen", "notified.notifications.argoproj.io": "live"});
@@ -1051,7 +1543,7 @@ mod tests {
         }))
         .unwrap();
         let o = PlanOptions::for_spec(&spec, Policy::Sync, &[], &[], None).unwrap();
-        let apply = apply_object(&desired, Some(&live), &owner(), &o);
+        let apply = apply_ok(&desired, Some(&live), &owner(), &o);
         assert_eq!(apply["spec"]["source"]["path"], "set-by-someone-else");
         assert_eq!(
             apply["metadata"]["annotations"]["notified.notifications.argoproj.io"],
@@ -1064,18 +1556,307 @@ mod tests {
         assert!(up_to_date(&apply, &live));
     }
 
-    #[test]
-    fn jq_ignore_rules_are_rejected_rather_than_silently_overwriting() {
-        let spec: ApplicationSetSpec = serde_json::from_value(json!({
+    /// Plan options with these `ignoreApplicationDifferences` rules.
+    fn ignoring(rules: Value) -> PlanOptions {
+        PlanOptions::for_spec(&spec_ignoring(rules), Policy::Sync, &[], &[], None).unwrap()
+    }
+
+    fn spec_ignoring(rules: Value) -> ApplicationSetSpec {
+        serde_json::from_value(json!({
             "generators": [], "template": {"metadata": {}, "spec": {}},
-            "ignoreApplicationDifferences": [{"jqPathExpressions": [".spec.source"]}]
+            "ignoreApplicationDifferences": rules
         }))
-        .unwrap();
-        assert!(
-            PlanOptions::for_spec(&spec, Policy::Sync, &[], &[], None)
-                .unwrap_err()
-                .contains("jqPathExpressions")
+        .unwrap()
+    }
+
+    /// A Helm Application with automated sync and three parameters.
+    fn helm_app(name: &str, tag: &str) -> Value {
+        let mut a = app(name, "chart");
+        a["spec"]["source"]["targetRevision"] = json!("main");
+        a["spec"]["source"]["helm"] = json!({"parameters": [
+            {"name": "replicas", "value": "2"},
+            {"name": "image.tag", "value": tag},
+            {"name": "debug", "value": "false"},
+        ]});
+        a["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": true}});
+        a
+    }
+
+    /// Plan one generated Application against one live one.
+    fn plan_one(desired: &Value, live: &Value, o: &PlanOptions) -> Plan {
+        let names = BTreeSet::from([application_name(desired).to_string()]);
+        plan(
+            vec![desired.clone()],
+            &names,
+            std::slice::from_ref(live),
+            &owner(),
+            o,
+        )
+    }
+
+    const IMAGE_TAG: &str = r#".spec.source.helm.parameters[] | select(.name == "image.tag") | .value"#;
+
+    #[test]
+    fn jq_path_gives_the_paths_of_list_elements_and_of_absent_fields() {
+        let o = ignoring(json!([{"jqPathExpressions": [IMAGE_TAG, ".spec.syncPolicy.automated"]}]));
+        let jq = &o.ignore[0].jq;
+        let key = |k: &str| Seg::Key(k.into());
+        let helm = vec![key("spec"), key("source"), key("helm"), key("parameters")];
+        let a = helm_app("a", "v1");
+        assert_eq!(
+            jq[0].paths(&a).unwrap(),
+            vec![[helm.clone(), vec![Seg::Index(1), key("value")]].concat()]
         );
+        // `path` of a field the document does not have is still its path.
+        let automated = vec![key("spec"), key("syncPolicy"), key("automated")];
+        assert_eq!(jq[1].paths(&app("b", "p")).unwrap(), vec![automated.clone()]);
+        assert_eq!(jq[1].paths(&a).unwrap(), vec![automated]);
+        // Cheap to clone, and its Debug names the expression.
+        assert!(format!("{:?}", o.clone()).contains("image.tag"));
+    }
+
+    #[test]
+    fn jq_rules_keep_live_scalars_and_objects() {
+        let desired = helm_app("a", "v1");
+        let mut live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
+        live["spec"]["source"]["targetRevision"] = json!("hotfix");
+        live["spec"]["syncPolicy"]["automated"] = json!({"prune": false});
+        // Without the rules both edits are overwritten.
+        assert_eq!(plan_one(&desired, &live, &opts(Policy::Sync)).update.len(), 1);
+        let o = ignoring(
+            json!([{"jqPathExpressions": [".spec.source.targetRevision", ".spec.syncPolicy.automated"]}]),
+        );
+        let p = plan_one(&desired, &live, &o);
+        assert_eq!((p.unchanged, p.update.len(), p.held.len()), (1, 0, 0), "{p:?}");
+        let apply = apply_ok(&desired, Some(&live), &owner(), &o);
+        assert_eq!(apply["spec"]["source"]["targetRevision"], "hotfix");
+        assert_eq!(apply["spec"]["syncPolicy"]["automated"], json!({"prune": false}));
+        // A change elsewhere is applied with the live values kept.
+        let mut changed = desired.clone();
+        changed["spec"]["source"]["path"] = json!("chart-v2");
+        let p = plan_one(&changed, &live, &o);
+        let body = p.update[0].value();
+        assert_eq!(body["spec"]["source"]["path"], "chart-v2");
+        assert_eq!(body["spec"]["source"]["targetRevision"], "hotfix");
+        assert_eq!(body["spec"]["syncPolicy"]["automated"], json!({"prune": false}));
+    }
+
+    #[test]
+    fn a_jq_rule_keeps_the_live_value_of_a_list_element_selected_by_name() {
+        let desired = helm_app("a", "v1");
+        let mut live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
+        live["spec"]["source"]["helm"]["parameters"][1]["value"] = json!("v2");
+        assert_eq!(plan_one(&desired, &live, &opts(Policy::Sync)).update.len(), 1);
+        let o = ignoring(json!([{"jqPathExpressions": [IMAGE_TAG]}]));
+        let p = plan_one(&desired, &live, &o);
+        assert_eq!((p.unchanged, p.update.len()), (1, 0), "{p:?}");
+        // The template gains a parameter before `image.tag`: the element moves, its live value
+        // stays, and the other parameters are the generated ones.
+        let mut changed = desired.clone();
+        changed["spec"]["source"]["helm"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"name": "region", "value": "eu"}));
+        changed["spec"]["source"]["helm"]["parameters"][3]["value"] = json!("true");
+        let p = plan_one(&changed, &live, &o);
+        assert_eq!(
+            p.update[0].value()["spec"]["source"]["helm"]["parameters"],
+            json!([
+                {"name": "region", "value": "eu"},
+                {"name": "replicas", "value": "2"},
+                {"name": "image.tag", "value": "v2"},
+                {"name": "debug", "value": "true"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_list_element_a_jq_rule_selects_only_live_is_kept_at_its_live_position() {
+        let o = ignoring(json!([{"jqPathExpressions": [
+            r#".spec.source.helm.parameters[] | select(.name == "image.tag")"#
+        ]}]));
+        let mut desired = helm_app("a", "v1");
+        desired["spec"]["source"]["helm"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        // Added live by another tool (an image updater).
+        let live = live_after_apply(&apply_ok(
+            &helm_app("a", "v9"),
+            None,
+            &owner(),
+            &opts(Policy::Sync),
+        ));
+        let p = plan_one(&desired, &live, &o);
+        assert_eq!((p.unchanged, p.update.len()), (1, 0), "{p:?}");
+        let apply = apply_ok(&desired, Some(&live), &owner(), &o);
+        assert_eq!(
+            apply["spec"]["source"]["helm"]["parameters"][1],
+            json!({"name": "image.tag", "value": "v9"})
+        );
+        // Only generated: dropped, so the live list (without it) is not changed.
+        let live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
+        let p = plan_one(&helm_app("a", "v1"), &live, &o);
+        assert_eq!((p.unchanged, p.update.len()), (1, 0), "{p:?}");
+    }
+
+    #[test]
+    fn a_field_a_jq_rule_selects_but_absent_live_is_left_out() {
+        let desired = helm_app("a", "v1");
+        let mut live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
+        // Auto-sync switched off by hand.
+        live["spec"].as_object_mut().unwrap().remove("syncPolicy");
+        assert_eq!(plan_one(&desired, &live, &opts(Policy::Sync)).update.len(), 1);
+        let o = ignoring(json!([{"jqPathExpressions": [".spec.syncPolicy.automated"]}]));
+        let apply = apply_ok(&desired, Some(&live), &owner(), &o);
+        // The emptied `syncPolicy` goes too: nothing of it is applied.
+        assert!(apply["spec"].get("syncPolicy").is_none(), "{apply}");
+        let p = plan_one(&desired, &live, &o);
+        assert_eq!((p.unchanged, p.update.len()), (1, 0), "{p:?}");
+        // Creating an Application applies every generated field (Argo CD: rules shape updates).
+        let created = apply_ok(&desired, None, &owner(), &o);
+        assert_eq!(created["spec"]["syncPolicy"]["automated"]["prune"], true);
+    }
+
+    #[test]
+    fn a_named_jq_rule_applies_to_that_application_only() {
+        let o = ignoring(json!([{"name": "a", "jqPathExpressions": [IMAGE_TAG]}]));
+        let desired = vec![helm_app("a", "v1"), helm_app("b", "v1")];
+        let live: Vec<Value> = desired
+            .iter()
+            .map(|d| {
+                let mut l = live_after_apply(&apply_ok(d, None, &owner(), &opts(Policy::Sync)));
+                l["spec"]["source"]["helm"]["parameters"][1]["value"] = json!("v2");
+                l
+            })
+            .collect();
+        let names: BTreeSet<String> = ["a", "b"].map(String::from).into();
+        let p = plan(desired, &names, &live, &owner(), &o);
+        assert_eq!(p.unchanged, 1);
+        assert_eq!(
+            p.update.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(
+            p.update[0].value()["spec"]["source"]["helm"]["parameters"][1]["value"],
+            "v1"
+        );
+    }
+
+    #[test]
+    fn jq_expressions_that_do_not_compile_fail_the_set_naming_the_field() {
+        let err = |expr: &str| {
+            PlanOptions::for_spec(
+                &spec_ignoring(json!([{"jsonPointers": ["/spec/project"]},
+                                      {"jqPathExpressions": [".spec.source", expr]}])),
+                Policy::Sync,
+                &[],
+                &[],
+                None,
+            )
+            .unwrap_err()
+        };
+        let syntax = err(".spec.source[");
+        assert!(
+            syntax.starts_with(
+                "spec.ignoreApplicationDifferences[1].jqPathExpressions[1]: \".spec.source[\": expected"
+            ),
+            "{syntax}"
+        );
+        assert!(err(".spec | nosuchfilter").contains("undefined filter `nosuchfilter`"));
+        assert!(err("$nosuchvar").contains("undefined variable"));
+        // The expression cannot close the `path(` it is wrapped in.
+        assert!(err(".spec) | (.status").contains("expected"));
+        for refused in [
+            "def f: f; f",
+            "repeat(.)",
+            ".spec | env.HOME",
+            "$ENV.HOME",
+            "recurse(.)",
+            "range(9)",
+        ] {
+            assert!(
+                err(refused).contains("is not allowed in an ignore expression"),
+                "{refused}"
+            );
+        }
+        // Walks of the document and regular expressions are fine.
+        ignoring(json!([{"jqPathExpressions": [
+            ".spec | .. | select(type == \"object\" and has(\"automated\")) | .automated",
+            ".spec.source.helm.parameters[]? | select(.name | test(\"^image\\\\.\")) | .value",
+        ]}]));
+    }
+
+    #[test]
+    fn jq_run_time_errors_select_nothing_or_hold_the_application() {
+        // Fails before selecting anything (no Helm parameters on either side): selects nothing,
+        // and the rest of the Application is planned as usual.
+        let o = ignoring(json!([{"jqPathExpressions": [IMAGE_TAG]}]));
+        let live = live_after_apply(&apply_ok(&app("a", "p"), None, &owner(), &opts(Policy::Sync)));
+        let p = plan_one(&app("a", "p2"), &live, &o);
+        assert_eq!((p.update.len(), p.held.len()), (1, 0), "{p:?}");
+        // Fails after selecting a field: the selection is incomplete, so nothing is written.
+        let o = ignoring(json!([{"jqPathExpressions": [
+            r#".spec.source.helm.parameters[] | select(.value | startswith("v")) | .value"#
+        ]}]));
+        let mut live = live_after_apply(&apply_ok(
+            &helm_app("a", "v1"),
+            None,
+            &owner(),
+            &opts(Policy::Sync),
+        ));
+        live["spec"]["source"]["helm"]["parameters"] =
+            json!([{"name": "image.tag", "value": "v2"}, {"name": "replicas", "value": 2}]);
+        let p = plan_one(&helm_app("a", "v1"), &live, &o);
+        assert!(p.is_empty() && p.unchanged == 0, "{p:?}");
+        assert_eq!(p.held.len(), 1);
+        let (name, message) = &p.held[0];
+        assert_eq!(name, "a");
+        assert!(
+            message.starts_with("spec.ignoreApplicationDifferences[0].jqPathExpressions[0]")
+                && message.contains("live Application \"a\""),
+            "{message}"
+        );
+        // Not a path expression at all: an error on every Application, not a silent no-op.
+        let o = ignoring(json!([{"jqPathExpressions": [".spec.source.path | ascii_downcase"]}]));
+        let live = live_after_apply(&apply_ok(&app("a", "p"), None, &owner(), &opts(Policy::Sync)));
+        let p = plan_one(&app("a", "p"), &live, &o);
+        assert_eq!(p.held.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn json_pointers_outside_spec_keep_live_metadata() {
+        let mut desired = app("a", "p");
+        desired["metadata"]["annotations"] = json!({"x": "generated", "z": "generated"});
+        desired["metadata"]["labels"] = json!({"y": "generated", "team": "t"});
+        let mut live = live_after_apply(&apply_ok(&desired, None, &owner(), &opts(Policy::Sync)));
+        live["metadata"]["annotations"] = json!({"x": "live", "argocd.argoproj.io/refresh": "normal"});
+        live["metadata"]["labels"] = json!({"y": "live", "team": "t"});
+        assert_eq!(plan_one(&desired, &live, &opts(Policy::Sync)).update.len(), 1);
+        let o = ignoring(json!([{"jsonPointers": [
+            "/metadata/annotations/x", "/metadata/annotations/z", "/metadata/labels/y",
+            "/metadata/name", "/metadata/ownerReferences"
+        ]}]));
+        let p = plan_one(&desired, &live, &o);
+        assert_eq!((p.unchanged, p.update.len()), (1, 0), "{p:?}");
+        // The apply body (sent when something else changes) keeps the live values, leaves out
+        // `z` (not live), and keeps appset's name and ownerReference (the refresh annotation is
+        // one Argo CD always preserves).
+        let mut changed = desired.clone();
+        changed["spec"]["source"]["path"] = json!("p2");
+        let body = plan_one(&changed, &live, &o).update[0].value();
+        assert_eq!(
+            body["metadata"]["annotations"],
+            json!({"x": "live", "argocd.argoproj.io/refresh": "normal"})
+        );
+        assert_eq!(body["metadata"]["labels"], json!({"y": "live", "team": "t"}));
+        assert_eq!(body["metadata"]["name"], "a");
+        assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+        // A jq rule on a parent covers the writable fields under it.
+        let o = ignoring(json!([{"jqPathExpressions": [".metadata"]}]));
+        let body = plan_one(&changed, &live, &o).update[0].value();
+        assert_eq!(body["metadata"]["labels"], live["metadata"]["labels"]);
+        assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "uid-1");
     }
 
     #[test]

@@ -1527,3 +1527,98 @@ async fn applications_argo_cd_s_controller_created_are_adopted_with_one_write_ea
     .await
     .expect("the label Argo's controller set is removed once appset stops rendering it");
 }
+
+/// A set whose template pins helm parameters and an annotation, with `ignoreApplicationDifferences`
+/// on the `image.tag` parameter (jq) and the `team` annotation (JSON pointer outside `/spec`).
+fn ignoring_appset(ns: &str, params: Value) -> ApplicationSet {
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "ign", "namespace": ns},
+        "spec": {
+            "generators": [{"list": {"elements": [{"app": "demo"}]}}],
+            "ignoreApplicationDifferences": [{
+                "jqPathExpressions": [".spec.source.helm.parameters[] | select(.name == \"image.tag\") | .value"],
+                "jsonPointers": ["/metadata/annotations/team"]
+            }],
+            "template": {
+                "metadata": {"name": "{{app}}", "annotations": {"team": "gen"}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://example.com/charts.git", "path": "chart", "helm": {"parameters": params}},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{app}}"}
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Issue 13, item 6: `ignoreApplicationDifferences` with a jq path expression and a JSON pointer
+/// under `/metadata` keeps what someone changed live, writes nothing for it, and keeps it when
+/// the template changes elsewhere (even when a parameter is inserted before the ignored one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_differences_by_jq_and_metadata_pointer_keep_live_edits() {
+    let ns = "ctl-ignore";
+    let client = setup(ns).await;
+    let writes = Arc::new(AtomicU64::new(0));
+    let _controller = start(counting_client(writes.clone()).await, ns, |_| {}).await;
+    let two = json!([{"name": "replicas", "value": "2"}, {"name": "image.tag", "value": "v1"}]);
+    create(&client, &ignoring_appset(ns, two)).await;
+    wait_names(&client, ns, &["demo"]).await;
+    wait_up_to_date(&client, ns, "ign").await;
+    let apps = apps_api(&client, ns);
+    apps.patch(
+        "demo",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({
+            "metadata": {"annotations": {"team": "live"}},
+            "spec": {"source": {"helm": {"parameters": [{"name": "replicas", "value": "2"}, {"name": "image.tag", "value": "v2"}]}}}
+        })),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = writes.load(Ordering::SeqCst);
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(
+            "ign",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"poke": "1"}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        settled,
+        "an ignored difference is no write"
+    );
+    let tag_and_team = |app: &kube::api::DynamicObject| {
+        let tag = app.data["spec"]["source"]["helm"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "image.tag"))
+            .map(|p| p["value"].clone());
+        (tag, app.annotations().get("team").cloned())
+    };
+    let app = apps.get("demo").await.unwrap();
+    assert_eq!(tag_and_team(&app), (Some(json!("v2")), Some("live".into())));
+
+    // The template changes elsewhere: a parameter inserted first. The live tag and team stay.
+    let three = json!([{"name": "region", "value": "eu"}, {"name": "replicas", "value": "2"}, {"name": "image.tag", "value": "v1"}]);
+    replace_spec(&client, ns, "ign", &ignoring_appset(ns, three)).await;
+    eventually(WAIT, || async {
+        apps.get("demo").await.is_ok_and(|a| {
+            a.data["spec"]["source"]["helm"]["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.len() == 3)
+        })
+    })
+    .await
+    .expect("the new parameter is applied");
+    let app = apps.get("demo").await.unwrap();
+    assert_eq!(
+        app.data["spec"]["source"]["helm"]["parameters"][0]["name"],
+        json!("region")
+    );
+    assert_eq!(tag_and_team(&app), (Some(json!("v2")), Some("live".into())));
+}

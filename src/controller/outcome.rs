@@ -34,7 +34,7 @@ pub(super) enum Ended<'a> {
         /// The generators' own smallest poll interval.
         requeue_after: Option<Duration>,
     },
-    /// The set's sync options are invalid (e.g. a jq ignore rule): nothing was planned.
+    /// The set's sync options are invalid (e.g. a RollingSync strategy): nothing was planned.
     Unplannable {
         /// What is wrong.
         message: String,
@@ -410,7 +410,7 @@ mod tests {
     fn invalid_sync_options_are_an_error_after_parameters_were_generated() {
         let o = decide(
             Ended::Unplannable {
-                message: "jq ignore rules are not supported".into(),
+                message: "spec.strategy.type RollingSync is not supported".into(),
             },
             true,
             NOW,
@@ -419,7 +419,7 @@ mod tests {
             o.conditions,
             Conditions::Error {
                 reason: condition::ERROR_REASON,
-                message: "jq ignore rules are not supported".into(),
+                message: "spec.strategy.type RollingSync is not supported".into(),
                 parameters_generated: true,
             }
         );

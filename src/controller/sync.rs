@@ -104,6 +104,14 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         }
     };
     let plan = make_plan(appset, ctx, &mut generated, &plan_opts);
+    // Applications an ignore rule could not be evaluated on are left alone, and said so, as
+    // invalid ones are.
+    generated
+        .invalid
+        .extend(plan.held.iter().map(|(name, message)| pipeline::Invalid {
+            name: name.clone(),
+            message: message.clone(),
+        }));
 
     // execute.
     let ns = appset.namespace().unwrap_or_default();
