@@ -2,14 +2,165 @@
 //! the calls the controller makes, and a Deployment (`appset install`).
 //!
 //! Stage: packaging (pure: returns YAML text).
+//!
+//! The Deployment reads Argo CD's `argocd-cmd-params-cm` exactly as Argo CD's own ApplicationSet
+//! controller Deployment does ([`ARGO_CMD_PARAMS`]: the same keys into the same environment
+//! variables, each optional), so an installation configured for Argo CD's controller configures
+//! appset. Secrets are readable only in appset's namespace (Argo CD's cluster, repository and
+//! GitHub App Secrets) and in the other namespaces it is told to serve (a generator's
+//! `tokenRef`); AppProjects are read, never written.
 
-/// The ServiceAccount, ClusterRole, ClusterRoleBinding, Service and Deployment, as a YAML stream.
-pub fn manifests(namespace: &str, image: &str, replicas: u32) -> String {
-    TEMPLATE
+/// Argo CD's `argocd-cmd-params-cm` keys and the environment variables its ApplicationSet
+/// controller Deployment maps them to; appset reads the same variables (`appset run --help`).
+pub const ARGO_CMD_PARAMS: [(&str, &str); 20] = [
+    (
+        "applicationsetcontroller.namespaces",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
+    ),
+    (
+        "applicationsetcontroller.policy",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY",
+    ),
+    (
+        "applicationsetcontroller.enable.policy.override",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+    ),
+    (
+        "applicationsetcontroller.debug",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_DEBUG",
+    ),
+    (
+        "applicationsetcontroller.log.format",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_LOGFORMAT",
+    ),
+    (
+        "applicationsetcontroller.log.level",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_LOGLEVEL",
+    ),
+    (
+        "applicationsetcontroller.dryrun",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN",
+    ),
+    (
+        "applicationsetcontroller.enable.leader.election",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION",
+    ),
+    (
+        "applicationsetcontroller.global.preserved.annotations",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS",
+    ),
+    (
+        "applicationsetcontroller.global.preserved.labels",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS",
+    ),
+    (
+        "applicationsetcontroller.enable.tokenref.strict.mode",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE",
+    ),
+    (
+        "applicationsetcontroller.enable.new.git.file.globbing",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
+    ),
+    (
+        "applicationsetcontroller.concurrent.reconciliations.max",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_RECONCILIATIONS",
+    ),
+    (
+        "applicationsetcontroller.allowed.scm.providers",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
+    ),
+    (
+        "applicationsetcontroller.enable.scm.providers",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
+    ),
+    (
+        "applicationsetcontroller.enable.github.api.metrics",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_GITHUB_API_METRICS",
+    ),
+    (
+        "applicationsetcontroller.webhook.parallelism.limit",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_WEBHOOK_PARALLELISM_LIMIT",
+    ),
+    (
+        "applicationsetcontroller.requeue.after",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER",
+    ),
+    (
+        "applicationsetcontroller.status.max.resources.count",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
+    ),
+    (
+        "reposerver.include.hidden.directories",
+        "ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES",
+    ),
+];
+
+/// The ServiceAccount, RBAC, Service and Deployment, as a YAML stream. `served`: the other
+/// namespaces whose ApplicationSets appset serves (exact names get a Role to read the Secrets a
+/// `tokenRef` names there; globs and regexes need that Role granted by hand).
+pub fn manifests(namespace: &str, image: &str, replicas: u32, served: &[String]) -> String {
+    let mut env = String::new();
+    for (key, var) in ARGO_CMD_PARAMS {
+        env.push_str(&format!(
+            "        - name: {var}\n          valueFrom: {{configMapKeyRef: {{name: argocd-cmd-params-cm, key: {key}, optional: true}}}}\n"
+        ));
+    }
+    let served: Vec<&String> = served.iter().filter(|n| !n.is_empty()).collect();
+    let args = if served.is_empty() {
+        "[run, --enable-leader-election]".to_string()
+    } else {
+        let list = served.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+        format!(
+            "[run, --enable-leader-election, {:?}]",
+            format!("--applicationset-namespaces={list}")
+        )
+    };
+    let mut out = TEMPLATE
         .replace("{namespace}", namespace)
         .replace("{image}", image)
         .replace("{replicas}", &replicas.to_string())
+        .replace("{args}", &args)
+        .replace("{argo_env}", &env);
+    for ns in served {
+        let exact = !(ns.contains(['*', '?', '[', '{']) || ns.starts_with('/') && ns.ends_with('/'));
+        if exact && ns != namespace {
+            out.push_str(
+                &TOKEN_REF_ROLE
+                    .replace("{served}", ns)
+                    .replace("{namespace}", namespace),
+            );
+        }
+    }
+    out
 }
+
+/// Reading the Secrets a `tokenRef` names, in one served namespace.
+const TOKEN_REF_ROLE: &str = r#"---
+# Secrets named by tokenRef in ApplicationSets of {served}.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: appset-token-refs
+  namespace: {served}
+rules:
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: appset-token-refs
+  namespace: {served}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: appset-token-refs
+subjects:
+- kind: ServiceAccount
+  name: appset
+  namespace: {namespace}
+"#;
 
 const TEMPLATE: &str = r#"apiVersion: v1
 kind: ServiceAccount
@@ -34,8 +185,8 @@ rules:
 - apiGroups: [argoproj.io]
   resources: [applications]
   verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [secrets]
+- apiGroups: [argoproj.io]
+  resources: [appprojects]
   verbs: [get, list, watch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
@@ -57,7 +208,8 @@ subjects:
   name: appset
   namespace: {namespace}
 ---
-# Argo CD's known-hosts and TLS ConfigMaps, in appset's own namespace only.
+# Argo CD's cluster, repository and GitHub App Secrets and its known-hosts and TLS ConfigMaps,
+# in appset's own namespace only.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
@@ -65,7 +217,7 @@ metadata:
   namespace: {namespace}
 rules:
 - apiGroups: [""]
-  resources: [configmaps]
+  resources: [configmaps, secrets]
   verbs: [get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -112,7 +264,7 @@ spec:
       containers:
       - name: appset
         image: {image}
-        args: [run, --leader-elect]
+        args: {args}
         env:
         - name: APPSET_CONTROLLER_NAMESPACE
           valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
@@ -120,7 +272,7 @@ spec:
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
         - {name: APPSET_GIT_CACHE, value: /var/cache/appset/git}
         - {name: HOME, value: /var/cache/appset}
-        ports:
+{argo_env}        ports:
         - {name: http, containerPort: 8080}
         livenessProbe:
           httpGet: {path: /healthz, port: http}

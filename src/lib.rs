@@ -15,6 +15,7 @@
 //! Engine (pure; I/O only through [`sources`], and goTemplate's clock and random functions):
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
+//! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
@@ -51,6 +52,7 @@ pub mod install;
 pub mod lease;
 pub mod live;
 pub mod metrics;
+pub mod namespaces;
 pub mod params;
 pub mod pipeline;
 pub mod plan;

@@ -137,12 +137,14 @@ struct RenderArgs {
 struct GitArgs {
     /// Git files generator: select files with doublestar globs (`**` any number of directories,
     /// `*` and `?` within one, `{a,b}`, `[...]`) instead of git pathspecs (where `*` crosses
-    /// `/`); a pattern that selects a directory is then an error. Argo CD's controller flag.
-    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING")]
+    /// `/`); a pattern that selects a directory is then an error. Argo CD's controller flag. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false",
+          action = clap::ArgAction::Set)]
     enable_new_git_file_globbing: bool,
     /// Git directories generator: also list hidden directories (name starting with `.`) and
-    /// their subtrees. Argo CD's repo-server flag.
-    #[arg(long, env = "ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES")]
+    /// their subtrees. Argo CD's repo-server flag. Env `ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false",
+          action = clap::ArgAction::Set)]
     include_hidden_directories: bool,
 }
 
@@ -151,6 +153,7 @@ impl GitArgs {
         GitOptions {
             enable_new_git_file_globbing: self.enable_new_git_file_globbing,
             include_hidden_directories: self.include_hidden_directories,
+            ..GitOptions::default()
         }
     }
 }
@@ -204,30 +207,94 @@ struct ServeArgs {
     git: GitArgs,
 }
 
+/// `appset run`'s settings. Each takes Argo CD's ApplicationSet controller flag name and its
+/// environment variable (what `argocd-cmd-params-cm` feeds); appset's earlier names stay as
+/// aliases (README, "Argo CD's configuration names").
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Namespaces whose ApplicationSets are reconciled, comma-separated (default: all).
-    #[arg(long, env = "APPSET_NAMESPACES", value_delimiter = ',')]
+    /// Namespaces whose ApplicationSets are reconciled besides the controller's own,
+    /// comma-separated: names, shell globs (`team-*`) or `/regex/`. Default: the controller's
+    /// namespace only, as Argo CD (`*` serves every namespace). Env `ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES`.
+    #[arg(
+        long = "applicationset-namespaces",
+        visible_alias = "namespaces",
+        value_name = "NS",
+        value_delimiter = ','
+    )]
     namespaces: Vec<String>,
-    /// Argo CD's namespace: cluster Secrets and GitHub App credentials are read there.
-    #[arg(long, env = "APPSET_CONTROLLER_NAMESPACE", default_value = "argocd")]
+    /// Argo CD's namespace: ApplicationSets are served there, cluster Secrets, repository
+    /// credentials and GitHub App credentials are read there.
+    #[arg(
+        long,
+        visible_alias = "namespace",
+        env = "APPSET_CONTROLLER_NAMESPACE",
+        default_value = "argocd"
+    )]
     controller_namespace: String,
-    /// Cluster-wide policy: sync, create-only, create-update or create-delete ("" is sync).
-    #[arg(long, env = "APPSET_POLICY", default_value = "")]
+    /// Cluster-wide policy: sync, create-only, create-update or create-delete ("" is sync). Env `ARGOCD_APPLICATIONSET_CONTROLLER_POLICY`.
+    #[arg(long, default_value = "")]
     policy: String,
     /// Let ApplicationSets choose their own policy (syncPolicy.applicationsSync). Default: true
-    /// unless --policy is set (Argo CD's rule).
-    #[arg(long, env = "APPSET_ENABLE_POLICY_OVERRIDE")]
+    /// unless --policy is set (Argo CD's rule). Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     enable_policy_override: Option<bool>,
-    /// ApplicationSets reconciled at once.
-    #[arg(long, env = "APPSET_CONCURRENCY", default_value_t = 10)]
+    /// ApplicationSets reconciled at once. Env `ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_RECONCILIATIONS`.
+    #[arg(long = "concurrent-reconciliations", visible_alias = "concurrency",
+          default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
-    /// Application writes in flight at once within one reconcile.
-    #[arg(long, env = "APPSET_CONCURRENT_APPLICATION_UPDATES", default_value_t = 16)]
+    /// Application writes in flight at once within one reconcile (Argo CD's default is 1). Env `ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_APPLICATION_UPDATES`.
+    #[arg(long, default_value_t = 16)]
     concurrent_application_updates: usize,
-    /// Address of the HTTP server (/metrics, /healthz, /readyz).
-    #[arg(long, env = "APPSET_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address of the HTTP server (/metrics, /healthz, /readyz, /api/webhook); `:8080` is every
+    /// interface.
+    #[arg(long = "metrics-addr", visible_alias = "listen", env = "APPSET_LISTEN", default_value = "0.0.0.0:8080",
+          value_parser = parse_listen_addr)]
     listen: std::net::SocketAddr,
+    /// Generate, plan and report (status, Events, logs) without writing Applications: every
+    /// Application write is sent with the API server's dry run (`dryRun=All`). Env `ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN`.
+    #[arg(long, num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
+    dry_run: bool,
+    /// Log level: debug, info, warn or error (RUST_LOG, when set, wins). Env
+    /// `ARGOCD_APPLICATIONSET_CONTROLLER_LOGLEVEL`.
+    #[arg(long, default_value = "info",
+          value_parser = ["debug", "info", "warn", "error"])]
+    loglevel: String,
+    /// Log format: text or json. Env `ARGOCD_APPLICATIONSET_CONTROLLER_LOGFORMAT`.
+    #[arg(long, default_value = "text",
+          value_parser = ["text", "json"])]
+    logformat: String,
+    /// Debug logs (takes precedence over --loglevel). Env `ARGOCD_APPLICATIONSET_CONTROLLER_DEBUG`.
+    #[arg(long, num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
+    debug: bool,
+    /// How often git generators without `requeueAfterSeconds` poll: Go durations (`3m`,
+    /// `90s`, `1h30m`) or seconds. Env `ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER`.
+    #[arg(long, default_value = "3m",
+          value_parser = parse_go_duration)]
+    requeue_after: std::time::Duration,
+    /// Webhook events processed at once (more wait for a slot). Env `ARGOCD_APPLICATIONSET_CONTROLLER_WEBHOOK_PARALLELISM_LIMIT`.
+    #[arg(long, default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    webhook_parallelism_limit: u32,
+    /// Custom SCM/pull-request API URLs generators may use, comma-separated (empty: any). A
+    /// generator's `api` not on the list is refused. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS`.
+    #[arg(long, value_delimiter = ',')]
+    allowed_scm_providers: Vec<String>,
+    /// Pull-request (and SCM provider) generators may call their forge's API. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS`.
+    #[arg(long, num_args = 0..=1,
+          default_missing_value = "true", default_value = "true", action = clap::ArgAction::Set)]
+    enable_scm_providers: bool,
+    /// A generator's `tokenRef` Secret must carry `argocd.argoproj.io/secret-type: scm-creds`. Env `ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE`.
+    #[arg(long, num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
+    token_ref_strict_mode: bool,
+    /// Accepted for Argo CD's manifests: appset always reports argocd_github_api_* metrics. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_GITHUB_API_METRICS`.
+    #[arg(long, num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set,
+          hide = true)]
+    enable_github_api_metrics: bool,
     /// Bare-clone cache directory for git generators (default ~/.cache/appset/git).
     #[arg(long, env = "APPSET_GIT_CACHE")]
     git_cache_dir: Option<PathBuf>,
@@ -236,14 +303,14 @@ struct RunArgs {
     /// overrides it per ApplicationSet.
     #[arg(long, env = "APPSET_MAX_DELETES")]
     max_deletes: Option<usize>,
-    /// Entries kept in status.resources (0: all); status.resourcesCount is always the total.
-    #[arg(long, env = "APPSET_MAX_RESOURCES_STATUS_COUNT", default_value_t = 5000)]
+    /// Entries kept in status.resources (0: all); status.resourcesCount is always the total. Env `ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT`.
+    #[arg(long, default_value_t = 5000)]
     max_resources_status_count: usize,
-    /// Extra annotation keys whose live values are kept, comma-separated.
-    #[arg(long, env = "APPSET_PRESERVED_ANNOTATIONS", value_delimiter = ',')]
+    /// Extra annotation keys whose live values are kept, comma-separated. Env `ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS`.
+    #[arg(long, value_delimiter = ',')]
     preserved_annotations: Vec<String>,
-    /// Extra label keys whose live values are kept, comma-separated.
-    #[arg(long, env = "APPSET_PRESERVED_LABELS", value_delimiter = ',')]
+    /// Extra label keys whose live values are kept, comma-separated. Env `ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS`.
+    #[arg(long, value_delimiter = ',')]
     preserved_labels: Vec<String>,
     /// GitHub API base URL for pull-request generators without `api`.
     #[arg(long = "github-api", env = "APPSET_GITHUB_API")]
@@ -254,8 +321,10 @@ struct RunArgs {
     /// Seconds a pull-request listing is shared by all ApplicationSets before GitHub is asked again.
     #[arg(long, env = "APPSET_GITHUB_MAX_AGE_SECONDS", default_value_t = 30)]
     github_max_age_seconds: u64,
-    /// Elect a leader among replicas on a coordination.k8s.io Lease; only the leader writes.
-    #[arg(long, env = "APPSET_LEADER_ELECT")]
+    /// Elect a leader among replicas on a coordination.k8s.io Lease; only the leader writes. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION`.
+    #[arg(long = "enable-leader-election", visible_alias = "leader-elect",
+          num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     leader_elect: bool,
     /// Namespace of the Lease (default: --controller-namespace).
     #[arg(long, env = "APPSET_LEASE_NAMESPACE")]
@@ -287,6 +356,10 @@ struct InstallArgs {
     /// Namespace to install into (Argo CD's namespace).
     #[arg(long, default_value = "argocd")]
     namespace: String,
+    /// Other namespaces whose ApplicationSets appset serves (as `run`'s flag): passed to the
+    /// controller, and each exact name gets a Role to read the Secrets a `tokenRef` names there.
+    #[arg(long = "applicationset-namespaces", value_name = "NS", value_delimiter = ',')]
+    namespaces: Vec<String>,
     /// Container image of appset.
     #[arg(long, default_value = "appset:latest")]
     image: String,
@@ -329,6 +402,52 @@ enum Output {
     Names,
 }
 
+/// A listen address: `HOST:PORT`, or Argo CD's `:PORT` (every interface).
+fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|e| format!("expected HOST:PORT or :PORT, got {s:?}: {e}"))
+}
+
+/// A Go duration (`3m`, `90s`, `1h30m`, `1.5h`, `500ms`) or a number of seconds.
+fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("expected a duration such as 3m, 90s or 1h30m, got {s:?}");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
 fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
     // Split at the last '=' so URLs with query strings keep working.
     let (url, path) = s
@@ -340,17 +459,211 @@ fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
     Ok((url.to_string(), PathBuf::from(path)))
 }
 
+/// Argo CD's environment variables (what `argocd-cmd-params-cm` feeds its ApplicationSet
+/// controller), the flag each sets, and the commands that take it. A variable counts when it is
+/// set and not empty (an empty ConfigMap entry means the default, as in Argo CD) and the flag is
+/// not given.
+const ARGO_ENV: [(&str, &str, &[&str]); 21] = [
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
+        "--enable-new-git-file-globbing",
+        &["render", "serve", "run"],
+    ),
+    (
+        "ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES",
+        "--include-hidden-directories",
+        &["render", "serve", "run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
+        "--applicationset-namespaces",
+        &["run"],
+    ),
+    ("ARGOCD_APPLICATIONSET_CONTROLLER_POLICY", "--policy", &["run"]),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+        "--enable-policy-override",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_RECONCILIATIONS",
+        "--concurrent-reconciliations",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_APPLICATION_UPDATES",
+        "--concurrent-application-updates",
+        &["run"],
+    ),
+    ("ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN", "--dry-run", &["run"]),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_LOGLEVEL",
+        "--loglevel",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_LOGFORMAT",
+        "--logformat",
+        &["run"],
+    ),
+    ("ARGOCD_APPLICATIONSET_CONTROLLER_DEBUG", "--debug", &["run"]),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER",
+        "--requeue-after",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_WEBHOOK_PARALLELISM_LIMIT",
+        "--webhook-parallelism-limit",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
+        "--allowed-scm-providers",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
+        "--enable-scm-providers",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE",
+        "--token-ref-strict-mode",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_GITHUB_API_METRICS",
+        "--enable-github-api-metrics",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
+        "--max-resources-status-count",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS",
+        "--preserved-annotations",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS",
+        "--preserved-labels",
+        &["run"],
+    ),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION",
+        "--enable-leader-election",
+        &["run"],
+    ),
+];
+
+/// appset's earlier environment variables of `appset run` and the Argo CD variable each now
+/// stands for; the earlier name counts only when Argo CD's is not set.
+const EARLIER_RUN_ENV: [(&str, &str); 9] = [
+    ("APPSET_NAMESPACES", "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES"),
+    ("APPSET_POLICY", "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY"),
+    (
+        "APPSET_ENABLE_POLICY_OVERRIDE",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+    ),
+    (
+        "APPSET_CONCURRENCY",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_RECONCILIATIONS",
+    ),
+    (
+        "APPSET_CONCURRENT_APPLICATION_UPDATES",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_APPLICATION_UPDATES",
+    ),
+    (
+        "APPSET_MAX_RESOURCES_STATUS_COUNT",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
+    ),
+    (
+        "APPSET_PRESERVED_ANNOTATIONS",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS",
+    ),
+    (
+        "APPSET_PRESERVED_LABELS",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS",
+    ),
+    (
+        "APPSET_LEADER_ELECT",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION",
+    ),
+];
+
+/// The command line plus a `--flag=value` for each environment variable of [`ARGO_ENV`] (or
+/// its earlier appset name, [`EARLIER_RUN_ENV`]) that is set, not empty, and whose flag (or its
+/// alias) the command line does not give. The flag wins over the variable, as with cobra.
+fn with_env_flags(
+    args: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<std::ffi::OsString> {
+    let Some(command) = args.get(1).and_then(|a| a.to_str()).map(str::to_string) else {
+        return args;
+    };
+    let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let given = |flag: &str| {
+        let alias = match flag {
+            "--applicationset-namespaces" => "--namespaces",
+            "--concurrent-reconciliations" => "--concurrency",
+            "--enable-leader-election" => "--leader-elect",
+            other => other,
+        };
+        args.iter().filter_map(|a| a.to_str()).any(|a| {
+            [flag, alias]
+                .iter()
+                .any(|f| a == *f || a.strip_prefix(f).is_some_and(|rest| rest.starts_with('=')))
+        })
+    };
+    let mut extra = Vec::new();
+    for (var, flag, commands) in ARGO_ENV {
+        if !commands.contains(&command.as_str()) || given(flag) {
+            continue;
+        }
+        let earlier = || {
+            EARLIER_RUN_ENV
+                .iter()
+                .find(|(_, argo)| *argo == var)
+                .and_then(|(earlier, _)| present(earlier))
+        };
+        if let Some(value) = present(var).or_else(earlier) {
+            extra.push(std::ffi::OsString::from(format!("{flag}={value}")));
+        }
+    }
+    args.into_iter().chain(extra).collect()
+}
+
+/// Logs on stderr: RUST_LOG when set, else `level` (`warn` for the CLI commands), as text or
+/// JSON lines.
+fn init_logging(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
 fn main() -> ExitCode {
     purge_freed_memory_at_once();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     appset::install_crypto_provider();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_env_flags(std::env::args_os().collect(), |k| {
+        std::env::var(k).ok()
+    }));
+    match &cli.command {
+        Command::Run(args) => init_logging(
+            if args.debug { "debug" } else { &args.loglevel },
+            args.logformat == "json",
+        ),
+        _ => init_logging("warn", false),
+    }
     let result = match cli.command {
         Command::Render(args) => render_cmd(args),
         Command::Crds { split } => crds_cmd(split.as_deref()),
@@ -685,9 +998,35 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn run_cmd(args: RunArgs) -> Result<ExitCode> {
-    let policy = appset::plan::Policy::parse(&args.policy).map_err(|e| anyhow::anyhow!(e))?;
+    let policy = appset::plan::Policy::parse(&args.policy).map_err(|_| {
+        anyhow::anyhow!(
+            "Policy value can be: sync, create-only, create-update, create-delete, default value: sync"
+        )
+    })?;
+    let namespaces = appset::namespaces::Namespaces::new(&args.controller_namespace, &args.namespaces)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // Argo CD's rule: a tenant's ApplicationSet must not point the controller's forge
+    // credentials at an API of its choosing.
+    if namespaces.single().is_none() && args.enable_scm_providers && args.allowed_scm_providers.is_empty() {
+        anyhow::bail!(
+            "When enabling applicationset in any namespace using applicationset-namespaces, you must either \
+             set --enable-scm-providers=false or specify --allowed-scm-providers"
+        );
+    }
+    let mut git = args.git.options();
+    git.requeue_after = args.requeue_after;
     let config = appset::controller::Config {
         namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        dry_run: args.dry_run,
+        scm: appset::pipeline::ScmOptions {
+            enabled: args.enable_scm_providers,
+            allowed: args
+                .allowed_scm_providers
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect(),
+            token_ref_strict: args.token_ref_strict_mode,
+        },
         controller_namespace: args.controller_namespace.clone(),
         policy,
         enable_policy_override: args.enable_policy_override.unwrap_or(args.policy.is_empty()),
@@ -703,7 +1042,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         github_max_age: std::time::Duration::from_secs(args.github_max_age_seconds),
         repo_overrides: Vec::new(),
         metrics_applicationset_labels: args.metrics_applicationset_labels,
-        git: args.git.options(),
+        git,
         webhooks: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -723,9 +1062,13 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             config.github_api.clone(),
             config.github_max_age,
         ));
-        let hooks = appset::webhook::Webhooks::new(secret, github);
+        let hooks = appset::webhook::Webhooks::with_parallelism(
+            secret,
+            github,
+            args.webhook_parallelism_limit as usize,
+        );
         // Until this replica leads, webhooks refresh through the refresh annotation.
-        hooks.standby_via(client.clone(), config.namespaces.clone());
+        hooks.standby_via(client.clone(), namespaces);
         config.webhooks = Some(hooks.clone());
         let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -801,7 +1144,7 @@ fn install_cmd(args: &InstallArgs) -> Result<ExitCode> {
     write!(
         out,
         "{}",
-        appset::install::manifests(&args.namespace, &args.image, args.replicas)
+        appset::install::manifests(&args.namespace, &args.image, args.replicas, &args.namespaces)
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -962,6 +1305,167 @@ mod tests {
                 both.enable_new_git_file_globbing && both.include_hidden_directories,
                 "{cmd:?}"
             );
+        }
+    }
+
+    /// `appset run` takes Argo CD's flag names (cobra's `--flag=false` included), with appset's
+    /// earlier names as aliases.
+    #[test]
+    fn run_takes_argo_cds_flag_names_and_appsets_earlier_ones() {
+        use clap::Parser;
+
+        use super::{Command, RunArgs};
+        let run = |args: &[&str]| -> RunArgs {
+            match Cli::try_parse_from(["appset", "run"].iter().chain(args).copied())
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+                .command
+            {
+                Command::Run(a) => *a,
+                other => panic!("{other:?}"),
+            }
+        };
+        let a = run(&[
+            "--applicationset-namespaces=team-*,/^prod-/",
+            "--concurrent-reconciliations=3",
+            "--metrics-addr=:9090",
+            "--enable-leader-election=false",
+            "--enable-scm-providers=false",
+            "--allowed-scm-providers=https://git.example.com/api/v3",
+            "--token-ref-strict-mode",
+            "--dry-run",
+            "--policy=create-only",
+            "--enable-policy-override=true",
+            "--max-resources-status-count=10",
+            "--preserved-annotations=a,b",
+            "--loglevel=debug",
+            "--logformat=json",
+            "--webhook-parallelism-limit=5",
+            "--requeue-after=1h30m",
+        ]);
+        assert_eq!(a.namespaces, ["team-*", "/^prod-/"]);
+        assert_eq!(a.concurrency, 3);
+        assert_eq!(a.listen, "0.0.0.0:9090".parse().unwrap());
+        assert!(!a.leader_elect && !a.enable_scm_providers && a.token_ref_strict_mode && a.dry_run);
+        assert_eq!(a.allowed_scm_providers, ["https://git.example.com/api/v3"]);
+        assert_eq!(a.enable_policy_override, Some(true));
+        assert_eq!(a.preserved_annotations, ["a", "b"]);
+        assert_eq!(a.requeue_after, std::time::Duration::from_secs(5400));
+        assert_eq!((a.loglevel.as_str(), a.logformat.as_str()), ("debug", "json"));
+        let earlier = run(&[
+            "--namespaces",
+            "x",
+            "--concurrency",
+            "4",
+            "--listen",
+            "127.0.0.1:1",
+            "--leader-elect",
+        ]);
+        assert_eq!(earlier.namespaces, ["x"]);
+        assert_eq!(earlier.concurrency, 4);
+        assert!(earlier.leader_elect);
+        let defaults = run(&[]);
+        assert!(defaults.namespaces.is_empty(), "the controller's namespace only");
+        assert!(defaults.enable_scm_providers && !defaults.dry_run && !defaults.leader_elect);
+        assert_eq!(defaults.requeue_after, std::time::Duration::from_secs(180));
+    }
+
+    #[test]
+    fn environment_variables_become_flags_unless_empty_or_given() {
+        use std::ffi::OsString;
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let vars = &[
+            ("APPSET_POLICY", "create-only"),
+            ("APPSET_NAMESPACES", "a,b"),
+            ("APPSET_CONCURRENCY", "2"),
+            ("ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN", "true"),
+            ("ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER", ""),
+            ("ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES", "true"),
+        ];
+        assert_eq!(
+            super::with_env_flags(args(&["appset", "run", "--concurrency=5"]), env(vars)),
+            args(&[
+                "appset",
+                "run",
+                "--concurrency=5",
+                "--include-hidden-directories=true",
+                "--applicationset-namespaces=a,b",
+                "--policy=create-only",
+                "--dry-run=true",
+            ])
+        );
+        let both = &[
+            ("APPSET_POLICY", "create-only"),
+            ("ARGOCD_APPLICATIONSET_CONTROLLER_POLICY", "sync"),
+        ];
+        assert_eq!(
+            super::with_env_flags(args(&["appset", "run"]), env(both)),
+            args(&["appset", "run", "--policy=sync"]),
+            "Argo CD's variable wins over appset's earlier one"
+        );
+        assert_eq!(
+            super::with_env_flags(args(&["appset", "serve"]), env(vars)),
+            args(&["appset", "serve", "--include-hidden-directories=true"]),
+            "serve takes only the git switches"
+        );
+        // What the result parses to: the whole table is understood by `run`.
+        use clap::Parser;
+        let all: Vec<(&'static str, &'static str)> = super::ARGO_ENV
+            .iter()
+            .map(|(var, flag, _)| {
+                let value = match *flag {
+                    "--policy" => "sync",
+                    "--loglevel" => "info",
+                    "--logformat" => "json",
+                    "--requeue-after" => "3m",
+                    "--applicationset-namespaces" | "--preserved-annotations" | "--preserved-labels" => "x",
+                    "--allowed-scm-providers" => "https://x",
+                    "--concurrent-reconciliations" | "--concurrent-application-updates" => "3",
+                    "--webhook-parallelism-limit" | "--max-resources-status-count" => "3",
+                    _ => "true",
+                };
+                (*var, value)
+            })
+            .collect();
+        let all: &'static [(&'static str, &'static str)] = Box::leak(all.into_boxed_slice());
+        let parsed = Cli::try_parse_from(super::with_env_flags(args(&["appset", "run"]), env(all)));
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+        // And every variable the Deployment of `appset install` sets is in the table.
+        for (_, var) in appset::install::ARGO_CMD_PARAMS {
+            assert!(super::ARGO_ENV.iter().any(|(v, _, _)| *v == var), "{var}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_and_go_durations_parse_as_argo_cd_writes_them() {
+        use std::time::Duration;
+        assert_eq!(
+            super::parse_listen_addr(":8080").unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(
+            super::parse_listen_addr("127.0.0.1:80").unwrap(),
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert!(super::parse_listen_addr("8080").is_err());
+        for (text, secs) in [
+            ("3m", 180.0),
+            ("90s", 90.0),
+            ("1h30m", 5400.0),
+            ("1.5h", 5400.0),
+            ("500ms", 0.5),
+            ("42", 42.0),
+        ] {
+            assert_eq!(
+                super::parse_go_duration(text).unwrap(),
+                Duration::from_secs_f64(secs),
+                "{text}"
+            );
+        }
+        for bad in ["", "3x", "m", "-1s", "1h-"] {
+            assert!(super::parse_go_duration(bad).is_err(), "{bad}");
         }
     }
 }

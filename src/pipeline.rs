@@ -60,6 +60,8 @@ pub struct Options {
     /// How git generators select paths: Argo CD's `--enable-new-git-file-globbing` and
     /// `--include-hidden-directories` (both off by default, as in Argo CD).
     pub git: GitOptions,
+    /// What pull-request generators may do.
+    pub scm: ScmOptions,
 }
 
 impl Default for Options {
@@ -68,6 +70,29 @@ impl Default for Options {
             namespace: "argocd".into(),
             limits: Limits::default(),
             git: GitOptions::default(),
+            scm: ScmOptions::default(),
+        }
+    }
+}
+
+/// What pull-request (and SCM provider) generators may do: Argo CD's `--enable-scm-providers`,
+/// `--allowed-scm-providers` and `--token-ref-strict-mode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScmOptions {
+    /// Generators may call their forge's API at all.
+    pub enabled: bool,
+    /// Custom API URLs a generator's `api` must equal one of (empty: any).
+    pub allowed: Vec<String>,
+    /// A `tokenRef` Secret must carry `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+}
+
+impl Default for ScmOptions {
+    fn default() -> Self {
+        ScmOptions {
+            enabled: true,
+            allowed: Vec::new(),
+            token_ref_strict: false,
         }
     }
 }
@@ -226,7 +251,7 @@ pub async fn generate_applications(
     };
 
     let mut out = Output {
-        requeue_after: generators::requeue_after(&spec.generators),
+        requeue_after: generators::requeue_after(&spec.generators, opts.git.requeue_after),
         ..Output::default()
     };
     let mut failures: Vec<Failure> = Vec::new();

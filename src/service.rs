@@ -348,6 +348,7 @@ impl AppState {
             namespace: self.config.namespace.clone(),
             limits: self.config.limits.render,
             git: self.config.git,
+            ..Options::default()
         }
     }
 

@@ -53,13 +53,18 @@ pub struct Webhooks {
     secret: Option<Vec<u8>>,
     github: Arc<GitHub>,
     sets: OnceLock<Store<ApplicationSet>>,
-    standby: OnceLock<(kube::Client, Vec<String>)>,
+    standby: OnceLock<(kube::Client, crate::namespaces::Namespaces)>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<ApplicationSet>>>>,
     accepted: AtomicU64,
     rejected: AtomicU64,
     refreshes: AtomicU64,
+    /// Events processed at once (Argo CD's `--webhook-parallelism-limit`); more wait.
+    parallelism: tokio::sync::Semaphore,
 }
+
+/// Argo CD's default `--webhook-parallelism-limit`.
+pub const DEFAULT_PARALLELISM: usize = 50;
 
 impl std::fmt::Debug for Webhooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +89,11 @@ impl Webhooks {
     /// Webhooks verified with `secret` (None: every request is refused). `github` must be the
     /// controller's GitHub client, whose pull-request listings a `pull_request` event expires.
     pub fn new(secret: Option<Vec<u8>>, github: Arc<GitHub>) -> Arc<Self> {
+        Self::with_parallelism(secret, github, DEFAULT_PARALLELISM)
+    }
+
+    /// [`Webhooks::new`] processing at most `parallelism` events at once.
+    pub fn with_parallelism(secret: Option<Vec<u8>>, github: Arc<GitHub>, parallelism: usize) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Webhooks {
             secret: secret.filter(|s| !s.is_empty()),
@@ -95,6 +105,7 @@ impl Webhooks {
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
+            parallelism: tokio::sync::Semaphore::new(parallelism.max(1)),
         })
     }
 
@@ -126,9 +137,9 @@ impl Webhooks {
     }
 
     /// While no controller is attached (a standby replica), refresh through the API server
-    /// instead: list the ApplicationSets of `namespaces` (empty: all) and set Argo CD's refresh
+    /// instead: list the ApplicationSets of the served `namespaces` and set Argo CD's refresh
     /// annotation on the matching ones, which the leader reconciles (§3.11 of the spec).
-    pub fn standby_via(&self, client: kube::Client, namespaces: Vec<String>) {
+    pub fn standby_via(&self, client: kube::Client, namespaces: crate::namespaces::Namespaces) {
         let _ = self.standby.set((client, namespaces));
     }
 
@@ -408,6 +419,8 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
             "Unknown webhook event (no X-GitHub-Event header)",
         );
     };
+    // The semaphore is never closed; were it, the event is processed anyway.
+    let _slot = hooks.parallelism.acquire().await.ok();
     let change = match parse_event(event, &body) {
         Ok(c) => c,
         Err(message) => return reject(StatusCode::BAD_REQUEST, &message),
@@ -467,26 +480,25 @@ pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh
 /// The standby's refresh: set [`REFRESH_ANNOTATION`] on every affected ApplicationSet.
 async fn refresh_through_api(
     client: &kube::Client,
-    namespaces: &[String],
+    namespaces: &crate::namespaces::Namespaces,
     change: &Change,
 ) -> Result<Vec<String>, kube::Error> {
     use kube::{
         Api, ResourceExt,
         api::{ListParams, Patch, PatchParams},
     };
-    let apis: Vec<Api<ApplicationSet>> = if namespaces.is_empty() {
-        vec![Api::all(client.clone())]
-    } else {
-        namespaces
+    let apis: Vec<Api<ApplicationSet>> = match namespaces.exact() {
+        Some(names) => names
             .iter()
             .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect()
+            .collect(),
+        None => vec![Api::all(client.clone())],
     };
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "true"}}});
     let mut refreshed = Vec::new();
     for api in apis {
         for set in api.list(&ListParams::default()).await? {
-            if !affects(&set, change) {
+            if !namespaces.allows(&set.namespace().unwrap_or_default()) || !affects(&set, change) {
                 continue;
             }
             let ns = set.namespace().unwrap_or_default();

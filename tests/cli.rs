@@ -362,3 +362,24 @@ fn params_are_printed_even_when_an_application_is_invalid() {
     assert_eq!(names.status.code(), Some(1));
     assert_eq!(stdout(&names), "");
 }
+
+/// Argo CD's rule (issue 13, item 3): serving ApplicationSets of other namespaces with SCM
+/// providers enabled and no allow-list would let a tenant point the controller's forge
+/// credentials at an API of its choosing, so `run` refuses to start, with Argo CD's message.
+#[test]
+fn run_refuses_other_namespaces_with_scm_providers_and_no_allow_list() {
+    let out = appset(&["run", "--applicationset-namespaces", "team-*"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "When enabling applicationset in any namespace using applicationset-namespaces, you must either \
+             set --enable-scm-providers=false or specify --allowed-scm-providers"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // An invalid policy is Argo CD's message too.
+    let out = appset(&["run", "--policy", "everything"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Policy value can be: sync, create-only, create-update, create-delete"));
+}

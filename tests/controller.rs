@@ -1052,6 +1052,8 @@ async fn install_manifests_are_accepted_by_the_api_server() {
     let ns = "ctl-install";
     let _client = setup(ns).await;
     let cp = harness::control_plane();
+    let team = "ctl-install-team";
+    harness::namespace(&_client, team).await;
     let install = |crds: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
             .args([
@@ -1062,6 +1064,8 @@ async fn install_manifests_are_accepted_by_the_api_server() {
                 "appset:test",
                 "--crds",
                 crds,
+                "--applicationset-namespaces",
+                team,
             ])
             .env("KUBECONFIG", &cp.kubeconfig)
             .output()
@@ -1113,6 +1117,48 @@ async fn install_manifests_are_accepted_by_the_api_server() {
         stdout.contains("deployment.apps/appset") && stdout.contains("(server dry run)"),
         "{stdout}"
     );
+
+    // Applied for real (without the CRDs, which the harness owns), the RBAC lets appset read
+    // Secrets only in its namespace (and `get` tokenRef Secrets in the served one), never
+    // cluster-wide, and AppProjects only read (issue 13, item 5).
+    let text = String::from_utf8(install("never").stdout).unwrap();
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut child = std::process::Command::new(cp.bin.join("kubectl"))
+            .args(["--kubeconfig"])
+            .arg(&cp.kubeconfig)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    kubectl(&["apply", "-f", "-"], Some(&text));
+    let sa = format!("--as=system:serviceaccount:{ns}:appset");
+    let can = |verb: &str, resource: &str, namespace: &str| {
+        kubectl(&["auth", "can-i", verb, resource, "-n", namespace, &sa], None) == "yes"
+    };
+    assert!(can("list", "secrets", ns) && can("watch", "secrets", ns));
+    assert!(
+        can("get", "secrets", team),
+        "tokenRef Secrets in the served namespace"
+    );
+    assert!(!can("list", "secrets", team), "only get there");
+    assert!(!can("get", "secrets", "kube-system"), "no Secret elsewhere");
+    assert!(
+        kubectl(
+            &["auth", "can-i", "list", "secrets", "--all-namespaces", &sa],
+            None
+        ) == "no",
+        "no cluster-wide Secret access"
+    );
+    assert!(can("list", "appprojects.argoproj.io", ns) && !can("create", "appprojects.argoproj.io", ns));
+    assert!(can("patch", "applications.argoproj.io", team));
 }
 
 /// appset's Application CRD is shaped like Argo CD's: no status subresource, so the status Argo
@@ -1621,4 +1667,50 @@ async fn ignored_differences_by_jq_and_metadata_pointer_keep_live_edits() {
         json!("region")
     );
     assert_eq!(tag_and_team(&app), (Some(json!("v2")), Some("live".into())));
+}
+
+/// Issue 13, item 3: `--dry-run` generates, plans and reports (status and Events) but writes no
+/// Application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_reports_what_it_would_write_and_writes_no_application() {
+    let ns = "ctl-dry";
+    let client = setup(ns).await;
+    let _controller = start(client.clone(), ns, |c| c.dry_run = true).await;
+    create(&client, &list_appset(ns, "dry", &["a", "b"], json!({}))).await;
+    wait_up_to_date(&client, ns, "dry").await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    eventually(WAIT, || async {
+        events.list(&ListParams::default()).await.is_ok_and(|l| {
+            l.items
+                .iter()
+                .any(|e| e.note.as_deref() == Some("Created Application \"a-guestbook\" (dry run)"))
+        })
+    })
+    .await
+    .expect("a dry-run Event");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app_names(&client, ns).await.is_empty(), "nothing written");
+}
+
+/// Issue 13, item 3: the controller serves its own namespace, and others named by Argo CD's
+/// `--applicationset-namespaces` forms (here a glob), and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_serves_its_namespace_and_the_matching_ones_only() {
+    let (own, team, other) = ("ctl-ns-own", "ctl-ns-team-a", "ctl-ns-other");
+    let client = setup(own).await;
+    for ns in [team, other] {
+        harness::namespace(&client, ns).await;
+    }
+    let _controller = start(client.clone(), own, |c| {
+        c.namespaces = vec!["ctl-ns-team-*".into()];
+    })
+    .await;
+    for ns in [own, team, other] {
+        create(&client, &list_appset(ns, "s", &["x"], json!({}))).await;
+    }
+    wait_names(&client, own, &["x-guestbook"]).await;
+    wait_names(&client, team, &["x-guestbook"]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(app_names(&client, other).await.is_empty(), "not served");
+    assert_eq!(condition(&client, other, "s", "ResourcesUpToDate").await, None);
 }

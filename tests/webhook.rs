@@ -367,7 +367,10 @@ async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotatio
     let controller = start_controller(&client, ns, &repo, github_hooks(), Default::default()).await;
     // The standby: an endpoint with no controller attached, refreshing through the API server.
     let standby = github_hooks();
-    standby.standby_via(client.clone(), vec![ns.into()]);
+    standby.standby_via(
+        client.clone(),
+        appset::namespaces::Namespaces::new(ns, &[]).unwrap(),
+    );
     let (port, http) = serve(standby, Arc::new(Metrics::default())).await;
 
     create_dirs_set(&client, ns, &url).await;

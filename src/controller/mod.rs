@@ -57,6 +57,7 @@ use crate::{
     generators::{GeneratorSpec, git::GitOptions},
     live::CachedApplication,
     metrics::Metrics,
+    namespaces::Namespaces,
     plan::Policy,
     sources::{GitHub, Live, LiveConfig},
 };
@@ -103,7 +104,9 @@ pub mod condition {
 /// Controller settings (`appset run` flags).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Namespaces whose ApplicationSets are reconciled (empty: all).
+    /// Namespaces whose ApplicationSets are reconciled besides `controller_namespace`, in Argo
+    /// CD's `--applicationset-namespaces` forms: names, globs, `/regex/` (empty: the controller's
+    /// namespace only, as Argo CD).
     pub namespaces: Vec<String>,
     /// Argo CD's namespace: cluster Secrets and GitHub App credentials live here.
     pub controller_namespace: String,
@@ -140,6 +143,10 @@ pub struct Config {
     /// How git generators select paths (Argo CD's `--enable-new-git-file-globbing` and
     /// `--include-hidden-directories`).
     pub git: GitOptions,
+    /// What pull-request generators may do (Argo CD's SCM provider switches).
+    pub scm: crate::pipeline::ScmOptions,
+    /// Generate, plan and report, but send every Application write with `dryRun=All`.
+    pub dry_run: bool,
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
@@ -178,6 +185,8 @@ impl Default for Config {
             repo_overrides: Vec::new(),
             metrics_applicationset_labels: Vec::new(),
             git: GitOptions::default(),
+            scm: crate::pipeline::ScmOptions::default(),
+            dry_run: false,
             webhooks: None,
         }
     }
@@ -248,6 +257,8 @@ impl Echoes {
 pub struct Context {
     client: Client,
     config: Config,
+    /// The namespaces served (`config.namespaces` compiled).
+    namespaces: Namespaces,
     live: Live,
     apps: Store<CachedApplication>,
     credentials: credentials::CredentialStores,
@@ -301,7 +312,7 @@ pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
 async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = appset.namespace().unwrap_or_default();
     tracing::debug!(appset = %appset.name_any(), namespace = %ns, "reconcile");
-    if !ctx.config.namespaces.is_empty() && !ctx.config.namespaces.contains(&ns) {
+    if !ctx.namespaces.allows(&ns) {
         return Ok(Action::await_change());
     }
     let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
@@ -422,18 +433,20 @@ pub async fn run_with(
     crate::install_crypto_provider();
     let concurrency = config.concurrency.max(1);
     let app_resource = application_resource();
-    let appsets: Api<ApplicationSet> = match config.namespaces.as_slice() {
-        [one] => Api::namespaced(client.clone(), one),
-        _ => Api::all(client.clone()),
+    let namespaces =
+        Namespaces::new(&config.controller_namespace, &config.namespaces).map_err(|e| anyhow::anyhow!(e))?;
+    let appsets: Api<ApplicationSet> = match namespaces.single() {
+        Some(one) => Api::namespaced(client.clone(), one),
+        None => Api::all(client.clone()),
     };
     if let Err(e) = appsets.list(&ListParams::default().limit(1)).await {
         anyhow::bail!(
             "ApplicationSet CRD is not queryable ({e}); install it with: appset crds | kubectl apply -f -"
         );
     }
-    let apps_api: Api<CachedApplication> = match config.namespaces.as_slice() {
-        [one] => Api::namespaced(client.clone(), one),
-        _ => Api::all(client.clone()),
+    let apps_api: Api<CachedApplication> = match namespaces.single() {
+        Some(one) => Api::namespaced(client.clone(), one),
+        None => Api::all(client.clone()),
     };
     let writer = reflector::store::Writer::<CachedApplication>::default();
     let reader = writer.as_reader();
@@ -497,6 +510,7 @@ pub async fn run_with(
         metrics: metrics.clone(),
         client: client.clone(),
         config,
+        namespaces,
         live,
         apps: reader.clone(),
         credentials: credential_stores.clone(),
@@ -519,17 +533,11 @@ pub async fn run_with(
     .predicate_filter(set_change, Default::default());
     // Argo CD's per-ApplicationSet families report the sets this controller reconciles.
     metrics.watch_appsets(&ctx.config.metrics_applicationset_labels, {
-        let (sets, namespaces) = (sets_reader.clone(), ctx.config.namespaces.clone());
+        let (sets, namespaces) = (sets_reader.clone(), ctx.namespaces.clone());
         move || {
             sets.state()
                 .into_iter()
-                .filter(|s| {
-                    namespaces.is_empty()
-                        || s.metadata
-                            .namespace
-                            .as_ref()
-                            .is_some_and(|n| namespaces.contains(n))
-                })
+                .filter(|s| namespaces.allows(s.metadata.namespace.as_deref().unwrap_or_default()))
                 .collect()
         }
     });

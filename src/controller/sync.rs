@@ -71,6 +71,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     let opts = Options {
         namespace: ctx.config.controller_namespace.clone(),
         git: ctx.config.git,
+        scm: ctx.config.scm.clone(),
         ..Options::default()
     };
     let status = Status::new(appset.status.clone().unwrap_or_default());
@@ -85,7 +86,10 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
                 reason: e.failures.first().map_or(condition::ERROR_REASON, |f| f.reason()),
                 message,
                 retry_at: e.retry_at(),
-                requeue_after: crate::generators::requeue_after(&appset.spec.generators),
+                requeue_after: crate::generators::requeue_after(
+                    &appset.spec.generators,
+                    ctx.config.git.requeue_after,
+                ),
             };
             return conclude(ctx, appset, status, decide(ended, refresh, SystemTime::now())).await;
         }
@@ -248,18 +252,30 @@ async fn execute(
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ctx.app_resource);
     // Applied through the cache's type: the response is only read for its resourceVersion.
     let applier: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let dry_run = ctx.config.dry_run;
+    let pp = PatchParams {
+        dry_run,
+        ..PatchParams::apply(FIELD_MANAGER).force()
+    };
+    let plain = PatchParams {
+        dry_run,
+        ..PatchParams::default()
+    };
+    let dp = DeleteParams {
+        dry_run,
+        ..DeleteParams::default()
+    };
     let concurrency = ctx.config.apply_concurrency.max(1);
     // Ownership transfers first, so that the applies after them own what Argo CD's controller did.
     let adoptions: Vec<_> = plan
         .adopt
         .iter()
         .map(|a| {
-            let api = api.clone();
+            let (api, plain) = (api.clone(), plain.clone());
             async move {
                 let r = match serde_json::from_value::<json_patch::Patch>(a.patch.clone()) {
                     Ok(patch) => api
-                        .patch(&a.name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                        .patch(&a.name, &plain, &Patch::<()>::Json(patch))
                         .await
                         .map(|written| ctx.echoes.wrote(ns, &a.name, written.metadata.resource_version)),
                     Err(e) => Err(kube::Error::SerdeError(e)),
@@ -308,7 +324,7 @@ async fn execute(
         .delete
         .iter()
         .map(|name| {
-            let (api, name) = (api.clone(), name.clone());
+            let (api, name, plain, dp) = (api.clone(), name.clone(), plain.clone(), dp.clone());
             let unreachable = ctx
                 .apps
                 .get(&ObjectRef::new(&name).within(ns))
@@ -321,7 +337,7 @@ async fn execute(
                     let finalizers: Vec<&String> =
                         app.finalizers().iter().filter(|f| *f != RESOURCES_FINALIZER).collect();
                     let patch = json!({"metadata": {"resourceVersion": app.resource_version(), "finalizers": finalizers}});
-                    if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                    if let Err(e) = api.patch(&name, &plain, &Patch::Merge(&patch)).await {
                         return (name, Err(e));
                     }
                     normal_event(
@@ -334,7 +350,7 @@ async fn execute(
                     )
                     .await;
                 }
-                let r = match api.delete(&name, &DeleteParams::default()).await {
+                let r = match api.delete(&name, &dp).await {
                     Ok(_) => Ok(()),
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
                     Err(e) => Err(e),
@@ -402,12 +418,14 @@ async fn settle(
 /// Normal Events for written Applications (Argo CD's `<Verb> Application "<name>"`), summarised
 /// beyond [`MAX_EVENTS_PER_KIND`].
 async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&String]) {
+    // A dry run says so on every Event: nothing was written.
+    let dry = if ctx.config.dry_run { " (dry run)" } else { "" };
     for name in names.iter().take(MAX_EVENTS_PER_KIND) {
         normal_event(
             ctx,
             appset,
             &verb.to_lowercase(),
-            &format!("{verb} Application {name:?}"),
+            &format!("{verb} Application {name:?}{dry}"),
         )
         .await;
     }
@@ -417,7 +435,7 @@ async fn announce(ctx: &Context, appset: &ApplicationSet, verb: &str, names: &[&
             ctx,
             appset,
             &verb.to_lowercase(),
-            &format!("{verb} {more} more Applications"),
+            &format!("{verb} {more} more Applications{dry}"),
         )
         .await;
     }

@@ -38,7 +38,7 @@ pub const DEFAULT_REQUEUE_SECONDS: u64 = 180;
 
 /// How git generators select paths: two switches Argo CD sets for a whole installation, not per
 /// ApplicationSet. The defaults are Argo CD's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GitOptions {
     /// The files generator globs with doublestar (`**` matches any number of directories; `*`,
     /// `?` and classes stay within one; `{a,b}`) relative to the repository root, instead of git
@@ -49,6 +49,19 @@ pub struct GitOptions {
     /// The directories generator also lists hidden directories (name starting with `.`) and
     /// their subtrees. Argo CD's repo-server flag `--include-hidden-directories`.
     pub include_hidden_directories: bool,
+    /// How often a git generator without `requeueAfterSeconds` is polled (Argo CD's
+    /// `ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER`, 3 minutes).
+    pub requeue_after: std::time::Duration,
+}
+
+impl Default for GitOptions {
+    fn default() -> Self {
+        GitOptions {
+            enable_new_git_file_globbing: false,
+            include_hidden_directories: false,
+            requeue_after: std::time::Duration::from_secs(DEFAULT_REQUEUE_SECONDS),
+        }
+    }
 }
 
 /// Generate the parameter sets of a `git` generator.
@@ -381,6 +394,7 @@ mod tests {
     const NEW_GLOBBING: GitOptions = GitOptions {
         enable_new_git_file_globbing: true,
         include_hidden_directories: false,
+        requeue_after: std::time::Duration::from_secs(DEFAULT_REQUEUE_SECONDS),
     };
 
     /// A recorded repository holding `files` (each an empty JSON object).

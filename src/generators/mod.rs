@@ -224,23 +224,25 @@ impl<'a> GeneratorSpec<'a> {
         }
     }
 
-    /// When the controller should regenerate (None: only on events).
-    pub fn requeue_after(&self) -> Option<Duration> {
-        fn secs(v: Option<i64>, default: u64) -> Option<Duration> {
+    /// When the controller should regenerate (None: only on events); `git_default` is the poll
+    /// interval of a git generator that sets none.
+    pub fn requeue_after(&self, git_default: Duration) -> Option<Duration> {
+        fn secs(v: Option<i64>, default: Duration) -> Option<Duration> {
             match v {
                 Some(s) if s <= 0 => None,
                 Some(s) => Some(Duration::from_secs(s as u64)),
-                None => Some(Duration::from_secs(default)),
+                None => Some(default),
             }
         }
         match self {
             GeneratorSpec::List(_) | GeneratorSpec::Clusters(_) => None,
-            GeneratorSpec::Git(g) => secs(g.requeue_after_seconds, git::DEFAULT_REQUEUE_SECONDS),
-            GeneratorSpec::PullRequest(g) => {
-                secs(g.requeue_after_seconds, pull_request::DEFAULT_REQUEUE_SECONDS)
-            }
-            GeneratorSpec::Matrix(g) => requeue_after(&g.generators),
-            GeneratorSpec::Merge(g) => requeue_after(&g.generators),
+            GeneratorSpec::Git(g) => secs(g.requeue_after_seconds, git_default),
+            GeneratorSpec::PullRequest(g) => secs(
+                g.requeue_after_seconds,
+                Duration::from_secs(pull_request::DEFAULT_REQUEUE_SECONDS),
+            ),
+            GeneratorSpec::Matrix(g) => requeue_after(&g.generators, git_default),
+            GeneratorSpec::Merge(g) => requeue_after(&g.generators, git_default),
             GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
         }
     }
@@ -272,12 +274,13 @@ impl<'a> GeneratorSpec<'a> {
 }
 
 /// When generator entries want to be regenerated: the smallest `requeueAfter` of every kind they
-/// set (None: only on events). For a whole ApplicationSet, pass `spec.generators`.
-pub fn requeue_after(entries: &[ApplicationSetGenerator]) -> Option<Duration> {
+/// set (None: only on events). For a whole ApplicationSet, pass `spec.generators`; `git_default`
+/// is the poll interval of git generators that set none.
+pub fn requeue_after(entries: &[ApplicationSetGenerator], git_default: Duration) -> Option<Duration> {
     entries
         .iter()
         .flat_map(GeneratorSpec::kinds_of)
-        .filter_map(|k| k.requeue_after())
+        .filter_map(|k| k.requeue_after(git_default))
         .min()
 }
 

@@ -354,8 +354,13 @@ static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 pub async fn install_crds(client: &Client) {
     CRDS.get_or_init(|| async {
         let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for file in ["applicationset.yaml", "application.yaml"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(file);
+        // appset's two CRDs, and Argo CD's AppProject (a test fixture: appset reads projects).
+        for file in [
+            "crds/applicationset.yaml",
+            "crds/application.yaml",
+            "tests/fixtures/appproject-crd.yaml",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let text = std::fs::read_to_string(&path).expect("crd file");
             let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("crd yaml");
             let name = crd.metadata.name.clone().expect("crd name");
@@ -365,9 +370,13 @@ pub async fn install_crds(client: &Client) {
                 &Patch::Apply(&crd),
             )
             .await
-            .unwrap_or_else(|e| panic!("the API server rejected crds/{file}: {e}"));
+            .unwrap_or_else(|e| panic!("the API server rejected {file}: {e}"));
         }
-        for name in ["applicationsets.argoproj.io", "applications.argoproj.io"] {
+        for name in [
+            "applicationsets.argoproj.io",
+            "applications.argoproj.io",
+            "appprojects.argoproj.io",
+        ] {
             eventually(Duration::from_secs(30), || async {
                 api.get(name)
                     .await
