@@ -224,6 +224,7 @@ fn generate_dirs(
         outer: None,
         max_matrix_params: appset::generators::matrix::MAX_PARAMS,
         git: Default::default(),
+        scm: &Default::default(),
     };
     let entry = &set.spec.generators[0];
     let mut count = 0;

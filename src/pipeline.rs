@@ -15,6 +15,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::Value;
 
+pub use crate::generators::pull_request::ScmOptions;
 use crate::{
     crd::ApplicationSet,
     generators::{self, GenerateContext, GenerateError, git::GitOptions},
@@ -71,28 +72,6 @@ impl Default for Options {
             limits: Limits::default(),
             git: GitOptions::default(),
             scm: ScmOptions::default(),
-        }
-    }
-}
-
-/// What pull-request (and SCM provider) generators may do: Argo CD's `--enable-scm-providers`,
-/// `--allowed-scm-providers` and `--token-ref-strict-mode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScmOptions {
-    /// Generators may call their forge's API at all.
-    pub enabled: bool,
-    /// Custom API URLs a generator's `api` must equal one of (empty: any).
-    pub allowed: Vec<String>,
-    /// A `tokenRef` Secret must carry `argocd.argoproj.io/secret-type: scm-creds`.
-    pub token_ref_strict: bool,
-}
-
-impl Default for ScmOptions {
-    fn default() -> Self {
-        ScmOptions {
-            enabled: true,
-            allowed: Vec::new(),
-            token_ref_strict: false,
         }
     }
 }
@@ -238,6 +217,7 @@ pub async fn generate_applications(
         outer: None,
         max_matrix_params: opts.limits.max_matrix_params,
         git: opts.git,
+        scm: &opts.scm,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let set = SetContext {
@@ -478,6 +458,59 @@ pub fn validate_destinations(out: &mut Output, clusters: &KnownClusters) {
     out.applications = keep;
 }
 
+/// What the controller knows of an AppProject: its `spec.sourceNamespaces`, or why it could not
+/// be read (`None`: it does not exist).
+pub type ProjectLookup = Result<Option<Vec<String>>, String>;
+
+/// The project of a generated Application (`spec.project`, `default` when empty).
+pub fn application_project(app: &Value) -> &str {
+    match field_str(app, &["spec", "project"]) {
+        "" => "default",
+        p => p,
+    }
+}
+
+/// Set aside the Applications of an ApplicationSet outside the controller's namespace whose
+/// AppProject does not exist or does not list the set's namespace in `sourceNamespaces` (names,
+/// globs, `/regex/`), with Argo CD's messages. `projects` answers for every project the
+/// Applications name ([`application_project`]); an unreadable project sets its Applications
+/// aside too (fail closed). Sets in the controller's namespace are not checked.
+pub fn validate_projects(
+    out: &mut Output,
+    set_namespace: &str,
+    controller_namespace: &str,
+    projects: &BTreeMap<String, ProjectLookup>,
+) {
+    if set_namespace == controller_namespace {
+        return;
+    }
+    let mut keep = Vec::with_capacity(out.applications.len());
+    for app in std::mem::take(&mut out.applications) {
+        let name = application_name(&app).to_string();
+        let project = application_project(&app);
+        let problem = match projects.get(project) {
+            None | Some(Ok(None)) => Some(format!(
+                "application references project {project} which does not exist"
+            )),
+            Some(Err(e)) => Some(format!("error getting project {project}: {e}")),
+            Some(Ok(Some(source_namespaces))) => {
+                let permitted = crate::namespaces::Namespaces::new(controller_namespace, source_namespaces)
+                    .is_ok_and(|n| n.allows(set_namespace));
+                (!permitted).then(|| {
+                    format!(
+                        "application '{name}' in namespace '{set_namespace}' is not permitted to use project '{project}'"
+                    )
+                })
+            }
+        };
+        match problem {
+            Some(message) => out.invalid.push(Invalid { name, message }),
+            None => keep.push(app),
+        }
+    }
+    out.applications = keep;
+}
+
 /// A string at a path of object keys ("" when absent). Cheaper than `Value::pointer`, which
 /// parses its path on every call.
 fn field_str<'v>(v: &'v Value, path: &[&str]) -> &'v str {
@@ -582,5 +615,46 @@ mod tests {
         assert_eq!(out.applications, vec![app("ok", "https://prod.example.com")]);
         assert_eq!(out.invalid.len(), 1);
         assert_eq!(out.invalid[0].name, "lost");
+    }
+
+    #[test]
+    fn sets_outside_the_controller_namespace_need_a_project_that_permits_their_namespace() {
+        let app =
+            |name: &str, project: &str| json!({"metadata": {"name": name}, "spec": {"project": project}});
+        let projects = BTreeMap::from([
+            ("open".to_string(), Ok(Some(vec!["team-*".to_string()]))),
+            ("closed".to_string(), Ok(Some(vec!["other".to_string()]))),
+            ("default".to_string(), Ok(None)),
+            ("broken".to_string(), Err("forbidden".to_string())),
+        ]);
+        let run = |ns: &str| {
+            let mut out = Output {
+                applications: vec![
+                    app("a", "open"),
+                    app("b", "closed"),
+                    app("c", ""),
+                    app("d", "broken"),
+                ],
+                ..Output::default()
+            };
+            validate_projects(&mut out, ns, "argocd", &projects);
+            out
+        };
+        let out = run("team-a");
+        assert_eq!(out.applications, vec![app("a", "open")]);
+        let messages: Vec<&str> = out.invalid.iter().map(|i| i.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "application 'b' in namespace 'team-a' is not permitted to use project 'closed'",
+                "application references project default which does not exist",
+                "error getting project broken: forbidden",
+            ]
+        );
+        assert_eq!(
+            run("argocd").applications.len(),
+            4,
+            "the controller's namespace is not checked"
+        );
     }
 }

@@ -1705,6 +1705,28 @@ async fn the_controller_serves_its_namespace_and_the_matching_ones_only() {
         c.namespaces = vec!["ctl-ns-team-*".into()];
     })
     .await;
+    // Argo CD's AppProjects, in the controller's namespace: `default` lets the team namespaces
+    // use it (issue 13, item 5), `closed` does not.
+    let projects: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        own,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    for (name, source_namespaces) in [
+        ("default", json!(["ctl-ns-team-*"])),
+        ("closed", json!(["elsewhere"])),
+    ] {
+        let project = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": name, "namespace": own},
+            "spec": {"sourceNamespaces": source_namespaces}
+        }))
+        .unwrap();
+        projects.create(&PostParams::default(), &project).await.unwrap();
+    }
     for ns in [own, team, other] {
         create(&client, &list_appset(ns, "s", &["x"], json!({}))).await;
     }
@@ -1713,4 +1735,40 @@ async fn the_controller_serves_its_namespace_and_the_matching_ones_only() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(app_names(&client, other).await.is_empty(), "not served");
     assert_eq!(condition(&client, other, "s", "ResourcesUpToDate").await, None);
+
+    // A project that does not permit the namespace, and one that does not exist: a condition
+    // that says so, and nothing written.
+    for (set, project, message) in [
+        (
+            "closed",
+            "closed",
+            "application 'y-guestbook' in namespace 'ctl-ns-team-a' is not permitted to use project 'closed'",
+        ),
+        (
+            "missing",
+            "nope",
+            "application references project nope which does not exist",
+        ),
+    ] {
+        let mut s = list_appset(team, set, &["y"], json!({}));
+        s.spec.template.spec.project = Some(project.into());
+        create(&client, &s).await;
+        eventually(WAIT, || async {
+            condition(&client, team, set, "ErrorOccurred")
+                .await
+                .is_some_and(|c| c.0 == "True" && c.1 == "ApplicationValidationError" && c.2 == message)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{set}: {:?}",
+                futures::executor::block_on(condition(&client, team, set, "ErrorOccurred"))
+            )
+        });
+        Api::<ApplicationSet>::namespaced(client.clone(), team)
+            .delete(set, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(app_names(&client, team).await, ["x-guestbook"]);
 }

@@ -14,7 +14,7 @@ use std::{
 };
 
 use appset::{
-    pipeline::{Options, Output, generate_applications},
+    pipeline::{Options, Output, ScmOptions, generate_applications},
     sources::{GitHub, GitHubAuth, GitHubError, Inputs, LiveConfig, Recorded, github::PullsQuery},
 };
 use axum::http::Method;
@@ -52,6 +52,14 @@ fn live(token: Option<&str>, max_age: Duration) -> LiveConfig {
     }
 }
 
+/// [`live`] whose GitHub API (`--github-api`) is `api`: the controller's token goes there only.
+fn live_at(api: &str, token: Option<&str>) -> LiveConfig {
+    LiveConfig {
+        github_api: Some(api.to_string()),
+        ..live(token, Duration::ZERO)
+    }
+}
+
 async fn render(set: &appset::ApplicationSet, inputs: &Inputs) -> Result<Output, String> {
     generate_applications(set, inputs, &Options::default())
         .await
@@ -75,7 +83,7 @@ fn gets(log: &[Logged]) -> Vec<&Logged> {
 async fn every_page_is_listed_with_credentials_and_an_unchanged_second_poll_is_answered_by_304s() {
     let server = Server::start().await;
     server.add_repo("example", "app", many_pulls(250));
-    let inputs = Inputs::new(Recorded::default(), live(Some("tok-123"), Duration::ZERO));
+    let inputs = Inputs::new(Recorded::default(), live_at(&server.base, Some("tok-123")));
     let set = appset("previews", &server.base, "example", "app", "");
 
     let first = render(&set, &inputs).await.unwrap();
@@ -368,7 +376,10 @@ async fn token_ref_reads_the_secret_in_the_application_sets_namespace_only() {
         secret("team-a", "gh", &[("token", "from-team-a")]),
         secret("argocd", "gh-other", &[("token", "from-argocd")]),
     ];
-    let inputs = Inputs::new(recorded_secrets(secrets), live(Some("env-token"), Duration::ZERO));
+    let inputs = Inputs::new(
+        recorded_secrets(secrets),
+        live_at(&server.base, Some("env-token")),
+    );
     let with_ref = |name: &str, key: &str| format!(", tokenRef: {{secretName: {name}, key: {key}}}");
 
     let out = render(
@@ -437,6 +448,7 @@ async fn github_app_credentials_mint_an_installation_token_that_lists_the_pull_r
             ("githubAppID", "12345"),
             ("githubAppInstallationID", "42"),
             ("githubAppPrivateKey", &pem),
+            ("githubAppEnterpriseBaseUrl", &server.base),
         ],
     );
     let inputs = Inputs::new(recorded_secrets(vec![creds]), live(None, Duration::ZERO));
@@ -516,8 +528,9 @@ async fn labels_drafts_excluded_labels_and_filters_select_live_pull_requests() {
 async fn a_github_enterprise_api_path_is_kept_on_every_page_and_credentials_go_with_it() {
     let server = Server::start().await;
     server.add_repo("example", "app", many_pulls(150));
-    let inputs = Inputs::new(Recorded::default(), live(Some("ghe-token"), Duration::ZERO));
-    let set = appset("ghe", &format!("{}/api/v3/", server.base), "example", "app", "");
+    let ghe = format!("{}/api/v3", server.base);
+    let inputs = Inputs::new(Recorded::default(), live_at(&ghe, Some("ghe-token")));
+    let set = appset("ghe", &format!("{ghe}/"), "example", "app", "");
     assert_eq!(render(&set, &inputs).await.unwrap().applications.len(), 150);
     let log = server.log();
     let pages = gets(&log);
@@ -583,5 +596,175 @@ async fn the_cli_uses_github_api_and_the_github_token_from_the_environment() {
     assert!(
         err.contains("spec.generators[0].pullRequest.github: error fetching secret argocd/gh"),
         "{err}"
+    );
+}
+
+/// Issue 13, item 5: an ApplicationSet chooses its generator's `api`, so no credential of the
+/// controller may follow it elsewhere: the controller's token goes to the controller's API only,
+/// a GitHub App only to its own API, and the SCM switches refuse before any request is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_controller_credential_goes_to_an_api_host_the_set_chooses() {
+    let trusted = Server::start().await;
+    let tenants = Server::start().await;
+    for s in [&trusted, &tenants] {
+        s.add_repo("example", "app", many_pulls(1));
+    }
+    // The controller's GITHUB_TOKEN: sent to its own API, never to the tenant's.
+    let inputs = Inputs::new(
+        Recorded::default(),
+        live_at(&trusted.base, Some("controller-token")),
+    );
+    render(&appset("ok", &trusted.base, "example", "app", ""), &inputs)
+        .await
+        .unwrap();
+    render(&appset("evil", &tenants.base, "example", "app", ""), &inputs)
+        .await
+        .unwrap();
+    assert!(
+        gets(&trusted.log())
+            .iter()
+            .all(|p| p.authorization.as_deref() == Some("Bearer controller-token"))
+    );
+    let seen = tenants.log();
+    assert!(!gets(&seen).is_empty());
+    assert!(
+        seen.iter().all(|p| p.authorization.is_none()),
+        "the tenant's server got no credential: {seen:#?}"
+    );
+
+    // A GitHub App of Argo CD's namespace: refused for an API other than its own, and nothing is
+    // sent there (not even the JWT for an installation token).
+    let pem = harness::github_server::app_private_key();
+    let app = secret(
+        "argocd",
+        "github-app-creds",
+        &[
+            ("githubAppID", "12345"),
+            ("githubAppInstallationID", "42"),
+            ("githubAppPrivateKey", &pem),
+        ],
+    );
+    let before = tenants.log().len();
+    let inputs = Inputs::new(recorded_secrets(vec![app]), live_at(&trusted.base, None));
+    let err = render(
+        &appset(
+            "evil-app",
+            &tenants.base,
+            "example",
+            "app",
+            ", appSecretName: github-app-creds",
+        ),
+        &inputs,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("the GitHub App of secret argocd/github-app-creds is used only with"),
+        "{err}"
+    );
+    assert_eq!(
+        tenants.log().len(),
+        before,
+        "no request reached the tenant's server"
+    );
+
+    // --allowed-scm-providers and --enable-scm-providers=false: refused before any request.
+    let scm = |allowed: Vec<String>, enabled: bool| Options {
+        scm: ScmOptions {
+            enabled,
+            allowed,
+            token_ref_strict: false,
+        },
+        ..Options::default()
+    };
+    let inputs = Inputs::new(
+        Recorded::default(),
+        live_at(&trusted.base, Some("controller-token")),
+    );
+    let set = appset("evil", &tenants.base, "example", "app", "");
+    let err = generate_applications(&set, &inputs, &scm(vec![trusted.base.clone()], true))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "scm provider not allowed: scm provider {:?} not allowed, must use one of the following: {}",
+            tenants.base, trusted.base
+        )),
+        "{err}"
+    );
+    let err = generate_applications(&set, &inputs, &scm(Vec::new(), false))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scm providers are disabled"), "{err}");
+    assert_eq!(
+        tenants.log().len(),
+        before,
+        "no request reached the tenant's server"
+    );
+    // The allowed API still works.
+    let ok = appset("ok", &trusted.base, "example", "app", "");
+    assert!(
+        generate_applications(&ok, &inputs, &scm(vec![format!("{}/", trusted.base)], true))
+            .await
+            .is_ok()
+    );
+}
+
+/// Issue 13, item 5: with `--token-ref-strict-mode`, a `tokenRef` Secret must carry Argo CD's
+/// `scm-creds` label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_ref_strict_mode_wants_the_scm_creds_label() {
+    let server = Server::start().await;
+    server.add_repo("example", "app", many_pulls(1));
+    let plain = secret("team-a", "gh", &[("token", "t1")]);
+    let mut labelled = secret("team-a", "gh-labelled", &[("token", "t2")]);
+    labelled["metadata"]["labels"] = json!({"argocd.argoproj.io/secret-type": "scm-creds"});
+    let inputs = Inputs::new(
+        recorded_secrets(vec![plain, labelled]),
+        live_at(&server.base, None),
+    );
+    let strict = Options {
+        scm: ScmOptions {
+            token_ref_strict: true,
+            ..ScmOptions::default()
+        },
+        ..Options::default()
+    };
+    let set = appset(
+        "a",
+        &server.base,
+        "example",
+        "app",
+        ", tokenRef: {secretName: gh, key: token}",
+    );
+    let err = generate_applications(&set, &inputs, &strict)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "secret team-a/gh is not a valid SCM creds secret: secret must have label \"argocd.argoproj.io/secret-type\"=\"scm-creds\""
+        ),
+        "{err}"
+    );
+    assert!(
+        generate_applications(&set, &inputs, &Options::default())
+            .await
+            .is_ok(),
+        "lenient by default"
+    );
+    let ok = appset(
+        "b",
+        &server.base,
+        "example",
+        "app",
+        ", tokenRef: {secretName: gh-labelled, key: token}",
+    );
+    assert!(generate_applications(&ok, &inputs, &strict).await.is_ok());
+    assert_eq!(
+        gets(&server.log()).last().unwrap().authorization.as_deref(),
+        Some("Bearer t2")
     );
 }

@@ -6,7 +6,7 @@
 //! in [`super::outcome`].
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
     time::{Instant, SystemTime},
 };
@@ -98,6 +98,17 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     // validate destinations against the known clusters (Argo CD's controller does).
     let clusters = pipeline::KnownClusters::from_secrets(ctx.clusters.state().iter().map(|s| s.as_ref()));
     pipeline::validate_destinations(&mut generated, &clusters);
+    // A set outside the controller's namespace may use only projects that permit its namespace.
+    let set_ns = appset.namespace().unwrap_or_default();
+    if set_ns != ctx.config.controller_namespace {
+        let projects = app_projects(ctx, &generated).await;
+        pipeline::validate_projects(
+            &mut generated,
+            &set_ns,
+            &ctx.config.controller_namespace,
+            &projects,
+        );
+    }
 
     // plan (pure).
     let plan_opts = match plan_options(appset, ctx) {
@@ -140,6 +151,37 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         );
     }
     conclude(ctx, appset, status, outcome).await
+}
+
+/// The AppProjects (in the controller's namespace) the generated Applications name: their
+/// `spec.sourceNamespaces`, `None` when absent, or why they could not be read.
+async fn app_projects(ctx: &Context, generated: &Output) -> BTreeMap<String, pipeline::ProjectLookup> {
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.config.controller_namespace, &resource);
+    let mut out = BTreeMap::new();
+    for app in &generated.applications {
+        let name = pipeline::application_project(app);
+        if out.contains_key(name) {
+            continue;
+        }
+        let lookup = match api.get_opt(name).await {
+            Ok(Some(p)) => Ok(Some(
+                p.data
+                    .pointer("/spec/sourceNamespaces")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            )),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        out.insert(name.to_string(), lookup);
+    }
+    out
 }
 
 /// Plan the generated Applications against the owned live ones. Takes the Applications out of

@@ -52,6 +52,8 @@ pub struct GenerateContext<'a> {
     pub max_matrix_params: usize,
     /// How git generators select paths ([`crate::pipeline::Options::git`]).
     pub git: git::GitOptions,
+    /// What pull-request generators may do ([`crate::pipeline::Options::scm`]).
+    pub scm: &'a pull_request::ScmOptions,
 }
 
 impl GenerateContext<'_> {
@@ -461,6 +463,7 @@ pub(crate) mod testing {
             outer: None,
             max_matrix_params: matrix::MAX_PARAMS,
             git,
+            scm: &pull_request::ScmOptions::default(),
         };
         let mut out = transform(&set.spec.generators[0], &ctx, "spec.generators[0]").await?;
         Ok(out.pop().map(|t| t.params).unwrap_or_default())

@@ -19,6 +19,28 @@ use crate::{
 /// Default poll interval of pull-request generators (Argo CD's 30 minutes).
 pub const DEFAULT_REQUEUE_SECONDS: u64 = 1800;
 
+/// What pull-request (and SCM provider) generators may do: Argo CD's `--enable-scm-providers`,
+/// `--allowed-scm-providers` and `--token-ref-strict-mode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScmOptions {
+    /// Generators may call their forge's API at all.
+    pub enabled: bool,
+    /// Custom API URLs a generator's `api` must equal one of (empty: any).
+    pub allowed: Vec<String>,
+    /// A `tokenRef` Secret must carry `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+}
+
+impl Default for ScmOptions {
+    fn default() -> Self {
+        ScmOptions {
+            enabled: true,
+            allowed: Vec::new(),
+            token_ref_strict: false,
+        }
+    }
+}
+
 struct CompiledFilter {
     branch: Option<Regex>,
     target_branch: Option<Regex>,
@@ -83,8 +105,26 @@ pub async fn generate(
             ));
         }
     };
+    // Argo CD's checks, before any credential is read or any request sent.
+    if !ctx.scm.enabled {
+        return Err(GenerateError::invalid(path, "scm providers are disabled"));
+    }
+    let api = gh.api.trim();
+    if !api.is_empty()
+        && !ctx.scm.allowed.is_empty()
+        && !ctx.scm.allowed.iter().any(|a| crate::sources::same_api(a, api))
+    {
+        return Err(GenerateError::invalid(
+            &format!("{path}.github.api"),
+            format!(
+                "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
+                ctx.scm.allowed.join(", ")
+            ),
+        ));
+    }
     let filters = compile(&g.filters, path)?;
     let query = PullRequestQuery {
+        token_ref_strict: ctx.scm.token_ref_strict,
         api: gh.api.clone(),
         owner: gh.owner.clone(),
         repo: gh.repo.clone(),

@@ -299,6 +299,12 @@ impl RepoCredentials {
     /// `GetRepository` then `GetRepoCreds`): a repository Secret of this URL and project, else one
     /// of this URL without a project, else the template with the longest matching prefix. None:
     /// read without a credential.
+    ///
+    /// Unlike Argo CD's plain string prefix, a template's URL covers a repository only up to a
+    /// boundary (`/` or `:` follows, or the prefix ends with one), so the credential of
+    /// `https://git.example.com` is never sent to `https://git.example.com.attacker.io/x`, nor
+    /// that of `https://github.com/org` to `https://github.com/org-evil/x`: an ApplicationSet's
+    /// author cannot pick the host a credential goes to.
     pub fn lookup(&self, url: &str, project: &str) -> Option<RepoCredential> {
         let wanted = normalize_git_url(url);
         let same_url = |c: &&RepoCredential| normalize_git_url(&c.url) == wanted;
@@ -317,7 +323,7 @@ impl RepoCredentials {
             .templates
             .iter()
             .map(|c| (normalize_git_url(&c.url), c))
-            .filter(|(prefix, _)| wanted.starts_with(prefix.as_str()))
+            .filter(|(prefix, _)| covers(prefix, &wanted))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, c)| c);
         match (repository, template) {
@@ -331,6 +337,15 @@ impl RepoCredentials {
             (None, None) => None,
         }
     }
+}
+
+/// Whether the (normalized) template URL `prefix` covers `url`: a prefix that ends at a path,
+/// port or host boundary of it.
+fn covers(prefix: &str, url: &str) -> bool {
+    url.starts_with(prefix)
+        && (prefix.len() == url.len()
+            || prefix.ends_with(['/', ':'])
+            || url[prefix.len()..].starts_with(['/', ':']))
 }
 
 fn parse(secret: &Secret, kind: CredentialKind) -> Result<RepoCredential, CredentialError> {
@@ -644,5 +659,35 @@ mod tests {
         assert_eq!(c.fingerprint(), c.clone().fingerprint());
         assert_eq!(redact_url("https://u:p@h/x"), "https://u:***@h/x");
         assert_eq!(redact_url("ssh://git@h/x"), "ssh://git@h/x");
+    }
+
+    #[test]
+    fn a_template_covers_repositories_below_its_url_only_at_a_boundary() {
+        for (prefix, url, yes) in [
+            (
+                "https://git.example.com",
+                "https://git.example.com/org/repo",
+                true,
+            ),
+            (
+                "https://git.example.com/org",
+                "https://git.example.com/org/repo",
+                true,
+            ),
+            (
+                "https://git.example.com/org/",
+                "https://git.example.com/org/repo",
+                true,
+            ),
+            ("git@git.example.com:", "git@git.example.com:org/repo", true),
+            (
+                "https://git.example.com",
+                "https://git.example.com.attacker.io/x",
+                false,
+            ),
+            ("https://github.com/org", "https://github.com/org-evil/x", false),
+        ] {
+            assert_eq!(covers(prefix, url), yes, "{prefix} {url}");
+        }
     }
 }

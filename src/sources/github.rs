@@ -43,6 +43,13 @@ use super::{
 /// GitHub's public API.
 pub const DEFAULT_API: &str = "https://api.github.com";
 
+/// Whether two API base URLs are the same (case and a trailing `/` aside).
+pub fn same_api(a: &str, b: &str) -> bool {
+    a.trim()
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
+}
+
 /// Upper bound on the pages of one listing (100 000 open pull requests).
 const MAX_PAGES: usize = 1000;
 

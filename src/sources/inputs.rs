@@ -13,7 +13,7 @@ use super::{
     SourceError, Sources,
     credentials::{self, RepoCredentials},
     git::{self, Access},
-    github,
+    github::{self, same_api},
     github_metrics::AppSetRef,
     recorded::{Recorded, RecordedGit},
     secret_field,
@@ -339,10 +339,23 @@ impl Inputs {
     }
 
     /// The credentials a pull-request query uses.
+    ///
+    /// No credential of the controller goes to an API host an ApplicationSet chose: the
+    /// controller's token (`GITHUB_TOKEN`) is sent only to the controller's GitHub API
+    /// (`--github-api`, else api.github.com), and a GitHub App of Argo CD's namespace only to
+    /// the API its Secret names (`githubAppEnterpriseBaseUrl`, else the controller's). A
+    /// `tokenRef` Secret is the ApplicationSet's own, from its namespace.
     async fn github_auth(&self, query: &PullRequestQuery) -> Result<GitHubAuth, SourceError> {
+        let controller_api = self.live.github_api.as_deref().unwrap_or(github::DEFAULT_API);
+        let query_api = if query.api.trim().is_empty() {
+            controller_api
+        } else {
+            query.api.as_str()
+        };
+        let controllers_api = same_api(query_api, controller_api);
         let default = || match self.live.github_token.as_deref().filter(|t| !t.is_empty()) {
-            Some(t) => GitHubAuth::Token(t.to_string()),
-            None => GitHubAuth::Anonymous,
+            Some(t) if controllers_api => GitHubAuth::Token(t.to_string()),
+            _ => GitHubAuth::Anonymous,
         };
         if self.live.github_token_overrides_refs && self.live.github_token.is_some() {
             return Ok(default());
@@ -357,6 +370,15 @@ impl Inputs {
             ) else {
                 return Err(SourceError::Secret(format!("no github app found for {name}")));
             };
+            let app_api = field("githubAppEnterpriseBaseUrl").filter(|u| !u.trim().is_empty());
+            let app_api = app_api.as_deref().unwrap_or(controller_api);
+            if !same_api(query_api, app_api) {
+                return Err(SourceError::Secret(format!(
+                    "the GitHub App of secret {ns}/{name} is used only with {app_api}; \
+                     api {query_api:?} is refused (set githubAppEnterpriseBaseUrl in the secret \
+                     for a GitHub Enterprise API)"
+                )));
+            }
             let parse = |what: &str, v: &str| {
                 v.trim().parse::<u64>().map_err(|_| {
                     SourceError::Secret(format!("secret {ns}/{name}: {what} {v:?} is not a number"))
@@ -370,6 +392,18 @@ impl Inputs {
         }
         if let Some((ns, name, key)) = &query.token_ref {
             let secret = self.secret(ns, name).await?;
+            let label = secret
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(credentials::SECRET_TYPE_LABEL));
+            if query.token_ref_strict && label.map(String::as_str) != Some("scm-creds") {
+                return Err(SourceError::Secret(format!(
+                    "secret {ns}/{name} is not a valid SCM creds secret: secret must have label \
+                     \"{}\"=\"scm-creds\"",
+                    credentials::SECRET_TYPE_LABEL
+                )));
+            }
             let token = secret_field(&secret, key)
                 .ok_or_else(|| SourceError::Secret(format!("key {key:?} in secret {ns}/{name} not found")))?;
             let token = token.trim().to_string();

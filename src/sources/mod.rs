@@ -36,7 +36,7 @@ use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use git::{GitBranch, GitError, GitRepos, GitTree};
-pub use github::{GitHub, GitHubAuth, GitHubError};
+pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{Recorded, RecordedCommit, RecordedRepo};
 
@@ -133,6 +133,9 @@ pub struct PullRequestQuery {
     pub token_ref: Option<(String, String, String)>,
     /// `appSecretName`: (namespace, Secret name) of GitHub App repo-creds; Argo CD's namespace.
     pub app_secret: Option<(String, String)>,
+    /// The `tokenRef` Secret must be labelled `argocd.argoproj.io/secret-type: scm-creds`
+    /// (Argo CD's `--token-ref-strict-mode`).
+    pub token_ref_strict: bool,
 }
 
 /// The outside world, as generators see it.
