@@ -138,12 +138,12 @@ struct GitArgs {
     /// Git files generator: select files with doublestar globs (`**` any number of directories,
     /// `*` and `?` within one, `{a,b}`, `[...]`) instead of git pathspecs (where `*` crosses
     /// `/`); a pattern that selects a directory is then an error. Argo CD's controller flag. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING`.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false",
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false",
           action = clap::ArgAction::Set)]
     enable_new_git_file_globbing: bool,
     /// Git directories generator: also list hidden directories (name starting with `.`) and
     /// their subtrees. Argo CD's repo-server flag. Env `ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES`.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false",
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false",
           action = clap::ArgAction::Set)]
     include_hidden_directories: bool,
 }
@@ -236,7 +236,7 @@ struct RunArgs {
     policy: String,
     /// Let ApplicationSets choose their own policy (syncPolicy.applicationsSync). Default: true
     /// unless --policy is set (Argo CD's rule). Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE`.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     enable_policy_override: Option<bool>,
     /// ApplicationSets reconciled at once. Env `ARGOCD_APPLICATIONSET_CONTROLLER_CONCURRENT_RECONCILIATIONS`.
     #[arg(long = "concurrent-reconciliations", visible_alias = "concurrency",
@@ -253,7 +253,7 @@ struct RunArgs {
     listen: std::net::SocketAddr,
     /// Generate, plan and report (status, Events, logs) without writing Applications: every
     /// Application write is sent with the API server's dry run (`dryRun=All`). Env `ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN`.
-    #[arg(long, num_args = 0..=1,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     dry_run: bool,
     /// Log level: debug, info, warn or error (RUST_LOG, when set, wins). Env
@@ -266,7 +266,7 @@ struct RunArgs {
           value_parser = ["text", "json"])]
     logformat: String,
     /// Debug logs (takes precedence over --loglevel). Env `ARGOCD_APPLICATIONSET_CONTROLLER_DEBUG`.
-    #[arg(long, num_args = 0..=1,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     debug: bool,
     /// How often git generators without `requeueAfterSeconds` poll: Go durations (`3m`,
@@ -283,15 +283,15 @@ struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     allowed_scm_providers: Vec<String>,
     /// Pull-request (and SCM provider) generators may call their forge's API. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS`.
-    #[arg(long, num_args = 0..=1,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "true", action = clap::ArgAction::Set)]
     enable_scm_providers: bool,
     /// A generator's `tokenRef` Secret must carry `argocd.argoproj.io/secret-type: scm-creds`. Env `ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE`.
-    #[arg(long, num_args = 0..=1,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     token_ref_strict_mode: bool,
     /// Accepted for Argo CD's manifests: appset always reports argocd_github_api_* metrics. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_GITHUB_API_METRICS`.
-    #[arg(long, num_args = 0..=1,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set,
           hide = true)]
     enable_github_api_metrics: bool,
@@ -323,7 +323,7 @@ struct RunArgs {
     github_max_age_seconds: u64,
     /// Elect a leader among replicas on a coordination.k8s.io Lease; only the leader writes. Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION`.
     #[arg(long = "enable-leader-election", visible_alias = "leader-elect",
-          num_args = 0..=1,
+          num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     leader_elect: bool,
     /// Namespace of the Lease (default: --controller-namespace).

@@ -383,3 +383,76 @@ fn run_refuses_other_namespaces_with_scm_providers_and_no_allow_list() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Policy value can be: sync, create-only, create-update, create-delete"));
 }
+
+/// Issue 13, item 6: Argo CD's git switches on the CLI, by flag and by Argo CD's environment
+/// variables: `--enable-new-git-file-globbing` (doublestar: `*` stays in one directory, `**`
+/// any depth) and `--include-hidden-directories`.
+#[test]
+fn argo_cds_git_switches_change_what_the_git_generators_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    for f in [
+        "apps/a/config.json",
+        "apps/a/deep/config.json",
+        ".hidden/config.json",
+    ] {
+        let path = repo.join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{{\"n\": \"{}\"}}\n", f.replace(['/', '.'], "-"))).unwrap();
+    }
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let set = |name: &str, generator: &str| {
+        write(
+            dir.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}}}\nspec:\n  \
+                 generators:\n  - git:\n      repoURL: https://git.example.invalid/g.git\n      revision: HEAD\n      \
+                 {generator}\n  template:\n    metadata: {{name: '{{{{path.basenameNormalized}}}}'}}\n    spec:\n      \
+                 project: default\n      destination: {{server: https://kubernetes.default.svc, namespace: x}}\n"
+            ),
+        )
+    };
+    let files = set("files", "files: [{path: 'apps/*/config.json'}]");
+    let dirs = set("dirs", "directories: [{path: '*'}]");
+    let repo_arg = format!("https://git.example.invalid/g.git={}", repo.display());
+    let names = |file: &std::path::Path, extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_appset"));
+        cmd.args(["render", "-o", "names", "--repo", &repo_arg])
+            .args(extra)
+            .arg(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    // git pathspec: `*` crosses `/`; doublestar: it does not.
+    assert_eq!(names(&files, &[], &[]), ["a", "deep"]);
+    assert_eq!(names(&files, &["--enable-new-git-file-globbing"], &[]), ["a"]);
+    assert_eq!(
+        names(
+            &files,
+            &[],
+            &[(
+                "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
+                "true"
+            )]
+        ),
+        ["a"]
+    );
+    // Hidden directories are skipped unless asked for.
+    assert_eq!(names(&dirs, &[], &[]), ["apps"]);
+    assert_eq!(
+        names(
+            &dirs,
+            &[],
+            &[("ARGOCD_REPO_SERVER_INCLUDE_HIDDEN_DIRECTORIES", "true")]
+        ),
+        ["hidden", "apps"]
+    );
+}
