@@ -16,8 +16,12 @@ pub struct Diff {
     pub create: Vec<String>,
     /// Applications generated on both sides whose compared fields differ.
     pub update: Vec<Update>,
-    /// Applications generated before the change (or live) and not after.
+    /// Applications generated before the change (or live and owned by the set) and not after.
     pub delete: Vec<String>,
+    /// Live Applications not generated after the change that the set does not own (no
+    /// controller ownerReference to it): appset would leave them alone, so they are no delete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unowned: Vec<String>,
     /// Applications the change leaves as they are.
     pub unchanged: usize,
 }
@@ -107,6 +111,35 @@ fn changes(
             after: a.cloned(),
         }),
     }
+}
+
+/// Whether a live Application has a controller ownerReference to the ApplicationSet `set_name`.
+pub fn owned_by_set(app: &Value, set_name: &str) -> bool {
+    app.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter().any(|r| {
+                r.get("kind").and_then(Value::as_str) == Some("ApplicationSet")
+                    && r.get("name").and_then(Value::as_str) == Some(set_name)
+                    && r.get("controller").and_then(Value::as_bool) == Some(true)
+            })
+        })
+}
+
+/// The diff from live Applications to the Applications the set `set_name` generates: live ones
+/// that are not generated count as deletes only when the set owns them ([`Diff::unowned`]).
+pub fn diff_live(live: &[Value], after: &[Value], set_name: &str) -> Diff {
+    let mut out = diff(live, after, Before::Live);
+    let unowned: std::collections::BTreeSet<&str> = live
+        .iter()
+        .filter(|a| !owned_by_set(a, set_name))
+        .map(application_name)
+        .collect();
+    let (unowned, delete): (Vec<String>, Vec<String>) =
+        out.delete.drain(..).partition(|n| unowned.contains(n.as_str()));
+    out.delete = delete;
+    out.unowned = unowned;
+    out
 }
 
 /// The diff from `before` (rendered before the change, or live) to `after` (rendered after it).
@@ -225,5 +258,17 @@ mod tests {
             d.update[0].changes[0].path,
             "/metadata/labels/app.kubernetes.io~1name"
         );
+    }
+
+    #[test]
+    fn live_applications_the_set_does_not_own_are_no_deletes() {
+        let mut owned = app("owned", "p", json!({}));
+        owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "set", "uid": "u", "controller": true}]);
+        let mut other = app("other-sets", "p", json!({}));
+        other["metadata"]["ownerReferences"] = json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "another", "uid": "v", "controller": true}]);
+        let by_hand = app("by-hand", "p", json!({}));
+        let d = diff_live(&[owned, other, by_hand], &[], "set");
+        assert_eq!(d.delete, ["owned"]);
+        assert_eq!(d.unowned, ["by-hand", "other-sets"]);
     }
 }

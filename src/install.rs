@@ -106,15 +106,16 @@ pub fn manifests(namespace: &str, image: &str, replicas: u32, served: &[String])
         ));
     }
     let served: Vec<&String> = served.iter().filter(|n| !n.is_empty()).collect();
-    let args = if served.is_empty() {
-        "[run, --enable-leader-election]".to_string()
-    } else {
+    // One replica needs no election (and no Lease writes).
+    let mut args = vec!["run".to_string()];
+    if replicas > 1 {
+        args.push("--enable-leader-election".into());
+    }
+    if !served.is_empty() {
         let list = served.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
-        format!(
-            "[run, --enable-leader-election, {:?}]",
-            format!("--applicationset-namespaces={list}")
-        )
-    };
+        args.push(format!("{:?}", format!("--applicationset-namespaces={list}")));
+    }
+    let args = format!("[{}]", args.join(", "));
     let mut out = TEMPLATE
         .replace("{namespace}", namespace)
         .replace("{image}", image)
@@ -287,3 +288,22 @@ spec:
       volumes:
       - {name: cache, emptyDir: {}}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_replica_runs_without_leader_election_and_more_with_it() {
+        let args = |replicas| {
+            manifests("argocd", "registry.example.com/appset:1", replicas, &[])
+                .lines()
+                .find(|l| l.trim_start().starts_with("args:"))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(args(1), "args: [run]");
+        assert_eq!(args(3), "args: [run, --enable-leader-election]");
+    }
+}

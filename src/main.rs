@@ -91,6 +91,12 @@ struct RenderArgs {
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "files")]
     diff: Option<Vec<PathBuf>>,
 
+    /// With --diff, the exit status says what the change does, as `git diff --exit-code`: 0
+    /// nothing, 1 Applications created or updated, 2 Applications deleted (a CI job can stop
+    /// on deletions).
+    #[arg(long, requires = "diff")]
+    exit_code: bool,
+
     /// Read git repository URL from the local repository PATH instead (repeatable).
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
     repos: Vec<(String, PathBuf)>,
@@ -160,20 +166,29 @@ impl GitArgs {
 
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "APPSET_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: `HOST:PORT` (`localhost:8080`; port 0 picks a free one, and the
+    /// address is printed at start).
+    #[arg(long, env = "APPSET_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen_addr)]
     listen: std::net::SocketAddr,
     /// Argo CD's namespace: ApplicationSets without a namespace are taken to live here.
     #[arg(long, value_name = "NS", default_value = "argocd", env = "APPSET_NAMESPACE")]
     namespace: String,
-    /// Read git repository URL from the local repository PATH instead (repeatable); other
-    /// repositories a request does not record are fetched live.
-    #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
+    /// Read git repository URL from the local repository PATH instead (repeatable; the
+    /// variable takes a comma-separated list); other repositories a request does not record are
+    /// fetched live.
+    #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override,
+          env = "APPSET_REPOS", value_delimiter = ',')]
     repos: Vec<(String, PathBuf)>,
     /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
     /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
-    /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable).
-    #[arg(long = "repo-creds", value_name = "FILE")]
+    /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable; the variable takes a
+    /// comma-separated list).
+    #[arg(
+        long = "repo-creds",
+        value_name = "FILE",
+        env = "APPSET_REPO_CREDS",
+        value_delimiter = ','
+    )]
     repo_creds: Vec<PathBuf>,
     /// Bare-clone cache directory for live git reads (default ~/.cache/appset/git).
     #[arg(long, env = "APPSET_GIT_CACHE")]
@@ -354,17 +369,19 @@ struct RunArgs {
 #[derive(clap::Args, Debug)]
 struct InstallArgs {
     /// Namespace to install into (Argo CD's namespace).
-    #[arg(long, default_value = "argocd")]
+    #[arg(long, default_value = "argocd", value_parser = parse_namespace)]
     namespace: String,
     /// Other namespaces whose ApplicationSets appset serves (as `run`'s flag): passed to the
     /// controller, and each exact name gets a Role to read the Secrets a `tokenRef` names there.
     #[arg(long = "applicationset-namespaces", value_name = "NS", value_delimiter = ',')]
     namespaces: Vec<String>,
-    /// Container image of appset.
-    #[arg(long, default_value = "appset:latest")]
+    /// Container image of appset, as built from the repository's Containerfile and pushed to a
+    /// registry the cluster pulls from (README, "Container image"); there is no published image
+    /// to default to.
+    #[arg(long, value_name = "IMAGE")]
     image: String,
-    /// Replicas (with leader election when more than one).
-    #[arg(long, default_value_t = 2)]
+    /// Replicas (leader election on when more than one).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     replicas: u32,
     /// Which CustomResourceDefinitions to print: `auto` only those the cluster does not have yet
     /// (it asks the cluster, and says on stderr what it left out: a CRD Argo CD installed is never
@@ -402,15 +419,29 @@ enum Output {
     Names,
 }
 
-/// A listen address: `HOST:PORT`, or Argo CD's `:PORT` (every interface).
+/// A listen address: `IP:PORT`, `HOST:PORT` (resolved, e.g. `localhost:8080`), or Argo CD's
+/// `:PORT` (every interface).
 fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
     let full = if s.starts_with(':') {
         format!("0.0.0.0{s}")
     } else {
         s.to_string()
     };
-    full.parse()
-        .map_err(|e| format!("expected HOST:PORT or :PORT, got {s:?}: {e}"))
+    if let Ok(addr) = full.parse() {
+        return Ok(addr);
+    }
+    let resolved: Vec<std::net::SocketAddr> = full
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT or :PORT, got {s:?}: {e}"))?
+        .collect();
+    // IPv4 first: `localhost` then means 127.0.0.1, which every client reaches.
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 /// A Go duration (`3m`, `90s`, `1h30m`, `1.5h`, `500ms`) or a number of seconds.
@@ -446,6 +477,23 @@ fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
         rest = &rest[unit_len..];
     }
     std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// A Kubernetes namespace name (an RFC 1123 label).
+fn parse_namespace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a namespace name: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
 }
 
 fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
@@ -901,7 +949,11 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 }
             }
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(match args.exit_code {
+            true if !d.delete.is_empty() => ExitCode::from(2),
+            true if !d.is_empty() => ExitCode::from(1),
+            _ => ExitCode::SUCCESS,
+        });
     }
     let mut applications = Vec::new();
     let mut params = Vec::new();
@@ -985,7 +1037,11 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
-        tracing::info!(listen = %args.listen, "serving /v1/render, /v1/diff, /metrics, /healthz, /readyz");
+        // Said at every log level: where to send requests is the first thing one needs.
+        let local = listener.local_addr().unwrap_or(args.listen);
+        eprintln!(
+            "appset serve: listening on http://{local} (POST /v1/render, /v1/diff; GET /healthz, /metrics)"
+        );
         appset::service::serve_api(
             listener,
             config,

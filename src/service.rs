@@ -461,7 +461,11 @@ async fn diff_request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Res
                 .applications;
             diff::diff(&before_apps, &after_apps, Before::Rendered)
         }
-        (None, Some(Value::Array(live))) => diff::diff(&live, &after_apps, Before::Live),
+        (None, Some(Value::Array(live))) => diff::diff_live(
+            &live,
+            &after_apps,
+            &after.metadata.name.clone().unwrap_or_default(),
+        ),
         (None, Some(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

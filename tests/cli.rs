@@ -456,3 +456,67 @@ fn argo_cds_git_switches_change_what_the_git_generators_select() {
         ["hidden", "apps"]
     );
 }
+
+/// Issue 14: `install` needs an image (there is no published one to default to), refuses zero
+/// replicas and a namespace that cannot exist.
+#[test]
+fn install_refuses_a_missing_image_zero_replicas_and_an_invalid_namespace() {
+    let out = appset(&["install", "--crds", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--image <IMAGE>"), "{}", stderr(&out));
+    let image = [
+        "install",
+        "--crds",
+        "never",
+        "--image",
+        "registry.example.com/appset:1",
+    ];
+    let with = |extra: &[&str]| appset(&[&image[..], extra].concat());
+    let out = with(&["--replicas", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--replicas"), "{}", stderr(&out));
+    let out = with(&["--namespace", "Argo_CD"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a namespace name"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with(&["--replicas", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("args: [run]"),
+        "one replica elects no leader"
+    );
+}
+
+/// Issue 14: `serve` says where it listens, at the default log level, and takes a host name.
+#[test]
+fn serve_says_where_it_listens_and_takes_localhost() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["serve", "--listen", "localhost:0"])
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -301,6 +301,23 @@ async fn diff_before_and_after_and_against_live_applications() {
     assert_eq!(d["update"][0]["name"], "b-app");
     assert_eq!(d["update"][0]["changes"][0]["path"], "/spec/source/path");
 
+    // Applications no longer generated: a delete only when the set owns them; one made by hand
+    // (no ownerReference to the set) is reported apart.
+    let owner = json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "s", "uid": "u", "controller": true}]);
+    let mut owned = live[1].clone();
+    owned["metadata"]["ownerReferences"] = owner;
+    let mut by_hand = live[1].clone();
+    by_hand["metadata"]["name"] = json!("by-hand");
+    let d = post_json(
+        &app,
+        "/v1/diff",
+        &json!({"applicationSet": list_set("s", &["a"]), "applications": [live[0], owned, by_hand]}),
+    )
+    .await
+    .json();
+    assert_eq!(d["delete"], json!(["b-app"]));
+    assert_eq!(d["unowned"], json!(["by-hand"]));
+
     let e = post_json(&app, "/v1/diff", &json!({"after": list_set("s", &["a"])})).await;
     assert_eq!(e.status, 400);
     assert_eq!(e.error().reason, "MalformedRequest");
@@ -570,4 +587,20 @@ fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
         String::from_utf8_lossy(&names.stdout),
         "+ new-app\n~ a-app\n- gone-app\n"
     );
+    // --exit-code, as `git diff --exit-code`: 2 when anything is deleted, 1 when only created
+    // or updated, 0 when nothing changes.
+    let code = |a: &std::path::Path, b: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+            .args(["render", "--exit-code", "-o", "names", "--diff"])
+            .arg(a)
+            .arg(b)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let grown = write("grown.json", &list_set("s", &["a", "gone", "new"]));
+    assert_eq!(code(&old, &new), Some(2));
+    assert_eq!(code(&old, &grown), Some(1));
+    assert_eq!(code(&old, &old), Some(0));
 }
