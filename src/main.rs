@@ -1419,6 +1419,9 @@ mod tests {
         assert_eq!(earlier.namespaces, ["x"]);
         assert_eq!(earlier.concurrency, 4);
         assert!(earlier.leader_elect);
+        // A bare switch means true (README shows it so); `=false` turns it off.
+        assert_eq!(run(&["--enable-policy-override"]).enable_policy_override, Some(true));
+        assert_eq!(run(&["--enable-policy-override=false"]).enable_policy_override, Some(false));
         let defaults = run(&[]);
         assert!(defaults.namespaces.is_empty(), "the controller's namespace only");
         assert!(defaults.enable_scm_providers && !defaults.dry_run && !defaults.leader_elect);
