@@ -225,6 +225,7 @@ fn generate_dirs(
         max_matrix_params: appset::generators::matrix::MAX_PARAMS,
         git: Default::default(),
         scm: &Default::default(),
+        warnings: &Default::default(),
     };
     let entry = &set.spec.generators[0];
     let mut count = 0;

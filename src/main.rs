@@ -684,19 +684,45 @@ fn with_env_flags(
     args.into_iter().chain(extra).collect()
 }
 
-/// Logs on stderr: RUST_LOG when set, else `level` (`warn` for the CLI commands), as text or
-/// JSON lines.
+/// Logs on stderr: RUST_LOG when set, else `level`, as text or JSON lines. Text is coloured only
+/// on a terminal and when `NO_COLOR` is not set (<https://no-color.org>).
 fn init_logging(level: &str, json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = colour_logs(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         logs.json().init();
     } else {
         logs.init();
     }
+}
+
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set to anything but the
+/// empty string.
+fn colour_logs(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The default log filter of the commands a person runs and reads the answer of (`render`,
+/// `crds`, `install`, `uninstall`): appset's own warnings only. Libraries' log lines (a GitHub or
+/// Kubernetes client logging the error appset then reports in its own words) would come before
+/// appset's `error:` line and say the same thing worse. RUST_LOG, when set, wins.
+const CLI_LOG_FILTER: &str = "appset=warn";
+
+/// Whether `e` is a write to a closed pipe (`appset crds | head -1`): Unix tools end quietly then.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn main() -> ExitCode {
@@ -710,7 +736,8 @@ fn main() -> ExitCode {
             if args.debug { "debug" } else { &args.loglevel },
             args.logformat == "json",
         ),
-        _ => init_logging("warn", false),
+        Command::Serve(_) => init_logging("warn", false),
+        _ => init_logging(CLI_LOG_FILTER, false),
     }
     let result = match cli.command {
         Command::Render(args) => render_cmd(args),
@@ -722,8 +749,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout is gone (`| head`): nothing to say, and nobody to say it to.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: kube's and hyper's errors repeat their source in their message.
+            eprintln!("error: {}", appset::text::causes(e.chain()));
             ExitCode::FAILURE
         }
     }
@@ -803,27 +833,15 @@ fn load_repo_creds(paths: &[PathBuf]) -> Result<std::sync::Arc<RepoCredentials>>
 }
 
 fn load_clusters(path: &Path) -> Result<Vec<Secret>> {
-    let mut out = Vec::new();
-    for doc in yaml_documents(&read_input(path)?, path)? {
-        let items = match doc.get("items") {
-            Some(Value::Array(items)) => items.clone(),
-            _ => vec![doc],
-        };
-        for item in items {
-            let secret: Secret = serde_path_to_error::deserialize(item)
-                .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
-            out.push(secret);
-        }
-    }
-    Ok(out)
+    let documents = yaml_documents(&read_input(path)?, path)?;
+    sources::parse_cluster_secrets(documents).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn load_pull_requests(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<PullRequest>>> {
     let text = read_input(path)?;
     let doc: Value = serde_saphyr::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: malformed YAML: {e}", path.display()))?;
-    serde_path_to_error::deserialize(doc)
-        .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
+    sources::parse_pull_requests(doc).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 struct Loaded {
@@ -1104,9 +1122,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut config = config;
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the Kubernetes API")?;
+        let client = reachable_api_server().await?;
         let secret = match args.webhook_secret.clone() {
             Some(s) => Some(s.into_bytes()),
             None => argo_webhook_secret(&client, &args.controller_namespace).await,
@@ -1166,6 +1182,23 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         server.abort();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A client of the Kubernetes API (kubeconfig or in-cluster) whose server answers. A server that
+/// cannot be reached is named with the cause (refused, unresolvable, TLS, timeout), so that it is
+/// not mistaken for a missing CRD or a permission further on; any answer, even an error, counts.
+async fn reachable_api_server() -> Result<kube::Client> {
+    let config = kube::Config::infer()
+        .await
+        .context("finding the Kubernetes API (kubeconfig or in-cluster)")?;
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config).context("connecting to the Kubernetes API")?;
+    if let Err(e) = client.apiserver_version().await
+        && let Some(cause) = appset::controller::unreachable(&e)
+    {
+        anyhow::bail!("cannot reach the Kubernetes API server at {server}: {cause}");
+    }
+    Ok(client)
 }
 
 /// Argo CD's webhook secret: `webhook.github.secret` of `argocd-secret` (None when unreadable).
@@ -1302,6 +1335,16 @@ mod tests {
 
     use super::Cli;
 
+    /// Logs are coloured on a terminal only, and never under a non-empty `NO_COLOR`.
+    #[test]
+    fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
+        use std::ffi::OsStr;
+        assert!(super::colour_logs(true, None));
+        assert!(super::colour_logs(true, Some(OsStr::new(""))));
+        assert!(!super::colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!super::colour_logs(false, None));
+    }
+
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
@@ -1420,8 +1463,14 @@ mod tests {
         assert_eq!(earlier.concurrency, 4);
         assert!(earlier.leader_elect);
         // A bare switch means true (README shows it so); `=false` turns it off.
-        assert_eq!(run(&["--enable-policy-override"]).enable_policy_override, Some(true));
-        assert_eq!(run(&["--enable-policy-override=false"]).enable_policy_override, Some(false));
+        assert_eq!(
+            run(&["--enable-policy-override"]).enable_policy_override,
+            Some(true)
+        );
+        assert_eq!(
+            run(&["--enable-policy-override=false"]).enable_policy_override,
+            Some(false)
+        );
         let defaults = run(&[]);
         assert!(defaults.namespaces.is_empty(), "the controller's namespace only");
         assert!(defaults.enable_scm_providers && !defaults.dry_run && !defaults.leader_elect);

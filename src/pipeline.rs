@@ -116,7 +116,8 @@ pub struct Output {
     pub params: Vec<Params>,
     /// Applications excluded by validation (Argo CD skips them and reports an error).
     pub invalid: Vec<Invalid>,
-    /// Unresolved `{{param}}` tags.
+    /// What generated but probably not as meant: generator reports (a git pattern that matches
+    /// nothing) first, then unresolved `{{param}}` tags.
     pub warnings: Vec<Warning>,
     /// When to regenerate: the smallest generator requeue.
     pub requeue_after: Option<Duration>,
@@ -207,6 +208,7 @@ pub async fn generate_applications(
     let spec = &appset.spec;
     let engine =
         Engine::with_fuel_cap(spec, opts.limits.max_fuel).map_err(|e| fail(vec![Failure::Render(e)]))?;
+    let generator_warnings = generators::Warnings::default();
     let ctx = GenerateContext {
         appset_name: &name,
         appset_namespace: &namespace,
@@ -218,6 +220,7 @@ pub async fn generate_applications(
         max_matrix_params: opts.limits.max_matrix_params,
         git: opts.git,
         scm: &opts.scm,
+        warnings: &generator_warnings,
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let set = SetContext {
@@ -301,6 +304,8 @@ pub async fn generate_applications(
     if !failures.is_empty() {
         return Err(fail(failures));
     }
+    // What the generators reported comes first: it is why a template may have seen less.
+    out.warnings.splice(0..0, generator_warnings.take());
     validate(&name, &mut out);
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Shared by the generate and render stages: string helpers that reproduce the Go behaviour Argo
 //! CD's ApplicationSet controller relies on: name sanitising (`normalize`), URL slugs (`slug`,
-//! `slugify`), `fmt.Sprintf("%v")` of JSON values and `strconv.Quote`.
+//! `slugify`), `fmt.Sprintf("%v")` of JSON values and `strconv.Quote`; and, for the edges that
+//! print errors, an error's chain of causes with each cause once ([`causes`]).
 //!
 //! Everything here is pure: no I/O, no global state, and no panics on any input.
 
@@ -240,6 +241,37 @@ fn truncate_bytes(s: &str, max: usize) -> &str {
     s.get(..s.floor_char_boundary(max)).unwrap_or(s)
 }
 
+/// An error and its causes (outermost first) as one line, `a: b: c`, each cause once: a cause
+/// whose text is already contained in what is written is left out. Many errors repeat their
+/// source in their own message (kube's and hyper's do), so printing every cause of the chain
+/// would say the same thing three or four times.
+pub fn causes<I, S>(chain: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: std::fmt::Display,
+{
+    let mut out = String::new();
+    for cause in chain {
+        let cause = cause.to_string();
+        let cause = cause.trim();
+        if cause.is_empty() || out.contains(cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(cause);
+    }
+    out
+}
+
+/// The chain of `e`'s causes, `e` first (what [`causes`] joins).
+pub fn error_chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +476,22 @@ mod tests {
             r#""a\u200bb\ufeff\ue000""#
         );
         assert_eq!(go_quote("\u{e0001}\u{10ffff}"), r#""\U000e0001\U0010ffff""#);
+    }
+
+    #[test]
+    fn causes_are_joined_each_once() {
+        assert_eq!(
+            causes([
+                "connecting to the Kubernetes API",
+                "Failed to infer configuration: kubeconfig: (No such file)",
+                "kubeconfig: (No such file)",
+                "No such file",
+                "",
+                "the end",
+            ]),
+            "connecting to the Kubernetes API: Failed to infer configuration: kubeconfig: (No such file): the end"
+        );
+        let io = std::io::Error::other("refused");
+        assert_eq!(causes(error_chain(&io)), "refused");
     }
 }

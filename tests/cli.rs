@@ -520,3 +520,200 @@ fn serve_says_where_it_listens_and_takes_localhost() {
     let _ = child.wait();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// `appset` with extra environment variables (and `KUBERNETES_SERVICE_HOST` unset, so no
+/// in-cluster configuration is found).
+fn appset_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(args)
+        .env(
+            "APPSET_GIT_CACHE",
+            std::env::temp_dir().join("appset-cli-test-cache"),
+        )
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env("HOME", std::env::temp_dir().join("appset-cli-test-home"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("run appset")
+}
+
+/// A port on 127.0.0.1 nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn run_against_a_down_api_server_says_it_cannot_reach_it_not_to_install_the_crd() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let kubeconfig = write(
+        dir.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: down\n  cluster: {{server: 'https://127.0.0.1:{port}', \
+             insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: x}}\ncontexts:\n- name: c\n  \
+             context: {{cluster: down, user: u, namespace: argocd}}\ncurrent-context: c\n"
+        ),
+    );
+    let o = appset_env(
+        &["run", "--metrics-addr=127.0.0.1:0"],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "error: cannot reach the Kubernetes API server at https://127.0.0.1:{port}: "
+        )),
+        "{err}"
+    );
+    assert!(last.contains("Connection refused"), "{err}");
+    assert!(!err.contains("install") && !err.contains("CRD"), "{err}");
+}
+
+/// Each piece of `line` (split at `: `) of some length appears in it once.
+fn each_cause_once(line: &str) {
+    for piece in line.split(": ").filter(|p| p.len() >= 12) {
+        assert_eq!(line.matches(piece).count(), 1, "{piece:?} repeated in {line}");
+    }
+}
+
+#[test]
+fn run_without_a_kubeconfig_names_each_cause_once() {
+    let o = appset_env(
+        &["run", "--metrics-addr=127.0.0.1:0"],
+        &[("KUBECONFIG", "/nonexistent/kubeconfig")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    each_cause_once(err.trim_end());
+}
+
+#[test]
+fn crds_into_a_closed_pipe_ends_quietly() {
+    // More than a pipe holds, so the write meets the closed pipe.
+    let o = appset(&["crds"]);
+    assert!(o.stdout.len() > 1 << 16, "{}", o.stdout.len());
+    for _ in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_appset"))
+            .arg("crds")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run appset");
+        // `| head -1`: one line read, then the reader is gone.
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 16];
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        drop(out);
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{:?} {}", o.status, stderr(&o));
+        assert_eq!(stderr(&o), "");
+    }
+}
+
+#[test]
+fn render_prints_appsets_own_error_without_library_logs_or_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = write(
+        dir.path(),
+        "prs.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: prs}\nspec:\n  generators:\n  \
+         - pullRequest: {github: {owner: example, repo: app}}\n  template:\n    metadata: {name: 'pr-{{number}}'}\n    \
+         spec: {project: default, destination: {server: https://kubernetes.default.svc, namespace: x}}\n",
+    );
+    let api = format!("http://127.0.0.1:{}", closed_port());
+    let args = ["render", "--github-api", &api, set.to_str().unwrap()];
+    // The GitHub client logs its failure at ERROR; by default render shows appset's words only.
+    let o = appset_env(&args, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("cannot list pull requests of example/app"),
+        "{err}"
+    );
+    // RUST_LOG still wins; into a pipe, logs carry no colour codes, and none under NO_COLOR.
+    for env in [
+        &[("RUST_LOG", "debug")][..],
+        &[("RUST_LOG", "debug"), ("NO_COLOR", "1")],
+    ] {
+        let o = appset_env(&args, env);
+        let err = stderr(&o);
+        assert!(err.lines().count() > 1, "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+    }
+}
+
+#[test]
+fn input_files_of_the_wrong_shape_say_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = repo_file("generators/cluster/all-clusters.yaml");
+    let config_map = write(
+        dir.path(),
+        "clusters.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: clusters}\ndata: {prod: 'https://prod.example.com'}\n",
+    );
+    let o = appset(&["render", "--clusters", config_map.to_str().unwrap(), &set]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("document 1 is a ConfigMap (clusters); --clusters takes Argo CD cluster Secrets"),
+        "{err}"
+    );
+    assert!(err.contains("\n  kind: Secret\n"), "{err}");
+
+    let wrapped = write(
+        dir.path(),
+        "prs.yaml",
+        "pullRequests:\n  example/app:\n  - {number: 7, branch: feat}\n",
+    );
+    let o = appset(&["render", "--pull-requests", wrapped.to_str().unwrap(), &set]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("`pullRequests` holds a map, not a list of pull requests"),
+        "{err}"
+    );
+    assert!(err.contains("e.g.:\n  example/apps:\n  - {number: 7"), "{err}");
+}
+
+#[test]
+fn a_git_pattern_that_matches_nothing_is_a_warning_naming_the_pattern_and_the_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("apps/web")).unwrap();
+    std::fs::write(repo.join("apps/web/k.yaml"), "a: b\n").unwrap();
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let set = write(
+        dir.path(),
+        "set.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: typo}\nspec:\n  generators:\n  \
+         - git: {repoURL: 'https://git.example.invalid/gitops.git', revision: main, directories: [{path: 'aps/*'}]}\n  \
+         template:\n    metadata: {name: '{{path.basename}}'}\n    spec: {project: default, destination: {namespace: x}}\n",
+    );
+    let repo_arg = format!("https://git.example.invalid/gitops.git={}", repo.display());
+    let o = appset(&["render", "--repo", &repo_arg, set.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "ApplicationSet \"typo\": spec.generators[0].git.directories[0].path: pattern \"aps/*\" matches no \
+             directory of https://git.example.invalid/gitops.git at revision \"main\" (commit "
+        ),
+        "{err}"
+    );
+}

@@ -248,6 +248,34 @@ async fn generator_and_template_errors_are_422() {
     assert_eq!(e.error().reason, "ApplicationValidationError");
 }
 
+/// The service reads no cluster: a clusters generator without recorded clusters is told what
+/// the request should carry (not a flag `serve` does not have), and then renders with them.
+#[tokio::test]
+async fn a_clusters_generator_without_recorded_clusters_is_told_what_the_request_carries() {
+    let app = router(ServiceLimits::default());
+    let mut set = list_set("clusters", &[]);
+    set["spec"]["generators"] = json!([{"clusters": {}}]);
+    set["spec"]["template"]["metadata"]["name"] = json!("{{name}}-app");
+    let e = post_json(&app, "/v1/render", &set).await;
+    assert_eq!(e.status, 502, "{}", String::from_utf8_lossy(&e.body));
+    let err = e.error();
+    assert!(err.error.contains("`inputs.clusters`"), "{err:?}");
+    assert!(err.error.contains("second YAML document"), "{err:?}");
+    assert!(!err.error.contains("pass --clusters"), "{err:?}");
+    // What it names works.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "c1", "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "one", "server": "https://one.example.com"}});
+    let a = post_json(
+        &app,
+        "/v1/render",
+        &json!({"applicationSet": set, "inputs": {"clusters": [secret]}}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(app_names(&a.json()).contains(&"one-app"), "{:?}", a.json());
+}
+
 #[tokio::test]
 async fn an_unreachable_git_repository_is_502() {
     let app = router(ServiceLimits::default());

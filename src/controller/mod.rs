@@ -417,6 +417,42 @@ where
     }
 }
 
+/// When `e` is a failure to reach the API server at all (connection refused, name resolution,
+/// TLS, timeout) rather than an answer from it: its causes, each once (kube's own label left
+/// out).
+pub fn unreachable(e: &kube::Error) -> Option<String> {
+    match e {
+        kube::Error::HyperError(inner) => Some(crate::text::causes(crate::text::error_chain(inner))),
+        kube::Error::Service(inner) => Some(crate::text::causes(crate::text::error_chain(inner.as_ref()))),
+        _ => None,
+    }
+}
+
+/// What a failed first list of ApplicationSets means, worded to point at the fix: the API server
+/// cannot be reached, the ApplicationSet CRD is not installed (404), the controller may not list
+/// them (403), or what the API server answered.
+pub fn first_list_error(e: &kube::Error) -> String {
+    if let Some(cause) = unreachable(e) {
+        return format!("cannot reach the Kubernetes API server: {cause}");
+    }
+    match e {
+        kube::Error::Api(status) if status.code == 404 => format!(
+            "the ApplicationSet CRD (applicationsets.argoproj.io) is not installed: the API server \
+             answers 404 ({}); install it with: appset crds | kubectl apply -f -",
+            status.message.trim()
+        ),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "not allowed to list ApplicationSets: {}; the controller's ServiceAccount needs the \
+             RBAC that `appset install` prints",
+            status.message.trim()
+        ),
+        other => format!(
+            "listing ApplicationSets: {}",
+            crate::text::causes(crate::text::error_chain(other))
+        ),
+    }
+}
+
 /// Run the controller until the returned future is dropped.
 pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     run_with(client, config, Arc::new(Metrics::default()), None).await
@@ -440,9 +476,7 @@ pub async fn run_with(
         None => Api::all(client.clone()),
     };
     if let Err(e) = appsets.list(&ListParams::default().limit(1)).await {
-        anyhow::bail!(
-            "ApplicationSet CRD is not queryable ({e}); install it with: appset crds | kubectl apply -f -"
-        );
+        anyhow::bail!(first_list_error(&e));
     }
     let apps_api: Api<CachedApplication> = match namespaces.single() {
         Some(one) => Api::namespaced(client.clone(), one),
@@ -702,5 +736,40 @@ mod tests {
                 "{pointer}"
             );
         }
+    }
+
+    /// A connection failure is not a missing CRD: each says what it is and what to do.
+    #[test]
+    fn a_down_api_server_is_told_from_a_missing_crd() {
+        let refused = kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        )));
+        let m = first_list_error(&refused);
+        assert_eq!(
+            m,
+            "cannot reach the Kubernetes API server: tcp connect error: Connection refused (os error 111)"
+        );
+        assert!(unreachable(&refused).is_some());
+
+        let missing = kube::Error::Api(
+            kube::core::Status::failure("404 page not found", "NotFound")
+                .with_code(404)
+                .boxed(),
+        );
+        let m = first_list_error(&missing);
+        assert!(
+            m.contains("CRD") && m.contains("appset crds | kubectl apply -f -"),
+            "{m}"
+        );
+        assert!(unreachable(&missing).is_none());
+
+        let forbidden = kube::Error::Api(
+            kube::core::Status::failure("applicationsets.argoproj.io is forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        );
+        let m = first_list_error(&forbidden);
+        assert!(m.contains("not allowed") && !m.contains("install it"), "{m}");
     }
 }

@@ -90,7 +90,14 @@ pub async fn generate(
     } else if !g.files.is_empty() {
         files(g, ctx, path).await?
     } else {
-        return Err(GenerateError::invalid(path, EMPTY_GENERATOR));
+        // Argo CD's words (people search for them), then what to change.
+        return Err(GenerateError::invalid(
+            path,
+            format!(
+                "{EMPTY_GENERATOR} (this git generator has no `directories`, `files` or `branches`: \
+                 give one of them to say what it generates)"
+            ),
+        ));
     };
     apply_values(&mut params, g.values.as_ref(), ctx, path)?;
     Ok(params)
@@ -139,12 +146,14 @@ async fn directories(
         items.push(d);
     }
     let mut out = Vec::new();
+    let mut matched = vec![false; items.len()];
     let hidden_too = ctx.git.include_hidden_directories;
     for dir in tree.directories.iter().filter(|d| hidden_too || !is_hidden(d)) {
         let mut included = false;
         let mut excluded = false;
-        for item in &items {
+        for (i, item) in items.iter().enumerate() {
             if path_match(&item.path, dir).unwrap_or(false) {
+                matched[i] = true;
                 if item.exclude {
                     excluded = true;
                 } else {
@@ -156,7 +165,29 @@ async fn directories(
             out.push(directory_params(dir, &g.path_param_prefix, ctx.mode()));
         }
     }
+    for (i, item) in items.iter().enumerate() {
+        if !item.exclude && !matched[i] {
+            ctx.warnings.push(
+                &format!("{path}.directories[{i}].path"),
+                no_match("directory", &item.path, g, &tree),
+            );
+        }
+    }
     Ok(out)
+}
+
+/// The warning for a `directories` or `files` pattern that selects nothing at the revision read.
+fn no_match(what: &str, pattern: &str, g: &GitGenerator, tree: &GitTree) -> String {
+    let revision = match g.revision.trim() {
+        "" => "HEAD",
+        r => r,
+    };
+    format!(
+        "pattern {pattern:?} matches no {what} of {} at revision {revision:?} (commit {}): it \
+         generates nothing",
+        g.repo_url,
+        short(&tree.sha, 8)
+    )
 }
 
 /// Parameters of one directory.
@@ -223,12 +254,12 @@ async fn files(
     let tree = tree(g, ctx, path).await?;
     let mut selected = BTreeSet::new();
     for (i, item) in g.files.iter().enumerate().filter(|(_, f)| !f.exclude) {
-        selected.extend(select_files(
-            &tree,
-            &item.path,
-            ctx.git,
-            &format!("{path}.files[{i}].path"),
-        )?);
+        let field = format!("{path}.files[{i}].path");
+        let these = select_files(&tree, &item.path, ctx.git, &field)?;
+        if these.is_empty() {
+            ctx.warnings.push(&field, no_match("file", &item.path, g, &tree));
+        }
+        selected.extend(these);
     }
     for (i, item) in g.files.iter().enumerate().filter(|(_, f)| f.exclude) {
         for f in select_files(&tree, &item.path, ctx.git, &format!("{path}.files[{i}].path"))? {
@@ -359,6 +390,21 @@ async fn branches(
         .await
         .map_err(|e| GenerateError::source(path, e))?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, (pattern, _)) in patterns.iter().enumerate().filter(|(_, (_, exclude))| !exclude) {
+        if !list
+            .iter()
+            .any(|b| branch_match(pattern, &b.name).unwrap_or(false))
+        {
+            ctx.warnings.push(
+                &format!("{path}.branches[{i}]"),
+                format!(
+                    "branch pattern {pattern:?} matches no branch of {} ({} branches): it generates nothing",
+                    g.repo_url,
+                    list.len()
+                ),
+            );
+        }
+    }
     let mut out = Vec::new();
     for b in list {
         let matches = |want_exclude: bool| {
@@ -764,5 +810,65 @@ mod tests {
         let p = file_params("x/y.json", obj, "", ParamMode::Flat);
         assert_eq!(p["path"], "x");
         assert_eq!(p["a.b"], "1");
+    }
+
+    /// A pattern that selects nothing generates nothing, and says so: the pattern, the repository
+    /// and the revision (a pattern that selects something, or an exclude, says nothing).
+    #[tokio::test]
+    async fn a_pattern_that_matches_nothing_is_a_warning_naming_it_and_the_revision() {
+        use crate::generators::testing::generate_first_warned;
+        let recorded = repo(&["apps/web/config.json", "apps/api/config.json"]);
+        let (params, warnings) = generate_first_warned(
+            spec(json!({"repoURL": REPO, "revision": "main",
+                        "directories": [{"path": "apps/*"}, {"path": "aps/*"}, {"path": "nope", "exclude": true}]})),
+            recorded.clone(),
+            GitOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(params.len(), 2);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "spec.generators[0].git.directories[1].path");
+        assert!(
+            warnings[0].message.starts_with(&format!(
+                "pattern \"aps/*\" matches no directory of {REPO} at revision \"main\" (commit "
+            )),
+            "{warnings:?}"
+        );
+
+        let (params, warnings) = generate_first_warned(
+            spec(json!({"repoURL": REPO, "revision": "", "files": [{"path": "apps/*/config.yaml"}]})),
+            recorded.clone(),
+            GitOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(params.is_empty());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "spec.generators[0].git.files[0].path");
+        assert!(
+            warnings[0].message.starts_with(&format!(
+                "pattern \"apps/*/config.yaml\" matches no file of {REPO} at revision \"HEAD\""
+            )),
+            "{warnings:?}"
+        );
+
+        let branches = json!({"git": {REPO: {"branches": {"main": {"files": {"a": ""}}, "release-1": {"files": {"a": ""}}}}}});
+        let (params, warnings) = generate_first_warned(
+            spec(json!({"repoURL": REPO, "branches": ["release-*", "relase-*"]})),
+            branches,
+            GitOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(params.len(), 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "spec.generators[0].git.branches[1]");
+        assert!(
+            warnings[0].message.starts_with(&format!(
+                "branch pattern \"relase-*\" matches no branch of {REPO}"
+            )),
+            "{warnings:?}"
+        );
     }
 }

@@ -8,6 +8,10 @@
 //! Parameters come in the two shapes Argo CD uses: flat keys with literal dots for the default
 //! `{{param}}` syntax (`path.basename`), nested objects for goTemplate and jinja (`path.basename`
 //! as a field access).
+//!
+//! A generator that runs but finds nothing it was pointed at (a git pattern matching no
+//! directory, file or branch) reports a [`Warning`] through [`GenerateContext::warnings`]: the set
+//! still generates, and `render` and `serve` show why it generated nothing.
 
 pub mod cluster;
 pub mod git;
@@ -25,7 +29,7 @@ use serde_json::Value;
 use crate::{
     crd::{ApplicationSetGenerator, ApplicationSetTemplate},
     params::{ParamMode, Params},
-    render::{Engine, RenderError},
+    render::{Engine, RenderError, Warning},
     sources::{BoxFuture, SourceError, Sources},
     text::go_format_value,
 };
@@ -54,6 +58,33 @@ pub struct GenerateContext<'a> {
     pub git: git::GitOptions,
     /// What pull-request generators may do ([`crate::pipeline::Options::scm`]).
     pub scm: &'a pull_request::ScmOptions,
+    /// Where generators report what does not fail the set but probably is not what was meant.
+    pub warnings: &'a Warnings,
+}
+
+/// Warnings generators report while generating (a pattern that matches nothing); the pipeline
+/// hands them on in [`crate::pipeline::Output::warnings`]. One report is kept once: a matrix asks
+/// its later children once per parameter set of the earlier ones.
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Vec<Warning>>);
+
+impl Warnings {
+    /// Report `message` about `field` (once).
+    pub fn push(&self, field: &str, message: String) {
+        let warning = Warning {
+            field: field.to_string(),
+            message,
+        };
+        let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !all.contains(&warning) {
+            all.push(warning);
+        }
+    }
+
+    /// Everything reported so far, in order; the list is left empty.
+    pub fn take(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
 }
 
 impl GenerateContext<'_> {
@@ -445,6 +476,15 @@ pub(crate) mod testing {
         recorded: Value,
         git: git::GitOptions,
     ) -> Result<Vec<Params>, GenerateError> {
+        Ok(generate_first_warned(spec, recorded, git).await?.0)
+    }
+
+    /// [`generate_first`] and the warnings the generators reported.
+    pub(crate) async fn generate_first_warned(
+        spec: Value,
+        recorded: Value,
+        git: git::GitOptions,
+    ) -> Result<(Vec<Params>, Vec<Warning>), GenerateError> {
         let set: crate::crd::ApplicationSet = serde_json::from_value(serde_json::json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
             "metadata": {"name": "test", "namespace": "argocd"}, "spec": spec,
@@ -464,9 +504,11 @@ pub(crate) mod testing {
             max_matrix_params: matrix::MAX_PARAMS,
             git,
             scm: &pull_request::ScmOptions::default(),
+            warnings: &Warnings::default(),
         };
         let mut out = transform(&set.spec.generators[0], &ctx, "spec.generators[0]").await?;
-        Ok(out.pop().map(|t| t.params).unwrap_or_default())
+        let params = out.pop().map(|t| t.params).unwrap_or_default();
+        Ok((params, ctx.warnings.take()))
     }
 }
 

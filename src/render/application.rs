@@ -120,9 +120,12 @@ fn apply_template_patch(
     };
     let json = patch_value.to_string();
     if !patch_value.is_object() && !patch_value.is_null() {
+        // Argo CD's words (people search for them), then what to change.
         return Err(RenderError::Patch(format!(
-            "invalid templatePatch {json:?}: json: cannot unmarshal {} into Go value of type v1alpha1.Application",
-            json_kind(&patch_value)
+            "invalid templatePatch {json:?}: json: cannot unmarshal {kind} into Go value of type \
+             v1alpha1.Application (templatePatch must render to a map of Application fields, such \
+             as `spec: {{syncPolicy: ...}}`, not a JSON {kind})",
+            kind = json_kind(&patch_value)
         ))
         .in_field(field));
     }

@@ -317,7 +317,9 @@ impl Compiler<'_> {
     }
 }
 
-/// A tag written back unsubstituted (fasttemplate), with the field it is in.
+/// Something that did not fail the set but probably is not what was meant, with the field it is
+/// about: a tag written back unsubstituted (fasttemplate), or a generator's report (a git pattern
+/// that matches nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// Field path.

@@ -514,8 +514,10 @@ impl Sources for Inputs {
             }
             if !self.live.kube {
                 return Err(SourceError::Unavailable(
-                    "cluster Secrets are not recorded and the live cluster is off \
-                     (pass --clusters FILE or record `clusters:` in the file's second YAML document)"
+                    "cluster Secrets are not recorded and this process reads no cluster: send them \
+                     with the request, as `inputs.clusters` (a list of Argo CD cluster Secrets) beside \
+                     `applicationSet` in a JSON body, or as `clusters:` in a second YAML document \
+                     after the ApplicationSet (`appset render` takes --clusters FILE)"
                         .into(),
                 ));
             }

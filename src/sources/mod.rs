@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use git::{GitBranch, GitError, GitRepos, GitTree};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use inputs::{Inputs, Live, LiveConfig};
-pub use recorded::{Recorded, RecordedCommit, RecordedRepo};
+pub use recorded::{Recorded, RecordedCommit, RecordedRepo, parse_cluster_secrets, parse_pull_requests};
 
 /// A boxed, sendable future (keeps [`Sources`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

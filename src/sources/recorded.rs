@@ -16,6 +16,98 @@ use serde_json::Value;
 
 use super::{GitError, GitTree, PullRequest, walk_order};
 
+/// One cluster Secret, for messages about a `--clusters` file of the wrong shape.
+const CLUSTER_SECRET_EXAMPLE: &str = "  apiVersion: v1
+  kind: Secret
+  metadata: {name: prod, namespace: argocd, labels: {argocd.argoproj.io/secret-type: cluster}}
+  stringData: {name: prod, server: https://prod.example.com}";
+
+/// A pull-requests map, for messages about a `--pull-requests` file of the wrong shape.
+const PULL_REQUESTS_EXAMPLE: &str = "  example/apps:
+  - {number: 7, branch: feature-x, targetBranch: main, headSha: 0123abcd}";
+
+/// What a JSON value is, in words (`a map`, `a list`, ...).
+fn shape(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// The cluster Secrets of a `--clusters` file, given its YAML documents: each document one
+/// Secret, or a list of them under `items` (`kind: List`, `kubectl get -o yaml`). A document of
+/// another shape (a ConfigMap, a bare map) is an error saying what was expected, with an example.
+pub fn parse_cluster_secrets(documents: Vec<Value>) -> Result<Vec<Secret>, String> {
+    let expected = || {
+        format!(
+            "--clusters takes Argo CD cluster Secrets, one per YAML document (or a `kind: List` \
+             with `items:`), e.g.:\n{CLUSTER_SECRET_EXAMPLE}"
+        )
+    };
+    let mut out = Vec::new();
+    for (i, doc) in documents.into_iter().enumerate() {
+        let n = i + 1;
+        let items = match doc {
+            Value::Null => continue,
+            Value::Object(mut m) => match m.remove("items") {
+                Some(Value::Array(items)) => items,
+                _ => vec![Value::Object(m)],
+            },
+            other => return Err(format!("document {n} is {}; {}", shape(&other), expected())),
+        };
+        for item in items {
+            let kind = item.get("kind").and_then(Value::as_str).unwrap_or_default();
+            // A Secret written without `kind` is still recognised by its fields.
+            let secret_like = item.get("metadata").is_some()
+                && (item.get("data").is_some() || item.get("stringData").is_some());
+            if kind != "Secret" && !(kind.is_empty() && secret_like) {
+                let name = item.pointer("/metadata/name").and_then(Value::as_str);
+                let what = match (kind, name) {
+                    ("", _) => format!("{} without `kind: Secret`", shape(&item)),
+                    (k, Some(name)) => format!("a {k} ({name})"),
+                    (k, None) => format!("a {k}"),
+                };
+                return Err(format!("document {n} is {what}; {}", expected()));
+            }
+            let secret: Secret = serde_path_to_error::deserialize(item)
+                .map_err(|e| format!("document {n}: {}: {}", e.path(), e.inner()))?;
+            out.push(secret);
+        }
+    }
+    Ok(out)
+}
+
+/// The pull requests of a `--pull-requests` file: a map of `owner/repo` to a list of pull
+/// requests. Another shape (a list, the map wrapped in a top-level key such as a recorded-inputs
+/// document's `pullRequests:`) is an error saying what was expected, with an example.
+pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullRequest>>, String> {
+    let expected = format!(
+        "--pull-requests takes a map of `owner/repo` to a list of pull requests, e.g.:\n{PULL_REQUESTS_EXAMPLE}"
+    );
+    let Value::Object(repos) = &doc else {
+        return Err(format!("the file holds {}; {expected}", shape(&doc)));
+    };
+    for (key, value) in repos {
+        if value.is_array() {
+            continue;
+        }
+        let wrapped = if key == "pullRequests" {
+            " (the key of a recorded-inputs document: this file holds what goes under it)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "`{key}` holds {}, not a list of pull requests{wrapped}; {expected}",
+            shape(value)
+        ));
+    }
+    serde_path_to_error::deserialize(doc).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+}
+
 /// Recorded inputs: what an ApplicationSet file's second YAML document holds.
 ///
 /// ```yaml
@@ -267,5 +359,52 @@ mod tests {
         assert_eq!(g.resolve("u", "v1").unwrap().tree.files, ["t"]);
         let err = g.resolve("u", "nope").err().unwrap();
         assert_eq!(err.to_string(), "Unable to resolve 'nope' to a commit SHA");
+    }
+
+    #[test]
+    fn cluster_files_of_another_shape_say_what_was_expected() {
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "a", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "stringData": {"name": "a", "server": "https://a.example.com"}});
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [secret.clone()]});
+        assert_eq!(
+            parse_cluster_secrets(vec![secret.clone(), list, Value::Null])
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let config_map = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "clusters"}, "data": {"prod": "https://prod.example.com"}});
+        let e = parse_cluster_secrets(vec![secret, config_map]).unwrap_err();
+        assert!(
+            e.starts_with("document 2 is a ConfigMap (clusters); --clusters takes Argo CD cluster Secrets"),
+            "{e}"
+        );
+        assert!(e.contains("\n  kind: Secret\n"), "{e}");
+        let e = parse_cluster_secrets(vec![serde_json::json!({"prod": "https://x"})]).unwrap_err();
+        assert!(e.starts_with("document 1 is a map without `kind: Secret`"), "{e}");
+        let e = parse_cluster_secrets(vec![serde_json::json!(["x"])]).unwrap_err();
+        assert!(e.starts_with("document 1 is a list"), "{e}");
+    }
+
+    #[test]
+    fn pull_request_files_of_another_shape_say_what_was_expected() {
+        let prs = serde_json::json!({"example/apps": [{"number": 7, "branch": "x"}]});
+        assert_eq!(
+            parse_pull_requests(prs.clone()).unwrap()["example/apps"][0].number,
+            7
+        );
+
+        let e = parse_pull_requests(serde_json::json!({"pullRequests": prs})).unwrap_err();
+        assert!(e.starts_with("`pullRequests` holds a map, not a list of pull requests (the key of a recorded-inputs document"), "{e}");
+        assert!(e.ends_with("e.g.:\n  example/apps:\n  - {number: 7, branch: feature-x, targetBranch: main, headSha: 0123abcd}"), "{e}");
+        let e = parse_pull_requests(serde_json::json!([{"number": 7}])).unwrap_err();
+        assert!(
+            e.starts_with("the file holds a list; --pull-requests takes a map"),
+            "{e}"
+        );
+        let e = parse_pull_requests(serde_json::json!({"a/b": [{"number": 7}]})).unwrap_err();
+        assert!(e.contains("missing field `branch`"), "{e}");
     }
 }
