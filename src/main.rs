@@ -133,6 +133,13 @@ struct RenderArgs {
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
 
+    /// Read nothing live: no git fetch, no Kubernetes API, no GitHub API. Git repositories,
+    /// cluster Secrets and pull requests come only from the file's recorded inputs, `--repo`,
+    /// `--clusters` and `--pull-requests`; any other read fails, naming what to record or pass.
+    /// For CI previews that must not depend on the network.
+    #[arg(long, env = "APPSET_OFFLINE")]
+    offline: bool,
+
     #[command(flatten)]
     git: GitArgs,
 }
@@ -899,6 +906,10 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     );
     config.github_token_overrides_refs = config.github_token.is_some();
     config.repo_credentials = load_repo_creds(&args.repo_creds)?;
+    if args.offline {
+        // `--repo` checkouts are local reads and stay on.
+        (config.git, config.kube, config.github) = (false, false, false);
+    }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
     let live = Live::new(config);

@@ -11,7 +11,7 @@
 //! shared secret, compared in constant time); a missing or wrong signature is 401 and triggers
 //! nothing. Without a configured secret every request is refused.
 //!
-//! Differences from Argo CD (§3.12 of the spec): a bad signature is 401 (Argo CD: 400); on the
+//! Differences from Argo CD (§3.12 of docs/argo-appset-spec.md): a bad signature is 401 (Argo CD: 400); on the
 //! leader the refresh is an in-process trigger rather than an annotation patch per ApplicationSet,
 //! so a burst of events costs no API writes and coalesces in the controller's queue (a standby
 //! replica sets Argo CD's refresh annotation, which the leader follows); pull-request actions
@@ -138,7 +138,7 @@ impl Webhooks {
 
     /// While no controller is attached (a standby replica), refresh through the API server
     /// instead: list the ApplicationSets of the served `namespaces` and set Argo CD's refresh
-    /// annotation on the matching ones, which the leader reconciles (§3.11 of the spec).
+    /// annotation on the matching ones, which the leader reconciles (§3.11 of docs/argo-appset-spec.md).
     pub fn standby_via(&self, client: kube::Client, namespaces: crate::namespaces::Namespaces) {
         let _ = self.standby.set((client, namespaces));
     }

@@ -299,8 +299,16 @@ impl Inputs {
             .repo_overrides
             .iter()
             .any(|(u, _)| git::normalize_url(u) == git::normalize_url(url));
+        // Recorded `git:` replaces live git, as recorded `clusters:` and `pullRequests:` replace
+        // their live sources: a file that records repositories renders with no network.
+        let recorded = &self.recorded.git;
         match &self.git {
-            Some(g) if self.live.git || overridden => Ok(g.clone()),
+            Some(g) if overridden || (self.live.git && recorded.is_empty()) => Ok(g.clone()),
+            _ if !recorded.is_empty() => Err(SourceError::Unavailable(format!(
+                "git repository {url} is not among the recorded repositories ({}), and recorded \
+                 inputs are read instead of live git (record it there or pass --repo {url}=PATH)",
+                recorded.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            ))),
             _ => Err(SourceError::Unavailable(format!(
                 "git repository {url} is not recorded and live git access is off \
                  (record it in the file's second YAML document or pass --repo {url}=PATH)"

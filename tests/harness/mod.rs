@@ -10,6 +10,7 @@
 pub mod git;
 pub mod git_https;
 pub mod github_server;
+pub mod no_network;
 pub mod sshd;
 
 use std::{
