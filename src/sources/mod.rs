@@ -12,7 +12,7 @@
 //!   I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
-//! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's second YAML document (pure).
+//! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's recorded-inputs document (pure).
 //! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
 //!   across runs.

@@ -1,6 +1,6 @@
 //! Recorded inputs: the git trees, cluster Secrets, Secrets and pull requests that an
-//! ApplicationSet file's second YAML document (or `--clusters`, `--pull-requests`, a request to
-//! `appset serve`) holds, so the engine runs with no network.
+//! ApplicationSet file's recorded-inputs document (see [`crate::file`]; or `--clusters`,
+//! `--pull-requests`, a request to `appset serve`) holds, so the engine runs with no network.
 //!
 //! Stage: sources (pure: recorded repositories are materialised in memory into the same
 //! [`GitTree`] shape that live git reads produce).
@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use super::{GitError, GitTree, PullRequest, walk_order};
 
-/// Recorded inputs: what an ApplicationSet file's second YAML document holds.
+/// Recorded inputs: what an ApplicationSet file's recorded-inputs document holds (`kind:
+/// RecordedInputs`, or a document without a kind such as a second one after the set).
 ///
 /// ```yaml
 /// git:
