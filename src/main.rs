@@ -16,7 +16,7 @@ use appset::{
     crd,
     generators::git::GitOptions,
     pipeline::{self, Options},
-    sources::{self, Live, LiveConfig, PullRequest, Recorded, credentials::RepoCredentials},
+    sources::{self, Live, LiveConfig, PullRequest, Recorded, RepoOverride, credentials::RepoCredentials},
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
@@ -94,9 +94,11 @@ struct RenderArgs {
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "files")]
     diff: Option<Vec<PathBuf>>,
 
-    /// Read git repository URL from the local repository PATH instead (repeatable).
+    /// Read git repository URL from the local repository PATH instead (repeatable). Its checked-out
+    /// branch (or HEAD) is read from the working tree, uncommitted and untracked-but-not-ignored
+    /// files included; `URL=PATH@committed` reads commits only.
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
-    repos: Vec<(String, PathBuf)>,
+    repos: Vec<RepoOverride>,
 
     /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
     /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
@@ -170,9 +172,10 @@ struct ServeArgs {
     #[arg(long, value_name = "NS", default_value = "argocd", env = "APPSET_NAMESPACE")]
     namespace: String,
     /// Read git repository URL from the local repository PATH instead (repeatable); other
-    /// repositories a request does not record are fetched live.
+    /// repositories a request does not record are fetched live. Its checked-out branch (or HEAD)
+    /// is read from the working tree; `URL=PATH@committed` reads commits only.
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
-    repos: Vec<(String, PathBuf)>,
+    repos: Vec<RepoOverride>,
     /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
     /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
     /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable).
@@ -451,15 +454,8 @@ fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
-fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
-    // Split at the last '=' so URLs with query strings keep working.
-    let (url, path) = s
-        .rsplit_once('=')
-        .ok_or_else(|| format!("expected URL=PATH, got {s:?}"))?;
-    if url.is_empty() || path.is_empty() {
-        return Err(format!("expected URL=PATH, got {s:?}"));
-    }
-    Ok((url.to_string(), PathBuf::from(path)))
+fn parse_repo_override(s: &str) -> Result<RepoOverride, String> {
+    s.parse()
 }
 
 /// Argo CD's environment variables (what `argocd-cmd-params-cm` feeds its ApplicationSet
@@ -958,6 +954,12 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         recorded.merge(shared.clone());
         let inputs = live.inputs(recorded);
         let result = runtime.block_on(pipeline::generate_applications(&appset, &inputs, &opts));
+        for path in live.git().take_worktree_reads() {
+            eprintln!(
+                "note: reading the working tree of {} (uncommitted changes included)",
+                path.display()
+            );
+        }
         let origin = &set.origin;
         outputs.push((
             file,

@@ -629,3 +629,71 @@ fn diff_pairs_the_sets_of_two_multi_set_files_by_name() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_repo_option_reads_the_working_tree_of_the_checked_out_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    harness::git::init_with_dirs(&repo, &["apps/api", "apps/web"]);
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    std::fs::create_dir_all(repo.join("config")).unwrap();
+    std::fs::write(repo.join("config/a.json"), r#"{"env": "dev"}"#).unwrap();
+    std::fs::write(repo.join(".gitignore"), "apps/ignored/\n*.local.json\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "config"]);
+    git(&["branch", "release"]);
+    // Uncommitted: a new directory, a changed file, a deleted one; ignored files.
+    let write_file = |rel: &str| {
+        std::fs::create_dir_all(repo.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(repo.join(rel), "k: v\n").unwrap();
+    };
+    write_file("apps/new/k.yaml");
+    std::fs::write(repo.join("config/a.json"), r#"{"env": "staging"}"#).unwrap();
+    std::fs::remove_file(repo.join("apps/web/k.yaml")).unwrap();
+    write_file("apps/ignored/k.yaml");
+    std::fs::write(repo.join("config/b.local.json"), r#"{"env": "mine"}"#).unwrap();
+
+    let sets = |revision: &str| {
+        let files = format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: cfg}}\nspec:\n  \
+             generators:\n  - git:\n      repoURL: https://git.example.invalid/r.git\n      revision: {revision}\n      \
+             files: [{{path: 'config/*.json'}}]\n  template:\n    metadata: {{name: 'cfg-{{{{env}}}}'}}\n    \
+             spec:\n      project: default\n      destination: {{server: https://kubernetes.default.svc, namespace: x}}\n"
+        );
+        let file = write(
+            dir.path(),
+            &format!("sets-{}.yaml", revision.replace('/', "-")),
+            &format!("{}---\n{files}", git_dirs_set("dirs", revision)),
+        );
+        file.to_string_lossy().into_owned()
+    };
+    let render = |file: &str, repo_arg: &str| {
+        let repo_arg = format!("https://git.example.invalid/r.git={repo_arg}");
+        appset(&["render", "-o", "names", "--repo", &repo_arg, file])
+    };
+    let path = repo.to_string_lossy().into_owned();
+    let note = format!("reading the working tree of {path} (uncommitted changes included)");
+
+    for revision in ["main", "HEAD", "refs/heads/main"] {
+        let o = render(&sets(revision), &path);
+        assert!(o.status.success(), "{revision}: {}", stderr(&o));
+        assert_eq!(
+            names_of(&o),
+            ["dirs-api", "dirs-new", "cfg-staging"],
+            "{revision}"
+        );
+        assert_eq!(stderr(&o).matches(&note).count(), 1, "{revision}: {}", stderr(&o));
+    }
+
+    // `@committed`, or another branch: the last commit, and no note.
+    for (revision, repo_arg) in [("main", format!("{path}@committed")), ("release", path.clone())] {
+        let o = render(&sets(revision), &repo_arg);
+        assert!(o.status.success(), "{revision}: {}", stderr(&o));
+        assert_eq!(
+            names_of(&o),
+            ["dirs-api", "dirs-web", "cfg-dev"],
+            "{revision} {repo_arg}"
+        );
+        assert!(!stderr(&o).contains("working tree"), "{}", stderr(&o));
+    }
+}

@@ -12,7 +12,7 @@ use super::{
     BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
     SourceError, Sources,
     credentials::{self, RepoCredentials},
-    git::{self, Access},
+    git::{self, Access, RepoOverride},
     github::{self, same_api},
     github_metrics::AppSetRef,
     recorded::{Recorded, RecordedGit},
@@ -26,8 +26,9 @@ pub struct LiveConfig {
     pub git: bool,
     /// Bare-clone cache directory.
     pub git_cache_dir: PathBuf,
-    /// `URL=PATH` overrides: reads of `URL` use the local repository at `PATH`.
-    pub repo_overrides: Vec<(String, PathBuf)>,
+    /// `URL=PATH` overrides: reads of `URL` use the local repository at `PATH` (its working
+    /// tree for its checked-out branch, unless `committed`).
+    pub repo_overrides: Vec<RepoOverride>,
     /// Ask the Kubernetes API (default kubeconfig / in-cluster) for cluster Secrets.
     pub kube: bool,
     /// List pull requests live from GitHub (when they are not recorded).
@@ -54,7 +55,7 @@ impl LiveConfig {
     /// (`appset serve` has no Kubernetes API, `appset render` lets its token override Secrets).
     pub fn live(
         git_cache_dir: PathBuf,
-        repo_overrides: Vec<(String, PathBuf)>,
+        repo_overrides: Vec<RepoOverride>,
         github_api: Option<String>,
         github_token: Option<String>,
         github_max_age: Duration,
@@ -298,7 +299,7 @@ impl Inputs {
             .live
             .repo_overrides
             .iter()
-            .any(|(u, _)| git::normalize_url(u) == git::normalize_url(url));
+            .any(|o| git::normalize_url(&o.url) == git::normalize_url(url));
         match &self.git {
             Some(g) if self.live.git || overridden => Ok(g.clone()),
             _ => Err(SourceError::Unavailable(format!(

@@ -35,7 +35,7 @@ use std::{
 use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
-pub use git::{GitBranch, GitError, GitRepos, GitTree};
+pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{Recorded, RecordedCommit, RecordedRepo};
