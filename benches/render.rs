@@ -263,7 +263,7 @@ fn bench_git(runtime: &tokio::runtime::Runtime, runs: usize, repo: &Path, dirs: 
             git: !local,
             git_cache_dir: cache.path().to_owned(),
             repo_overrides: if local {
-                vec![(url.clone(), repo.to_owned())]
+                vec![(url.clone(), repo.to_owned()).into()]
             } else {
                 vec![]
             },

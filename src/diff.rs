@@ -31,6 +31,17 @@ impl Diff {
     pub fn is_empty(&self) -> bool {
         self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
     }
+
+    /// Add `other` (another ApplicationSet's diff) to this one; each list stays sorted by name.
+    pub fn extend(&mut self, other: Diff) {
+        self.create.extend(other.create);
+        self.create.sort();
+        self.update.extend(other.update);
+        self.update.sort_by(|a, b| a.name.cmp(&b.name));
+        self.delete.extend(other.delete);
+        self.delete.sort();
+        self.unchanged += other.unchanged;
+    }
 }
 
 /// One updated Application.
@@ -189,6 +200,23 @@ mod tests {
             "metadata": {"name": name, "namespace": "argocd", "labels": labels},
             "spec": {"project": "default", "source": {"path": path, "repoURL": "https://x"}, "syncPolicy": {"syncOptions": ["A"]}}
         })
+    }
+
+    #[test]
+    fn diffs_of_several_sets_add_up_sorted_by_name() {
+        let mut d = diff(
+            &[app("z", "p", json!({}))],
+            &[app("b", "p", json!({}))],
+            Before::Rendered,
+        );
+        d.extend(diff(
+            &[app("y", "p", json!({})), app("k", "p", json!({}))],
+            &[app("a", "p", json!({})), app("k", "p", json!({}))],
+            Before::Rendered,
+        ));
+        assert_eq!(d.create, ["a", "b"]);
+        assert_eq!(d.delete, ["y", "z"]);
+        assert_eq!(d.unchanged, 1);
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
-//! - [`file`](mod@file): ApplicationSet files (the ApplicationSet plus optional recorded inputs).
+//! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
+//!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
 //! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge

@@ -16,7 +16,7 @@ use appset::{
     crd,
     generators::git::GitOptions,
     pipeline::{self, Options},
-    sources::{self, Live, LiveConfig, PullRequest, Recorded, credentials::RepoCredentials},
+    sources::{self, Live, LiveConfig, PullRequest, Recorded, RepoOverride, credentials::RepoCredentials},
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
@@ -54,9 +54,11 @@ struct Cli {
 enum Command {
     /// Render ApplicationSet files to the Applications Argo CD would create (no cluster needed).
     ///
-    /// Each FILE holds one ApplicationSet and, optionally, a second YAML document with the inputs
-    /// it reads (git trees, cluster Secrets, pull requests), so it renders with no network. Use `-`
-    /// for standard input.
+    /// Each FILE holds one or more ApplicationSets (YAML documents, or a `kind: List`) and,
+    /// optionally, the inputs they read (git trees, cluster Secrets, pull requests: a `kind:
+    /// RecordedInputs` document, or a second document without a kind), so they render with no
+    /// network. A set that fails prints nothing and the exit status is 1; the others still print.
+    /// Use `-` for standard input.
     Render(RenderArgs),
     /// Run the controller: keep each ApplicationSet's Applications equal to what it generates
     /// (kubeconfig or in-cluster credentials). Every flag is also an environment variable.
@@ -87,7 +89,8 @@ struct RenderArgs {
 
     /// Instead of rendering, show what changing the ApplicationSet in OLD to the one in NEW
     /// would do: Applications created, updated (with the changed fields) and deleted. `-o json`
-    /// for JSON, `-o names` for one `+`/`~`/`-` line per Application.
+    /// for JSON, `-o names` for one `+`/`~`/`-` line per Application. Files with several sets
+    /// are compared set by set, paired by namespace and name, into one diff.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "files")]
     diff: Option<Vec<PathBuf>>,
 
@@ -97,9 +100,11 @@ struct RenderArgs {
     #[arg(long, requires = "diff")]
     exit_code: bool,
 
-    /// Read git repository URL from the local repository PATH instead (repeatable).
+    /// Read git repository URL from the local repository PATH instead (repeatable). Its checked-out
+    /// branch (or HEAD) is read from the working tree, uncommitted and untracked-but-not-ignored
+    /// files included; `URL=PATH@committed` reads commits only.
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override)]
-    repos: Vec<(String, PathBuf)>,
+    repos: Vec<RepoOverride>,
 
     /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
     /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
@@ -182,10 +187,11 @@ struct ServeArgs {
     namespace: String,
     /// Read git repository URL from the local repository PATH instead (repeatable; the
     /// variable takes a comma-separated list); other repositories a request does not record are
-    /// fetched live.
+    /// fetched live. Its checked-out branch (or HEAD) is read from the working tree;
+    /// `URL=PATH@committed` reads commits only.
     #[arg(long = "repo", value_name = "URL=PATH", value_parser = parse_repo_override,
           env = "APPSET_REPOS", value_delimiter = ',')]
-    repos: Vec<(String, PathBuf)>,
+    repos: Vec<RepoOverride>,
     /// Argo CD repository credentials: a YAML file, or a directory of them, holding the same
     /// `repository` / `repo-creds` Secrets (and `argocd-ssh-known-hosts-cm`,
     /// `argocd-tls-certs-cm`) an Argo CD installation keeps (repeatable; the variable takes a
@@ -503,15 +509,8 @@ fn parse_namespace(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_repo_override(s: &str) -> Result<(String, PathBuf), String> {
-    // Split at the last '=' so URLs with query strings keep working.
-    let (url, path) = s
-        .rsplit_once('=')
-        .ok_or_else(|| format!("expected URL=PATH, got {s:?}"))?;
-    if url.is_empty() || path.is_empty() {
-        return Err(format!("expected URL=PATH, got {s:?}"));
-    }
-    Ok((url.to_string(), PathBuf::from(path)))
+fn parse_repo_override(s: &str) -> Result<RepoOverride, String> {
+    s.parse()
 }
 
 /// Argo CD's environment variables (what `argocd-cmd-params-cm` feeds its ApplicationSet
@@ -851,27 +850,123 @@ fn load_pull_requests(path: &Path) -> Result<std::collections::BTreeMap<String, 
     sources::parse_pull_requests(doc).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// One ApplicationSet of a FILE, as `render` takes it.
 struct Loaded {
-    path: PathBuf,
-    appset: crd::ApplicationSet,
+    /// What its messages begin with: `FILE`, or `FILE: document N` when the file holds several
+    /// ApplicationSets.
+    origin: String,
+    /// The set, or why it cannot be read (the message names the file and the set).
+    appset: Result<crd::ApplicationSet, String>,
+    /// The recorded inputs of its file.
     recorded: Recorded,
 }
 
-fn load_file(path: &Path) -> Result<Loaded> {
-    let text = read_input(path)?;
-    let parsed = appset::file::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let name = parsed.appset.metadata.name.clone().unwrap_or_default();
-    for field in &parsed.ignored_fields {
+impl Loaded {
+    /// Where the set lives and its name: how `--diff` pairs the sets of OLD and NEW.
+    fn key(&self, default_namespace: &str) -> Option<(String, String)> {
+        let meta = &self.appset.as_ref().ok()?.metadata;
+        Some((
+            meta.namespace
+                .clone()
+                .unwrap_or_else(|| default_namespace.to_string()),
+            meta.name.clone().unwrap_or_default(),
+        ))
+    }
+}
+
+/// Every ApplicationSet of FILE, in order, with the recorded inputs of the file. A file that
+/// cannot be read, or whose YAML or recorded inputs are malformed, is one entry holding the
+/// error. Ignored fields are warnings and documents of other kinds notes, on stderr.
+#[allow(clippy::print_stderr)]
+fn load_file(path: &Path) -> Vec<Loaded> {
+    let failed = |message: String| {
+        vec![Loaded {
+            origin: path.display().to_string(),
+            appset: Err(message),
+            recorded: Recorded::default(),
+        }]
+    };
+    let text = match read_input(path) {
+        Ok(text) => text,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let file = match appset::file::parse_sets(&text) {
+        Ok(file) => file,
+        Err(e) => return failed(format!("{}: {e}", path.display())),
+    };
+    for skipped in &file.skipped {
         eprintln!(
-            "warning: {}: ApplicationSet {name:?}: unknown field {field} ignored",
-            path.display()
+            "note: {}: {}: kind {} is not an ApplicationSet; skipped",
+            path.display(),
+            skipped.place,
+            skipped.kind
         );
     }
-    Ok(Loaded {
-        path: path.to_path_buf(),
-        appset: parsed.appset,
-        recorded: parsed.recorded,
-    })
+    let several = file.sets.len() > 1;
+    file.sets
+        .into_iter()
+        .map(|set| {
+            let origin = if several {
+                format!("{}: {}", path.display(), set.place)
+            } else {
+                path.display().to_string()
+            };
+            let label = set.label();
+            for field in &set.ignored_fields {
+                eprintln!("warning: {origin}: ApplicationSet {label}: unknown field {field} ignored");
+            }
+            Loaded {
+                appset: set.appset.map_err(|e| format!("{origin}: {e}")),
+                origin,
+                recorded: file.recorded.clone(),
+            }
+        })
+        .collect()
+}
+
+/// `render --diff`: the Applications of OLD's sets against NEW's. One set on each side: those
+/// two. Otherwise set by set, paired by namespace and name (a set only in OLD deletes its
+/// Applications, one only in NEW creates them), added up into one diff.
+fn diff_files(
+    old: Vec<(Option<(String, String)>, pipeline::Output)>,
+    new: Vec<(Option<(String, String)>, pipeline::Output)>,
+    files: &[PathBuf],
+) -> Result<appset::diff::Diff> {
+    let diff =
+        |before: &[Value], after: &[Value]| appset::diff::diff(before, after, appset::diff::Before::Rendered);
+    if let ([(_, before)], [(_, after)]) = (old.as_slice(), new.as_slice()) {
+        return Ok(diff(&before.applications, &after.applications));
+    }
+    let by_key = |sets: Vec<(Option<(String, String)>, pipeline::Output)>, file: &Path| {
+        let mut out: Vec<((String, String), Vec<Value>)> = Vec::new();
+        for (key, output) in sets {
+            let key = key.unwrap_or_default();
+            if out.iter().any(|(k, _)| *k == key) {
+                anyhow::bail!(
+                    "{}: two ApplicationSets named {}/{}: --diff pairs the sets of OLD and NEW by \
+                     namespace and name",
+                    file.display(),
+                    key.0,
+                    key.1
+                );
+            }
+            out.push((key, output.applications));
+        }
+        Ok(out)
+    };
+    let (old, new) = (by_key(old, &files[0])?, by_key(new, &files[1])?);
+    let mut total = appset::diff::Diff::default();
+    for (key, before) in &old {
+        let after = new
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(&[][..], |(_, a)| a.as_slice());
+        total.extend(diff(before, after));
+    }
+    for (_, after) in new.iter().filter(|(k, _)| !old.iter().any(|(o, _)| o == k)) {
+        total.extend(diff(&[], after));
+    }
+    Ok(total)
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -884,7 +979,12 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         shared.pull_requests = Some(load_pull_requests(p)?);
     }
     let files = args.diff.clone().unwrap_or_else(|| args.files.clone());
-    let loaded = files.iter().map(|p| load_file(p)).collect::<Result<Vec<_>>>()?;
+    // Every set of every file, and which file it came from.
+    let loaded: Vec<(usize, Loaded)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| load_file(p).into_iter().map(move |l| (i, l)))
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let opts = Options {
         namespace: args.namespace.clone(),
@@ -914,54 +1014,67 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     // (or fetched) once.
     let live = Live::new(config);
 
-    // Each file's valid Applications and parameter sets (None: it failed; reported on stderr).
+    // Each set's file, key, and valid Applications and parameter sets (None: it failed;
+    // reported on stderr). A set that fails prints nothing; the others still print.
     let mut outputs = Vec::new();
-    for file in loaded {
-        let mut recorded = file.recorded;
+    for (file, set) in loaded {
+        let key = set.key(&args.namespace);
+        let appset = match set.appset {
+            Ok(appset) => appset,
+            Err(message) => {
+                eprintln!("error: {message}");
+                outputs.push((file, key, None));
+                continue;
+            }
+        };
+        let mut recorded = set.recorded;
         recorded.merge(shared.clone());
         let inputs = live.inputs(recorded);
-        let result = runtime.block_on(pipeline::generate_applications(&file.appset, &inputs, &opts));
-        outputs.push(match result {
-            Err(e) => {
-                eprintln!("error: {}: {e}", file.path.display());
-                None
-            }
-            Ok(out) => {
-                let name = file.appset.metadata.name.clone().unwrap_or_default();
-                for w in &out.warnings {
-                    eprintln!(
-                        "warning: {}: ApplicationSet {name:?}: {}: {}",
-                        file.path.display(),
-                        w.field,
-                        w.message
-                    );
+        let result = runtime.block_on(pipeline::generate_applications(&appset, &inputs, &opts));
+        for path in live.git().take_worktree_reads() {
+            eprintln!(
+                "note: reading the working tree of {} (uncommitted changes included)",
+                path.display()
+            );
+        }
+        let origin = &set.origin;
+        outputs.push((
+            file,
+            key,
+            match result {
+                Err(e) => {
+                    eprintln!("error: {origin}: {e}");
+                    None
                 }
-                for inv in &out.invalid {
-                    eprintln!(
-                        "error: {}: ApplicationSet {name:?}: {}",
-                        file.path.display(),
-                        inv.message
-                    );
+                Ok(out) => {
+                    let name = appset.metadata.name.clone().unwrap_or_default();
+                    for w in &out.warnings {
+                        eprintln!(
+                            "warning: {origin}: ApplicationSet {name:?}: {}: {}",
+                            w.field, w.message
+                        );
+                    }
+                    for inv in &out.invalid {
+                        eprintln!("error: {origin}: ApplicationSet {name:?}: {}", inv.message);
+                    }
+                    Some(out)
                 }
-                Some(out)
-            }
-        });
+            },
+        ));
     }
-    // A file fails when it could not be generated or generated an invalid Application.
-    let failed = outputs
-        .iter()
-        .any(|o| o.as_ref().is_none_or(|out| !out.invalid.is_empty()));
+    // A set fails when it could not be read or generated, or generated an invalid Application.
+    let fails = |o: &Option<pipeline::Output>| o.as_ref().is_none_or(|out| !out.invalid.is_empty());
+    let failed = outputs.iter().any(|(_, _, o)| fails(o));
     if args.diff.is_some() {
         if failed {
             return Ok(ExitCode::FAILURE);
         }
-        let mut it = outputs.into_iter().flatten();
-        let (old, new) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
-        let d = appset::diff::diff(
-            &old.applications,
-            &new.applications,
-            appset::diff::Before::Rendered,
-        );
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for (file, key, out) in outputs {
+            let side = if file == 0 { &mut old } else { &mut new };
+            side.extend(out.map(|o| (key, o)));
+        }
+        let d = diff_files(old, new, &files)?;
         let mut stdout = std::io::stdout().lock();
         match args.output {
             Output::Json | Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&d)?)?,
@@ -984,28 +1097,27 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             _ => ExitCode::SUCCESS,
         });
     }
+    let outputs_ok = outputs.iter().filter(|(_, _, o)| !fails(o)).count();
     let mut applications = Vec::new();
     let mut params = Vec::new();
-    for out in outputs.into_iter().flatten() {
-        applications.extend(out.applications);
-        params.extend(out.params);
-    }
-    if args.output == Output::Params {
+    for (_, _, out) in outputs {
+        let Some(out) = out else { continue };
         // The parameter sets are what one debugs an invalid Application with: they are printed
         // even then (its errors are on stderr, and the exit status still says it failed).
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&params)?
-        )?;
-        return Ok(if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
+        params.extend(out.params);
+        // A set with an invalid Application fails closed: none of its Applications print.
+        if out.invalid.is_empty() {
+            applications.extend(out.applications);
+        }
     }
-    if failed {
-        return Ok(ExitCode::FAILURE);
+    let code = if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    let printed = outputs_ok > 0 || args.output == Output::Params;
+    if !printed {
+        return Ok(code);
     }
     let mut stdout = std::io::stdout().lock();
     match args.output {
@@ -1018,15 +1130,14 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             }
         }
         Output::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&applications)?)?,
-        // Printed above, invalid Applications or not.
-        Output::Params => {}
+        Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&params)?)?,
         Output::Names => {
             for app in &applications {
                 writeln!(stdout, "{}", pipeline::application_name(app))?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {

@@ -573,7 +573,11 @@ async fn diff_handler(State(state): State<Arc<AppState>>, request: Request) -> R
 /// The service's router: the API, health and metrics, with request logging.
 pub fn api(config: ServiceConfig, metrics: Arc<Metrics>) -> Router {
     let state = Arc::new(AppState {
-        live: Live::new(config.live.clone()),
+        // Whatever the configuration says, a request is where missing inputs must come from.
+        live: Live::new(LiveConfig {
+            inputs_by_request: true,
+            ..config.live.clone()
+        }),
         permits: Arc::new(Semaphore::new(config.limits.max_concurrent.max(1))),
         config,
     });

@@ -717,3 +717,244 @@ fn a_git_pattern_that_matches_nothing_is_a_warning_naming_the_pattern_and_the_re
         "{err}"
     );
 }
+
+/// An ApplicationSet named `name` whose git directories generator lists `apps/*` of
+/// `https://git.example.invalid/r.git` at `revision`, one Application `NAME-DIR` per directory.
+fn git_dirs_set(name: &str, revision: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}}}\nspec:\n  \
+         generators:\n  - git:\n      repoURL: https://git.example.invalid/r.git\n      revision: {revision}\n      \
+         directories: [{{path: 'apps/*'}}]\n  template:\n    metadata: {{name: '{name}-{{{{path.basename}}}}'}}\n    \
+         spec:\n      project: default\n      destination: {{server: https://kubernetes.default.svc, namespace: x}}\n"
+    )
+}
+
+/// Recorded inputs for [`git_dirs_set`]: `apps/a` and `apps/b` on `main`.
+const RECORDED_DIRS: &str =
+    "git:\n  https://git.example.invalid/r.git:\n    files: {apps/a/k.yaml: '', apps/b/k.yaml: ''}\n";
+
+fn names_of(o: &Output) -> Vec<String> {
+    stdout(o).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn every_application_set_of_a_multi_document_file_renders_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = std::fs::read_to_string(repo_file("generators/list/three-clusters.yaml")).unwrap();
+    let sync = std::fs::read_to_string(repo_file("templates/guestbook-sync-policy.yaml")).unwrap();
+    let file = write(dir.path(), "two.yaml", &format!("{list}\n---\n{sync}"));
+    let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = names_of(&o);
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.last().map(String::as_str), Some("in-cluster-guestbook"));
+    let json: Value = serde_json::from_str(&stdout(&appset(&[
+        "render",
+        "-o",
+        "json",
+        file.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(
+        json.as_array().unwrap().len(),
+        4,
+        "one array of every set's Applications"
+    );
+}
+
+#[test]
+fn a_kind_list_of_application_sets_renders_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let item = |name: &str| -> Value { serde_saphyr::from_str(&git_dirs_set(name, "main")).unwrap() };
+    let recorded: Value = serde_saphyr::from_str(RECORDED_DIRS).unwrap();
+    let mut inputs = serde_json::json!({"apiVersion": "appset.io/v1alpha1", "kind": "RecordedInputs"});
+    inputs["git"] = recorded["git"].clone();
+    let list =
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [item("one"), inputs, item("two")]});
+    let file = write(dir.path(), "list.json", &list.to_string());
+    let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names_of(&o), ["one-a", "one-b", "two-a", "two-b"]);
+}
+
+#[test]
+fn recorded_inputs_are_found_by_their_marker_wherever_they_stand_and_serve_every_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (git_dirs_set("one", "main"), git_dirs_set("two", "HEAD"));
+    let marked = format!("apiVersion: appset.io/v1alpha1\nkind: RecordedInputs\n{RECORDED_DIRS}");
+    for (label, text) in [
+        (
+            "kind-less, at the end",
+            format!("{one}---\n{two}---\n{RECORDED_DIRS}"),
+        ),
+        (
+            "kind-less, in the middle",
+            format!("{one}---\n{RECORDED_DIRS}---\n{two}"),
+        ),
+        ("marked, first", format!("{marked}---\n{one}---\n{two}")),
+    ] {
+        let file = write(dir.path(), "sets.yaml", &text);
+        let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{label}: {}", stderr(&o));
+        assert_eq!(names_of(&o), ["one-a", "one-b", "two-a", "two-b"], "{label}");
+    }
+    // Today's form: one set, then its recorded inputs without a kind.
+    let file = write(dir.path(), "old.yaml", &format!("{one}---\n{RECORDED_DIRS}"));
+    let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names_of(&o), ["one-a", "one-b"]);
+    // A misspelt recorded key is named with its document.
+    let file = write(
+        dir.path(),
+        "typo.yaml",
+        &format!("{one}---\n{two}---\nclusterz: []\n"),
+    );
+    let o = appset(&["render", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("typo.yaml: document 3: recorded inputs: clusterz: unknown field `clusterz`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn one_failing_set_is_named_by_document_and_the_others_still_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = git_dirs_set("bad", "no-such-branch");
+    let text = format!(
+        "{}---\n{bad}---\napiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: p}}\n---\n{}---\n{RECORDED_DIRS}",
+        git_dirs_set("one", "main"),
+        git_dirs_set("two", "main")
+    );
+    let file = write(dir.path(), "sets.yaml", &text);
+    let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "any failing set fails the command");
+    assert_eq!(names_of(&o), ["one-a", "one-b", "two-a", "two-b"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"sets.yaml: document 2: ApplicationSet "bad": spec.generators[0].git"#),
+        "{err}"
+    );
+    assert!(
+        err.contains("sets.yaml: document 3: kind AppProject is not an ApplicationSet; skipped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn diff_pairs_the_sets_of_two_multi_set_files_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = write(
+        dir.path(),
+        "old.yaml",
+        &format!(
+            "{}---\n{}---\n{RECORDED_DIRS}",
+            git_dirs_set("one", "main"),
+            git_dirs_set("gone", "main")
+        ),
+    );
+    // `one` changes its destination; `gone` is removed; `new` is added.
+    let changed = git_dirs_set("one", "main").replace("namespace: x", "namespace: other");
+    let new = write(
+        dir.path(),
+        "new.yaml",
+        &format!(
+            "{}---\n{changed}---\n{RECORDED_DIRS}",
+            git_dirs_set("new", "main")
+        ),
+    );
+    let o = appset(&[
+        "render",
+        "--diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "-o",
+        "names",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        names_of(&o),
+        ["+ new-a", "+ new-b", "~ one-a", "~ one-b", "- gone-a", "- gone-b"]
+    );
+    let twice = write(
+        dir.path(),
+        "twice.yaml",
+        &format!("{0}---\n{0}---\n{RECORDED_DIRS}", git_dirs_set("one", "main")),
+    );
+    let o = appset(&["render", "--diff", old.to_str().unwrap(), twice.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("two ApplicationSets named argocd/one"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_repo_option_reads_the_working_tree_of_the_checked_out_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    harness::git::init_with_dirs(&repo, &["apps/api", "apps/web"]);
+    let git = |args: &[&str]| harness::git::git(&repo, args);
+    std::fs::create_dir_all(repo.join("config")).unwrap();
+    std::fs::write(repo.join("config/a.json"), r#"{"env": "dev"}"#).unwrap();
+    std::fs::write(repo.join(".gitignore"), "apps/ignored/\n*.local.json\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "config"]);
+    git(&["branch", "release"]);
+    // Uncommitted: a new directory, a changed file, a deleted one; ignored files.
+    let write_file = |rel: &str| {
+        std::fs::create_dir_all(repo.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(repo.join(rel), "k: v\n").unwrap();
+    };
+    write_file("apps/new/k.yaml");
+    std::fs::write(repo.join("config/a.json"), r#"{"env": "staging"}"#).unwrap();
+    std::fs::remove_file(repo.join("apps/web/k.yaml")).unwrap();
+    write_file("apps/ignored/k.yaml");
+    std::fs::write(repo.join("config/b.local.json"), r#"{"env": "mine"}"#).unwrap();
+
+    let sets = |revision: &str| {
+        let files = format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: cfg}}\nspec:\n  \
+             generators:\n  - git:\n      repoURL: https://git.example.invalid/r.git\n      revision: {revision}\n      \
+             files: [{{path: 'config/*.json'}}]\n  template:\n    metadata: {{name: 'cfg-{{{{env}}}}'}}\n    \
+             spec:\n      project: default\n      destination: {{server: https://kubernetes.default.svc, namespace: x}}\n"
+        );
+        let file = write(
+            dir.path(),
+            &format!("sets-{}.yaml", revision.replace('/', "-")),
+            &format!("{}---\n{files}", git_dirs_set("dirs", revision)),
+        );
+        file.to_string_lossy().into_owned()
+    };
+    let render = |file: &str, repo_arg: &str| {
+        let repo_arg = format!("https://git.example.invalid/r.git={repo_arg}");
+        appset(&["render", "-o", "names", "--repo", &repo_arg, file])
+    };
+    let path = repo.to_string_lossy().into_owned();
+    let note = format!("reading the working tree of {path} (uncommitted changes included)");
+
+    for revision in ["main", "HEAD", "refs/heads/main"] {
+        let o = render(&sets(revision), &path);
+        assert!(o.status.success(), "{revision}: {}", stderr(&o));
+        assert_eq!(
+            names_of(&o),
+            ["dirs-api", "dirs-new", "cfg-staging"],
+            "{revision}"
+        );
+        assert_eq!(stderr(&o).matches(&note).count(), 1, "{revision}: {}", stderr(&o));
+    }
+
+    // `@committed`, or another branch: the last commit, and no note.
+    for (revision, repo_arg) in [("main", format!("{path}@committed")), ("release", path.clone())] {
+        let o = render(&sets(revision), &repo_arg);
+        assert!(o.status.success(), "{revision}: {}", stderr(&o));
+        assert_eq!(
+            names_of(&o),
+            ["dirs-api", "dirs-web", "cfg-dev"],
+            "{revision} {repo_arg}"
+        );
+        assert!(!stderr(&o).contains("working tree"), "{}", stderr(&o));
+    }
+}

@@ -361,8 +361,13 @@ fn override_url_reads_the_local_repository_without_network() {
     let repos = GitRepos::new(
         cache.path().to_owned(),
         vec![
-            ("https://example.invalid/org/repo.git".to_owned(), fx.repo.clone()),
-            ("ssh://git@example.invalid/org/bare".to_owned(), bare),
+            // The committed view: this test is about commits (see tests/cli.rs for the working tree).
+            appset::sources::RepoOverride {
+                url: "https://example.invalid/org/repo.git".to_owned(),
+                path: fx.repo.clone(),
+                committed: true,
+            },
+            ("ssh://git@example.invalid/org/bare".to_owned(), bare).into(),
         ],
     );
 
@@ -414,10 +419,13 @@ fn override_url_reads_the_local_repository_without_network() {
 
     let broken = GitRepos::new(
         cache.path().to_owned(),
-        vec![(
-            "https://example.invalid/x".to_owned(),
-            fx.repo.with_file_name("missing"),
-        )],
+        vec![
+            (
+                "https://example.invalid/x".to_owned(),
+                fx.repo.with_file_name("missing"),
+            )
+                .into(),
+        ],
     );
     let err = broken
         .tree("https://example.invalid/x", "HEAD")

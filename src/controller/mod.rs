@@ -136,7 +136,7 @@ pub struct Config {
     /// How long a pull-request listing is shared without asking GitHub.
     pub github_max_age: Duration,
     /// `URL=PATH` git overrides (tests, air-gapped mirrors).
-    pub repo_overrides: Vec<(String, PathBuf)>,
+    pub repo_overrides: Vec<crate::sources::RepoOverride>,
     /// ApplicationSet label keys reported in `argocd_appset_labels` (Argo CD's
     /// `--metrics-applicationset-labels`; empty: the family is off).
     pub metrics_applicationset_labels: Vec<String>,

@@ -11,8 +11,13 @@
 //! on every [`GitRepos::tree`] / [`GitRepos::branches`] call, so revisions are always resolved against what the
 //! remote advertises right now (an up-to-date fetch costs only the handshake). Tree listings are cached in
 //! memory by `(repository, commit SHA)`. Override URLs map to local repositories that are opened in place.
+//!
+//! The working tree of a non-bare override ([`RepoOverride`]) is read instead of its commits when the
+//! revision asked for is its checked-out branch (or `HEAD`): tracked files as they are on disk (deleted ones
+//! gone) plus untracked files that `.gitignore`, `.git/info/exclude` and `core.excludesFile` do not ignore.
+//! Its listing has the same shape as a commit's, with [`WORKING_TREE`] for a SHA, and is never cached.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +72,53 @@ impl Access {
         match &self.credential {
             Some(c) => format!(" (credential from Secret {})", c.source),
             None => String::new(),
+        }
+    }
+}
+
+/// The `sha` of a working tree's listing (see [`GitRepos::tree`]): reads at it read the files on disk.
+pub const WORKING_TREE: &str = "(working tree)";
+
+/// A local repository read in place of a URL (`--repo URL=PATH`, or `URL=PATH@committed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoOverride {
+    /// The repository URL reads are redirected from.
+    pub url: String,
+    /// The local repository, bare or not.
+    pub path: PathBuf,
+    /// Read commits only, never the working tree (`@committed`).
+    pub committed: bool,
+}
+
+impl std::str::FromStr for RepoOverride {
+    type Err = String;
+
+    /// `URL=PATH`, or `URL=PATH@committed`. Split at the last `=`, so URLs with query strings work.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let malformed = || format!("expected URL=PATH or URL=PATH@committed, got {s:?}");
+        let (url, path) = s.rsplit_once('=').ok_or_else(malformed)?;
+        let (path, committed) = match path.strip_suffix("@committed") {
+            Some(path) => (path, true),
+            None => (path, false),
+        };
+        if url.is_empty() || path.is_empty() {
+            return Err(malformed());
+        }
+        Ok(RepoOverride {
+            url: url.to_owned(),
+            path: PathBuf::from(path),
+            committed,
+        })
+    }
+}
+
+impl From<(String, PathBuf)> for RepoOverride {
+    /// `URL=PATH`: the working tree for its checked-out branch, commits otherwise.
+    fn from((url, path): (String, PathBuf)) -> Self {
+        RepoOverride {
+            url,
+            path,
+            committed: false,
         }
     }
 }
@@ -203,7 +255,7 @@ struct Slot {
 /// Where a repository's objects come from.
 enum Location {
     /// A local repository opened in place.
-    Override(PathBuf),
+    Override(RepoOverride),
     /// A remote (including `file://` and plain paths) mirrored into the cache.
     Remote,
 }
@@ -213,8 +265,11 @@ enum Location {
 /// `Send + Sync`; share it in an `Arc`. All methods block.
 pub struct GitRepos {
     cache_dir: PathBuf,
-    /// (normalized URL, local path)
-    overrides: Vec<(String, PathBuf)>,
+    /// Local repositories, by normalized URL.
+    overrides: Vec<RepoOverride>,
+    /// Paths whose working tree was read: all of them, and those not yet taken by
+    /// [`GitRepos::take_worktree_reads`].
+    worktree_reads: Mutex<(BTreeSet<PathBuf>, Vec<PathBuf>)>,
     /// normalized URL → per-repository slot
     slots: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
     /// normalized URL → most recent tree listings (oldest first)
@@ -236,13 +291,17 @@ impl GitRepos {
     /// `cache_dir`: where bare clones live, one directory per repository URL (a readable, collision-free key:
     /// sanitized host/path plus a short hash of the normalized URL). `overrides`: URL → local repository path;
     /// a read of such a URL opens the local repository directly (bare or not) instead of fetching.
-    pub fn new(cache_dir: PathBuf, overrides: Vec<(String, PathBuf)>) -> Self {
+    pub fn new(cache_dir: PathBuf, overrides: Vec<RepoOverride>) -> Self {
         GitRepos {
             cache_dir,
             overrides: overrides
                 .into_iter()
-                .map(|(url, path)| (normalize_url(&url), path))
+                .map(|o| RepoOverride {
+                    url: normalize_url(&o.url),
+                    ..o
+                })
                 .collect(),
+            worktree_reads: Mutex::new(Default::default()),
             slots: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             tree_cache_misses: AtomicU64::new(0),
@@ -253,7 +312,8 @@ impl GitRepos {
     /// (url, sha) in memory so the second call for an unchanged commit does no tree walk).
     ///
     /// `""` and `HEAD` mean the remote's default branch; otherwise a branch, a tag, a full ref name or a full or
-    /// abbreviated commit SHA. Anything else is [`GitError::RevisionNotFound`].
+    /// abbreviated commit SHA. Anything else is [`GitError::RevisionNotFound`]. For a non-bare override not
+    /// marked `committed`, `""`, `HEAD` and its checked-out branch list its working tree (sha [`WORKING_TREE`]).
     pub fn tree(&self, url: &str, revision: &str) -> Result<Arc<GitTree>, GitError> {
         self.tree_as(url, revision, &Access::default())
     }
@@ -263,8 +323,11 @@ impl GitRepos {
         let normalized = normalize_url(url);
         let key = access.key(&normalized);
         let (repo, id) = match self.locate(&normalized) {
-            Location::Override(path) => {
-                let repo = self.open_override(url, &key, &path)?.to_thread_local();
+            Location::Override(o) => {
+                let repo = self.open_override(url, &key, &o.path)?.to_thread_local();
+                if reads_worktree(&repo, &o, revision) {
+                    return self.worktree_tree(url, &repo, &o.path);
+                }
                 let id = resolve(&repo, url, revision, |name| local_ref(&repo, name))?;
                 (repo, id)
             }
@@ -314,9 +377,17 @@ impl GitRepos {
             repo: url.to_owned(),
             revision: sha.to_owned(),
         };
+        if sha == WORKING_TREE
+            && let Location::Override(o) = self.locate(&normalized)
+            && !o.committed
+        {
+            let repo = self.open_override(url, &key, &o.path)?.to_thread_local();
+            let workdir = repo.workdir().ok_or_else(not_found)?;
+            return read_worktree_files(url, workdir, paths);
+        }
         let id = ObjectId::from_hex(sha.trim().as_bytes()).map_err(|_| not_found())?;
         let repo = match self.locate(&normalized) {
-            Location::Override(path) => self.open_override(url, &key, &path)?.to_thread_local(),
+            Location::Override(o) => self.open_override(url, &key, &o.path)?.to_thread_local(),
             Location::Remote => {
                 let slot = self.slot(&key);
                 let mut slot = lock(&slot);
@@ -350,8 +421,8 @@ impl GitRepos {
         let normalized = normalize_url(url);
         let key = access.key(&normalized);
         let mut branches = match self.locate(&normalized) {
-            Location::Override(path) => {
-                let repo = self.open_override(url, &key, &path)?.to_thread_local();
+            Location::Override(o) => {
+                let repo = self.open_override(url, &key, &o.path)?.to_thread_local();
                 local_branches(&repo).map_err(|e| objects_error(url, &e))?
             }
             Location::Remote => {
@@ -410,9 +481,35 @@ impl GitRepos {
         self.cache_dir.join(cache_dir_name(&normalize_url(url)))
     }
 
+    /// The paths of override repositories whose working tree was read since the last call, each once per
+    /// `GitRepos` (for a note to the user: what is rendered includes uncommitted changes).
+    pub fn take_worktree_reads(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut lock(&self.worktree_reads).1)
+    }
+
+    /// List the working tree of `repo`, the override at `path` (not cached: files change on disk).
+    fn worktree_tree(
+        &self,
+        url: &str,
+        repo: &gix::Repository,
+        path: &Path,
+    ) -> Result<Arc<GitTree>, GitError> {
+        let tree = walk_worktree(repo).map_err(|message| GitError::Open {
+            repo: url.to_owned(),
+            path: path.to_owned(),
+            message: format!("reading its working tree: {message}"),
+        })?;
+        let mut reads = lock(&self.worktree_reads);
+        if reads.0.insert(path.to_owned()) {
+            tracing::info!(repo = url, path = %path.display(), "reading the working tree (uncommitted changes included)");
+            reads.1.push(path.to_owned());
+        }
+        Ok(Arc::new(tree))
+    }
+
     fn locate(&self, key: &str) -> Location {
-        match self.overrides.iter().find(|(url, _)| url == key) {
-            Some((_, path)) => Location::Override(path.clone()),
+        match self.overrides.iter().find(|o| o.url == key) {
+            Some(o) => Location::Override(o.clone()),
             None => Location::Remote,
         }
     }
@@ -1193,6 +1290,138 @@ fn walk_tree(repo: &gix::Repository, commit: ObjectId) -> gix::Result<GitTree> {
         directories,
         files,
     })
+}
+
+/// Whether `revision` of the override `o` is read from its working tree: `o` is not `committed`, `repo`
+/// has a working tree, and `revision` names what is checked out there (`""`, `HEAD`, or the branch `HEAD`
+/// names, short or full).
+fn reads_worktree(repo: &gix::Repository, o: &RepoOverride, revision: &str) -> bool {
+    if o.committed || repo.workdir().is_none() {
+        return false;
+    }
+    let rev = revision.trim();
+    if rev.is_empty() || rev == "HEAD" {
+        return true;
+    }
+    // Detached: only `HEAD` names what is checked out.
+    let Ok(Some(head)) = repo.head_name() else {
+        return false;
+    };
+    let full = head.as_bstr();
+    full == rev || full.strip_prefix(b"refs/heads/") == Some(rev.as_bytes())
+}
+
+/// List a working tree as [`walk_tree`] lists a commit: tracked files present on disk (regular files and
+/// symlinks; submodules as directories) and untracked files no exclude rule ignores; nested repositories
+/// and `.git` are left out. Directories are those holding a listed file, in walk order.
+fn walk_worktree(repo: &gix::Repository) -> Result<GitTree, String> {
+    use gix::index::entry::Mode;
+
+    let workdir = repo.workdir().ok_or("a bare repository has no working tree")?;
+    let index = repo.index_or_empty().map_err(|e| error_text(&e))?;
+    let mut files = BTreeSet::new();
+    let mut gitlinks = BTreeSet::new();
+    let mut tracked = HashSet::new();
+    for entry in index.entries() {
+        let rel = entry.path(&index).to_str_lossy().into_owned();
+        let on_disk = std::fs::symlink_metadata(workdir.join(&rel)).ok();
+        let file = [Mode::FILE, Mode::FILE_EXECUTABLE, Mode::SYMLINK].contains(&entry.mode);
+        if entry.mode == Mode::COMMIT {
+            if on_disk.is_some_and(|m| m.is_dir()) {
+                gitlinks.insert(rel.clone());
+            }
+        } else if file && on_disk.is_some_and(|m| !m.is_dir()) {
+            files.insert(rel.clone());
+        }
+        tracked.insert(rel);
+    }
+    let mut excludes = repo
+        .excludes(
+            &index,
+            None,
+            gix::worktree::stack::state::ignore::Source::WorktreeThenIdMappingIfNotSkipped,
+        )
+        .map_err(|e| error_text(&e))?;
+    let mut pending = vec![String::new()];
+    while let Some(dir) = pending.pop() {
+        let full = workdir.join(&dir);
+        let entries = std::fs::read_dir(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", full.display()))?;
+            let name = entry.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let name = name.to_string_lossy();
+            let rel = if dir.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let is_dir = entry.file_type().map_err(|e| format!("{rel}: {e}"))?.is_dir();
+            let skip = if is_dir {
+                // A submodule, or a repository of its own.
+                gitlinks.contains(&rel) || entry.path().join(".git").exists()
+            } else {
+                tracked.contains(&rel)
+            };
+            if skip {
+                continue;
+            }
+            let mode = if is_dir { Mode::DIR } else { Mode::FILE };
+            let ignored = excludes
+                .at_path(Path::new(&rel), Some(mode))
+                .map_err(|e| format!("{rel}: {}", error_text(&e)))?
+                .is_excluded();
+            match (ignored, is_dir) {
+                (true, _) => {}
+                (false, true) => pending.push(rel),
+                (false, false) => {
+                    files.insert(rel);
+                }
+            }
+        }
+    }
+    let mut directories: BTreeSet<&str> = gitlinks.iter().map(String::as_str).collect();
+    for path in files.iter().chain(&gitlinks) {
+        directories.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
+    }
+    let mut directories: Vec<String> = directories.into_iter().map(str::to_owned).collect();
+    directories.sort_by(|a, b| super::walk_order(a, b));
+    Ok(GitTree {
+        sha: WORKING_TREE.to_owned(),
+        directories,
+        files: files.into_iter().collect(),
+    })
+}
+
+/// Read `paths` of the working tree at `workdir`, following symbolic links that stay inside it.
+fn read_worktree_files(url: &str, workdir: &Path, paths: &[String]) -> Result<Vec<Vec<u8>>, GitError> {
+    let error = |path: &str, found: bool| {
+        let (repo, sha, path) = (url.to_owned(), WORKING_TREE.to_owned(), path.to_owned());
+        if found {
+            GitError::NotAFile { repo, sha, path }
+        } else {
+            GitError::PathNotFound { repo, sha, path }
+        }
+    };
+    let root = workdir.canonicalize().map_err(|_| error("", false))?;
+    paths
+        .iter()
+        .map(|path| {
+            let parts = split_path(path).ok_or_else(|| error(path, false))?;
+            let real = root
+                .join(parts.join("/"))
+                .canonicalize()
+                .ok()
+                .filter(|real| real.starts_with(&root) && !real.starts_with(root.join(".git")))
+                .ok_or_else(|| error(path, false))?;
+            if real.is_dir() {
+                return Err(error(path, true));
+            }
+            std::fs::read(&real).map_err(|_| error(path, false))
+        })
+        .collect()
 }
 
 /// Read the blob at `path` of `tree`, following symbolic links that stay inside the repository.

@@ -12,7 +12,7 @@ use super::{
     BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
     SourceError, Sources,
     credentials::{self, RepoCredentials},
-    git::{self, Access},
+    git::{self, Access, RepoOverride},
     github::{self, same_api},
     github_metrics::AppSetRef,
     recorded::{Recorded, RecordedGit},
@@ -26,8 +26,9 @@ pub struct LiveConfig {
     pub git: bool,
     /// Bare-clone cache directory.
     pub git_cache_dir: PathBuf,
-    /// `URL=PATH` overrides: reads of `URL` use the local repository at `PATH`.
-    pub repo_overrides: Vec<(String, PathBuf)>,
+    /// `URL=PATH` overrides: reads of `URL` use the local repository at `PATH` (its working
+    /// tree for its checked-out branch, unless `committed`).
+    pub repo_overrides: Vec<RepoOverride>,
     /// Ask the Kubernetes API (default kubeconfig / in-cluster) for cluster Secrets.
     pub kube: bool,
     /// List pull requests live from GitHub (when they are not recorded).
@@ -44,6 +45,9 @@ pub struct LiveConfig {
     pub github_max_age: Duration,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
+    /// Missing inputs come with each request (`appset serve`), not from files on the command
+    /// line: errors then say what the request should carry.
+    pub inputs_by_request: bool,
 }
 
 impl LiveConfig {
@@ -54,7 +58,7 @@ impl LiveConfig {
     /// (`appset serve` has no Kubernetes API, `appset render` lets its token override Secrets).
     pub fn live(
         git_cache_dir: PathBuf,
-        repo_overrides: Vec<(String, PathBuf)>,
+        repo_overrides: Vec<RepoOverride>,
         github_api: Option<String>,
         github_token: Option<String>,
         github_max_age: Duration,
@@ -68,6 +72,7 @@ impl LiveConfig {
             github_api,
             github_token,
             github_token_overrides_refs: false,
+            inputs_by_request: false,
             github_max_age,
             repo_credentials: Arc::default(),
         }
@@ -298,7 +303,7 @@ impl Inputs {
             .live
             .repo_overrides
             .iter()
-            .any(|(u, _)| git::normalize_url(u) == git::normalize_url(url));
+            .any(|o| git::normalize_url(&o.url) == git::normalize_url(url));
         // Recorded `git:` replaces live git, as recorded `clusters:` and `pullRequests:` replace
         // their live sources: a file that records repositories renders with no network.
         let recorded = &self.recorded.git;
@@ -521,13 +526,17 @@ impl Sources for Inputs {
                     .collect());
             }
             if !self.live.kube {
-                return Err(SourceError::Unavailable(
-                    "cluster Secrets are not recorded and this process reads no cluster: send them \
-                     with the request, as `inputs.clusters` (a list of Argo CD cluster Secrets) beside \
-                     `applicationSet` in a JSON body, or as `clusters:` in a second YAML document \
-                     after the ApplicationSet (`appset render` takes --clusters FILE)"
-                        .into(),
-                ));
+                let what = if self.live.inputs_by_request {
+                    "send them with the request, as `inputs.clusters` (a list of Argo CD cluster \
+                     Secrets) beside `applicationSet` in a JSON body, or as `clusters:` in a second \
+                     YAML document after the ApplicationSet"
+                } else {
+                    "pass --clusters FILE, or record them as `clusters:` in the file's recorded \
+                     inputs"
+                };
+                return Err(SourceError::Unavailable(format!(
+                    "cluster Secrets are not recorded and this process reads no cluster: {what}"
+                )));
             }
             let client = self
                 .kube_client()

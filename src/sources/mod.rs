@@ -12,7 +12,7 @@
 //!   I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
-//! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's second YAML document (pure).
+//! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's recorded-inputs document (pure).
 //! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
 //!   across runs.
@@ -35,7 +35,7 @@ use std::{
 use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
-pub use git::{GitBranch, GitError, GitRepos, GitTree};
+pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{Recorded, RecordedCommit, RecordedRepo, parse_cluster_secrets, parse_pull_requests};

@@ -1,6 +1,6 @@
 //! Recorded inputs: the git trees, cluster Secrets, Secrets and pull requests that an
-//! ApplicationSet file's second YAML document (or `--clusters`, `--pull-requests`, a request to
-//! `appset serve`) holds, so the engine runs with no network.
+//! ApplicationSet file's recorded-inputs document (see [`crate::file`]; or `--clusters`,
+//! `--pull-requests`, a request to `appset serve`) holds, so the engine runs with no network.
 //!
 //! Stage: sources (pure: recorded repositories are materialised in memory into the same
 //! [`GitTree`] shape that live git reads produce).
@@ -108,7 +108,8 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
     serde_path_to_error::deserialize(doc).map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
-/// Recorded inputs: what an ApplicationSet file's second YAML document holds.
+/// Recorded inputs: what an ApplicationSet file's recorded-inputs document holds (`kind:
+/// RecordedInputs`, or a document without a kind such as a second one after the set).
 ///
 /// ```yaml
 /// git:
