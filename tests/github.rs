@@ -203,8 +203,10 @@ async fn n_application_sets_over_m_polls_cost_one_request_per_page_per_poll() {
     const M: usize = 4;
     let server = Server::start().await;
     server.add_repo("example", "app", many_pulls(250));
-    // A listing is reused for 300 ms: the N sets of one poll share it; polls are 400 ms apart.
-    let github = Arc::new(GitHub::new(None, Duration::from_millis(300)));
+    // A listing is reused until it expires: the N sets of one poll share it, and each poll
+    // starts by expiring it (as a max age would, but with no dependence on how fast a loaded
+    // machine runs one poll).
+    let github = Arc::new(GitHub::new(None, Duration::from_secs(3600)));
     let sets: Vec<_> = (0..N)
         .map(|i| appset(&format!("set{i}"), &server.base, "example", "app", ""))
         .collect();
@@ -221,7 +223,7 @@ async fn n_application_sets_over_m_polls_cost_one_request_per_page_per_poll() {
             assert_eq!(r.unwrap().applications.len(), 250);
         }
         if poll + 1 < M {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            github.expire("example", "app");
         }
     }
     let requests = gets(&server.log()).len();
