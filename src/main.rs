@@ -934,7 +934,30 @@ fn diff_files(
 ) -> Result<appset::diff::Diff> {
     let diff =
         |before: &[Value], after: &[Value]| appset::diff::diff(before, after, appset::diff::Before::Rendered);
-    if let ([(_, before)], [(_, after)]) = (old.as_slice(), new.as_slice()) {
+    if let ([(old_key, before)], [(new_key, after)]) = (old.as_slice(), new.as_slice()) {
+        // One set on each side is compared whatever its name, but a different name is more
+        // likely two unrelated files than a rename: say so.
+        if old_key != new_key {
+            let name = |k: &Option<(String, String)>| {
+                k.as_ref()
+                    .map(|(ns, n)| {
+                        if ns.is_empty() {
+                            n.clone()
+                        } else {
+                            format!("{ns}/{n}")
+                        }
+                    })
+                    .unwrap_or_default()
+            };
+            eprintln!(
+                "warning: {} holds ApplicationSet {:?} and {} holds {:?}: compared as one set \
+                 changed (a rename deletes every Application of the old name's set in a cluster)",
+                files[0].display(),
+                name(old_key),
+                files[1].display(),
+                name(new_key)
+            );
+        }
         return Ok(diff(&before.applications, &after.applications));
     }
     let by_key = |sets: Vec<(Option<(String, String)>, pipeline::Output)>, file: &Path| {

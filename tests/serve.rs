@@ -631,4 +631,17 @@ fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
     assert_eq!(code(&old, &new), Some(2));
     assert_eq!(code(&old, &grown), Some(1));
     assert_eq!(code(&old, &old), Some(0));
+    // Two files of different ApplicationSets are compared, with a warning.
+    let other = write("other.json", &list_set("t", &["a"]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["render", "-o", "names", "--diff"])
+        .arg(&old)
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("/s\"") && stderr.contains("/t\""),
+        "{stderr}"
+    );
 }
