@@ -28,6 +28,22 @@ use crate::{
 pub use self::application::{SetContext, application};
 use self::{fasttemplate::FastTemplate, jinja::Jinja};
 
+/// The goTemplate function set (Argo CD's map) with Go's signatures: (name, fixed parameters,
+/// variadic). For the differential fuzzer (tests/gotemplate_fuzz.rs); not a stable API.
+#[doc(hidden)]
+pub fn gotemplate_functions() -> Vec<(&'static str, usize, bool)> {
+    gotemplate::function_signatures()
+}
+
+/// Render one goTemplate string on `data` with `goTemplateOptions` entries, as a template field
+/// is rendered (errors carry appset's `failed to execute go template ...: ` prefix). For the
+/// differential fuzzer (tests/gotemplate_fuzz.rs); not a stable API.
+#[doc(hidden)]
+pub fn gotemplate_render_once(template: &str, data: &Value, options: &[String]) -> Result<String, String> {
+    let params: Params = serde_json::from_value(data.clone()).map_err(|e| format!("data: {e}"))?;
+    gotemplate::GoTemplate::new(options, None)?.render_once(template, &params)
+}
+
 /// The engine an ApplicationSet renders with.
 #[derive(Debug, Clone)]
 pub enum Engine {

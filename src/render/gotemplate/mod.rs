@@ -153,6 +153,11 @@ impl GoTemplate {
     }
 }
 
+/// Every function of the set with Go's signature: (name, fixed parameters, variadic).
+pub(crate) fn function_signatures() -> Vec<(&'static str, usize, bool)> {
+    funcs::all().map(|f| (f.name, f.fixed, f.variadic)).collect()
+}
+
 impl GoTemplate {
     /// Render with `missingkey=error`: `Ok(None)` when a key is missing.
     pub(crate) fn render_strict(
