@@ -708,6 +708,13 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
             }
             ValueKind::Number if !is_float(&v) => {
                 let n = v.as_i64().unwrap_or(0).max(0);
+                // Go 1.22 ranges over an integer; a huge one would exhaust memory here before
+                // any fuel limit is reached, so it is an error rather than a crash.
+                if n > MAX_RANGE_INT {
+                    return Err(err(format!(
+                        "template: base:{at}: range over {n} exceeds appset's limit of {MAX_RANGE_INT} iterations"
+                    )));
+                }
                 Ok((0..n).map(|i| J::from(vec![J::from(i), J::from(i)])).collect())
             }
             _ => Err(err(format!(
@@ -723,6 +730,9 @@ fn register(env: &mut Environment<'static>, missing: MissingKey) {
         },
     );
 }
+
+/// The most iterations a `range` over an integer may make.
+const MAX_RANGE_INT: i64 = 1_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -1131,5 +1141,20 @@ mod tests {
             &[],
         );
         assert!(e.contains("fuel"), "{e}");
+    }
+
+    /// Found by the differential fuzzer: `range` over a huge integer panicked ("capacity
+    /// overflow") instead of failing.
+    #[test]
+    fn range_over_a_huge_integer_is_an_error_not_a_crash() {
+        let data = serde_json::json!({"big": 1e21});
+        let err = crate::render::gotemplate_render_once("{{range int64 .big}}x{{end}}", &data, &[])
+            .map(|_| ())
+            .and_then(|_| crate::render::gotemplate_render_once("{{range 9000000000}}x{{end}}", &data, &[]));
+        assert!(err.unwrap_err().contains("exceeds appset's limit"));
+        assert_eq!(
+            crate::render::gotemplate_render_once("{{range 3}}x{{end}}", &data, &[]).unwrap(),
+            "xxx"
+        );
     }
 }
