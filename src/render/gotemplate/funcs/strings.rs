@@ -54,11 +54,45 @@ pub(super) const FUNCS: &[Func] = &[
 ];
 
 fn lower(a: &[J]) -> Result<J, String> {
-    Ok(J::from(str_at(a, 0).to_lowercase()))
+    Ok(J::from(str_at(a, 0).chars().map(go_to_lower).collect::<String>()))
 }
 
 fn upper(a: &[J]) -> Result<J, String> {
-    Ok(J::from(str_at(a, 0).to_uppercase()))
+    Ok(J::from(str_at(a, 0).chars().map(go_to_upper).collect::<String>()))
+}
+
+/// Go's `unicode.ToUpper`: one rune to one rune (Unicode's simple mapping). Rust's full mapping
+/// turns `ß` into `SS` and `ﬁ` into `FI`; Go leaves a rune without a simple mapping as it is.
+fn go_to_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` (simple mapping; `İ` is `i`, where Rust's full mapping adds a dot).
+fn go_to_lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut low = c.to_lowercase();
+    match (low.next(), low.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToTitle`: the upper case, except the four Latin digraphs, whose title case is
+/// their own (`ǆ` → `ǅ`).
+fn go_to_title(c: char) -> char {
+    match c {
+        '\u{1C4}'..='\u{1C6}' => '\u{1C5}',
+        '\u{1C7}'..='\u{1C9}' => '\u{1C8}',
+        '\u{1CA}'..='\u{1CC}' => '\u{1CB}',
+        '\u{1F1}'..='\u{1F3}' => '\u{1F2}',
+        c => go_to_upper(c),
+    }
 }
 
 fn title_case(a: &[J]) -> Result<J, String> {
@@ -352,7 +386,7 @@ fn title(s: &str) -> String {
     let mut prev_letter = false;
     for c in s.chars() {
         if !prev_letter && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
+            out.push(go_to_title(c));
         } else {
             out.push(c);
         }
