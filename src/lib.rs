@@ -15,7 +15,6 @@
 //! Engine (pure; I/O only through [`sources`], and goTemplate's clock and random functions):
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
-//! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
@@ -24,6 +23,7 @@
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
 //! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
 //!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.
 //!

@@ -8,6 +8,8 @@
 
 use regex::Regex;
 
+use crate::generators::glob::Doublestar;
+
 /// The namespaces the controller serves.
 #[derive(Debug, Clone)]
 pub struct Namespaces {
@@ -18,7 +20,10 @@ pub struct Namespaces {
 #[derive(Debug, Clone)]
 enum Pattern {
     Exact(String),
-    Match(Regex),
+    /// A shell glob: doublestar's matcher, whose `*`, `?`, classes and `{a,b}` are the shell's
+    /// for a name without `/`.
+    Glob(Doublestar),
+    Regex(Regex),
 }
 
 impl Namespaces {
@@ -30,13 +35,13 @@ impl Namespaces {
         let mut out = Vec::new();
         for p in patterns.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
             let pattern = if let Some(re) = p.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-                Pattern::Match(Regex::new(re).map_err(|e| {
+                Pattern::Regex(Regex::new(re).map_err(|e| {
                     format!("--applicationset-namespaces: {p:?} is not a regular expression: {e}")
                 })?)
             } else if p.contains(['*', '?', '[', '{']) {
-                Pattern::Match(
-                    glob_regex(p)
-                        .map_err(|e| format!("--applicationset-namespaces: {p:?} is not a glob: {e}"))?,
+                Pattern::Glob(
+                    Doublestar::new(p)
+                        .map_err(|_| format!("--applicationset-namespaces: {p:?} is not a glob"))?,
                 )
             } else {
                 Pattern::Exact(p.to_string())
@@ -59,7 +64,9 @@ impl Namespaces {
         ns == self.own
             || self.patterns.iter().any(|p| match p {
                 Pattern::Exact(name) => name == ns,
-                Pattern::Match(re) => re.is_match(ns),
+                // A pattern too complex to evaluate matches nothing.
+                Pattern::Glob(glob) => glob.is_match(ns).unwrap_or(false),
+                Pattern::Regex(re) => re.is_match(ns),
             })
     }
 
@@ -80,54 +87,11 @@ impl Namespaces {
             match p {
                 Pattern::Exact(n) if !names.contains(n) => names.push(n.clone()),
                 Pattern::Exact(_) => {}
-                Pattern::Match(_) => return None,
+                Pattern::Glob(_) | Pattern::Regex(_) => return None,
             }
         }
         Some(names)
     }
-}
-
-/// A shell glob as an anchored regular expression: `*` any run of characters, `?` one, `[...]`
-/// a class (`[!...]` negated), `{a,b}` alternatives; everything else literal.
-fn glob_regex(glob: &str) -> Result<Regex, regex::Error> {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
-    let mut depth = 0usize;
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            '[' => {
-                re.push('[');
-                if chars.peek() == Some(&'!') {
-                    chars.next();
-                    re.push('^');
-                }
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
-                    }
-                    if c == '\\' || c == '[' {
-                        re.push('\\');
-                    }
-                    re.push(c);
-                }
-                re.push(']');
-            }
-            '{' => {
-                depth += 1;
-                re.push_str("(?:");
-            }
-            ',' if depth > 0 => re.push('|'),
-            '}' if depth > 0 => {
-                depth -= 1;
-                re.push(')');
-            }
-            c => re.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    re.push('$');
-    Regex::new(&re)
 }
 
 #[cfg(test)]
