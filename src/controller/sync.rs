@@ -326,11 +326,7 @@ async fn execute(
             }
         })
         .collect();
-    let results = futures::stream::iter(adoptions)
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    if let Some((name, e)) = settle(ctx, appset, "Adopted", results).await {
+    if let Some((name, e)) = settle(ctx, appset, "Adopted", adoptions, concurrency).await {
         return Err((
             condition::UPDATE_ERROR,
             format!("error adopting Application {ns}/{name} from Argo CD's ApplicationSet controller: {e}"),
@@ -354,11 +350,7 @@ async fn execute(
                 }
             })
             .collect();
-        let results = futures::stream::iter(writes)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        if let Some((name, e)) = settle(ctx, appset, verb, results).await {
+        if let Some((name, e)) = settle(ctx, appset, verb, writes, concurrency).await {
             return Err((reason, format!("error applying Application {ns}/{name}: {e}")));
         }
     }
@@ -401,11 +393,7 @@ async fn execute(
             }
         })
         .collect();
-    let results = futures::stream::iter(deletes)
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    if let Some((name, e)) = settle(ctx, appset, "Deleted", results).await {
+    if let Some((name, e)) = settle(ctx, appset, "Deleted", deletes, concurrency).await {
         return Err((
             condition::DELETE_ERROR,
             format!("error deleting Application {ns}/{name}: {e}"),
@@ -436,14 +424,19 @@ fn invalid_destination_with_resources_finalizer(
     clusters.problem(field("name"), field("server")).is_some()
 }
 
-/// Announce the Applications written successfully and return the failure of the smallest name
-/// (deterministic, as Argo CD reports it).
+/// Run the writes, `concurrency` at a time; announce the Applications written successfully and
+/// return the failure of the smallest name (deterministic, as Argo CD reports it).
 async fn settle(
     ctx: &Context,
     appset: &ApplicationSet,
     verb: &str,
-    results: Vec<(String, Result<(), kube::Error>)>,
+    writes: Vec<impl std::future::Future<Output = (String, Result<(), kube::Error>)>>,
+    concurrency: usize,
 ) -> Option<(String, kube::Error)> {
+    let results: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(writes)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     let mut done: Vec<&String> = results
         .iter()
         .filter(|(_, r)| r.is_ok())
