@@ -1707,14 +1707,8 @@ async fn the_controller_serves_its_namespace_and_the_matching_ones_only() {
     .await;
     // Argo CD's AppProjects, in the controller's namespace: `default` lets the team namespaces
     // use it (issue 13, item 5), `closed` does not.
-    let projects: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        own,
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-            "appprojects",
-        ),
-    );
+    let projects: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), own, &controller::app_project_resource());
     for (name, source_namespaces) in [
         ("default", json!(["ctl-ns-team-*"])),
         ("closed", json!(["elsewhere"])),

@@ -284,6 +284,14 @@ pub fn application_resource() -> ApiResource {
     ApiResource::erase::<Application>(&())
 }
 
+/// Argo CD's AppProject API resource (appset only reads projects).
+pub fn app_project_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    )
+}
+
 fn owned_by<'a>(
     apps: &'a [Arc<CachedApplication>],
     appset: &ApplicationSet,

@@ -156,12 +156,11 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
 /// The AppProjects (in the controller's namespace) the generated Applications name: their
 /// `spec.sourceNamespaces`, `None` when absent, or why they could not be read.
 async fn app_projects(ctx: &Context, generated: &Output) -> BTreeMap<String, pipeline::ProjectLookup> {
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-        "appprojects",
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &ctx.config.controller_namespace,
+        &super::app_project_resource(),
     );
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &ctx.config.controller_namespace, &resource);
     let mut out = BTreeMap::new();
     for app in &generated.applications {
         let name = pipeline::application_project(app);
