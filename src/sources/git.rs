@@ -934,6 +934,16 @@ fn credentials_fn(
 /// A failed fetch, classified: an unknown host key, a refused key or password and a TLS failure
 /// each say so and name the Secret that supplied the credential. The URL is shown without any
 /// password it embeds.
+/// Whether a message carries HTTP status 401: the number standing alone, not part of a port
+/// (`127.0.0.1:40185`) or another number.
+fn http_status_401(message: &str) -> bool {
+    message.match_indices("401").any(|(i, _)| {
+        let before = message[..i].chars().next_back();
+        let after = message[i + 3..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == ':') && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 fn fetch_error(url: &str, access: &Access, e: &gix::Error, ssh_log: &str) -> GitError {
     let ssh: Vec<&str> = ssh_log
         .lines()
@@ -954,16 +964,17 @@ fn fetch_error(url: &str, access: &Access, e: &gix::Error, ssh_log: &str) -> Git
         Some(
             "the SSH host key of the server is not known (add it to argocd-ssh-known-hosts-cm, or set insecure: \"true\" on the Secret)",
         )
-    } else if all.contains("Permission denied")
-        || all.contains("401")
-        || all.contains("Authentication failed")
-    {
-        Some("authentication failed")
     } else if all.contains("certificate")
         || all.contains("InvalidCertificate")
         || all.contains("UnknownIssuer")
     {
+        // Before authentication: a TLS failure happens before any HTTP status.
         Some("the server's TLS certificate is not trusted")
+    } else if all.contains("Permission denied")
+        || http_status_401(&all)
+        || all.contains("Authentication failed")
+    {
+        Some("authentication failed")
     } else {
         None
     };
@@ -1605,5 +1616,15 @@ mod tests {
         );
         assert_eq!(split_path("../x"), None);
         assert_eq!(split_path(""), None);
+    }
+
+    /// A port that contains 401 is no HTTP 401 (a TLS failure on port 40185 was once reported as
+    /// an authentication failure).
+    #[test]
+    fn only_a_standalone_401_is_an_http_401() {
+        assert!(http_status_401("status code 401 Unauthorized"));
+        assert!(http_status_401("HTTP 401"));
+        assert!(!http_status_401("https://127.0.0.1:40185/apps: UnknownIssuer"));
+        assert!(!http_status_401("took 14011 ms"));
     }
 }
