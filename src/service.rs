@@ -150,6 +150,7 @@ fn render_field(e: &RenderError) -> Option<String> {
 fn out_of_fuel(e: &RenderError) -> bool {
     match e {
         RenderError::Jinja(j) => j.kind() == minijinja::ErrorKind::OutOfFuel,
+        RenderError::OutOfFuel(_) => true,
         RenderError::Field { source, .. } => out_of_fuel(source),
         _ => false,
     }

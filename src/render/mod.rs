@@ -64,6 +64,9 @@ pub enum RenderError {
     /// minijinja failed (syntax, undefined variable, fuel exhausted, ...).
     #[error("{}", jinja_message(.0))]
     Jinja(#[source] minijinja::Error),
+    /// A goTemplate string ran out of fuel (Go's message with appset's reason).
+    #[error("{0}")]
+    OutOfFuel(String),
     /// The requested engine is not available.
     #[error("{0}")]
     Unsupported(String),
@@ -222,11 +225,8 @@ pub fn map_strings<E>(
 enum Str {
     Fast(FastTemplate),
     Jinja(String),
-    /// A compiled goTemplate: its name in the environment and its Go source (for messages).
-    Go {
-        name: String,
-        source: String,
-    },
+    /// A parsed goTemplate string.
+    Go(Box<gotemplate::Compiled>),
 }
 
 enum Node {
@@ -245,13 +245,16 @@ enum Key {
 pub struct CompiledTemplate {
     root: Node,
     env: Option<minijinja::Environment<'static>>,
-    /// The data is Go's (numbers as float64) rather than jinja's.
-    go: bool,
+    /// The goTemplate engine, when the tree has goTemplate strings (their data is Go's:
+    /// numbers as float64).
+    go: Option<gotemplate::GoTemplate>,
 }
 
 struct Compiler<'e> {
     engine: &'e Engine,
     env: Option<minijinja::Environment<'static>>,
+    /// Whether a goTemplate string was compiled.
+    go: bool,
 }
 
 impl Compiler<'_> {
@@ -262,11 +265,8 @@ impl Compiler<'_> {
                 .map(Str::Fast)),
             Engine::Go(g) if g.is_template(s) => {
                 let compiled = g.compile(s).map_err(|e| RenderError::Syntax(e).in_field(field))?;
-                let name = self.add(field, is_key, compiled, || g.environment())?;
-                Ok(Some(Str::Go {
-                    name,
-                    source: s.to_string(),
-                }))
+                self.go = true;
+                Ok(Some(Str::Go(Box::new(compiled))))
             }
             Engine::Jinja(j) if j.is_template(s) => {
                 let name = self.add(field, is_key, s.to_string(), || j.environment())?;
@@ -353,12 +353,19 @@ struct RenderCtx<'p> {
 impl CompiledTemplate {
     /// Parse every string of `template` (a JSON tree) once. `field` is the tree's path.
     pub fn compile(engine: &Engine, field: &str, template: &Value) -> Result<CompiledTemplate, RenderError> {
-        let mut c = Compiler { engine, env: None };
+        let mut c = Compiler {
+            engine,
+            env: None,
+            go: false,
+        };
         let root = c.node(field, template)?;
         Ok(CompiledTemplate {
             root,
             env: c.env,
-            go: matches!(engine, Engine::Go(_)),
+            go: match engine {
+                Engine::Go(g) if c.go => Some((**g).clone()),
+                _ => None,
+            },
         })
     }
 
@@ -366,13 +373,11 @@ impl CompiledTemplate {
     pub fn render(&self, params: &Params, warnings: &mut Vec<Warning>) -> Result<Value, RenderError> {
         let mut ctx = RenderCtx {
             params,
-            jinja: self.env.as_ref().map(|_| {
-                if self.go {
-                    gotemplate::context(params)
-                } else {
-                    jinja_context(params)
-                }
-            }),
+            jinja: if self.go.is_some() {
+                Some(gotemplate::context(params))
+            } else {
+                self.env.as_ref().map(|_| jinja_context(params))
+            },
             warnings: Vec::new(),
         };
         let out = self.node(&self.root, &mut ctx)?;
@@ -404,19 +409,17 @@ impl CompiledTemplate {
                 }
                 Ok(s)
             }
-            Str::Go { name, source } => {
-                let (Some(env), Some(jctx)) = (&self.env, &ctx.jinja) else {
-                    return Err(RenderError::Unsupported("goTemplate without environment".into()));
+            Str::Go(compiled) => {
+                let (Some(g), Some(data)) = (&self.go, &ctx.jinja) else {
+                    return Err(RenderError::Unsupported("goTemplate without its engine".into()));
                 };
-                env.get_template(name)
-                    .and_then(|t| t.render(jctx.clone()))
-                    .map_err(|e| {
-                        if e.kind() == minijinja::ErrorKind::OutOfFuel {
-                            RenderError::Jinja(e).in_field(field)
-                        } else {
-                            RenderError::Syntax(gotemplate::execution_error(source, &e)).in_field(field)
-                        }
-                    })
+                g.execute(compiled, data).map_err(|e| {
+                    if e.ends_with(gotemplate::FUEL_EXHAUSTED) {
+                        RenderError::OutOfFuel(e).in_field(field)
+                    } else {
+                        RenderError::Syntax(e).in_field(field)
+                    }
+                })
             }
             Str::Jinja(name) => {
                 let (Some(env), Some(jctx)) = (&self.env, &ctx.jinja) else {

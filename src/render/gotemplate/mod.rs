@@ -1,100 +1,86 @@
-//! `goTemplate: true`: Go `text/template` syntax executed on minijinja.
+//! `goTemplate: true`: Go's `text/template`, parsed and executed the way Go does it.
 //!
 //! Stage: render. Pure, except two function families: the date functions read the clock and the
 //! time zone database (`gotime`), the random ones draw from the operating system's random source.
 //!
-//! Each template string is parsed by [`parse`] and compiled (here, [`GoTemplate::compile`]) into
-//! a minijinja template whose every operation goes through a helper with Go's semantics:
-//! - field access, with `missingkey`;
-//! - printing (`%v`, `<no value>`) and truthiness;
-//! - `eq`/`lt`/...; `index`, `len`, `printf`; `and`/`or` short-circuit, written out inline;
-//! - `range` over maps in key order, with `break` and `continue`;
+//! Each template string is parsed by [`parse`], checked as Go's parser checks it (functions and
+//! variables defined; [`GoTemplate::compile`]) and run by `exec`, a port of Go's `exec.go`:
+//! - values keep Go's types: data is `interface {}` holding JSON's types (every number a
+//!   `float64`), integer literals are `int`, a function's result has its Go result type;
+//! - each argument is converted to its parameter's Go type before a call, as text/template's
+//!   `evalArg`/`validateType` do (`wrong type for value; expected string; got float64`);
+//! - field access with `missingkey`; printing (`%v`, `<no value>`) and truthiness;
+//! - `range` over slices, maps in key order and integers, with `break` and `continue`;
 //! - the sprig functions Argo CD allows, plus `normalize`, `slugify`, `toYaml`, `fromYaml` and
-//!   `fromYamlArray` (`funcs`), with text/template's arity errors from Go's signatures;
+//!   `fromYamlArray` (`funcs`), with Go's signatures (`funcs/signatures.txt`);
 //! - method calls on the values that have methods: semver versions (`semver`, a port of
 //!   Masterminds semver v3) and times (`gotime`, a port of Go's `time` layouts and durations).
 //!
-//! The rest of the crate sees only [`GoTemplate`] (options, compile, render), [`context`] (the
-//! data of one render), [`execution_error`] (Argo CD's message) and [`DEFAULT_FUEL`].
+//! The rest of the crate sees only [`GoTemplate`] (options, compile, execute), [`Compiled`],
+//! [`context`] (the data of one render) and [`DEFAULT_FUEL`].
 //!
 //! Submodules, all private:
 //! - `parse`: the parser (pure);
+//! - `exec`: the interpreter (pure but for what the functions do);
 //! - `funcs`: the function set, one table of rows (name, Go's signature, implementation) in
-//!   category files;
-//! - `value`: Go's view of template values: printing, truthiness, types, conversions (pure);
+//!   category files, and Go's signatures;
+//! - `value`: Go's view of template values: types, printing, truthiness, conversions (pure);
 //! - `semver`: version values and constraints (pure);
 //! - `gotime`: time values, layouts and durations (reads the clock and the time zone database).
 //!
-//! One engine, minijinja, runs every mode, with its sandbox and fuel limit.
-//!
-//! Go's data model is kept: parameters come from JSON, so every number in them is a `float64`,
-//! while integer literals in a template are `int`, as in Argo CD.
+//! Every template string runs with a fuel limit (steps), so a runaway template fails instead of
+//! running on; values are minijinja values, the functions' common currency.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as J, value::ValueKind};
+use minijinja::Value as J;
 
-use self::parse::{Command, List, Node, Operand, Pipeline, Site};
-use crate::text;
+use self::parse::{List, Node, Operand, Pipeline};
 
+mod exec;
 mod funcs;
 mod gotime;
 mod parse;
 mod semver;
 mod value;
 
-use self::funcs::{arity_error, call, is_function};
-use self::value::{go_sprint, go_value, is_float, truth};
+use self::funcs::is_function;
+use self::value::go_value;
 
-/// Default fuel for one goTemplate string (as jinja).
+/// Default fuel for one goTemplate string: the steps (nodes, commands, iterations) it may run.
 pub(crate) const DEFAULT_FUEL: u64 = 50_000;
+
+/// The end of the message of a template that ran out of fuel.
+pub(crate) const FUEL_EXHAUSTED: &str = "fuel exhausted (the template runs too long)";
 
 /// `missingkey` behaviour (`goTemplateOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MissingKey {
-    /// `<no value>` (Go's `default` and `invalid`).
+    /// No value (`<no value>`): Go's `default` and `invalid`.
     Default,
-    /// `<no value>` too (interface maps have no zero value to print), but a field of a missing
-    /// value is an error: `nil pointer evaluating interface {}.b`.
+    /// The map's zero value: nil for `interface {}` (printed `<no value>`, but a field of it is
+    /// an error: `nil pointer evaluating interface {}.b`).
     Zero,
     /// An error: `map has no entry for key "x"`.
     Error,
 }
 
-/// A configured goTemplate environment.
-#[derive(Clone)]
+/// A configured goTemplate engine: `goTemplateOptions` and the fuel of one template string.
+#[derive(Debug, Clone)]
 pub struct GoTemplate {
-    env: Environment<'static>,
-    /// The same with `missingkey=error` (matrix `values` pre-resolution), built on first use.
-    strict: std::sync::OnceLock<Environment<'static>>,
     missing: MissingKey,
-    max_fuel: Option<u64>,
+    fuel: u64,
 }
 
-impl std::fmt::Debug for GoTemplate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoTemplate")
-            .field("missing", &self.missing)
-            .finish()
-    }
-}
-
-/// A minijinja environment with the Go helpers for one `missingkey` mode.
-fn environment(missing: MissingKey, max_fuel: Option<u64>) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
-    env.set_fuel(Some(max_fuel.map_or(DEFAULT_FUEL, |m| DEFAULT_FUEL.min(m))));
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    register(&mut env, missing);
-    env
-}
-
-fn err(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
+/// A parsed goTemplate string, ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Compiled {
+    source: String,
+    list: List,
 }
 
 impl GoTemplate {
-    /// An environment for Argo CD's `goTemplateOptions` (`missingkey=...`); `max_fuel` caps the
+    /// An engine for Argo CD's `goTemplateOptions` (`missingkey=...`); `max_fuel` caps the
     /// fuel of one template string.
     pub(crate) fn new(options: &[String], max_fuel: Option<u64>) -> Result<Self, String> {
         let mut missing = MissingKey::Default;
@@ -111,10 +97,8 @@ impl GoTemplate {
             }
         }
         Ok(GoTemplate {
-            env: environment(missing, max_fuel),
-            strict: std::sync::OnceLock::new(),
             missing,
-            max_fuel,
+            fuel: max_fuel.map_or(DEFAULT_FUEL, |m| DEFAULT_FUEL.min(m)),
         })
     }
 
@@ -123,22 +107,36 @@ impl GoTemplate {
         s.contains("{{")
     }
 
-    /// A copy of the environment to which compiled templates can be added.
-    pub(crate) fn environment(&self) -> Environment<'static> {
-        self.env.clone()
+    /// Parse a Go template, with Go's parse-time checks (defined functions and variables).
+    pub(crate) fn compile(&self, source: &str) -> Result<Compiled, String> {
+        let list = parse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
+        Checker {
+            vars: vec![String::new()],
+            source,
+        }
+        .list(&list)?;
+        Ok(Compiled {
+            source: source.to_string(),
+            list,
+        })
     }
 
-    /// Compile a Go template into minijinja source.
-    pub(crate) fn compile(&self, source: &str) -> Result<String, String> {
-        let list = parse::parse(source).map_err(|e| format!("failed to parse template {source}: {e}"))?;
-        let mut c = Compiler {
-            out: String::new(),
-            scopes: vec![HashMap::from([(String::new(), "root".to_string())])],
-            counter: 0,
-            source,
-        };
-        c.list(&list)?;
-        Ok(c.out)
+    /// Run a compiled template on `data` (from [`context`]).
+    pub(crate) fn execute(&self, t: &Compiled, data: &J) -> Result<String, String> {
+        self.execute_with(t, data, self.missing)
+    }
+
+    fn execute_with(&self, t: &Compiled, data: &J, missing: MissingKey) -> Result<String, String> {
+        exec::run(&t.list, data.clone(), missing, self.fuel).map_err(|e| match e {
+            exec::Stop::Fail(m) => format!("failed to execute go template {}: {m}", t.source),
+            exec::Stop::OutOfFuel => format!("failed to execute go template {}: {FUEL_EXHAUSTED}", t.source),
+            exec::Stop::Break | exec::Stop::Continue => {
+                format!(
+                    "failed to execute go template {}: break or continue outside range",
+                    t.source
+                )
+            }
+        })
     }
 
     /// Render `source` once with `params` (values, matrix interpolation, templatePatch).
@@ -147,18 +145,9 @@ impl GoTemplate {
             return Ok(source.to_string());
         }
         let compiled = self.compile(source)?;
-        self.env
-            .render_str(&compiled, context(params))
-            .map_err(|e| execution_error(source, &e))
+        self.execute(&compiled, &context(params))
     }
-}
 
-/// Every function of the set with Go's signature: (name, fixed parameters, variadic).
-pub(crate) fn function_signatures() -> Vec<(&'static str, usize, bool)> {
-    funcs::all().map(|f| (f.name, f.fixed, f.variadic)).collect()
-}
-
-impl GoTemplate {
     /// Render with `missingkey=error`: `Ok(None)` when a key is missing.
     pub(crate) fn render_strict(
         &self,
@@ -169,570 +158,122 @@ impl GoTemplate {
             return Ok(Some(source.to_string()));
         }
         let compiled = self.compile(source)?;
-        let strict = self
-            .strict
-            .get_or_init(|| environment(MissingKey::Error, self.max_fuel));
-        match strict.render_str(&compiled, context(params)) {
+        match self.execute_with(&compiled, &context(params), MissingKey::Error) {
             Ok(s) => Ok(Some(s)),
-            Err(e) if e.detail().is_some_and(|d| d.contains("map has no entry for key")) => Ok(None),
-            Err(e) => Err(execution_error(source, &e)),
+            Err(e) if e.contains("map has no entry for key") || e.contains("nil data; no entry for key") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
+}
+
+/// Every function of the set with Go's signature: (name, fixed parameters, variadic).
+pub(crate) fn function_signatures() -> Vec<(&'static str, usize, bool)> {
+    funcs::all().map(|f| (f.name, f.fixed, f.variadic)).collect()
 }
 
 /// The data of one render: the parameters, numbers as Go's `float64`.
 pub(crate) fn context(params: &crate::params::Params) -> J {
-    let root = J::from(
+    J::from(
         params
             .iter()
             .map(|(k, v)| (k.clone(), go_value(v)))
             .collect::<BTreeMap<String, J>>(),
-    );
-    minijinja::context! { root => root.clone(), dot => root }
+    )
 }
 
-/// Argo CD's message for an execution error.
-pub(crate) fn execution_error(source: &str, e: &Error) -> String {
-    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
-    if e.kind() == ErrorKind::OutOfFuel {
-        return format!(
-            "failed to execute go template {source}: fuel exhausted (the template runs too long)"
-        );
-    }
-    format!("failed to execute go template {source}: {detail}")
-}
+// ---- parse-time checks ---------------------------------------------------------------------------
 
-// ---- compilation ---------------------------------------------------------------------------------
-
-struct Compiler<'s> {
-    out: String,
-    /// Go variable name → minijinja name (a namespace whose `v` is the value), innermost last.
-    scopes: Vec<HashMap<String, String>>,
-    counter: usize,
+/// Go's parser's checks: every variable is declared before use (a control structure's
+/// declarations end with it) and every function is defined.
+struct Checker<'s> {
+    /// Declared variables (`$` is ""), innermost last.
+    vars: Vec<String>,
     source: &'s str,
 }
 
-fn jstr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-impl Compiler<'_> {
-    fn fresh(&mut self, prefix: &str) -> String {
-        self.counter += 1;
-        format!("{prefix}{}", self.counter)
-    }
-
-    fn lookup(&self, var: &str, p: &Pipeline) -> Result<String, String> {
-        self.scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.get(var))
-            .map(|n| {
-                if var.is_empty() {
-                    n.clone()
-                } else {
-                    format!("{n}.v")
-                }
-            })
-            .ok_or_else(|| {
-                format!(
-                    "failed to parse template {}: template: base:{}: undefined variable \"${var}\"",
-                    self.source, p.pos.line
-                )
-            })
-    }
-
-    fn declare(&mut self, var: &str) -> String {
-        let name = self.fresh("v");
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(var.to_string(), name.clone());
-        }
-        name
+impl Checker<'_> {
+    fn error(&self, p: &Pipeline, message: String) -> String {
+        format!(
+            "failed to parse template {}: template: base:{}: {message}",
+            self.source, p.pos.line
+        )
     }
 
     fn list(&mut self, list: &List) -> Result<(), String> {
-        for node in list {
-            self.node(node)?;
-        }
-        Ok(())
+        list.iter().try_for_each(|n| self.node(n))
     }
 
-    fn scoped(&mut self, list: &List) -> Result<(), String> {
-        self.scopes.push(HashMap::new());
-        let r = self.list(list);
-        self.scopes.pop();
+    /// A control structure: its pipelines' and bodies' variables end with it.
+    fn control(&mut self, f: impl FnOnce(&mut Self) -> Result<(), String>) -> Result<(), String> {
+        let mark = self.vars.len();
+        let r = f(self);
+        self.vars.truncate(mark);
         r
-    }
-
-    /// A branch body in its own variable scope, after binding the branch's declared variables.
-    fn branch(&mut self, bind: Option<(&Pipeline, &str)>, body: &List) -> Result<(), String> {
-        self.scopes.push(HashMap::new());
-        let bound = match bind {
-            Some((p, value)) if !p.vars.is_empty() => self.bind(p, value),
-            _ => Ok(()),
-        };
-        let r = bound.and_then(|()| self.list(body));
-        self.scopes.pop();
-        r
-    }
-
-    /// An `{{else}}` body, if any.
-    fn otherwise(&mut self, otherwise: &Option<List>) -> Result<(), String> {
-        if let Some(o) = otherwise {
-            self.out.push_str("{% else %}");
-            self.scoped(o)?;
-        }
-        Ok(())
     }
 
     fn node(&mut self, node: &Node) -> Result<(), String> {
         match node {
-            Node::Text(t) => {
-                let lit = jstr(t);
-                self.out.push_str(&format!("{{{{ {lit} }}}}"));
-            }
-            Node::Action(p) => {
-                let value = self.pipeline(p)?;
-                if p.vars.is_empty() {
-                    self.out.push_str(&format!("{{{{ go_print({value}) }}}}"));
-                } else {
-                    self.bind(p, &value)?;
+            Node::Text(_) | Node::Break | Node::Continue => Ok(()),
+            Node::Action(p) => self.pipeline(p),
+            Node::If { branches, otherwise } | Node::With { branches, otherwise } => self.control(|c| {
+                for (cond, body) in branches {
+                    c.pipeline(cond)?;
+                    c.list(body)?;
                 }
-            }
-            Node::If { branches, otherwise } => {
-                for (i, (cond, body)) in branches.iter().enumerate() {
-                    let value = self.pipeline(cond)?;
-                    let kw = if i == 0 { "if" } else { "elif" };
-                    // Variables declared in a condition are visible in its branch only.
-                    self.out.push_str(&format!("{{% {kw} go_truth({value}) %}}"));
-                    self.branch(Some((cond, &value)), body)?;
-                }
-                self.otherwise(otherwise)?;
-                self.out.push_str("{% endif %}");
-            }
-            Node::With { branches, otherwise } => {
-                let mut closes = 0;
-                for (i, (value_p, body)) in branches.iter().enumerate() {
-                    let value = self.pipeline(value_p)?;
-                    let w = self.fresh("w");
-                    if i > 0 {
-                        self.out.push_str("{% else %}");
-                    }
-                    let saved = self.fresh("s");
-                    // No `{% with %}` scope: minijinja's loop controls must not cross one. `dot`
-                    // is restored by hand (a `break` skipping the restore ends the iteration,
-                    // whose scope then goes away).
-                    self.out.push_str(&format!(
-                        "{{% set {w} = {value} %}}{{% if go_truth({w}) %}}{{% set {saved} = dot %}}{{% set dot = {w} %}}"
-                    ));
-                    self.branch(Some((value_p, &w)), body)?;
-                    self.out.push_str(&format!("{{% set dot = {saved} %}}"));
-                    closes += 1;
-                }
-                self.otherwise(otherwise)?;
-                for _ in 0..closes {
-                    self.out.push_str("{% endif %}");
-                }
-            }
+                otherwise.as_ref().map_or(Ok(()), |o| c.list(o))
+            }),
             Node::Range {
                 pipeline,
                 body,
                 otherwise,
-            } => {
-                let value = self.pipeline(pipeline)?;
-                let item = self.fresh("it");
-                let at = jstr(&pipeline.pos.to_string());
-                self.out.push_str(&format!(
-                    "{{% for {item} in go_range({value}, {at}) %}}{{% set dot = {item}[1] %}}"
-                ));
-                self.scopes.push(HashMap::new());
-                match pipeline.vars.as_slice() {
-                    [] => {}
-                    [v] => {
-                        let name = self.declare(v);
-                        self.out
-                            .push_str(&format!("{{% set {name} = namespace(v={item}[1]) %}}"));
-                    }
-                    [k, v] => {
-                        let kn = self.declare(k);
-                        let vn = self.declare(v);
-                        self.out.push_str(&format!(
-                            "{{% set {kn} = namespace(v={item}[0]) %}}{{% set {vn} = namespace(v={item}[1]) %}}"
-                        ));
-                    }
-                    _ => return Err("too many variables in range".into()),
-                }
-                let r = self.list(body);
-                self.scopes.pop();
-                r?;
-                self.otherwise(otherwise)?;
-                self.out.push_str("{% endfor %}");
-            }
-            Node::Break => self.out.push_str("{% break %}"),
-            Node::Continue => self.out.push_str("{% continue %}"),
+            } => self.control(|c| {
+                c.pipeline(pipeline)?;
+                c.list(body)?;
+                otherwise.as_ref().map_or(Ok(()), |o| c.list(o))
+            }),
         }
-        Ok(())
     }
 
-    /// Declare or assign a pipeline's variables (the value is already an expression).
-    fn bind(&mut self, p: &Pipeline, value: &str) -> Result<(), String> {
-        for var in &p.vars {
-            if p.assign {
-                let target = self.lookup(var, p)?;
-                self.out.push_str(&format!("{{% set {target} = {value} %}}"));
-            } else {
-                let name = self.declare(var);
-                self.out
-                    .push_str(&format!("{{% set {name} = namespace(v={value}) %}}"));
-            }
-        }
-        Ok(())
-    }
-
-    fn pipeline(&mut self, p: &Pipeline) -> Result<String, String> {
-        let mut value: Option<String> = None;
+    fn pipeline(&mut self, p: &Pipeline) -> Result<(), String> {
         for cmd in &p.commands {
-            value = Some(self.command(cmd, value, p)?);
+            for o in &cmd.args {
+                self.operand(o, p)?;
+            }
         }
-        value.ok_or_else(|| "empty pipeline".into())
+        for v in &p.vars {
+            if p.assign {
+                self.variable(v, p)?;
+            } else {
+                self.vars.push(v.clone());
+            }
+        }
+        Ok(())
     }
 
-    fn command(&mut self, cmd: &Command, piped: Option<String>, p: &Pipeline) -> Result<String, String> {
-        let source = self.source;
-        let parse_err = |m: String| {
-            format!(
-                "failed to parse template {source}: template: base:{}: {m}",
-                p.pos.line
-            )
-        };
-        match &cmd.args[0] {
-            Operand::Identifier(name) => {
-                let mut args = Vec::new();
-                for (a, site) in cmd.args[1..].iter().zip(&cmd.sites[1..]) {
-                    args.push(self.operand(a, site, p)?);
-                }
-                if let Some(message) = arity_error(name, cmd.args.len() - 1, piped.is_some()) {
-                    // An execution error, as in Go: only when the call is reached.
-                    return Ok(self.fail(name, &message, &cmd.site));
-                }
-                if let Some(v) = piped {
-                    args.push(v);
-                }
-                match name.as_str() {
-                    "and" | "or" => {
-                        // Short-circuit, as Go (1.18+): the result is the first falsy (and) or
-                        // truthy (or) argument, else the last.
-                        let mut expr = args.pop().unwrap_or_default();
-                        while let Some(a) = args.pop() {
-                            expr = if name == "and" {
-                                format!("({expr} if go_truth({a}) else {a})")
-                            } else {
-                                format!("({a} if go_truth({a}) else {expr})")
-                            };
-                        }
-                        Ok(expr)
-                    }
-                    _ if is_function(name) => {
-                        let at = jstr(&cmd.site.pos.to_string());
-                        let src = jstr(&cmd.site.source);
-                        Ok(format!(
-                            "gocall({}, {at}, {src}, [{}])",
-                            jstr(name),
-                            args.join(", ")
-                        ))
-                    }
-                    _ => Err(parse_err(format!("function \"{name}\" not defined"))),
-                }
-            }
-            first => {
-                // `.a.Method arg` / `$v.Method arg` / `(pipe).Method arg`: a method call on the
-                // value the chain leads to (semver and time values have methods).
-                let chain_base = match first {
-                    Operand::Field(c) if !c.is_empty() => Some(("dot".to_string(), c)),
-                    Operand::Variable(name, c) if !c.is_empty() => Some((self.lookup(name, p)?, c)),
-                    Operand::Pipe(inner, c) if !c.is_empty() => {
-                        Some((format!("({})", self.pipeline(inner)?), c))
-                    }
-                    _ => None,
-                };
-                if let (Some((base, chain)), true) = (chain_base, cmd.args.len() > 1 || piped.is_some()) {
-                    let (method, path) = chain.split_last().unwrap_or((&chain[0], &[]));
-                    let at = Self::receiver_site(first, &cmd.sites[0]);
-                    let receiver = self.field(base, path, at);
-                    let mut args = Vec::new();
-                    for (a, site) in cmd.args[1..].iter().zip(&cmd.sites[1..]) {
-                        args.push(self.operand(a, site, p)?);
-                    }
-                    args.extend(piped);
-                    // An argument that does not convert is named by Go at that argument.
-                    let arg_at = cmd.sites.get(1..).and_then(<[Site]>::last).unwrap_or(at);
-                    return Ok(format!(
-                        "go_method({receiver}, {}, [{}, {}, {}, {}], [{}])",
-                        jstr(method),
-                        jstr(&at.pos.to_string()),
-                        jstr(&at.source),
-                        jstr(&arg_at.pos.to_string()),
-                        jstr(&arg_at.source),
-                        args.join(", ")
-                    ));
-                }
-                if cmd.args.len() > 1 || piped.is_some() {
-                    let what = match first {
-                        Operand::Field(f) => format!("can't give argument to non-function .{}", f.join(".")),
-                        Operand::Variable(v, chain) if chain.is_empty() => {
-                            format!("can't give argument to non-function ${v}")
-                        }
-                        Operand::String(v) => {
-                            format!("can't give argument to non-function {}", text::go_quote(v))
-                        }
-                        Operand::Int(i) => format!("can't give argument to non-function {i}"),
-                        Operand::Bool(b) => format!("can't give argument to non-function {b}"),
-                        Operand::Dot => "can't give argument to non-function .".to_string(),
-                        _ => "can't give argument to non-function".to_string(),
-                    };
-                    // An execution error, as in Go: only when the action is reached.
-                    return Ok(self.fail(&cmd.sites[0].source, &what, &cmd.sites[0]));
-                }
-                self.operand(first, &cmd.sites[0], p)
-            }
+    fn variable(&self, name: &str, p: &Pipeline) -> Result<(), String> {
+        if self.vars.iter().any(|v| v == name) {
+            Ok(())
+        } else {
+            Err(self.error(p, format!("undefined variable \"${name}\"")))
         }
     }
 
-    /// The node Go names when a field of `o` fails: for `(pipe).f`, the last node evaluated
-    /// inside the parentheses (`at <"1.2.3">` for `(semver "1.2.3").Nope`); else `site`.
-    fn receiver_site<'c>(o: &'c Operand, site: &'c Site) -> &'c Site {
+    fn operand(&mut self, o: &Operand, p: &Pipeline) -> Result<(), String> {
         match o {
-            Operand::Pipe(inner, _) => inner.commands.last().and_then(|c| c.sites.last()).unwrap_or(site),
-            _ => site,
+            Operand::Variable(name, _) => self.variable(name, p),
+            Operand::Identifier(name) if !is_function(name) => {
+                Err(self.error(p, format!("function \"{name}\" not defined")))
+            }
+            Operand::Pipe(inner, _) => {
+                // A parenthesized pipeline's declarations last as long as the enclosing ones.
+                self.pipeline(inner)
+            }
+            _ => Ok(()),
         }
     }
-
-    /// An expression that fails with Go's execution error `message`, `at <node>` at `site`.
-    fn fail(&self, node: &str, message: &str, site: &Site) -> String {
-        format!(
-            "go_fail({}, {}, {})",
-            jstr(&site.pos.to_string()),
-            jstr(node),
-            jstr(message)
-        )
-    }
-
-    fn field(&self, base: String, chain: &[String], site: &Site) -> String {
-        if chain.is_empty() {
-            return base;
-        }
-        let keys: Vec<String> = chain.iter().map(|k| jstr(k)).collect();
-        format!(
-            "go_field({base}, {}, {}, {})",
-            jstr(&site.pos.to_string()),
-            jstr(&site.source),
-            keys.join(", ")
-        )
-    }
-
-    fn operand(&mut self, o: &Operand, site: &Site, p: &Pipeline) -> Result<String, String> {
-        Ok(match o {
-            Operand::Dot => "dot".into(),
-            Operand::Field(chain) => self.field("dot".into(), chain, site),
-            Operand::Variable(name, chain) => {
-                let base = self.lookup(name, p)?;
-                self.field(base, chain, site)
-            }
-            Operand::Pipe(inner, chain) => {
-                let v = self.pipeline(inner)?;
-                self.field(format!("({v})"), chain, Self::receiver_site(o, site))
-            }
-            Operand::String(s) => jstr(s),
-            Operand::Int(i) => format!("go_int({i})"),
-            Operand::Float(f) => format!("go_float({})", jstr(&format!("{f:?}"))),
-            Operand::Bool(b) => (if *b { "true" } else { "false" }).into(),
-            Operand::Nil => "none".into(),
-            Operand::Identifier(name) => {
-                // A function with no arguments used as an operand (e.g. `(list)`).
-                if !is_function(name) {
-                    return Err(format!(
-                        "failed to parse template {}: template: base:{}: function \"{name}\" not defined",
-                        self.source, p.pos.line
-                    ));
-                }
-                if let Some(message) = arity_error(name, 0, false) {
-                    return Ok(self.fail(name, &message, site));
-                }
-                format!(
-                    "gocall({}, {}, {}, [])",
-                    jstr(name),
-                    jstr(&site.pos.to_string()),
-                    jstr(&site.source)
-                )
-            }
-        })
-    }
 }
-
-// ---- runtime: Go semantics ------------------------------------------------------------------------
-
-/// Whether `v` is a value with Go methods (a semver version, a time).
-fn has_methods(v: &J) -> bool {
-    v.downcast_object_ref::<semver::Version>().is_some()
-        || v.downcast_object_ref::<gotime::GoTime>().is_some()
-}
-
-/// Call method `name` of a value with methods.
-fn call_method(v: &J, name: &str, args: &[J]) -> Result<J, String> {
-    if let Some(version) = v.downcast_object_ref::<semver::Version>() {
-        return semver::method(version, name, args);
-    }
-    if let Some(time) = v.downcast_object_ref::<gotime::GoTime>() {
-        return gotime::method(time, name, args);
-    }
-    Err(format!("can't evaluate field {name} in type interface {{}}"))
-}
-
-fn exec_err(at: &str, src: &str, msg: impl std::fmt::Display) -> Error {
-    err(format!(
-        "template: base:{at}: executing \"base\" at <{src}>: {msg}"
-    ))
-}
-
-fn register(env: &mut Environment<'static>, missing: MissingKey) {
-    env.add_function("go_int", |i: i64| J::from(i));
-    env.add_function("go_float", |s: String| J::from(s.parse::<f64>().unwrap_or(0.0)));
-    env.add_function("go_truth", |v: J| truth(&v));
-    env.add_function("go_print", |v: J| -> String {
-        match v.kind() {
-            ValueKind::Undefined | ValueKind::None => "<no value>".into(),
-            _ => go_sprint(&v),
-        }
-    });
-    env.add_function(
-        "go_field",
-        // The keys come last: a `&[Value]` argument takes the rest of the arguments.
-        move |base: J, at: &str, src: &str, keys: &[J]| -> Result<J, Error> {
-            let mut v = base;
-            for k in keys {
-                let k = k.as_str().unwrap_or_default();
-                v = match v.kind() {
-                    ValueKind::Map => match v.get_attr(k) {
-                        Ok(x) if !x.is_undefined() => x,
-                        _ if missing == MissingKey::Error => {
-                            return Err(exec_err(at, src, format!("map has no entry for key {k:?}")));
-                        }
-                        _ => J::from(()),
-                    },
-                    ValueKind::Undefined | ValueKind::None => {
-                        if missing != MissingKey::Default {
-                            return Err(exec_err(
-                                at,
-                                src,
-                                format!("nil pointer evaluating interface {{}}.{k}"),
-                            ));
-                        }
-                        J::from(())
-                    }
-                    // Values with methods (semver, time): a method value without arguments.
-                    _ if has_methods(&v) => call_method(&v, k, &[]).map_err(|m| exec_err(at, src, m))?,
-                    // Data values are interface{} in Go (maps of interface{}), whatever they hold.
-                    _ => {
-                        return Err(exec_err(
-                            at,
-                            src,
-                            format!("can't evaluate field {k} in type interface {{}}"),
-                        ));
-                    }
-                };
-            }
-            Ok(v)
-        },
-    );
-    env.add_function(
-        "go_fail",
-        |at: &str, src: &str, message: &str| -> Result<J, Error> { Err(exec_err(at, src, message)) },
-    );
-    env.add_function(
-        "go_method",
-        |receiver: J, name: &str, sites: Vec<String>, args: Vec<J>| -> Result<J, Error> {
-            // sites: the receiver's node (position, source), then the last argument's.
-            let site = |i: usize| sites.get(i).map_or("", String::as_str);
-            let (at, src) = (site(0), site(1));
-            let m = match receiver.kind() {
-                _ if has_methods(&receiver) => {
-                    return call_method(&receiver, name, &args).map_err(|m| {
-                        if m.starts_with("can't handle") || m.starts_with("wrong type for value") {
-                            exec_err(site(2), site(3), m)
-                        } else {
-                            exec_err(at, src, m)
-                        }
-                    });
-                }
-                ValueKind::Map => format!("{name} is not a method but has arguments"),
-                ValueKind::Undefined | ValueKind::None => {
-                    format!("nil pointer evaluating interface {{}}.{name}")
-                }
-                _ => format!("can't evaluate field {name} in type interface {{}}"),
-            };
-            Err(exec_err(at, src, m))
-        },
-    );
-    env.add_function("go_range", |v: J, at: String| -> Result<Vec<J>, Error> {
-        match v.kind() {
-            ValueKind::Undefined | ValueKind::None => Ok(Vec::new()),
-            ValueKind::Seq => Ok(v
-                .try_iter()?
-                .enumerate()
-                .map(|(i, x)| J::from(vec![J::from(i as i64), x]))
-                .collect()),
-            ValueKind::Map => {
-                let mut keys: Vec<J> = v.try_iter()?.collect();
-                keys.sort_by_key(|k| k.to_string());
-                Ok(keys
-                    .into_iter()
-                    .map(|k| {
-                        let x = v.get_item(&k).unwrap_or_default();
-                        J::from(vec![k, x])
-                    })
-                    .collect())
-            }
-            ValueKind::Number if !is_float(&v) => {
-                let n = v.as_i64().unwrap_or(0).max(0);
-                // Go 1.22 ranges over an integer; a huge one would exhaust memory here before
-                // any fuel limit is reached, so it is an error rather than a crash.
-                if n > MAX_RANGE_INT {
-                    return Err(err(format!(
-                        "template: base:{at}: range over {n} exceeds appset's limit of {MAX_RANGE_INT} iterations"
-                    )));
-                }
-                Ok((0..n).map(|i| J::from(vec![J::from(i), J::from(i)])).collect())
-            }
-            _ => Err(err(format!(
-                "template: base:{at}: range can't iterate over {}",
-                go_sprint(&v)
-            ))),
-        }
-    });
-    env.add_function(
-        "gocall",
-        |name: String, at: String, src: String, args: Vec<J>| -> Result<J, Error> {
-            call(&name, &args).map_err(|m| exec_err(&at, &src, format!("error calling {name}: {m}")))
-        },
-    );
-}
-
-/// The most iterations a `range` over an integer may make.
-const MAX_RANGE_INT: i64 = 1_000_000;
 
 #[cfg(test)]
 mod tests {

@@ -251,3 +251,153 @@ pub(super) fn deep_equal(a: &J, b: &J) -> bool {
         (x, y) => x == y && a == b,
     }
 }
+
+/// A Go type as text/template meets it: a function's parameter or result type, or the dynamic
+/// type of a value. Values of the data are `interface {}` ([`GoType::Iface`]) holding one of
+/// the JSON types; function results have their function's result type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GoType {
+    /// `string`
+    Str,
+    /// `int`
+    Int,
+    /// `int64`
+    Int64,
+    /// `uint8` (an element of a string, `index "abc" 0`)
+    Uint8,
+    /// `uint32`
+    Uint32,
+    /// `float64`
+    Float64,
+    /// `bool`
+    Bool,
+    /// `[]interface {}`
+    List,
+    /// `[][]interface {}`
+    Lists,
+    /// `[]string`
+    Strings,
+    /// `[]int`
+    Ints,
+    /// `map[string]interface {}`
+    Map,
+    /// `map[string]string`
+    StrMap,
+    /// `time.Time`
+    Time,
+    /// `*semver.Version`
+    Version,
+    /// `sprig.certificate`
+    Certificate,
+    /// `interface {}`: a value of this static type has the dynamic type of what it holds.
+    Iface,
+    /// `reflect.Value`: text/template's builtins take their arguments unconverted.
+    Reflect,
+}
+
+impl GoType {
+    /// Go's name of the type, as `%T` and text/template's messages print it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            GoType::Str => "string",
+            GoType::Int => "int",
+            GoType::Int64 => "int64",
+            GoType::Uint8 => "uint8",
+            GoType::Uint32 => "uint32",
+            GoType::Float64 => "float64",
+            GoType::Bool => "bool",
+            GoType::List => "[]interface {}",
+            GoType::Lists => "[][]interface {}",
+            GoType::Strings => "[]string",
+            GoType::Ints => "[]int",
+            GoType::Map => "map[string]interface {}",
+            GoType::StrMap => "map[string]string",
+            GoType::Time => "time.Time",
+            GoType::Version => "*semver.Version",
+            GoType::Certificate => "sprig.certificate",
+            GoType::Iface => "interface {}",
+            GoType::Reflect => "reflect.Value",
+        }
+    }
+
+    /// The type of a name as reflect prints it (`None` for a type the set does not use).
+    pub(super) fn parse(name: &str) -> Option<GoType> {
+        [
+            GoType::Str,
+            GoType::Int,
+            GoType::Int64,
+            GoType::Uint8,
+            GoType::Uint32,
+            GoType::Float64,
+            GoType::Bool,
+            GoType::List,
+            GoType::Lists,
+            GoType::Strings,
+            GoType::Ints,
+            GoType::Map,
+            GoType::StrMap,
+            GoType::Time,
+            GoType::Version,
+            GoType::Certificate,
+            GoType::Iface,
+            GoType::Reflect,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
+    }
+
+    /// Go's `reflect.Kind` name.
+    pub(super) fn kind(self) -> &'static str {
+        match self {
+            GoType::List | GoType::Lists | GoType::Strings | GoType::Ints => "slice",
+            GoType::Map | GoType::StrMap => "map",
+            GoType::Time | GoType::Certificate | GoType::Reflect => "struct",
+            GoType::Version => "ptr",
+            GoType::Iface => "interface",
+            other => other.name(),
+        }
+    }
+
+    /// Whether a value of the type can be nil (text/template's `canBeNil`).
+    pub(super) fn can_be_nil(self) -> bool {
+        matches!(
+            self,
+            GoType::List
+                | GoType::Lists
+                | GoType::Strings
+                | GoType::Ints
+                | GoType::Map
+                | GoType::StrMap
+                | GoType::Version
+                | GoType::Iface
+                | GoType::Reflect
+        )
+    }
+
+    /// The type of an element of a slice or map of this type.
+    pub(super) fn elem(self) -> GoType {
+        match self {
+            GoType::Lists => GoType::List,
+            GoType::Strings | GoType::StrMap => GoType::Str,
+            GoType::Ints => GoType::Int,
+            GoType::Str => GoType::Uint8,
+            _ => GoType::Iface,
+        }
+    }
+}
+
+/// The dynamic type of a value held by an `interface {}` (`None` for nil).
+pub(super) fn dyn_type(v: &J) -> Option<GoType> {
+    Some(match v.kind() {
+        ValueKind::Undefined | ValueKind::None => return None,
+        ValueKind::Bool => GoType::Bool,
+        ValueKind::Number if is_float(v) => GoType::Float64,
+        ValueKind::Number => GoType::Int,
+        ValueKind::String => GoType::Str,
+        ValueKind::Seq | ValueKind::Iterable => GoType::List,
+        ValueKind::Map => GoType::Map,
+        _ if v.downcast_object_ref::<semver::Version>().is_some() => GoType::Version,
+        _ if v.downcast_object_ref::<gotime::GoTime>().is_some() => GoType::Time,
+        _ => GoType::Iface,
+    })
+}

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use minijinja::Value as J;
 
-use super::value::as_string;
+use super::value::{GoType, as_string};
 
 mod argo;
 mod builtins;
@@ -129,6 +129,73 @@ pub(super) fn arity_error(name: &str, explicit: usize, piped: bool) -> Option<St
     }
 }
 
+/// A function's Go signature, from signatures.txt: parameter types (the last one the element
+/// type of `...` when variadic), result type, and whether it also returns an error.
+#[derive(Debug, Clone)]
+pub(super) struct Signature {
+    /// The parameters' types.
+    pub(super) params: Vec<GoType>,
+    /// Whether the last parameter is variadic (`...`).
+    variadic: bool,
+    /// The (first) result's type.
+    pub(super) result: GoType,
+}
+
+impl Signature {
+    /// Parse reflect's `func(int, ...interface {}) (string, error)`.
+    fn parse(text: &str) -> Option<Signature> {
+        let rest = text.strip_prefix("func(")?;
+        let close = rest.find(')')?;
+        let (params, result) = (&rest[..close], rest[close + 1..].trim());
+        let mut variadic = false;
+        let params = params
+            .split(", ")
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let p = p.strip_prefix("...").inspect(|_| variadic = true).unwrap_or(p);
+                GoType::parse(p)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let result = result.trim_start_matches('(');
+        let result = result.split([',', ')']).next().unwrap_or(result).trim();
+        Some(Signature {
+            params,
+            variadic,
+            result: GoType::parse(result)?,
+        })
+    }
+
+    /// The type of parameter `i` (a variadic tail's element type; `interface {}` past the end
+    /// of a fixed list, which the arity check has refused before).
+    pub(super) fn param(&self, i: usize) -> GoType {
+        match self.params.get(i) {
+            Some(t) => *t,
+            None if self.variadic => self.params.last().copied().unwrap_or(GoType::Iface),
+            None => GoType::Iface,
+        }
+    }
+}
+
+/// Every function's Go signature (signatures.txt).
+fn signatures() -> &'static HashMap<&'static str, Signature> {
+    static SIGNATURES: OnceLock<HashMap<&'static str, Signature>> = OnceLock::new();
+    SIGNATURES.get_or_init(|| {
+        include_str!("signatures.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, sig) = l.split_once('\t')?;
+                Some((name, Signature::parse(sig)?))
+            })
+            .collect()
+    })
+}
+
+/// Go's signature of function `name`.
+pub(super) fn go_signature(name: &str) -> Option<&'static Signature> {
+    signatures().get(name)
+}
+
 /// Largest string a function may build (`repeat`, `indent`): a template cannot exhaust memory.
 pub(super) const MAX_STRING: usize = 1 << 20;
 
@@ -152,6 +219,30 @@ pub(super) fn call(name: &str, a: &[J]) -> Result<J, String> {
     Ok(out)
 }
 
+thread_local! {
+    /// The Go types of the arguments of the call in progress, as the interpreter knows them
+    /// (`None` for nil): what `typeOf`, `kindOf` and `%T` print.
+    static ARG_TYPES: std::cell::RefCell<Vec<Option<GoType>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`call`] with the Go types of the arguments (`types[i]` for `a[i]`), for the functions that
+/// look at types.
+pub(super) fn call_typed(name: &str, a: &[J], types: &[Option<GoType>]) -> Result<J, String> {
+    ARG_TYPES.with(|t| {
+        let mut t = t.borrow_mut();
+        t.clear();
+        t.extend_from_slice(types);
+    });
+    let out = call(name, a);
+    ARG_TYPES.with(|t| t.borrow_mut().clear());
+    out
+}
+
+/// The Go type of argument `i` of the call in progress, when the interpreter gave it.
+pub(super) fn arg_go_type(i: usize) -> Option<Option<GoType>> {
+    ARG_TYPES.with(|t| t.borrow().get(i).copied())
+}
+
 /// An exact argument count, for the functions that check their own (Go's message without the
 /// function's name).
 fn arity(args: &[J], n: usize) -> Result<(), String> {
@@ -164,6 +255,24 @@ fn arity(args: &[J], n: usize) -> Result<(), String> {
 /// Argument `i` as a string, the way sprig's `strval` gives it (empty when absent).
 fn str_at(a: &[J], i: usize) -> String {
     a.get(i).map(as_string).unwrap_or_default()
+}
+
+/// Go's type name of argument `i` (`%T`, `typeOf`): the interpreter's type when it gave one.
+fn type_at(a: &[J], i: usize) -> &'static str {
+    match arg_go_type(i) {
+        Some(Some(t)) => t.name(),
+        Some(None) => "<nil>",
+        None => super::value::type_name(&arg_at(a, i)),
+    }
+}
+
+/// Go's `reflect.Kind` name of argument `i` (`kindOf`).
+fn kind_at(a: &[J], i: usize) -> &'static str {
+    match arg_go_type(i) {
+        Some(Some(t)) => t.kind(),
+        Some(None) => "invalid",
+        None => super::value::kind_of(&arg_at(a, i)),
+    }
 }
 
 /// Argument `i` (undefined when absent).
@@ -194,6 +303,30 @@ mod tests {
             210 - 3 + 17 + 5,
             "sprig 3.2.3's 210 less Argo CD's 3, Go's 17 builtins, Argo CD's 5"
         );
+    }
+
+    /// Every function has Go's signature, with the arity of its row.
+    #[test]
+    fn every_function_has_its_go_signature() {
+        assert_eq!(
+            signatures().len(),
+            include_str!("signatures.txt")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count(),
+            "every line of signatures.txt parses"
+        );
+        for f in all() {
+            let sig = go_signature(f.name).unwrap_or_else(|| panic!("{} has no signature", f.name));
+            let fixed = sig.params.len() - usize::from(sig.variadic);
+            assert_eq!((fixed, sig.variadic), (f.fixed, f.variadic), "{}", f.name);
+        }
+        assert_eq!(signatures().len(), all().count());
+        let round = go_signature("round").unwrap();
+        assert_eq!(round.params, [GoType::Iface, GoType::Int, GoType::Float64]);
+        assert_eq!((round.variadic, round.param(7)), (true, GoType::Float64));
+        assert_eq!(go_signature("mustRegexSplit").unwrap().result, GoType::Strings);
+        assert_eq!(go_signature("semver").unwrap().result, GoType::Version);
     }
 
     /// The time functions are those `gotime` implements.

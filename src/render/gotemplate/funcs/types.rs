@@ -6,10 +6,8 @@
 
 use minijinja::Value as J;
 
-use super::{Func, arg_at, arity, str_at};
-use crate::render::gotemplate::value::{
-    as_string, deep_equal, go_sprint, items, kind_of, to_f64, to_i64, type_name,
-};
+use super::{Func, arg_at, arity, kind_at, str_at, type_at};
+use crate::render::gotemplate::value::{as_string, deep_equal, go_sprint, items, to_f64, to_i64};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("atoi", 1, false, atoi),
@@ -62,23 +60,23 @@ fn to_strings(a: &[J]) -> Result<J, String> {
 }
 
 fn kind_of_fn(a: &[J]) -> Result<J, String> {
-    Ok(J::from(kind_of(&a[0])))
+    Ok(J::from(kind_at(a, 0)))
 }
 
 fn kind_is(a: &[J]) -> Result<J, String> {
-    Ok(J::from(kind_of(&a[1]) == str_at(a, 0)))
+    Ok(J::from(kind_at(a, 1) == str_at(a, 0)))
 }
 
 fn type_of(a: &[J]) -> Result<J, String> {
-    Ok(J::from(type_name(&a[0])))
+    Ok(J::from(type_at(a, 0)))
 }
 
 fn type_is(a: &[J]) -> Result<J, String> {
-    Ok(J::from(type_name(&arg_at(a, 1)) == str_at(a, 0)))
+    Ok(J::from(type_at(a, 1) == str_at(a, 0)))
 }
 
 fn type_is_like(a: &[J]) -> Result<J, String> {
-    let (want, got) = (str_at(a, 0), type_name(&arg_at(a, 1)));
+    let (want, got) = (str_at(a, 0), type_at(a, 1));
     Ok(J::from(got == want || format!("*{want}") == got))
 }
 
