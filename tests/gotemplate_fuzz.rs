@@ -595,7 +595,14 @@ fn agrees_with_go_long() {
         |s| s.parse().expect("APPSET_FUZZ_SEED"),
     );
     println!("APPSET_FUZZ_SEED={seed} APPSET_FUZZ_COUNT={count}");
-    let report = fuzz(seed, count, |case, go, _| println!("PIN {}", pin_line(case, go)));
+    // APPSET_FUZZ_SHOW_OURS=1: appset's answer after each counterexample (`OURS ...`).
+    let show_ours = std::env::var_os("APPSET_FUZZ_SHOW_OURS").is_some();
+    let report = fuzz(seed, count, |case, go, ours| {
+        println!("PIN {}", pin_line(case, go));
+        if show_ours {
+            println!("OURS {}", json!(ours));
+        }
+    });
     report.print(0);
     assert_eq!(
         report.agree, report.total,
