@@ -13,7 +13,7 @@
 //! - a pipeline's value is unwrapped after each command (`interface {}` to what it holds);
 //! - variables live on one stack with Go's marks (`if`/`with`/`range` pop what they pushed);
 //! - fields, `missingkey`, methods of semver versions and times, `range` over slices, maps
-//!   (in key order) and integers (Go 1.22, as Argo CD's Go has it), `break` and `continue`;
+//!   (in key order) and integers (Go 1.24, as Argo CD's Go has it), `break` and `continue`;
 //! - `and` and `or` short-circuit.
 //!
 //! Each step costs fuel; a template that runs out fails instead of running on.
@@ -352,7 +352,7 @@ impl<'t> Exec<'t> {
                     .collect()
             }
             Some(GoType::Int | GoType::Int64 | GoType::Uint8 | GoType::Uint32) => {
-                // Go 1.22 ranges over an integer (Argo CD's Go does; the oracle's 1.19 does not).
+                // Go 1.24 ranges over an integer (Argo CD's Go does; the oracle's 1.19 does not).
                 if p.vars.len() > 1 {
                     return Err(self.fail_here(format!(
                         "can't use {} to iterate over more than one variable",

@@ -8,8 +8,10 @@
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arity};
-use crate::render::gotemplate::value::{as_string, go_sprint, is_float, to_f64, truth, type_name};
+use super::{Func, arg_go_type, arity};
+use crate::render::gotemplate::value::{
+    GoType, as_string, dyn_type, go_sprint, is_float, to_f64, truth, type_name,
+};
 use crate::text;
 
 pub(super) const FUNCS: &[Func] = &[
@@ -55,46 +57,80 @@ fn not(a: &[J]) -> Result<J, String> {
     Ok(J::from(!truth(&a[0])))
 }
 
+/// Go's `length`: no value makes reflect panic; a nil interface is a nil pointer.
 fn len(a: &[J]) -> Result<J, String> {
     arity(a, 1)?;
-    Ok(match a[0].kind() {
-        ValueKind::String => J::from(a[0].as_str().unwrap_or_default().len() as i64),
-        ValueKind::Seq | ValueKind::Map => J::from(a[0].len().unwrap_or(0) as i64),
-        _ => return Err(format!("len of type {}", type_name(&a[0]))),
-    })
+    if a[0].is_undefined() {
+        return Err("reflect: call of reflect.Value.Type on zero Value".into());
+    }
+    match go_type(a, 0) {
+        None => Err("len of nil pointer".into()),
+        Some(GoType::Str) => Ok(J::from(a[0].as_str().unwrap_or_default().len() as i64)),
+        Some(t) if matches!(t.kind(), "slice" | "map") => Ok(J::from(a[0].len().unwrap_or(0) as i64)),
+        Some(t) => Err(format!("len of type {}", t.name())),
+    }
 }
 
+/// Go's `index`: slices and strings by integer, maps by string key; a missing key gives the
+/// map's zero value (nil, which cannot be indexed further).
 fn index(a: &[J]) -> Result<J, String> {
-    let Some((base, keys)) = a.split_first() else {
-        return Err("wrong number of args for index: want at least 1 got 0".into());
+    let Some(mut t) = go_type(a, 0) else {
+        return Err("index of untyped nil".into());
     };
-    let mut v = base.clone();
-    for k in keys {
-        v = match v.kind() {
-            ValueKind::Map => {
-                let x = v.get_item(k).unwrap_or_default();
-                if x.is_undefined() { J::from(()) } else { x }
+    let mut item = a[0].clone();
+    for i in 1..a.len() {
+        let (key, kt) = (&a[i], go_type(a, i));
+        if t == GoType::Iface || matches!(item.kind(), ValueKind::None | ValueKind::Undefined) {
+            match dyn_type(&item) {
+                Some(inner) => t = inner,
+                None => return Err("index of nil pointer".into()),
             }
-            ValueKind::Seq | ValueKind::String => {
-                let i = match k.kind() {
-                    ValueKind::Number if !is_float(k) => k.as_i64().unwrap_or(-1),
-                    _ => return Err(format!("cannot index slice/array with type {}", type_name(k))),
+        }
+        match t.kind() {
+            "slice" | "string" => {
+                let x = match basic_kind(kt) {
+                    Basic::Int | Basic::Uint => key.as_i64().unwrap_or(0),
+                    _ if kt.is_none() => return Err("cannot index slice/array with nil".into()),
+                    _ => {
+                        return Err(format!(
+                            "cannot index slice/array with type {}",
+                            kt.map_or("<nil>", GoType::name)
+                        ));
+                    }
                 };
-                let n = v.len().unwrap_or(0) as i64;
-                if i < 0 || i >= n {
-                    return Err(format!("index out of range: {i}"));
+                let s = item.as_str().map(str::as_bytes);
+                let n = s.map_or_else(|| item.len().unwrap_or(0), <[u8]>::len) as i64;
+                if x < 0 || x > n {
+                    return Err(format!("index out of range: {x}"));
                 }
-                if v.kind() == ValueKind::String {
-                    J::from(i64::from(v.as_str().unwrap_or_default().as_bytes()[i as usize]))
-                } else {
-                    v.get_item(k).unwrap_or_default()
+                if x == n {
+                    let what = if s.is_some() { "string" } else { "slice" };
+                    return Err(format!("reflect: {what} index out of range"));
                 }
+                item = match s {
+                    Some(bytes) => J::from(i64::from(bytes[x as usize])),
+                    None => item.get_item(&J::from(x)).unwrap_or_default(),
+                };
             }
-            ValueKind::Undefined | ValueKind::None => return Err("index of untyped nil".into()),
-            _ => return Err(format!("can't index item of type {}", type_name(&v))),
-        };
+            "map" => {
+                match kt {
+                    Some(GoType::Str) => {}
+                    None => return Err("value is nil; should be of type string".into()),
+                    Some(other) => {
+                        return Err(format!("value has type {}; should be string", other.name()));
+                    }
+                }
+                item = match item.get_item(key) {
+                    Ok(x) if !x.is_undefined() => x,
+                    _ if t == GoType::StrMap => J::from(""),
+                    _ => J::from(()),
+                };
+            }
+            _ => return Err(format!("can't index item of type {}", t.name())),
+        }
+        t = t.elem();
     }
-    Ok(v)
+    Ok(item)
 }
 
 fn print(a: &[J]) -> Result<J, String> {
@@ -119,38 +155,140 @@ fn eq(a: &[J]) -> Result<J, String> {
     if a.len() < 2 {
         return Err("missing argument for comparison".into());
     }
-    let mut any = false;
-    for b in &a[1..] {
-        if basic_eq(&a[0], b)? {
-            any = true;
-        }
-    }
-    Ok(J::from(any))
+    Ok(J::from(go_eq(a, 0, 1..a.len())?))
 }
 
 fn ne(a: &[J]) -> Result<J, String> {
     arity(a, 2)?;
-    Ok(J::from(!basic_eq(&a[0], &a[1])?))
+    Ok(J::from(!go_eq(a, 0, 1..2)?))
 }
 
 fn lt(a: &[J]) -> Result<J, String> {
     arity(a, 2)?;
-    Ok(J::from(basic_lt(&a[0], &a[1])?))
+    Ok(J::from(go_lt(a)?))
 }
 
+/// `<=` is `<` or `==`.
 fn le(a: &[J]) -> Result<J, String> {
     arity(a, 2)?;
-    Ok(J::from(basic_lt(&a[0], &a[1])? || basic_eq(&a[0], &a[1])?))
+    Ok(J::from(go_lt(a)? || go_eq(a, 0, 1..2)?))
 }
 
 fn gt(a: &[J]) -> Result<J, String> {
     arity(a, 2)?;
-    Ok(J::from(!basic_lt(&a[0], &a[1])? && !basic_eq(&a[0], &a[1])?))
+    Ok(J::from(!(go_lt(a)? || go_eq(a, 0, 1..2)?)))
 }
 
 fn ge(a: &[J]) -> Result<J, String> {
     arity(a, 2)?;
-    Ok(J::from(!basic_lt(&a[0], &a[1])?))
+    Ok(J::from(!go_lt(a)?))
+}
+
+/// text/template's `basicKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basic {
+    Invalid,
+    Bool,
+    Int,
+    Uint,
+    Float,
+    Str,
+}
+
+/// The Go type of argument `i` after `indirectInterface` (`None`: nil or no value).
+fn go_type(a: &[J], i: usize) -> Option<GoType> {
+    arg_go_type(i).unwrap_or_else(|| dyn_type(&a[i]))
+}
+
+fn basic_kind(t: Option<GoType>) -> Basic {
+    match t {
+        Some(GoType::Bool) => Basic::Bool,
+        Some(GoType::Int | GoType::Int64) => Basic::Int,
+        Some(GoType::Uint8 | GoType::Uint32) => Basic::Uint,
+        Some(GoType::Float64) => Basic::Float,
+        Some(GoType::Str) => Basic::Str,
+        _ => Basic::Invalid,
+    }
+}
+
+/// Go's `isNil`: no value, or a nil map, slice or pointer.
+fn is_nil(v: &J, t: Option<GoType>) -> bool {
+    t.is_none() || matches!(v.kind(), ValueKind::None | ValueKind::Undefined)
+}
+
+/// Go's `eq` (Go 1.19's funcs.go): argument `first` against each of `others`.
+fn go_eq(a: &[J], first: usize, others: std::ops::Range<usize>) -> Result<bool, String> {
+    let (x, tx) = (&a[first], go_type(a, first));
+    let k1 = basic_kind(tx);
+    for i in others {
+        let (y, ty) = (&a[i], go_type(a, i));
+        let k2 = basic_kind(ty);
+        let truth = if k1 != k2 {
+            match (k1, k2) {
+                (Basic::Int, Basic::Uint) | (Basic::Uint, Basic::Int) => x.as_i64() == y.as_i64(),
+                _ if tx.is_some() && ty.is_some() => return Err("incompatible types for comparison".into()),
+                _ => false,
+            }
+        } else {
+            match k1 {
+                Basic::Bool | Basic::Str => x == y,
+                Basic::Int | Basic::Uint => x.as_i64() == y.as_i64(),
+                Basic::Float => to_f64(x) == to_f64(y),
+                Basic::Invalid => {
+                    let (rx, ry) = (tx.map(GoType::kind), ty.map(GoType::kind));
+                    if rx != ry && tx.is_some() && ty.is_some() {
+                        return Err(format!(
+                            "non-comparable types {}: {}, {}: {}",
+                            sprintf("%s", std::slice::from_ref(x)),
+                            tx.map_or("<nil>", GoType::name),
+                            ty.map_or("<nil>", GoType::name),
+                            go_sprint(y)
+                        ));
+                    }
+                    if is_nil(x, tx) || is_nil(y, ty) {
+                        is_nil(x, tx) == is_nil(y, ty)
+                    } else if let Some(t) = ty.filter(|t| matches!(t.kind(), "map" | "slice")) {
+                        return Err(format!(
+                            "non-comparable type {}: {}",
+                            sprintf("%s", std::slice::from_ref(y)),
+                            t.name()
+                        ));
+                    } else {
+                        tx == ty && x == y
+                    }
+                }
+            }
+        };
+        if truth {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Go's `lt` (Go 1.19's funcs.go).
+fn go_lt(a: &[J]) -> Result<bool, String> {
+    let k1 = basic_kind(go_type(a, 0));
+    if k1 == Basic::Invalid {
+        return Err("invalid type for comparison".into());
+    }
+    let k2 = basic_kind(go_type(a, 1));
+    if k2 == Basic::Invalid {
+        return Err("invalid type for comparison".into());
+    }
+    let (x, y) = (&a[0], &a[1]);
+    if k1 != k2 {
+        return match (k1, k2) {
+            (Basic::Int, Basic::Uint) | (Basic::Uint, Basic::Int) => Ok(x.as_i64() < y.as_i64()),
+            _ => Err("incompatible types for comparison".into()),
+        };
+    }
+    match k1 {
+        Basic::Bool | Basic::Invalid => Err("invalid type for comparison".into()),
+        Basic::Float => Ok(to_f64(x) < to_f64(y)),
+        Basic::Int | Basic::Uint => Ok(x.as_i64() < y.as_i64()),
+        Basic::Str => Ok(x.as_str() < y.as_str()),
+    }
 }
 
 fn urlquery(a: &[J]) -> Result<J, String> {
@@ -175,41 +313,6 @@ fn js(a: &[J]) -> Result<J, String> {
             .replace('\'', "\\'")
             .replace('"', "\\\""),
     ))
-}
-
-/// Go's `eq` on basic kinds (numbers of one kind, strings, bools, nil).
-fn basic_eq(a: &J, b: &J) -> Result<bool, String> {
-    match (a.kind(), b.kind()) {
-        (ValueKind::Number, ValueKind::Number) => {
-            if is_float(a) != is_float(b) {
-                return Err("incompatible types for comparison".into());
-            }
-            Ok(to_f64(a) == to_f64(b))
-        }
-        (ValueKind::String, ValueKind::String) | (ValueKind::Bool, ValueKind::Bool) => Ok(a == b),
-        (ValueKind::None | ValueKind::Undefined, ValueKind::None | ValueKind::Undefined) => Ok(true),
-        (ValueKind::None | ValueKind::Undefined, _) | (_, ValueKind::None | ValueKind::Undefined) => {
-            Err("incompatible types for comparison".into())
-        }
-        (ValueKind::Seq | ValueKind::Map, _) | (_, ValueKind::Seq | ValueKind::Map) => {
-            Err("non-comparable type".into())
-        }
-        _ => Err("incompatible types for comparison".into()),
-    }
-}
-
-/// Go's `lt` on basic kinds (numbers of one kind, strings).
-fn basic_lt(a: &J, b: &J) -> Result<bool, String> {
-    match (a.kind(), b.kind()) {
-        (ValueKind::Number, ValueKind::Number) => {
-            if is_float(a) != is_float(b) {
-                return Err("incompatible types for comparison".into());
-            }
-            Ok(to_f64(a) < to_f64(b))
-        }
-        (ValueKind::String, ValueKind::String) => Ok(a.as_str() < b.as_str()),
-        _ => Err("invalid type for comparison".into()),
-    }
 }
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%s %d %v %q %f %t %x %%`, with flags,

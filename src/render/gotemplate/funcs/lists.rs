@@ -8,8 +8,8 @@
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_at};
-use crate::render::gotemplate::value::{NIL_DEREF, deep_equal, items, kind_of, to_i64, truth};
+use super::{Func, arg_at, kind_at};
+use crate::render::gotemplate::value::{NIL_DEREF, deep_equal, items, to_i64, truth};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("append", 2, false, append),
@@ -51,45 +51,39 @@ fn list(a: &[J]) -> Result<J, String> {
 }
 
 fn first(a: &[J]) -> Result<J, String> {
-    Ok(list_of(&arg_at(a, 0), "find first")?
-        .first()
-        .cloned()
-        .unwrap_or_default())
+    Ok(list_of(a, 0, "find first")?.first().cloned().unwrap_or_default())
 }
 
 fn last(a: &[J]) -> Result<J, String> {
-    Ok(list_of(&arg_at(a, 0), "find last")?
-        .last()
-        .cloned()
-        .unwrap_or_default())
+    Ok(list_of(a, 0, "find last")?.last().cloned().unwrap_or_default())
 }
 
 fn rest(a: &[J]) -> Result<J, String> {
-    let l = list_of(&arg_at(a, 0), "find rest")?;
+    let l = list_of(a, 0, "find rest")?;
     Ok(J::from(l.get(1..).unwrap_or_default().to_vec()))
 }
 
 fn initial(a: &[J]) -> Result<J, String> {
-    let l = list_of(&arg_at(a, 0), "find initial")?;
+    let l = list_of(a, 0, "find initial")?;
     Ok(J::from(l[..l.len().saturating_sub(1)].to_vec()))
 }
 
 /// `append`, `push` and their `must` twins.
 fn append(a: &[J]) -> Result<J, String> {
-    let mut l = list_of(&arg_at(a, 0), "push")?;
+    let mut l = list_of(a, 0, "push")?;
     l.push(arg_at(a, 1));
     Ok(J::from(l))
 }
 
 fn prepend(a: &[J]) -> Result<J, String> {
     let mut l = vec![arg_at(a, 1)];
-    l.extend(list_of(&arg_at(a, 0), "prepend")?);
+    l.extend(list_of(a, 0, "prepend")?);
     Ok(J::from(l))
 }
 
 fn reverse(a: &[J]) -> Result<J, String> {
     Ok(J::from(
-        list_of(&arg_at(a, 0), "find reverse")?
+        list_of(a, 0, "find reverse")?
             .into_iter()
             .rev()
             .collect::<Vec<_>>(),
@@ -98,7 +92,7 @@ fn reverse(a: &[J]) -> Result<J, String> {
 
 fn uniq(a: &[J]) -> Result<J, String> {
     let mut out: Vec<J> = Vec::new();
-    for x in list_of(&arg_at(a, 0), "find uniq")? {
+    for x in list_of(a, 0, "find uniq")? {
         if !out.iter().any(|y| deep_equal(y, &x)) {
             out.push(x);
         }
@@ -108,7 +102,7 @@ fn uniq(a: &[J]) -> Result<J, String> {
 
 fn compact(a: &[J]) -> Result<J, String> {
     Ok(J::from(
-        list_of(&arg_at(a, 0), "compact")?
+        list_of(a, 0, "compact")?
             .into_iter()
             .filter(truth)
             .collect::<Vec<_>>(),
@@ -118,7 +112,7 @@ fn compact(a: &[J]) -> Result<J, String> {
 fn without(a: &[J]) -> Result<J, String> {
     let drop = &a[1..];
     Ok(J::from(
-        list_of(&arg_at(a, 0), "find without")?
+        list_of(a, 0, "find without")?
             .into_iter()
             .filter(|x| !drop.iter().any(|d| deep_equal(d, x)))
             .collect::<Vec<_>>(),
@@ -132,7 +126,7 @@ fn has(a: &[J]) -> Result<J, String> {
         return Ok(J::from(false));
     }
     Ok(J::from(
-        list_of(&haystack, "find has")?
+        list_of(a, 1, "find has")?
             .iter()
             .any(|x| deep_equal(x, &arg_at(a, 0))),
     ))
@@ -148,7 +142,7 @@ fn slice(a: &[J]) -> Result<J, String> {
         _ => {
             return Err(format!(
                 "list should be type of slice or array but {}",
-                kind_of(&arg_at(a, 0))
+                kind_at(a, 0)
             ));
         }
     };
@@ -166,13 +160,13 @@ fn slice(a: &[J]) -> Result<J, String> {
 
 fn concat(a: &[J]) -> Result<J, String> {
     let mut out = Vec::new();
-    for l in a {
+    for (i, l) in a.iter().enumerate() {
         match l.kind() {
             ValueKind::Seq => out.extend(items(l)),
             ValueKind::Undefined | ValueKind::None => {
                 return Err(NIL_DEREF.into());
             }
-            _ => return Err(format!("Cannot concat type {} as list", kind_of(l))),
+            _ => return Err(format!("Cannot concat type {} as list", kind_at(a, i))),
         }
     }
     Ok(J::from(out))
@@ -181,7 +175,7 @@ fn concat(a: &[J]) -> Result<J, String> {
 /// `chunk SIZE LIST`.
 fn chunk(a: &[J]) -> Result<J, String> {
     let size = to_i64(&arg_at(a, 0));
-    let l = list_of(&arg_at(a, 1), "chunk")?;
+    let l = list_of(a, 1, "chunk")?;
     if size <= 0 {
         return Err("runtime error: integer divide by zero".into());
     }
@@ -194,11 +188,14 @@ fn chunk(a: &[J]) -> Result<J, String> {
 
 /// A list argument of a sprig list function; Go's errors for anything else (`what` is the
 /// function's word in `Cannot find first on type string`).
-fn list_of(v: &J, what: &str) -> Result<Vec<J>, String> {
+fn list_of(a: &[J], i: usize, what: &str) -> Result<Vec<J>, String> {
+    let v = arg_at(a, i);
     match v.kind() {
-        ValueKind::Seq => Ok(items(v)),
+        ValueKind::Seq => Ok(items(&v)),
         // reflect.TypeOf(nil).Kind() in sprig: a nil-pointer panic that text/template recovers.
         ValueKind::Undefined | ValueKind::None => Err(NIL_DEREF.into()),
-        _ => Err(format!("Cannot {what} on type {}", kind_of(v))),
+        // chunk's message has no "on".
+        _ if what == "chunk" => Err(format!("Cannot chunk type {}", kind_at(a, i))),
+        _ => Err(format!("Cannot {what} on type {}", kind_at(a, i))),
     }
 }
