@@ -18,7 +18,7 @@
 //!
 //! Each step costs fuel; a template that runs out fails instead of running on.
 
-use minijinja::{Value as J, value::ValueKind};
+use minijinja::Value as J;
 
 use super::MissingKey;
 use super::funcs;
@@ -35,6 +35,9 @@ pub(super) struct Val {
     pub(super) v: J,
     /// Its Go type; `None`: no value.
     pub(super) ty: Option<GoType>,
+    /// The type of what it holds: `ty` itself, or for an `interface {}` the dynamic type of its
+    /// content (`None`: nil).
+    inner: Option<GoType>,
 }
 
 impl Val {
@@ -43,17 +46,35 @@ impl Val {
         Val {
             v: J::UNDEFINED,
             ty: None,
+            inner: None,
         }
     }
 
-    /// A value of type `ty`.
+    /// A value of type `ty` (for `interface {}`, holding what `v` is).
     pub(super) fn of(v: J, ty: GoType) -> Val {
-        Val { v, ty: Some(ty) }
+        if ty == GoType::Iface {
+            let inner = dyn_type(&v);
+            return Val::iface_as(v, inner);
+        }
+        Val {
+            v,
+            ty: Some(ty),
+            inner: Some(ty),
+        }
+    }
+
+    /// An `interface {}` holding a value of type `inner` (`None`: nil).
+    fn iface_as(v: J, inner: Option<GoType>) -> Val {
+        let v = if v.is_undefined() { J::from(()) } else { v };
+        Val {
+            v,
+            ty: Some(GoType::Iface),
+            inner,
+        }
     }
 
     /// An element of the data (or of any `interface {}` collection): `interface {}`.
     fn iface(v: J) -> Val {
-        let v = if v.is_undefined() { J::from(()) } else { v };
         Val::of(v, GoType::Iface)
     }
 
@@ -68,8 +89,13 @@ impl Val {
     /// `reflect.ValueOf(v.Interface())`: an `interface {}` becomes what it holds (no value for
     /// nil); other values stay.
     fn unwrap(self) -> Val {
-        match self.ty {
-            Some(GoType::Iface) => Val::dynamic(self.v),
+        match (self.ty, self.inner) {
+            (Some(GoType::Iface), None) => Val::invalid(),
+            (Some(GoType::Iface), Some(t)) => Val {
+                v: self.v,
+                ty: Some(t),
+                inner: Some(t),
+            },
             _ => self,
         }
     }
@@ -81,15 +107,12 @@ impl Val {
 
     /// An `interface {}` holding nil.
     fn is_nil_iface(&self) -> bool {
-        self.ty == Some(GoType::Iface) && matches!(self.v.kind(), ValueKind::None | ValueKind::Undefined)
+        self.ty == Some(GoType::Iface) && self.inner.is_none()
     }
 
     /// The type of what the value holds (an `interface {}`'s dynamic type); `None` for nil.
     fn concrete(&self) -> Option<GoType> {
-        match self.ty {
-            Some(GoType::Iface) => dyn_type(&self.v),
-            t => t,
-        }
+        self.inner
     }
 }
 
@@ -637,11 +660,16 @@ impl<'t> Exec<'t> {
             types.push(v.concrete());
             argv.push(arg_value(&v, param));
         }
-        let result = funcs::call_typed(name, &argv, &types)
+        let (result, held) = funcs::call_typed(name, &argv, &types)
             .map_err(|m| fail(site, format!("error calling {name}: {m}")))?;
         Ok(match sig.result {
-            GoType::Reflect if name == "index" => Val::iface(result),
-            GoType::Reflect => Val::dynamic(result),
+            // A function of `interface {}` (or text/template's `reflect.Value`) result: what it
+            // holds is the type the function says it returned (an argument's, say), else the
+            // value's own.
+            GoType::Iface | GoType::Reflect => {
+                let inner = held.unwrap_or_else(|| dyn_type(&result));
+                Val::iface_as(result, inner)
+            }
             t => Val::of(result, t),
         })
     }
@@ -741,7 +769,7 @@ impl<'t> Exec<'t> {
             return Ok(v);
         }
         if ty == GoType::Iface
-            && let Some(inner) = dyn_type(&v.v)
+            && let Some(inner) = v.inner
         {
             if inner == param {
                 return Ok(Val::of(v.v, inner));

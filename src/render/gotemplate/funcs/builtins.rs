@@ -8,7 +8,7 @@
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_go_type, arity};
+use super::{Func, arg_go_type, arity, returns_arg, returns_type};
 use crate::render::gotemplate::value::{
     GoType, as_string, dyn_type, go_sprint, is_float, to_f64, truth, type_name,
 };
@@ -77,6 +77,9 @@ fn index(a: &[J]) -> Result<J, String> {
     let Some(mut t) = go_type(a, 0) else {
         return Err("index of untyped nil".into());
     };
+    if a.len() == 1 {
+        return Ok(returns_arg(a, 0));
+    }
     let mut item = a[0].clone();
     for i in 1..a.len() {
         let (key, kt) = (&a[i], go_type(a, i));
@@ -129,6 +132,9 @@ fn index(a: &[J]) -> Result<J, String> {
             _ => return Err(format!("can't index item of type {}", t.name())),
         }
         t = t.elem();
+    }
+    if t != GoType::Iface {
+        returns_type(Some(t));
     }
     Ok(item)
 }

@@ -5,7 +5,7 @@
 
 use minijinja::Value as J;
 
-use super::{Func, arity, str_at};
+use super::{Func, arity, returns_arg, str_at};
 use crate::render::gotemplate::value::truth;
 
 pub(super) const FUNCS: &[Func] = &[
@@ -21,9 +21,9 @@ pub(super) const FUNCS: &[Func] = &[
 /// `default DEFAULT VALUE`: VALUE unless it is empty (or absent).
 fn default(a: &[J]) -> Result<J, String> {
     Ok(if a.len() < 2 || !truth(&a[1]) {
-        a[0].clone()
+        returns_arg(a, 0)
     } else {
-        a[1].clone()
+        returns_arg(a, 1)
     })
 }
 
@@ -32,15 +32,19 @@ fn empty(a: &[J]) -> Result<J, String> {
 }
 
 fn coalesce(a: &[J]) -> Result<J, String> {
-    Ok(a.iter()
-        .find(|v| truth(v))
-        .cloned()
-        .unwrap_or_else(|| J::from(())))
+    Ok(match a.iter().position(truth) {
+        Some(i) => returns_arg(a, i),
+        None => J::from(()),
+    })
 }
 
 fn ternary(a: &[J]) -> Result<J, String> {
     arity(a, 3)?;
-    Ok(if truth(&a[2]) { a[0].clone() } else { a[1].clone() })
+    Ok(if truth(&a[2]) {
+        returns_arg(a, 0)
+    } else {
+        returns_arg(a, 1)
+    })
 }
 
 fn fail(a: &[J]) -> Result<J, String> {

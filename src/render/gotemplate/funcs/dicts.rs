@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_at, str_at};
-use crate::render::gotemplate::value::{as_string, dict_of, go_value, to_json};
+use super::{Func, arg_at, returns_arg, str_at};
+use crate::render::gotemplate::value::{as_string, dict_of};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("deepCopy", 1, false, deep_copy),
@@ -149,7 +149,12 @@ fn dig(a: &[J]) -> Result<J, String> {
     Ok(v)
 }
 
-/// `deepCopy` and `mustDeepCopy` (template data is JSON: a copy through JSON is deep).
+/// `deepCopy` and `mustDeepCopy`: the value itself (template values are never changed in
+/// place, so it is as good as a copy), of the same Go type; nil makes copystructure's reflection
+/// panic, which text/template reports.
 fn deep_copy(a: &[J]) -> Result<J, String> {
-    Ok(go_value(&to_json(&arg_at(a, 0))))
+    if matches!(arg_at(a, 0).kind(), ValueKind::None | ValueKind::Undefined) {
+        return Err("reflect: call of reflect.Value.Type on zero Value".into());
+    }
+    Ok(returns_arg(a, 0))
 }

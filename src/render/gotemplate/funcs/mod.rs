@@ -225,17 +225,42 @@ thread_local! {
     static ARG_TYPES: std::cell::RefCell<Vec<Option<GoType>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The Go type of what the call in progress returned in its `interface {}` result, when the
+    /// function said (it returned an argument, whose type it knows).
+    static RESULT_TYPE: std::cell::Cell<Option<Option<GoType>>> = const { std::cell::Cell::new(None) };
+}
+
 /// [`call`] with the Go types of the arguments (`types[i]` for `a[i]`), for the functions that
-/// look at types.
-pub(super) fn call_typed(name: &str, a: &[J], types: &[Option<GoType>]) -> Result<J, String> {
+/// look at types; with the result, the type of the value it holds when the function said.
+pub(super) fn call_typed(
+    name: &str,
+    a: &[J],
+    types: &[Option<GoType>],
+) -> Result<(J, Option<Option<GoType>>), String> {
     ARG_TYPES.with(|t| {
         let mut t = t.borrow_mut();
         t.clear();
         t.extend_from_slice(types);
     });
+    RESULT_TYPE.with(|r| r.set(None));
     let out = call(name, a);
     ARG_TYPES.with(|t| t.borrow_mut().clear());
-    out
+    let held = RESULT_TYPE.with(|r| r.take());
+    out.map(|v| (v, held))
+}
+
+/// Argument `i`, returned as the result: its Go type goes with it.
+fn returns_arg(a: &[J], i: usize) -> J {
+    if let Some(t) = arg_go_type(i) {
+        RESULT_TYPE.with(|r| r.set(Some(t)));
+    }
+    arg_at(a, i)
+}
+
+/// The result holds a value of Go type `t` (an element of a typed slice, say).
+fn returns_type(t: Option<GoType>) {
+    RESULT_TYPE.with(|r| r.set(Some(t)));
 }
 
 /// The Go type of argument `i` of the call in progress, when the interpreter gave it.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::Value as J;
+use minijinja::{Value as J, value::ValueKind};
 
 use super::{Func, MAX_STRING, arg_at, str_at};
 use crate::render::gotemplate::value::{as_string, go_sprint, items, to_i64};
@@ -374,8 +374,13 @@ fn join(a: &[J]) -> Result<J, String> {
     ))
 }
 
+/// sprig's `sortAlpha`: a list's strings sorted (by bytes); anything else, nil too, as the one
+/// string `%v` makes of it.
 fn sort_alpha(a: &[J]) -> Result<J, String> {
-    let mut v: Vec<String> = items(&a[0]).iter().map(as_string).collect();
+    let mut v = match a[0].kind() {
+        ValueKind::Seq => super::types::strslice(&a[0]),
+        _ => vec![go_sprint(&a[0])],
+    };
     v.sort();
     Ok(J::from(v.into_iter().map(J::from).collect::<Vec<_>>()))
 }

@@ -4,7 +4,7 @@
 //!
 //! Stage: render (pure; no I/O).
 
-use minijinja::Value as J;
+use minijinja::{Value as J, value::ValueKind};
 
 use super::{Func, arg_at, arity, kind_at, str_at, type_at};
 use crate::render::gotemplate::value::{as_string, deep_equal, go_sprint, items, to_f64, to_i64};
@@ -52,11 +52,22 @@ fn to_string(a: &[J]) -> Result<J, String> {
 
 fn to_strings(a: &[J]) -> Result<J, String> {
     Ok(J::from(
-        items(&a[0])
-            .iter()
-            .map(|v| J::from(as_string(v)))
-            .collect::<Vec<_>>(),
+        strslice(&a[0]).into_iter().map(J::from).collect::<Vec<_>>(),
     ))
+}
+
+/// sprig's `strslice`: a list's non-nil elements as strings, nil as no strings, anything else
+/// as one string.
+pub(super) fn strslice(v: &J) -> Vec<String> {
+    match v.kind() {
+        ValueKind::Seq => items(v)
+            .iter()
+            .filter(|x| !matches!(x.kind(), ValueKind::None | ValueKind::Undefined))
+            .map(as_string)
+            .collect(),
+        ValueKind::None | ValueKind::Undefined => Vec::new(),
+        _ => vec![as_string(v)],
+    }
 }
 
 fn kind_of_fn(a: &[J]) -> Result<J, String> {
