@@ -29,7 +29,7 @@ const CI_COUNT: usize = 2000;
 /// text after the location prefix):
 const CI_FLOOR: usize = 1963;
 /// ... and on the outcome only (the same output, or both fail): the first goal.
-const CI_OUTCOME_FLOOR: usize = 1969;
+const CI_OUTCOME_FLOOR: usize = 1980;
 
 /// Functions the fuzzer does not call: random or clock-dependent output (no two runs agree),
 /// slow key derivation, and Argo CD's own functions, which the oracle does not define yet.
@@ -59,12 +59,9 @@ const EXCLUDED: &[&str] = &[
     "ago",
     // slow (scrypt)
     "derivePassword",
-    // Argo CD's own: not in the oracle yet
-    "normalize",
+    // Argo CD's own slugify uses github.com/gosimple/slug, which Debian does not package, so the
+    // oracle cannot have it (its cases are pinned by hand in sprig-pinned.jsonl).
     "slugify",
-    "toYaml",
-    "fromYaml",
-    "fromYamlArray",
 ];
 
 /// The data document every template runs on (`.`): JSON numbers are float64 in Go.
