@@ -32,25 +32,71 @@ fn to_yaml(a: &[J]) -> Result<J, String> {
     Ok(J::from(yaml_of(&last(a)).unwrap_or_default()))
 }
 
+/// `fromYaml`: sigs.k8s.io/yaml's Unmarshal into `map[string]interface {}` (YAML to JSON,
+/// then encoding/json, whose type error it reports); null gives a nil map.
 fn from_yaml(a: &[J]) -> Result<J, String> {
     let v = parse_yaml(a)?;
-    if !(v.is_object() || v.is_null()) {
-        return Err("expected a YAML map".into());
+    if v.is_null() {
+        // A nil map, which Go prints as `map[]`.
+        return Ok(J::from(std::collections::BTreeMap::<String, J>::new()));
+    }
+    if !v.is_object() {
+        return Err(json_type_error(&v, "map[string]interface {}"));
     }
     Ok(go_value(&v))
 }
 
+/// `fromYamlArray`: the same into `[]interface {}`.
 fn from_yaml_array(a: &[J]) -> Result<J, String> {
     let v = parse_yaml(a)?;
+    if v.is_null() {
+        // A nil slice, which Go prints as `[]`.
+        return Ok(J::from(Vec::<J>::new()));
+    }
     if !v.is_array() {
-        return Err("expected a YAML array".into());
+        return Err(json_type_error(&v, "[]interface {}"));
     }
     Ok(go_value(&v))
 }
 
-/// The last argument parsed as YAML.
+/// sigs.k8s.io/yaml's message when the document's JSON does not fit the Go type `into`.
+fn json_type_error(v: &serde_json::Value, into: &str) -> String {
+    let what = match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    format!(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {what} into Go value of type {into}"
+    )
+}
+
+/// The last argument parsed as YAML the way go-yaml v2 reads it (YAML 1.1 octals, the last of
+/// duplicate keys wins). A syntax error is worded as sigs.k8s.io/yaml words it
+/// (`error converting YAML to JSON: yaml: line 1: ...`); the problem's own wording is the
+/// parser's, which can differ from go-yaml's.
 fn parse_yaml(a: &[J]) -> Result<serde_json::Value, String> {
-    serde_saphyr::from_str(&as_string(&last(a))).map_err(|e| e.to_string())
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        legacy_octal_numbers: true,
+    };
+    serde_saphyr::from_str_with_options(&as_string(&last(a)), options).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        // `line 1 column 4: problem` → `line 1: problem`
+        let problem = match first.split_once(": ") {
+            Some((at, problem)) if at.starts_with("line ") => {
+                let line = at.split(' ').nth(1).unwrap_or("1");
+                format!("line {line}: {problem}")
+            }
+            _ => first.to_string(),
+        };
+        format!("error converting YAML to JSON: yaml: {problem}")
+    })
 }
 
 /// A value as YAML, without the final newline.
