@@ -429,7 +429,7 @@ impl<'t> Exec<'t> {
     fn pipeline(&mut self, dot: &Val, p: &'t Pipeline) -> R<Val> {
         let mut value: Option<Val> = None;
         for cmd in &p.commands {
-            value = Some(self.command(dot, cmd, value)?.unwrap());
+            value = Some(self.command(dot, cmd, value, p)?.unwrap());
         }
         let value = value.unwrap_or_else(Val::invalid);
         for var in &p.vars {
@@ -457,16 +457,25 @@ impl<'t> Exec<'t> {
     /// `notAFunction`.
     fn not_a_function(&self, cmd: &'t Command, has_final: bool) -> R<()> {
         if cmd.args.len() > 1 || has_final {
+            // Go prints a parenthesized pipeline without its parentheses here.
+            let source = &cmd.sites[0].source;
+            let node = match cmd.args[0] {
+                Operand::Pipe(..) => source
+                    .strip_prefix('(')
+                    .and_then(|s| s.strip_suffix(')'))
+                    .map_or(source.as_str(), str::trim),
+                _ => source,
+            };
             return Err(fail(
                 &cmd.sites[0],
-                format!("can't give argument to non-function {}", cmd.sites[0].source),
+                format!("can't give argument to non-function {node}"),
             ));
         }
         Ok(())
     }
 
     /// `evalCommand`.
-    fn command(&mut self, dot: &Val, cmd: &'t Command, last: Option<Val>) -> R<Val> {
+    fn command(&mut self, dot: &Val, cmd: &'t Command, last: Option<Val>, p: &'t Pipeline) -> R<Val> {
         self.burn()?;
         let site = &cmd.sites[0];
         match &cmd.args[0] {
@@ -492,7 +501,14 @@ impl<'t> Exec<'t> {
                 self.function(dot, name, &cmd.site, &cmd.args[1..], &cmd.sites[1..], last)
             }
             Operand::Pipe(inner, _) => {
-                self.not_a_function(cmd, last.is_some())?;
+                // Go names the enclosing pipeline here (evalCommand sets no node of its own).
+                self.not_a_function(cmd, last.is_some()).map_err(|e| match e {
+                    Stop::Fail(m) => {
+                        let message = m.split_once(">: ").map_or(m.as_str(), |(_, r)| r);
+                        fail_at(p.pos, &p.source, message)
+                    }
+                    other => other,
+                })?;
                 self.pipeline(dot, inner)
             }
             literal => {
@@ -592,10 +608,17 @@ impl<'t> Exec<'t> {
     ) -> R<Val> {
         let mut args = Vec::new();
         let mut arg_site = site;
+        // A literal argument the method's parameter type refuses: Go's evalArg message.
+        let mut literal: Option<&'t Operand> = None;
         if let Some(cmd) = cmd {
             for (a, s) in cmd.args[1..].iter().zip(&cmd.sites[1..]) {
                 args.push(self.arg(dot, a, s, GoType::Iface)?.v);
                 arg_site = s;
+                literal = matches!(
+                    a,
+                    Operand::Bool(_) | Operand::String(_) | Operand::Int(_) | Operand::Float(_)
+                )
+                .then_some(a);
             }
         }
         args.extend(last.map(|v| v.v));
@@ -607,7 +630,20 @@ impl<'t> Exec<'t> {
             Err(format!("can't evaluate field {name} in type interface {{}}"))
         };
         result.map(Val::dynamic).map_err(|m| {
-            if m.starts_with("can't handle") || m.starts_with("wrong type for value") {
+            if let (Some(_), Some(want)) = (literal, m.strip_prefix("wrong type for value; expected ")) {
+                let want = want.split(';').next().unwrap_or(want);
+                let found = &arg_site.source;
+                let message = match want {
+                    "string" => format!("expected string; found {found}"),
+                    "bool" => format!("expected bool; found {found}"),
+                    "float64" => format!("expected float; found {found}"),
+                    "int" | "int64" | "time.Duration" | "time.Month" | "time.Weekday" => {
+                        format!("expected integer; found {found}")
+                    }
+                    other => format!("can't handle {found} for arg of type {other}"),
+                };
+                fail(arg_site, message)
+            } else if m.starts_with("can't handle") || m.starts_with("wrong type for value") {
                 fail(arg_site, m)
             } else {
                 fail(site, m)

@@ -311,7 +311,10 @@ mod tests {
                         "failed to execute go template {t}: {}",
                         &want[..want.find(cut).unwrap()]
                     )),
-                    None => *e == format!("failed to execute go template {t}: {want}"),
+                    None => {
+                        *e == format!("failed to execute go template {t}: {want}")
+                            || *e == format!("failed to parse template {t}: {want}")
+                    }
                 },
                 _ => false,
             };
@@ -337,6 +340,14 @@ mod tests {
     #[test]
     fn matches_sprig() {
         check_oracle(include_str!("../../../tests/gotemplate-oracle/sprig.jsonl"));
+    }
+
+    /// Outputs and errors of the same oracle for the interpreter: argument conversion by Go's
+    /// signatures, typed comparisons, `index` and `len`, fields and `missingkey`, method calls,
+    /// `range`, variables, `and`/`or` (tests/gotemplate-oracle/exec-pinned.jsonl).
+    #[test]
+    fn matches_pinned_interpreter_outputs() {
+        check_oracle(include_str!("../../../tests/gotemplate-oracle/exec-pinned.jsonl"));
     }
 
     /// Outputs and errors of the same sprig oracle, edge cases function by function

@@ -504,22 +504,38 @@ fn number(s: &str) -> Result<(Tok, usize), String> {
         Some(r) => (true, r.to_string()),
         None => (false, clean.trim_start_matches('+').to_string()),
     };
-    let int = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()
+    // strconv.ParseInt / ParseUint with base 0, on the magnitude (so i64::MIN parses).
+    let magnitude = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        u128::from_str_radix(h, 16).ok()
     } else if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        i64::from_str_radix(o, 8).ok()
+        u128::from_str_radix(o, 8).ok()
     } else if let Some(bin) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        i64::from_str_radix(bin, 2).ok()
+        u128::from_str_radix(bin, 2).ok()
     } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
-        i64::from_str_radix(&body[1..], 8).ok()
+        u128::from_str_radix(&body[1..], 8).ok()
+    } else if body.bytes().all(|c| c.is_ascii_digit()) {
+        body.parse::<u128>().ok()
     } else {
-        body.parse::<i64>().ok()
+        None
     };
-    if let Some(v) = int {
-        return Ok((Tok::Int(if neg { -v } else { v }), i));
+    if let Some(m) = magnitude {
+        let signed = if neg { -(m as i128) } else { m as i128 };
+        if let Ok(v) = i64::try_from(signed) {
+            return Ok((Tok::Int(v), i));
+        }
+        if !neg && m <= u128::from(u64::MAX) {
+            // Go's IsUint (and IsFloat) without IsInt: usable where a float is, else an error.
+            return Ok((Tok::Float(m as f64), i));
+        }
     }
     match body.parse::<f64>() {
-        Ok(v) if !hex => Ok((Tok::Float(if neg { -v } else { v }), i)),
+        // Go's ParseFloat refuses what overflows float64.
+        Ok(v) if v.is_infinite() => Err(format!("illegal number syntax: {lit:?}")),
+        // An integer literal that no integer type holds (or a bad octal such as 08).
+        Ok(_) if !body.contains(['.', 'e', 'E', 'p', 'P']) || hex => {
+            Err(format!("integer overflow: {lit:?}"))
+        }
+        Ok(v) => Ok((Tok::Float(if neg { -v } else { v }), i)),
         _ => Err(format!("bad number syntax: {lit:?}")),
     }
 }

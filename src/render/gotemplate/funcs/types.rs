@@ -46,8 +46,12 @@ fn to_decimal(a: &[J]) -> Result<J, String> {
     ))
 }
 
+/// sprig's `strval`: nil prints as `%v` prints it.
 fn to_string(a: &[J]) -> Result<J, String> {
-    Ok(J::from(as_string(&a[0])))
+    Ok(J::from(match a[0].kind() {
+        ValueKind::None | ValueKind::Undefined => "<nil>".to_string(),
+        _ => as_string(&a[0]),
+    }))
 }
 
 fn to_strings(a: &[J]) -> Result<J, String> {
