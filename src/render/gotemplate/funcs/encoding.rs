@@ -3,12 +3,10 @@
 //!
 //! Stage: render (pure; no I/O).
 
-use std::collections::BTreeMap;
-
 use minijinja::Value as J;
 
-use super::{Func, arg_at, str_at};
-use crate::render::gotemplate::value::{go_value, to_json};
+use super::{Func, arg_at, json, str_at};
+use crate::render::gotemplate::value::to_json;
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("b32dec", 1, false, b32dec),
@@ -230,18 +228,17 @@ fn to_raw_json(a: &[J]) -> Result<J, String> {
     Ok(J::from(json_text(&arg_at(a, 0), false, true)))
 }
 
-/// The parsed value, an empty dict when the text is not JSON.
+/// The parsed value; nil when the text is not JSON (sprig's `fromJson` drops the error).
 fn from_json(a: &[J]) -> Result<J, String> {
-    Ok(match serde_json::from_str::<serde_json::Value>(&str_at(a, 0)) {
-        Ok(v) => go_value(&v),
-        Err(_) => J::from(BTreeMap::<String, J>::new()),
-    })
+    Ok(json::unmarshal(str_at(a, 0).as_bytes()).0)
 }
 
+/// The parsed value, or Go's `json.Unmarshal` error.
 fn must_from_json(a: &[J]) -> Result<J, String> {
-    serde_json::from_str::<serde_json::Value>(&str_at(a, 0))
-        .map(|v| go_value(&v))
-        .map_err(|e| e.to_string())
+    match json::unmarshal(str_at(a, 0).as_bytes()) {
+        (_, Some(e)) => Err(e),
+        (v, None) => Ok(v),
+    }
 }
 
 /// Go's `encoding/json` output: `<`, `>`, `&`, U+2028 and U+2029 escaped unless `raw`.
