@@ -732,4 +732,20 @@ mod tests {
         );
         assert_eq!(v("1e-999"), J::from(0.0));
     }
+
+    /// The deepest value appset decodes goes through the recursive walks of the engine
+    /// (printing, JSON encoding, equality) without exhausting a test thread's stack.
+    #[test]
+    fn the_deepest_value_prints() {
+        use crate::render::gotemplate::value::{deep_equal, go_sprint, to_json};
+        let arrays = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let objects = format!("{}1{}", "{\"k\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        for text in [arrays, objects] {
+            let (v, e) = unmarshal(text.as_bytes());
+            assert_eq!(e, None);
+            assert!(go_sprint(&v).contains('1'));
+            assert_eq!(serde_json::to_string(&to_json(&v)).unwrap(), text);
+            assert!(deep_equal(&v, &v.clone()));
+        }
+    }
 }
