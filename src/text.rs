@@ -145,24 +145,8 @@ pub fn go_format_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
     }
-    // Rust's `{:e}` gives the shortest round-trip digits (`-1.234567e6`, `1e-5`, `0e0`) but breaks
-    // ties between two shortest candidates upwards, where Go picks the one nearest the exact value
-    // (half to even): re-round the exact value to the same number of digits.
-    let shortest = format!("{f:e}");
-    let len = shortest
-        .split('e')
-        .next()
-        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
-    let nearest = format!("{f:.*e}", len.saturating_sub(1));
-    let sci = if nearest.parse() == Ok(f) {
-        nearest
-    } else {
-        shortest
-    };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exp) = go_shortest_digits(f);
+    let sign = if f.is_sign_negative() { "-" } else { "" };
     let (first, rest) = digits.split_at(1.min(digits.len()));
     if !(-4..6).contains(&exp) {
         let dot = if rest.is_empty() { "" } else { "." };
@@ -180,6 +164,30 @@ pub fn go_format_float(f: f64) -> String {
         let (int, frac) = digits.split_at(int_len);
         format!("{sign}{int}.{frac}")
     }
+}
+
+/// The shortest decimal digits that read back as `|f|` (a finite float), as Go's `strconv` picks
+/// them, and the decimal exponent of the first digit: `("15", 2)` for 150, `("0", 0)` for 0.
+///
+/// Rust's `{:e}` gives the shortest round-trip digits but breaks ties between two shortest
+/// candidates upwards, where Go picks the one nearest the exact value (half to even): the exact
+/// value is re-rounded to the same number of digits.
+pub fn go_shortest_digits(f: f64) -> (String, i32) {
+    let f = f.abs();
+    let shortest = format!("{f:e}");
+    let len = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let nearest = format!("{f:.*e}", len.saturating_sub(1));
+    let sci = if nearest.parse() == Ok(f) {
+        nearest
+    } else {
+        shortest
+    };
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits = mantissa.chars().filter(|c| *c != '.').collect();
+    (digits, exp.parse().unwrap_or(0))
 }
 
 /// `path.Base` of Go's `path` package: the last element, `.` for an empty path, `/` for slashes only.
@@ -200,15 +208,28 @@ pub fn go_base(p: &str) -> &str {
 /// control characters `\x..`, other non-printable characters `\u....` or `\U........`; printable
 /// Unicode is kept as is.
 pub fn go_quote(s: &str) -> String {
+    go_quote_with(s, '"', false)
+}
+
+/// Go's `strconv.Quote` family: `s` between `quote`s, with `quote` and `\` backslashed and
+/// what is not printable escaped as [`go_quote`] does; `ascii_only` escapes every non-ASCII
+/// character too (`QuoteToASCII`). With `'` it is `QuoteRune` / `QuoteRuneToASCII` of a
+/// one-character `s`.
+pub fn go_quote_with(s: &str, quote: char, ascii_only: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    out.push(quote);
     for c in s.chars() {
+        let printable = if ascii_only {
+            c.is_ascii() && is_go_print(c)
+        } else {
+            is_go_print(c)
+        };
         match c {
-            '"' | '\\' => {
+            c if c == quote || c == '\\' => {
                 out.push('\\');
                 out.push(c);
             }
-            c if is_go_print(c) => out.push(c),
+            c if printable => out.push(c),
             '\u{7}' => out.push_str("\\a"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
@@ -221,12 +242,12 @@ pub fn go_quote(s: &str) -> String {
             c => _ = write!(out, "\\U{:08x}", c as u32),
         }
     }
-    out.push('"');
+    out.push(quote);
     out
 }
 
 /// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII space.
-fn is_go_print(c: char) -> bool {
+pub fn is_go_print(c: char) -> bool {
     if c.is_ascii() {
         return (' '..='~').contains(&c);
     }

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use minijinja::{Value as J, value::ValueKind};
 
 use super::{gotime, semver};
-use crate::text;
 
 /// A parameter (JSON) as a template value: every number a Go `float64`.
 pub(super) fn go_value(v: &serde_json::Value) -> J {
@@ -31,62 +30,14 @@ pub(super) fn go_value(v: &serde_json::Value) -> J {
     }
 }
 
-/// Go's `%v` of a value inside a collection (`<nil>` for nil).
-fn fmt_v(v: &J, out: &mut String) {
-    match v.kind() {
-        ValueKind::Undefined | ValueKind::None => out.push_str("<nil>"),
-        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
-        ValueKind::Number => out.push_str(&fmt_number(v)),
-        ValueKind::String => out.push_str(v.as_str().unwrap_or_default()),
-        ValueKind::Seq => {
-            out.push('[');
-            if let Ok(items) = v.try_iter() {
-                for (i, item) in items.enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    fmt_v(&item, out);
-                }
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push_str("map[");
-            let mut keys: Vec<J> = v.try_iter().map(|i| i.collect()).unwrap_or_default();
-            keys.sort_by_key(|k| k.to_string());
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_v(k, out);
-                out.push(':');
-                fmt_v(&v.get_item(k).unwrap_or_default(), out);
-            }
-            out.push(']');
-        }
-        _ => out.push_str(&v.to_string()),
-    }
-}
-
 /// A Go `float64` (JSON numbers with a fraction or exponent) rather than an integer.
 pub(super) fn is_float(v: &J) -> bool {
     v.is_number() && !v.is_integer()
 }
 
-/// Go's `%v` of a number: an `int`, or a `float64` in Go's shortest form.
-fn fmt_number(v: &J) -> String {
-    if is_float(v) {
-        text::go_format_float(f64::try_from(v.clone()).unwrap_or(0.0))
-    } else {
-        v.as_i64().map(|i| i.to_string()).unwrap_or_else(|| v.to_string())
-    }
-}
-
-/// Go's `%v`.
+/// Go's `%v` of a value (of the type of what it holds), as fmt prints it.
 pub(super) fn go_sprint(v: &J) -> String {
-    let mut s = String::new();
-    fmt_v(v, &mut s);
-    s
+    super::funcs::fmt::sprint_value(v)
 }
 
 /// Go's truthiness (`if`, `and`, `or`, `not`): false for nil, `false`, 0, `""` and empty

@@ -8,10 +8,9 @@
 
 use minijinja::{Value as J, value::ValueKind};
 
+use super::fmt::{self, Arg};
 use super::{Func, arg_go_type, arity, returns_arg, returns_type};
-use crate::render::gotemplate::value::{
-    GoType, as_string, dyn_type, go_sprint, is_float, to_f64, truth, type_name,
-};
+use crate::render::gotemplate::value::{GoType, as_string, dyn_type, go_sprint, to_f64, truth};
 use crate::text;
 
 pub(super) const FUNCS: &[Func] = &[
@@ -139,22 +138,22 @@ fn index(a: &[J]) -> Result<J, String> {
     Ok(item)
 }
 
+/// Go's `fmt.Sprint`.
 fn print(a: &[J]) -> Result<J, String> {
-    Ok(J::from(sprint(a)))
+    fmt::sprint(&typed(a, 0)).map(J::from)
 }
 
+/// Go's `fmt.Sprintln`.
 fn println(a: &[J]) -> Result<J, String> {
-    Ok(J::from(format!(
-        "{}\n",
-        a.iter().map(go_sprint).collect::<Vec<_>>().join(" ")
-    )))
+    fmt::sprintln(&typed(a, 0)).map(J::from)
 }
 
+/// Go's `fmt.Sprintf`.
 fn printf(a: &[J]) -> Result<J, String> {
-    let Some((f, rest)) = a.split_first() else {
+    let Some(f) = a.first() else {
         return Err("wrong number of args for printf: want at least 1 got 0".into());
     };
-    Ok(J::from(sprintf(&as_string(f), rest)))
+    fmt::sprintf(&as_string(f), &typed(a, 1)).map(J::from)
 }
 
 fn eq(a: &[J]) -> Result<J, String> {
@@ -245,7 +244,7 @@ fn go_eq(a: &[J], first: usize, others: std::ops::Range<usize>) -> Result<bool, 
                     if rx != ry && tx.is_some() && ty.is_some() {
                         return Err(format!(
                             "non-comparable types {}: {}, {}: {}",
-                            sprintf("%s", std::slice::from_ref(x)),
+                            fmt::sprintf("%s", &[(x.clone(), tx)]).unwrap_or_default(),
                             tx.map_or("<nil>", GoType::name),
                             ty.map_or("<nil>", GoType::name),
                             go_sprint(y)
@@ -256,7 +255,7 @@ fn go_eq(a: &[J], first: usize, others: std::ops::Range<usize>) -> Result<bool, 
                     } else if let Some(t) = ty.filter(|t| matches!(t.kind(), "map" | "slice")) {
                         return Err(format!(
                             "non-comparable type {}: {}",
-                            sprintf("%s", std::slice::from_ref(y)),
+                            fmt::sprintf("%s", &[(y.clone(), ty)]).unwrap_or_default(),
                             t.name()
                         ));
                     } else {
@@ -297,180 +296,78 @@ fn go_lt(a: &[J]) -> Result<bool, String> {
     }
 }
 
+/// Go's `URLQueryEscaper`: `url.QueryEscape` of the arguments.
 fn urlquery(a: &[J]) -> Result<J, String> {
-    Ok(J::from(url_escape(&sprint(a))))
+    Ok(J::from(url_escape(&eval_args(a)?)))
 }
 
+/// Go's `HTMLEscaper`: `HTMLEscapeString` of the arguments.
 fn html(a: &[J]) -> Result<J, String> {
-    Ok(J::from(
-        sprint(a)
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&#34;")
-            .replace('\'', "&#39;"),
-    ))
+    let mut out = String::new();
+    for c in eval_args(a)?.chars() {
+        match c {
+            '\0' => out.push('\u{fffd}'),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    Ok(J::from(out))
 }
 
+/// Go's `JSEscaper`: `JSEscapeString` of the arguments.
 fn js(a: &[J]) -> Result<J, String> {
-    Ok(J::from(
-        sprint(a)
-            .replace('\\', "\\\\")
-            .replace('\'', "\\'")
-            .replace('"', "\\\""),
-    ))
+    let mut out = String::new();
+    for c in eval_args(a)?.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '<' => out.push_str("\\u003C"),
+            '>' => out.push_str("\\u003E"),
+            '&' => out.push_str("\\u0026"),
+            '=' => out.push_str("\\u003D"),
+            c if c < ' ' => out.push_str(&format!("\\u00{:02X}", c as u32)),
+            c if c.is_ascii() || text::is_go_print(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+        }
+    }
+    Ok(J::from(out))
 }
 
-/// Go's `fmt.Sprintf` for the verbs templates use: `%s %d %v %q %f %t %x %%`, with flags,
-/// width and precision.
-fn sprintf(format: &str, args: &[J]) -> String {
-    let mut out = String::new();
-    let mut args = args.iter();
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let mut flags = String::new();
-        while let Some(&f) = chars.peek() {
-            if "+-# 0".contains(f) {
-                flags.push(f);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let mut width = String::new();
-        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            width.push(d);
-            chars.next();
-        }
-        let mut precision: Option<usize> = None;
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            let mut p = String::new();
-            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                p.push(d);
-                chars.next();
-            }
-            precision = Some(p.parse().unwrap_or(0));
-        }
-        let Some(verb) = chars.next() else {
-            out.push_str("%!(NOVERB)");
-            break;
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let Some(arg) = args.next() else {
-            out.push_str(&format!("%!{verb}(MISSING)"));
-            continue;
-        };
-        let bad = || format!("%!{verb}({}={})", type_name(arg), go_sprint(arg));
-        let body = match verb {
-            'v' => go_sprint(arg),
-            's' => match arg.kind() {
-                ValueKind::String => {
-                    let s = arg.as_str().unwrap_or_default();
-                    match precision {
-                        Some(p) => s.chars().take(p).collect(),
-                        None => s.to_string(),
-                    }
-                }
-                ValueKind::Number | ValueKind::Bool => bad(),
-                _ => go_sprint(arg),
-            },
-            'q' => match arg.kind() {
-                ValueKind::String => text::go_quote(arg.as_str().unwrap_or_default()),
-                _ => bad(),
-            },
-            'd' => match arg.kind() {
-                ValueKind::Number if !is_float(arg) => {
-                    let i = arg.as_i64().unwrap_or(0);
-                    if flags.contains('+') && i >= 0 {
-                        format!("+{i}")
-                    } else {
-                        i.to_string()
-                    }
-                }
-                _ => bad(),
-            },
-            'x' | 'X' => match arg.kind() {
-                ValueKind::Number if !is_float(arg) => {
-                    let s = format!("{:x}", arg.as_i64().unwrap_or(0));
-                    if verb == 'X' { s.to_uppercase() } else { s }
-                }
-                ValueKind::String => {
-                    let s: String = arg
-                        .as_str()
-                        .unwrap_or_default()
-                        .bytes()
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
-                    if verb == 'X' { s.to_uppercase() } else { s }
-                }
-                _ => bad(),
-            },
-            'f' | 'F' => match arg.kind() {
-                ValueKind::Number if is_float(arg) => format!("{:.*}", precision.unwrap_or(6), to_f64(arg)),
-                _ => bad(),
-            },
-            't' => match arg.kind() {
-                ValueKind::Bool => go_sprint(arg),
-                _ => bad(),
-            },
-            _ => format!("%!{verb}({}={})", type_name(arg), go_sprint(arg)),
-        };
-        let w: usize = width.parse().unwrap_or(0);
-        let len = body.chars().count();
-        if len < w {
-            let pad = w - len;
-            if flags.contains('-') {
-                out.push_str(&body);
-                out.push_str(&" ".repeat(pad));
-            } else if flags.contains('0') && matches!(verb, 'd' | 'f' | 'x' | 'X') {
-                let (sign, digits) = match body.strip_prefix('-') {
-                    Some(d) => ("-", d.to_string()),
-                    None => ("", body.clone()),
-                };
-                out.push_str(sign);
-                out.push_str(&"0".repeat(pad));
-                out.push_str(&digits);
-            } else {
-                out.push_str(&" ".repeat(pad));
-                out.push_str(&body);
-            }
-        } else {
-            out.push_str(&body);
-        }
-    }
-    let extra: Vec<&J> = args.collect();
-    if !extra.is_empty() {
-        out.push_str("%!(EXTRA ");
-        out.push_str(
-            &extra
-                .iter()
-                .map(|a| format!("{}={}", type_name(a), go_sprint(a)))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        out.push(')');
-    }
-    out
+/// The arguments of the call in progress from `from` on, with their Go types as fmt sees them:
+/// the interpreter's, or the type of what the value holds.
+fn typed(a: &[J], from: usize) -> Vec<Arg> {
+    a.iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, v)| {
+            let ty = match arg_go_type(i) {
+                Some(Some(GoType::Iface)) | None => dyn_type(v),
+                Some(t) => t,
+            };
+            (v.clone(), ty)
+        })
+        .collect()
 }
 
-/// Go's `fmt.Sprint`: spaces between operands when neither is a string.
-fn sprint(args: &[J]) -> String {
-    let mut out = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 && a.kind() != ValueKind::String && args[i - 1].kind() != ValueKind::String {
-            out.push(' ');
-        }
-        out.push_str(&go_sprint(a));
+/// text/template's `evalArgs`: a lone string argument as is, else `fmt.Sprint` of them all,
+/// each nil turned into the string `<no value>` (`printableValue`).
+fn eval_args(a: &[J]) -> Result<String, String> {
+    let args: Vec<Arg> = typed(a, 0)
+        .into_iter()
+        .map(|(v, ty)| match ty {
+            None => (J::from("<no value>"), Some(GoType::Str)),
+            Some(t) => (v, Some(t)),
+        })
+        .collect();
+    match args.as_slice() {
+        [(v, Some(GoType::Str))] => Ok(as_string(v)),
+        _ => fmt::sprint(&args),
     }
-    out
 }
 
 /// Go's `url.QueryEscape`.

@@ -29,6 +29,7 @@ mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
+pub(super) mod fmt;
 mod json;
 mod lists;
 mod math;
