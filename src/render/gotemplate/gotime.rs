@@ -1198,22 +1198,40 @@ fn int_arg(v: &J, want: &str) -> Result<i64, String> {
         .ok_or_else(|| type_err(v, want))
 }
 
-/// sprig's DATE argument: a time, or an `int` of Unix seconds; anything else is now.
-fn date_arg(v: &J) -> GoTime {
+/// Whether argument `i` (value `v`) of the call in progress is a Go `int` or `int64` (the
+/// interpreter's type when it gave one): sprig's type switches take those, not a `float64`.
+fn is_go_int(v: &J, i: usize) -> bool {
+    use super::value::GoType;
+    match super::funcs::arg_go_type(i) {
+        Some(t) => matches!(t, Some(GoType::Int | GoType::Int64)),
+        None => v.is_integer(),
+    }
+}
+
+/// Whether argument `i` of the call in progress is a Go `int64` (`duration`, `durationRound`
+/// take no other integer).
+fn is_go_int64(v: &J, i: usize) -> bool {
+    use super::value::GoType;
+    v.is_integer() && super::funcs::arg_go_type(i) == Some(Some(GoType::Int64))
+}
+
+/// sprig's DATE argument `i` (value `v`): a time, or an `int` or `int64` of Unix seconds;
+/// anything else is now.
+fn date_arg(v: &J, i: usize) -> GoTime {
     match (v.downcast_object_ref::<GoTime>(), v.as_i64()) {
         (Some(t), _) => t.clone(),
-        (None, Some(s)) if v.is_integer() => unix_time(s, 0),
+        (None, Some(s)) if is_go_int(v, i) => unix_time(s, 0),
         _ => now(),
     }
 }
 
 /// sprig's `dateInZone`: an unknown zone is UTC.
-fn date_in_zone(layout: &str, date: &J, zone: &str) -> J {
+fn date_in_zone(layout: &str, date: &J, i: usize, zone: &str) -> J {
     let loc = load_location(zone).unwrap_or(Loc::Utc);
     J::from(
         GoTime {
             loc,
-            ..date_arg(date)
+            ..date_arg(date, i)
         }
         .format(layout),
     )
@@ -1238,13 +1256,13 @@ pub(super) fn call(name: &str, args: &[J]) -> Result<J, String> {
     let a = args;
     Ok(match name {
         "now" => J::from_object(now()),
-        "date" => date_in_zone(str_arg(&a[0])?, &a[1], "Local"),
+        "date" => date_in_zone(str_arg(&a[0])?, &a[1], 1, "Local"),
         "dateInZone" | "date_in_zone" => {
             let layout = str_arg(&a[0])?;
-            date_in_zone(layout, &a[1], str_arg(&a[2])?)
+            date_in_zone(layout, &a[1], 1, str_arg(&a[2])?)
         }
-        "htmlDate" => date_in_zone("2006-01-02", &a[0], "Local"),
-        "htmlDateInZone" => date_in_zone("2006-01-02", &a[0], str_arg(&a[1])?),
+        "htmlDate" => date_in_zone("2006-01-02", &a[0], 0, "Local"),
+        "htmlDateInZone" => date_in_zone("2006-01-02", &a[0], 0, str_arg(&a[1])?),
         "toDate" | "mustToDate" => {
             let t = parse(str_arg(&a[0])?, str_arg(&a[1])?);
             J::from_object(if name == "toDate" { t.unwrap_or(ZERO) } else { t? })
@@ -1267,6 +1285,7 @@ pub(super) fn call(name: &str, args: &[J]) -> Result<J, String> {
                     std::num::IntErrorKind::NegOverflow => i64::MIN,
                     _ => 0,
                 },
+                None if is_go_int64(&a[0], 0) => a[0].as_i64().unwrap_or(0),
                 None => 0,
             };
             J::from(duration_string(n.wrapping_mul(NS)))
@@ -1275,11 +1294,12 @@ pub(super) fn call(name: &str, args: &[J]) -> Result<J, String> {
             match (a[0].as_str(), a[0].downcast_object_ref::<GoTime>()) {
                 (Some(s), _) => parse_duration(s).unwrap_or(0),
                 (_, Some(t)) => t.since(),
+                _ if is_go_int64(&a[0], 0) => a[0].as_i64().unwrap_or(0),
                 _ => 0,
             },
         )),
         // ago
-        _ => J::from(duration_string(round_duration(date_arg(&a[0]).since(), NS))),
+        _ => J::from(duration_string(round_duration(date_arg(&a[0], 0).since(), NS))),
     })
 }
 

@@ -94,30 +94,248 @@ pub(super) fn as_string(v: &J) -> String {
     }
 }
 
-/// sprig's `toFloat64` (numbers, numeric strings, bools; else 0).
+/// sprig's `toFloat64` (cast.ToFloat64E: numbers, strings by `strconv.ParseFloat`, bools; else
+/// or on a parse error 0).
 pub(super) fn to_f64(v: &J) -> f64 {
     match v.kind() {
         ValueKind::Number => f64::try_from(v.clone()).unwrap_or(0.0),
-        ValueKind::String => v.as_str().unwrap_or_default().trim().parse().unwrap_or(0.0),
+        ValueKind::String => go_parse_float(v.as_str().unwrap_or_default()).unwrap_or(0.0),
         ValueKind::Bool => f64::from(u8::from(v.is_true())),
         _ => 0.0,
     }
 }
 
-/// sprig's `toInt64` (cast.ToInt64: floats truncate, strings parse, else 0).
+/// sprig's `toInt64` (cast.ToInt64E: floats truncate as Go converts them, strings go through
+/// `strconv.ParseInt(s, 0, 0)` after a zero fraction is cut (`"1.0"`, not `"1.5"`); else or on
+/// a parse error 0).
 pub(super) fn to_i64(v: &J) -> i64 {
     match v.kind() {
-        ValueKind::Number => v.as_i64().unwrap_or_else(|| to_f64(v) as i64),
-        ValueKind::String => {
-            let s = v.as_str().unwrap_or_default().trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
-                .unwrap_or(0)
-        }
+        ValueKind::Number if is_float(v) => go_f64_to_i64(to_f64(v)),
+        ValueKind::Number => v.as_i64().unwrap_or_else(|| go_f64_to_i64(to_f64(v))),
+        ValueKind::String => go_parse_int(trim_zero_decimal(v.as_str().unwrap_or_default())).unwrap_or(0),
         ValueKind::Bool => i64::from(v.is_true()),
         _ => 0,
     }
+}
+
+/// Go's `int64(f)` on amd64: truncation, and the "integer indefinite" minimum for NaN and
+/// values out of range (where Rust's `as` saturates).
+pub(super) fn go_f64_to_i64(f: f64) -> i64 {
+    // 2^63 is exactly representable; every float below it (and at or above -2^63) fits.
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+        i64::MIN
+    } else {
+        f as i64
+    }
+}
+
+/// cast's `trimZeroDecimal`: `"12.00"` → `"12"`; any other string unchanged.
+fn trim_zero_decimal(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut found_zero = false;
+    for i in (1..=b.len()).rev() {
+        match b[i - 1] {
+            b'.' if found_zero => return &s[..i - 1],
+            b'.' => {}
+            b'0' => found_zero = true,
+            _ => return s,
+        }
+    }
+    s
+}
+
+/// strconv's `underscoreOK` (underscores only between digits, or after a base prefix).
+fn underscore_ok(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
+    let mut saw = b'^';
+    let mut i = 0;
+    let mut hex = false;
+    if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
+        i = 2;
+        saw = b'0';
+        hex = s[1].eq_ignore_ascii_case(&b'x');
+    }
+    for &c in &s[i..] {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else if saw == b'_' {
+            return false;
+        } else {
+            saw = b'!';
+        }
+    }
+    saw != b'_'
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`: sign, base prefix (`0x`, `0o`, `0b`, `0` for octal),
+/// underscores between digits; `None` on a syntax or range error.
+pub(super) fn go_parse_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let b = body.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    let (base, digits): (u32, &[u8]) = if b[0] != b'0' {
+        (10, b)
+    } else if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'b') {
+        (2, &b[2..])
+    } else if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'o') {
+        (8, &b[2..])
+    } else if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'x') {
+        (16, &b[2..])
+    } else {
+        (8, &b[1..])
+    };
+    let mut n: u64 = 0;
+    let mut underscores = false;
+    for &c in digits {
+        let d = match c {
+            b'_' => {
+                underscores = true;
+                continue;
+            }
+            b'0'..=b'9' => u32::from(c - b'0'),
+            _ if c.is_ascii_alphabetic() => u32::from(c.to_ascii_lowercase() - b'a') + 10,
+            _ => return None,
+        };
+        if d >= base {
+            return None;
+        }
+        n = n.checked_mul(u64::from(base))?.checked_add(u64::from(d))?;
+    }
+    if underscores && !underscore_ok(body) {
+        return None;
+    }
+    if neg {
+        if n > 1 << 63 {
+            return None;
+        }
+        Some((n as i64).wrapping_neg())
+    } else {
+        i64::try_from(n).ok()
+    }
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`: decimal and hexadecimal (`0x1p-2`) forms, underscores
+/// between digits, `inf`/`infinity`/`nan` in any case; `None` on a syntax error or overflow.
+pub(super) fn go_parse_float(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut neg = false;
+    match b.first() {
+        Some(b'+') => i += 1,
+        Some(b'-') => {
+            neg = true;
+            i += 1;
+        }
+        _ => {}
+    }
+    let hex = i + 2 < b.len() && b[i] == b'0' && b[i + 1].eq_ignore_ascii_case(&b'x');
+    if hex {
+        i += 2;
+    }
+    let (mut sawdot, mut sawdigits, mut underscores) = (false, false, false);
+    // Hexadecimal: mantissa bits and the binary point's position.
+    let (mut mant, mut nd, mut dp, mut trunc) = (0u64, 0i64, 0i64, false);
+    while i < b.len() {
+        let c = b[i];
+        if c == b'_' {
+            underscores = true;
+        } else if c == b'.' {
+            if sawdot {
+                break;
+            }
+            sawdot = true;
+            dp = nd;
+        } else if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            sawdigits = true;
+            if hex {
+                let d = u64::from((c as char).to_digit(16).unwrap_or(0));
+                if d == 0 && nd == 0 {
+                    dp -= 1;
+                } else {
+                    nd += 1;
+                    if nd <= 16 {
+                        mant = mant * 16 + d;
+                    } else if d != 0 {
+                        trunc = true;
+                    }
+                }
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if !sawdigits {
+        return None;
+    }
+    if !sawdot {
+        dp = nd;
+    }
+    let exp_char = if hex { b'p' } else { b'e' };
+    let mut e: i64 = 0;
+    if i < b.len() && b[i].to_ascii_lowercase() == exp_char {
+        i += 1;
+        let mut esign = 1;
+        match b.get(i) {
+            Some(b'+') => i += 1,
+            Some(b'-') => {
+                esign = -1;
+                i += 1;
+            }
+            _ => {}
+        }
+        if !b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            if b[i] == b'_' {
+                underscores = true;
+            } else if e < 10_000 {
+                e = e * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        e *= esign;
+    } else if hex {
+        return None;
+    }
+    if i != b.len() || (underscores && !underscore_ok(s)) {
+        return None;
+    }
+    let f = if hex {
+        // mant × 16^(dp - kept digits) × 2^e, the dropped digits as a sticky bit.
+        let kept = nd.min(16);
+        // With dropped digits the mantissa has 64 bits: its last one is only a rounding hint.
+        let m = (mant | u64::from(trunc)) as f64;
+        let shift = (4 * (dp - kept) + e).clamp(-2000, 2000) as i32;
+        let f = if shift < -1000 {
+            m * 2f64.powi(-1000) * 2f64.powi(shift + 1000)
+        } else {
+            m * 2f64.powi(shift)
+        };
+        if neg { -f } else { f }
+    } else {
+        s.replace('_', "").parse::<f64>().ok()?
+    };
+    f.is_finite().then_some(f)
 }
 
 /// A value as JSON the way Go's `encoding/json` writes a `float64`: integral values without a

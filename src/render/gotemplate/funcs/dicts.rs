@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_at, returns_arg, str_at};
-use crate::render::gotemplate::value::{as_string, dict_of};
+use super::{Func, arg_at, arg_go_type, returns_arg, str_at};
+use crate::render::gotemplate::value::{as_string, dict_of, type_name};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("deepCopy", 1, false, deep_copy),
@@ -35,7 +35,7 @@ fn dict(a: &[J]) -> Result<J, String> {
     let mut m = BTreeMap::new();
     for pair in a.chunks(2) {
         m.insert(
-            as_string(&pair[0]),
+            super::types::strval(&pair[0]),
             pair.get(1).cloned().unwrap_or_else(|| J::from("")),
         );
     }
@@ -49,6 +49,9 @@ fn get(a: &[J]) -> Result<J, String> {
 }
 
 fn set(a: &[J]) -> Result<J, String> {
+    if a[0].is_none() || a[0].is_undefined() {
+        return Err("assignment to entry in nil map".into());
+    }
     let mut m = dict_of(&a[0]);
     m.insert(str_at(a, 1), a.get(2).cloned().unwrap_or_default());
     Ok(J::from(m))
@@ -125,26 +128,49 @@ fn omit(a: &[J]) -> Result<J, String> {
     Ok(filter_keys(a, false))
 }
 
-/// `dig K1 K2 ... DEFAULT DICT`.
+/// Go's panic for a failed type assertion `x.(T)` on an `interface {}` holding `x` of type
+/// `held` (`None` for nil).
+fn conversion_error(held: Option<&str>, want: &str) -> String {
+    format!(
+        "interface conversion: interface {{}} is {}, not {want}",
+        held.unwrap_or("nil")
+    )
+}
+
+/// The Go type name of a value held by an `interface {}` (`None` for nil).
+fn held_type(v: &J) -> Option<&'static str> {
+    (!v.is_none() && !v.is_undefined()).then(|| type_name(v))
+}
+
+/// `dig K1 K2 ... DEFAULT DICT`: sprig's type assertions (the dict, then the keys, then each
+/// value on the way a map) panic as Go's do.
 fn dig(a: &[J]) -> Result<J, String> {
     if a.len() < 3 {
         return Err("dig needs at least three arguments".into());
     }
-    let (dict, rest) = a.split_last().unwrap_or((&a[0], &[]));
-    let (default, keys) = rest
-        .split_last()
-        .map_or((J::from(()), &[][..]), |(d, k)| (d.clone(), k));
-    let mut v = dict.clone();
-    for k in keys {
-        let x = if v.kind() == ValueKind::Map {
-            v.get_item(k).unwrap_or_default()
-        } else {
-            J::UNDEFINED
-        };
-        if x.is_undefined() {
-            return Ok(default);
+    let held = |i: usize| match arg_go_type(i) {
+        Some(Some(t)) => Some(t.name()),
+        Some(None) => None,
+        None => held_type(&a[i]),
+    };
+    let (n, map) = (a.len(), "map[string]interface {}");
+    if a[n - 1].kind() != ValueKind::Map {
+        return Err(conversion_error(held(n - 1), map));
+    }
+    for (i, k) in a[..n - 2].iter().enumerate() {
+        if k.kind() != ValueKind::String {
+            return Err(conversion_error(held(i), "string"));
         }
-        v = x;
+    }
+    let mut v = a[n - 1].clone();
+    for (i, k) in a[..n - 2].iter().enumerate() {
+        if i > 0 && v.kind() != ValueKind::Map {
+            return Err(conversion_error(held_type(&v), map));
+        }
+        match dict_of(&v).remove(&as_string(k)) {
+            Some(step) => v = step,
+            None => return Ok(returns_arg(a, n - 2)),
+        }
     }
     Ok(v)
 }

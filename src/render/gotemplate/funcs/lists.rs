@@ -9,7 +9,7 @@
 use minijinja::{Value as J, value::ValueKind};
 
 use super::{Func, arg_at, kind_at};
-use crate::render::gotemplate::value::{NIL_DEREF, deep_equal, items, to_i64, truth};
+use crate::render::gotemplate::value::{NIL_DEREF, deep_equal, go_f64_to_i64, items, to_i64, truth};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("append", 2, false, append),
@@ -153,7 +153,7 @@ fn slice(a: &[J]) -> Result<J, String> {
     let from = a.get(1).map_or(0, to_i64);
     let to = a.get(2).map_or(n, to_i64);
     if from < 0 || to > n || from > to {
-        return Err("reflect: slice index out of range".into());
+        return Err("reflect.Value.Slice: slice index out of bounds".into());
     }
     Ok(J::from(l[from as usize..to as usize].to_vec()))
 }
@@ -172,18 +172,42 @@ fn concat(a: &[J]) -> Result<J, String> {
     Ok(J::from(out))
 }
 
-/// `chunk SIZE LIST`.
+/// `chunk SIZE LIST`, as sprig computes it in float64: the number of chunks is
+/// `floor((len-1)/size)+1`, the last one `len mod size` long; a size of 0 or less makes Go's
+/// `make` fail (or, for some negative sizes, gives no chunks or one).
 fn chunk(a: &[J]) -> Result<J, String> {
     let size = to_i64(&arg_at(a, 0));
     let l = list_of(a, 1, "chunk")?;
-    if size <= 0 {
-        return Err("runtime error: integer divide by zero".into());
+    let bad_len = || "runtime error: makeslice: len out of range".to_string();
+    let (len, size_f) = (l.len() as f64, size as f64);
+    let cs = go_f64_to_i64(((len - 1.0) / size_f).floor() + 1.0);
+    if cs < 0 {
+        return Err(bad_len());
     }
-    Ok(J::from(
-        l.chunks(size as usize)
-            .map(|c| J::from(c.to_vec()))
-            .collect::<Vec<_>>(),
-    ))
+    let mut out = Vec::new();
+    for i in 0..cs {
+        let mut clen = size;
+        if i == cs - 1 {
+            clen = go_f64_to_i64((len % size_f).floor());
+            if clen == 0 {
+                clen = size;
+            }
+        }
+        if clen < 0 {
+            return Err(bad_len());
+        }
+        let from = i.wrapping_mul(size);
+        let part = (0..clen)
+            .map(|j| {
+                usize::try_from(from.wrapping_add(j))
+                    .ok()
+                    .and_then(|ix| l.get(ix).cloned())
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("reflect: slice index out of range")?;
+        out.push(J::from(part));
+    }
+    Ok(J::from(out))
 }
 
 /// A list argument of a sprig list function; Go's errors for anything else (`what` is the

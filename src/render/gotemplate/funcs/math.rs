@@ -152,6 +152,19 @@ fn seq_fn(a: &[J]) -> Result<J, String> {
 /// shortest decimal forms, division rounded half away from zero to 16 places.
 fn decimal_op(first: &J, rest: &[J], op: &str) -> Result<J, String> {
     use rust_decimal::{Decimal, RoundingStrategy};
+    // decimal.NewFromFloat panics on NaN and infinities, Div on a zero divisor, in order.
+    for (i, v) in std::iter::once(first).chain(rest).enumerate() {
+        let f = to_f64(v);
+        if !f.is_finite() {
+            return Err(format!(
+                "Cannot create a Decimal from {}",
+                crate::text::go_format_float(f)
+            ));
+        }
+        if i > 0 && op == "div" && f == 0.0 {
+            return Err("decimal division by 0".into());
+        }
+    }
     let dec = |v: &J| -> Option<Decimal> { format!("{}", to_f64(v)).parse::<Decimal>().ok() };
     let exact = (|| {
         let mut acc = dec(first)?;

@@ -91,7 +91,15 @@ fn regex_split(a: &[J]) -> Result<J, String> {
 }
 
 fn regex_quote_meta(a: &[J]) -> Result<J, String> {
-    Ok(J::from(regex::escape(&str_at(a, 0))))
+    // Go's regexp.QuoteMeta escapes only `\.+*?()|[]{}^$` (Rust's regex::escape escapes more).
+    let mut out = String::new();
+    for c in str_at(a, 0).chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(J::from(out))
 }
 
 /// A compiled pattern, or the compiler's error text.

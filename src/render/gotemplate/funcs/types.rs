@@ -31,8 +31,23 @@ fn int(a: &[J]) -> Result<J, String> {
     Ok(J::from(to_i64(&a[0])))
 }
 
+/// `atoi`: Go's `strconv.Atoi` (base 10, a sign, no spaces or underscores), its value kept on a
+/// range error (the limit) and 0 on a syntax error.
 fn atoi(a: &[J]) -> Result<J, String> {
-    Ok(J::from(str_at(a, 0).trim().parse::<i64>().unwrap_or(0)))
+    let s = str_at(a, 0);
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s.as_str()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(J::from(0));
+    }
+    let n = digits
+        .bytes()
+        .fold(0i128, |n, d| (n * 10 + i128::from(d - b'0')).min(1 << 64));
+    let n = if neg { -n } else { n };
+    Ok(J::from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64))
 }
 
 fn float64(a: &[J]) -> Result<J, String> {
@@ -46,12 +61,16 @@ fn to_decimal(a: &[J]) -> Result<J, String> {
     ))
 }
 
-/// sprig's `strval`: nil prints as `%v` prints it.
+/// sprig's `strval`: a string as it is, anything else as `%v` prints it (nil is `<nil>`).
+pub(super) fn strval(v: &J) -> String {
+    match v.kind() {
+        ValueKind::String => as_string(v),
+        _ => go_sprint(v),
+    }
+}
+
 fn to_string(a: &[J]) -> Result<J, String> {
-    Ok(J::from(match a[0].kind() {
-        ValueKind::None | ValueKind::Undefined => "<nil>".to_string(),
-        _ => as_string(&a[0]),
-    }))
+    Ok(J::from(strval(&a[0])))
 }
 
 fn to_strings(a: &[J]) -> Result<J, String> {
