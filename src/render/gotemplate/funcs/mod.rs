@@ -29,6 +29,7 @@ mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
+mod goyaml;
 mod lists;
 mod math;
 mod paths;
