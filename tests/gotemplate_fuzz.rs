@@ -27,9 +27,9 @@ const CI_COUNT: usize = 2000;
 /// Ratchets, raised as fixes land, never lowered. Measured when the fuzzer was written
 /// (2026-12-01). Templates of the CI run on which appset and Go agree exactly (output, or error
 /// text after the location prefix):
-const CI_FLOOR: usize = 1979;
+const CI_FLOOR: usize = 1981;
 /// ... and on the outcome only (the same output, or both fail): the first goal.
-const CI_OUTCOME_FLOOR: usize = 1980;
+const CI_OUTCOME_FLOOR: usize = 1981;
 
 /// Functions the fuzzer does not call: random, map-order or clock-dependent output (no two Go
 /// runs agree), slow key derivation, and Argo CD's `slugify`, which the oracle cannot define.

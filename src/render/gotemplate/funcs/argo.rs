@@ -5,7 +5,7 @@
 use minijinja::Value as J;
 
 use super::{Func, last, str_at};
-use crate::render::gotemplate::value::{as_string, go_value, to_i64, to_json, truth};
+use crate::render::gotemplate::value::{as_string, go_value, to_i64, truth};
 use crate::text;
 
 pub(super) const FUNCS: &[Func] = &[
@@ -28,8 +28,9 @@ fn slugify(a: &[J]) -> Result<J, String> {
     Ok(J::from(text::slugify(&name, max, smart)))
 }
 
+/// `toYaml`: sigs.k8s.io/yaml's Marshal without the final newline, as go-yaml v2 writes it.
 fn to_yaml(a: &[J]) -> Result<J, String> {
-    Ok(J::from(yaml_of(&last(a)).unwrap_or_default()))
+    super::goyaml::to_yaml(&last(a)).map(J::from)
 }
 
 /// `fromYaml`: sigs.k8s.io/yaml's Unmarshal into `map[string]interface {}` (YAML to JSON,
@@ -97,10 +98,4 @@ fn parse_yaml(a: &[J]) -> Result<serde_json::Value, String> {
         };
         format!("error converting YAML to JSON: yaml: {problem}")
     })
-}
-
-/// A value as YAML, without the final newline.
-fn yaml_of(v: &J) -> Result<String, String> {
-    let s = serde_saphyr::to_string(&to_json(v)).map_err(|e| e.to_string())?;
-    Ok(s.trim_end_matches('\n').to_string())
 }

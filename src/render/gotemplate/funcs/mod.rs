@@ -30,6 +30,7 @@ mod defaults;
 mod dicts;
 mod encoding;
 pub(super) mod fmt;
+mod goyaml;
 mod json;
 mod lists;
 mod math;
