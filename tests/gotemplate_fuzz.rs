@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 /// The CI run: seed and number of templates.
 const CI_SEED: u64 = 15;
 const CI_COUNT: usize = 10_000;
-/// The ratchet reached the top on 2026-12-01: every compared template of the CI run agrees with
-/// Go exactly (output, or error text after the location prefix), and must stay so.
+// The ratchet reached the top on 2026-12-01: every compared template of the CI run agrees with
+// Go exactly (output, or error text after the location prefix), and must stay so.
 
 /// Functions the fuzzer does not call: random, map-order or clock-dependent output (no two Go
 /// runs agree), slow key derivation, and Argo CD's `slugify`, which the oracle cannot define.
