@@ -268,8 +268,12 @@ impl<'t> Exec<'t> {
             Node::Action(p) => {
                 let v = self.pipeline(dot, p)?;
                 if p.vars.is_empty() {
+                    let nil = v.v.is_none() || v.v.is_undefined();
                     let text = match v.ty {
                         None => "<no value>".to_string(),
+                        // A nil slice or map of a concrete type prints empty, as fmt does.
+                        Some(t) if nil && t.kind() == "slice" => "[]".to_string(),
+                        Some(t) if nil && t.kind() == "map" => "map[]".to_string(),
                         Some(_) => go_sprint(&v.v),
                     };
                     self.write(&text)?;

@@ -344,6 +344,7 @@ pub(super) fn to_json(v: &J) -> serde_json::Value {
     use serde_json::Value as V;
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => V::Null,
+        _ if is_nil_slice(v) => V::Null,
         ValueKind::Bool => V::Bool(v.is_true()),
         ValueKind::Number => {
             let f = to_f64(v);
@@ -419,6 +420,31 @@ pub(super) fn deep_equal(a: &J, b: &J) -> bool {
         (ValueKind::Undefined | ValueKind::None, ValueKind::Undefined | ValueKind::None) => true,
         (x, y) => x == y && a == b,
     }
+}
+
+/// A nil slice of Go (what sprig's `rest`, `initial` and `concat` give for nothing): it prints
+/// `[]` and ranges over nothing like an empty list, but it is `null` in JSON and nil to `eq`.
+#[derive(Debug)]
+pub(super) struct NilSlice;
+
+impl minijinja::value::Object for NilSlice {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Empty
+    }
+}
+
+/// A nil `[]interface {}`.
+pub(super) fn nil_slice() -> J {
+    J::from_object(NilSlice)
+}
+
+/// Whether `v` is a nil slice.
+pub(super) fn is_nil_slice(v: &J) -> bool {
+    v.downcast_object_ref::<NilSlice>().is_some()
 }
 
 /// A Go type as text/template meets it: a function's parameter or result type, or the dynamic

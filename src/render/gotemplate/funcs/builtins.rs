@@ -10,7 +10,7 @@ use minijinja::{Value as J, value::ValueKind};
 
 use super::fmt::{self, Arg};
 use super::{Func, arg_go_type, arity, returns_arg, returns_type};
-use crate::render::gotemplate::value::{GoType, as_string, dyn_type, go_sprint, to_f64, truth};
+use crate::render::gotemplate::value::{GoType, as_string, dyn_type, go_sprint, is_nil_slice, to_f64, truth};
 use crate::text;
 
 pub(super) const FUNCS: &[Func] = &[
@@ -218,7 +218,7 @@ fn basic_kind(t: Option<GoType>) -> Basic {
 
 /// Go's `isNil`: no value, or a nil map, slice or pointer.
 fn is_nil(v: &J, t: Option<GoType>) -> bool {
-    t.is_none() || matches!(v.kind(), ValueKind::None | ValueKind::Undefined)
+    t.is_none() || matches!(v.kind(), ValueKind::None | ValueKind::Undefined) || is_nil_slice(v)
 }
 
 /// Go's `eq` (Go 1.19's funcs.go): argument `first` against each of `others`.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_at, arg_go_type, returns_arg, str_at};
-use crate::render::gotemplate::value::{as_string, dict_of, type_name};
+use super::{Func, arg_at, arg_go_type, returns_arg, returns_type, str_at};
+use crate::render::gotemplate::value::{GoType, as_string, dict_of, type_name};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("deepCopy", 1, false, deep_copy),
@@ -90,7 +90,21 @@ fn pluck(a: &[J]) -> Result<J, String> {
 }
 
 /// `merge` and `mustMerge`: the first dict's keys win.
+/// Whether every argument is nil: mergo then leaves the nil destination map as it is.
+fn all_nil(a: &[J]) -> bool {
+    let nil = a
+        .iter()
+        .all(|d| matches!(d.kind(), ValueKind::None | ValueKind::Undefined));
+    if nil {
+        returns_type(Some(GoType::Map));
+    }
+    nil
+}
+
 fn merge(a: &[J]) -> Result<J, String> {
+    if all_nil(a) {
+        return Ok(J::from(()));
+    }
     let mut out = dict_of(&a[0]);
     for d in &a[1..] {
         for (k, v) in dict_of(d) {
@@ -102,6 +116,9 @@ fn merge(a: &[J]) -> Result<J, String> {
 
 /// `mergeOverwrite` and `mustMergeOverwrite`: the last dict's keys win.
 fn merge_overwrite(a: &[J]) -> Result<J, String> {
+    if all_nil(a) {
+        return Ok(J::from(()));
+    }
     let mut out = dict_of(&a[0]);
     for d in &a[1..] {
         out.extend(dict_of(d));

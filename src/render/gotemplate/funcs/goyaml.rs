@@ -24,7 +24,7 @@ use minijinja::Value as J;
 use minijinja::value::ValueKind;
 
 use crate::render::gotemplate::gotime;
-use crate::render::gotemplate::value::{dict_of, is_float, items, to_f64, to_json};
+use crate::render::gotemplate::value::{dict_of, is_float, is_nil_slice, items, to_f64, to_json};
 use crate::text::go_format_float;
 
 /// go-yaml's `max_flow_level`: deeper JSON does not parse.
@@ -85,6 +85,8 @@ fn json_node(v: &J, depth: usize) -> Result<Node, String> {
             None => number_text_node(&v.to_string()),
         },
         ValueKind::String => Node::Str(v.as_str().unwrap_or_default().to_string()),
+        // A nil slice is JSON's null.
+        ValueKind::Seq if is_nil_slice(v) => Node::Null,
         ValueKind::Seq => Node::Seq(
             items(v)
                 .iter()

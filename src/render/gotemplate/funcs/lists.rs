@@ -8,8 +8,10 @@
 
 use minijinja::{Value as J, value::ValueKind};
 
-use super::{Func, arg_at, kind_at};
-use crate::render::gotemplate::value::{NIL_DEREF, deep_equal, go_f64_to_i64, items, to_i64, truth};
+use super::{Func, arg_at, kind_at, returns_type};
+use crate::render::gotemplate::value::{
+    NIL_DEREF, deep_equal, go_f64_to_i64, items, nil_slice, to_i64, truth,
+};
 
 pub(super) const FUNCS: &[Func] = &[
     Func::new("append", 2, false, append),
@@ -58,14 +60,22 @@ fn last(a: &[J]) -> Result<J, String> {
     Ok(list_of(a, 0, "find last")?.last().cloned().unwrap_or_default())
 }
 
+/// `rest`: all but the first; of an empty list, a nil slice (`[]`, JSON `null`).
 fn rest(a: &[J]) -> Result<J, String> {
     let l = list_of(a, 0, "find rest")?;
-    Ok(J::from(l.get(1..).unwrap_or_default().to_vec()))
+    if l.is_empty() {
+        return Ok(nil_slice());
+    }
+    Ok(J::from(l[1..].to_vec()))
 }
 
+/// `initial`: all but the last; of an empty list, a nil slice.
 fn initial(a: &[J]) -> Result<J, String> {
     let l = list_of(a, 0, "find initial")?;
-    Ok(J::from(l[..l.len().saturating_sub(1)].to_vec()))
+    if l.is_empty() {
+        return Ok(nil_slice());
+    }
+    Ok(J::from(l[..l.len() - 1].to_vec()))
 }
 
 /// `append`, `push` and their `must` twins.
@@ -155,6 +165,10 @@ fn slice(a: &[J]) -> Result<J, String> {
     if from < 0 || to > n || from > to {
         return Err("reflect.Value.Slice: slice index out of bounds".into());
     }
+    // A slice of the same Go type ([]string stays []string).
+    if let Some(Some(t)) = super::arg_go_type(0) {
+        returns_type(Some(t));
+    }
     Ok(J::from(l[from as usize..to as usize].to_vec()))
 }
 
@@ -168,6 +182,10 @@ fn concat(a: &[J]) -> Result<J, String> {
             }
             _ => return Err(format!("Cannot concat type {} as list", kind_at(a, i))),
         }
+    }
+    if out.is_empty() {
+        // Nothing appended: sprig's nil slice.
+        return Ok(nil_slice());
     }
     Ok(J::from(out))
 }
