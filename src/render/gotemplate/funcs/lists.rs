@@ -232,12 +232,17 @@ fn chunk(a: &[J]) -> Result<J, String> {
 /// function's word in `Cannot find first on type string`).
 fn list_of(a: &[J], i: usize, what: &str) -> Result<Vec<J>, String> {
     let v = arg_at(a, i);
+    let kind = kind_at(a, i);
     match v.kind() {
         ValueKind::Seq => Ok(items(&v)),
+        // A nil slice of a concrete type (regexFindAll's no match): empty.
+        ValueKind::Undefined | ValueKind::None if kind == "slice" => Ok(Vec::new()),
         // reflect.TypeOf(nil).Kind() in sprig: a nil-pointer panic that text/template recovers.
-        ValueKind::Undefined | ValueKind::None => Err(NIL_DEREF.into()),
+        ValueKind::Undefined | ValueKind::None if matches!(kind, "invalid" | "interface") => {
+            Err(NIL_DEREF.into())
+        }
         // chunk's message has no "on".
-        _ if what == "chunk" => Err(format!("Cannot chunk type {}", kind_at(a, i))),
-        _ => Err(format!("Cannot {what} on type {}", kind_at(a, i))),
+        _ if what == "chunk" => Err(format!("Cannot chunk type {kind}")),
+        _ => Err(format!("Cannot {what} on type {kind}")),
     }
 }
