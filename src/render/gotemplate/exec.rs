@@ -702,6 +702,7 @@ impl<'t> Exec<'t> {
         }
         let (result, held) = funcs::call_typed(name, &argv, &types)
             .map_err(|m| fail(site, format!("error calling {name}: {m}")))?;
+        self.write_back(name, ops, &result);
         Ok(match sig.result {
             // A function of `interface {}` (or text/template's `reflect.Value`) result: what it
             // holds is the type the function says it returned (an argument's, say), else the
@@ -712,6 +713,31 @@ impl<'t> Exec<'t> {
             }
             t => Val::of(result, t),
         })
+    }
+
+    /// sprig's `set`, `unset` and merges change their first map in place, and Go's maps are
+    /// references: when that map came from a variable (`set $d "k" "v"`, `set $ ...`), the
+    /// variable sees the change. appset's maps are values, so the changed map is written back
+    /// to the variable (other references to the same Go map are not followed).
+    fn write_back(&mut self, name: &str, ops: &'t [Operand], result: &J) {
+        const IN_PLACE: &[&str] = &[
+            "set",
+            "unset",
+            "merge",
+            "mergeOverwrite",
+            "mustMerge",
+            "mustMergeOverwrite",
+        ];
+        if !IN_PLACE.contains(&name) || !matches!(result.kind(), minijinja::value::ValueKind::Map) {
+            return;
+        }
+        if let Some(Operand::Variable(var, chain)) = ops.first()
+            && chain.is_empty()
+            && let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == var)
+            && slot.1.concrete() == Some(GoType::Map)
+        {
+            slot.1 = Val::of(result.clone(), slot.1.ty.unwrap_or(GoType::Map));
+        }
     }
 
     /// `evalArg`: an argument for a parameter of type `param`.
