@@ -80,22 +80,62 @@ fn json_type_error(v: &serde_json::Value, into: &str) -> String {
 /// (`error converting YAML to JSON: yaml: line 1: ...`); the problem's own wording is the
 /// parser's, which can differ from go-yaml's.
 fn parse_yaml(a: &[J]) -> Result<serde_json::Value, String> {
+    let text = as_string(&last(a));
+    // go-yaml's scanner: `%` starts a directive, whose name must follow at once and end at a
+    // blank.
+    if let Some(rest) = text.strip_prefix('%') {
+        let name = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                .len();
+        let problem = if name == 0 {
+            Some("could not find expected directive name")
+        } else if !rest[name..].is_empty() && !rest[name..].starts_with([' ', '\t', '\r', '\n']) {
+            Some("found unexpected non-alphabetical character")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!("error converting YAML to JSON: yaml: {problem}"));
+        }
+    }
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
         legacy_octal_numbers: true,
     };
-    serde_saphyr::from_str_with_options(&as_string(&last(a)), options).map_err(|e| {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let first = first.strip_prefix("error: ").unwrap_or(first);
-        // `line 1 column 4: problem` → `line 1: problem`
-        let problem = match first.split_once(": ") {
-            Some((at, problem)) if at.starts_with("line ") => {
-                let line = at.split(' ').nth(1).unwrap_or("1");
-                format!("line {line}: {problem}")
-            }
-            _ => first.to_string(),
-        };
-        format!("error converting YAML to JSON: yaml: {problem}")
-    })
+    serde_saphyr::from_str_with_options(&text, options)
+        .map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            // `line 1 column 4: problem` → `line 1: problem`
+            let problem = match first.split_once(": ") {
+                Some((at, problem)) if at.starts_with("line ") => {
+                    let line = at.split(' ').nth(1).unwrap_or("1");
+                    format!("line {line}: {problem}")
+                }
+                _ => first.to_string(),
+            };
+            format!("error converting YAML to JSON: yaml: {problem}")
+        })
+        .or_else(|e| lenient(&text).ok_or(e))
+}
+
+/// What go-yaml v2 makes of a one-line document that stricter parsers refuse: a quoted scalar
+/// with text after it reads as a string, a flow sequence with text after it as that sequence's
+/// kind. Only the JSON kind matters here (`fromYaml`/`fromYamlArray` then refuse a string, and
+/// `fromYaml` an array), so the content stands in for the value.
+fn lenient(text: &str) -> Option<serde_json::Value> {
+    let t = text.trim_start();
+    if text.contains('\n') {
+        return None;
+    }
+    let close = |q: char| t.get(1..).and_then(|r| r.find(q)).map(|i| i + 2);
+    match t.chars().next()? {
+        q @ ('"' | '\'') if close(q).is_some_and(|end| end < t.len()) => {
+            Some(serde_json::Value::String(t.to_string()))
+        }
+        '[' if t.find(']').is_some_and(|end| end + 1 < t.len()) => Some(serde_json::Value::Array(Vec::new())),
+        _ => None,
+    }
 }
