@@ -109,10 +109,31 @@ fn parse_yaml(a: &[J]) -> Result<serde_json::Value, String> {
             let first = text.lines().next().unwrap_or_default();
             let first = first.strip_prefix("error: ").unwrap_or(first);
             // `line 1 column 4: problem` → `line 1: problem`
+            // go-yaml names no line for a scanner error on the first line.
+            const SCANNER: &[&str] = &[
+                "mapping values are not allowed in this context",
+                "found character that cannot start any token",
+            ];
             let problem = match first.split_once(": ") {
+                // The same problem in go-yaml's words.
+                Some((at, problem))
+                    if at.starts_with("line ") && problem.starts_with("unexpected character") =>
+                {
+                    let line = at.split(' ').nth(1).unwrap_or("1");
+                    let problem = "found character that cannot start any token";
+                    if line == "1" {
+                        problem.to_string()
+                    } else {
+                        format!("line {line}: {problem}")
+                    }
+                }
                 Some((at, problem)) if at.starts_with("line ") => {
                     let line = at.split(' ').nth(1).unwrap_or("1");
-                    format!("line {line}: {problem}")
+                    if line == "1" && SCANNER.contains(&problem) {
+                        problem.to_string()
+                    } else {
+                        format!("line {line}: {problem}")
+                    }
                 }
                 _ => first.to_string(),
             };
