@@ -29,6 +29,8 @@
 //!
 //! Reconcile and preview (pure):
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
+//! - [`rollout`]: progressive sync (RollingSync): Argo CD's step assignment, maxUpdate and
+//!   rollout-configuration messages.
 //! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
 //! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
 //!
@@ -58,6 +60,7 @@ pub mod params;
 pub mod pipeline;
 pub mod plan;
 pub mod render;
+pub mod rollout;
 pub mod service;
 pub mod sources;
 pub mod text;
