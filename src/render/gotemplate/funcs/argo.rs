@@ -115,20 +115,14 @@ fn parse_yaml(a: &[J]) -> Result<serde_json::Value, String> {
                 "found character that cannot start any token",
             ];
             let problem = match first.split_once(": ") {
-                // The same problem in go-yaml's words.
-                Some((at, problem))
-                    if at.starts_with("line ") && problem.starts_with("unexpected character") =>
-                {
-                    let line = at.split(' ').nth(1).unwrap_or("1");
-                    let problem = "found character that cannot start any token";
-                    if line == "1" {
-                        problem.to_string()
-                    } else {
-                        format!("line {line}: {problem}")
-                    }
-                }
                 Some((at, problem)) if at.starts_with("line ") => {
                     let line = at.split(' ').nth(1).unwrap_or("1");
+                    // The same problem in go-yaml's words.
+                    let problem = if problem.starts_with("unexpected character") {
+                        "found character that cannot start any token"
+                    } else {
+                        problem
+                    };
                     if line == "1" && SCANNER.contains(&problem) {
                         problem.to_string()
                     } else {
