@@ -24,7 +24,9 @@ use minijinja::Value as J;
 use minijinja::value::ValueKind;
 
 use crate::render::gotemplate::gotime;
-use crate::render::gotemplate::value::{dict_of, is_float, is_nil_slice, items, to_f64, to_json};
+use crate::render::gotemplate::value::{
+    dict_of, go_parse_float, go_parse_int, is_float, is_nil_slice, items, to_f64, to_json,
+};
 use crate::text::go_format_float;
 
 /// go-yaml's `max_flow_level`: deeper JSON does not parse.
@@ -364,72 +366,6 @@ fn yaml_style_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// Go's `strconv.ParseFloat(s, 64)` for a string starting with `.` (the only case resolve.go
-/// calls it on unfiltered text): digits with Go's underscore rules, an optional exponent, and a
-/// finite result (an overflow is an error).
-fn go_parse_float(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut sawdot = false;
-    let mut sawdigits = false;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'_' => {}
-            b'.' if !sawdot => sawdot = true,
-            b'0'..=b'9' => sawdigits = true,
-            _ => break,
-        }
-        i += 1;
-    }
-    if !sawdigits {
-        return None;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if !b.get(i).is_some_and(u8::is_ascii_digit) {
-            return None;
-        }
-        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
-            i += 1;
-        }
-    }
-    if i != b.len() || (s.contains('_') && !underscore_ok(s)) {
-        return None;
-    }
-    s.replace('_', "").parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-/// Go's `strconv.underscoreOK`: each underscore between digits.
-fn underscore_ok(s: &str) -> bool {
-    let b = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = b[1].eq_ignore_ascii_case(&b'x');
-    }
-    for &c in &b[i.min(b.len())..] {
-        if c.is_ascii_digit() || hex && c.is_ascii_hexdigit() {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else if saw == b'_' {
-            return false;
-        } else {
-            saw = b'!';
-        }
-    }
-    saw != b'_'
-}
-
 /// Go's `strconv.ParseUint(s, 0, 64)` (no underscores: resolve.go removed them): `0x`, `0o`, `0b`
 /// prefixes, a leading `0` for octal.
 fn go_parse_uint(s: &str) -> Option<u64> {
@@ -459,12 +395,6 @@ fn go_parse_uint_radix(s: &str, radix: u32) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(s, radix).ok()
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)`: an optional sign, then [`go_parse_uint`] in range.
-fn go_parse_int(s: &str) -> Option<i64> {
-    let (neg, rest) = split_sign(s);
-    signed(neg, go_parse_uint(rest)?)
 }
 
 /// Go's `strconv.ParseInt(s, radix, 64)`.
