@@ -696,10 +696,10 @@ pub struct ApplicationSetStatus {
     /// Conditions (`ErrorOccurred`, `ParametersGenerated`, `ResourcesUpToDate`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ApplicationSetCondition>,
-    /// Progressive sync status per Application.
+    /// Progressive sync status per Application (RollingSync), sorted by Application name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::crd::any_list")]
-    pub application_status: Vec<Value>,
+    pub application_status: Vec<ApplicationSetApplicationStatus>,
     /// The owned Applications (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceStatus>,
@@ -709,6 +709,31 @@ pub struct ApplicationSetStatus {
     /// Health derived from the conditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthStatus>,
+}
+
+/// One Application's progressive sync status (`status.applicationStatus[]`, Argo CD's
+/// `ApplicationSetApplicationStatus`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSetApplicationStatus {
+    /// The Application's name.
+    pub application: String,
+    /// `Waiting`, `Pending`, `Progressing` or `Healthy`.
+    #[serde(default)]
+    pub status: String,
+    /// Why the status is what it is (Argo CD's messages).
+    #[serde(default)]
+    pub message: String,
+    /// The Application's step, 1-based; `-1` when no step selects it.
+    #[serde(default)]
+    pub step: String,
+    /// The revisions the Application was last seen at (`status.sync.revisions`, or `revision`).
+    /// Always written, even empty, as Argo CD's status migration expects.
+    #[serde(default)]
+    pub target_revisions: Vec<String>,
+    /// When `status` last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
 }
 
 /// An ApplicationSet condition.

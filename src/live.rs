@@ -18,7 +18,10 @@ use kube::Resource;
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 
-use crate::plan::{self, ARGO_FIELD_MANAGER, Adoption, FIELD_MANAGER};
+use crate::{
+    plan::{self, ARGO_FIELD_MANAGER, Adoption, FIELD_MANAGER},
+    rollout::status::RolloutState,
+};
 
 /// A live Application, slimmed for the cache (see the module docs).
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +40,9 @@ pub struct CachedApplication {
     pub sync_status: Option<String>,
     /// `status.health.status` (Argo CD's health status).
     pub health_status: Option<String>,
+    /// What progressive sync reads of the Application's status (and whether it has an
+    /// `operation`); boxed, and absent when the Application has none of it.
+    pub rollout: Option<Box<RolloutState>>,
 }
 
 /// The wire shape the cache is deserialized from (anything else in the object is skipped).
@@ -48,20 +54,54 @@ struct Wire {
     spec: Option<Value>,
     #[serde(default)]
     status: Option<WireStatus>,
+    #[serde(default)]
+    operation: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct WireStatus {
     #[serde(default)]
     sync: Option<StatusField>,
     #[serde(default)]
     health: Option<StatusField>,
+    #[serde(default)]
+    reconciled_at: Option<String>,
+    #[serde(default)]
+    operation_state: Option<WireOperationState>,
+    #[serde(default)]
+    conditions: Vec<WireCondition>,
 }
 
 #[derive(Deserialize)]
 struct StatusField {
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    revision: Option<String>,
+    #[serde(default)]
+    revisions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireOperationState {
+    #[serde(default)]
+    phase: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    finished_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireCondition {
+    #[serde(default, rename = "type")]
+    type_: String,
 }
 
 impl From<Wire> for CachedApplication {
@@ -83,18 +123,57 @@ impl From<Wire> for CachedApplication {
         if let Some(a) = w.metadata.annotations.as_mut() {
             a.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
-        let status = w.status.unwrap_or(WireStatus {
-            sync: None,
-            health: None,
-        });
+        let status = w.status.unwrap_or_default();
+        let (sync, health) = (status.sync, status.health);
+        let revisions = match &sync {
+            Some(s) if !s.revisions.is_empty() => s.revisions.clone(),
+            Some(StatusField {
+                revision: Some(r), ..
+            }) if !r.is_empty() => vec![r.clone()],
+            _ => Vec::new(),
+        };
+        let op = status.operation_state;
+        let rollout = RolloutState {
+            sync_status: sync.as_ref().and_then(|s| s.status.clone()),
+            health_status: health.as_ref().and_then(|s| s.status.clone()),
+            health_message: health.as_ref().and_then(|s| s.message.clone()),
+            revisions,
+            reconciled_at: status.reconciled_at,
+            operation: w.operation.is_some(),
+            operation_phase: op.as_ref().and_then(|o| o.phase.clone()),
+            operation_message: op.as_ref().and_then(|o| o.message.clone()),
+            started_at: op.as_ref().and_then(|o| o.started_at.clone()),
+            finished_at: op.and_then(|o| o.finished_at),
+            error_condition: status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "InvalidSpecError" || c.type_ == "UnknownError"),
+            generation: w.metadata.generation,
+        };
         CachedApplication {
             metadata: w.metadata,
             spec: w.spec.and_then(|s| serde_json::value::to_raw_value(&s).ok()),
             owned_fields,
             argo_managed_fields,
-            sync_status: status.sync.and_then(|s| s.status),
-            health_status: status.health.and_then(|s| s.status),
+            sync_status: rollout.sync_status.clone(),
+            health_status: rollout.health_status.clone(),
+            rollout: (rollout
+                != RolloutState {
+                    generation: rollout.generation,
+                    ..RolloutState::default()
+                })
+            .then(|| Box::new(rollout)),
         }
+    }
+}
+
+impl CachedApplication {
+    /// What progressive sync reads of it.
+    pub fn rollout_state(&self) -> RolloutState {
+        self.rollout.as_deref().cloned().unwrap_or_else(|| RolloutState {
+            generation: self.metadata.generation,
+            ..RolloutState::default()
+        })
     }
 }
 

@@ -284,6 +284,12 @@ struct RunArgs {
     #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
     dry_run: bool,
+    /// Follow RollingSync strategies (progressive syncs): sync each step's Applications in order,
+    /// within maxUpdate; off, `strategy` is ignored and `status.applicationStatus` cleared (Argo
+    /// CD's default). Env `ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS`.
+    #[arg(long, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
+    enable_progressive_syncs: bool,
     /// Log level: debug, info, warn or error (RUST_LOG, when set, wins). Env
     /// `ARGOCD_APPLICATIONSET_CONTROLLER_LOGLEVEL`.
     #[arg(long, default_value = "info",
@@ -517,7 +523,7 @@ fn parse_repo_override(s: &str) -> Result<RepoOverride, String> {
 /// controller), the flag each sets, and the commands that take it. A variable counts when it is
 /// set and not empty (an empty ConfigMap entry means the default, as in Argo CD) and the flag is
 /// not given.
-const ARGO_ENV: [(&str, &str, &[&str]); 21] = [
+const ARGO_ENV: [(&str, &str, &[&str]); 22] = [
     (
         "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
         "--enable-new-git-file-globbing",
@@ -550,6 +556,11 @@ const ARGO_ENV: [(&str, &str, &[&str]); 21] = [
         &["run"],
     ),
     ("ARGOCD_APPLICATIONSET_CONTROLLER_DRY_RUN", "--dry-run", &["run"]),
+    (
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS",
+        "--enable-progressive-syncs",
+        &["run"],
+    ),
     (
         "ARGOCD_APPLICATIONSET_CONTROLLER_LOGLEVEL",
         "--loglevel",
@@ -1237,6 +1248,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     let config = appset::controller::Config {
         namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
         dry_run: args.dry_run,
+        progressive_syncs: args.enable_progressive_syncs,
         scm: appset::pipeline::ScmOptions {
             enabled: args.enable_scm_providers,
             allowed: args
@@ -1577,6 +1589,7 @@ mod tests {
             "--allowed-scm-providers=https://git.example.com/api/v3",
             "--token-ref-strict-mode",
             "--dry-run",
+            "--enable-progressive-syncs",
             "--policy=create-only",
             "--enable-policy-override=true",
             "--max-resources-status-count=10",
@@ -1590,6 +1603,7 @@ mod tests {
         assert_eq!(a.concurrency, 3);
         assert_eq!(a.listen, "0.0.0.0:9090".parse().unwrap());
         assert!(!a.leader_elect && !a.enable_scm_providers && a.token_ref_strict_mode && a.dry_run);
+        assert!(a.enable_progressive_syncs);
         assert_eq!(a.allowed_scm_providers, ["https://git.example.com/api/v3"]);
         assert_eq!(a.enable_policy_override, Some(true));
         assert_eq!(a.preserved_annotations, ["a", "b"]);
@@ -1619,6 +1633,10 @@ mod tests {
         let defaults = run(&[]);
         assert!(defaults.namespaces.is_empty(), "the controller's namespace only");
         assert!(defaults.enable_scm_providers && !defaults.dry_run && !defaults.leader_elect);
+        assert!(
+            !defaults.enable_progressive_syncs,
+            "off by default, as in Argo CD"
+        );
         assert_eq!(defaults.requeue_after, std::time::Duration::from_secs(180));
     }
 

@@ -184,7 +184,7 @@ impl PlanOptions {
     /// Options from an ApplicationSet's spec plus the controller's extra preserved keys.
     ///
     /// # Errors
-    /// A progressive sync (not supported), a JSON pointer that does not start with `/`, or a
+    /// A JSON pointer that does not start with `/`, or a
     /// jq expression that does not compile or uses a refused filter (see the module doc): the
     /// message names `spec.ignoreApplicationDifferences[i]...` and the jq error. Failing is safer
     /// than overwriting what the user asked to keep.
@@ -204,17 +204,6 @@ impl PlanOptions {
         if let Some(p) = &spec.preserved_fields {
             preserved_annotations.extend(p.annotations.iter().cloned());
             preserved_labels.extend(p.labels.iter().cloned());
-        }
-        if let Some(kind) = spec.strategy.as_ref().and_then(|s| s.type_.as_deref())
-            && kind.eq_ignore_ascii_case("RollingSync")
-        {
-            // Never ignored silently: syncing every Application at once is what a rolling sync
-            // exists to prevent.
-            return Err(
-                "spec.strategy.type RollingSync (progressive sync) is not supported by appset \
-                        yet, so no Application of this ApplicationSet is created, updated or deleted"
-                    .to_string(),
-            );
         }
         let mut ignore = Vec::new();
         for (i, rule) in spec.ignore_application_differences.iter().flatten().enumerate() {
@@ -302,6 +291,10 @@ pub struct Plan {
     /// Existing Applications left alone because an ignore rule's jq expression failed on them
     /// part-way (see the module doc): (name, error naming the expression).
     pub held: Vec<(String, String)>,
+    /// Existing Applications whose generated `spec` differs from the live one (after preserved
+    /// fields and ignore rules), whether or not the policy lets appset update them: progressive
+    /// sync resets them to Waiting.
+    pub spec_changed: BTreeSet<String>,
 }
 
 impl Plan {
@@ -403,6 +396,9 @@ pub fn plan<L: LiveApplication>(
                 continue;
             }
         };
+        if current.is_some_and(|l| spec_differs(&apply, l)) {
+            out.spec_changed.insert(name);
+        }
         match current {
             None => out.create.push(ApplyObject::new(&apply)),
             Some(l) if up_to_date(&apply, l) => out.unchanged += 1,
@@ -1080,6 +1076,25 @@ fn owned_within(fields: &Value, want: &Value) -> bool {
     })
 }
 
+/// Whether applying `apply` to `live` would change its `spec`: a generated field differs, or a
+/// `spec` field appset applied before is no longer generated.
+pub fn spec_differs(apply: &Value, live: &Value) -> bool {
+    let same = spec_applied(apply, live);
+    let kept = owned_fields(live)
+        .and_then(|f| f.get("f:spec"))
+        .is_none_or(|f| apply.get("spec").is_some_and(|s| owned_within(f, s)));
+    !(same && kept)
+}
+
+/// Whether every `spec` field of `apply` has its value in `live`.
+fn spec_applied(apply: &Value, live: &Value) -> bool {
+    match (apply.get("spec"), live.get("spec")) {
+        (Some(want), Some(have)) => subset(want, have),
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 /// Whether applying `apply` to `live` would change nothing.
 pub fn up_to_date(apply: &Value, live: &Value) -> bool {
     let meta_ok = ["labels", "annotations"]
@@ -1102,11 +1117,7 @@ pub fn up_to_date(apply: &Value, live: &Value) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|refs| refs.iter().any(|r| subset(want, r)))
     });
-    let spec_ok = match (apply.get("spec"), live.get("spec")) {
-        (Some(want), Some(have)) => subset(want, have),
-        (None, _) => true,
-        (Some(_), None) => false,
-    };
+    let spec_ok = spec_applied(apply, live);
     let owned_ok = owned_fields(live).is_none_or(|fields| owned_within(fields, apply));
     meta_ok && finalizers_ok && owner_ok && spec_ok && owned_ok
 }
@@ -1857,20 +1868,6 @@ mod tests {
         let body = plan_one(&changed, &live, &o).update[0].value();
         assert_eq!(body["metadata"]["labels"], live["metadata"]["labels"]);
         assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "uid-1");
-    }
-
-    #[test]
-    fn a_rolling_sync_is_refused_rather_than_synced_all_at_once() {
-        let spec = |kind: &str| -> ApplicationSetSpec {
-            serde_json::from_value(json!({
-                "generators": [], "template": {"metadata": {}, "spec": {}},
-                "strategy": {"type": kind, "rollingSync": {"steps": []}}
-            }))
-            .unwrap()
-        };
-        let err = PlanOptions::for_spec(&spec("RollingSync"), Policy::Sync, &[], &[], None).unwrap_err();
-        assert!(err.starts_with("spec.strategy.type RollingSync"), "{err}");
-        assert!(PlanOptions::for_spec(&spec("AllAtOnce"), Policy::Sync, &[], &[], None).is_ok());
     }
 
     #[test]

@@ -1354,10 +1354,11 @@ async fn a_private_ssh_repository_renders_through_argo_cd_s_secret_and_a_rotated
     .expect("error cleared with the right key");
 }
 
-/// `strategy.type: RollingSync` is never ignored: until appset does progressive syncs, such a set
-/// gets a clear condition and no Application.
+/// Without `--enable-progressive-syncs` (Argo CD's default), a RollingSync strategy is ignored:
+/// the Applications are created as for any set, with no `applicationStatus`, no rollout
+/// condition and no sync operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolling_sync_set_gets_a_condition_and_no_application() {
+async fn without_progressive_syncs_a_rolling_sync_strategy_is_ignored_as_argo_cd_ignores_it() {
     let ns = "ctl-rolling";
     let client = setup(ns).await;
     let _controller = start(client.clone(), ns, |_| {}).await;
@@ -1370,17 +1371,22 @@ async fn a_rolling_sync_set_gets_a_condition_and_no_application() {
         ]}}}),
     );
     create(&client, &set).await;
-    eventually(WAIT, || async {
-        condition(&client, ns, "rolling", "ErrorOccurred")
-            .await
-            .is_some_and(|c| c.0 == "True" && c.2.contains("RollingSync (progressive sync) is not supported"))
-    })
-    .await
-    .expect("a condition that says RollingSync is not supported");
+    wait_names(&client, ns, &["one-guestbook", "two-guestbook"]).await;
+    wait_up_to_date(&client, ns, "rolling").await;
+    let api: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let status = api.get("rolling").await.unwrap().status.unwrap();
+    assert!(status.application_status.is_empty(), "{status:?}");
     assert!(
-        app_names(&client, ns).await.is_empty(),
-        "nothing synced out of order"
+        !status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "RolloutProgressing" || c.type_ == "InvalidRolloutConfig"),
+        "{status:?}"
     );
+    // No operation is written: the Applications sync through their own policy.
+    for app in apps_api(&client, ns).list(&ListParams::default()).await.unwrap() {
+        assert!(app.data.get("operation").is_none(), "{app:?}");
+    }
 }
 
 /// `appset uninstall` releases appset's finalizer from the ApplicationSets, so that once appset is

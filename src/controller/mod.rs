@@ -99,6 +99,26 @@ pub mod condition {
     pub const UP_TO_DATE_MESSAGE: &str = "All applications have been generated successfully";
     /// Message of successful parameter generation.
     pub const GENERATED_MESSAGE: &str = "Successfully generated parameters for all Applications";
+    /// Condition type: a progressive sync is rolling out (True) or complete (False).
+    pub const ROLLOUT_PROGRESSING: &str = "RolloutProgressing";
+    /// Condition type: the RollingSync configuration has a problem.
+    pub const INVALID_ROLLOUT_CONFIG: &str = "InvalidRolloutConfig";
+    /// Reason: a rollout is in progress.
+    pub const ROLLOUT_MODIFIED: &str = "ApplicationSetModified";
+    /// Reason: the rollout is complete.
+    pub const ROLLOUT_COMPLETE: &str = "ApplicationSetRolloutComplete";
+    /// Reason (appset): the rollout is halted by a failed or Degraded Application.
+    pub const ROLLOUT_HALTED: &str = "ApplicationSetRolloutHalted";
+    /// Reason: a RollingSync without steps.
+    pub const ROLLOUT_ERROR: &str = "ApplicationSetRolloutError";
+    /// Reason: the RollingSync configuration has a problem.
+    pub const INVALID_ROLLOUT: &str = "ApplicationSetInvalidRolloutConfig";
+    /// Reason: the RollingSync configuration is valid.
+    pub const VALID_ROLLOUT: &str = "ApplicationSetValidRolloutConfig";
+    /// Message of a valid RollingSync configuration.
+    pub const VALID_ROLLOUT_MESSAGE: &str = "Rolling Sync Configured correctly";
+    /// Message of a complete rollout.
+    pub const ROLLOUT_COMPLETE_MESSAGE: &str = "ApplicationSet Rollout has completed";
 }
 
 /// Controller settings (`appset run` flags).
@@ -150,6 +170,9 @@ pub struct Config {
     /// The webhook endpoint whose refreshes this controller follows (its GitHub client is then
     /// the controller's, so a `pull_request` event can expire the cached listing).
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
+    /// Progressive syncs (Argo CD's `--enable-progressive-syncs`): RollingSync strategies are
+    /// followed; when off, `strategy` is ignored and `status.applicationStatus` cleared.
+    pub progressive_syncs: bool,
 }
 
 impl Config {
@@ -188,6 +211,7 @@ impl Default for Config {
             scm: crate::pipeline::ScmOptions::default(),
             dry_run: false,
             webhooks: None,
+            progressive_syncs: false,
         }
     }
 }
@@ -211,6 +235,10 @@ pub enum Error {
     /// The finalizer helper failed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// A deletion in reverse step order waits for an Application to go (not a failure: the
+    /// ApplicationSet keeps its finalizer and is looked at again after the duration).
+    #[error("{1}")]
+    Waiting(Duration, String),
 }
 
 impl Error {
@@ -243,6 +271,12 @@ impl Echoes {
         }
     }
 
+    /// Whether a write of appset to `ns/name` has not come back through the watch yet (the cache
+    /// may then show the Application as it was before that write).
+    fn pending(&self, ns: &str, name: &str) -> bool {
+        self.lock().contains_key(&(ns.to_string(), name.to_string()))
+    }
+
     /// Whether `app` is exactly the version appset wrote last (the entry is forgotten either way:
     /// any later event is someone else's).
     fn is_echo(&self, app: &CachedApplication) -> bool {
@@ -266,6 +300,8 @@ pub struct Context {
     /// against them).
     clusters: Store<Secret>,
     echoes: Arc<Echoes>,
+    /// The sync operations appset wrote for progressive syncs, by (namespace, Application).
+    triggers: std::sync::Mutex<HashMap<(String, String), crate::rollout::status::Trigger>>,
     app_resource: ApiResource,
     recorder: Recorder,
     metrics: Arc<Metrics>,
@@ -335,6 +371,12 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
 }
 
 fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>) -> Action {
+    if let Error::Finalizer(e) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(after, what)) = e.as_ref()
+    {
+        tracing::info!(%what, "deleting in reverse step order");
+        return Action::requeue(*after);
+    }
     warn!(%error, "reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
@@ -344,10 +386,13 @@ fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>)
 /// A stream of owned-Application triggers that ignores status-only changes and appset's own
 /// writes coming back ([`Echoes`]): an Application passes when its spec, labels, annotations,
 /// finalizers, owner references or deletion state change other than by appset's last apply,
-/// and always when it is deleted.
+/// and always when it is deleted. With progressive syncs (`progressive`), also when what a
+/// rollout reads changes: sync and health status, the operation's phase and start, whether an
+/// operation is pending (Argo CD's predicate, plus the operation).
 fn application_triggers(
     events: impl Stream<Item = Result<watcher::Event<CachedApplication>, watcher::Error>> + Send + 'static,
     echoes: Arc<Echoes>,
+    progressive: bool,
 ) -> impl Stream<Item = Result<CachedApplication, watcher::Error>> + Send + 'static {
     use std::hash::{Hash, Hasher};
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -360,6 +405,16 @@ fn application_triggers(
                 serde_json::to_string(&obj.metadata.owner_references)
                     .unwrap_or_default()
                     .hash(&mut h);
+                if progressive && let Some(r) = obj.rollout.as_deref() {
+                    (
+                        &r.sync_status,
+                        &r.health_status,
+                        &r.operation_phase,
+                        &r.started_at,
+                    )
+                        .hash(&mut h);
+                    r.operation.hash(&mut h);
+                }
                 let key = format!(
                     "{}/{}/{}",
                     obj.namespace().unwrap_or_default(),
@@ -497,7 +552,7 @@ pub async fn run_with(
         watcher(apps_api, watcher::Config::default()).default_backoff(),
     );
     let echoes = Arc::new(Echoes::default());
-    let triggers = application_triggers(app_events, echoes.clone());
+    let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
     let live = Live::new(config.live_config()).with_kube(client.clone());
     // With webhooks, one GitHub client: a `pull_request` event expires the listing it caches.
@@ -558,6 +613,7 @@ pub async fn run_with(
         credentials: credential_stores.clone(),
         clusters: clusters_reader.clone(),
         echoes,
+        triggers: Default::default(),
         app_resource: app_resource.clone(),
         recorder,
     });
@@ -683,7 +739,7 @@ mod tests {
 
     /// Names that pass the trigger filter for a sequence of watch events.
     async fn triggered(events: Vec<watcher::Event<CachedApplication>>, echoes: Arc<Echoes>) -> Vec<String> {
-        application_triggers(futures::stream::iter(events.into_iter().map(Ok)), echoes)
+        application_triggers(futures::stream::iter(events.into_iter().map(Ok)), echoes, false)
             .map(|r| r.unwrap().name_any())
             .collect()
             .await

@@ -15,7 +15,10 @@ use kube::ResourceExt;
 
 use super::{ERROR_REQUEUE, MAX_DELETES_ANNOTATION, condition};
 use crate::{
-    crd::{ApplicationSetCondition, ApplicationSetStatus, HealthStatus, ResourceStatus},
+    crd::{
+        ApplicationSetApplicationStatus, ApplicationSetCondition, ApplicationSetStatus, HealthStatus,
+        ResourceStatus,
+    },
     live::CachedApplication,
     pipeline::Invalid,
 };
@@ -34,8 +37,11 @@ pub(super) enum Ended<'a> {
         /// The generators' own smallest poll interval.
         requeue_after: Option<Duration>,
     },
-    /// The set's sync options are invalid (e.g. a RollingSync strategy): nothing was planned.
+    /// The set's options are invalid (an ignore rule that does not compile, a RollingSync
+    /// without steps): nothing was planned.
     Unplannable {
+        /// Argo CD's reason.
+        reason: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -119,11 +125,11 @@ pub(super) fn decide(ended: Ended<'_>, refresh: bool, now: SystemTime) -> Outcom
                 clear_refresh: false,
             }
         }
-        Ended::Unplannable { message } => Outcome {
-            conditions: error(condition::ERROR_REASON, message, true),
+        Ended::Unplannable { reason, message } => Outcome {
+            conditions: error(reason, message, true),
             warning: None,
             requeue: Some(ERROR_REQUEUE),
-            error_reason: Some(condition::ERROR_REASON),
+            error_reason: Some(reason),
             write_error: None,
             clear_refresh: false,
         },
@@ -190,6 +196,26 @@ pub(super) fn decide(ended: Ended<'_>, refresh: bool, now: SystemTime) -> Outcom
         clear_refresh: outcome.clear_refresh && refresh,
         ..outcome
     }
+}
+
+/// What a reconcile does to the progressive sync part of the status.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum RolloutStatus {
+    /// Leave `applicationStatus` and the rollout conditions as they are (the reconcile stopped
+    /// before progressive sync, as Argo CD's does on a generation error).
+    Keep,
+    /// Not a rolling sync (or progressive syncs are off): no `applicationStatus`, no rollout
+    /// conditions.
+    Clear,
+    /// A rolling sync's statuses and conditions.
+    Set {
+        /// `applicationStatus`, sorted by Application name.
+        statuses: Vec<ApplicationSetApplicationStatus>,
+        /// `RolloutProgressing`: (status, reason, message).
+        progressing: (bool, &'static str, String),
+        /// `InvalidRolloutConfig`: (status, reason, message).
+        invalid: (bool, &'static str, String),
+    },
 }
 
 /// An ApplicationSet's status before and after a reconcile (written only when they differ).
@@ -293,6 +319,64 @@ impl Status {
             status: Some("Healthy".into()),
             message: Some(condition::UP_TO_DATE_MESSAGE.into()),
         });
+    }
+
+    /// Apply a reconcile's progressive sync: `applicationStatus`, `RolloutProgressing` and
+    /// `InvalidRolloutConfig`, and the health they imply (Argo CD's `CalculateHealth`: an error
+    /// first, then a rollout in progress). Call after [`Status::conditions`].
+    pub fn rollout(&mut self, rollout: RolloutStatus) {
+        match rollout {
+            RolloutStatus::Keep => {}
+            RolloutStatus::Clear => {
+                self.after.application_status.clear();
+                self.after.conditions.retain(|c| {
+                    c.type_ != condition::ROLLOUT_PROGRESSING && c.type_ != condition::INVALID_ROLLOUT_CONFIG
+                });
+            }
+            RolloutStatus::Set {
+                statuses,
+                progressing,
+                invalid,
+            } => {
+                self.after.application_status = statuses;
+                self.set(
+                    condition::ROLLOUT_PROGRESSING,
+                    progressing.0,
+                    progressing.1,
+                    &progressing.2,
+                );
+                self.set(
+                    condition::INVALID_ROLLOUT_CONFIG,
+                    invalid.0,
+                    invalid.1,
+                    &invalid.2,
+                );
+            }
+        }
+        let is_true = |t: &str| {
+            self.after
+                .conditions
+                .iter()
+                .find(|c| c.type_ == t && c.status == "True")
+                .map(|c| c.message.clone())
+        };
+        if is_true(condition::ERROR_OCCURRED).is_none()
+            && let Some(message) = is_true(condition::ROLLOUT_PROGRESSING)
+        {
+            self.after.health = Some(HealthStatus {
+                status: Some("Progressing".into()),
+                message: Some(message),
+            });
+        }
+    }
+
+    /// The message of a condition before this reconcile, if it was True.
+    pub fn was_true(&self, type_: &str) -> Option<&str> {
+        self.before
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "True")
+            .map(|c| c.message.as_str())
     }
 
     /// `status.resources`: the owned Applications by name, the first `max` of them (0: all).
@@ -410,7 +494,8 @@ mod tests {
     fn invalid_sync_options_are_an_error_after_parameters_were_generated() {
         let o = decide(
             Ended::Unplannable {
-                message: "spec.strategy.type RollingSync is not supported".into(),
+                reason: condition::ROLLOUT_ERROR,
+                message: "No steps defined for rollout".into(),
             },
             true,
             NOW,
@@ -418,8 +503,8 @@ mod tests {
         assert_eq!(
             o.conditions,
             Conditions::Error {
-                reason: condition::ERROR_REASON,
-                message: "spec.strategy.type RollingSync is not supported".into(),
+                reason: condition::ROLLOUT_ERROR,
+                message: "No steps defined for rollout".into(),
                 parameters_generated: true,
             }
         );

@@ -8,7 +8,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
-    time::{Instant, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use futures::StreamExt;
@@ -26,14 +26,20 @@ use tracing::{info, instrument, warn};
 
 use super::{
     Context, Error, MAX_DELETES_ANNOTATION, condition,
-    outcome::{Ended, Outcome, Status, decide},
+    outcome::{Ended, Outcome, RolloutStatus, Status, decide},
     owned_by,
 };
+use k8s_openapi::jiff::Timestamp;
+
 use crate::{
-    crd::{ApplicationSet, RESOURCES_FINALIZER},
+    crd::{ApplicationSet, ApplicationSetApplicationStatus, ApplicationSetRolloutStep, RESOURCES_FINALIZER},
     live::CachedApplication,
     pipeline::{self, Options, Output},
     plan::{FIELD_MANAGER, Owner, Plan, PlanOptions, Policy, plan},
+    rollout::{
+        self,
+        status::{Input, Rollout, RolloutState, Trigger},
+    },
     sources::Recorded,
     webhook::{REFRESH_ANNOTATION, pull_request_repos},
 };
@@ -91,7 +97,8 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
                     ctx.config.git.requeue_after,
                 ),
             };
-            return conclude(ctx, appset, status, decide(ended, refresh, SystemTime::now())).await;
+            let outcome = decide(ended, refresh, SystemTime::now());
+            return conclude(ctx, appset, status, outcome, RolloutStatus::Keep).await;
         }
     };
 
@@ -114,11 +121,32 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     let plan_opts = match plan_options(appset, ctx) {
         Ok(o) => o,
         Err(message) => {
-            let outcome = decide(Ended::Unplannable { message }, refresh, SystemTime::now());
-            return conclude(ctx, appset, status, outcome).await;
+            let ended = Ended::Unplannable {
+                reason: condition::ERROR_REASON,
+                message,
+            };
+            let outcome = decide(ended, refresh, SystemTime::now());
+            return conclude(ctx, appset, status, outcome, RolloutStatus::Keep).await;
         }
     };
+    // progressive sync (Argo CD's RollingSync), when enabled: automated sync off on every
+    // generated Application, and each one's sync operation ready.
+    let strategy = appset.spec.strategy.as_ref();
+    let rolling = ctx.config.progressive_syncs && rollout::is_rolling_sync(strategy);
+    if rolling && !rollout::rolling_sync_enabled(strategy) {
+        let ended = Ended::Unplannable {
+            reason: condition::ROLLOUT_ERROR,
+            message: "No steps defined for rollout".into(),
+        };
+        let outcome = decide(ended, refresh, SystemTime::now());
+        return conclude(ctx, appset, status, outcome, RolloutStatus::Keep).await;
+    }
+    let prepared = rolling.then(|| prepare_rollout(appset, &mut generated));
     let plan = make_plan(appset, ctx, &mut generated, &plan_opts);
+    let rollout = prepared.map(|p| {
+        let r = run_rollout(appset, ctx, &plan, &p, &status.before.application_status);
+        (p, r)
+    });
     // Applications an ignore rule could not be evaluated on are left alone, and said so, as
     // invalid ones are.
     generated
@@ -130,7 +158,12 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
 
     // execute.
     let ns = appset.namespace().unwrap_or_default();
-    let write_failure = execute(ctx, appset, &ns, &plan, &clusters).await.err();
+    let mut write_failure = execute(ctx, appset, &ns, &plan, &clusters).await.err();
+    if write_failure.is_none()
+        && let Some((prepared, r)) = &rollout
+    {
+        write_failure = trigger_syncs(ctx, &ns, prepared, r).await.err();
+    }
 
     // outcome (pure).
     let ended = Ended::Executed {
@@ -150,7 +183,229 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
             "reconciled"
         );
     }
-    conclude(ctx, appset, status, outcome).await
+    let rollout_status = match rollout {
+        None => RolloutStatus::Clear,
+        Some((_, r)) => {
+            if let Some(halt) = &r.halt
+                && status.was_true(condition::ROLLOUT_PROGRESSING) != Some(halt.message().as_str())
+            {
+                warn!(application = %halt.application, step = %halt.step, reason = %halt.reason, "rollout halted");
+                warn_event(ctx, appset, "RolloutHalted", &halt.message()).await;
+            }
+            rollout_conditions(r)
+        }
+    };
+    conclude(ctx, appset, status, outcome, rollout_status).await
+}
+
+/// A RollingSync set's Applications prepared for the plan: automated sync disabled on each (the
+/// controller triggers their syncs), and the sync operation of each.
+struct Prepared {
+    /// The set's steps.
+    steps: Vec<ApplicationSetRolloutStep>,
+    /// The generated Applications' steps.
+    assigned: rollout::Steps,
+    /// Each generated Application's sync operation.
+    operations: BTreeMap<String, Value>,
+}
+
+fn prepare_rollout(appset: &ApplicationSet, generated: &mut Output) -> Prepared {
+    let steps = appset
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_sync.as_ref())
+        .map(|r| r.steps.clone())
+        .unwrap_or_default();
+    let mut operations = BTreeMap::new();
+    let mut labels = Vec::with_capacity(generated.applications.len());
+    for app in &mut generated.applications {
+        let prune = rollout::status::disable_automated(app);
+        let name = pipeline::application_name(app).to_string();
+        operations.insert(name.clone(), rollout::status::sync_operation(app, prune));
+        let l: BTreeMap<String, String> = app
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.push((name, l));
+    }
+    let assigned = rollout::assign(&steps, labels.iter().map(|(n, l)| (n.as_str(), l)));
+    Prepared {
+        steps,
+        assigned,
+        operations,
+    }
+}
+
+/// Progressive sync's statuses and the syncs to trigger, from the owned live Applications.
+/// Applications whose last write by appset the cache does not show yet are not reset by a spec
+/// difference (the difference may be that write).
+fn run_rollout(
+    appset: &ApplicationSet,
+    ctx: &Context,
+    plan: &Plan,
+    prepared: &Prepared,
+    previous: &[ApplicationSetApplicationStatus],
+) -> Rollout {
+    let ns = appset.namespace().unwrap_or_default();
+    let live: BTreeMap<String, RolloutState> = {
+        let all = ctx.apps.state();
+        owned_by(&all, appset)
+            .iter()
+            .map(|a| (a.name_any(), a.rollout_state()))
+            .collect()
+    };
+    let spec_changed: BTreeSet<String> = plan
+        .spec_changed
+        .iter()
+        .filter(|n| !ctx.echoes.pending(&ns, n))
+        .cloned()
+        .collect();
+    let triggered: BTreeMap<String, Trigger> = {
+        let memory = ctx.triggers.lock().unwrap_or_else(|e| e.into_inner());
+        previous
+            .iter()
+            .filter(|s| s.status == rollout::status::PENDING)
+            .filter_map(|s| {
+                let t = memory.get(&(ns.clone(), s.application.clone()))?;
+                (Some(&t.pending_since) == s.last_transition_time.as_ref())
+                    .then(|| (s.application.clone(), t.clone()))
+            })
+            .collect()
+    };
+    let r = rollout::status::progress(&Input {
+        steps: &prepared.steps,
+        assigned: &prepared.assigned,
+        previous,
+        live: &live,
+        spec_changed: &spec_changed,
+        triggered: &triggered,
+        now: Timestamp::now(),
+    });
+    for (app, from, to) in &r.transitions {
+        info!(application = %app, from = %from, to = %to, "progressive sync status");
+    }
+    r
+}
+
+/// Write the sync operation of each Application the rollout syncs now, once per Pending
+/// transition: not while the Application still has an operation, nor while the cache does not
+/// show appset's last write to it. Remembers the generation each write returned (see
+/// [`rollout::status`] on fresh status).
+async fn trigger_syncs(
+    ctx: &Context,
+    ns: &str,
+    prepared: &Prepared,
+    r: &Rollout,
+) -> Result<(), (&'static str, String)> {
+    let api: Api<CachedApplication> = Api::namespaced(ctx.client.clone(), ns);
+    let pp = PatchParams {
+        dry_run: ctx.config.dry_run,
+        field_manager: Some(ROLLOUT_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let live_operation = |name: &str| {
+        ctx.apps
+            .get(&ObjectRef::new(name).within(ns))
+            .is_none_or(|a| a.rollout.as_deref().is_some_and(|s| s.operation))
+    };
+    let pending: BTreeMap<&str, &str> = r
+        .statuses
+        .iter()
+        .filter(|s| s.status == rollout::status::PENDING)
+        .map(|s| {
+            (
+                s.application.as_str(),
+                s.last_transition_time.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    {
+        // Forget the operations of Applications no longer Pending.
+        let mut memory = ctx.triggers.lock().unwrap_or_else(|e| e.into_inner());
+        memory.retain(|(n, app), _| n != ns || pending.contains_key(app.as_str()));
+    }
+    for name in &r.sync {
+        let since = pending.get(name.as_str()).copied().unwrap_or_default();
+        let done = ctx
+            .triggers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(ns.to_string(), name.clone()))
+            .is_some_and(|t| t.pending_since == since);
+        if done || ctx.echoes.pending(ns, name) || live_operation(name) {
+            continue;
+        }
+        let Some(operation) = prepared.operations.get(name) else {
+            continue;
+        };
+        let patch = json!({ "operation": operation });
+        match api.patch(name, &pp, &Patch::Merge(&patch)).await {
+            Ok(written) => {
+                info!(application = %name, "progressive sync triggered a sync");
+                if ctx.config.dry_run {
+                    continue;
+                }
+                ctx.echoes
+                    .wrote(ns, name, written.metadata.resource_version.clone());
+                ctx.triggers.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                    (ns.to_string(), name.clone()),
+                    Trigger {
+                        pending_since: since.to_string(),
+                        generation: written.metadata.generation.unwrap_or_default(),
+                    },
+                );
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                return Err((
+                    condition::UPDATE_ERROR,
+                    format!("error triggering the sync of Application {ns}/{name}: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The field manager of the sync operations progressive sync writes (a merge patch of
+/// `operation`, apart from appset's server-side apply of the rest, which therefore never removes
+/// an operation Argo CD's application controller has not run yet).
+pub const ROLLOUT_FIELD_MANAGER: &str = "appset-rollout";
+
+/// `applicationStatus`, `RolloutProgressing` and `InvalidRolloutConfig` of a rollout.
+fn rollout_conditions(r: Rollout) -> RolloutStatus {
+    let progressing = match (&r.halt, &r.progressing_step) {
+        (Some(halt), _) => (true, condition::ROLLOUT_HALTED, halt.message()),
+        (None, Some(step)) => (
+            true,
+            condition::ROLLOUT_MODIFIED,
+            format!("ApplicationSet is performing rollout of step {step}"),
+        ),
+        (None, None) => (
+            false,
+            condition::ROLLOUT_COMPLETE,
+            condition::ROLLOUT_COMPLETE_MESSAGE.to_string(),
+        ),
+    };
+    let invalid = match r.issues.condition_message() {
+        Some(message) => (true, condition::INVALID_ROLLOUT, message),
+        None => (
+            false,
+            condition::VALID_ROLLOUT,
+            condition::VALID_ROLLOUT_MESSAGE.to_string(),
+        ),
+    };
+    RolloutStatus::Set {
+        statuses: r.statuses,
+        progressing,
+        invalid,
+    }
 }
 
 /// The AppProjects (in the controller's namespace) the generated Applications name: their
@@ -250,8 +505,10 @@ async fn conclude(
     appset: &ApplicationSet,
     mut status: Status,
     outcome: Outcome,
+    rollout: RolloutStatus,
 ) -> Result<(Outcome, usize), Error> {
     status.conditions(&outcome.conditions);
+    status.rollout(rollout);
     let owned = {
         let all = ctx.apps.state();
         let fresh = owned_by(&all, appset);
@@ -491,6 +748,12 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
     let owned = owned_by(&all, &appset);
     // As Argo CD: `preserveResourcesOnDeletion` keeps the workloads (the Applications carry no
     // resources finalizer), not the Applications; only a policy that forbids deletes keeps them.
+    if policy.allow_delete()
+        && ctx.config.progressive_syncs
+        && rollout::deletion_order_reversed(appset.spec.strategy.as_ref())
+    {
+        reverse_delete(&ctx, &appset, &api, &owned).await?;
+    }
     if policy.allow_delete() {
         normal_event(
             &ctx,
@@ -533,6 +796,84 @@ pub async fn cleanup(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<A
         }
     }
     Ok(Action::await_change())
+}
+
+/// How often a deletion in reverse step order looks again (Argo CD's 10 seconds).
+const REVERSE_DELETION_REQUEUE: Duration = Duration::from_secs(10);
+
+/// How long an Application may take to go before a deletion in reverse step order reports it
+/// (Argo CD's 2 minutes).
+const REVERSE_DELETION_STUCK: Duration = Duration::from_secs(120);
+
+/// `deletionOrder: Reverse` (Argo CD's `PerformReverseDeletion`): delete the owned Applications
+/// one at a time, the last step's first, each only once the one before is gone. Returns when
+/// every Application in a step is gone (those in no step are left to garbage collection);
+/// otherwise [`Error::Waiting`] keeps the ApplicationSet's finalizer and looks again in 10
+/// seconds. `owned` was listed from the API server, not the cache, so an Application the
+/// cache still shows after it went cannot hold the deletion up (argo-cd's stale-cache check).
+async fn reverse_delete(
+    ctx: &Context,
+    appset: &ApplicationSet,
+    api: &Api<DynamicObject>,
+    owned: &[&Arc<CachedApplication>],
+) -> Result<(), Error> {
+    let steps = appset
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_sync.as_ref())
+        .map(|r| r.steps.as_slice())
+        .unwrap_or_default();
+    let labels: Vec<(String, BTreeMap<String, String>)> =
+        owned.iter().map(|a| (a.name_any(), a.labels().clone())).collect();
+    let assigned = rollout::assign(steps, labels.iter().map(|(n, l)| (n.as_str(), l)));
+    let mut order: Vec<(usize, &Arc<CachedApplication>)> = owned
+        .iter()
+        .filter_map(|a| {
+            assigned
+                .step_of
+                .get(&a.name_any())
+                .map(|s| (steps.len() - 1 - s, *a))
+        })
+        .collect();
+    order.sort_by(|(s, a), (t, b)| (s, a.name_any()).cmp(&(t, b.name_any())));
+    let Some((_, next)) = order.first() else {
+        return Ok(());
+    };
+    let name = next.name_any();
+    let step = assigned.status_step(&name);
+    if let Some(since) = &next.metadata.deletion_timestamp {
+        let age = k8s_openapi::jiff::Timestamp::now().duration_since(since.0);
+        if age.as_secs() >= REVERSE_DELETION_STUCK.as_secs() as i64 {
+            return Err(Error::Write(format!(
+                "application has not been deleted in over 2 minutes: Application {name} (step {step}) is still being deleted"
+            )));
+        }
+        return Err(Error::Waiting(
+            REVERSE_DELETION_REQUEUE,
+            format!("waiting for Application {name} (step {step}) to be deleted"),
+        ));
+    }
+    let dp = DeleteParams {
+        dry_run: ctx.config.dry_run,
+        ..DeleteParams::default()
+    };
+    match api.delete(&name, &dp).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(Error::kube(format!("deleting Application {name}"), e)),
+    }
+    normal_event(
+        ctx,
+        appset,
+        "Deleted",
+        &format!("Deleted Application {name:?} (step {step}, deletion order Reverse)"),
+    )
+    .await;
+    Err(Error::Waiting(
+        REVERSE_DELETION_REQUEUE,
+        format!("deleted Application {name} (step {step}); waiting for it to go"),
+    ))
 }
 
 async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) -> Result<(), Error> {

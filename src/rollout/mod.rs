@@ -8,15 +8,35 @@
 //! quirks: an Application matching several steps stays in the first, an invalid operator is
 //! recorded once per step and operator.
 
+pub mod status;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::crd::{ApplicationMatchExpression, ApplicationSetRolloutStep, ApplicationSetStrategy};
 
+/// Whether a set's strategy is a rolling sync (`IsRollingSyncStrategy`: `type: RollingSync` with
+/// a `rollingSync` block, steps or not).
+pub fn is_rolling_sync(strategy: Option<&ApplicationSetStrategy>) -> bool {
+    strategy.is_some_and(|s| s.type_.as_deref() == Some("RollingSync") && s.rolling_sync.is_some())
+}
+
 /// Whether a set's strategy is a rolling sync with steps configured (`RollingSyncStrategyEnabled`).
 pub fn rolling_sync_enabled(strategy: Option<&ApplicationSetStrategy>) -> bool {
-    strategy.is_some_and(|s| s.type_.as_deref() == Some("RollingSync") && s.rolling_sync.is_some())
+    is_rolling_sync(strategy)
+        && strategy
+            .and_then(|s| s.rolling_sync.as_ref())
+            .is_some_and(|r| !r.steps.is_empty())
+}
+
+/// Whether a set deletes its Applications in reverse step order (`IsDeletionOrderReversed`: a
+/// rolling sync with steps and `deletionOrder` `Reverse`, any case).
+pub fn deletion_order_reversed(strategy: Option<&ApplicationSetStrategy>) -> bool {
+    rolling_sync_enabled(strategy)
+        && strategy
+            .and_then(|s| s.deletion_order.as_deref())
+            .is_some_and(|o| o.eq_ignore_ascii_case("Reverse"))
 }
 
 /// The problems of a rollout configuration, as Argo CD collects them.
