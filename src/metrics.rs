@@ -95,6 +95,42 @@ pub struct AppSetLabels {
     pub name: String,
 }
 
+/// Labels of the progressive sync family counting Applications per status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    /// The ApplicationSet's namespace.
+    pub namespace: String,
+    /// The ApplicationSet's name.
+    pub name: String,
+    /// `Waiting`, `Pending`, `Progressing` or `Healthy`.
+    pub status: String,
+}
+
+/// One reconcile's progressive sync, as the metrics report it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolloutReport {
+    /// The step rolling out (1-based); `None` when the rollout is complete.
+    pub step: Option<usize>,
+    /// Applications per status.
+    pub counts: Vec<(String, usize)>,
+    /// The rollout is halted by a failed or Degraded Application.
+    pub halted: bool,
+}
+
+/// The progressive sync families (`appset_rollout_*`) and when each set's rollout started.
+#[derive(Default)]
+struct RolloutFamilies {
+    step: Family<AppSetLabels, Gauge>,
+    applications: Family<RolloutLabels, Gauge>,
+    halted: Family<AppSetLabels, Gauge>,
+    duration: Family<AppSetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// (namespace, name) → when the rollout in progress started.
+    started: Mutex<HashMap<(String, String), std::time::Instant>>,
+}
+
+/// The statuses progressive sync reports (a series per status, zero included).
+const ROLLOUT_STATUSES: [&str; 4] = ["Waiting", "Pending", "Progressing", "Healthy"];
+
 /// Routes reported by name in the HTTP metrics.
 const ROUTES: &[&str] = &[
     "/v1/render",
@@ -123,6 +159,7 @@ pub struct Metrics {
     owned_by_set: Mutex<HashMap<(String, String), i64>>,
     ready: AtomicBool,
     argo: Arc<ArgoFamilies>,
+    rollout: RolloutFamilies,
 }
 
 impl Default for Metrics {
@@ -171,7 +208,29 @@ impl Default for Metrics {
             "Applications owned by ApplicationSets",
             owned.clone(),
         );
+        let rollout = RolloutFamilies::default();
+        appset.register(
+            "rollout_step",
+            "The step a progressive sync (RollingSync) is rolling out, 1-based; 0 when complete",
+            rollout.step.clone(),
+        );
+        appset.register(
+            "rollout_applications",
+            "Applications of a progressive sync per status (Waiting, Pending, Progressing, Healthy)",
+            rollout.applications.clone(),
+        );
+        appset.register(
+            "rollout_halted",
+            "1 while a progressive sync is halted by a failed or Degraded Application",
+            rollout.halted.clone(),
+        );
+        appset.register(
+            "rollout_duration_seconds",
+            "How long the progressive sync in progress has run, or how long the last one took",
+            rollout.duration.clone(),
+        );
         Metrics {
+            rollout,
             registry,
             http_requests,
             http_duration,
@@ -242,10 +301,83 @@ impl Metrics {
         let mut by_set = lock(&self.owned_by_set);
         by_set.remove(&(namespace.to_string(), name.to_string()));
         self.owned.set(by_set.values().sum());
-        self.argo.reconcile.remove(&AppSetLabels {
+        drop(by_set);
+        let set = AppSetLabels {
             namespace: namespace.into(),
             name: name.into(),
-        });
+        };
+        self.argo.reconcile.remove(&set);
+        self.forget_rollout(&set, &(namespace.to_string(), name.to_string()));
+    }
+
+    /// Record the progressive sync of ApplicationSet `namespace/name` after a reconcile (`None`:
+    /// the set has none, and its series go).
+    pub fn rollout(&self, namespace: &str, name: &str, report: Option<&RolloutReport>) {
+        let set = AppSetLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let key = (namespace.to_string(), name.to_string());
+        let Some(report) = report else {
+            self.forget_rollout(&set, &key);
+            return;
+        };
+        self.rollout
+            .step
+            .get_or_create(&set)
+            .set(report.step.unwrap_or(0) as i64);
+        self.rollout
+            .halted
+            .get_or_create(&set)
+            .set(i64::from(report.halted));
+        for status in ROLLOUT_STATUSES {
+            let n = report
+                .counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            self.rollout
+                .applications
+                .get_or_create(&RolloutLabels {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    status: status.into(),
+                })
+                .set(n as i64);
+        }
+        let mut started = lock(&self.rollout.started);
+        match report.step {
+            Some(_) => {
+                let since = *started.entry(key).or_insert_with(std::time::Instant::now);
+                self.rollout
+                    .duration
+                    .get_or_create(&set)
+                    .set(since.elapsed().as_secs_f64());
+            }
+            None => {
+                // Complete: the gauge keeps the duration of the rollout that just ended.
+                if let Some(since) = started.remove(&key) {
+                    self.rollout
+                        .duration
+                        .get_or_create(&set)
+                        .set(since.elapsed().as_secs_f64());
+                }
+            }
+        }
+    }
+
+    fn forget_rollout(&self, set: &AppSetLabels, key: &(String, String)) {
+        self.rollout.step.remove(set);
+        self.rollout.halted.remove(set);
+        self.rollout.duration.remove(set);
+        for status in ROLLOUT_STATUSES {
+            self.rollout.applications.remove(&RolloutLabels {
+                namespace: set.namespace.clone(),
+                name: set.name.clone(),
+                status: status.into(),
+            });
+        }
+        lock(&self.rollout.started).remove(key);
     }
 
     /// The caches are filled (what `/readyz` reports).
@@ -490,6 +622,66 @@ mod tests {
 
     use super::*;
     use crate::sources::github_metrics::{AppSetRef, Observed};
+
+    #[test]
+    fn a_rollout_reports_its_step_statuses_halt_and_duration_and_goes_with_its_set() {
+        let m = Metrics::default();
+        let report = RolloutReport {
+            step: Some(2),
+            counts: vec![
+                ("Healthy".into(), 3),
+                ("Pending".into(), 1),
+                ("Waiting".into(), 5),
+            ],
+            halted: false,
+        };
+        m.rollout("argocd", "guestbook", Some(&report));
+        let text = m.encode();
+        assert_eq!(
+            lines(&text, "appset_rollout_applications{"),
+            vec![
+                "appset_rollout_applications{namespace=\"argocd\",name=\"guestbook\",status=\"Healthy\"} 3",
+                "appset_rollout_applications{namespace=\"argocd\",name=\"guestbook\",status=\"Pending\"} 1",
+                "appset_rollout_applications{namespace=\"argocd\",name=\"guestbook\",status=\"Progressing\"} 0",
+                "appset_rollout_applications{namespace=\"argocd\",name=\"guestbook\",status=\"Waiting\"} 5",
+            ]
+        );
+        assert_eq!(
+            lines(&text, "appset_rollout_step{"),
+            vec!["appset_rollout_step{namespace=\"argocd\",name=\"guestbook\"} 2"]
+        );
+        assert_eq!(
+            lines(&text, "appset_rollout_halted{"),
+            vec!["appset_rollout_halted{namespace=\"argocd\",name=\"guestbook\"} 0"]
+        );
+        assert_eq!(lines(&text, "appset_rollout_duration_seconds{").len(), 1);
+        m.rollout(
+            "argocd",
+            "guestbook",
+            Some(&RolloutReport {
+                step: None,
+                counts: vec![("Healthy".into(), 9)],
+                halted: false,
+            }),
+        );
+        assert_eq!(
+            lines(&m.encode(), "appset_rollout_step{"),
+            vec!["appset_rollout_step{namespace=\"argocd\",name=\"guestbook\"} 0"]
+        );
+        m.forget("argocd", "guestbook");
+        assert!(
+            lines(&m.encode(), "appset_rollout_")
+                .iter()
+                .all(|l| !l.contains("guestbook"))
+        );
+        m.rollout("argocd", "other", Some(&report));
+        m.rollout("argocd", "other", None);
+        assert!(
+            lines(&m.encode(), "appset_rollout_")
+                .iter()
+                .all(|l| !l.contains("other"))
+        );
+    }
 
     fn set(namespace: &str, name: &str, labels: Value, status: Value) -> Arc<ApplicationSet> {
         Arc::new(

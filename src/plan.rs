@@ -1323,6 +1323,37 @@ mod tests {
         assert_eq!(p.unchanged, 1);
     }
 
+    #[test]
+    fn a_spec_change_is_told_from_a_metadata_change_for_progressive_sync() {
+        let applied = apply_ok(&app("a", "p"), None, &owner(), &opts(Policy::Sync));
+        let live = live_after_apply(&applied);
+        let plan_of = |desired: Value, policy| {
+            plan(
+                vec![desired],
+                &BTreeSet::from(["a".to_string()]),
+                std::slice::from_ref(&live),
+                &owner(),
+                &opts(policy),
+            )
+        };
+        // Only a label changes: an update, but the spec is the same.
+        let mut labelled = app("a", "p");
+        labelled["metadata"]["labels"] = json!({"env": "dev"});
+        let p = plan_of(labelled, Policy::Sync);
+        assert_eq!(p.update.len(), 1);
+        assert!(p.spec_changed.is_empty(), "{:?}", p.spec_changed);
+        // The path changes: the spec differs, even where the policy forbids the update.
+        for policy in [Policy::Sync, Policy::CreateOnly] {
+            let p = plan_of(app("a", "q"), policy);
+            assert_eq!(p.spec_changed, BTreeSet::from(["a".to_string()]), "{policy:?}");
+        }
+        // A spec field appset applied is no longer generated: the spec differs too.
+        let mut fewer = app("a", "p");
+        fewer["spec"]["source"].as_object_mut().unwrap().remove("path");
+        assert_eq!(plan_of(fewer, Policy::Sync).spec_changed.len(), 1);
+        assert!(plan_of(app("a", "p"), Policy::Sync).spec_changed.is_empty());
+    }
+
     /// An Application as Argo CD's ApplicationSet controller leaves it: created (an `Update`
     /// entry of its manager, with the `status` a Go struct marshals), then status written by
     /// Argo CD's application controller.

@@ -183,9 +183,19 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
             "reconciled"
         );
     }
+    let set_name = appset.name_any();
     let rollout_status = match rollout {
-        None => RolloutStatus::Clear,
+        None => {
+            ctx.metrics.rollout(&ns, &set_name, None);
+            RolloutStatus::Clear
+        }
         Some((_, r)) => {
+            let report = crate::metrics::RolloutReport {
+                step: r.progressing_step.as_deref().and_then(|s| s.parse().ok()),
+                counts: r.counts().into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+                halted: r.halt.is_some(),
+            };
+            ctx.metrics.rollout(&ns, &set_name, Some(&report));
             if let Some(halt) = &r.halt
                 && status.was_true(condition::ROLLOUT_PROGRESSING) != Some(halt.message().as_str())
             {
