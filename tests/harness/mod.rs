@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod argo_app_controller;
 pub mod git;
 pub mod git_https;
 pub mod github_server;
