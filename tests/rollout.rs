@@ -504,3 +504,275 @@ async fn deletion_strips_the_resources_finalizers_only() {
     }
     assert!(player.synced_order().is_empty());
 }
+
+// ---- appset's controller with progressive syncs, against the stand-in ---------------------------
+
+/// A controller for one namespace with progressive syncs on; it stops when dropped.
+struct Controller(tokio::task::JoinHandle<()>);
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn controller(client: Client, ns: &str, progressive_syncs: bool) -> Controller {
+    let config = appset::controller::Config {
+        namespaces: vec![ns.to_string()],
+        controller_namespace: ns.to_string(),
+        git_cache_dir: std::env::temp_dir().join(format!("appset-rollout-test-git-{ns}")),
+        progressive_syncs,
+        ..appset::controller::Config::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
+    let running = Controller(tokio::spawn(async move {
+        if let Err(e) = appset::controller::run_with(client, config, metrics, Some(tx)).await {
+            panic!("controller: {e}");
+        }
+    }));
+    tokio::time::timeout(WAIT, rx)
+        .await
+        .expect("controller ready in time")
+        .expect("controller ready");
+    running
+}
+
+/// An ApplicationSet of one Application per `(name, env)`, labelled `env`, with automated sync
+/// (prune) and a sync option, and a RollingSync `strategy`.
+fn rolling_set(ns: &str, apps: &[(&str, &str)], strategy: Value, path_suffix: &str) -> appset::ApplicationSet {
+    let elements: Vec<Value> = apps.iter().map(|(n, e)| json!({"name": n, "env": e})).collect();
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "rollout", "namespace": ns},
+        "spec": {
+            "generators": [{"list": {"elements": elements}}],
+            "strategy": strategy,
+            "template": {
+                "metadata": {"name": "{{name}}", "labels": {"env": "{{env}}"},
+                             "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://github.com/example/apps.git", "targetRevision": "HEAD",
+                               "path": format!("{{{{name}}}}{path_suffix}")},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{name}}"},
+                    "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]}
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Three steps by env with maxUpdate 1 / 50% / 100%.
+fn three_steps(deletion_order: Option<&str>) -> Value {
+    let step = |env: &str, max: Value| {
+        json!({"matchExpressions": [{"key": "env", "operator": "In", "values": [env]}], "maxUpdate": max})
+    };
+    let mut s = json!({"type": "RollingSync", "rollingSync": {"steps": [
+        step("dev", json!(1)), step("staging", json!("50%")), step("prod", json!("100%")),
+    ]}});
+    if let Some(order) = deletion_order {
+        s["deletionOrder"] = json!(order);
+    }
+    s
+}
+
+const NINE: [(&str, &str); 9] = [
+    ("dev-1", "dev"),
+    ("dev-2", "dev"),
+    ("dev-3", "dev"),
+    ("staging-1", "staging"),
+    ("staging-2", "staging"),
+    ("staging-3", "staging"),
+    ("prod-1", "prod"),
+    ("prod-2", "prod"),
+    ("prod-3", "prod"),
+];
+
+async fn get_set(client: &Client, ns: &str) -> appset::ApplicationSet {
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .get("rollout")
+        .await
+        .expect("ApplicationSet")
+}
+
+/// (status, reason, message) of a condition of the set.
+async fn condition(client: &Client, ns: &str, type_: &str) -> Option<(String, String, String)> {
+    get_set(client, ns)
+        .await
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+/// Wait (bounded) until the rollout has completed: every status Healthy and RolloutProgressing
+/// False.
+async fn wait_complete(client: &Client, ns: &str, player: &Player, apps: usize) {
+    let done = eventually(Duration::from_secs(90), || async {
+        let set = get_set(client, ns).await;
+        let status = set.status.unwrap_or_default();
+        status.application_status.len() == apps
+            && status.application_status.iter().all(|s| s.status == "Healthy")
+            && status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "RolloutProgressing" && c.status == "False")
+    })
+    .await;
+    if done.is_err() {
+        panic!(
+            "rollout not complete: {:#?}\nplayer: {:#?}",
+            get_set(client, ns).await.status,
+            player.log()
+        );
+    }
+}
+
+/// The sequence numbers at which each Application's operations were seen and it turned Healthy.
+fn seen_and_healthy(player: &Player, round: usize) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut seen: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    let mut healthy: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for e in player.log() {
+        match e.kind {
+            Kind::OperationSeen { .. } => seen.entry(e.app).or_default().push(e.seq),
+            Kind::Health(h) if h == "Healthy" => healthy.entry(e.app).or_default().push(e.seq),
+            _ => {}
+        }
+    }
+    seen.into_iter()
+        .map(|(app, s)| {
+            let start = s[round];
+            let h = healthy[&app].iter().copied().find(|h| *h > start).unwrap_or(u64::MAX);
+            (app, (start, h))
+        })
+        .collect()
+}
+
+/// The order of operations in round `round` obeys the steps and maxUpdate: dev one at a time
+/// in name order, then staging one at a time (50% of 3), then prod all at once, each step only
+/// once the one before is Healthy.
+fn assert_rollout_order(player: &Player, round: usize) {
+    let at = seen_and_healthy(player, round);
+    let get = |n: &str| at.get(n).copied().unwrap_or_else(|| panic!("{n} never synced: {:#?}", player.log()));
+    for (a, b) in [
+        ("dev-1", "dev-2"),
+        ("dev-2", "dev-3"),
+        ("dev-3", "staging-1"),
+        ("staging-1", "staging-2"),
+        ("staging-2", "staging-3"),
+    ] {
+        assert!(
+            get(a).1 < get(b).0,
+            "round {round}: {b} synced before {a} was Healthy: {:#?}",
+            player.log()
+        );
+    }
+    for p in ["prod-1", "prod-2", "prod-3"] {
+        assert!(get("staging-3").1 < get(p).0, "round {round}: {p} before staging was done");
+    }
+    // prod's maxUpdate is 100%: all three in flight together.
+    let first_prod_healthy = ["prod-1", "prod-2", "prod-3"].iter().map(|p| get(p).1).min().unwrap();
+    assert!(
+        ["prod-1", "prod-2", "prod-3"].iter().all(|p| get(p).0 < first_prod_healthy),
+        "round {round}: prod not synced together: {:#?}",
+        player.log()
+    );
+}
+
+/// The order of sync triggers is exactly the allowed one; every Application is synced once, by
+/// Argo CD's operation, with automated sync disabled; statuses, conditions and messages are
+/// Argo CD's. Then a template change rolls out again from step 1, although the stand-in reports
+/// the old `Synced` status for a while after the change (the stale status of argo-cd#22558).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_syncs_step_by_step_within_max_update_and_a_template_change_restarts_it() {
+    let ns = "ro-steps";
+    let client = setup(ns).await;
+    let player = argo::start(
+        client.clone(),
+        ns,
+        Options {
+            refresh_delay: Duration::from_millis(1500),
+            ..Options::default()
+        },
+    );
+    let _controller = controller(client.clone(), ns, true).await;
+    let set = rolling_set(ns, &NINE, three_steps(None), "");
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+    wait_complete(&client, ns, &player, 9).await;
+    assert_rollout_order(&player, 0);
+    for (name, _) in NINE {
+        assert_eq!(player.operations_seen(name), 1, "{name}: {:#?}", player.log());
+    }
+    // Argo CD's operation, and automated sync off.
+    let op = player
+        .log()
+        .into_iter()
+        .find_map(|e| match e.kind {
+            Kind::OperationSeen { operation } => Some(operation),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(op, argo::rolling_sync_operation(&["CreateNamespace=true"], true));
+    let app = apps_api(&client, ns).get("prod-1").await.unwrap();
+    assert_eq!(
+        app.data.pointer("/spec/syncPolicy/automated"),
+        Some(&json!({"prune": true, "enabled": false}))
+    );
+    assert!(app.data.get("operation").is_none());
+    let status = get_set(&client, ns).await.status.unwrap();
+    let prod = status.application_status.iter().find(|s| s.application == "prod-1").unwrap();
+    assert_eq!(prod.step, "3");
+    assert_eq!(
+        prod.message,
+        "Application resource became Healthy, updating status from Progressing to Healthy"
+    );
+    assert_eq!(prod.target_revisions, vec!["rev-1"]);
+    assert_eq!(
+        condition(&client, ns, "RolloutProgressing").await.unwrap(),
+        (
+            "False".into(),
+            "ApplicationSetRolloutComplete".into(),
+            "ApplicationSet Rollout has completed".into()
+        )
+    );
+    assert_eq!(
+        condition(&client, ns, "InvalidRolloutConfig").await.unwrap(),
+        (
+            "False".into(),
+            "ApplicationSetValidRolloutConfig".into(),
+            "Rolling Sync Configured correctly".into()
+        )
+    );
+
+    // A template change: every Application's spec changes. The stand-in keeps reporting the old
+    // Synced/Healthy for 1.5 s after each change; the rollout must not take it for done.
+    let changed = rolling_set(ns, &NINE, three_steps(None), "/v2");
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(
+            "rollout",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": changed.spec})),
+        )
+        .await
+        .unwrap();
+    let reset = eventually(WAIT, || async {
+        condition(&client, ns, "RolloutProgressing")
+            .await
+            .is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(reset.is_ok(), "the change starts a rollout");
+    wait_complete(&client, ns, &player, 9).await;
+    for (name, _) in NINE {
+        assert_eq!(player.operations_seen(name), 2, "{name} synced again: {:#?}", player.log());
+    }
+    assert_rollout_order(&player, 1);
+    let app = apps_api(&client, ns).get("prod-3").await.unwrap();
+    assert_eq!(app.data.pointer("/spec/source/path"), Some(&json!("prod-3/v2")));
+}

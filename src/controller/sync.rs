@@ -80,7 +80,21 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         scm: ctx.config.scm.clone(),
         ..Options::default()
     };
-    let status = Status::new(appset.status.clone().unwrap_or_default());
+    // A rolling sync reads its previous statuses from the API server: the cache may not show the
+    // status the last reconcile wrote yet, and promoting from stale statuses would sync an
+    // Application twice.
+    let strategy = appset.spec.strategy.as_ref();
+    let rolling = ctx.config.progressive_syncs && rollout::is_rolling_sync(strategy);
+    let previous = if rolling {
+        let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
+        api.get_status(&appset.name_any())
+            .await
+            .map_err(|e| Error::kube("reading the ApplicationSet's status", e))?
+            .status
+    } else {
+        appset.status.clone()
+    };
+    let status = Status::new(previous.unwrap_or_default());
 
     // generate (pure apart from the sources).
     let mut generated = match pipeline::generate_applications(appset, &inputs, &opts).await {
@@ -131,8 +145,6 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     };
     // progressive sync (Argo CD's RollingSync), when enabled: automated sync off on every
     // generated Application, and each one's sync operation ready.
-    let strategy = appset.spec.strategy.as_ref();
-    let rolling = ctx.config.progressive_syncs && rollout::is_rolling_sync(strategy);
     if rolling && !rollout::rolling_sync_enabled(strategy) {
         let ended = Ended::Unplannable {
             reason: condition::ROLLOUT_ERROR,

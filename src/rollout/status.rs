@@ -221,7 +221,12 @@ fn transition(
         next.message = message.into();
         next.last_transition_time = Some(now.to_string());
     };
-    let revisions_changed = next.target_revisions != live.revisions;
+    // An Application seen before its first comparison has no revision; its first one is not a
+    // change (Argo CD resets it to Waiting and, when it was Pending, syncs it twice).
+    let revisions_changed = !next.target_revisions.is_empty() && next.target_revisions != live.revisions;
+    if next.target_revisions.is_empty() {
+        next.target_revisions = live.revisions.clone();
+    }
     let spec_changed = input.spec_changed.contains(name);
     if revisions_changed || spec_changed {
         next.target_revisions = live.revisions.clone();
@@ -747,6 +752,24 @@ mod tests {
         assert_eq!(w.status("dev-1").status, HEALTHY);
         assert_eq!(w.status("dev-1").target_revisions, vec!["r2"]);
         assert_eq!(w.status("dev-2").status, PENDING);
+    }
+
+    #[test]
+    fn the_first_comparison_of_a_new_application_is_not_a_pending_change() {
+        let mut w = World::new();
+        for app in w.live.values_mut() {
+            app.revisions.clear();
+        }
+        let r = w.reconcile();
+        assert_eq!(r.sync, vec!["dev-1"]);
+        // The application controller compares it for the first time while the sync runs.
+        for app in w.live.values_mut() {
+            app.revisions = vec!["r1".into()];
+        }
+        w.reconcile();
+        assert_eq!(w.status("dev-1").status, PENDING, "not reset to Waiting");
+        assert_eq!(w.status("dev-1").target_revisions, vec!["r1"]);
+        assert_eq!(w.status("dev-2").message, NO_STATUS);
     }
 
     #[test]

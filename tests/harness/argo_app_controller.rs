@@ -58,6 +58,9 @@ pub struct Options {
     pub health_delay: Duration,
     /// The git revision reported until the first [`Player::push`].
     pub revision: String,
+    /// How long a comparison (refresh) takes: until it is written, the Application's sync status
+    /// is the one computed before (a stale `Synced` after a spec change, for instance).
+    pub refresh_delay: Duration,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
             sync_delay: Duration::from_millis(100),
             health_delay: Duration::from_millis(100),
             revision: "rev-1".into(),
+            refresh_delay: Duration::ZERO,
         }
     }
 }
@@ -382,6 +386,7 @@ impl Shared {
     /// Argo CD's comparison: sync status against the current revision and the last synced spec.
     async fn refresh(&self, app: &DynamicObject, spec: &Value) -> Result<DynamicObject, kube::Error> {
         let name = app.name_any();
+        tokio::time::sleep(self.opts.refresh_delay).await;
         let (revision, synced) = {
             let st = self.lock();
             let synced = st.apps.get(&name).and_then(|a| a.synced.clone());
