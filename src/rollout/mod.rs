@@ -8,6 +8,8 @@
 //! quirks: an Application matching several steps stays in the first, an invalid operator is
 //! recorded once per step and operator.
 
+pub mod preview;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
