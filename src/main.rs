@@ -16,6 +16,7 @@ use appset::{
     crd,
     generators::git::GitOptions,
     pipeline::{self, Options},
+    rollout::preview::{self, Preview},
     sources::{self, Live, LiveConfig, PullRequest, Recorded, RepoOverride, credentials::RepoCredentials},
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -134,7 +135,9 @@ struct RenderArgs {
     namespace: String,
 
     /// Output format: `yaml` (Applications, multi-document), `json` (array of Applications),
-    /// `params` (JSON array of the parameter sets, in order), `names` (one name per line).
+    /// `params` (JSON array of the parameter sets, in order), `names` (one name per line),
+    /// `steps` (the rollout: each RollingSync step with its Applications and `maxUpdate`
+    /// batches, the Applications in no step, and the rollout configuration's problems).
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
 
@@ -436,6 +439,7 @@ enum Output {
     Json,
     Params,
     Names,
+    Steps,
 }
 
 /// A listen address: `IP:PORT`, `HOST:PORT` (resolved, e.g. `localhost:8080`), or Argo CD's
@@ -1012,6 +1016,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     if let Some(p) = &args.pull_requests {
         shared.pull_requests = Some(load_pull_requests(p)?);
     }
+    if args.diff.is_some() && args.output == Output::Steps {
+        anyhow::bail!("-o steps previews the rollout of a render; it does not combine with --diff");
+    }
     let files = args.diff.clone().unwrap_or_else(|| args.files.clone());
     // Every set of every file, and which file it came from.
     let loaded: Vec<(usize, Loaded)> = files
@@ -1051,6 +1058,8 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     // Each set's file, key, and valid Applications and parameter sets (None: it failed;
     // reported on stderr). A set that fails prints nothing; the others still print.
     let mut outputs = Vec::new();
+    // With `-o steps`, each set's name and rollout preview.
+    let mut previews: Vec<(String, Preview)> = Vec::new();
     for (file, set) in loaded {
         let key = set.key(&args.namespace);
         let appset = match set.appset {
@@ -1091,7 +1100,27 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                     for inv in &out.invalid {
                         eprintln!("error: {origin}: ApplicationSet {name:?}: {}", inv.message);
                     }
-                    Some(out)
+                    if args.output == Output::Steps && out.invalid.is_empty() {
+                        let p = preview::preview(
+                            appset.spec.strategy.as_ref(),
+                            &preview::labelled(&out.applications),
+                        );
+                        match &p.error {
+                            // Argo CD writes nothing for such a set: it fails as a set does.
+                            Some(e) => {
+                                eprintln!(
+                                    "error: {origin}: ApplicationSet {name:?}: spec.strategy.rollingSync.steps: {e}"
+                                );
+                                None
+                            }
+                            None => {
+                                previews.push((name, p));
+                                Some(out)
+                            }
+                        }
+                    } else {
+                        Some(out)
+                    }
                 }
             },
         ));
@@ -1112,7 +1141,8 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         let mut stdout = std::io::stdout().lock();
         match args.output {
             Output::Json | Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&d)?)?,
-            Output::Yaml => write!(stdout, "{}", serde_saphyr::to_string(&d)?)?,
+            // `-o steps` was refused with --diff above.
+            Output::Yaml | Output::Steps => write!(stdout, "{}", serde_saphyr::to_string(&d)?)?,
             Output::Names => {
                 for n in &d.create {
                     writeln!(stdout, "+ {n}")?;
@@ -1168,6 +1198,14 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         Output::Names => {
             for app in &applications {
                 writeln!(stdout, "{}", pipeline::application_name(app))?;
+            }
+        }
+        Output::Steps => {
+            for (i, (name, p)) in previews.iter().enumerate() {
+                if i > 0 {
+                    writeln!(stdout)?;
+                }
+                write!(stdout, "{}", p.text(name))?;
             }
         }
     }

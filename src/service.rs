@@ -4,7 +4,8 @@
 //!
 //! - `POST /v1/render`: an ApplicationSet (JSON or YAML, by `Content-Type`), optionally with
 //!   recorded inputs, → the Applications it generates (JSON, or YAML by `Accept`), with the
-//!   parameter sets when `?params=true`.
+//!   parameter sets when `?params=true` and the rollout preview ([`crate::rollout::preview`])
+//!   when `?steps=true`.
 //! - `POST /v1/diff`: an ApplicationSet before and after a change, or one ApplicationSet and the
 //!   current Applications → which Applications would be created, updated (with a field diff) and
 //!   deleted.
@@ -35,6 +36,7 @@ use crate::{
     metrics::Metrics,
     pipeline::{self, ApplicationSetError, Failure, Limits, Options},
     render::RenderError,
+    rollout::preview::{self, Preview},
     sources::{Inputs, Live, LiveConfig, Recorded},
 };
 
@@ -328,6 +330,9 @@ struct RenderQuery {
     /// Include the parameter sets.
     #[serde(default)]
     params: bool,
+    /// Include the rollout preview.
+    #[serde(default)]
+    steps: bool,
 }
 
 /// The answer of `/v1/render`.
@@ -336,6 +341,8 @@ struct Rendered {
     applications: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<Vec<crate::params::Params>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<Preview>,
     warnings: Vec<String>,
 }
 
@@ -420,9 +427,26 @@ async fn render_request(
     let (set, ignored) = parse_set(set_doc, "applicationSet")?;
     let inputs = state.inputs(parse_inputs(inputs_doc, "inputs")?);
     let out = state.generate(&set, &inputs).await?;
+    let steps = if query.steps {
+        let p = preview::preview(set.spec.strategy.as_ref(), &preview::labelled(&out.applications));
+        if let Some(e) = &p.error {
+            // Argo CD's controller fails such a set and writes nothing.
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ApplicationSetRolloutError",
+                e.clone(),
+            )
+            .field("spec.strategy.rollingSync.steps")
+            .set(set.metadata.name.clone()));
+        }
+        Some(p)
+    } else {
+        None
+    };
     let answer = Rendered {
         warnings: warnings(&ignored, &out),
         parameters: query.params.then_some(out.params),
+        steps,
         applications: out.applications,
     };
     Ok(respond(response_format(headers), &answer))

@@ -958,3 +958,136 @@ fn the_repo_option_reads_the_working_tree_of_the_checked_out_branch() {
         assert!(!stderr(&o).contains("working tree"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn steps_prints_the_rollout_of_the_bundled_rolling_sync_example() {
+    let o = appset(&["render", "-o", "steps", &repo_file("templates/rolling-sync.yaml")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ApplicationSet guestbook: RollingSync, 3 steps, 10 Applications\n\
+         step 1: env In (dev); maxUpdate 1: 1 at a time\n  \
+         batch 1: guestbook-dev-eu\n  \
+         batch 2: guestbook-dev-us\n\
+         step 2: env In (staging); maxUpdate 50% of 4: 2 at a time\n  \
+         batch 1: guestbook-staging-ap, guestbook-staging-eu\n  \
+         batch 2: guestbook-staging-sa, guestbook-staging-us\n\
+         step 3: env In (prod); maxUpdate 100% of 3: 3 at a time\n  \
+         batch 1: guestbook-prod-ap, guestbook-prod-eu, guestbook-prod-us\n\
+         in no step, never synced by the controller: guestbook-sandbox\n"
+    );
+    // Without a strategy: every Application at once.
+    let o = appset(&[
+        "render",
+        "-o",
+        "steps",
+        &repo_file("generators/list/three-clusters.yaml"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ApplicationSet guestbook: AllAtOnce, 3 Applications: all at once, each synced by its own \
+         syncPolicy\n  engineering-dev-guestbook\n  engineering-prod-guestbook\n  \
+         finance-preprod-guestbook\n"
+    );
+    let o = appset(&[
+        "render",
+        "-o",
+        "steps",
+        "--diff",
+        &repo_file("templates/rolling-sync.yaml"),
+        &repo_file("templates/rolling-sync.yaml"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not combine with --diff"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A RollingSync set of `env`-labelled list elements with the given steps (YAML).
+fn rolling_set(name: &str, envs: &[&str], steps: &str) -> String {
+    let elements: Vec<String> = envs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("      - {{app: {e}-{i}, env: {e}}}\n"))
+        .collect();
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}}}\nspec:\n  \
+         generators:\n  - list:\n      elements:\n{}  strategy:\n    type: RollingSync\n    \
+         rollingSync:\n{steps}  template:\n    metadata:\n      name: '{{{{app}}}}'\n      labels: {{env: \
+         '{{{{env}}}}'}}\n    spec:\n      project: default\n      source: {{repoURL: \
+         https://example.com/r.git, path: app, targetRevision: HEAD}}\n      destination: {{server: \
+         https://kubernetes.default.svc, namespace: app}}\n",
+        elements.concat()
+    )
+}
+
+#[test]
+fn steps_prints_argo_cds_invalid_rollout_config_message_and_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "invalid.yaml",
+        &rolling_set(
+            "bad-operator",
+            &["dev", "prod"],
+            "      steps:\n      - matchExpressions: [{key: env, operator: Exists}]\n      \
+             - matchExpressions: [{key: env, operator: In, values: [dev, prod]}]\n        maxUpdate: abc\n",
+        ),
+    );
+    let o = appset(&["render", "-o", "steps", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ApplicationSet bad-operator: RollingSync, 2 steps, 2 Applications\n\
+         step 1: env Exists; no maxUpdate: all at once\n  \
+         no Application\n\
+         step 2: env In (dev, prod); maxUpdate abc: invalid (invalid value for IntOrString: invalid type: \
+         string is not a percentage): 1 at a time\n  \
+         batch 1: dev-0\n  \
+         batch 2: prod-1\n\
+         InvalidRolloutConfig: Step 1 has invalid matchExpression operators: Exists. Supported Operators \
+         are 'In' and 'NotIn'\n  \
+         - step 1: matchExpression operator \"Exists\" is neither In nor NotIn, so the expression selects \
+         no Application that has its label\n  \
+         - step 2: maxUpdate \"abc\" is neither an integer nor a percentage (invalid value for \
+         IntOrString: invalid type: string is not a percentage): Argo CD syncs 1 at a time\n  \
+         - step 1 selects no Application\n"
+    );
+}
+
+#[test]
+fn steps_fails_a_rolling_sync_without_steps_as_argo_cd_does_and_prints_the_other_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}---\n{}",
+        rolling_set("no-steps", &["dev"], "      steps: []\n"),
+        rolling_set(
+            "ok",
+            &["dev"],
+            "      steps:\n      - matchExpressions: [{key: env, operator: In, values: [dev]}]\n"
+        )
+    );
+    let file = write(dir.path(), "sets.yaml", &text);
+    let o = appset(&["render", "-o", "steps", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "sets.yaml: document 1: ApplicationSet \"no-steps\": spec.strategy.rollingSync.steps: No steps \
+             defined for rollout"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&o),
+        "ApplicationSet ok: RollingSync, 1 step, 1 Application\n\
+         step 1: env In (dev); no maxUpdate: all at once\n  \
+         batch 1: dev-0\n"
+    );
+    // Rendered as Applications, the same file is not refused.
+    let o = appset(&["render", "-o", "names", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

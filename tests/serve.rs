@@ -147,6 +147,81 @@ async fn render_yaml_in_json_out_with_parameters_on_request() {
 }
 
 #[tokio::test]
+async fn render_previews_the_rollout_on_request() {
+    let app = router(ServiceLimits::default());
+    let render = |path: &'static str, body: String| {
+        let app = app.clone();
+        async move { call(&app, path, "application/yaml", "application/json", body).await }
+    };
+    let a = render("/v1/render?steps=true", example("templates/rolling-sync.yaml")).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let v = a.json();
+    assert_eq!(app_names(&v).len(), 10);
+    let steps = &v["steps"];
+    assert_eq!(steps["strategy"], "RollingSync");
+    assert_eq!(
+        steps["steps"][1],
+        json!({
+            "step": 2,
+            "matchExpressions": ["env In (staging)"],
+            "maxUpdate": "50%",
+            "scaledAgainst": 4,
+            "limit": {"kind": "atMost", "count": 2},
+            "applications": ["guestbook-staging-ap", "guestbook-staging-eu", "guestbook-staging-sa", "guestbook-staging-us"],
+            "batches": [["guestbook-staging-ap", "guestbook-staging-eu"], ["guestbook-staging-sa", "guestbook-staging-us"]],
+        })
+    );
+    assert_eq!(steps["steps"][0]["maxUpdate"], "1");
+    assert_eq!(steps["steps"][2]["batches"].as_array().unwrap().len(), 1);
+    assert_eq!(steps["unassigned"], json!(["guestbook-sandbox"]));
+    assert_eq!(steps["problems"], json!([]));
+    assert!(steps.get("invalidRolloutConfig").is_none());
+
+    // Without ?steps the answer is unchanged.
+    let a = render("/v1/render", example("templates/rolling-sync.yaml")).await;
+    assert_eq!(a.status, 200);
+    assert!(a.json().get("steps").is_none());
+
+    // Argo CD's InvalidRolloutConfig message.
+    let invalid =
+        example("templates/rolling-sync.yaml").replace("operator: In, values: [dev]", "operator: Exists");
+    let a = render("/v1/render?steps=true", invalid).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let steps = &a.json()["steps"];
+    assert_eq!(
+        steps["invalidRolloutConfig"],
+        "Step 1 has invalid matchExpression operators: Exists. Supported Operators are 'In' and 'NotIn'"
+    );
+    assert_eq!(steps["problems"].as_array().unwrap().len(), 2, "{steps}");
+    assert_eq!(steps["problems"][1], "step 1 selects no Application");
+
+    // A set without a strategy: every Application at once, in one step.
+    let a = render(
+        "/v1/render?steps=true",
+        example("generators/list/three-clusters.yaml"),
+    )
+    .await;
+    let steps = &a.json()["steps"];
+    assert_eq!(steps["strategy"], "AllAtOnce");
+    assert_eq!(steps["steps"][0]["limit"], json!({"kind": "unlimited"}));
+    assert_eq!(steps["steps"][0]["batches"][0].as_array().unwrap().len(), 3);
+
+    // RollingSync without steps: Argo CD's error, as a 422 naming the field.
+    let no_steps = example("templates/rolling-sync.yaml");
+    let cut = no_steps.find("      steps:").unwrap();
+    let end = no_steps.find("  template:").unwrap();
+    let no_steps = format!("{}      steps: []\n{}", &no_steps[..cut], &no_steps[end..]);
+    let a = render("/v1/render?steps=true", no_steps.clone()).await;
+    assert_eq!(a.status, 422, "{}", String::from_utf8_lossy(&a.body));
+    let e = a.error();
+    assert_eq!(e.reason, "ApplicationSetRolloutError");
+    assert_eq!(e.error, "No steps defined for rollout");
+    assert_eq!(e.field.as_deref(), Some("spec.strategy.rollingSync.steps"));
+    assert_eq!(e.application_set.as_deref(), Some("guestbook"));
+    assert_eq!(render("/v1/render", no_steps).await.status, 200);
+}
+
+#[tokio::test]
 async fn render_json_envelope_with_recorded_inputs_and_yaml_out() {
     let app = router(ServiceLimits::default());
     let set = json!({

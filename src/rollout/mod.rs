@@ -8,6 +8,7 @@
 //! quirks: an Application matching several steps stays in the first, an invalid operator is
 //! recorded once per step and operator.
 
+pub mod preview;
 pub mod status;
 
 use std::collections::BTreeMap;
