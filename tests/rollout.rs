@@ -540,7 +540,12 @@ async fn controller(client: Client, ns: &str, progressive_syncs: bool) -> Contro
 
 /// An ApplicationSet of one Application per `(name, env)`, labelled `env`, with automated sync
 /// (prune) and a sync option, and a RollingSync `strategy`.
-fn rolling_set(ns: &str, apps: &[(&str, &str)], strategy: Value, path_suffix: &str) -> appset::ApplicationSet {
+fn rolling_set(
+    ns: &str,
+    apps: &[(&str, &str)],
+    strategy: Value,
+    path_suffix: &str,
+) -> appset::ApplicationSet {
     let elements: Vec<Value> = apps.iter().map(|(n, e)| json!({"name": n, "env": e})).collect();
     serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
@@ -566,9 +571,7 @@ fn rolling_set(ns: &str, apps: &[(&str, &str)], strategy: Value, path_suffix: &s
 
 /// Three steps by env with maxUpdate 1 / 50% / 100%.
 fn three_steps(deletion_order: Option<&str>) -> Value {
-    let step = |env: &str, max: Value| {
-        json!({"matchExpressions": [{"key": "env", "operator": "In", "values": [env]}], "maxUpdate": max})
-    };
+    let step = |env: &str, max: Value| json!({"matchExpressions": [{"key": "env", "operator": "In", "values": [env]}], "maxUpdate": max});
     let mut s = json!({"type": "RollingSync", "rollingSync": {"steps": [
         step("dev", json!(1)), step("staging", json!("50%")), step("prod", json!("100%")),
     ]}});
@@ -645,7 +648,11 @@ fn seen_and_healthy(player: &Player, round: usize) -> std::collections::BTreeMap
     seen.into_iter()
         .map(|(app, s)| {
             let start = s[round];
-            let h = healthy[&app].iter().copied().find(|h| *h > start).unwrap_or(u64::MAX);
+            let h = healthy[&app]
+                .iter()
+                .copied()
+                .find(|h| *h > start)
+                .unwrap_or(u64::MAX);
             (app, (start, h))
         })
         .collect()
@@ -656,7 +663,11 @@ fn seen_and_healthy(player: &Player, round: usize) -> std::collections::BTreeMap
 /// once the one before is Healthy.
 fn assert_rollout_order(player: &Player, round: usize) {
     let at = seen_and_healthy(player, round);
-    let get = |n: &str| at.get(n).copied().unwrap_or_else(|| panic!("{n} never synced: {:#?}", player.log()));
+    let get = |n: &str| {
+        at.get(n)
+            .copied()
+            .unwrap_or_else(|| panic!("{n} never synced: {:#?}", player.log()))
+    };
     for (a, b) in [
         ("dev-1", "dev-2"),
         ("dev-2", "dev-3"),
@@ -671,12 +682,21 @@ fn assert_rollout_order(player: &Player, round: usize) {
         );
     }
     for p in ["prod-1", "prod-2", "prod-3"] {
-        assert!(get("staging-3").1 < get(p).0, "round {round}: {p} before staging was done");
+        assert!(
+            get("staging-3").1 < get(p).0,
+            "round {round}: {p} before staging was done"
+        );
     }
     // prod's maxUpdate is 100%: all three in flight together.
-    let first_prod_healthy = ["prod-1", "prod-2", "prod-3"].iter().map(|p| get(p).1).min().unwrap();
+    let first_prod_healthy = ["prod-1", "prod-2", "prod-3"]
+        .iter()
+        .map(|p| get(p).1)
+        .min()
+        .unwrap();
     assert!(
-        ["prod-1", "prod-2", "prod-3"].iter().all(|p| get(p).0 < first_prod_healthy),
+        ["prod-1", "prod-2", "prod-3"]
+            .iter()
+            .all(|p| get(p).0 < first_prod_healthy),
         "round {round}: prod not synced together: {:#?}",
         player.log()
     );
@@ -726,7 +746,11 @@ async fn a_rollout_syncs_step_by_step_within_max_update_and_a_template_change_re
     );
     assert!(app.data.get("operation").is_none());
     let status = get_set(&client, ns).await.status.unwrap();
-    let prod = status.application_status.iter().find(|s| s.application == "prod-1").unwrap();
+    let prod = status
+        .application_status
+        .iter()
+        .find(|s| s.application == "prod-1")
+        .unwrap();
     assert_eq!(prod.step, "3");
     assert_eq!(
         prod.message,
@@ -770,7 +794,12 @@ async fn a_rollout_syncs_step_by_step_within_max_update_and_a_template_change_re
     assert!(reset.is_ok(), "the change starts a rollout");
     wait_complete(&client, ns, &player, 9).await;
     for (name, _) in NINE {
-        assert_eq!(player.operations_seen(name), 2, "{name} synced again: {:#?}", player.log());
+        assert_eq!(
+            player.operations_seen(name),
+            2,
+            "{name} synced again: {:#?}",
+            player.log()
+        );
     }
     assert_rollout_order(&player, 1);
     let app = apps_api(&client, ns).get("prod-3").await.unwrap();

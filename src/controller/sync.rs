@@ -86,7 +86,8 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     let strategy = appset.spec.strategy.as_ref();
     let rolling = ctx.config.progressive_syncs && rollout::is_rolling_sync(strategy);
     let previous = if rolling {
-        let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
+        let api: Api<ApplicationSet> =
+            Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
         api.get_status(&appset.name_any())
             .await
             .map_err(|e| Error::kube("reading the ApplicationSet's status", e))?

@@ -11,17 +11,18 @@
 //! `status.applicationStatus` (here: by name) while fewer than the scaled `maxUpdate` are Pending
 //! or Progressing. A batch is therefore an upper bound on how many sync at once, not a wave: the
 //! next Application starts as soon as one of the batch before it is Healthy, not when the whole
-//! batch is. Argo CD's quirks are kept: a percentage of step 1 is scaled against step 1's
-//! Applications plus those in no step (Argo CD counts an Application without a step as step 1's
-//! when it scales), and an invalid `maxUpdate` lets one Application sync at a time (Argo CD logs
-//! that it ignores the value, then its "any percentage allows one" rule applies to the 0 it got).
+//! batch is. As appset's controller (see [`super::status`]), a percentage is scaled against the
+//! step's own Applications (Argo CD also counts those in no step in step 1's; a note says when
+//! that differs), and as Argo CD, an invalid `maxUpdate` lets one Application sync at a time
+//! (Argo CD logs that it ignores the value, then its "any percentage allows one" rule applies to
+//! the 0 it got).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ValidationIssues, assign, max_update, max_update_text, rolling_sync_enabled};
+use super::{ValidationIssues, assign, is_rolling_sync, max_update, max_update_text};
 use crate::crd::{ApplicationMatchExpression, ApplicationSetRolloutStep, ApplicationSetStrategy};
 
 /// Argo CD's error (condition `ErrorOccurred`, reason `ApplicationSetRolloutError`) for
@@ -156,7 +157,7 @@ pub fn preview(
     names.sort_unstable();
     names.dedup();
     let rolling = strategy
-        .filter(|s| rolling_sync_enabled(Some(s)))
+        .filter(|s| is_rolling_sync(Some(s)))
         .and_then(|s| s.rolling_sync.as_ref());
     let Some(rolling) = rolling else {
         return all_at_once(strategy, &names);
@@ -234,14 +235,16 @@ fn rolling_sync(
             None => unassigned.push(name.to_string()),
         }
     }
-    // Argo CD counts the statuses of each step through its step map, where an Application in no
-    // step reads as step 1 (Go's zero value).
-    let total = |i: usize| own[i].len() + if i == 0 { unassigned.len() } else { 0 };
+    // appset scales a step's maxUpdate against the step's own Applications (Argo CD's step map
+    // reads an Application in no step as step 1's: a note says what that changes).
+    let total = |i: usize| own[i].len();
     let mut issues = assigned.issues.clone();
-    // Argo CD records an invalid maxUpdate when it scales one for an Application's status: walking
-    // the statuses by name, once per step.
+    // An invalid maxUpdate is recorded when it is scaled for an Application's status: walking the
+    // statuses by name, once per step.
     for name in names {
-        let i = assigned.step_of.get(*name).copied().unwrap_or(0);
+        let Some(i) = assigned.step_of.get(*name).copied() else {
+            continue;
+        };
         if let Some(m) = &steps[i].max_update
             && max_update(m, total(i)).is_err()
             && !issues.invalid_max_updates.iter().any(|(s, _)| *s == i)
@@ -276,13 +279,21 @@ fn rolling_sync(
                     applications.chunks(*count).map(<[String]>::to_vec).collect()
                 }
             };
-            if i == 0 && percentage && !unassigned.is_empty() {
+            if i == 0
+                && percentage
+                && !unassigned.is_empty()
+                && let Some(m) = &step.max_update
+                && let (Ok(ours), Ok(argo)) = (
+                    max_update(m, total(0)),
+                    max_update(m, total(0) + unassigned.len()),
+                )
+                && ours != argo
+            {
                 notes.push(format!(
-                    "step 1's maxUpdate {} is scaled against {} Applications: its {} and the {} in no \
-                     step (Argo CD counts an Application in no step as step 1's when it scales)",
-                    step.max_update.as_ref().map(max_update_text).unwrap_or_default(),
+                    "step 1's maxUpdate {} is scaled against its {} Applications: {ours} at a time; Argo CD \
+                     also counts the {} in no step and allows {argo}",
+                    max_update_text(m),
                     total(0),
-                    own[0].len(),
                     unassigned.len()
                 ));
             }
@@ -782,7 +793,7 @@ mod tests {
     }
 
     #[test]
-    fn applications_in_no_step_are_never_synced_and_count_in_step_one_percentages() {
+    fn applications_in_no_step_are_never_synced_and_do_not_count_in_step_one_percentages() {
         let s = rolling(vec![env_step("dev", text("50%")), env_step("prod", text("50%"))]);
         let p = preview(
             Some(&s),
@@ -795,17 +806,17 @@ mod tests {
             ]),
         );
         assert_eq!(p.unassigned, ["sandbox"]);
-        // 50% of (3 + 1) = 2, as Argo CD scales it; step 2 counts only its own.
-        assert_eq!(p.steps[0].scaled_against, Some(4));
-        assert_eq!(p.steps[0].limit, Limit::AtMost { count: 2 });
+        // 50% of 3 = 1 (Argo CD: 50% of 3 + 1 = 2); step 2 counts only its own.
+        assert_eq!(p.steps[0].scaled_against, Some(3));
+        assert_eq!(p.steps[0].limit, Limit::AtMost { count: 1 });
         assert_eq!(p.steps[1].scaled_against, Some(1));
         assert_eq!(p.steps[1].limit, Limit::AtMost { count: 1 });
         assert_eq!(p.invalid_rollout_config, None);
         assert_eq!(
             p.notes,
             [
-                "step 1's maxUpdate 50% is scaled against 4 Applications: its 3 and the 1 in no step (Argo \
-              CD counts an Application in no step as step 1's when it scales)"
+                "step 1's maxUpdate 50% is scaled against its 3 Applications: 1 at a time; Argo CD also \
+                 counts the 1 in no step and allows 2"
             ]
         );
         assert!(

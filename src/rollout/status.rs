@@ -186,9 +186,8 @@ pub fn progress(input: &Input<'_>) -> Rollout {
     }
     let allowed = apps_to_sync(input.assigned, input.live, &out.statuses);
     out.halt = halt(&out.statuses, input.live);
-    if out.halt.is_none() {
-        promote(&mut out, input, &allowed, &now);
-    }
+    let halted = out.halt.is_some();
+    promote(&mut out, input, &allowed, &now, halted);
     out.sync = out
         .statuses
         .iter()
@@ -378,9 +377,9 @@ fn halt(statuses: &[ApplicationSetApplicationStatus], live: &BTreeMap<String, Ro
 
 /// Promote Waiting Applications allowed to sync to Pending while their step has fewer than
 /// maxUpdate Pending or Progressing (`UpdateApplicationSetApplicationStatusProgress`), in name
-/// order. An invalid maxUpdate is recorded once per step; as in Argo CD, a percentage that does
+/// order; none while the rollout is `halted`. An invalid maxUpdate is recorded once per step; as in Argo CD, a percentage that does
 /// not parse then allows one at a time and an integer-typed one is never invalid.
-fn promote(out: &mut Rollout, input: &Input<'_>, allowed: &BTreeSet<String>, now: &str) {
+fn promote(out: &mut Rollout, input: &Input<'_>, allowed: &BTreeSet<String>, now: &str, halted: bool) {
     let n = input.steps.len();
     let mut total = vec![0usize; n];
     let mut updating = vec![0usize; n];
@@ -397,9 +396,8 @@ fn promote(out: &mut Rollout, input: &Input<'_>, allowed: &BTreeSet<String>, now
         let Some(i) = step_of(&s.application) else {
             continue;
         };
-        if s.status != WAITING || !allowed.contains(&s.application) {
-            continue;
-        }
+        // Scaled for every status of the step, as Argo CD does: an invalid value is reported
+        // whatever the step's progress.
         let limit = match &input.steps[i].max_update {
             None => usize::MAX,
             Some(m) => match max_update(m, total[i]) {
@@ -412,6 +410,9 @@ fn promote(out: &mut Rollout, input: &Input<'_>, allowed: &BTreeSet<String>, now
                 }
             },
         };
+        if halted || s.status != WAITING || !allowed.contains(&s.application) {
+            continue;
+        }
         if updating[i] >= limit {
             continue;
         }
