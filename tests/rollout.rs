@@ -618,7 +618,10 @@ async fn wait_complete(client: &Client, ns: &str, player: &Player, apps: usize) 
         let set = get_set(client, ns).await;
         let status = set.status.unwrap_or_default();
         status.application_status.len() == apps
-            && status.application_status.iter().all(|s| s.status == "Healthy")
+            && status
+                .application_status
+                .iter()
+                .all(|s| s.status == "Healthy" || s.step == "-1")
             && status
                 .conditions
                 .iter()
@@ -804,4 +807,320 @@ async fn a_rollout_syncs_step_by_step_within_max_update_and_a_template_change_re
     assert_rollout_order(&player, 1);
     let app = apps_api(&client, ns).get("prod-3").await.unwrap();
     assert_eq!(app.data.pointer("/spec/source/path"), Some(&json!("prod-3/v2")));
+}
+
+/// Warning Events of the set with `reason`.
+async fn warnings(client: &Client, ns: &str, reason: &str) -> Vec<String> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::namespaced(client.clone(), ns);
+    events
+        .list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning"))
+                .filter_map(|e| e.note)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A staging Application that turns Degraded halts the rollout before prod: the condition says
+/// which and why, a Warning Event says so once, no later Application is synced; once it recovers
+/// the rollout completes. An Application in no step is created but never synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_application_halts_the_rollout_until_it_recovers_and_no_step_means_no_sync() {
+    let ns = "ro-halt";
+    let client = setup(ns).await;
+    let player = argo::start(client.clone(), ns, Options::default());
+    player.degrade("staging-2");
+    let _controller = controller(client.clone(), ns, true).await;
+    let mut apps = NINE.to_vec();
+    apps.push(("tools", "tools"));
+    let set = rolling_set(ns, &apps, three_steps(None), "");
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+    let halted = eventually(Duration::from_secs(60), || async {
+        condition(&client, ns, "RolloutProgressing")
+            .await
+            .is_some_and(|c| c.1 == "ApplicationSetRolloutHalted")
+    })
+    .await;
+    assert!(
+        halted.is_ok(),
+        "{:#?}\n{:#?}",
+        get_set(&client, ns).await.status,
+        player.log()
+    );
+    let (status, _, message) = condition(&client, ns, "RolloutProgressing").await.unwrap();
+    assert_eq!(status, "True");
+    assert!(
+        message
+            .starts_with("ApplicationSet rollout is halted at step 2: Application 'staging-2' is Degraded"),
+        "{message}"
+    );
+    let health = get_set(&client, ns).await.status.unwrap().health.unwrap();
+    assert_eq!(health.status.as_deref(), Some("Progressing"));
+    // Nothing after staging-2 starts while it is Degraded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for later in ["staging-3", "prod-1", "prod-2", "prod-3"] {
+        assert_eq!(player.operations_seen(later), 0, "{later}: {:#?}", player.log());
+    }
+    let events = warnings(&client, ns, "RolloutHalted").await;
+    assert_eq!(events.len(), 1, "one Warning Event: {events:?}");
+    assert!(events[0].contains("staging-2"), "{events:?}");
+
+    player.heal("staging-2");
+    wait_complete(&client, ns, &player, 10).await;
+    for later in ["staging-3", "prod-1", "prod-2", "prod-3"] {
+        assert_eq!(player.operations_seen(later), 1, "{later}");
+    }
+    // The Application in no step: created, step -1, never synced.
+    assert_eq!(player.operations_seen("tools"), 0);
+    let status = get_set(&client, ns).await.status.unwrap();
+    let tools = status
+        .application_status
+        .iter()
+        .find(|s| s.application == "tools")
+        .unwrap();
+    assert_eq!(tools.step, "-1");
+    assert!(apps_api(&client, ns).get("tools").await.is_ok());
+}
+
+/// A set named `name` over `apps` with `strategy`, created.
+async fn create_named(client: &Client, ns: &str, name: &str, apps: &[(&str, &str)], strategy: Value) {
+    let mut set = rolling_set(ns, apps, strategy, "");
+    set.metadata.name = Some(name.into());
+    for (app, _) in apps {
+        assert!(!app.contains('{'), "plain names");
+    }
+    // Distinct Application names per set: prefix them with the set's name.
+    let spec = serde_json::to_value(&set.spec).unwrap();
+    let spec = serde_json::from_value(
+        serde_json::from_str::<Value>(
+            &spec
+                .to_string()
+                .replace("\"{{name}}\"", &format!("\"{name}-{{{{name}}}}\"")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    set.spec = spec;
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+}
+
+async fn named_condition(
+    client: &Client,
+    ns: &str,
+    set: &str,
+    type_: &str,
+) -> Option<(String, String, String)> {
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .get(set)
+        .await
+        .ok()?
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+/// Argo CD's InvalidRolloutConfig messages for an invalid operator, an Application selected by
+/// two steps and a step that selects nothing; a RollingSync without steps is Argo CD's
+/// `No steps defined for rollout` error and creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_rollout_configurations_get_argo_cd_s_conditions() {
+    let ns = "ro-invalid";
+    let client = setup(ns).await;
+    let _controller = controller(client.clone(), ns, true).await;
+    let apps = [("a", "dev"), ("b", "prod")];
+    let step =
+        |op: &str, env: &str| json!({"matchExpressions": [{"key": "env", "operator": op, "values": [env]}]});
+    let rolling = |steps: Vec<Value>| json!({"type": "RollingSync", "rollingSync": {"steps": steps}});
+    create_named(
+        &client,
+        ns,
+        "operator",
+        &apps,
+        rolling(vec![step("Exists", "dev"), step("In", "prod")]),
+    )
+    .await;
+    create_named(
+        &client,
+        ns,
+        "twice",
+        &apps,
+        rolling(vec![step("In", "dev"), step("NotIn", "prod")]),
+    )
+    .await;
+    create_named(
+        &client,
+        ns,
+        "empty",
+        &apps,
+        rolling(vec![step("In", "dev"), step("In", "qa"), step("In", "prod")]),
+    )
+    .await;
+    create_named(&client, ns, "nosteps", &apps, rolling(vec![])).await;
+    let want = [
+        (
+            "operator",
+            "Step 1 has invalid matchExpression operators: Exists. Supported Operators are 'In' and 'NotIn'",
+        ),
+        (
+            "twice",
+            "Application 'twice-a' is selected by multiple steps: (1-2)",
+        ),
+        ("empty", "Steps [2] have no applications matching their criteria"),
+    ];
+    for (set, message) in want {
+        let got = eventually(WAIT, || async {
+            named_condition(&client, ns, set, "InvalidRolloutConfig")
+                .await
+                .is_some()
+        })
+        .await;
+        assert!(got.is_ok(), "{set}: no InvalidRolloutConfig");
+        assert_eq!(
+            named_condition(&client, ns, set, "InvalidRolloutConfig")
+                .await
+                .unwrap(),
+            (
+                "True".to_string(),
+                "ApplicationSetInvalidRolloutConfig".to_string(),
+                message.to_string()
+            ),
+            "{set}"
+        );
+    }
+    let got = eventually(WAIT, || async {
+        named_condition(&client, ns, "nosteps", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(got.is_ok());
+    assert_eq!(
+        named_condition(&client, ns, "nosteps", "ErrorOccurred")
+            .await
+            .unwrap(),
+        (
+            "True".to_string(),
+            "ApplicationSetRolloutError".to_string(),
+            "No steps defined for rollout".to_string()
+        )
+    );
+    let names: Vec<String> = apps_api(&client, ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|a| a.name_any())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("nosteps-")), "{names:?}");
+}
+
+/// With progressive syncs turned off, a set's `applicationStatus` and rollout conditions are
+/// cleared (Argo CD's rule), and no further operation is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_progressive_syncs_off_clears_the_application_status() {
+    let ns = "ro-flag-off";
+    let client = setup(ns).await;
+    let player = argo::start(client.clone(), ns, Options::default());
+    let on = controller(client.clone(), ns, true).await;
+    let apps = [("dev-1", "dev"), ("prod-1", "prod")];
+    let set = rolling_set(ns, &apps, three_steps(None), "");
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+    wait_complete(&client, ns, &player, 2).await;
+    drop(on);
+    let _off = controller(client.clone(), ns, false).await;
+    // A change makes the new controller reconcile the set.
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(
+            "rollout",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    let cleared = eventually(WAIT, || async {
+        let status = get_set(&client, ns).await.status.unwrap_or_default();
+        status.application_status.is_empty()
+            && !status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "RolloutProgressing" || c.type_ == "InvalidRolloutConfig")
+    })
+    .await;
+    assert!(cleared.is_ok(), "{:#?}", get_set(&client, ns).await.status);
+    assert_eq!(player.operations_seen("dev-1"), 1);
+}
+
+/// `deletionOrder: Reverse`: deleting the set deletes prod first, then staging, then dev, one
+/// Application at a time, each once the one before is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_deletion_deletes_prod_first_one_at_a_time() {
+    let ns = "ro-reverse";
+    let client = setup(ns).await;
+    let player = argo::start(
+        client.clone(),
+        ns,
+        Options {
+            sync_delay: Duration::from_millis(20),
+            health_delay: Duration::from_millis(20),
+            ..Options::default()
+        },
+    );
+    let _controller = controller(client.clone(), ns, true).await;
+    let set = rolling_set(ns, &NINE, three_steps(Some("reverse")), "");
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await
+        .unwrap();
+    wait_complete(&client, ns, &player, 9).await;
+    kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+        .delete("rollout", &DeleteParams::default())
+        .await
+        .unwrap();
+    let gone = eventually(Duration::from_secs(60), || async {
+        kube::Api::<appset::ApplicationSet>::namespaced(client.clone(), ns)
+            .get_opt("rollout")
+            .await
+            .is_ok_and(|s| s.is_none())
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "the set goes once its Applications are deleted: {:#?}",
+        player.log()
+    );
+    let deleted: Vec<String> = player
+        .log()
+        .into_iter()
+        .filter(|e| e.kind == Kind::Deleted)
+        .map(|e| e.app)
+        .collect();
+    let envs: Vec<&str> = deleted.iter().map(|n| n.split('-').next().unwrap()).collect();
+    assert_eq!(
+        envs,
+        [
+            "prod", "prod", "prod", "staging", "staging", "staging", "dev", "dev", "dev"
+        ],
+        "{deleted:?}"
+    );
+    // One at a time: each deletion was requested only after the one before was gone, so the
+    // Application deleted next still had no deletionTimestamp when the one before went; the
+    // stand-in logs `Deleted` when it strips the finalizer, and appset deletes the next one
+    // only after that. The order above within a step is by name.
+    assert_eq!(deleted[..3], ["prod-1", "prod-2", "prod-3"]);
 }

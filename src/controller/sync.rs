@@ -905,7 +905,20 @@ async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) 
     }
     let api: Api<ApplicationSet> =
         Api::namespaced(ctx.client.clone(), &appset.namespace().unwrap_or_default());
-    let patch = json!({"status": status.after});
+    // A merge patch leaves out what is absent: a field the status had and no longer has (an
+    // emptied `applicationStatus`, say) is removed with `null`.
+    let mut after = serde_json::to_value(&status.after).unwrap_or(Value::Null);
+    if let (Value::Object(before), Value::Object(after)) = (
+        serde_json::to_value(&status.before).unwrap_or(Value::Null),
+        &mut after,
+    ) {
+        for key in before.keys() {
+            if !after.contains_key(key) {
+                after.insert(key.clone(), Value::Null);
+            }
+        }
+    }
+    let patch = json!({ "status": after });
     api.patch_status(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| Error::kube("patching ApplicationSet status", e))?;
