@@ -315,3 +315,208 @@ async fn bench_resident_memory_with_10000_owned_applications() {
     );
     assert!(rss > 0);
 }
+
+/// 300 Applications, 100 per env, with automated sync (disabled by the rollout) and three
+/// RollingSync steps: dev 10 at a time, staging 50%, prod all at once.
+fn rollout_set(ns: &str) -> ApplicationSet {
+    let elements: Vec<_> = ["dev", "staging", "prod"]
+        .iter()
+        .flat_map(|env| (0..100).map(move |i| json!({"name": format!("{env}-{i:03}"), "env": env})))
+        .collect();
+    let step = |env: &str, max: serde_json::Value| json!({"matchExpressions": [{"key": "env", "operator": "In", "values": [env]}], "maxUpdate": max});
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "bench", "namespace": ns},
+        "spec": {
+            "generators": [{"list": {"elements": elements}}],
+            "strategy": {"type": "RollingSync", "rollingSync": {"steps": [
+                step("dev", json!(10)), step("staging", json!("50%")), step("prod", json!("100%"))
+            ]}},
+            "template": {
+                "metadata": {"name": "{{name}}", "labels": {"env": "{{env}}"}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook/{{name}}", "targetRevision": "HEAD"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{name}}"},
+                    "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]}
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Wait (bounded) until the set's 300 statuses are Healthy and the rollout is complete.
+async fn until_rolled_out(client: &Client, ns: &str, n: usize) -> Duration {
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let t = Instant::now();
+    let done = eventually(Duration::from_secs(120), || async {
+        let status = sets
+            .get("bench")
+            .await
+            .ok()
+            .and_then(|s| s.status)
+            .unwrap_or_default();
+        status.application_status.len() == n
+            && status.application_status.iter().all(|s| s.status == "Healthy")
+            && status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "RolloutProgressing" && c.status == "False")
+    })
+    .await;
+    if done.is_err() {
+        let status = sets
+            .get("bench")
+            .await
+            .ok()
+            .and_then(|s| s.status)
+            .unwrap_or_default();
+        let stuck: Vec<_> = status
+            .application_status
+            .iter()
+            .filter(|s| s.status != "Healthy")
+            .take(5)
+            .collect();
+        let mut live = Vec::new();
+        for s in &stuck {
+            if let Ok(a) = apps_api(client, ns).get(&s.application).await {
+                live.push((
+                    a.metadata.generation,
+                    a.data.get("operation").cloned(),
+                    a.data.get("status").cloned(),
+                ));
+            }
+        }
+        panic!(
+            "rollout not complete: {} statuses, conditions {:#?}, not Healthy (first 5): {stuck:#?}, live: {live:#?}",
+            status.application_status.len(),
+            status.conditions
+        );
+    }
+    t.elapsed()
+}
+
+/// Progressive sync of 300 Applications in 3 steps against the stand-in for Argo CD's
+/// application controller with no sync delay: the rollout's time, the writes appset sends per
+/// Application (in process, through a client that logs every write), then the controller's CPU
+/// seconds (`appset run` in its own process, the stand-in in the test process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored"]
+async fn bench_rollout_of_300_applications_in_3_steps() {
+    use harness::argo_app_controller::{self as argo, Options};
+    const N: usize = 300;
+    let client = client().await;
+    install_crds(&client).await;
+    let no_delay = || Options {
+        sync_delay: Duration::ZERO,
+        health_delay: Duration::ZERO,
+        ..Options::default()
+    };
+
+    // Writes, in process.
+    let ns = "bench-rollout-writes";
+    namespace(&client, ns).await;
+    let player = argo::start(client.clone(), ns, no_delay());
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let logged = harness::logging_client(log.clone()).await;
+    let config = Config {
+        namespaces: vec![ns.to_string()],
+        controller_namespace: ns.to_string(),
+        progressive_syncs: true,
+        ..Config::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(controller::run_with(
+        logged,
+        config,
+        Arc::new(Metrics::default()),
+        Some(tx),
+    ));
+    rx.await.expect("controller ready");
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    sets.create(&PostParams::default(), &rollout_set(ns))
+        .await
+        .unwrap();
+    let took_in_process = until_rolled_out(&client, ns, N).await;
+    running.abort();
+    drop(player);
+    let log = log.lock().unwrap().clone();
+    let apps_prefix = format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications/");
+    let mut per_app: std::collections::BTreeMap<String, usize> = Default::default();
+    let (mut set_writes, mut events, mut other) = (0, 0, Vec::new());
+    for entry in &log {
+        let path = entry.split_once(' ').map(|(_, p)| p).unwrap_or_default();
+        if let Some(name) = path.strip_prefix(&apps_prefix) {
+            *per_app.entry(name.to_string()).or_default() += 1;
+        } else if path.contains("/applicationsets/") {
+            set_writes += 1;
+        } else if path.contains("/events") {
+            events += 1;
+        } else {
+            other.push(entry.clone());
+        }
+    }
+    let app_writes: usize = per_app.values().sum();
+    let max = per_app.values().max().copied().unwrap_or(0);
+    println!(
+        "rollout of {N} Applications in 3 steps (dev 10 at a time, staging 50%, prod 100%), stand-in sync delay 0:\n  \
+         in process: {:.2} s from create to rollout complete\n  \
+         Application writes: {app_writes} for {} Applications = {:.2} per Application (max {max}); \
+         ApplicationSet writes (status, finalizer): {set_writes}; Events: {events}; other: {other:?}",
+        took_in_process.as_secs_f64(),
+        per_app.len(),
+        app_writes as f64 / per_app.len().max(1) as f64,
+    );
+    assert_eq!(per_app.len(), N);
+    assert!(max <= 3, "at most 3 writes per Application");
+
+    // CPU, with the controller in its own process.
+    let ns = "bench-rollout-cpu";
+    namespace(&client, ns).await;
+    let player = argo::start(client.clone(), ns, no_delay());
+    let cp = harness::control_plane();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args([
+            "run",
+            "--namespaces",
+            ns,
+            "--controller-namespace",
+            ns,
+            "--enable-progressive-syncs",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .env("APPSET_GIT_CACHE", dir.path())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    // Ready: its /readyz answers.
+    let ready = eventually(Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    ready.expect("appset run listening");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu_before = cpu_seconds(child.id());
+    let before = cpu_snapshot();
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    sets.create(&PostParams::default(), &rollout_set(ns))
+        .await
+        .unwrap();
+    let took = until_rolled_out(&client, ns, N).await;
+    let cpu = cpu_seconds(child.id()) - cpu_before;
+    let others = cpu_delta(&before);
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(player);
+    println!(
+        "  own process: {:.2} s from create to rollout complete; appset run used {cpu:.2} CPU-seconds \
+         ({:.1} ms per Application); meanwhile {others} (the test process runs the stand-in)",
+        took.as_secs_f64(),
+        cpu * 1000.0 / N as f64
+    );
+}

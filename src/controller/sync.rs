@@ -185,7 +185,19 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         invalid: &generated.invalid,
         requeue_after: generated.requeue_after,
     };
-    let outcome = decide(ended, refresh, SystemTime::now());
+    let mut outcome = decide(ended, refresh, SystemTime::now());
+    // A rollout whose statuses changed looks again soon (Argo CD's controller is triggered by its
+    // own `applicationStatus` change): a status moves one transition per pass, and the
+    // Application events that would trigger the next pass may already have been seen by this one.
+    if let Some((_, r)) = &rollout
+        && !r.transitions.is_empty()
+    {
+        outcome.requeue = Some(
+            outcome
+                .requeue
+                .map_or(ROLLOUT_FOLLOW_UP, |d| d.min(ROLLOUT_FOLLOW_UP)),
+        );
+    }
     if outcome.write_error.is_none() {
         info!(
             created = plan.create.len(),
@@ -395,6 +407,9 @@ async fn trigger_syncs(
     }
     Ok(())
 }
+
+/// How soon a reconcile that changed a rollout's statuses is followed by another.
+const ROLLOUT_FOLLOW_UP: Duration = Duration::from_millis(200);
 
 /// The field manager of the sync operations progressive sync writes (a merge patch of
 /// `operation`, apart from appset's server-side apply of the rest, which therefore never removes
