@@ -12,7 +12,7 @@
 
 /// Argo CD's `argocd-cmd-params-cm` keys and the environment variables its ApplicationSet
 /// controller Deployment maps them to; appset reads the same variables (`appset run --help`).
-pub const ARGO_CMD_PARAMS: [(&str, &str); 20] = [
+pub const ARGO_CMD_PARAMS: [(&str, &str); 21] = [
     (
         "applicationsetcontroller.namespaces",
         "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
@@ -84,6 +84,10 @@ pub const ARGO_CMD_PARAMS: [(&str, &str); 20] = [
     (
         "applicationsetcontroller.requeue.after",
         "ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER",
+    ),
+    (
+        "applicationsetcontroller.enable.progressive.syncs",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS",
     ),
     (
         "applicationsetcontroller.status.max.resources.count",

@@ -30,8 +30,10 @@
 //! Reconcile and preview (pure):
 //! - [`plan`]: desired vs live Applications under the sync policy → creates, updates, deletes.
 //! - [`rollout`]: progressive sync (RollingSync): Argo CD's step assignment, maxUpdate and
-//!   rollout-configuration messages; [`rollout::preview`]: the rollout before it runs (steps,
-//!   batches, problems) for `appset render -o steps` and `/v1/render?steps=true`.
+//!   rollout-configuration messages; [`rollout::status`]: each Application's Waiting → Pending →
+//!   Progressing → Healthy transitions and the sync operation, on fresh status only, halting on
+//!   failure; [`rollout::preview`]: the rollout before it runs (steps, batches, problems) for
+//!   `appset render -o steps` and `/v1/render?steps=true`.
 //! - [`live`]: live Applications as the controller caches them (compact; views built on demand).
 //! - [`diff`]: what a change to an ApplicationSet creates, updates (field diff) and deletes.
 //!

@@ -12,7 +12,11 @@
 //!   (`appset.io/max-deletes` or `--max-deletes`) withholds a reconcile's deletes when there are
 //!   more of them than it allows. A reconcile that finds everything up to date writes nothing;
 //!   status is patched only when it changes.
-//! - `cleanup` (our finalizer, when the ApplicationSet is deleted): under
+//!   With `--enable-progressive-syncs`, a RollingSync set's Applications are applied with
+//!   automated sync disabled and synced step by step: [`rollout::status`](crate::rollout::status)
+//!   decides, `sync` writes Argo CD's `operation` and `status.applicationStatus`.
+//! - `cleanup` (our finalizer, when the ApplicationSet is deleted): with `deletionOrder: Reverse`
+//!   (and progressive syncs), first delete the Applications one at a time, last step first; under
 //!   `preserveResourcesOnDeletion` or a policy that forbids deletes, release the Applications
 //!   (strip the ownerReference and Argo CD's resources finalizer) so garbage collection keeps
 //!   them; otherwise let garbage collection delete them.
@@ -22,7 +26,8 @@
 //! This file holds the settings, the shared [`Context`] and the wiring ([`run`]).
 //!
 //! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
-//! rewrites Application status constantly); cluster Secret changes, for the ApplicationSets that
+//! rewrites Application status constantly; with progressive syncs, also its sync and health
+//! status and its operation's phase and start); cluster Secret changes, for the ApplicationSets that
 //! use a cluster generator only; repository credential Secret changes, for the ApplicationSets
 //! whose git generators read a repository under that Secret's URL (`credentials`); known-hosts
 //! and TLS ConfigMap changes, for those with a git generator; and a requeue at the smallest generator `requeueAfterSeconds`

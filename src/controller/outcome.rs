@@ -634,4 +634,70 @@ mod tests {
             Some("Degraded")
         );
     }
+
+    #[test]
+    fn a_rollout_in_progress_makes_the_set_progressing_unless_an_error_occurred() {
+        let entry = ApplicationSetApplicationStatus {
+            application: "dev-1".into(),
+            status: "Pending".into(),
+            step: "1".into(),
+            ..Default::default()
+        };
+        let set = RolloutStatus::Set {
+            statuses: vec![entry.clone()],
+            progressing: (
+                true,
+                condition::ROLLOUT_MODIFIED,
+                "ApplicationSet is performing rollout of step 1".into(),
+            ),
+            invalid: (
+                false,
+                condition::VALID_ROLLOUT,
+                condition::VALID_ROLLOUT_MESSAGE.into(),
+            ),
+        };
+        let mut status = Status::new(ApplicationSetStatus::default());
+        status.conditions(&Conditions::UpToDate);
+        status.rollout(set.clone());
+        assert_eq!(status.after.application_status, vec![entry]);
+        let health = status.after.health.clone().unwrap();
+        assert_eq!(
+            (health.status.as_deref(), health.message.as_deref()),
+            (
+                Some("Progressing"),
+                Some("ApplicationSet is performing rollout of step 1")
+            )
+        );
+        assert_eq!(
+            status.was_true(condition::ROLLOUT_PROGRESSING),
+            None,
+            "not before this reconcile"
+        );
+        // An error wins over the rollout (Argo CD's CalculateHealth).
+        let mut failing = Status::new(status.after.clone());
+        assert!(failing.was_true(condition::ROLLOUT_PROGRESSING).is_some());
+        failing.conditions(&Conditions::Error {
+            reason: condition::UPDATE_ERROR,
+            message: "m".into(),
+            parameters_generated: true,
+        });
+        failing.rollout(RolloutStatus::Keep);
+        assert_eq!(
+            failing.after.health.as_ref().and_then(|h| h.status.as_deref()),
+            Some("Degraded")
+        );
+        assert_eq!(failing.after.application_status.len(), 1, "kept");
+        // Not a rolling sync any more: statuses and rollout conditions go.
+        let mut cleared = Status::new(status.after.clone());
+        cleared.conditions(&Conditions::UpToDate);
+        cleared.rollout(RolloutStatus::Clear);
+        assert!(cleared.after.application_status.is_empty());
+        assert!(cleared.after.conditions.iter().all(
+            |c| c.type_ != condition::ROLLOUT_PROGRESSING && c.type_ != condition::INVALID_ROLLOUT_CONFIG
+        ));
+        assert_eq!(
+            cleared.after.health.as_ref().and_then(|h| h.status.as_deref()),
+            Some("Healthy")
+        );
+    }
 }
