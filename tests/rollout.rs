@@ -517,6 +517,16 @@ impl Drop for Controller {
 }
 
 async fn controller(client: Client, ns: &str, progressive_syncs: bool) -> Controller {
+    controller_recording(client, ns, progressive_syncs, Default::default()).await
+}
+
+/// [`controller`], recording into `metrics`.
+async fn controller_recording(
+    client: Client,
+    ns: &str,
+    progressive_syncs: bool,
+    metrics: std::sync::Arc<appset::metrics::Metrics>,
+) -> Controller {
     let config = appset::controller::Config {
         namespaces: vec![ns.to_string()],
         controller_namespace: ns.to_string(),
@@ -525,7 +535,6 @@ async fn controller(client: Client, ns: &str, progressive_syncs: bool) -> Contro
         ..appset::controller::Config::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
     let running = Controller(tokio::spawn(async move {
         if let Err(e) = appset::controller::run_with(client, config, metrics, Some(tx)).await {
             panic!("controller: {e}");
@@ -834,7 +843,14 @@ async fn a_degraded_application_halts_the_rollout_until_it_recovers_and_no_step_
     let client = setup(ns).await;
     let player = argo::start(client.clone(), ns, Options::default());
     player.degrade("staging-2");
-    let _controller = controller(client.clone(), ns, true).await;
+    let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
+    let _controller = controller_recording(client.clone(), ns, true, metrics.clone()).await;
+    let series = |family: &str, extra: &str| {
+        harness::metric_value(
+            &metrics.encode(),
+            &format!("{family}{{namespace=\"{ns}\",name=\"rollout\"{extra}}}"),
+        )
+    };
     let mut apps = NINE.to_vec();
     apps.push(("tools", "tools"));
     let set = rolling_set(ns, &apps, three_steps(None), "");
@@ -863,6 +879,8 @@ async fn a_degraded_application_halts_the_rollout_until_it_recovers_and_no_step_
     );
     let health = get_set(&client, ns).await.status.unwrap().health.unwrap();
     assert_eq!(health.status.as_deref(), Some("Progressing"));
+    assert_eq!(series("appset_rollout_halted", ""), Some(1));
+    assert_eq!(series("appset_rollout_step", ""), Some(2));
     // Nothing after staging-2 starts while it is Degraded.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for later in ["staging-3", "prod-1", "prod-2", "prod-3"] {
@@ -874,6 +892,15 @@ async fn a_degraded_application_halts_the_rollout_until_it_recovers_and_no_step_
 
     player.heal("staging-2");
     wait_complete(&client, ns, &player, 10).await;
+    // The metrics follow (the pass that completed the rollout recorded them).
+    let settled = eventually(WAIT, || async {
+        series("appset_rollout_step", "") == Some(0)
+            && series("appset_rollout_halted", "") == Some(0)
+            && series("appset_rollout_applications", ",status=\"Healthy\"") == Some(9)
+            && series("appset_rollout_applications", ",status=\"Waiting\"") == Some(1)
+    })
+    .await;
+    assert!(settled.is_ok(), "{}", metrics.encode());
     for later in ["staging-3", "prod-1", "prod-2", "prod-3"] {
         assert_eq!(player.operations_seen(later), 1, "{later}");
     }
