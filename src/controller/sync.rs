@@ -189,8 +189,9 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     // A rollout whose statuses changed looks again soon (Argo CD's controller is triggered by its
     // own `applicationStatus` change): a status moves one transition per pass, and the
     // Application events that would trigger the next pass may already have been seen by this one.
+    // Applications created in this pass get their first status in the next one.
     if let Some((_, r)) = &rollout
-        && !r.transitions.is_empty()
+        && (!r.transitions.is_empty() || !plan.create.is_empty())
     {
         outcome.requeue = Some(
             outcome
