@@ -100,14 +100,34 @@ fn sync_health(app: &Value) -> (&str, &str, &str) {
     )
 }
 
-/// The kinds of the player's log entries for `name`, in order.
-fn kinds(player: &Player, name: &str) -> Vec<Kind> {
-    player
-        .log()
-        .into_iter()
-        .filter(|e| e.app == name)
-        .map(|e| e.kind)
-        .collect()
+/// The kinds of the player's log entries for `name`, in order, once the log has settled: the
+/// player records an entry right after its write returns, so a test that has just seen the write
+/// may otherwise read the log a moment before the entry is there. Bounded: at most 5 s.
+async fn kinds(player: &Player, name: &str) -> Vec<Kind> {
+    let read = || -> Vec<Kind> {
+        player
+            .log()
+            .into_iter()
+            .filter(|e| e.app == name)
+            .map(|e| e.kind)
+            .collect()
+    };
+    let mut last = read();
+    let mut stable = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = read();
+        if now == last {
+            stable += 1;
+            if stable >= 3 {
+                break;
+            }
+        } else {
+            stable = 0;
+            last = now;
+        }
+    }
+    last
 }
 
 fn is_metav1_time(v: &Value) -> bool {
@@ -140,7 +160,7 @@ async fn new_applications_are_refreshed_out_of_sync_and_missing() {
             at(&app, "/spec/destination")
         );
         assert_eq!(
-            kinds(&player, name),
+            kinds(&player, name).await,
             [Kind::Refreshed, Kind::Health("Missing".into())]
         );
     }
@@ -208,7 +228,7 @@ async fn an_operation_runs_succeeds_and_the_application_turns_synced_and_healthy
     assert!(at(&healthy, "/status/reconciledAt").as_str() >= Some(finished));
 
     assert_eq!(
-        kinds(&player, "web"),
+        kinds(&player, "web").await,
         [
             Kind::Refreshed,
             Kind::Health("Missing".into()),
@@ -277,7 +297,7 @@ async fn a_degrading_application_ends_degraded_and_healing_turns_it_healthy() {
             .is_some_and(|m| !m.is_empty())
     );
     assert_eq!(
-        kinds(&player, "api").last(),
+        kinds(&player, "api").await.last(),
         Some(&Kind::Health("Degraded".into()))
     );
 
@@ -320,7 +340,7 @@ async fn a_failing_sync_ends_failed_with_the_operation_cleared() {
     assert_eq!(sync_health(&app), ("OutOfSync", "rev-1", "Missing"));
     assert_eq!(at(&app, "/status/history"), &Value::Null);
     assert_eq!(
-        kinds(&player, "db").last(),
+        kinds(&player, "db").await.last(),
         Some(&Kind::SyncFinished {
             phase: "Failed".into()
         })
@@ -497,6 +517,7 @@ async fn deletion_strips_the_resources_finalizers_only() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for name in ["plain", "guarded"] {
         let deleted = kinds(&player, name)
+            .await
             .iter()
             .filter(|k| **k == Kind::Deleted)
             .count();
@@ -1131,12 +1152,18 @@ async fn reverse_deletion_deletes_prod_first_one_at_a_time() {
         "the set goes once its Applications are deleted: {:#?}",
         player.log()
     );
-    let deleted: Vec<String> = player
-        .log()
-        .into_iter()
-        .filter(|e| e.kind == Kind::Deleted)
-        .map(|e| e.app)
-        .collect();
+    let deleted_now = || -> Vec<String> {
+        player
+            .log()
+            .into_iter()
+            .filter(|e| e.kind == Kind::Deleted)
+            .map(|e| e.app)
+            .collect()
+    };
+    // The stand-in records a deletion just after its write returns.
+    let all = eventually(Duration::from_secs(5), || async { deleted_now().len() == 9 }).await;
+    assert!(all.is_ok(), "{:#?}", player.log());
+    let deleted = deleted_now();
     let envs: Vec<&str> = deleted.iter().map(|n| n.split('-').next().unwrap()).collect();
     assert_eq!(
         envs,
