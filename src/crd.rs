@@ -1,7 +1,7 @@
 //! The custom resources: `argoproj.io/v1alpha1` `ApplicationSet` and `Application`.
 //!
 //! Stage: data model (pure, no I/O). Every field of Argo CD's `ApplicationSet` parses, including
-//! the generators that later issues implement (`scmProvider`, `clusterDecisionResource`, `plugin`
+//! the generators that later issues implement (`scmProvider`, `clusterDecisionResource`
 //! are kept as raw JSON). Generator entries reject unknown keys (a typo such as `lsit:` is an
 //! error, not a silently ignored generator). Application templates keep every field they carry:
 //! the typed fields are the ones appset reads, and anything else is preserved in `extra` so a field
@@ -156,10 +156,55 @@ pub struct ApplicationSetGenerator {
     /// Keeps only the parameter sets whose (flattened) parameters match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
-    /// Plugin generator (parsed, not implemented).
+    /// Parameter sets answered by a plugin service (Argo CD's plugin generator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginGenerator>,
+}
+
+/// `plugin` generator: the parameter sets a plugin service answers to
+/// `POST <baseUrl>/api/v1/getparams.execute`, its ConfigMap in Argo CD's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginGenerator {
+    /// The ConfigMap (Argo CD's namespace) with the plugin's `baseUrl`, `token` and
+    /// `requestTimeout`.
+    pub config_map_ref: PluginConfigMapRef,
+    /// What is sent to the plugin (and given back as `generator.input.parameters`).
+    #[serde(default, skip_serializing_if = "PluginInput::is_empty")]
+    pub input: PluginInput,
+    /// Poll interval in seconds (default 1800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeue_after_seconds: Option<i64>,
+    /// Generator-level template override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ApplicationSetTemplate>,
+    /// Extra parameters, each rendered with the plugin's parameter set; not sent to the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<BTreeMap<String, String>>,
+}
+
+/// `plugin.configMapRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginConfigMapRef {
+    /// Name of the ConfigMap.
+    pub name: String,
+}
+
+/// `plugin.input`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginInput {
+    /// Parameters for the plugin: a map whose values may be of any type.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schemars(schema_with = "crate::crd::any_object")]
-    pub plugin: Option<Value>,
+    pub parameters: serde_json::Map<String, Value>,
+}
+
+impl PluginInput {
+    fn is_empty(&self) -> bool {
+        self.parameters.is_empty()
+    }
 }
 
 /// `list` generator.

@@ -1049,7 +1049,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     config.repo_credentials = load_repo_creds(&args.repo_creds)?;
     if args.offline {
         // `--repo` checkouts are local reads and stay on.
-        (config.git, config.kube, config.github) = (false, false, false);
+        (config.git, config.kube, config.github, config.plugins) = (false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
@@ -1227,6 +1227,8 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     );
     // The service reads no cluster; its token is the one to use for every generator.
     live.kube = false;
+    // Nor does it post to plugin services: a request's recorded ConfigMap could name any URL.
+    live.plugins = false;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {

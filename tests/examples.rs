@@ -252,6 +252,7 @@ fn generator_parameter_tables_match_what_render_prints() {
             "list",
             "matrix",
             "merge",
+            "plugin",
             "pull-request"
         ],
         "every generator has a parameter table"

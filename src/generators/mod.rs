@@ -1,7 +1,7 @@
 //! Generators: parameter sets from an ApplicationSet's `spec.generators`.
 //!
-//! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets and pull
-//! requests. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
+//! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets, pull
+//! requests and plugin services. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
 //! enum with one variant per kind, so adding a kind is a compile error until every `match`
 //! handles it). Matrix and merge hold generator entries and recurse through [`transform`].
 //!
@@ -19,6 +19,7 @@ pub mod glob;
 pub mod list;
 pub mod matrix;
 pub mod merge;
+pub mod plugin;
 pub mod pull_request;
 pub mod selector;
 
@@ -176,7 +177,10 @@ pub enum GeneratorSpec<'a> {
     Matrix(&'a crate::crd::MatrixGenerator),
     /// `merge`
     Merge(&'a crate::crd::MergeGenerator),
-    /// A kind Argo CD has and appset does not implement yet (`scmProvider`, `plugin`, ...).
+    /// `plugin`
+    Plugin(&'a crate::crd::PluginGenerator),
+    /// A kind Argo CD has and appset does not implement yet (`scmProvider`,
+    /// `clusterDecisionResource`).
     Unsupported(&'static str),
 }
 
@@ -225,8 +229,8 @@ impl<'a> GeneratorSpec<'a> {
         if let Some(g) = &entry.merge {
             v.push(GeneratorSpec::Merge(g));
         }
-        if entry.plugin.is_some() {
-            v.push(GeneratorSpec::Unsupported("plugin"));
+        if let Some(g) = &entry.plugin {
+            v.push(GeneratorSpec::Plugin(g));
         }
         v
     }
@@ -240,6 +244,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::PullRequest(_) => "pullRequest",
             GeneratorSpec::Matrix(_) => "matrix",
             GeneratorSpec::Merge(_) => "merge",
+            GeneratorSpec::Plugin(_) => "plugin",
             GeneratorSpec::Unsupported(f) => f,
         }
     }
@@ -253,6 +258,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::PullRequest(g) => g.template.as_ref(),
             GeneratorSpec::Matrix(g) => g.template.as_ref(),
             GeneratorSpec::Merge(g) => g.template.as_ref(),
+            GeneratorSpec::Plugin(g) => g.template.as_ref(),
             GeneratorSpec::Unsupported(_) => None,
         }
     }
@@ -276,6 +282,10 @@ impl<'a> GeneratorSpec<'a> {
             ),
             GeneratorSpec::Matrix(g) => requeue_after(&g.generators, git_default),
             GeneratorSpec::Merge(g) => requeue_after(&g.generators, git_default),
+            GeneratorSpec::Plugin(g) => secs(
+                g.requeue_after_seconds,
+                Duration::from_secs(plugin::DEFAULT_REQUEUE_SECONDS),
+            ),
             GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
         }
     }
@@ -297,6 +307,7 @@ impl<'a> GeneratorSpec<'a> {
                 GeneratorSpec::PullRequest(g) => pull_request::generate(g, ctx, &path).await,
                 GeneratorSpec::Matrix(g) => matrix::generate(g, ctx, &path).await,
                 GeneratorSpec::Merge(g) => merge::generate(g, ctx, &path).await,
+                GeneratorSpec::Plugin(g) => plugin::generate(g, ctx, &path).await,
                 GeneratorSpec::Unsupported(f) => Err(GenerateError::invalid(
                     &path,
                     format!("the {f} generator is not supported by appset yet"),

@@ -6,15 +6,17 @@
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PullRequest, PullRequestQuery,
-    SourceError, Sources,
+    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PluginQuery, PullRequest,
+    PullRequestQuery, SourceError, Sources,
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
     github::{self, same_api},
     github_metrics::AppSetRef,
+    plugin,
     recorded::{Recorded, RecordedGit},
     secret_field,
 };
@@ -45,6 +47,10 @@ pub struct LiveConfig {
     pub github_max_age: Duration,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
+    /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
+    /// recorded. Off in `appset serve`: a request must not make the service post to URLs it
+    /// names.
+    pub plugins: bool,
     /// Missing inputs come with each request (`appset serve`), not from files on the command
     /// line: errors then say what the request should carry.
     pub inputs_by_request: bool,
@@ -69,6 +75,7 @@ impl LiveConfig {
             repo_overrides,
             kube: true,
             github: true,
+            plugins: true,
             github_api,
             github_token,
             github_token_overrides_refs: false,
@@ -351,6 +358,59 @@ impl Inputs {
         api.get(name).await.map_err(|e| fetch_err(&e.to_string()))
     }
 
+    /// The `data` of a ConfigMap by namespace and name: recorded (`configMaps:`), else the live
+    /// cluster. Errors are Argo CD's (`configmaps "name" not found`).
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, String>, String> {
+        if let Some(recorded) = &self.recorded.config_maps {
+            return recorded
+                .iter()
+                .find(|c| {
+                    c.metadata.name.as_deref() == Some(name)
+                        && c.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace)
+                })
+                .map(|c| c.data.clone().unwrap_or_default())
+                .ok_or_else(|| format!("configmaps \"{name}\" not found"));
+        }
+        if !self.live.kube {
+            return Err(format!(
+                "configmaps \"{name}\" not found (this process reads no cluster: record the \
+                 ConfigMap as `configMaps:`, or the plugin's answers as `plugins:`, in the recorded \
+                 inputs)"
+            ));
+        }
+        let client = self
+            .kube_client()
+            .await
+            .map_err(|m| format!("no Kubernetes client ({m})"))?;
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
+        match api.get_opt(name).await {
+            Ok(Some(c)) => Ok(c.data.unwrap_or_default()),
+            Ok(None) => Err(format!("configmaps \"{name}\" not found")),
+            Err(e) => Err(crate::text::causes(crate::text::error_chain(&e))),
+        }
+    }
+
+    /// Ask a plugin service live: its ConfigMap, its token, then the call.
+    async fn live_plugin(&self, query: &PluginQuery) -> Result<Vec<Map<String, Value>>, SourceError> {
+        let (ns, name) = (query.namespace.as_str(), query.config_map.as_str());
+        let data = self
+            .config_map(ns, name)
+            .await
+            .map_err(|e| plugin::getting(format!("error fetching ConfigMap: {e}")))?;
+        let settings = plugin::settings(ns, name, &data).map_err(plugin::getting)?;
+        let (secret_name, key) = plugin::parse_secret_key(&settings.token_ref);
+        let secret = self
+            .secret(ns, &secret_name)
+            .await
+            .map_err(|e| plugin::getting(format!("error fetching Secret token: {e}")))?;
+        // Argo CD's ReplaceStringSecret: the value trimmed; a key the Secret lacks leaves the
+        // reference itself as the token (Argo CD logs a warning and sends it).
+        let token = secret_field(&secret, &key)
+            .map(|t| t.trim().to_string())
+            .unwrap_or_else(|| settings.token_ref.clone());
+        plugin::call(&settings, &token, &query.appset_name, &query.parameters).await
+    }
+
     /// The credentials a pull-request query uses.
     ///
     /// No credential of the controller goes to an API host an ApplicationSet chose: the
@@ -592,6 +652,41 @@ impl Sources for Inputs {
                 .await?
                 .as_ref()
                 .clone())
+        })
+    }
+
+    fn plugin_params<'a>(
+        &'a self,
+        query: &'a PluginQuery,
+    ) -> BoxFuture<'a, Result<Vec<Map<String, Value>>, SourceError>> {
+        Box::pin(async move {
+            if let Some(answers) = &self.recorded.plugins {
+                if let Some(a) = answers
+                    .iter()
+                    .find(|a| a.config_map == query.config_map && a.input.parameters == query.parameters)
+                {
+                    return Ok(a.output.parameters.clone());
+                }
+                return Err(SourceError::Unavailable(format!(
+                    "no recorded answer of the plugin of ConfigMap {} for the input {{\"parameters\": {}}} \
+                     (recorded plugin answers replace live plugin calls; record one under `plugins:`)",
+                    query.config_map,
+                    Value::Object(query.parameters.clone())
+                )));
+            }
+            if !self.live.plugins {
+                let what = if self.live.inputs_by_request {
+                    "send its answers with the request, as `plugins:` in the recorded inputs"
+                } else {
+                    "record its answers as `plugins:` in the file's recorded inputs"
+                };
+                return Err(SourceError::Unavailable(format!(
+                    "the answers of the plugin of ConfigMap {} are not recorded and this process \
+                     calls no plugin service: {what}",
+                    query.config_map
+                )));
+            }
+            self.live_plugin(query).await
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The outside world: git trees, cluster Secrets, Secrets and pull requests.
+//! The outside world: git trees, cluster Secrets, Secrets, pull requests and plugin services.
 //!
 //! Stage: sources (the engine's only I/O). Generators reach the outside world only through the
 //! object-safe [`Sources`] trait, defined here with the answers' types and [`SourceError`], so
@@ -12,6 +12,8 @@
 //!   I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
+//! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
+//!   <baseUrl>/api/v1/getparams.execute`) through reqwest. I/O.
 //! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's recorded-inputs document (pure).
 //! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
@@ -22,6 +24,7 @@ pub mod git;
 pub mod github;
 pub mod github_metrics;
 mod inputs;
+pub mod plugin;
 mod recorded;
 
 use std::{
@@ -38,7 +41,10 @@ use serde::{Deserialize, Serialize};
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use inputs::{Inputs, Live, LiveConfig};
-pub use recorded::{Recorded, RecordedCommit, RecordedRepo, parse_cluster_secrets, parse_pull_requests};
+pub use recorded::{
+    Recorded, RecordedCommit, RecordedPlugin, RecordedPluginInput, RecordedPluginOutput, RecordedRepo,
+    parse_cluster_secrets, parse_pull_requests,
+};
 
 /// A boxed, sendable future (keeps [`Sources`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -73,6 +79,10 @@ pub enum SourceError {
         /// What went wrong.
         message: String,
     },
+    /// A plugin service could not be asked, or its answer is unusable. Argo CD's messages
+    /// (`error getting plugin from generator: ...`, `error listing params: ...`).
+    #[error("{0}")]
+    Plugin(String),
     /// The input is not available offline and no live source is configured.
     #[error("{0}")]
     Unavailable(String),
@@ -138,6 +148,19 @@ pub struct PullRequestQuery {
     pub token_ref_strict: bool,
 }
 
+/// Which plugin service to ask, and what to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginQuery {
+    /// `configMapRef.name`: the ConfigMap with `baseUrl`, `token`, `requestTimeout`.
+    pub config_map: String,
+    /// Where the ConfigMap and the token's Secret live: Argo CD's (the controller's) namespace.
+    pub namespace: String,
+    /// The ApplicationSet being generated (sent as `applicationSetName`).
+    pub appset_name: String,
+    /// `input.parameters`, as sent.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The outside world, as generators see it.
 pub trait Sources: Send + Sync {
     /// Resolve `revision` of `repo_url` to a commit and list its tree. `project` is the
@@ -170,6 +193,12 @@ pub trait Sources: Send + Sync {
         &'a self,
         query: &'a PullRequestQuery,
     ) -> BoxFuture<'a, Result<Vec<PullRequest>, SourceError>>;
+    /// What a plugin service answers under `output.parameters`: one JSON object per parameter
+    /// set (a `null` entry is an empty object).
+    fn plugin_params<'a>(
+        &'a self,
+        query: &'a PluginQuery,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Map<String, serde_json::Value>>, SourceError>>;
 }
 
 /// Orders `/`-separated paths the way Go's `filepath.Walk` visits them: depth-first, the entries

@@ -1,6 +1,7 @@
-//! Recorded inputs: the git trees, cluster Secrets, Secrets and pull requests that an
-//! ApplicationSet file's recorded-inputs document (see [`crate::file`]; or `--clusters`,
-//! `--pull-requests`, a request to `appset serve`) holds, so the engine runs with no network.
+//! Recorded inputs: the git trees, cluster Secrets, Secrets, pull requests, plugin answers and
+//! ConfigMaps that an ApplicationSet file's recorded-inputs document (see [`crate::file`]; or
+//! `--clusters`, `--pull-requests`, a request to `appset serve`) holds, so the engine runs with
+//! no network.
 //!
 //! Stage: sources (pure: recorded repositories are materialised in memory into the same
 //! [`GitTree`] shape that live git reads produce).
@@ -10,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -126,6 +127,13 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 ///   ...
 /// pullRequests:
 ///   owner/repo: [{number: 1, branch: feat, ...}]
+/// plugins:                         # plugin generators' answers, by ConfigMap and input
+/// - configMap: my-plugin
+///   input: {parameters: {branch: main}}    # must equal the generator's (after interpolation)
+///   output: {parameters: [{digest: sha256:...}]}
+/// configMaps:                      # plugin ConfigMaps (the service is then asked live)
+/// - metadata: {name: my-plugin, namespace: argocd}
+///   data: {baseUrl: http://plugin.example, token: $plugin.token}
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -142,10 +150,49 @@ pub struct Recorded {
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
     #[serde(default)]
     pub secrets: Option<Vec<Secret>>,
+    /// Plugin services' answers (None: not recorded, ask the live plugin).
+    #[serde(default)]
+    pub plugins: Option<Vec<RecordedPlugin>>,
+    /// ConfigMaps (plugin generators' `configMapRef`), by namespace and name.
+    #[serde(default)]
+    pub config_maps: Option<Vec<ConfigMap>>,
     /// Existing Applications: accepted so one file can also describe the live state; `render`
     /// ignores them.
     #[serde(default)]
     pub applications: Option<Vec<Value>>,
+}
+
+/// A plugin service's answer to one request: the ConfigMap the generator names, the input it
+/// sends and what the plugin answered (the request's and the answer's JSON shapes).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedPlugin {
+    /// `configMapRef.name` of the generator.
+    pub config_map: String,
+    /// `input` of the generator (`parameters` absent: no parameters).
+    #[serde(default)]
+    pub input: RecordedPluginInput,
+    /// The answer's `output`.
+    #[serde(default)]
+    pub output: RecordedPluginOutput,
+}
+
+/// [`RecordedPlugin::input`].
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedPluginInput {
+    /// `input.parameters`.
+    #[serde(default)]
+    pub parameters: serde_json::Map<String, Value>,
+}
+
+/// [`RecordedPlugin::output`].
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedPluginOutput {
+    /// `output.parameters`: one object per parameter set.
+    #[serde(default)]
+    pub parameters: Vec<serde_json::Map<String, Value>>,
 }
 
 /// A recorded git repository.
@@ -190,6 +237,12 @@ impl Recorded {
         }
         if let Some(secrets) = other.secrets {
             self.secrets.get_or_insert_with(Vec::new).extend(secrets);
+        }
+        if let Some(plugins) = other.plugins {
+            self.plugins.get_or_insert_with(Vec::new).extend(plugins);
+        }
+        if let Some(config_maps) = other.config_maps {
+            self.config_maps.get_or_insert_with(Vec::new).extend(config_maps);
         }
         if other.applications.is_some() {
             self.applications = other.applications;
