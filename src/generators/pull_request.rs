@@ -1,8 +1,10 @@
-//! The `pullRequest` generator: one parameter set per open pull request.
+//! The `pullRequest` generator: one parameter set per open pull request (GitHub) or merge
+//! request (GitLab).
 //!
-//! Stage: generate; lists pull requests through `Sources` (I/O there only). Filters are Argo CD's
-//! (OR across filters, AND within one; unanchored regexes), `labels` must all be present; appset
-//! adds `ignoreDraft` and `excludeLabels`. Parameters are Argo CD's, in both modes; `labels` only
+//! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
+//! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
+//! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
+//! `excludeLabels`), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
 //! in the nested modes.
 
 use regex::Regex;

@@ -124,8 +124,9 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - apiVersion: v1
 ///   kind: Secret
 ///   ...
-/// pullRequests:
+/// pullRequests:                    # GitHub: by owner/repo; GitLab: by the generator's project
 ///   owner/repo: [{number: 1, branch: feat, ...}]
+///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -136,7 +137,7 @@ pub struct Recorded {
     /// Cluster Secrets (None: not recorded, ask the live source).
     #[serde(default)]
     pub clusters: Option<Vec<Secret>>,
-    /// Pull requests by `owner/repo`.
+    /// Pull requests by `owner/repo` (GitHub) or project (GitLab merge requests).
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
