@@ -331,10 +331,9 @@ pub struct PullRequestGenerator {
     /// GitHub (or GitHub Enterprise) pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github: Option<PullRequestGithub>,
-    /// GitLab merge requests (parsed, not implemented).
+    /// GitLab merge requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub gitlab: Option<Value>,
+    pub gitlab: Option<PullRequestGitlab>,
     /// Gitea pull requests (parsed, not implemented).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
@@ -394,6 +393,44 @@ pub struct PullRequestGithub {
     /// appset extension: skip pull requests carrying any of these labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_labels: Vec<String>,
+}
+
+/// `pullRequest.gitlab`: the merge requests of a GitLab project (Argo CD's
+/// `PullRequestGeneratorGitLab`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestGitlab {
+    /// The project: its path (`group/subgroup/name`) or its numeric id.
+    pub project: String,
+    /// GitLab base URL (the API is under `/api/v4`); empty means `https://gitlab.com/`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// Only merge requests carrying all of these labels (GitLab's `labels=` filter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Only merge requests in this state (`opened`, `closed`, `merged`, `locked`); empty: all
+    /// states, as in Argo CD.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pull_request_state: String,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// ConfigMap key (in the ApplicationSet's namespace) holding trusted CA certificates (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_ref: Option<ConfigMapKeyRef>,
+}
+
+/// A reference to a key of a ConfigMap.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapKeyRef {
+    /// ConfigMap name.
+    pub config_map_name: String,
+    /// Key in the ConfigMap's data.
+    pub key: String,
 }
 
 /// A reference to a key of a Secret.

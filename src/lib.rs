@@ -16,8 +16,9 @@
 //! - [`crd`]: the `ApplicationSet` and `Application` types and the generated CRDs.
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
-//! - [`sources`]: git (gix), cluster Secrets, pull requests (octocrab), plugin services
-//!   (reqwest): recorded or live. I/O.
+//! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
+//!   octocrab, GitLab merge requests through reqwest), plugin services (reqwest): recorded or
+//!   live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template

@@ -1049,7 +1049,13 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     config.repo_credentials = load_repo_creds(&args.repo_creds)?;
     if args.offline {
         // `--repo` checkouts are local reads and stay on.
-        (config.git, config.kube, config.github, config.plugins) = (false, false, false, false);
+        (
+            config.git,
+            config.kube,
+            config.github,
+            config.gitlab,
+            config.plugins,
+        ) = (false, false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.

@@ -1,8 +1,10 @@
-//! The `pullRequest` generator: one parameter set per open pull request.
+//! The `pullRequest` generator: one parameter set per open pull request (GitHub) or merge
+//! request (GitLab).
 //!
-//! Stage: generate; lists pull requests through `Sources` (I/O there only). Filters are Argo CD's
-//! (OR across filters, AND within one; unanchored regexes), `labels` must all be present; appset
-//! adds `ignoreDraft` and `excludeLabels`. Parameters are Argo CD's, in both modes; `labels` only
+//! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
+//! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
+//! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
+//! `excludeLabels`), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
 //! in the nested modes.
 
 use regex::Regex;
@@ -10,9 +12,12 @@ use serde_json::Value;
 
 use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
-    crd::{PullRequestFilter, PullRequestGenerator},
+    crd::{PullRequestFilter, PullRequestGenerator, PullRequestGithub, PullRequestGitlab},
     params::{ParamMode, Params},
-    sources::{GitHubError, PullRequest, PullRequestQuery, SourceError},
+    sources::{
+        GitHubError, GitHubPullRequestQuery, GitLabError, GitLabMergeRequestQuery, PullRequest,
+        PullRequestQuery, SourceError,
+    },
     text,
 };
 
@@ -90,32 +95,36 @@ pub async fn generate(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let gh = match (&g.github, unsupported_provider(g)) {
-        (Some(gh), _) => gh,
-        (None, Some(p)) => {
+    let provider = match (&g.github, &g.gitlab, unsupported_provider(g)) {
+        (Some(gh), _, _) => Provider::GitHub(gh),
+        (None, Some(gl), _) => Provider::GitLab(gl),
+        (None, None, Some(p)) => {
             return Err(GenerateError::invalid(
                 path,
                 format!("the {p} pull request provider is not supported by appset yet"),
             ));
         }
-        (None, None) => {
+        (None, None, None) => {
             return Err(GenerateError::invalid(
                 path,
                 "no Pull Request provider implementation configured",
             ));
         }
     };
+    let (field, api) = match provider {
+        Provider::GitHub(gh) => ("github", gh.api.trim()),
+        Provider::GitLab(gl) => ("gitlab", gl.api.trim()),
+    };
     // Argo CD's checks, before any credential is read or any request sent.
     if !ctx.scm.enabled {
         return Err(GenerateError::invalid(path, "scm providers are disabled"));
     }
-    let api = gh.api.trim();
     if !api.is_empty()
         && !ctx.scm.allowed.is_empty()
         && !ctx.scm.allowed.iter().any(|a| crate::sources::same_api(a, api))
     {
         return Err(GenerateError::invalid(
-            &format!("{path}.github.api"),
+            &format!("{path}.{field}.api"),
             format!(
                 "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
                 ctx.scm.allowed.join(", ")
@@ -123,39 +132,60 @@ pub async fn generate(
         ));
     }
     let filters = compile(&g.filters, path)?;
-    let query = PullRequestQuery {
-        token_ref_strict: ctx.scm.token_ref_strict,
-        api: gh.api.clone(),
-        owner: gh.owner.clone(),
-        repo: gh.repo.clone(),
-        token_ref: gh.token_ref.as_ref().map(|t| {
-            (
-                ctx.appset_namespace.to_string(),
-                t.secret_name.clone(),
-                t.key.clone(),
-            )
+    // Every reference names a Secret or ConfigMap of the ApplicationSet's own namespace, except
+    // GitHub's `appSecretName` (repo-creds of Argo CD's namespace, as in Argo CD).
+    let in_set_ns = |name: &str, key: &str| {
+        (
+            ctx.appset_namespace.to_string(),
+            name.to_string(),
+            key.to_string(),
+        )
+    };
+    let query = match provider {
+        Provider::GitHub(gh) => PullRequestQuery::GitHub(GitHubPullRequestQuery {
+            token_ref_strict: ctx.scm.token_ref_strict,
+            api: gh.api.clone(),
+            owner: gh.owner.clone(),
+            repo: gh.repo.clone(),
+            token_ref: gh.token_ref.as_ref().map(|t| in_set_ns(&t.secret_name, &t.key)),
+            app_secret: gh
+                .app_secret_name
+                .as_ref()
+                .map(|n| (ctx.controller_namespace.to_string(), n.clone())),
         }),
-        app_secret: gh
-            .app_secret_name
-            .as_ref()
-            .map(|n| (ctx.controller_namespace.to_string(), n.clone())),
+        Provider::GitLab(gl) => PullRequestQuery::GitLab(GitLabMergeRequestQuery {
+            api: gl.api.clone(),
+            project: gl.project.clone(),
+            labels: gl.labels.clone(),
+            state: gl.pull_request_state.clone(),
+            token_ref: gl.token_ref.as_ref().map(|t| in_set_ns(&t.secret_name, &t.key)),
+            token_ref_strict: ctx.scm.token_ref_strict,
+            insecure: gl.insecure,
+            ca_ref: gl.ca_ref.as_ref().map(|c| in_set_ns(&c.config_map_name, &c.key)),
+        }),
     };
     let prs = match ctx.sources.pull_requests(&query).await {
         Ok(prs) => prs,
         // Argo CD: with continueOnRepoNotFoundError a missing repository means no pull requests
         // (so the previews of a deleted repository are pruned). Any other failure is an error.
-        Err(SourceError::GitHub(GitHubError::NotFound { .. })) if g.continue_on_repo_not_found_error => {
-            Vec::new()
-        }
-        Err(e) => return Err(GenerateError::source(&format!("{path}.github"), e)),
+        Err(
+            SourceError::GitHub(GitHubError::NotFound { .. })
+            | SourceError::GitLab(GitLabError::NotFound { .. }),
+        ) if g.continue_on_repo_not_found_error => Vec::new(),
+        Err(e) => return Err(GenerateError::source(&format!("{path}.{field}"), e)),
     };
     let mut out = Vec::new();
     for pr in prs {
-        if !gh.labels.iter().all(|l| pr.labels.contains(l))
-            || (gh.ignore_draft && pr.draft)
-            || gh.exclude_labels.iter().any(|l| pr.labels.contains(l))
-            || !passes(&filters, &pr)
-        {
+        let keep = match provider {
+            Provider::GitHub(gh) => {
+                gh.labels.iter().all(|l| pr.labels.contains(l))
+                    && !(gh.ignore_draft && pr.draft)
+                    && !gh.exclude_labels.iter().any(|l| pr.labels.contains(l))
+            }
+            // GitLab filters labels (and state) on the server.
+            Provider::GitLab(_) => true,
+        };
+        if !keep || !passes(&filters, &pr) {
             continue;
         }
         out.push(params(&pr, ctx.mode()));
@@ -164,9 +194,14 @@ pub async fn generate(
     Ok(out)
 }
 
+#[derive(Clone, Copy)]
+enum Provider<'a> {
+    GitHub(&'a PullRequestGithub),
+    GitLab(&'a PullRequestGitlab),
+}
+
 fn unsupported_provider(g: &PullRequestGenerator) -> Option<&'static str> {
     [
-        ("gitlab", g.gitlab.is_some()),
         ("gitea", g.gitea.is_some()),
         ("bitbucketServer", g.bitbucket_server.is_some()),
         ("bitbucket", g.bitbucket.is_some()),

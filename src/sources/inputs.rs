@@ -10,13 +10,14 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitRepos, GitTree, PluginQuery, PullRequest,
-    PullRequestQuery, SourceError, Sources,
+    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab,
+    GitLabMergeRequestQuery, GitRepos, GitTree, PluginQuery, PullRequest, PullRequestQuery, SourceError,
+    Sources,
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
     github::{self, same_api},
     github_metrics::AppSetRef,
-    plugin,
+    gitlab, plugin,
     recorded::{Recorded, RecordedGit},
     secret_field,
 };
@@ -43,8 +44,13 @@ pub struct LiveConfig {
     /// Use `github_token` even when a generator names a `tokenRef`/`appSecretName` (the CLI: its
     /// user's `GITHUB_TOKEN` instead of Secrets it usually cannot read).
     pub github_token_overrides_refs: bool,
-    /// How long a pull-request listing is reused without asking GitHub.
+    /// How long a pull-request listing is reused without asking GitHub (or GitLab).
     pub github_max_age: Duration,
+    /// List merge requests live from GitLab (when they are not recorded).
+    pub gitlab: bool,
+    /// Token for GitLab generators without `tokenRef` (Argo CD's `GITLAB_TOKEN`); sent only to
+    /// `https://gitlab.com`, never to an API an ApplicationSet chose.
+    pub gitlab_token: Option<String>,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -58,9 +64,9 @@ pub struct LiveConfig {
 
 impl LiveConfig {
     /// Every live source on: git (fetched into `git_cache_dir`; the repositories of
-    /// `repo_overrides` read from their local paths), the Kubernetes API, and GitHub at
-    /// `github_api` (None: api.github.com) with `github_token`, a listing reused for
-    /// `github_max_age`. The one place a live configuration is made; callers change what differs
+    /// `repo_overrides` read from their local paths), the Kubernetes API, GitHub at
+    /// `github_api` (None: api.github.com) with `github_token`, and GitLab (with `GITLAB_TOKEN`
+    /// from the environment for gitlab.com), a listing reused for `github_max_age`. The one place a live configuration is made; callers change what differs
     /// (`appset serve` has no Kubernetes API, `appset render` lets its token override Secrets).
     pub fn live(
         git_cache_dir: PathBuf,
@@ -81,6 +87,10 @@ impl LiveConfig {
             github_token_overrides_refs: false,
             inputs_by_request: false,
             github_max_age,
+            gitlab: true,
+            gitlab_token: std::env::var("GITLAB_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
             repo_credentials: Arc::default(),
         }
     }
@@ -94,6 +104,7 @@ pub struct Live {
     config: LiveConfig,
     git: Arc<GitRepos>,
     github: Arc<GitHub>,
+    gitlab: Arc<GitLab>,
     kube: Option<kube::Client>,
 }
 
@@ -106,6 +117,7 @@ impl Live {
                 config.repo_overrides.clone(),
             )),
             github: Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
+            gitlab: Arc::new(GitLab::new(config.github_max_age)),
             kube: None,
             config,
         }
@@ -139,14 +151,20 @@ impl Live {
         &self.github
     }
 
+    /// The GitLab client.
+    pub fn gitlab(&self) -> &Arc<GitLab> {
+        &self.gitlab
+    }
+
     /// The sources of one generation run: `recorded` answers first, these live clients second.
     pub fn inputs(&self, recorded: Recorded) -> Inputs {
-        let inputs = Inputs::with_clients(
+        let mut inputs = Inputs::with_clients(
             recorded,
             self.config.clone(),
             Some(self.git.clone()),
             self.config.github.then(|| self.github.clone()),
         );
+        inputs.gitlab = self.config.gitlab.then(|| self.gitlab.clone());
         match &self.kube {
             Some(client) => inputs.with_kube(client.clone()),
             None => inputs,
@@ -161,6 +179,7 @@ pub struct Inputs {
     live: LiveConfig,
     git: Option<Arc<GitRepos>>,
     github: Option<Arc<GitHub>>,
+    gitlab: Option<Arc<GitLab>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     appset: Option<AppSetRef>,
 }
@@ -184,7 +203,10 @@ impl Inputs {
         let github = live
             .github
             .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
-        Self::with_clients(recorded, live, git, github)
+        let gitlab = live.gitlab.then(|| Arc::new(GitLab::new(live.github_max_age)));
+        let mut inputs = Self::with_clients(recorded, live, git, github);
+        inputs.gitlab = gitlab;
+        inputs
     }
 
     fn with_clients(
@@ -204,6 +226,7 @@ impl Inputs {
             live,
             git,
             github,
+            gitlab: None,
             kube: tokio::sync::OnceCell::new(),
             appset: None,
         }
@@ -222,6 +245,12 @@ impl Inputs {
     /// Share a GitHub client (and its pull-request cache) with other `Inputs`.
     pub fn with_github(mut self, github: Arc<GitHub>) -> Self {
         self.github = Some(github);
+        self
+    }
+
+    /// Share a GitLab client (and its merge-request cache) with other `Inputs`.
+    pub fn with_gitlab(mut self, gitlab: Arc<GitLab>) -> Self {
+        self.gitlab = Some(gitlab);
         self
     }
 
@@ -418,7 +447,7 @@ impl Inputs {
     /// (`--github-api`, else api.github.com), and a GitHub App of Argo CD's namespace only to
     /// the API its Secret names (`githubAppEnterpriseBaseUrl`, else the controller's). A
     /// `tokenRef` Secret is the ApplicationSet's own, from its namespace.
-    async fn github_auth(&self, query: &PullRequestQuery) -> Result<GitHubAuth, SourceError> {
+    async fn github_auth(&self, query: &GitHubPullRequestQuery) -> Result<GitHubAuth, SourceError> {
         let controller_api = self.live.github_api.as_deref().unwrap_or(github::DEFAULT_API);
         let query_api = if query.api.trim().is_empty() {
             controller_api
@@ -463,23 +492,8 @@ impl Inputs {
                 private_key,
             });
         }
-        if let Some((ns, name, key)) = &query.token_ref {
-            let secret = self.secret(ns, name).await?;
-            let label = secret
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(credentials::SECRET_TYPE_LABEL));
-            if query.token_ref_strict && label.map(String::as_str) != Some("scm-creds") {
-                return Err(SourceError::Secret(format!(
-                    "secret {ns}/{name} is not a valid SCM creds secret: secret must have label \
-                     \"{}\"=\"scm-creds\"",
-                    credentials::SECRET_TYPE_LABEL
-                )));
-            }
-            let token = secret_field(&secret, key)
-                .ok_or_else(|| SourceError::Secret(format!("key {key:?} in secret {ns}/{name} not found")))?;
-            let token = token.trim().to_string();
+        if let Some(token_ref) = &query.token_ref {
+            let token = self.token_ref(token_ref, query.token_ref_strict).await?;
             return Ok(if token.is_empty() {
                 default()
             } else {
@@ -487,6 +501,114 @@ impl Inputs {
             });
         }
         Ok(default())
+    }
+
+    /// The token a `tokenRef` (namespace, Secret, key) names, trimmed (Argo CD's
+    /// `GetSecretRef`; with `strict`, the Secret must be labelled `scm-creds`).
+    async fn token_ref(
+        &self,
+        (ns, name, key): &(String, String, String),
+        strict: bool,
+    ) -> Result<String, SourceError> {
+        let secret = self.secret(ns, name).await?;
+        let label = secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(credentials::SECRET_TYPE_LABEL));
+        if strict && label.map(String::as_str) != Some("scm-creds") {
+            return Err(SourceError::Secret(format!(
+                "secret {ns}/{name} is not a valid SCM creds secret: secret must have label \
+                 \"{}\"=\"scm-creds\"",
+                credentials::SECRET_TYPE_LABEL
+            )));
+        }
+        let token = secret_field(&secret, key)
+            .ok_or_else(|| SourceError::Secret(format!("key {key:?} in secret {ns}/{name} not found")))?;
+        Ok(token.trim().to_string())
+    }
+
+    /// A ConfigMap key (Argo CD's `GetConfigMapData`): a `caRef`. ConfigMaps are not recorded;
+    /// they are read from the cluster.
+    async fn config_map_data(
+        &self,
+        (ns, name, key): &(String, String, String),
+    ) -> Result<String, SourceError> {
+        let err = |m: &str| {
+            SourceError::Secret(format!(
+                "error fetching CA certificates from ConfigMap: configmap {ns}/{name}: {m}"
+            ))
+        };
+        if !self.live.kube {
+            return Err(err(
+                "ConfigMaps are read from the cluster, and this process reads none",
+            ));
+        }
+        let client = self
+            .kube_client()
+            .await
+            .map_err(|m| err(&format!("no Kubernetes client ({m})")))?;
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, ns);
+        let cm = api.get(name).await.map_err(|e| err(&e.to_string()))?;
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .cloned()
+            .ok_or_else(|| err(&format!("key {key} not found in ConfigMap {name}")))
+    }
+
+    /// The merge requests of a GitLab project: recorded (keyed by the project), else live.
+    async fn merge_requests(&self, query: &GitLabMergeRequestQuery) -> Result<Vec<PullRequest>, SourceError> {
+        if let Some(prs) = &self.recorded.pull_requests {
+            if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&query.project)) {
+                // GitLab filters by labels on the server; recorded answers are filtered here.
+                // Recorded merge requests carry no state: they are what the state filter returned.
+                return Ok(list
+                    .iter()
+                    .filter(|pr| query.labels.iter().all(|l| pr.labels.contains(l)))
+                    .cloned()
+                    .collect());
+            }
+            return Err(SourceError::MergeRequests {
+                project: query.project.clone(),
+                message: "project not found in the recorded pull requests".into(),
+            });
+        }
+        let Some(client) = &self.gitlab else {
+            return Err(SourceError::Unavailable(format!(
+                "merge requests of GitLab project {} are not recorded and live GitLab access is off \
+                 (pass --pull-requests FILE)",
+                query.project
+            )));
+        };
+        let api = query.api.trim();
+        let token = match &query.token_ref {
+            Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
+            None => None,
+        };
+        // Argo CD falls back to GITLAB_TOKEN for any API; appset sends the process's token only
+        // to gitlab.com, never to a host an ApplicationSet chose.
+        let token = token.filter(|t| !t.is_empty()).or_else(|| {
+            (api.is_empty() || same_api(api, gitlab::DEFAULT_API))
+                .then(|| self.live.gitlab_token.clone())
+                .flatten()
+        });
+        let ca_pem = match &query.ca_ref {
+            Some(ca_ref) => Some(self.config_map_data(ca_ref).await?),
+            None => None,
+        };
+        let q = gitlab::MergeRequestsQuery {
+            api: api.to_string(),
+            project: query.project.clone(),
+            labels: query.labels.clone(),
+            state: query.state.clone(),
+            token,
+            tls: gitlab::GitLabTls {
+                insecure: query.insecure,
+                ca_pem,
+            },
+        };
+        Ok(client.merge_requests(&q).await?.as_ref().clone())
     }
 
     async fn kube_client(&self) -> Result<kube::Client, String> {
@@ -623,6 +745,10 @@ impl Sources for Inputs {
         query: &'a PullRequestQuery,
     ) -> BoxFuture<'a, Result<Vec<PullRequest>, SourceError>> {
         Box::pin(async move {
+            let query = match query {
+                PullRequestQuery::GitHub(q) => q,
+                PullRequestQuery::GitLab(q) => return self.merge_requests(q).await,
+            };
             let key = format!("{}/{}", query.owner, query.repo);
             if let Some(prs) = &self.recorded.pull_requests {
                 if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {

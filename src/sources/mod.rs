@@ -10,6 +10,8 @@
 //! - [`git`]: repositories through gix (bare-clone cache, trees, files, branches). I/O.
 //! - [`github`]: GitHub's pull-request API through octocrab (listing cache, ETags, rate limits).
 //!   I/O.
+//! - [`gitlab`]: GitLab's merge-request API through a small typed client on reqwest (listing
+//!   cache, ETags, rate limits). I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
@@ -23,6 +25,7 @@ pub mod credentials;
 pub mod git;
 pub mod github;
 pub mod github_metrics;
+pub mod gitlab;
 mod inputs;
 pub mod plugin;
 mod recorded;
@@ -40,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
+pub use gitlab::{GitLab, GitLabError};
 pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{
     Recorded, RecordedCommit, RecordedPlugin, RecordedPluginInput, RecordedPluginOutput, RecordedRepo,
@@ -66,6 +70,9 @@ pub enum SourceError {
     /// The GitHub API failed (not found, rate limited, HTTP error, malformed answer, ...).
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    /// The GitLab API failed (not found, rate limited, HTTP error, malformed answer, ...).
+    #[error(transparent)]
+    GitLab(#[from] GitLabError),
     /// A Secret (token, GitHub App credentials) could not be read. Argo CD's messages.
     #[error("{0}")]
     Secret(String),
@@ -83,6 +90,14 @@ pub enum SourceError {
     /// (`error getting plugin from generator: ...`, `error listing params: ...`).
     #[error("{0}")]
     Plugin(String),
+    /// Merge requests could not be listed (Argo CD's message).
+    #[error("error listing merge requests for project '{project}': {message}")]
+    MergeRequests {
+        /// GitLab project.
+        project: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The input is not available offline and no live source is configured.
     #[error("{0}")]
     Unavailable(String),
@@ -96,6 +111,7 @@ impl SourceError {
     pub fn retry_at(&self) -> Option<std::time::SystemTime> {
         match self {
             SourceError::GitHub(e) => e.retry_at(),
+            SourceError::GitLab(e) => e.retry_at(),
             _ => None,
         }
     }
@@ -130,9 +146,40 @@ pub struct PullRequest {
     pub draft: bool,
 }
 
-/// Which repository's pull requests to list.
+/// Which pull requests to list, on which forge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullRequestQuery {
+pub enum PullRequestQuery {
+    /// A GitHub repository's open pull requests.
+    GitHub(GitHubPullRequestQuery),
+    /// A GitLab project's merge requests.
+    GitLab(GitLabMergeRequestQuery),
+}
+
+/// Which GitLab project's merge requests to list (`pullRequest.gitlab`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitLabMergeRequestQuery {
+    /// GitLab base URL (empty: `https://gitlab.com`).
+    pub api: String,
+    /// Project path or numeric id.
+    pub project: String,
+    /// `labels`: sent as GitLab's `labels=` filter.
+    pub labels: Vec<String>,
+    /// `pullRequestState`: sent as `state=` (empty: all states).
+    pub state: String,
+    /// `tokenRef`: (namespace, Secret name, key) of a token; the ApplicationSet's namespace.
+    pub token_ref: Option<(String, String, String)>,
+    /// The `tokenRef` Secret must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+    /// `insecure`: skip TLS verification.
+    pub insecure: bool,
+    /// `caRef`: (namespace, ConfigMap name, key) of a PEM CA bundle; the ApplicationSet's
+    /// namespace.
+    pub ca_ref: Option<(String, String, String)>,
+}
+
+/// Which GitHub repository's pull requests to list (`pullRequest.github`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubPullRequestQuery {
     /// API base URL (empty: api.github.com, or `--github-api`).
     pub api: String,
     /// Repository owner.
@@ -188,7 +235,7 @@ pub trait Sources: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<GitBranch>, SourceError>>;
     /// Argo CD cluster Secrets (label `argocd.argoproj.io/secret-type: cluster`) in `namespace`.
     fn cluster_secrets<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, SourceError>>;
-    /// Open pull requests of a repository.
+    /// Pull requests of a repository (GitLab: merge requests of a project).
     fn pull_requests<'a>(
         &'a self,
         query: &'a PullRequestQuery,

@@ -125,8 +125,9 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - apiVersion: v1
 ///   kind: Secret
 ///   ...
-/// pullRequests:
+/// pullRequests:                    # GitHub: by owner/repo; GitLab: by the generator's project
 ///   owner/repo: [{number: 1, branch: feat, ...}]
+///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// plugins:                         # plugin generators' answers, by ConfigMap and input
 /// - configMap: my-plugin
 ///   input: {parameters: {branch: main}}    # must equal the generator's (after interpolation)
@@ -144,7 +145,7 @@ pub struct Recorded {
     /// Cluster Secrets (None: not recorded, ask the live source).
     #[serde(default)]
     pub clusters: Option<Vec<Secret>>,
-    /// Pull requests by `owner/repo`.
+    /// Pull requests by `owner/repo` (GitHub) or project (GitLab merge requests).
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
