@@ -384,6 +384,11 @@ struct RunArgs {
     /// --controller-namespace, as Argo CD; without either, webhooks are refused.
     #[arg(long, env = "APPSET_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Secret token of GitLab webhooks (`POST /api/webhook` with X-Gitlab-Event, verified with
+    /// X-Gitlab-Token). Default: `webhook.gitlab.secret` of the Secret `argocd-secret` in
+    /// --controller-namespace, as Argo CD; without either, GitLab events are refused.
+    #[arg(long, env = "APPSET_WEBHOOK_GITLAB_SECRET", hide_env_values = true)]
+    webhook_gitlab_secret: Option<String>,
     #[command(flatten)]
     git: GitArgs,
 }
@@ -1328,7 +1333,11 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         let client = reachable_api_server().await?;
         let secret = match args.webhook_secret.clone() {
             Some(s) => Some(s.into_bytes()),
-            None => argo_webhook_secret(&client, &args.controller_namespace).await,
+            None => argo_webhook_secret(&client, &args.controller_namespace, "webhook.github.secret").await,
+        };
+        let gitlab_secret = match args.webhook_gitlab_secret.clone() {
+            Some(s) => Some(s.into_bytes()),
+            None => argo_webhook_secret(&client, &args.controller_namespace, "webhook.gitlab.secret").await,
         };
         if secret.is_none() {
             tracing::info!("no webhook secret: POST /api/webhook refuses every event");
@@ -1342,6 +1351,9 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             github,
             args.webhook_parallelism_limit as usize,
         );
+        if let Some(s) = gitlab_secret {
+            hooks.set_gitlab_secret(s);
+        }
         // Until this replica leads, webhooks refresh through the refresh annotation.
         hooks.standby_via(client.clone(), namespaces);
         config.webhooks = Some(hooks.clone());
@@ -1404,11 +1416,12 @@ async fn reachable_api_server() -> Result<kube::Client> {
     Ok(client)
 }
 
-/// Argo CD's webhook secret: `webhook.github.secret` of `argocd-secret` (None when unreadable).
-async fn argo_webhook_secret(client: &kube::Client, namespace: &str) -> Option<Vec<u8>> {
+/// One of Argo CD's webhook secrets: `key` (`webhook.github.secret`, `webhook.gitlab.secret`) of
+/// `argocd-secret` (None when unreadable).
+async fn argo_webhook_secret(client: &kube::Client, namespace: &str, key: &str) -> Option<Vec<u8>> {
     let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);
     let secret = secrets.get_opt("argocd-secret").await.ok().flatten()?;
-    let value = secret.data?.remove("webhook.github.secret")?.0;
+    let value = secret.data?.remove(key)?.0;
     (!value.is_empty()).then_some(value)
 }
 

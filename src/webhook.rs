@@ -1,4 +1,4 @@
-//! GitHub webhooks for the controller: `POST /api/webhook` on its HTTP server.
+//! GitHub and GitLab webhooks for the controller: `POST /api/webhook` on its HTTP server.
 //!
 //! Stage: trigger (I/O: HTTP in; on the leader, refreshes go to the controller in process with no
 //! write to the API server; on a standby replica, they are written as Argo CD's refresh
@@ -7,9 +7,19 @@
 //! generators watch that owner/repo (and expires the cached pull-request listing, so the
 //! refresh asks GitHub). `ping` answers `pong`.
 //!
-//! Every request must carry a valid `X-Hub-Signature-256` (HMAC-SHA256 of the body with the
+//! Every GitHub request must carry a valid `X-Hub-Signature-256` (HMAC-SHA256 of the body with the
 //! shared secret, compared in constant time); a missing or wrong signature is 401 and triggers
 //! nothing. Without a configured secret every request is refused.
+//!
+//! GitLab events (`X-Gitlab-Event`) carry GitLab's secret token in `X-Gitlab-Token`, compared in
+//! constant time with Argo CD's `webhook.gitlab.secret`; without that secret every GitLab event
+//! is refused. `Push Hook` and `Tag Push Hook` refresh the sets whose git generators read the
+//! project's repository at that revision; `Merge Request Hook` (actions `open`, `close`,
+//! `reopen`, `update`, `merge`, as Argo CD) refreshes the sets whose `pullRequest.gitlab`
+//! generators watch that project on that host, and expires its cached listing; a `System Hook`
+//! is read by its `object_kind`. Unlike Argo CD, which compares the generator's `project` with the
+//! merge request's numeric project id only, a `project` written as its path
+//! (`group/sub/project`) matches too.
 //!
 //! Differences from Argo CD (§3.12 of docs/argo-appset-spec.md): a bad signature is 401 (Argo CD: 400); on the
 //! leader the refresh is an in-process trigger rather than an annotation patch per ApplicationSet,
@@ -42,7 +52,7 @@ use tokio::sync::mpsc;
 use crate::{
     crd::{ApplicationSet, ApplicationSetGenerator},
     generators::GeneratorSpec,
-    sources::GitHub,
+    sources::{GitHub, GitLab},
 };
 
 /// GitHub's largest webhook payload (25 MB).
@@ -51,7 +61,10 @@ const MAX_PAYLOAD: usize = 25 << 20;
 /// The webhook endpoint's state, shared by the HTTP server and the controller.
 pub struct Webhooks {
     secret: Option<Vec<u8>>,
+    /// GitLab's secret token (`webhook.gitlab.secret`).
+    gitlab_secret: OnceLock<Vec<u8>>,
     github: Arc<GitHub>,
+    gitlab: Arc<GitLab>,
     sets: OnceLock<Store<ApplicationSet>>,
     standby: OnceLock<(kube::Client, crate::namespaces::Namespaces)>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
@@ -97,6 +110,8 @@ impl Webhooks {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Webhooks {
             secret: secret.filter(|s| !s.is_empty()),
+            gitlab_secret: OnceLock::new(),
+            gitlab: Arc::new(GitLab::new(github.max_age())),
             github,
             sets: OnceLock::new(),
             standby: OnceLock::new(),
@@ -112,6 +127,40 @@ impl Webhooks {
     /// The GitHub client refreshes go through.
     pub fn github(&self) -> &Arc<GitHub> {
         &self.github
+    }
+
+    /// The GitLab client whose merge-request listings a `Merge Request Hook` expires (the
+    /// controller's: see [`crate::sources::Live::with_gitlab`]).
+    pub fn gitlab(&self) -> &Arc<GitLab> {
+        &self.gitlab
+    }
+
+    /// Accept GitLab events carrying `secret` in `X-Gitlab-Token` (Argo CD's
+    /// `webhook.gitlab.secret`; an empty one is ignored, and only the first one set counts).
+    pub fn set_gitlab_secret(&self, secret: Vec<u8>) {
+        if !secret.is_empty() {
+            let _ = self.gitlab_secret.set(secret);
+        }
+    }
+
+    /// Whether `token` is GitLab's secret token (constant time).
+    pub fn verify_gitlab(&self, token: Option<&str>) -> bool {
+        let (Some(secret), Some(token)) = (self.gitlab_secret.get(), token) else {
+            return false;
+        };
+        let token = token.as_bytes();
+        // Compare HMACs of both under a fixed key: constant time whatever the lengths.
+        let mac = |b: &[u8]| {
+            let mut m = Hmac::<Sha256>::new_from_slice(b"appset-gitlab-token")
+                .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+            m.update(b);
+            m.finalize().into_bytes()
+        };
+        let expected = mac(secret);
+        let mut got = Hmac::<Sha256>::new_from_slice(b"appset-gitlab-token")
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        got.update(token);
+        got.verify_slice(&expected).is_ok()
     }
 
     /// Counters.
@@ -228,6 +277,15 @@ pub enum Change {
         /// Whether the pushed branch is the default branch (HEAD).
         touched_head: bool,
     },
+    /// A merge request of a GitLab project on the host `host` changed.
+    MergeRequest {
+        /// Lower-case host of the project's web URL (`gitlab.com`, a self-managed host).
+        host: String,
+        /// The target project's numeric id.
+        project_id: String,
+        /// The target project's path (`group/sub/project`), lower case.
+        project_path: String,
+    },
     /// A pull request of `owner/repo` on the API host `api_host` changed.
     PullRequest {
         /// Lower-case API host (`api.github.com`, a GitHub Enterprise host).
@@ -266,14 +324,16 @@ pub fn repo_key(url: &str) -> String {
     format!("{host}/{path}")
 }
 
-/// The API host of a GitHub API base URL (`https://api.github.com/` → `api.github.com`).
-fn api_host(api: &str) -> String {
-    let key = repo_key(if api.trim().is_empty() {
-        "https://api.github.com"
-    } else {
-        api
-    });
+/// The host of an API base URL, `default` when it is empty (`https://api.github.com/` →
+/// `api.github.com`).
+fn host_of(api: &str, default: &str) -> String {
+    let key = repo_key(if api.trim().is_empty() { default } else { api });
     key.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The API host of a GitHub API base URL (`https://api.github.com/` when empty).
+fn api_host(api: &str) -> String {
+    host_of(api, "https://api.github.com")
 }
 
 /// Pull-request actions that change what a pull-request generator generates.
@@ -289,24 +349,32 @@ const PR_ACTIONS: &[&str] = &[
     "converted_to_draft",
 ];
 
+/// A push of `ref_` (`refs/heads/x`, `refs/tags/v1`) to the repository known by `urls`.
+fn push_change<'u>(
+    ref_: &str,
+    urls: impl IntoIterator<Item = &'u Option<String>>,
+    default_branch: Option<&str>,
+) -> Change {
+    let revision = ref_.splitn(3, '/').nth(2).unwrap_or(ref_).to_string();
+    Change::Push {
+        touched_head: default_branch == Some(revision.as_str()),
+        repos: urls.into_iter().flatten().map(|u| repo_key(u)).collect(),
+        revision,
+    }
+}
+
 /// Parse a GitHub event into the change it announces (None: nothing to refresh).
 pub fn parse_event(event: &str, body: &[u8]) -> Result<Option<Change>, String> {
     match event {
         "push" => {
             let e: PushEvent =
                 serde_json::from_slice(body).map_err(|e| format!("malformed push event: {e}"))?;
-            let revision = e.ref_.splitn(3, '/').nth(2).unwrap_or(&e.ref_).to_string();
             let r = &e.repository;
-            let repos = [&r.html_url, &r.clone_url, &r.ssh_url, &r.git_url]
-                .into_iter()
-                .flatten()
-                .map(|u| repo_key(u))
-                .collect();
-            Ok(Some(Change::Push {
-                touched_head: r.default_branch.as_deref() == Some(revision.as_str()),
-                repos,
-                revision,
-            }))
+            Ok(Some(push_change(
+                &e.ref_,
+                [&r.html_url, &r.clone_url, &r.ssh_url, &r.git_url],
+                r.default_branch.as_deref(),
+            )))
         }
         "pull_request" => {
             let e: PullRequestEvent =
@@ -332,6 +400,110 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<Option<Change>, String> {
         }
         _ => Ok(None),
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct GitLabProject {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    web_url: Option<String>,
+    #[serde(default)]
+    git_http_url: Option<String>,
+    #[serde(default)]
+    git_ssh_url: Option<String>,
+    #[serde(default)]
+    http_url: Option<String>,
+    #[serde(default)]
+    ssh_url: Option<String>,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    path_with_namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GitLabEvent {
+    #[serde(default)]
+    object_kind: String,
+    #[serde(default, rename = "ref")]
+    ref_: Option<String>,
+    #[serde(default)]
+    project: Option<GitLabProject>,
+    #[serde(default)]
+    object_attributes: Option<GitLabMergeRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GitLabMergeRequest {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    target_project_id: Option<u64>,
+}
+
+/// Merge-request actions that refresh (Argo CD's `gitlabAllowedPullRequestActions`).
+const MR_ACTIONS: &[&str] = &["open", "close", "reopen", "update", "merge"];
+
+/// Parse a GitLab event (`X-Gitlab-Event`: `Push Hook`, `Tag Push Hook`, `Merge Request Hook`,
+/// `System Hook`) into the change it announces (None: nothing to refresh).
+pub fn parse_gitlab_event(event: &str, body: &[u8]) -> Result<Option<Change>, String> {
+    if !matches!(
+        event,
+        "Push Hook" | "Tag Push Hook" | "Merge Request Hook" | "System Hook"
+    ) {
+        return Ok(None);
+    }
+    let e: GitLabEvent =
+        serde_json::from_slice(body).map_err(|e| format!("malformed GitLab {event} event: {e}"))?;
+    let project = e.project.unwrap_or_default();
+    match e.object_kind.as_str() {
+        "push" | "tag_push" => {
+            let p = &project;
+            Ok(Some(push_change(
+                e.ref_.as_deref().unwrap_or_default(),
+                [
+                    &p.web_url,
+                    &p.git_http_url,
+                    &p.git_ssh_url,
+                    &p.http_url,
+                    &p.ssh_url,
+                ],
+                p.default_branch.as_deref(),
+            )))
+        }
+        "merge_request" => {
+            let Some(mr) = e.object_attributes else {
+                return Err("malformed GitLab merge request event: no object_attributes".into());
+            };
+            if !mr.action.as_deref().is_some_and(|a| MR_ACTIONS.contains(&a)) {
+                return Ok(None);
+            }
+            let host = project
+                .web_url
+                .as_deref()
+                .map(|u| repo_key(u).split('/').next().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            Ok(Some(Change::MergeRequest {
+                host,
+                project_id: mr
+                    .target_project_id
+                    .or(project.id)
+                    .map(|i| i.to_string())
+                    .unwrap_or_default(),
+                project_path: project
+                    .path_with_namespace
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The host of a GitLab API base URL (`https://gitlab.com/` when empty, as Argo CD).
+fn gitlab_host(api: &str) -> String {
+    host_of(api, "https://gitlab.com/")
 }
 
 /// A generator field that is templated (matrix interpolation): it may match anything.
@@ -367,7 +539,7 @@ fn git_matches(repo_url: &str, revision: &str, change: &Change) -> bool {
 fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
     GeneratorSpec::all_in(entries).iter().any(|k| match k {
         GeneratorSpec::Git(g) => git_matches(&g.repo_url, &g.revision, change),
-        GeneratorSpec::PullRequest(p) => match (change, &p.github) {
+        GeneratorSpec::PullRequest(p) => match (change, &p.github, &p.gitlab) {
             (
                 Change::PullRequest {
                     api_host: host,
@@ -375,10 +547,26 @@ fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
                     repo,
                 },
                 Some(gh),
+                _,
             ) => {
                 (templated(&gh.owner) || gh.owner.eq_ignore_ascii_case(owner))
                     && (templated(&gh.repo) || gh.repo.eq_ignore_ascii_case(repo))
                     && (templated(&gh.api) || api_host(&gh.api) == *host)
+            }
+            (
+                Change::MergeRequest {
+                    host,
+                    project_id,
+                    project_path,
+                },
+                _,
+                Some(gl),
+            ) => {
+                let project = gl.project.trim();
+                (templated(project)
+                    || (!project_id.is_empty() && project == project_id)
+                    || (!project_path.is_empty() && project.eq_ignore_ascii_case(project_path)))
+                    && (templated(&gl.api) || gitlab_host(&gl.api) == *host)
             }
             _ => false,
         },
@@ -404,24 +592,44 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         tracing::warn!(%status, message, "webhook refused");
         answer(status, json!({"error": message}))
     };
-    if hooks.secret.is_none() {
-        return reject(
-            StatusCode::UNAUTHORIZED,
-            "no webhook secret is configured (--webhook-secret or argocd-secret webhook.github.secret); every event is refused",
-        );
-    }
-    if !hooks.verify(&body, header("x-hub-signature-256")) {
-        return reject(StatusCode::UNAUTHORIZED, "missing or invalid X-Hub-Signature-256");
-    }
-    let Some(event) = header("x-github-event") else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "Unknown webhook event (no X-GitHub-Event header)",
-        );
+    let (event, parsed) = if let Some(event) = header("x-gitlab-event") {
+        if hooks.gitlab_secret.get().is_none() {
+            return reject(
+                StatusCode::UNAUTHORIZED,
+                "no GitLab webhook secret is configured (--webhook-gitlab-secret or argocd-secret webhook.gitlab.secret); every GitLab event is refused",
+            );
+        }
+        if !hooks.verify_gitlab(header("x-gitlab-token")) {
+            return reject(StatusCode::UNAUTHORIZED, "missing or invalid X-Gitlab-Token");
+        }
+        (
+            event,
+            parse_gitlab_event as fn(&str, &[u8]) -> Result<Option<Change>, String>,
+        )
+    } else {
+        if hooks.secret.is_none() {
+            return reject(
+                StatusCode::UNAUTHORIZED,
+                "no webhook secret is configured (--webhook-secret or argocd-secret webhook.github.secret); every event is refused",
+            );
+        }
+        if !hooks.verify(&body, header("x-hub-signature-256")) {
+            return reject(StatusCode::UNAUTHORIZED, "missing or invalid X-Hub-Signature-256");
+        }
+        let Some(event) = header("x-github-event") else {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "Unknown webhook event (no X-GitHub-Event header)",
+            );
+        };
+        (
+            event,
+            parse_event as fn(&str, &[u8]) -> Result<Option<Change>, String>,
+        )
     };
     // The semaphore is never closed; were it, the event is processed anyway.
     let _slot = hooks.parallelism.acquire().await.ok();
-    let change = match parse_event(event, &body) {
+    let change = match parsed(event, &body) {
         Ok(c) => c,
         Err(message) => return reject(StatusCode::BAD_REQUEST, &message),
     };
@@ -455,8 +663,19 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
             ),
         };
     };
-    if let Change::PullRequest { owner, repo, .. } = &change {
-        hooks.github.expire(owner, repo);
+    match &change {
+        Change::PullRequest { owner, repo, .. } => hooks.github.expire(owner, repo),
+        Change::MergeRequest {
+            project_id,
+            project_path,
+            ..
+        } => {
+            // A generator names its project by id or by path: both listings go.
+            for p in [project_id, project_path].into_iter().filter(|p| !p.is_empty()) {
+                hooks.gitlab.expire(p);
+            }
+        }
+        Change::Push { .. } => {}
     }
     let mut refreshed = Vec::new();
     for set in sets.state() {
@@ -509,6 +728,17 @@ async fn refresh_through_api(
         }
     }
     Ok(refreshed)
+}
+
+/// The GitLab projects an ApplicationSet's pull-request generators watch (as written).
+pub fn merge_request_projects(set: &ApplicationSet) -> Vec<String> {
+    GeneratorSpec::all_in(&set.spec.generators)
+        .iter()
+        .filter_map(|k| match k {
+            GeneratorSpec::PullRequest(p) => p.gitlab.as_ref().map(|gl| gl.project.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The GitHub repositories (`owner`, `repo`) an ApplicationSet's pull-request generators watch.
@@ -626,6 +856,116 @@ mod tests {
             &pr("org", "repo", ""),
             &push("https://github.com/org/repo", "refs/heads/main", "main")
         ));
+    }
+
+    fn gitlab_fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/webhooks/gitlab")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// GitLab's documented payloads (tests/fixtures/webhooks/gitlab).
+    #[test]
+    fn gitlab_pushes_tags_and_merge_requests_parse_as_argo_cd_reads_them() {
+        let push = parse_gitlab_event("Push Hook", &gitlab_fixture("push.json"))
+            .unwrap()
+            .unwrap();
+        let Change::Push {
+            repos,
+            revision,
+            touched_head,
+        } = &push
+        else {
+            panic!("{push:?}")
+        };
+        assert_eq!((revision.as_str(), *touched_head), ("master", true));
+        assert!(
+            repos.contains(&"example.com/mike/diaspora".to_string()),
+            "{repos:?}"
+        );
+        let dirs = |url: &str, revision: &str| {
+            set(json!([{"git": {"repoURL": url, "revision": revision, "directories": [{"path": "*"}]}}]))
+        };
+        assert!(affects(&dirs("git@example.com:mike/diaspora.git", "HEAD"), &push));
+        assert!(affects(
+            &dirs("https://example.com/mike/diaspora", "master"),
+            &push
+        ));
+        assert!(!affects(&dirs("https://example.com/mike/other", "master"), &push));
+        assert!(!affects(
+            &dirs("https://example.com/mike/diaspora", "release"),
+            &push
+        ));
+
+        let tag = parse_gitlab_event("Tag Push Hook", &gitlab_fixture("tag_push.json"))
+            .unwrap()
+            .unwrap();
+        assert!(affects(
+            &dirs("http://example.com/jsmith/example.git", "v1.0.0"),
+            &tag
+        ));
+        assert!(!affects(
+            &dirs("http://example.com/jsmith/example.git", "HEAD"),
+            &tag
+        ));
+
+        let mr = parse_gitlab_event("Merge Request Hook", &gitlab_fixture("merge_request.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mr,
+            Change::MergeRequest {
+                host: "example.com".into(),
+                project_id: "1".into(),
+                project_path: "gitlabhq/gitlab-test".into(),
+            }
+        );
+        let gitlab = |project: &str, api: &str| {
+            set(json!([{"pullRequest": {"gitlab": {"project": project, "api": api}}}]))
+        };
+        // By id (Argo CD's only match) and, unlike Argo CD, by path; on the project's host only.
+        assert!(affects(&gitlab("1", "https://example.com/"), &mr));
+        assert!(affects(
+            &gitlab("GitlabHQ/gitlab-test", "https://example.com"),
+            &mr
+        ));
+        assert!(affects(&gitlab("{{project}}", "https://example.com"), &mr));
+        assert!(!affects(&gitlab("2", "https://example.com/"), &mr));
+        assert!(!affects(&gitlab("1", ""), &mr), "the default API is gitlab.com");
+        assert!(!affects(
+            &dirs("http://example.com/gitlabhq/gitlab-test.git", "HEAD"),
+            &mr
+        ));
+        // An action Argo CD does not refresh on; events it does not read.
+        assert_eq!(
+            parse_gitlab_event(
+                "System Hook",
+                &gitlab_fixture("system_merge_request_approved.json")
+            )
+            .unwrap(),
+            None
+        );
+        assert_eq!(parse_gitlab_event("Note Hook", b"{").unwrap(), None);
+        assert!(
+            parse_gitlab_event("Push Hook", b"{")
+                .unwrap_err()
+                .starts_with("malformed GitLab Push Hook event")
+        );
+    }
+
+    #[test]
+    fn the_gitlab_token_is_compared_whole() {
+        let hooks = Webhooks::new(None, Arc::new(GitHub::new(None, std::time::Duration::ZERO)));
+        assert!(!hooks.verify_gitlab(Some("s3cret")), "no secret: refused");
+        hooks.set_gitlab_secret(b"s3cret".to_vec());
+        assert!(hooks.verify_gitlab(Some("s3cret")));
+        for wrong in ["s3cre", "s3cret ", "", "S3CRET"] {
+            assert!(!hooks.verify_gitlab(Some(wrong)), "{wrong:?}");
+        }
+        assert!(!hooks.verify_gitlab(None));
     }
 
     #[test]

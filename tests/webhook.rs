@@ -400,3 +400,112 @@ async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotatio
     controller.abort();
     http.abort();
 }
+
+const GITLAB_SECRET: &str = "gitlab-token";
+
+/// A GitLab event `kind` (`X-Gitlab-Event`) with `token` in `X-Gitlab-Token`.
+fn gitlab_headers(kind: &str, token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-Gitlab-Event", kind.to_string()),
+        ("X-Gitlab-Token", token.to_string()),
+    ]
+}
+
+/// GitLab webhooks: a `Push Hook` refreshes the git generator reading that repository, a
+/// `Merge Request Hook` the pull-request generator watching that project (its cached listing
+/// expired, so the new merge request shows up at once although the generator polls hourly and
+/// listings are reused for 30 s); a wrong or missing token is 401, another project refreshes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_push_and_merge_request_events_refresh_the_sets_that_read_them() {
+    use harness::gitlab_server::{Server, mr};
+    let ns = "webhook-gitlab";
+    let client = setup(ns).await;
+    let repo = Repo::start();
+    let url = repo.url();
+    let gitlab = Server::start().await;
+    gitlab.add_project("team/app", vec![mr(1, "feat-a", "main", &[], "opened")]);
+
+    let hooks = github_hooks();
+    hooks.set_gitlab_secret(GITLAB_SECRET.as_bytes().to_vec());
+    let metrics = Arc::new(Metrics::default());
+    let controller = start_controller(&client, ns, &repo, hooks.clone(), metrics.clone()).await;
+    let (port, http) = serve(hooks.clone(), metrics.clone()).await;
+    create_dirs_set(&client, ns, &url).await;
+    let previews: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "previews", "namespace": ns},
+        "spec": {
+            "generators": [{"pullRequest": {"gitlab": {"project": "team/app", "api": gitlab.base}, "requeueAfterSeconds": 3600}}],
+            "template": {"metadata": {"name": "preview-{{number}}"},
+                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "preview-{{number}}"}}}
+        }
+    }))
+    .unwrap();
+    Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &previews)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        app_names(&client, ns).await == ["api", "preview-1"]
+    })
+    .await
+    .expect("the first preview");
+
+    // A Push Hook of the repository the git generator reads.
+    repo.add_dir("pushed");
+    let git_http_url = url.replace("git://", "http://");
+    let push = json!({
+        "object_kind": "push", "ref": "refs/heads/main",
+        "project": {"id": 7, "web_url": git_http_url, "git_http_url": format!("{git_http_url}.git"),
+                    "path_with_namespace": "gitops", "default_branch": "main"}
+    })
+    .to_string()
+    .into_bytes();
+    let (status, answer) = post(port, &gitlab_headers("Push Hook", GITLAB_SECRET), &push).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([format!("{ns}/dirs")]))
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == ["api", "preview-1", "pushed"]
+    })
+    .await
+    .expect("the pushed directory's Application");
+
+    // A wrong or missing token: 401, nothing refreshed.
+    let (status, answer) = post(port, &gitlab_headers("Push Hook", "wrong"), &push).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("X-Gitlab-Token"));
+    let (status, _) = post(port, &[("X-Gitlab-Event", "Push Hook".to_string())], &push).await;
+    assert_eq!(status, 401);
+
+    // A new merge request, announced by a Merge Request Hook of that project on that host.
+    gitlab.edit_mrs("team/app", |mrs| mrs.push(mr(2, "feat-b", "main", &[], "opened")));
+    let host = gitlab.base.clone();
+    let mr_event = |path: &str| {
+        json!({
+            "object_kind": "merge_request",
+            "project": {"id": 1000, "web_url": format!("{host}/{path}"), "path_with_namespace": path},
+            "object_attributes": {"iid": 2, "target_project_id": 1000, "action": "open"}
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let other = mr_event("team/other");
+    let (status, answer) = post(port, &gitlab_headers("Merge Request Hook", GITLAB_SECRET), &other).await;
+    assert_eq!((status, answer["refreshed"].clone()), (200, json!([])));
+    let event = mr_event("team/app");
+    let (status, answer) = post(port, &gitlab_headers("Merge Request Hook", GITLAB_SECRET), &event).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([format!("{ns}/previews")]))
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == ["api", "preview-1", "preview-2", "pushed"]
+    })
+    .await
+    .expect("the new merge request's preview within seconds of the webhook");
+    controller.abort();
+    http.abort();
+}

@@ -560,9 +560,12 @@ pub async fn run_with(
     let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
     let live = Live::new(config.live_config()).with_kube(client.clone());
-    // With webhooks, one GitHub client: a `pull_request` event expires the listing it caches.
+    // With webhooks, one GitHub and one GitLab client: a `pull_request` or `Merge Request Hook`
+    // event expires the listing they cache.
     let live = match &config.webhooks {
-        Some(w) => live.with_github(w.github().clone()),
+        Some(w) => live
+            .with_github(w.github().clone())
+            .with_gitlab(w.gitlab().clone()),
         None => live,
     };
     let recorder = Recorder::new(

@@ -41,7 +41,7 @@ use crate::{
         status::{Input, Rollout, RolloutState, Trigger},
     },
     sources::Recorded,
-    webhook::{REFRESH_ANNOTATION, pull_request_repos},
+    webhook::{REFRESH_ANNOTATION, merge_request_projects, pull_request_repos},
 };
 
 /// One reconcile of a live ApplicationSet, with its metrics.
@@ -514,6 +514,9 @@ fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
     if refresh {
         for (owner, repo) in pull_request_repos(appset) {
             ctx.live.github().expire(&owner, &repo);
+        }
+        for project in merge_request_projects(appset) {
+            ctx.live.gitlab().expire(&project);
         }
     }
     refresh

@@ -353,6 +353,11 @@ fn rate_limit_reset(status: StatusCode, headers: &HeaderMap, now: SystemTime) ->
 }
 
 impl GitHub {
+    /// How long an answer is reused without asking GitHub.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
     /// A client whose answers are reused for `max_age` (0: every call asks GitHub, conditionally).
     /// `default_api` replaces [`DEFAULT_API`] for queries without an `api` (`--github-api`).
     pub fn new(default_api: Option<String>, max_age: Duration) -> Self {

@@ -130,6 +130,13 @@ impl Live {
         self
     }
 
+    /// Use `gitlab` (shared with the webhook endpoint, which expires its cached listings) instead
+    /// of a client of its own.
+    pub fn with_gitlab(mut self, gitlab: Arc<GitLab>) -> Self {
+        self.gitlab = gitlab;
+        self
+    }
+
     /// Read Secrets with `client` (instead of the default kubeconfig).
     pub fn with_kube(mut self, client: kube::Client) -> Self {
         self.kube = Some(client);
