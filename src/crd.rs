@@ -334,10 +334,9 @@ pub struct PullRequestGenerator {
     /// GitLab merge requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitlab: Option<PullRequestGitlab>,
-    /// Gitea pull requests (parsed, not implemented).
+    /// Gitea (or Forgejo) pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub gitea: Option<Value>,
+    pub gitea: Option<PullRequestGitea>,
     /// Bitbucket Server pull requests (parsed, not implemented).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
@@ -421,6 +420,28 @@ pub struct PullRequestGitlab {
     /// ConfigMap key (in the ApplicationSet's namespace) holding trusted CA certificates (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_ref: Option<ConfigMapKeyRef>,
+}
+
+/// `pullRequest.gitea`: the open pull requests of a Gitea (or Forgejo) repository (Argo CD's
+/// `PullRequestGeneratorGitea`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestGitea {
+    /// Repository owner (user or organisation).
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Gitea base URL (the API is under `/api/v1`), e.g. `https://gitea.example.com/`.
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// A pull request must carry all of these labels (checked by appset, as by Argo CD).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A reference to a key of a ConfigMap.

@@ -1059,8 +1059,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             config.kube,
             config.github,
             config.gitlab,
+            config.gitea,
             config.plugins,
-        ) = (false, false, false, false, false);
+        ) = (false, false, false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
@@ -1240,6 +1241,8 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     live.kube = false;
     // Nor does it post to plugin services: a request's recorded ConfigMap could name any URL.
     live.plugins = false;
+    // Nor does it ask Gitea: a Gitea generator's `api` is always the request's choice.
+    live.gitea = false;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {

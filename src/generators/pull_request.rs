@@ -1,10 +1,10 @@
-//! The `pullRequest` generator: one parameter set per open pull request (GitHub) or merge
-//! request (GitLab).
+//! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea) or
+//! merge request (GitLab).
 //!
 //! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
 //! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
 //! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
-//! `excludeLabels`), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
+//! `excludeLabels`), so must Gitea's (checked here, as Argo CD's Gitea client does), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
 //! in the nested modes.
 
 use regex::Regex;
@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
-    crd::{PullRequestFilter, PullRequestGenerator, PullRequestGithub, PullRequestGitlab},
+    crd::{PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab},
     params::{ParamMode, Params},
     sources::{
-        GitHubError, GitHubPullRequestQuery, GitLabError, GitLabMergeRequestQuery, PullRequest,
-        PullRequestQuery, SourceError,
+        GitHubError, GitHubPullRequestQuery, GitLabError, GitLabMergeRequestQuery, GiteaError,
+        GiteaPullRequestQuery, PullRequest, PullRequestQuery, SourceError,
     },
     text,
 };
@@ -95,16 +95,17 @@ pub async fn generate(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let provider = match (&g.github, &g.gitlab, unsupported_provider(g)) {
-        (Some(gh), _, _) => Provider::GitHub(gh),
-        (None, Some(gl), _) => Provider::GitLab(gl),
-        (None, None, Some(p)) => {
+    let provider = match (&g.github, &g.gitlab, &g.gitea, unsupported_provider(g)) {
+        (Some(gh), _, _, _) => Provider::GitHub(gh),
+        (None, Some(gl), _, _) => Provider::GitLab(gl),
+        (None, None, Some(gt), _) => Provider::Gitea(gt),
+        (None, None, None, Some(p)) => {
             return Err(GenerateError::invalid(
                 path,
                 format!("the {p} pull request provider is not supported by appset yet"),
             ));
         }
-        (None, None, None) => {
+        (None, None, None, None) => {
             return Err(GenerateError::invalid(
                 path,
                 "no Pull Request provider implementation configured",
@@ -114,6 +115,7 @@ pub async fn generate(
     let (field, api) = match provider {
         Provider::GitHub(gh) => ("github", gh.api.trim()),
         Provider::GitLab(gl) => ("gitlab", gl.api.trim()),
+        Provider::Gitea(gt) => ("gitea", gt.api.trim()),
     };
     // Argo CD's checks, before any credential is read or any request sent.
     if !ctx.scm.enabled {
@@ -163,6 +165,14 @@ pub async fn generate(
             insecure: gl.insecure,
             ca_ref: gl.ca_ref.as_ref().map(|c| in_set_ns(&c.config_map_name, &c.key)),
         }),
+        Provider::Gitea(gt) => PullRequestQuery::Gitea(GiteaPullRequestQuery {
+            api: gt.api.clone(),
+            owner: gt.owner.clone(),
+            repo: gt.repo.clone(),
+            token_ref: gt.token_ref.as_ref().map(|t| in_set_ns(&t.secret_name, &t.key)),
+            token_ref_strict: ctx.scm.token_ref_strict,
+            insecure: gt.insecure,
+        }),
     };
     let prs = match ctx.sources.pull_requests(&query).await {
         Ok(prs) => prs,
@@ -170,7 +180,8 @@ pub async fn generate(
         // (so the previews of a deleted repository are pruned). Any other failure is an error.
         Err(
             SourceError::GitHub(GitHubError::NotFound { .. })
-            | SourceError::GitLab(GitLabError::NotFound { .. }),
+            | SourceError::GitLab(GitLabError::NotFound { .. })
+            | SourceError::Gitea(GiteaError::NotFound { .. }),
         ) if g.continue_on_repo_not_found_error => Vec::new(),
         Err(e) => return Err(GenerateError::source(&format!("{path}.{field}"), e)),
     };
@@ -184,6 +195,8 @@ pub async fn generate(
             }
             // GitLab filters labels (and state) on the server.
             Provider::GitLab(_) => true,
+            // Argo CD's Gitea client: every label must be present.
+            Provider::Gitea(gt) => gt.labels.iter().all(|l| pr.labels.contains(l)),
         };
         if !keep || !passes(&filters, &pr) {
             continue;
@@ -198,11 +211,11 @@ pub async fn generate(
 enum Provider<'a> {
     GitHub(&'a PullRequestGithub),
     GitLab(&'a PullRequestGitlab),
+    Gitea(&'a PullRequestGitea),
 }
 
 fn unsupported_provider(g: &PullRequestGenerator) -> Option<&'static str> {
     [
-        ("gitea", g.gitea.is_some()),
         ("bitbucketServer", g.bitbucket_server.is_some()),
         ("bitbucket", g.bitbucket.is_some()),
         ("azuredevops", g.azuredevops.is_some()),

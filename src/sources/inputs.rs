@@ -11,10 +11,11 @@ use serde_json::{Map, Value};
 
 use super::{
     BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab,
-    GitLabMergeRequestQuery, GitRepos, GitTree, PluginQuery, PullRequest, PullRequestQuery, SourceError,
-    Sources,
+    GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery, PluginQuery, PullRequest,
+    PullRequestQuery, SourceError, Sources,
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
+    gitea,
     github::{self, same_api},
     github_metrics::AppSetRef,
     gitlab, plugin,
@@ -51,6 +52,9 @@ pub struct LiveConfig {
     /// Token for GitLab generators without `tokenRef` (Argo CD's `GITLAB_TOKEN`); sent only to
     /// `https://gitlab.com`, never to an API an ApplicationSet chose.
     pub gitlab_token: Option<String>,
+    /// List pull requests live from Gitea (when they are not recorded). No process-wide token:
+    /// a Gitea API is always one an ApplicationSet chose, so only its `tokenRef` is sent.
+    pub gitea: bool,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -88,6 +92,7 @@ impl LiveConfig {
             inputs_by_request: false,
             github_max_age,
             gitlab: true,
+            gitea: true,
             gitlab_token: std::env::var("GITLAB_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
@@ -105,6 +110,7 @@ pub struct Live {
     git: Arc<GitRepos>,
     github: Arc<GitHub>,
     gitlab: Arc<GitLab>,
+    gitea: Arc<Gitea>,
     kube: Option<kube::Client>,
 }
 
@@ -118,6 +124,7 @@ impl Live {
             )),
             github: Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
             gitlab: Arc::new(GitLab::new(config.github_max_age)),
+            gitea: Arc::new(Gitea::new(config.github_max_age)),
             kube: None,
             config,
         }
@@ -172,6 +179,7 @@ impl Live {
             self.config.github.then(|| self.github.clone()),
         );
         inputs.gitlab = self.config.gitlab.then(|| self.gitlab.clone());
+        inputs.gitea = self.config.gitea.then(|| self.gitea.clone());
         match &self.kube {
             Some(client) => inputs.with_kube(client.clone()),
             None => inputs,
@@ -187,6 +195,7 @@ pub struct Inputs {
     git: Option<Arc<GitRepos>>,
     github: Option<Arc<GitHub>>,
     gitlab: Option<Arc<GitLab>>,
+    gitea: Option<Arc<Gitea>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     appset: Option<AppSetRef>,
 }
@@ -211,8 +220,10 @@ impl Inputs {
             .github
             .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
         let gitlab = live.gitlab.then(|| Arc::new(GitLab::new(live.github_max_age)));
+        let gitea = live.gitea.then(|| Arc::new(Gitea::new(live.github_max_age)));
         let mut inputs = Self::with_clients(recorded, live, git, github);
         inputs.gitlab = gitlab;
+        inputs.gitea = gitea;
         inputs
     }
 
@@ -234,6 +245,7 @@ impl Inputs {
             git,
             github,
             gitlab: None,
+            gitea: None,
             kube: tokio::sync::OnceCell::new(),
             appset: None,
         }
@@ -618,6 +630,43 @@ impl Inputs {
         Ok(client.merge_requests(&q).await?.as_ref().clone())
     }
 
+    /// The open pull requests of a Gitea repository: recorded (keyed by `owner/repo`, as
+    /// GitHub's), else live. Labels are filtered by the generator.
+    async fn gitea_pull_requests(
+        &self,
+        query: &GiteaPullRequestQuery,
+    ) -> Result<Vec<PullRequest>, SourceError> {
+        let key = format!("{}/{}", query.owner, query.repo);
+        if let Some(prs) = &self.recorded.pull_requests {
+            if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                return Ok(list.clone());
+            }
+            return Err(SourceError::PullRequests {
+                owner: query.owner.clone(),
+                repo: query.repo.clone(),
+                message: "repository not found in the recorded pull requests".into(),
+            });
+        }
+        let Some(client) = &self.gitea else {
+            return Err(SourceError::Unavailable(format!(
+                "pull requests of Gitea repository {key} are not recorded and live Gitea access is \
+                 off (pass --pull-requests FILE)"
+            )));
+        };
+        let token = match &query.token_ref {
+            Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
+            None => None,
+        };
+        let q = gitea::GiteaPullsQuery {
+            api: query.api.clone(),
+            owner: query.owner.clone(),
+            repo: query.repo.clone(),
+            token: token.filter(|t| !t.is_empty()),
+            insecure: query.insecure,
+        };
+        Ok(client.pull_requests(&q).await?.as_ref().clone())
+    }
+
     async fn kube_client(&self) -> Result<kube::Client, String> {
         self.kube
             .get_or_init(|| async { kube::Client::try_default().await.map_err(|e| e.to_string()) })
@@ -755,6 +804,7 @@ impl Sources for Inputs {
             let query = match query {
                 PullRequestQuery::GitHub(q) => q,
                 PullRequestQuery::GitLab(q) => return self.merge_requests(q).await,
+                PullRequestQuery::Gitea(q) => return self.gitea_pull_requests(q).await,
             };
             let key = format!("{}/{}", query.owner, query.repo);
             if let Some(prs) = &self.recorded.pull_requests {

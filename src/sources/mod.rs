@@ -12,6 +12,8 @@
 //!   I/O.
 //! - [`gitlab`]: GitLab's merge-request API through a small typed client on reqwest (listing
 //!   cache, ETags, rate limits). I/O.
+//! - [`gitea`]: Gitea's (and Forgejo's) pull-request API through the same kind of client
+//!   (listing cache, ETags, rate limits). I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
@@ -23,6 +25,7 @@
 
 pub mod credentials;
 pub mod git;
+pub mod gitea;
 pub mod github;
 pub mod github_metrics;
 pub mod gitlab;
@@ -42,6 +45,7 @@ use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
+pub use gitea::{Gitea, GiteaError};
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
 pub use gitlab::{GitLab, GitLabError};
 pub use inputs::{Inputs, Live, LiveConfig};
@@ -73,6 +77,9 @@ pub enum SourceError {
     /// The GitLab API failed (not found, rate limited, HTTP error, malformed answer, ...).
     #[error(transparent)]
     GitLab(#[from] GitLabError),
+    /// The Gitea API failed (not found, rate limited, HTTP error, malformed answer, ...).
+    #[error(transparent)]
+    Gitea(#[from] GiteaError),
     /// A Secret (token, GitHub App credentials) could not be read. Argo CD's messages.
     #[error("{0}")]
     Secret(String),
@@ -112,6 +119,7 @@ impl SourceError {
         match self {
             SourceError::GitHub(e) => e.retry_at(),
             SourceError::GitLab(e) => e.retry_at(),
+            SourceError::Gitea(e) => e.retry_at(),
             _ => None,
         }
     }
@@ -153,6 +161,25 @@ pub enum PullRequestQuery {
     GitHub(GitHubPullRequestQuery),
     /// A GitLab project's merge requests.
     GitLab(GitLabMergeRequestQuery),
+    /// A Gitea (or Forgejo) repository's open pull requests.
+    Gitea(GiteaPullRequestQuery),
+}
+
+/// Which Gitea repository's pull requests to list (`pullRequest.gitea`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiteaPullRequestQuery {
+    /// Gitea base URL (the API is under `/api/v1`).
+    pub api: String,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// `tokenRef`: (namespace, Secret name, key) of a token; the ApplicationSet's namespace.
+    pub token_ref: Option<(String, String, String)>,
+    /// The `tokenRef` Secret must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+    /// `insecure`: skip TLS verification.
+    pub insecure: bool,
 }
 
 /// Which GitLab project's merge requests to list (`pullRequest.gitlab`).

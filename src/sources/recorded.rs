@@ -125,7 +125,7 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - apiVersion: v1
 ///   kind: Secret
 ///   ...
-/// pullRequests:                    # GitHub: by owner/repo; GitLab: by the generator's project
+/// pullRequests:                    # GitHub, Gitea: by owner/repo; GitLab: by the project
 ///   owner/repo: [{number: 1, branch: feat, ...}]
 ///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// plugins:                         # plugin generators' answers, by ConfigMap and input
@@ -145,7 +145,7 @@ pub struct Recorded {
     /// Cluster Secrets (None: not recorded, ask the live source).
     #[serde(default)]
     pub clusters: Option<Vec<Secret>>,
-    /// Pull requests by `owner/repo` (GitHub) or project (GitLab merge requests).
+    /// Pull requests by `owner/repo` (GitHub, Gitea) or project (GitLab merge requests).
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.

@@ -10,6 +10,7 @@
 pub mod argo_app_controller;
 pub mod git;
 pub mod git_https;
+pub mod gitea_server;
 pub mod github_server;
 pub mod gitlab_server;
 pub mod no_network;
