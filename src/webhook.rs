@@ -17,7 +17,8 @@
 //! project's repository at that revision; `Merge Request Hook` (actions `open`, `close`,
 //! `reopen`, `update`, `merge`, as Argo CD) refreshes the sets whose `pullRequest.gitlab`
 //! generators watch that project on that host, and expires its cached listing; a `System Hook`
-//! is read by its `object_kind`. Unlike Argo CD, which compares the generator's `project` with the
+//! is read by its `object_kind`. As in Argo CD, every accepted event also refreshes the sets that
+//! use a plugin generator (a plugin may read anything). Unlike Argo CD, which compares the generator's `project` with the
 //! merge request's numeric project id only, a `project` written as its path
 //! (`group/sub/project`) matches too.
 //!
@@ -570,6 +571,9 @@ fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
             }
             _ => false,
         },
+        // Argo CD's shouldRefreshPluginGenerator: a plugin may read anything, so every event
+        // refreshes the sets that use one.
+        GeneratorSpec::Plugin(_) => true,
         _ => false,
     })
 }
@@ -954,6 +958,25 @@ mod tests {
                 .unwrap_err()
                 .starts_with("malformed GitLab Push Hook event")
         );
+    }
+
+    #[test]
+    fn every_event_refreshes_the_sets_with_a_plugin_generator_as_in_argo_cd() {
+        let plugin = set(json!([{"matrix": {"generators": [
+            {"list": {"elements": [{"a": "1"}]}},
+            {"plugin": {"configMapRef": {"name": "p"}}}
+        ]}}]));
+        let list = set(json!([{"list": {"elements": [{"a": "1"}]}}]));
+        let mr = parse_gitlab_event("Merge Request Hook", &gitlab_fixture("merge_request.json"))
+            .unwrap()
+            .unwrap();
+        let push = parse_gitlab_event("Push Hook", &gitlab_fixture("push.json"))
+            .unwrap()
+            .unwrap();
+        for change in [&mr, &push] {
+            assert!(affects(&plugin, change), "{change:?}");
+            assert!(!affects(&list, change), "{change:?}");
+        }
     }
 
     #[test]
