@@ -21,18 +21,20 @@
 
 use std::{
     collections::HashMap,
-    hash::{Hash, Hasher},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 
-use super::{PullRequest, gitlab::encode_component};
+use super::{
+    PullRequest,
+    gitlab::{encode_component, fingerprint, header_str, link_next_page, rate_limit_reset_by},
+};
 
 /// Upper bound on the pages of one listing (50 000 pull requests).
 const MAX_PAGES: usize = 1000;
@@ -65,12 +67,6 @@ impl std::fmt::Debug for GiteaPullsQuery {
             .field("insecure", &self.insecure)
             .finish()
     }
-}
-
-fn fingerprint(v: impl Hash) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.hash(&mut h);
-    h.finish()
 }
 
 /// Listing pull requests failed. Messages name the repository and API, and are stable across
@@ -254,44 +250,14 @@ impl From<ApiPull> for PullRequest {
     }
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
 /// The `page` parameter of the `Link: rel="next"` target.
 fn next_page(headers: &HeaderMap) -> Option<u64> {
-    let link = header_str(headers, header::LINK.as_str())?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
-        if !is_next {
-            return None;
-        }
-        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
-        let (_, query) = url.split_once('?')?;
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("page=").and_then(|v| v.parse().ok()))
-    })
+    link_next_page(headers)
 }
 
-/// The reset time of a rate-limit answer, if this is one.
+/// The reset time of a rate-limit answer, if this is one (Gitea's `X-RateLimit-*` headers).
 fn rate_limit_reset(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Option<SystemTime>> {
-    let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN && header_str(headers, "x-ratelimit-remaining") == Some("0"));
-    if !limited {
-        return None;
-    }
-    let retry_after = header_str(headers, "retry-after").and_then(|v| v.parse::<u64>().ok());
-    let reset = header_str(headers, "x-ratelimit-reset")
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
-    Some(match retry_after {
-        Some(secs) => Some(now + Duration::from_secs(secs)),
-        None => reset,
-    })
+    rate_limit_reset_by(status, headers, now, "x-ratelimit")
 }
 
 impl Gitea {
@@ -467,7 +433,10 @@ impl Gitea {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request.send().await.map_err(|e| t.request(error_chain(&e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| t.request(crate::text::causes(crate::text::error_chain(&e))))?;
         let status = response.status();
         let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED
@@ -500,10 +469,12 @@ impl Gitea {
                 status: status.as_u16(),
             });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| t.request(format!("reading the answer: {}", error_chain(&e))))?;
+        let body = response.bytes().await.map_err(|e| {
+            t.request(format!(
+                "reading the answer: {}",
+                crate::text::causes(crate::text::error_chain(&e))
+            ))
+        })?;
         let pulls: Vec<ApiPull> = serde_json::from_slice(&body).map_err(|e| GiteaError::Malformed {
             api: t.api.to_string(),
             owner: t.owner.to_string(),
@@ -537,21 +508,6 @@ impl Target<'_> {
     }
 }
 
-/// An error with its sources, each once.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg.push_str(": ");
-            msg.push_str(&s_msg);
-        }
-        src = s.source();
-    }
-    msg
-}
-
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
@@ -574,7 +530,7 @@ mod tests {
 
     #[test]
     fn a_429_is_a_rate_limit_with_its_retry_time() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("30"));
         assert_eq!(

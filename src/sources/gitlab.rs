@@ -92,7 +92,7 @@ impl std::fmt::Debug for MergeRequestsQuery {
     }
 }
 
-fn fingerprint(v: impl Hash) -> u64 {
+pub(super) fn fingerprint(v: impl Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     v.hash(&mut h);
     h.finish()
@@ -282,7 +282,7 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
@@ -292,6 +292,11 @@ fn next_page(headers: &HeaderMap) -> Option<u64> {
     if let Some(v) = header_str(headers, "x-next-page") {
         return v.parse().ok();
     }
+    link_next_page(headers)
+}
+
+/// The `page` parameter of the `Link: rel="next"` target (GitLab's and Gitea's paging).
+pub(super) fn link_next_page(headers: &HeaderMap) -> Option<u64> {
     let link = header_str(headers, header::LINK.as_str())?;
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
@@ -309,15 +314,28 @@ fn next_page(headers: &HeaderMap) -> Option<u64> {
     })
 }
 
-/// The reset time of a rate-limit answer, if this is one.
+/// The reset time of a rate-limit answer, if this is one (GitLab's `RateLimit-*` headers).
 fn rate_limit_reset(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Option<SystemTime>> {
+    rate_limit_reset_by(status, headers, now, "ratelimit")
+}
+
+/// The reset time of a rate-limit answer, if this is one: a 429, or a 403 whose
+/// `<prefix>-remaining` is 0; retry after `Retry-After` seconds, else at `<prefix>-reset`
+/// (GitLab's prefix `ratelimit`, Gitea's `x-ratelimit`).
+pub(super) fn rate_limit_reset_by(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+    prefix: &str,
+) -> Option<Option<SystemTime>> {
     let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN && header_str(headers, "ratelimit-remaining") == Some("0"));
+        || (status == StatusCode::FORBIDDEN
+            && header_str(headers, &format!("{prefix}-remaining")) == Some("0"));
     if !limited {
         return None;
     }
     let retry_after = header_str(headers, "retry-after").and_then(|v| v.parse::<u64>().ok());
-    let reset = header_str(headers, "ratelimit-reset")
+    let reset = header_str(headers, &format!("{prefix}-reset"))
         .and_then(|v| v.parse::<u64>().ok())
         .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
     Some(match retry_after {
@@ -559,7 +577,10 @@ impl GitLab {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request.send().await.map_err(|e| request_err(error_chain(&e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| request_err(crate::text::causes(crate::text::error_chain(&e))))?;
         let status = response.status();
         let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED
@@ -589,10 +610,12 @@ impl GitLab {
                 status: status.as_u16(),
             });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| request_err(format!("reading the answer: {}", error_chain(&e))))?;
+        let body = response.bytes().await.map_err(|e| {
+            request_err(format!(
+                "reading the answer: {}",
+                crate::text::causes(crate::text::error_chain(&e))
+            ))
+        })?;
         let mrs: Vec<ApiMergeRequest> =
             serde_json::from_slice(&body).map_err(|e| GitLabError::Malformed {
                 api: api.to_string(),
@@ -606,21 +629,6 @@ impl GitLab {
             prs: Arc::new(mrs.into_iter().map(PullRequest::from).collect()),
         })
     }
-}
-
-/// An error with its sources, each once.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg.push_str(": ");
-            msg.push_str(&s_msg);
-        }
-        src = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]
