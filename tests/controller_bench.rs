@@ -129,6 +129,25 @@ async fn until_watched(
     (t.elapsed(), first)
 }
 
+/// `appset run` (the binary under test) in its own process, serving `ns` with `extra` flags, on a
+/// free loopback port: (the process, its port, its git cache directory, removed when dropped).
+fn appset_run(ns: &str, extra: &[&str]) -> (std::process::Child, u16, tempfile::TempDir) {
+    let cp = harness::control_plane();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["run", "--namespaces", ns, "--controller-namespace", ns])
+        .args(extra)
+        .args(["--listen", &listen])
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .env("APPSET_GIT_CACHE", dir.path())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    (child, port, dir)
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -276,24 +295,7 @@ async fn bench_resident_memory_with_10000_owned_applications() {
     install_crds(&client).await;
     let ns = "bench-memory";
     namespace(&client, ns).await;
-    let cp = harness::control_plane();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-        .args([
-            "run",
-            "--namespaces",
-            ns,
-            "--controller-namespace",
-            ns,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("KUBECONFIG", &cp.kubeconfig)
-        .env("APPSET_GIT_CACHE", dir.path())
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let (mut child, _port, _dir) = appset_run(ns, &[]);
     let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
     let t = Instant::now();
     sets.create(&PostParams::default(), &appset(ns, N)).await.unwrap();
@@ -475,25 +477,7 @@ async fn bench_rollout_of_300_applications_in_3_steps() {
     let ns = "bench-rollout-cpu";
     namespace(&client, ns).await;
     let player = argo::start(client.clone(), ns, no_delay());
-    let cp = harness::control_plane();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-        .args([
-            "run",
-            "--namespaces",
-            ns,
-            "--controller-namespace",
-            ns,
-            "--enable-progressive-syncs",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("KUBECONFIG", &cp.kubeconfig)
-        .env("APPSET_GIT_CACHE", dir.path())
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let (mut child, port, _dir) = appset_run(ns, &["--enable-progressive-syncs"]);
     // Ready: its /readyz answers.
     let ready = eventually(Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
