@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use appset::{
     pipeline::{Options, Output, generate_applications},
-    sources::{Gitea, GiteaError, Inputs, LiveConfig, Recorded, gitea::GiteaPullsQuery},
+    sources::{ForgeError, Gitea, Inputs, LiveConfig, Recorded, gitea::GiteaPullsQuery},
 };
 use harness::gitea_server::{Logged, Mode, Server, pull};
 use serde_json::{Value, json};
@@ -218,7 +218,7 @@ async fn a_429_is_a_typed_rate_limit_with_a_stable_message_and_no_retry_before_i
     let q = query(&server.base, "org", "app");
     let before = SystemTime::now();
     let e1 = gitea.pull_requests(&q).await.unwrap_err();
-    assert!(matches!(e1, GiteaError::RateLimited { .. }), "{e1:?}");
+    assert!(matches!(e1, ForgeError::RateLimited { .. }), "{e1:?}");
     let at = e1.retry_at().expect("retry time");
     assert!(at >= before + Duration::from_secs(119) && at <= SystemTime::now() + Duration::from_secs(121));
     let e2 = gitea.pull_requests(&q).await.unwrap_err();
@@ -256,7 +256,7 @@ async fn unauthorized_server_errors_and_malformed_answers_are_errors_not_zero_pu
     assert!(
         err.contains(
             "spec.generators[0].pullRequest.gitea: error listing pull requests for org/app: Gitea API at"
-        ) && err.ends_with("answered HTTP 401"),
+        ) && err.ends_with("refused the credentials (HTTP 401)"),
         "{err}"
     );
     server.add_repo("org/other", many_pulls(3));
@@ -389,7 +389,7 @@ async fn bad_input_and_disabled_providers_fail_before_any_request() {
         query(&server.base, "org", "a/b"),
     ] {
         assert!(
-            matches!(gitea.pull_requests(&q).await, Err(GiteaError::Invalid(_))),
+            matches!(gitea.pull_requests(&q).await, Err(ForgeError::Invalid(_))),
             "{q:?}"
         );
     }

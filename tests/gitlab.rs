@@ -11,10 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use appset::{
     pipeline::{Options, Output, generate_applications},
-    sources::{
-        GitLab, GitLabError, Inputs, LiveConfig, Recorded,
-        gitlab::{GitLabTls, MergeRequestsQuery},
-    },
+    sources::{ForgeError, ForgeTls, GitLab, Inputs, LiveConfig, Recorded, gitlab::MergeRequestsQuery},
 };
 use harness::gitlab_server::{Logged, Mode, Server, mr};
 use serde_json::{Value, json};
@@ -78,7 +75,7 @@ fn query(api: &str, project: &str) -> MergeRequestsQuery {
         labels: vec![],
         state: String::new(),
         token: None,
-        tls: GitLabTls::default(),
+        tls: ForgeTls::default(),
     }
 }
 
@@ -228,7 +225,7 @@ async fn a_429_is_a_typed_rate_limit_with_a_stable_message_and_no_retry_before_i
     let q = query(&server.base, "group/app");
     let before = SystemTime::now();
     let e1 = gitlab.merge_requests(&q).await.unwrap_err();
-    assert!(matches!(e1, GitLabError::RateLimited { .. }), "{e1:?}");
+    assert!(matches!(e1, ForgeError::RateLimited { .. }), "{e1:?}");
     let at = e1.retry_at().expect("retry time");
     assert!(at >= before + Duration::from_secs(119) && at <= SystemTime::now() + Duration::from_secs(121));
     let e2 = gitlab.merge_requests(&q).await.unwrap_err();
@@ -266,7 +263,7 @@ async fn unauthorized_server_errors_and_malformed_answers_are_errors_not_zero_me
     assert!(
         err.contains(
             "pullRequest.gitlab: error listing merge requests for project 'group/app': GitLab API at"
-        ) && err.ends_with("answered HTTP 401"),
+        ) && err.ends_with("refused the credentials (HTTP 401)"),
         "{err}"
     );
     server.add_project("group/other", many_mrs(3));
@@ -400,15 +397,15 @@ async fn a_ca_ref_needs_the_cluster_and_bad_input_fails_closed() {
     q.tls.ca_pem = Some("not a certificate".into());
     assert!(matches!(
         gitlab.merge_requests(&q).await,
-        Err(GitLabError::Invalid(_))
+        Err(ForgeError::Invalid(_))
     ));
     assert!(matches!(
         gitlab.merge_requests(&query("ftp://x", "group/app")).await,
-        Err(GitLabError::Invalid(_))
+        Err(ForgeError::Invalid(_))
     ));
     assert!(matches!(
         gitlab.merge_requests(&query(&server.base, " ")).await,
-        Err(GitLabError::Invalid(_))
+        Err(ForgeError::Invalid(_))
     ));
     assert!(server.log().is_empty());
     // Scm providers off: Argo CD's error before any request.

@@ -15,8 +15,8 @@ use crate::{
     crd::{PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab},
     params::{ParamMode, Params},
     sources::{
-        GitHubError, GitHubPullRequestQuery, GitLabError, GitLabMergeRequestQuery, GiteaError,
-        GiteaPullRequestQuery, PullRequest, PullRequestQuery, SourceError,
+        ForgeError, GitHubError, GitHubPullRequestQuery, GitLabMergeRequestQuery, GiteaPullRequestQuery,
+        PullRequest, PullRequestQuery, SourceError,
     },
     text,
 };
@@ -179,9 +179,7 @@ pub async fn generate(
         // Argo CD: with continueOnRepoNotFoundError a missing repository means no pull requests
         // (so the previews of a deleted repository are pruned). Any other failure is an error.
         Err(
-            SourceError::GitHub(GitHubError::NotFound { .. })
-            | SourceError::GitLab(GitLabError::NotFound { .. })
-            | SourceError::Gitea(GiteaError::NotFound { .. }),
+            SourceError::GitHub(GitHubError::NotFound { .. }) | SourceError::Forge(ForgeError::NotFound(_)),
         ) if g.continue_on_repo_not_found_error => Vec::new(),
         Err(e) => return Err(GenerateError::source(&format!("{path}.{field}"), e)),
     };

@@ -26,7 +26,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use bytes::Bytes;
@@ -37,6 +37,7 @@ use serde::Deserialize;
 
 use super::{
     PullRequest,
+    forge::{header_str, link_next, rate_limit_reset},
     github_metrics::{self, AppSetRef, GitHubApiMetrics, Observed},
 };
 
@@ -310,46 +311,6 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// The `rel="next"` target of a `Link` header.
-fn next_link(headers: &HeaderMap) -> Option<String> {
-    let link = headers.get(header::LINK)?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        is_next.then(|| {
-            url.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
-    })
-}
-
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// The reset time of a rate-limit answer, if this is one.
-fn rate_limit_reset(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Option<SystemTime>> {
-    let retry_after = header_str(headers, "retry-after").and_then(|v| v.parse::<u64>().ok());
-    let remaining = header_str(headers, "x-ratelimit-remaining");
-    let reset = header_str(headers, "x-ratelimit-reset")
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
-    let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN && (retry_after.is_some() || remaining == Some("0")));
-    if !limited {
-        return None;
-    }
-    Some(match retry_after {
-        Some(secs) => Some(now + Duration::from_secs(secs)),
-        None => reset,
-    })
 }
 
 impl GitHub {
@@ -722,7 +683,7 @@ impl GitHub {
         Ok(Page {
             url: url.to_string(),
             etag: header_str(&headers, "etag").map(str::to_string),
-            next: next_link(&headers),
+            next: link_next(&headers).map(str::to_string),
             prs: Arc::new(pulls.into_iter().map(PullRequest::from).collect()),
         })
     }
@@ -745,56 +706,9 @@ fn octocrab_message(e: &octocrab::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
-
-    #[test]
-    fn next_link_is_found_among_other_relations() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::LINK,
-            HeaderValue::from_static(
-                "<https://api.github.com/repositories/1/pulls?page=1>; rel=\"prev\", \
-                 <https://api.github.com/repositories/1/pulls?page=3>; rel=\"next\", \
-                 <https://api.github.com/repositories/1/pulls?page=5>; rel=\"last\"",
-            ),
-        );
-        assert_eq!(
-            next_link(&h).as_deref(),
-            Some("https://api.github.com/repositories/1/pulls?page=3")
-        );
-        h.insert(
-            header::LINK,
-            HeaderValue::from_static("<https://x/y?page=1>; rel=\"first\""),
-        );
-        assert_eq!(next_link(&h), None);
-    }
-
-    #[test]
-    fn rate_limits_are_recognised_from_status_and_headers() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-        h.insert("x-ratelimit-reset", HeaderValue::from_static("1600"));
-        assert_eq!(
-            rate_limit_reset(StatusCode::FORBIDDEN, &h, now),
-            Some(Some(UNIX_EPOCH + Duration::from_secs(1600)))
-        );
-        // Retry-After wins over the reset header.
-        h.insert("retry-after", HeaderValue::from_static("30"));
-        assert_eq!(
-            rate_limit_reset(StatusCode::FORBIDDEN, &h, now),
-            Some(Some(now + Duration::from_secs(30)))
-        );
-        // A plain 403 (no rate-limit headers) is not a rate limit.
-        assert_eq!(
-            rate_limit_reset(StatusCode::FORBIDDEN, &HeaderMap::new(), now),
-            None
-        );
-        assert_eq!(
-            rate_limit_reset(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
-            Some(None)
-        );
-    }
 
     #[test]
     fn rate_limit_messages_do_not_change_with_the_reset_time() {

@@ -622,7 +622,7 @@ impl Inputs {
             labels: query.labels.clone(),
             state: query.state.clone(),
             token,
-            tls: gitlab::GitLabTls {
+            tls: super::ForgeTls {
                 insecure: query.insecure,
                 ca_pem,
             },

@@ -10,10 +10,10 @@
 //! - [`git`]: repositories through gix (bare-clone cache, trees, files, branches). I/O.
 //! - [`github`]: GitHub's pull-request API through octocrab (listing cache, ETags, rate limits).
 //!   I/O.
-//! - [`gitlab`]: GitLab's merge-request API through a small typed client on reqwest (listing
-//!   cache, ETags, rate limits). I/O.
-//! - [`gitea`]: Gitea's (and Forgejo's) pull-request API through the same kind of client
-//!   (listing cache, ETags, rate limits). I/O.
+//! - [`forge`]: what every forge client below shares on reqwest: paged listings behind one
+//!   conditional-request cache, ETags, rate limits, TLS settings, typed errors. I/O.
+//! - [`gitlab`]: GitLab's merge-request API on [`forge`]. I/O.
+//! - [`gitea`]: Gitea's (and Forgejo's) pull-request API on [`forge`]. I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
@@ -24,6 +24,7 @@
 //!   across runs.
 
 pub mod credentials;
+pub mod forge;
 pub mod git;
 pub mod gitea;
 pub mod github;
@@ -44,10 +45,11 @@ use std::{
 use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
+pub use forge::{ForgeError, ForgeHttp, ForgeStats, ForgeTls};
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
-pub use gitea::{Gitea, GiteaError};
+pub use gitea::Gitea;
 pub use github::{GitHub, GitHubAuth, GitHubError, same_api};
-pub use gitlab::{GitLab, GitLabError};
+pub use gitlab::GitLab;
 pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{
     Recorded, RecordedCommit, RecordedPlugin, RecordedPluginInput, RecordedPluginOutput, RecordedRepo,
@@ -74,12 +76,10 @@ pub enum SourceError {
     /// The GitHub API failed (not found, rate limited, HTTP error, malformed answer, ...).
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    /// The GitLab API failed (not found, rate limited, HTTP error, malformed answer, ...).
+    /// A forge's API failed (GitLab, Gitea, Bitbucket, Azure DevOps: not found, rate limited,
+    /// HTTP error, malformed answer, ...).
     #[error(transparent)]
-    GitLab(#[from] GitLabError),
-    /// The Gitea API failed (not found, rate limited, HTTP error, malformed answer, ...).
-    #[error(transparent)]
-    Gitea(#[from] GiteaError),
+    Forge(#[from] ForgeError),
     /// A Secret (token, GitHub App credentials) could not be read. Argo CD's messages.
     #[error("{0}")]
     Secret(String),
@@ -118,8 +118,7 @@ impl SourceError {
     pub fn retry_at(&self) -> Option<std::time::SystemTime> {
         match self {
             SourceError::GitHub(e) => e.retry_at(),
-            SourceError::GitLab(e) => e.retry_at(),
-            SourceError::Gitea(e) => e.retry_at(),
+            SourceError::Forge(e) => e.retry_at(),
             _ => None,
         }
     }
