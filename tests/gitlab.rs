@@ -213,7 +213,11 @@ async fn n_application_sets_over_m_polls_cost_one_request_per_page_per_poll() {
         stats.not_modified, stats.served_from_cache
     );
     assert_eq!(requests, 3 * M, "3 pages per poll, whatever N is");
-    assert_eq!(server.served_304(), 3 * (M - 1), "every poll after the first is 304s only");
+    assert_eq!(
+        server.served_304(),
+        3 * (M - 1),
+        "every poll after the first is 304s only"
+    );
     assert_eq!(stats.served_from_cache as usize, (N - 1) * M);
 }
 
