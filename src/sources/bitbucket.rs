@@ -23,9 +23,11 @@
 //!   12-character short hash: Argo CD does not ask the commit API for the full one, nor does
 //!   appset), `author.nickname`, no labels. Both read `draft` for appset's `ignoreDraft`.
 //!
-//! Why no Bitbucket crate: none of the crates on crates.io for either API is a maintained async
-//! client that exposes the status and headers this cache needs (304s, `Retry-After`), and two
-//! read-only endpoints are all that is used.
+//! Why no Bitbucket crate: `bitbucket-server-rs` (a learning project, its author says) has no
+//! pull-request listing and only bearer tokens; `bitbucket` (a 2020 alpha on hyper 0.13) is
+//! yanked; the Bitbucket Cloud crates are CLIs. None exposes the status and headers this cache
+//! needs (304s, `Retry-After`) or keeps paging on the API's host, and two read-only endpoints
+//! are all that is used.
 
 use std::{sync::Arc, time::Duration};
 
