@@ -44,7 +44,8 @@
 //!   families beside appset's own) and the HTTP request metrics layer (no I/O itself).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints. HTTP.
 //! - [`webhook`]: GitHub (`push`, `pull_request`) and GitLab (push, tag push, merge request)
-//!   webhooks → targeted refreshes. HTTP.
+//!   webhooks → targeted refreshes; the endpoint in `mod.rs`, one file per forge (parsing and
+//!   verification). HTTP.
 //! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).
