@@ -187,6 +187,9 @@ pub struct Gitea {
     timeout: Duration,
     clients: Mutex<HashMap<bool, reqwest::Client>>,
     caches: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<RepoCache>>>>,
+    /// Listings of (owner, repo), lower case, older than this instant are stale (a webhook said
+    /// the repository's pull requests changed).
+    expired: Mutex<HashMap<(String, String), Instant>>,
     requests: AtomicU64,
     not_modified: AtomicU64,
     rate_limited: AtomicU64,
@@ -269,11 +272,21 @@ impl Gitea {
             timeout: Duration::from_secs(30),
             clients: Mutex::new(HashMap::new()),
             caches: Mutex::new(HashMap::new()),
+            expired: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             not_modified: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             served_from_cache: AtomicU64::new(0),
         }
+    }
+
+    /// Forget the cached listings of `owner/repo` (any API, token or TLS setting): the next call
+    /// asks Gitea (still conditionally). A listing fetched while this runs counts as stale too.
+    pub fn expire(&self, owner: &str, repo: &str) {
+        self.expired.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (owner.to_ascii_lowercase(), repo.to_ascii_lowercase()),
+            Instant::now(),
+        );
     }
 
     /// Request counters so far.
@@ -331,10 +344,11 @@ impl Gitea {
                 "invalid Gitea API URL {api:?}: an http(s) URL is needed"
             )));
         }
+        let (key_owner, key_repo) = (owner.to_ascii_lowercase(), repo.to_ascii_lowercase());
         let key = (
             api.to_ascii_lowercase(),
-            owner.to_ascii_lowercase(),
-            repo.to_ascii_lowercase(),
+            key_owner.clone(),
+            key_repo.clone(),
             fingerprint(&query.token),
             query.insecure,
         );
@@ -356,8 +370,15 @@ impl Gitea {
                 _ => cache.blocked = None,
             }
         }
+        let expired_at = self
+            .expired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(key_owner, key_repo))
+            .copied();
         if let Some((at, result)) = &cache.result
             && at.elapsed() < self.max_age
+            && expired_at.is_none_or(|e| *at > e)
         {
             self.served_from_cache.fetch_add(1, Ordering::Relaxed);
             return Ok(result.clone());

@@ -144,6 +144,13 @@ impl Live {
         self
     }
 
+    /// Use `gitea` (shared with the webhook endpoint, which expires its cached listings) instead
+    /// of a client of its own.
+    pub fn with_gitea(mut self, gitea: Arc<Gitea>) -> Self {
+        self.gitea = gitea;
+        self
+    }
+
     /// Read Secrets with `client` (instead of the default kubeconfig).
     pub fn with_kube(mut self, client: kube::Client) -> Self {
         self.kube = Some(client);
@@ -168,6 +175,11 @@ impl Live {
     /// The GitLab client.
     pub fn gitlab(&self) -> &Arc<GitLab> {
         &self.gitlab
+    }
+
+    /// The Gitea client.
+    pub fn gitea(&self) -> &Arc<Gitea> {
+        &self.gitea
     }
 
     /// The sources of one generation run: `recorded` answers first, these live clients second.
