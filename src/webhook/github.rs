@@ -8,11 +8,12 @@
 //! `pull_request` with an action that changes what a generator generates becomes a
 //! [`Change::PullRequest`] of owner/repo on the repository's API host.
 
+use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{Change, Webhooks, host_of, push_change, templated};
+use super::{Change, Refusal, Webhooks, header, hmac_verifies, host_of, push_change, templated};
 use crate::crd::PullRequestGithub;
 
 impl Webhooks {
@@ -21,17 +22,28 @@ impl Webhooks {
         let (Some(secret), Some(sig)) = (&self.secret, signature) else {
             return false;
         };
-        let Some(tag) = sig
-            .strip_prefix("sha256=")
-            .and_then(|h| hex::decode(h.trim()).ok())
-        else {
-            return false;
-        };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&tag).is_ok()
+        sig.strip_prefix("sha256=")
+            .is_some_and(|tag| hmac_verifies(secret, body, tag))
+    }
+
+    /// A GitHub request: verified, its event (`X-GitHub-Event`).
+    pub(super) fn receive_github(&self, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {
+        if self.secret.is_none() {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "no webhook secret is configured (--webhook-secret or argocd-secret webhook.github.secret); every event is refused".into(),
+            ));
+        }
+        if !self.verify(body, header(headers, "x-hub-signature-256")) {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid X-Hub-Signature-256".into(),
+            ));
+        }
+        header(headers, "x-github-event").map(str::to_string).ok_or((
+            StatusCode::BAD_REQUEST,
+            "Unknown webhook event (no X-GitHub-Event header)".into(),
+        ))
     }
 }
 
@@ -44,14 +56,18 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// A repository as GitHub's events carry it (Gitea's, Forgejo's and Gogs's copy the shape).
 #[derive(Debug, Deserialize)]
-struct Repository {
+pub(super) struct Repository {
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     #[serde(default)]
-    owner: Option<Owner>,
+    pub(super) owner: Option<Owner>,
+    /// `owner/name`.
     #[serde(default)]
-    html_url: Option<String>,
+    pub(super) full_name: Option<String>,
+    #[serde(default)]
+    pub(super) html_url: Option<String>,
     #[serde(default)]
     clone_url: Option<String>,
     #[serde(default)]
@@ -66,11 +82,14 @@ struct Repository {
 }
 
 #[derive(Debug, Deserialize)]
-struct Owner {
+pub(super) struct Owner {
     #[serde(default)]
-    login: Option<String>,
+    pub(super) login: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// Gogs's name of the owner (Gitea sends it too).
+    #[serde(default)]
+    pub(super) username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,9 +100,9 @@ struct PushEvent {
 }
 
 #[derive(Debug, Deserialize)]
-struct PullRequestEvent {
-    action: String,
-    repository: Repository,
+pub(super) struct PullRequestEvent {
+    pub(super) action: String,
+    pub(super) repository: Repository,
 }
 
 /// The API host of a GitHub API base URL (`https://api.github.com/` when empty).
@@ -104,19 +123,23 @@ const PR_ACTIONS: &[&str] = &[
     "converted_to_draft",
 ];
 
+/// A GitHub-shaped `push` (GitHub's, and Gitea's, Forgejo's and Gogs's, which copy it); `forge`
+/// prefixes the error (`"Gitea "`, or empty for GitHub).
+pub(super) fn parse_push(forge: &str, body: &[u8]) -> Result<Change, String> {
+    let e: PushEvent =
+        serde_json::from_slice(body).map_err(|e| format!("malformed {forge}push event: {e}"))?;
+    let r = &e.repository;
+    Ok(push_change(
+        &e.ref_,
+        [&r.html_url, &r.clone_url, &r.ssh_url, &r.git_url],
+        r.default_branch.as_deref(),
+    ))
+}
+
 /// Parse a GitHub event into the change it announces (None: nothing to refresh).
 pub fn parse_event(event: &str, body: &[u8]) -> Result<Option<Change>, String> {
     match event {
-        "push" => {
-            let e: PushEvent =
-                serde_json::from_slice(body).map_err(|e| format!("malformed push event: {e}"))?;
-            let r = &e.repository;
-            Ok(Some(push_change(
-                &e.ref_,
-                [&r.html_url, &r.clone_url, &r.ssh_url, &r.git_url],
-                r.default_branch.as_deref(),
-            )))
-        }
+        "push" => parse_push("", body).map(Some),
         "pull_request" => {
             let e: PullRequestEvent =
                 serde_json::from_slice(body).map_err(|e| format!("malformed pull_request event: {e}"))?;

@@ -9,9 +9,10 @@
 //! with the numeric project id only, a `project` written as its path (`group/sub/project`)
 //! matches too.
 
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{Change, Webhooks, host_of, push_change, repo_key, same_secret, templated};
+use super::{Change, Refusal, Webhooks, header, host_of, push_change, repo_key, same_secret, templated};
 use crate::crd::PullRequestGitlab;
 
 impl Webhooks {
@@ -29,6 +30,23 @@ impl Webhooks {
             return false;
         };
         same_secret(secret, token.as_bytes())
+    }
+
+    /// A GitLab request: verified, its event (`X-Gitlab-Event`).
+    pub(super) fn receive_gitlab(&self, event: &str, headers: &HeaderMap) -> Result<String, Refusal> {
+        if self.gitlab_secret.get().is_none() {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "no GitLab webhook secret is configured (--webhook-gitlab-secret or argocd-secret webhook.gitlab.secret); every GitLab event is refused".into(),
+            ));
+        }
+        if !self.verify_gitlab(header(headers, "x-gitlab-token")) {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid X-Gitlab-Token".into(),
+            ));
+        }
+        Ok(event.to_string())
     }
 }
 

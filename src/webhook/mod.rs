@@ -10,7 +10,19 @@
 //! its cached listing, so the refresh asks the forge). As in Argo CD, every accepted event also
 //! refreshes the sets that use a plugin generator (a plugin may read anything).
 //!
-//! One file per forge, pure (parsing and verification): `github.rs`, `gitlab.rs`.
+//! One file per forge, pure (parsing and verification): `github.rs`, `gitlab.rs`, `gitea.rs`
+//! (Gitea, Forgejo, Gogs), `bitbucket.rs` (Server and Cloud), `azure.rs` (Azure DevOps). The
+//! endpoint asks them in this order: Azure DevOps (`X-Vss-ActivityId`), Gitea (whose requests
+//! carry GitHub's headers too), GitLab, Bitbucket (`X-Event-Key`), else GitHub.
+//!
+//! Expiring cached listings: GitHub, GitLab and Gitea clients are the endpoint's own (the
+//! controller's sources share them). A pull-request source of another forge joins with one
+//! [`Webhooks::on_pull_request`] call where the controller builds its sources; the callback gets
+//! the repository key of [`Change::RepoPullRequest`] on every accepted pull-request event of that
+//! forge, and of every repository a set with Argo CD's refresh annotation watches
+//! ([`watched_repositories`], [`Webhooks::expire_registered`]). The generator specs of those
+//! forges are read as JSON with Argo CD's field names ([`Watched`]), so they keep working when the
+//! CRD types them.
 //!
 //! Differences from Argo CD (§3.12 of docs/argo-appset-spec.md): a bad signature is 401 (Argo CD:
 //! 400); on the leader the refresh is an in-process trigger rather than an annotation patch per
@@ -20,7 +32,7 @@
 //! change what `ignoreDraft` and title-based templates generate).
 
 use std::sync::{
-    Arc, Mutex, OnceLock,
+    Arc, Mutex, OnceLock, RwLock,
     atomic::{AtomicU64, Ordering},
 };
 
@@ -42,14 +54,73 @@ use tokio::sync::mpsc;
 use crate::{
     crd::{ApplicationSet, ApplicationSetGenerator},
     generators::GeneratorSpec,
-    sources::{GitHub, GitLab},
+    sources::{GitHub, GitLab, Gitea},
 };
 
+mod azure;
+mod bitbucket;
+mod gitea;
 mod github;
 mod gitlab;
 
+pub use azure::parse_azure_event;
+pub use bitbucket::{parse_bitbucket_cloud_event, parse_bitbucket_server_event};
+pub use gitea::{parse_gitea_event, sign_hex};
 pub use github::{parse_event, sign};
 pub use gitlab::parse_gitlab_event;
+
+/// A forge whose webhooks `/api/webhook` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Forge {
+    /// GitHub and GitHub Enterprise (`X-GitHub-Event`).
+    GitHub,
+    /// GitLab (`X-Gitlab-Event`).
+    GitLab,
+    /// Gitea, Forgejo and Gogs (`X-Gitea-Event`, `X-Forgejo-Event`, `X-Gogs-Event`).
+    Gitea,
+    /// Bitbucket Server and Data Center (`X-Event-Key` without `X-Hook-UUID`).
+    BitbucketServer,
+    /// Bitbucket Cloud (`X-Event-Key` with `X-Hook-UUID`).
+    BitbucketCloud,
+    /// Azure DevOps service hooks (`X-Vss-ActivityId`; the event is the body's `eventType`).
+    AzureDevOps,
+}
+
+impl Forge {
+    /// The forge's name in answers and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forge::GitHub => "GitHub",
+            Forge::GitLab => "GitLab",
+            Forge::Gitea => "Gitea",
+            Forge::BitbucketServer => "Bitbucket Server",
+            Forge::BitbucketCloud => "Bitbucket Cloud",
+            Forge::AzureDevOps => "Azure DevOps",
+        }
+    }
+}
+
+/// Expires a forge's cached pull-request listings of one repository, given its key (the `repo`
+/// of [`Change::RepoPullRequest`]: `project/repo` on Bitbucket Server, `owner/repo` on Bitbucket
+/// Cloud, `organization/project/repo` on Azure DevOps; lower case).
+pub type ExpireListing = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A refusal: the status and the message the sender sees.
+type Refusal = (StatusCode, String);
+
+/// The header `name` of a request, when it is text.
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Err(401)` saying that `what` is not configured (`how`), so every event of that forge is
+/// refused.
+fn unconfigured(what: &str, how: &str) -> Refusal {
+    (
+        StatusCode::UNAUTHORIZED,
+        format!("no {what} is configured ({how}); every such event is refused"),
+    )
+}
 
 /// GitHub's largest webhook payload (25 MB).
 const MAX_PAYLOAD: usize = 25 << 20;
@@ -61,6 +132,19 @@ pub struct Webhooks {
     gitlab_secret: OnceLock<Vec<u8>>,
     github: Arc<GitHub>,
     gitlab: Arc<GitLab>,
+    gitea: Arc<Gitea>,
+    /// Gitea's, Forgejo's and Gogs's HMAC secret (`webhook.gitea.secret`, `webhook.gogs.secret`).
+    gitea_secret: OnceLock<Vec<u8>>,
+    /// Bitbucket Server's HMAC secret (`webhook.bitbucketserver.secret`).
+    bitbucket_server_secret: OnceLock<Vec<u8>>,
+    /// Bitbucket Cloud's webhook UUID (`webhook.bitbucket.uuid`).
+    bitbucket_uuid: OnceLock<Vec<u8>>,
+    /// Bitbucket Cloud's HMAC secret (`webhook.bitbucket.secret`).
+    bitbucket_secret: OnceLock<Vec<u8>>,
+    /// Azure DevOps basic authentication: (username, password).
+    azure_devops_auth: OnceLock<(Vec<u8>, Vec<u8>)>,
+    /// Listing expiries registered per forge ([`Webhooks::on_pull_request`]).
+    expirers: RwLock<Vec<(Forge, ExpireListing)>>,
     sets: OnceLock<Store<ApplicationSet>>,
     standby: OnceLock<(kube::Client, crate::namespaces::Namespaces)>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
@@ -108,6 +192,13 @@ impl Webhooks {
             secret: secret.filter(|s| !s.is_empty()),
             gitlab_secret: OnceLock::new(),
             gitlab: Arc::new(GitLab::new(github.max_age())),
+            gitea: Arc::new(Gitea::new(github.max_age())),
+            gitea_secret: OnceLock::new(),
+            bitbucket_server_secret: OnceLock::new(),
+            bitbucket_uuid: OnceLock::new(),
+            bitbucket_secret: OnceLock::new(),
+            azure_devops_auth: OnceLock::new(),
+            expirers: RwLock::new(Vec::new()),
             github,
             sets: OnceLock::new(),
             standby: OnceLock::new(),
@@ -129,6 +220,61 @@ impl Webhooks {
     /// controller's: see [`crate::sources::Live::with_gitlab`]).
     pub fn gitlab(&self) -> &Arc<GitLab> {
         &self.gitlab
+    }
+
+    /// The Gitea client whose pull-request listings a Gitea `pull_request` event expires (the
+    /// controller's: see [`crate::sources::Live::with_gitea`]).
+    pub fn gitea(&self) -> &Arc<Gitea> {
+        &self.gitea
+    }
+
+    /// Have `expire` called with the repository key of every accepted pull-request event of
+    /// `forge` (and, through [`Webhooks::expire_registered`], of the repositories a set with
+    /// Argo CD's refresh annotation watches), so that the refresh asks the forge instead of a
+    /// cached listing. This is how a pull-request source with a cache joins the webhooks: one
+    /// line where the controller builds its sources, e.g.
+    /// `hooks.on_pull_request(Forge::BitbucketServer, move |repo| client.expire(repo))`.
+    /// GitHub, GitLab and Gitea need none: their clients are the endpoint's own.
+    pub fn on_pull_request(&self, forge: Forge, expire: impl Fn(&str) + Send + Sync + 'static) {
+        self.expirers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((forge, Arc::new(expire)));
+    }
+
+    /// Expire `forge`'s cached pull-request listings of `repo` (a key as [`ExpireListing`] and
+    /// [`Change::listings`] give it): the endpoint's GitHub, GitLab or Gitea client, and every
+    /// expiry registered for `forge`.
+    pub fn expire(&self, forge: Forge, repo: &str) {
+        match forge {
+            Forge::GitHub | Forge::Gitea => {
+                if let Some((owner, name)) = repo.split_once('/') {
+                    if forge == Forge::GitHub {
+                        self.github.expire(owner, name);
+                    } else {
+                        self.gitea.expire(owner, name);
+                    }
+                }
+            }
+            Forge::GitLab => self.gitlab.expire(repo),
+            _ => {}
+        }
+        self.expire_registered(forge, repo);
+    }
+
+    /// Call only the expiries registered for `forge` with `repo`.
+    pub fn expire_registered(&self, forge: Forge, repo: &str) {
+        let expirers: Vec<ExpireListing> = self
+            .expirers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(f, _)| *f == forge)
+            .map(|(_, e)| e.clone())
+            .collect();
+        for expire in expirers {
+            expire(repo);
+        }
     }
 
     /// Counters.
@@ -159,6 +305,19 @@ impl Webhooks {
     pub fn standby_via(&self, client: kube::Client, namespaces: crate::namespaces::Namespaces) {
         let _ = self.standby.set((client, namespaces));
     }
+}
+
+/// Whether `tag` (hex, surrounding whitespace ignored) is the HMAC-SHA256 of `body` under
+/// `secret` (constant time).
+fn hmac_verifies(secret: &[u8], body: &[u8], tag: &str) -> bool {
+    let Ok(tag) = hex::decode(tag.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&tag).is_ok()
 }
 
 /// Whether `given` is `secret` (constant time whatever the lengths: HMACs of both under a fixed
@@ -207,6 +366,133 @@ pub enum Change {
         /// Lower-case repository.
         repo: String,
     },
+    /// A pull request of a repository on Gitea, Bitbucket Server, Bitbucket Cloud or Azure
+    /// DevOps changed.
+    RepoPullRequest {
+        /// Which forge.
+        forge: Forge,
+        /// Lower-case host the repository is served from (Azure DevOps: `dev.azure.com` for
+        /// `*.visualstudio.com` too); empty when the event does not say (Bitbucket Cloud).
+        host: String,
+        /// The repository as the forge's pull-request generator names it, lower case:
+        /// `owner/repo` (Gitea, Bitbucket Cloud), `project/repo` (Bitbucket Server: project key,
+        /// repository slug), `organization/project/repo` (Azure DevOps; the organization empty
+        /// when the repository URL does not tell it).
+        repo: String,
+    },
+    /// Several changes in one event (a push of several branches or tags).
+    Several(Vec<Change>),
+}
+
+impl Change {
+    /// The cached pull-request listings this change makes stale: (forge, repository key as
+    /// [`Webhooks::expire`] takes it).
+    pub fn listings(&self) -> Vec<(Forge, String)> {
+        match self {
+            Change::Push { .. } => Vec::new(),
+            Change::PullRequest { owner, repo, .. } => vec![(Forge::GitHub, format!("{owner}/{repo}"))],
+            // A generator names its project by id or by path: both listings go.
+            Change::MergeRequest {
+                project_id,
+                project_path,
+                ..
+            } => [project_id, project_path]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| (Forge::GitLab, p.clone()))
+                .collect(),
+            Change::RepoPullRequest { forge, repo, .. } => vec![(*forge, repo.clone())],
+            Change::Several(changes) => changes.iter().flat_map(Change::listings).collect(),
+        }
+    }
+}
+
+/// A repository a pull-request generator of Gitea, Bitbucket Server, Bitbucket Cloud or Azure
+/// DevOps watches, as a [`Change::RepoPullRequest`] names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// Which forge.
+    pub forge: Forge,
+    /// Lower-case host of the generator's API (empty: templated or not given, any host).
+    pub host: String,
+    /// The key's parts as written (`owner`, `repo`; `project`, `repo`; `organization`,
+    /// `project`, `repo`).
+    pub parts: Vec<String>,
+}
+
+impl Watched {
+    /// Whether `change` is a pull-request change of this repository: same forge, same host when
+    /// both are known, each part equal ignoring case (as the forges compare names), templated
+    /// or unknown (empty) parts matching anything.
+    pub fn matches(&self, change: &Change) -> bool {
+        let Change::RepoPullRequest { forge, host, repo } = change else {
+            return false;
+        };
+        let parts: Vec<&str> = repo.split('/').collect();
+        *forge == self.forge
+            && (self.host.is_empty() || host.is_empty() || self.host == *host)
+            && parts.len() == self.parts.len()
+            && self.parts.iter().zip(parts).all(|(want, got)| {
+                let want = want.trim();
+                want.is_empty() || got.is_empty() || templated(want) || want.eq_ignore_ascii_case(got)
+            })
+    }
+
+    /// The key of the repository ([`ExpireListing`]), unless a part is templated.
+    pub fn key(&self) -> Option<String> {
+        (!self.parts.iter().any(|p| templated(p))).then(|| {
+            self.parts
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+}
+
+/// A forge's pull-request generator spec as JSON: the raw object the CRD keeps for Bitbucket and
+/// Azure DevOps today, and what a typed spec serializes to later (Argo CD's field names), so this
+/// reads both.
+fn spec_json(spec: &impl serde::Serialize) -> Option<serde_json::Value> {
+    serde_json::to_value(spec)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// The string field `name` of a JSON spec (empty when absent or not a string).
+fn field<'a>(spec: &'a serde_json::Value, name: &str) -> &'a str {
+    spec.get(name)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The repositories a pull-request generator of Gitea, Bitbucket Server, Bitbucket Cloud or Azure
+/// DevOps watches.
+fn watched(p: &crate::crd::PullRequestGenerator) -> Vec<Watched> {
+    [
+        gitea::watched(p),
+        bitbucket::watched_server(p),
+        bitbucket::watched_cloud(p),
+        azure::watched(p),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The repositories whose pull-request listings Argo CD's refresh annotation on `set` expires,
+/// for the forges of [`Watched`] (Gitea, Bitbucket Server and Cloud, Azure DevOps): (forge, key).
+/// Templated ones are left out (their listings age out).
+pub fn watched_repositories(set: &ApplicationSet) -> Vec<(Forge, String)> {
+    GeneratorSpec::all_in(&set.spec.generators)
+        .iter()
+        .filter_map(|k| match k {
+            GeneratorSpec::PullRequest(p) => Some(watched(p)),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|w| Some((w.forge, w.key()?)))
+        .collect()
 }
 
 /// A repository URL reduced to `host/path`, lower case, without scheme, user, port, `.git` or
@@ -263,6 +549,9 @@ fn templated(s: &str) -> bool {
 }
 
 fn git_matches(repo_url: &str, revision: &str, change: &Change) -> bool {
+    if let Change::Several(changes) = change {
+        return changes.iter().any(|c| git_matches(repo_url, revision, c));
+    }
     let Change::Push {
         repos,
         revision: pushed,
@@ -293,6 +582,10 @@ fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
         GeneratorSpec::PullRequest(p) => {
             p.github.as_ref().is_some_and(|gh| github::watches(gh, change))
                 || p.gitlab.as_ref().is_some_and(|gl| gitlab::watches(gl, change))
+                || watched(p).iter().any(|w| match change {
+                    Change::Several(changes) => changes.iter().any(|c| w.matches(c)),
+                    c => w.matches(c),
+                })
         }
         // Argo CD's shouldRefreshPluginGenerator: a plugin may read anything, so every event
         // refreshes the sets that use one.
@@ -312,56 +605,59 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Which forge sent the request, verified the forge's way: (forge, event name).
+fn receive(hooks: &Webhooks, headers: &HeaderMap, body: &[u8]) -> Result<(Forge, String), Refusal> {
+    // Gitea and Forgejo send GitHub's and Gogs's headers too: they are told apart first, as Argo
+    // CD does; Azure DevOps by its activity id.
+    if header(headers, "x-vss-activityid").is_some() {
+        return Ok((Forge::AzureDevOps, hooks.receive_azure(headers, body)?));
+    }
+    if let Some(event) = gitea::event(headers) {
+        return Ok((Forge::Gitea, hooks.receive_gitea(event, headers, body)?));
+    }
+    if let Some(event) = header(headers, "x-gitlab-event") {
+        return Ok((Forge::GitLab, hooks.receive_gitlab(event, headers)?));
+    }
+    if let Some(event) = header(headers, "x-event-key") {
+        return hooks.receive_bitbucket(event, headers, body);
+    }
+    Ok((Forge::GitHub, hooks.receive_github(headers, body)?))
+}
+
+/// The change `event` of `forge` announces (None: nothing to refresh).
+fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Option<Change>, String> {
+    match forge {
+        Forge::GitHub => parse_event(event, body),
+        Forge::GitLab => parse_gitlab_event(event, body),
+        Forge::Gitea => parse_gitea_event(event, body),
+        Forge::BitbucketServer => parse_bitbucket_server_event(event, body),
+        Forge::BitbucketCloud => parse_bitbucket_cloud_event(event, body),
+        Forge::AzureDevOps => parse_azure_event(event, body),
+    }
+}
+
 async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let reject = |status: StatusCode, message: &str| {
         hooks.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(%status, message, "webhook refused");
         answer(status, json!({"error": message}))
     };
-    let (event, parsed) = if let Some(event) = header("x-gitlab-event") {
-        if hooks.gitlab_secret.get().is_none() {
-            return reject(
-                StatusCode::UNAUTHORIZED,
-                "no GitLab webhook secret is configured (--webhook-gitlab-secret or argocd-secret webhook.gitlab.secret); every GitLab event is refused",
-            );
-        }
-        if !hooks.verify_gitlab(header("x-gitlab-token")) {
-            return reject(StatusCode::UNAUTHORIZED, "missing or invalid X-Gitlab-Token");
-        }
-        (
-            event,
-            parse_gitlab_event as fn(&str, &[u8]) -> Result<Option<Change>, String>,
-        )
-    } else {
-        if hooks.secret.is_none() {
-            return reject(
-                StatusCode::UNAUTHORIZED,
-                "no webhook secret is configured (--webhook-secret or argocd-secret webhook.github.secret); every event is refused",
-            );
-        }
-        if !hooks.verify(&body, header("x-hub-signature-256")) {
-            return reject(StatusCode::UNAUTHORIZED, "missing or invalid X-Hub-Signature-256");
-        }
-        let Some(event) = header("x-github-event") else {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "Unknown webhook event (no X-GitHub-Event header)",
-            );
-        };
-        (
-            event,
-            parse_event as fn(&str, &[u8]) -> Result<Option<Change>, String>,
-        )
+    let (forge, event) = match receive(&hooks, &headers, &body) {
+        Ok(received) => received,
+        Err((status, message)) => return reject(status, &message),
     };
+    let event = event.as_str();
     // The semaphore is never closed; were it, the event is processed anyway.
     let _slot = hooks.parallelism.acquire().await.ok();
-    let change = match parsed(event, &body) {
+    let change = match parse(forge, event, &body) {
         Ok(c) => c,
         Err(message) => return reject(StatusCode::BAD_REQUEST, &message),
     };
     hooks.accepted.fetch_add(1, Ordering::Relaxed);
-    if event == "ping" {
+    if matches!(
+        (forge, event),
+        (Forge::GitHub, "ping") | (Forge::BitbucketServer, "diagnostics:ping")
+    ) {
         return answer(StatusCode::OK, json!({"pong": true}));
     }
     let Some(change) = change else {
@@ -390,19 +686,8 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
             ),
         };
     };
-    match &change {
-        Change::PullRequest { owner, repo, .. } => hooks.github.expire(owner, repo),
-        Change::MergeRequest {
-            project_id,
-            project_path,
-            ..
-        } => {
-            // A generator names its project by id or by path: both listings go.
-            for p in [project_id, project_path].into_iter().filter(|p| !p.is_empty()) {
-                hooks.gitlab.expire(p);
-            }
-        }
-        Change::Push { .. } => {}
+    for (forge, repo) in change.listings() {
+        hooks.expire(forge, &repo);
     }
     let mut refreshed = Vec::new();
     for set in sets.state() {
@@ -415,7 +700,12 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
     hooks
         .refreshes
         .fetch_add(refreshed.len() as u64, Ordering::Relaxed);
-    tracing::info!(event, refreshed = refreshed.len(), "webhook");
+    tracing::info!(
+        forge = forge.name(),
+        event,
+        refreshed = refreshed.len(),
+        "webhook"
+    );
     answer(StatusCode::OK, json!({"refreshed": refreshed}))
 }
 
@@ -501,6 +791,20 @@ mod tests {
         .unwrap()
     }
 
+    /// For each (repoURL, revision, refreshed): whether `change` refreshes a git directories
+    /// generator reading that repository at that revision.
+    pub(super) fn assert_git_refreshes(change: &Change, rows: &[(&str, &str, bool)]) {
+        for (url, revision, refreshed) in rows {
+            let s =
+                set(json!([{"git": {"repoURL": url, "revision": revision, "directories": [{"path": "*"}]}}]));
+            assert_eq!(
+                affects(&s, change),
+                *refreshed,
+                "{url} at {revision:?}: {change:?}"
+            );
+        }
+    }
+
     /// A payload of `forge`'s corpus (tests/fixtures/webhooks/<forge>/<name>).
     pub(super) fn fixture(forge: &str, name: &str) -> Vec<u8> {
         std::fs::read(
@@ -526,6 +830,120 @@ mod tests {
             assert_eq!(repo_key(url), "github.com/org/repo", "{url}");
         }
         assert_ne!(repo_key("https://github.com/org/repo2"), "github.com/org/repo");
+    }
+
+    #[test]
+    fn registered_expiries_get_the_repository_key_of_their_forge_only() {
+        let hooks = Webhooks::new(None, Arc::new(GitHub::new(None, std::time::Duration::ZERO)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for forge in [Forge::BitbucketServer, Forge::AzureDevOps] {
+            let seen = seen.clone();
+            hooks.on_pull_request(forge, move |repo| {
+                seen.lock().unwrap().push((forge, repo.to_string()));
+            });
+        }
+        let change = Change::RepoPullRequest {
+            forge: Forge::BitbucketServer,
+            host: "bitbucket.example.com".into(),
+            repo: "plat/gitops".into(),
+        };
+        for (forge, repo) in change.listings() {
+            hooks.expire(forge, &repo);
+        }
+        hooks.expire(Forge::BitbucketCloud, "ws/repo");
+        hooks.expire_registered(Forge::AzureDevOps, "contoso/platform/gitops");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (Forge::BitbucketServer, "plat/gitops".to_string()),
+                (Forge::AzureDevOps, "contoso/platform/gitops".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_refresh_annotation_expires_the_listings_each_generator_watches() {
+        let s = set(json!([
+            {"pullRequest": {"bitbucketServer": {"project": "PLAT", "repo": "GitOps", "api": "https://bb.example.com"}}},
+            {"pullRequest": {"bitbucket": {"owner": "ws", "repo": "{{repo}}"}}},
+            {"matrix": {"generators": [
+                {"list": {"elements": [{"a": "1"}]}},
+                {"pullRequest": {"azuredevops": {"organization": "Contoso", "project": "Platform", "repo": "gitops"}}}]}},
+            {"pullRequest": {"gitea": {"owner": "Platform", "repo": "GitOps", "api": "https://gitea.example.com"}}},
+            {"pullRequest": {"github": {"owner": "o", "repo": "r"}}}
+        ]));
+        assert_eq!(
+            watched_repositories(&s),
+            [
+                (Forge::BitbucketServer, "plat/gitops".to_string()),
+                (Forge::AzureDevOps, "contoso/platform/gitops".to_string()),
+                (Forge::Gitea, "platform/gitops".to_string()),
+            ],
+            "templated ones left out; GitHub and GitLab have their own lists"
+        );
+    }
+
+    /// Hostile bodies (truncated, wrong types, deep nesting, binary) to every parser under every
+    /// event it reads: an error or nothing, never a panic.
+    #[test]
+    fn no_parser_panics_on_hostile_input() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let mut bodies: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"null".to_vec(),
+            b"{\"ref\": null, \"repository\": []}".to_vec(),
+            b"{\"resource\": {\"refUpdates\": [{\"name\": 7}]}}".to_vec(),
+            b"{\"push\": {\"changes\": [{\"new\": null, \"old\": null}]}, \"repository\": {}}".to_vec(),
+            b"{\"changes\": [{}], \"repository\": {\"links\": {\"clone\": [{}]}}}".to_vec(),
+            deep.into_bytes(),
+            (0..=255u8).collect(),
+        ];
+        for forge in [
+            "gitea",
+            "bitbucket-server",
+            "bitbucket-cloud",
+            "azuredevops",
+            "gitlab",
+        ] {
+            for entry in std::fs::read_dir(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/webhooks")
+                    .join(forge),
+            )
+            .unwrap()
+            {
+                let body = std::fs::read(entry.unwrap().path()).unwrap();
+                // Every prefix cut at a few places: truncated deliveries.
+                for cut in [1, body.len() / 3, body.len() / 2, body.len() - 1] {
+                    bodies.push(body[..cut].to_vec());
+                }
+            }
+        }
+        let events: &[(Forge, &[&str])] = &[
+            (Forge::GitHub, &["push", "pull_request", "ping"]),
+            (
+                Forge::GitLab,
+                &["Push Hook", "Tag Push Hook", "Merge Request Hook", "System Hook"],
+            ),
+            (Forge::Gitea, &["push", "pull_request"]),
+            (
+                Forge::BitbucketServer,
+                &["repo:refs_changed", "pr:opened", "pr:deleted"],
+            ),
+            (Forge::BitbucketCloud, &["repo:push", "pullrequest:created"]),
+            (Forge::AzureDevOps, &["git.push", "git.pullrequest.updated"]),
+        ];
+        let plugin =
+            set(json!([{"git": {"repoURL": "https://x/y", "revision": "HEAD", "files": [{"path": "a"}]}}]));
+        for body in &bodies {
+            for (forge, names) in events {
+                for event in *names {
+                    if let Ok(Some(change)) = parse(*forge, event, body) {
+                        let _ = affects(&plugin, &change);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
