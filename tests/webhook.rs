@@ -945,3 +945,56 @@ async fn every_forge_s_pull_request_event_refreshes_the_set_watching_that_reposi
         assert!(answer["error"].as_str().unwrap().starts_with("no "), "{answer}");
     }
 }
+
+/// A Gitea `pull_request` event expires the controller's cached listing: the new pull request's
+/// preview appears within seconds, though the generator polls hourly and listings are reused for
+/// 30 s; an event of another repository refreshes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitea_pull_request_event_brings_the_new_pull_request_at_once() {
+    use harness::gitea_server::{Server, pull};
+    let ns = "webhook-gitea-pr";
+    let gitea = Server::start().await;
+    gitea.add_repo("platform/gitops", vec![pull(1, "feat-a", "main", &[], "open")]);
+    let world = World::start(ns, all_forges_hooks()).await;
+    let (client, port) = (world.client.clone(), world.port);
+    create_set(
+        &client,
+        ns,
+        "previews",
+        json!({"pullRequest": {"gitea": {"owner": "platform", "repo": "gitops", "api": gitea.base}, "requeueAfterSeconds": 3600}}),
+        "preview-{{number}}",
+        &["preview-1"],
+    )
+    .await;
+    gitea.edit_pulls("platform/gitops", |p| {
+        p.push(pull(2, "feat-b", "main", &[], "open"))
+    });
+    let event = |full_name: &str| {
+        let mut p = fixture("gitea", "pull_request_opened.json");
+        let (owner, name) = full_name.split_once('/').unwrap();
+        p["repository"]["owner"]["login"] = json!(owner);
+        p["repository"]["name"] = json!(name);
+        p["repository"]["html_url"] = json!(format!("{}/{full_name}", gitea.base));
+        deliver::gitea("pull_request", &p)
+    };
+    let (headers, body) = event("platform/other");
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([])),
+        "{answer}"
+    );
+    let (headers, body) = event("platform/gitops");
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([format!("{ns}/previews")])),
+        "{answer}"
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == ["preview-1", "preview-2"]
+    })
+    .await
+    .expect("the new pull request's preview within seconds of the webhook");
+    world.stop();
+}
