@@ -43,8 +43,9 @@
 //! - [`metrics`]: the Prometheus registry (Argo CD's `argocd_appset_*` and `argocd_github_api_*`
 //!   families beside appset's own) and the HTTP request metrics layer (no I/O itself).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints. HTTP.
-//! - [`webhook`]: GitHub (`push`, `pull_request`) and GitLab (push, tag push, merge request)
-//!   webhooks → targeted refreshes. HTTP.
+//! - [`webhook`]: webhooks of GitHub, GitLab, Gitea/Forgejo, Bitbucket Server and Cloud, Azure
+//!   DevOps (pushes, pull and merge requests) → targeted refreshes and expired pull-request
+//!   listings; the endpoint in `mod.rs`, one file per forge (parsing and verification). HTTP.
 //! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).

@@ -153,6 +153,13 @@ impl Live {
         self
     }
 
+    /// Use `gitea` (shared with the webhook endpoint, which expires its cached listings) instead
+    /// of a client of its own.
+    pub fn with_gitea(mut self, gitea: Arc<Gitea>) -> Self {
+        self.gitea = gitea;
+        self
+    }
+
     /// Read Secrets with `client` (instead of the default kubeconfig).
     pub fn with_kube(mut self, client: kube::Client) -> Self {
         self.kube = Some(client);
@@ -177,6 +184,16 @@ impl Live {
     /// The GitLab client.
     pub fn gitlab(&self) -> &Arc<GitLab> {
         &self.gitlab
+    }
+
+    /// The Gitea client.
+    pub fn gitea(&self) -> &Arc<Gitea> {
+        &self.gitea
+    }
+
+    /// The Bitbucket (Server and Cloud) client.
+    pub fn bitbucket(&self) -> &Arc<Bitbucket> {
+        &self.bitbucket
     }
 
     /// The sources of one generation run: `recorded` answers first, these live clients second.
