@@ -118,8 +118,9 @@ struct RenderArgs {
     #[arg(long, value_name = "FILE", env = "APPSET_CLUSTERS")]
     clusters: Option<PathBuf>,
 
-    /// Pull requests for the pull-request generator: a YAML map `owner/repo` → list of
-    /// `{number, title, branch, targetBranch, headSha, labels, author, draft}`.
+    /// Pull requests for the pull-request generator: a YAML map `owner/repo` (GitLab: the
+    /// project; Azure DevOps: `organization/project/repo`) → list of `{number, title, branch,
+    /// targetBranch, headSha, labels, author, draft}`.
     #[arg(long = "pull-requests", value_name = "FILE", env = "APPSET_PULL_REQUESTS")]
     pull_requests: Option<PathBuf>,
 
@@ -141,7 +142,8 @@ struct RenderArgs {
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
 
-    /// Read nothing live: no git fetch, no Kubernetes API, no GitHub API. Git repositories,
+    /// Read nothing live: no git fetch, no Kubernetes API, no forge API (GitHub, GitLab, Gitea,
+    /// Azure DevOps). Git repositories,
     /// cluster Secrets and pull requests come only from the file's recorded inputs, `--repo`,
     /// `--clusters` and `--pull-requests`; any other read fails, naming what to record or pass.
     /// For CI previews that must not depend on the network.
@@ -1060,8 +1062,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             config.github,
             config.gitlab,
             config.gitea,
+            config.azure_devops,
             config.plugins,
-        ) = (false, false, false, false, false, false);
+        ) = (false, false, false, false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
@@ -1243,6 +1246,8 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     live.plugins = false;
     // Nor does it ask Gitea: a Gitea generator's `api` is always the request's choice.
     live.gitea = false;
+    // Azure DevOps only at https://dev.azure.com: another `api` would be the request's choice.
+    live.azure_devops_custom_api = false;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {

@@ -1,22 +1,26 @@
-//! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea) or
-//! merge request (GitLab).
+//! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea, Azure
+//! DevOps) or merge request (GitLab).
 //!
 //! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
 //! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
-//! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
-//! `excludeLabels`), so must Gitea's (checked here, as Argo CD's Gitea client does), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
-//! in the nested modes.
+//! regexes); GitHub's and Azure DevOps's `labels` must all be present (checked here; appset adds
+//! `ignoreDraft` and `excludeLabels` to both), so must Gitea's (checked here, as Argo CD's Gitea
+//! client does), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are
+//! Argo CD's, in both modes; `labels` only in the nested modes.
 
 use regex::Regex;
 use serde_json::Value;
 
 use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
-    crd::{PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab},
+    crd::{
+        PullRequestAzureDevOps, PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub,
+        PullRequestGitlab,
+    },
     params::{ParamMode, Params},
     sources::{
-        ForgeError, GitHubError, GitHubPullRequestQuery, GitLabMergeRequestQuery, GiteaPullRequestQuery,
-        PullRequest, PullRequestQuery, SourceError,
+        AzureDevOpsPullRequestQuery, ForgeError, GitHubError, GitHubPullRequestQuery,
+        GitLabMergeRequestQuery, GiteaPullRequestQuery, PullRequest, PullRequestQuery, SourceError,
     },
     text,
 };
@@ -95,17 +99,25 @@ pub async fn generate(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let provider = match (&g.github, &g.gitlab, &g.gitea, unsupported_provider(g)) {
-        (Some(gh), _, _, _) => Provider::GitHub(gh),
-        (None, Some(gl), _, _) => Provider::GitLab(gl),
-        (None, None, Some(gt), _) => Provider::Gitea(gt),
-        (None, None, None, Some(p)) => {
+    // Argo CD's order: github, gitlab, gitea, bitbucketServer, bitbucket, azuredevops.
+    let provider = match (
+        &g.github,
+        &g.gitlab,
+        &g.gitea,
+        unsupported_provider(g),
+        &g.azuredevops,
+    ) {
+        (Some(gh), ..) => Provider::GitHub(gh),
+        (None, Some(gl), ..) => Provider::GitLab(gl),
+        (None, None, Some(gt), ..) => Provider::Gitea(gt),
+        (None, None, None, Some(p), _) => {
             return Err(GenerateError::invalid(
                 path,
                 format!("the {p} pull request provider is not supported by appset yet"),
             ));
         }
-        (None, None, None, None) => {
+        (None, None, None, None, Some(az)) => Provider::AzureDevOps(az),
+        (None, None, None, None, None) => {
             return Err(GenerateError::invalid(
                 path,
                 "no Pull Request provider implementation configured",
@@ -116,6 +128,7 @@ pub async fn generate(
         Provider::GitHub(gh) => ("github", gh.api.trim()),
         Provider::GitLab(gl) => ("gitlab", gl.api.trim()),
         Provider::Gitea(gt) => ("gitea", gt.api.trim()),
+        Provider::AzureDevOps(az) => ("azuredevops", az.api.trim()),
     };
     // Argo CD's checks, before any credential is read or any request sent.
     if !ctx.scm.enabled {
@@ -173,6 +186,14 @@ pub async fn generate(
             token_ref_strict: ctx.scm.token_ref_strict,
             insecure: gt.insecure,
         }),
+        Provider::AzureDevOps(az) => PullRequestQuery::AzureDevOps(AzureDevOpsPullRequestQuery {
+            api: az.api.clone(),
+            organization: az.organization.clone(),
+            project: az.project.clone(),
+            repo: az.repo.clone(),
+            token_ref: az.token_ref.as_ref().map(|t| in_set_ns(&t.secret_name, &t.key)),
+            token_ref_strict: ctx.scm.token_ref_strict,
+        }),
     };
     let prs = match ctx.sources.pull_requests(&query).await {
         Ok(prs) => prs,
@@ -186,11 +207,9 @@ pub async fn generate(
     let mut out = Vec::new();
     for pr in prs {
         let keep = match provider {
-            Provider::GitHub(gh) => {
-                gh.labels.iter().all(|l| pr.labels.contains(l))
-                    && !(gh.ignore_draft && pr.draft)
-                    && !gh.exclude_labels.iter().any(|l| pr.labels.contains(l))
-            }
+            Provider::GitHub(gh) => labelled(&pr, &gh.labels, gh.ignore_draft, &gh.exclude_labels),
+            // Argo CD's Azure DevOps client: every label must be present.
+            Provider::AzureDevOps(az) => labelled(&pr, &az.labels, az.ignore_draft, &az.exclude_labels),
             // GitLab filters labels (and state) on the server.
             Provider::GitLab(_) => true,
             // Argo CD's Gitea client: every label must be present.
@@ -210,13 +229,21 @@ enum Provider<'a> {
     GitHub(&'a PullRequestGithub),
     GitLab(&'a PullRequestGitlab),
     Gitea(&'a PullRequestGitea),
+    AzureDevOps(&'a PullRequestAzureDevOps),
+}
+
+/// Whether a pull request carries every label of `labels` (Argo CD), is not a draft when
+/// `ignore_draft`, and carries none of `exclude_labels` (appset's extensions).
+fn labelled(pr: &PullRequest, labels: &[String], ignore_draft: bool, exclude_labels: &[String]) -> bool {
+    labels.iter().all(|l| pr.labels.contains(l))
+        && !(ignore_draft && pr.draft)
+        && !exclude_labels.iter().any(|l| pr.labels.contains(l))
 }
 
 fn unsupported_provider(g: &PullRequestGenerator) -> Option<&'static str> {
     [
         ("bitbucketServer", g.bitbucket_server.is_some()),
         ("bitbucket", g.bitbucket.is_some()),
-        ("azuredevops", g.azuredevops.is_some()),
     ]
     .into_iter()
     .find_map(|(n, set)| set.then_some(n))

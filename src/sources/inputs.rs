@@ -1,7 +1,8 @@
 //! [`Inputs`]: the [`Sources`] that the CLI, the service and the controller use: recorded answers
-//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab) second.
+//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab, GitLab,
+//! Gitea and Azure DevOps through `forge`) second.
 //!
-//! Stage: sources (I/O: git fetches, Kubernetes API reads, GitHub API calls, each only when it
+//! Stage: sources (I/O: git fetches, Kubernetes API reads, forge API calls, each only when it
 //! is switched on in [`LiveConfig`] and the answer is not recorded).
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
@@ -10,9 +11,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab,
-    GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery, PluginQuery, PullRequest,
-    PullRequestQuery, SourceError, Sources,
+    AzureDevOps, AzureDevOpsPullRequestQuery, BoxFuture, GitBranch, GitError, GitHub, GitHubAuth,
+    GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery,
+    PluginQuery, PullRequest, PullRequestQuery, SourceError, Sources, azure_devops,
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
     gitea,
@@ -55,6 +56,12 @@ pub struct LiveConfig {
     /// List pull requests live from Gitea (when they are not recorded). No process-wide token:
     /// a Gitea API is always one an ApplicationSet chose, so only its `tokenRef` is sent.
     pub gitea: bool,
+    /// List pull requests live from Azure DevOps (when they are not recorded). No process-wide
+    /// token, as in Argo CD: only the set's own `tokenRef` is sent.
+    pub azure_devops: bool,
+    /// Ask an Azure DevOps `api` other than `https://dev.azure.com`. Off in `appset serve`: a
+    /// request must not make the service call hosts it names.
+    pub azure_devops_custom_api: bool,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -93,6 +100,8 @@ impl LiveConfig {
             github_max_age,
             gitlab: true,
             gitea: true,
+            azure_devops: true,
+            azure_devops_custom_api: true,
             gitlab_token: std::env::var("GITLAB_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
@@ -111,6 +120,7 @@ pub struct Live {
     github: Arc<GitHub>,
     gitlab: Arc<GitLab>,
     gitea: Arc<Gitea>,
+    azure_devops: Arc<AzureDevOps>,
     kube: Option<kube::Client>,
 }
 
@@ -125,6 +135,7 @@ impl Live {
             github: Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
             gitlab: Arc::new(GitLab::new(config.github_max_age)),
             gitea: Arc::new(Gitea::new(config.github_max_age)),
+            azure_devops: Arc::new(AzureDevOps::new(config.github_max_age)),
             kube: None,
             config,
         }
@@ -180,6 +191,7 @@ impl Live {
         );
         inputs.gitlab = self.config.gitlab.then(|| self.gitlab.clone());
         inputs.gitea = self.config.gitea.then(|| self.gitea.clone());
+        inputs.azure_devops = self.config.azure_devops.then(|| self.azure_devops.clone());
         match &self.kube {
             Some(client) => inputs.with_kube(client.clone()),
             None => inputs,
@@ -196,6 +208,7 @@ pub struct Inputs {
     github: Option<Arc<GitHub>>,
     gitlab: Option<Arc<GitLab>>,
     gitea: Option<Arc<Gitea>>,
+    azure_devops: Option<Arc<AzureDevOps>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     appset: Option<AppSetRef>,
 }
@@ -221,9 +234,13 @@ impl Inputs {
             .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
         let gitlab = live.gitlab.then(|| Arc::new(GitLab::new(live.github_max_age)));
         let gitea = live.gitea.then(|| Arc::new(Gitea::new(live.github_max_age)));
+        let azure_devops = live
+            .azure_devops
+            .then(|| Arc::new(AzureDevOps::new(live.github_max_age)));
         let mut inputs = Self::with_clients(recorded, live, git, github);
         inputs.gitlab = gitlab;
         inputs.gitea = gitea;
+        inputs.azure_devops = azure_devops;
         inputs
     }
 
@@ -246,6 +263,7 @@ impl Inputs {
             github,
             gitlab: None,
             gitea: None,
+            azure_devops: None,
             kube: tokio::sync::OnceCell::new(),
             appset: None,
         }
@@ -637,15 +655,8 @@ impl Inputs {
         query: &GiteaPullRequestQuery,
     ) -> Result<Vec<PullRequest>, SourceError> {
         let key = format!("{}/{}", query.owner, query.repo);
-        if let Some(prs) = &self.recorded.pull_requests {
-            if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
-                return Ok(list.clone());
-            }
-            return Err(SourceError::PullRequests {
-                owner: query.owner.clone(),
-                repo: query.repo.clone(),
-                message: "repository not found in the recorded pull requests".into(),
-            });
+        if let Some(recorded) = self.recorded_pull_requests(&key, &query.owner, &query.repo) {
+            return recorded;
         }
         let Some(client) = &self.gitea else {
             return Err(SourceError::Unavailable(format!(
@@ -663,6 +674,65 @@ impl Inputs {
             repo: query.repo.clone(),
             token: token.filter(|t| !t.is_empty()),
             insecure: query.insecure,
+        };
+        Ok(client.pull_requests(&q).await?.as_ref().clone())
+    }
+
+    /// The recorded pull requests of `key` (`owner/repo`, compared without case): None when no
+    /// pull requests are recorded (ask the live source), an error when others are but not these.
+    fn recorded_pull_requests(
+        &self,
+        key: &str,
+        owner: &str,
+        repo: &str,
+    ) -> Option<Result<Vec<PullRequest>, SourceError>> {
+        let prs = self.recorded.pull_requests.as_ref()?;
+        Some(match prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            Some((_, list)) => Ok(list.clone()),
+            None => Err(SourceError::PullRequests {
+                owner: owner.to_string(),
+                repo: repo.to_string(),
+                message: "repository not found in the recorded pull requests".into(),
+            }),
+        })
+    }
+
+    /// The active pull requests of an Azure DevOps repository: recorded (keyed by
+    /// `organization/project/repo`), else live. Labels and drafts are filtered by the generator.
+    async fn azure_devops_pull_requests(
+        &self,
+        query: &AzureDevOpsPullRequestQuery,
+    ) -> Result<Vec<PullRequest>, SourceError> {
+        let owner = format!("{}/{}", query.organization, query.project);
+        let key = format!("{owner}/{}", query.repo);
+        if let Some(recorded) = self.recorded_pull_requests(&key, &owner, &query.repo) {
+            return recorded;
+        }
+        let Some(client) = &self.azure_devops else {
+            return Err(SourceError::Unavailable(format!(
+                "pull requests of Azure DevOps repository {key} are not recorded and live Azure \
+                 DevOps access is off (pass --pull-requests FILE, keyed by {key})"
+            )));
+        };
+        let api = AzureDevOps::api_of(&query.api);
+        if !self.live.azure_devops_custom_api && !same_api(&api, azure_devops::DEFAULT_API) {
+            return Err(SourceError::Unavailable(format!(
+                "pull requests of Azure DevOps repository {key} at {api} are not recorded, and this \
+                 process asks Azure DevOps only at {} (record them under `pullRequests:`, keyed by \
+                 {key})",
+                azure_devops::DEFAULT_API
+            )));
+        }
+        let token = match &query.token_ref {
+            Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
+            None => None,
+        };
+        let q = azure_devops::AzurePullsQuery {
+            api,
+            organization: query.organization.clone(),
+            project: query.project.clone(),
+            repo: query.repo.clone(),
+            token: token.filter(|t| !t.is_empty()),
         };
         Ok(client.pull_requests(&q).await?.as_ref().clone())
     }
@@ -805,17 +875,11 @@ impl Sources for Inputs {
                 PullRequestQuery::GitHub(q) => q,
                 PullRequestQuery::GitLab(q) => return self.merge_requests(q).await,
                 PullRequestQuery::Gitea(q) => return self.gitea_pull_requests(q).await,
+                PullRequestQuery::AzureDevOps(q) => return self.azure_devops_pull_requests(q).await,
             };
             let key = format!("{}/{}", query.owner, query.repo);
-            if let Some(prs) = &self.recorded.pull_requests {
-                if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
-                    return Ok(list.clone());
-                }
-                return Err(SourceError::PullRequests {
-                    owner: query.owner.clone(),
-                    repo: query.repo.clone(),
-                    message: "repository not found in the recorded pull requests".into(),
-                });
+            if let Some(recorded) = self.recorded_pull_requests(&key, &query.owner, &query.repo) {
+                return recorded;
             }
             let Some(github) = &self.github else {
                 return Err(SourceError::Unavailable(format!(

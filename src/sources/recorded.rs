@@ -125,8 +125,8 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - apiVersion: v1
 ///   kind: Secret
 ///   ...
-/// pullRequests:                    # GitHub, Gitea: by owner/repo; GitLab: by the project
-///   owner/repo: [{number: 1, branch: feat, ...}]
+/// pullRequests:                    # GitHub, Gitea: by owner/repo; GitLab: by the project;
+///   owner/repo: [{number: 1, branch: feat, ...}]           # Azure DevOps: organization/project/repo
 ///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// plugins:                         # plugin generators' answers, by ConfigMap and input
 /// - configMap: my-plugin
@@ -145,7 +145,8 @@ pub struct Recorded {
     /// Cluster Secrets (None: not recorded, ask the live source).
     #[serde(default)]
     pub clusters: Option<Vec<Secret>>,
-    /// Pull requests by `owner/repo` (GitHub, Gitea) or project (GitLab merge requests).
+    /// Pull requests by `owner/repo` (GitHub, Gitea), project (GitLab merge requests) or
+    /// `organization/project/repo` (Azure DevOps).
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.
