@@ -17,7 +17,7 @@
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
-//!   octocrab; GitLab, Gitea and the other forges through one shared reqwest layer), plugin services (reqwest): recorded or
+//!   octocrab; GitLab, Gitea, Azure DevOps and the other forges through one shared reqwest layer), plugin services (reqwest): recorded or
 //!   live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
