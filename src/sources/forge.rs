@@ -80,10 +80,15 @@ pub fn link_next(headers: &HeaderMap) -> Option<&str> {
 
 /// The `page` parameter of the `Link: rel="next"` target.
 pub fn link_next_page(headers: &HeaderMap) -> Option<u64> {
-    let (_, query) = link_next(headers)?.split_once('?')?;
+    query_param(link_next(headers)?, "page")?.parse().ok()
+}
+
+/// The (still encoded) value of a URL's `name=` query parameter, as [`with_query`] sets it.
+pub fn query_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let (_, query) = url.split_once('?')?;
     query
         .split('&')
-        .find_map(|kv| kv.strip_prefix("page=").and_then(|v| v.parse().ok()))
+        .find_map(|kv| kv.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
 }
 
 /// `url` with its `name=` query parameter set to `value` (replaced when present).
@@ -197,15 +202,16 @@ pub enum ForgeError {
         /// When requests may resume.
         reset_at: Option<SystemTime>,
     },
-    /// The credentials were refused (401, or a 403 that is not a rate limit).
+    /// The credentials were refused (401, a 403 that is not a rate limit, or a 203: the sign-in
+    /// page Azure DevOps answers in place of the API when a token is missing or wrong).
     #[error(
-        "error listing {}: {} API at {} refused the credentials (HTTP {status})",
-        .scope.what, .scope.forge, .scope.api
+        "error listing {}: {} API at {} refused the credentials (HTTP {status}{})",
+        .scope.what, .scope.forge, .scope.api, sign_in_hint(*.status)
     )]
     Unauthorized {
         /// What was listed.
         scope: Scope,
-        /// 401 or 403.
+        /// 401, 403 or 203.
         status: u16,
     },
     /// Any other non-success status.
@@ -238,6 +244,15 @@ pub enum ForgeError {
     /// The query itself is invalid (names, API URL, CA bundle); the message says which field.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a `203 Non-Authoritative Information` means from a forge: not the API's answer.
+fn sign_in_hint(status: u16) -> &'static str {
+    if status == 203 {
+        ": a sign-in page instead of the API's answer; the token is missing, wrong or expired"
+    } else {
+        ""
+    }
 }
 
 impl ForgeError {
@@ -276,6 +291,9 @@ pub struct Listing<'a> {
     pub url: String,
     /// The credential's header (`PRIVATE-TOKEN`, `Authorization`), sent to the API's host only.
     pub auth: Option<(HeaderName, HeaderValue)>,
+    /// Other headers every request of the listing carries (Azure DevOps's
+    /// `X-TFS-FedAuthRedirect: Suppress`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// TLS settings.
     pub tls: &'a ForgeTls,
     /// What [`ForgeHttp::expire`] names this listing by (lower case), e.g. `gitlab.example/g/p`.
@@ -579,6 +597,9 @@ impl ForgeHttp {
             message,
         };
         let mut request = client.get(&url).header(header::ACCEPT, "application/json");
+        for (name, value) in &listing.headers {
+            request = request.header(name.clone(), value.clone());
+        }
         if let Some((name, value)) = &listing.auth {
             request = request.header(name.clone(), value.clone());
         }
@@ -608,7 +629,9 @@ impl ForgeHttp {
         match status {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(ForgeError::NotFound(scope.clone())),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            // A 203 is a sign-in page (Azure DevOps, or a proxy in front of a forge), never the
+            // listing: reading it as one would be zero items in place of an error.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NON_AUTHORITATIVE_INFORMATION => {
                 return Err(ForgeError::Unauthorized {
                     scope: scope.clone(),
                     status: status.as_u16(),
@@ -627,8 +650,10 @@ impl ForgeHttp {
                 crate::text::causes(crate::text::error_chain(&e))
             ))
         })?;
+        // Some servers (Azure DevOps, IIS) start JSON with a UTF-8 byte order mark.
+        let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&body);
         let (items, next) = reader
-            .read(&url, &headers, &body)
+            .read(&url, &headers, body)
             .map_err(|message| ForgeError::Malformed {
                 scope: scope.clone(),
                 message,
@@ -669,6 +694,37 @@ mod tests {
             Some("https://gitlab.example/api/v4/projects/1/merge_requests?per_page=100&page=2")
         );
         assert_eq!(link_next_page(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn query_parameters_are_read_by_their_exact_name() {
+        let url = "https://x/a?$top=100&searchCriteria.status=active&$skip=200";
+        assert_eq!(query_param(url, "$skip"), Some("200"));
+        assert_eq!(query_param(url, "$top"), Some("100"));
+        assert_eq!(query_param(url, "top"), None);
+        assert_eq!(query_param("https://x/a", "page"), None);
+        assert_eq!(query_param("https://x/a?pages=2&page=3", "page"), Some("3"));
+    }
+
+    fn gitlab_scope() -> Scope {
+        Scope {
+            forge: "GitLab",
+            api: "https://gitlab.com".into(),
+            what: "merge requests for project 'g/p'".into(),
+            subject: "project",
+        }
+    }
+
+    #[test]
+    fn a_sign_in_page_is_a_refusal_that_says_so() {
+        let e = |status| ForgeError::Unauthorized {
+            scope: gitlab_scope(),
+            status,
+        };
+        assert!(e(401).to_string().ends_with("refused the credentials (HTTP 401)"));
+        assert!(e(203).to_string().ends_with(
+            "(HTTP 203: a sign-in page instead of the API's answer; the token is missing, wrong or expired)"
+        ));
     }
 
     #[test]
@@ -743,12 +799,7 @@ mod tests {
 
     #[test]
     fn rate_limit_messages_do_not_change_with_the_reset_time() {
-        let scope = Scope {
-            forge: "GitLab",
-            api: "https://gitlab.com".into(),
-            what: "merge requests for project 'g/p'".into(),
-            subject: "project",
-        };
+        let scope = gitlab_scope();
         let e = |secs| ForgeError::RateLimited {
             scope: scope.clone(),
             reset_at: Some(UNIX_EPOCH + Duration::from_secs(secs)),

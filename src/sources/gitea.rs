@@ -172,6 +172,7 @@ impl Gitea {
             },
             url,
             auth,
+            headers: Vec::new(),
             tls: &tls,
             expiry_key: format!("{owner}/{repo}"),
         };

@@ -191,6 +191,7 @@ impl GitLab {
             },
             url: with_query(&url, "page", "1"),
             auth,
+            headers: Vec::new(),
             tls: &query.tls,
             expiry_key: project.to_string(),
         };
