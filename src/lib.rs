@@ -17,14 +17,14 @@
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
-//!   octocrab, GitLab merge requests and Gitea pull requests through reqwest), plugin services (reqwest): recorded or
-//!   live. I/O.
+//!   octocrab, GitLab merge requests and Gitea pull requests through reqwest), plugin services (reqwest),
+//!   ConfigMaps and duck-typed resources (kube's dynamic API): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
-//! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
-//!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`generators`]: parameter sets from list, cluster, git, pull-request, plugin, cluster
+//!   decision resource, matrix and merge generators, post-selectors; reach the outside world only through [`sources::Sources`].
 //! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.
