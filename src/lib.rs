@@ -49,7 +49,7 @@
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).
 //! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
-//!   finalizer, triggers. Kubernetes API.
+//!   finalizer, triggers (among them a watch per decision resource in use). Kubernetes API.
 
 pub mod controller;
 pub mod crd;
