@@ -1956,6 +1956,38 @@ async fn placement_decisions_drive_their_set_through_a_watch_and_no_other_set() 
     );
     assert!(set_reconciles(&metrics, ns, "placed") > placed_before);
 
+    // A decision may name a cluster before Argo CD knows it: registering the cluster reconciles the
+    // set (cluster Secret changes trigger clusterDecisionResource sets too), not the requeue.
+    let placed_before = set_reconciles(&metrics, ns, "placed");
+    decide(&["west", "south", "north"]).await;
+    eventually(WAIT, || async {
+        set_reconciles(&metrics, ns, "placed") > placed_before
+    })
+    .await
+    .expect("the decision change reconciled the set");
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["dev-guestbook", "south-guestbook", "west-guestbook"],
+        "north is no Argo CD cluster yet"
+    );
+    let north: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "north", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "north", "server": "https://north.example.com"}
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &north).await.unwrap();
+    wait_names(
+        &client,
+        ns,
+        &[
+            "dev-guestbook",
+            "north-guestbook",
+            "south-guestbook",
+            "west-guestbook",
+        ],
+    )
+    .await;
+
     // The decision leaves the selector: the set reads no decision resource any more, which is an
     // error (Argo CD's), not "no clusters": nothing is deleted.
     decisions
@@ -1977,7 +2009,12 @@ async fn placement_decisions_drive_their_set_through_a_watch_and_no_other_set() 
     .expect("placed fails closed when its decision leaves the selector");
     assert_eq!(
         app_names(&client, ns).await,
-        ["dev-guestbook", "south-guestbook", "west-guestbook"]
+        [
+            "dev-guestbook",
+            "north-guestbook",
+            "south-guestbook",
+            "west-guestbook"
+        ]
     );
 
     // None of this concerned the bystander.

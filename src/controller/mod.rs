@@ -28,8 +28,9 @@
 //! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
 //! rewrites Application status constantly; with progressive syncs, also its sync and health
 //! status and its operation's phase and start); cluster Secret changes, for the ApplicationSets that
-//! use a cluster generator only; repository credential Secret changes, for the ApplicationSets
-//! whose git generators read a repository under that Secret's URL (`credentials`); known-hosts
+//! use a cluster or clusterDecisionResource generator only; repository credential Secret changes,
+//! for the ApplicationSets whose git generators read a repository under that Secret's URL
+//! (`credentials`); known-hosts
 //! and TLS ConfigMap changes, for those with a git generator; changes of the decision resources
 //! that `clusterDecisionResource` generators read (a watch per resource in use, started at run
 //! time from their ConfigMaps: `decisions`), for the sets reading the changed object, and changes
@@ -360,11 +361,17 @@ fn owned_by<'a>(
         .collect()
 }
 
-/// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
+/// Whether an ApplicationSet reads Argo CD's cluster Secrets anywhere (top level or inside
+/// matrix/merge): a cluster generator, or a clusterDecisionResource generator, whose decisions
+/// name clusters (Argo CD triggers only the former; a cluster registered after its decision would
+/// otherwise wait for the requeue).
 pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
-    GeneratorSpec::all_in(&appset.spec.generators)
-        .iter()
-        .any(|k| matches!(k, GeneratorSpec::Clusters(_)))
+    GeneratorSpec::all_in(&appset.spec.generators).iter().any(|k| {
+        matches!(
+            k,
+            GeneratorSpec::Clusters(_) | GeneratorSpec::ClusterDecisionResource(_)
+        )
+    })
 }
 
 async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
