@@ -1,8 +1,7 @@
 //! The custom resources: `argoproj.io/v1alpha1` `ApplicationSet` and `Application`.
 //!
 //! Stage: data model (pure, no I/O). Every field of Argo CD's `ApplicationSet` parses, including
-//! the generators that later issues implement (`scmProvider`, `clusterDecisionResource`
-//! are kept as raw JSON). Generator entries reject unknown keys (a typo such as `lsit:` is an
+//! the generator that a later issue implements (`scmProvider` is kept as raw JSON). Generator entries reject unknown keys (a typo such as `lsit:` is an
 //! error, not a silently ignored generator). Application templates keep every field they carry:
 //! the typed fields are the ones appset reads, and anything else is preserved in `extra` so a field
 //! newer than this code is rendered and passed through, never dropped.
@@ -140,10 +139,10 @@ pub struct ApplicationSetGenerator {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
     pub scm_provider: Option<Value>,
-    /// Cluster decision resource generator (parsed, not implemented).
+    /// One parameter set per Argo CD cluster a decision resource's status lists (Argo CD's
+    /// duck-typed generator, e.g. Open Cluster Management's PlacementDecisions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub cluster_decision_resource: Option<Value>,
+    pub cluster_decision_resource: Option<ClusterDecisionResourceGenerator>,
     /// One parameter set per open pull request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestGenerator>,
@@ -205,6 +204,33 @@ impl PluginInput {
     fn is_empty(&self) -> bool {
         self.parameters.is_empty()
     }
+}
+
+/// `clusterDecisionResource` generator: the Argo CD clusters that the status of a duck-typed
+/// resource (in Argo CD's namespace) lists, one parameter set each.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterDecisionResourceGenerator {
+    /// The ConfigMap (Argo CD's namespace) that describes the resource: `apiVersion`
+    /// (`group/version`), `kind` (its plural resource name, e.g. `placementdecisions`),
+    /// `statusListKey` (default `clusters`) and `matchKey` (the key of a status entry that holds
+    /// the Argo CD cluster name).
+    pub config_map_ref: String,
+    /// The resource's name (or `labelSelector`, not both).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Selects the resources by label (or `name`, not both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+    /// Poll interval in seconds (default: the controller's `--requeue-after`, 3 minutes; 0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeue_after_seconds: Option<i64>,
+    /// Generator-level template override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ApplicationSetTemplate>,
+    /// Extra parameters, passed as they are written (not rendered, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<BTreeMap<String, String>>,
 }
 
 /// `list` generator.

@@ -18,13 +18,14 @@
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
 //!   octocrab; GitLab, Gitea, Bitbucket Server and Cloud, Azure DevOps through one shared
-//!   reqwest layer), plugin services (reqwest): recorded or live. I/O.
+//!   reqwest layer), plugin services (reqwest), ConfigMaps and duck-typed resources (kube's
+//!   dynamic API): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
-//! - [`generators`]: parameter sets from list, cluster, git, pull-request, matrix and merge
-//!   generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`generators`]: parameter sets from list, cluster, git, pull-request, plugin, cluster
+//!   decision resource, matrix and merge generators, post-selectors; reach the outside world only through [`sources::Sources`].
 //! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.
@@ -50,7 +51,7 @@
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).
 //! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
-//!   finalizer, triggers. Kubernetes API.
+//!   finalizer, triggers (among them a watch per decision resource in use). Kubernetes API.
 
 pub mod controller;
 pub mod crd;

@@ -95,18 +95,28 @@ pub fn slugify(name: &str, max_len: usize, smart_truncate: bool) -> String {
 /// arrays as `[a b]` and objects as `map[k1:v1 k2:v2]` with sorted keys.
 pub fn go_format_value(v: &Value) -> String {
     let mut out = String::new();
-    write_go_value(&mut out, v);
+    write_go_value(&mut out, v, false);
     out
 }
 
-/// Appends [`go_format_value`] of `v` to `out`.
-fn write_go_value(out: &mut String, v: &Value) {
+/// What Go's `%v` prints for `x` of a Kubernetes object read through client-go's unstructured
+/// (dynamic) API, whose JSON decoding keeps integers as `int64`: `1234567` prints as `1234567`,
+/// other numbers as [`go_format_value`] prints them.
+pub fn go_format_unstructured(v: &Value) -> String {
+    let mut out = String::new();
+    write_go_value(&mut out, v, true);
+    out
+}
+
+/// Appends [`go_format_value`] of `v` to `out` (with `int64s`, [`go_format_unstructured`]).
+fn write_go_value(out: &mut String, v: &Value, int64s: bool) {
     match v {
         Value::Null => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) => out.push_str(&go_format_float(f)),
-            None => out.push_str(&n.to_string()),
+        Value::Number(n) => match (n.as_i64().filter(|_| int64s), n.as_f64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(f)) => out.push_str(&go_format_float(f)),
+            (None, None) => out.push_str(&n.to_string()),
         },
         Value::String(s) => out.push_str(s),
         Value::Array(items) => {
@@ -115,7 +125,7 @@ fn write_go_value(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_go_value(out, item);
+                write_go_value(out, item, int64s);
             }
             out.push(']');
         }
@@ -129,7 +139,7 @@ fn write_go_value(out: &mut String, v: &Value) {
                 }
                 out.push_str(key);
                 out.push(':');
-                write_go_value(out, item);
+                write_go_value(out, item, int64s);
             }
             out.push(']');
         }

@@ -1772,3 +1772,257 @@ async fn the_controller_serves_its_namespace_and_the_matching_ones_only() {
     }
     assert_eq!(app_names(&client, team).await, ["x-guestbook"]);
 }
+
+/// How many times the controller reconciled the ApplicationSet `ns/name` (Argo CD's per-set
+/// reconcile histogram's count; 0 before the first).
+fn set_reconciles(metrics: &appset::metrics::Metrics, ns: &str, name: &str) -> u64 {
+    let prefix = format!(r#"argocd_appset_reconcile_count{{namespace="{ns}",name="{name}"}} "#);
+    metrics
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A clusterDecisionResource set reading Open Cluster Management's PlacementDecisions: its
+/// Applications follow a decision's status at once (the controller watches the resource its
+/// ConfigMap names, so the change does not wait for the 3-minute requeue), and only the set reading
+/// it is reconciled; a decision that leaves the selector fails the set closed (nothing deleted);
+/// a set whose ConfigMap names a resource the API server does not serve fails alone while the
+/// controller goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_decisions_drive_their_set_through_a_watch_and_no_other_set() {
+    use std::time::Instant;
+
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let ns = "ctl-placement";
+    let client = setup(ns).await;
+    // Open Cluster Management's PlacementDecision CRD (a test fixture: OCM installs the real one).
+    let crd = harness::apply_crd(&client, "tests/fixtures/placementdecision-crd.yaml").await;
+    harness::wait_established(&client, &crd).await;
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    for (name, api_version, kind) in [
+        (
+            "ocm-placement-generator",
+            "cluster.open-cluster-management.io/v1beta1",
+            "placementdecisions",
+        ),
+        ("ghost-generator", "widgets.example.com/v1", "widgets"),
+    ] {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "data": {"apiVersion": api_version, "kind": kind, "statusListKey": "decisions", "matchKey": "clusterName"}
+        }))
+        .unwrap();
+        config_maps.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for name in ["east", "west", "south"] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "stringData": {"name": name, "server": format!("https://{name}.example.com")}
+        }))
+        .unwrap();
+        secrets.create(&PostParams::default(), &secret).await.unwrap();
+    }
+    let decisions: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(
+                "cluster.open-cluster-management.io",
+                "v1beta1",
+                "PlacementDecision",
+            ),
+            "placementdecisions",
+        ),
+    );
+    let decision: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cluster.open-cluster-management.io/v1beta1", "kind": "PlacementDecision",
+        "metadata": {"name": "guestbook-decision-1",
+            "labels": {"cluster.open-cluster-management.io/placement": "guestbook"}},
+    }))
+    .unwrap();
+    decisions.create(&PostParams::default(), &decision).await.unwrap();
+    // The decisions are status: written through the status subresource, as OCM's controller does.
+    let decide = |clusters: &[&str]| {
+        let status = json!({"status": {"decisions": clusters.iter()
+            .map(|c| json!({"clusterName": c, "reason": format!("picked {c}")})).collect::<Vec<_>>()}});
+        let decisions = decisions.clone();
+        async move {
+            decisions
+                .patch_status(
+                    "guestbook-decision-1",
+                    &PatchParams::default(),
+                    &Patch::Merge(&status),
+                )
+                .await
+                .expect("status patch");
+        }
+    };
+    decide(&["east", "west"]).await;
+
+    let metrics = Arc::new(appset::metrics::Metrics::default());
+    let _controller = start_recording(client.clone(), ns, metrics.clone(), |_| {}).await;
+    let placed_set = |name: &str, config_map: &str, select: Value| -> ApplicationSet {
+        let mut generator = json!({"configMapRef": config_map, "requeueAfterSeconds": 180});
+        generator
+            .as_object_mut()
+            .unwrap()
+            .extend(select.as_object().unwrap().clone());
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "generators": [{"clusterDecisionResource": generator}],
+                "template": {
+                    "metadata": {"name": "{{name}}-guestbook"},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook", "targetRevision": "HEAD"},
+                        "destination": {"server": "{{server}}", "namespace": "guestbook"},
+                        "info": [{"name": "reason", "value": "{{reason}}"}]
+                    }
+                }
+            }
+        }))
+        .unwrap()
+    };
+    create(
+        &client,
+        &placed_set(
+            "placed",
+            "ocm-placement-generator",
+            json!({"labelSelector": {"matchLabels": {"cluster.open-cluster-management.io/placement": "guestbook"}}}),
+        ),
+    )
+    .await;
+    create(&client, &list_appset(ns, "bystander", &["dev"], json!({}))).await;
+    create(
+        &client,
+        &placed_set("ghost", "ghost-generator", json!({"name": "anything"})),
+    )
+    .await;
+    wait_names(
+        &client,
+        ns,
+        &["dev-guestbook", "east-guestbook", "west-guestbook"],
+    )
+    .await;
+    let app = apps_api(&client, ns).get("west-guestbook").await.unwrap();
+    assert_eq!(
+        app.data["spec"]["destination"]["server"],
+        "https://west.example.com"
+    );
+    assert_eq!(app.data["spec"]["info"][0]["value"], "picked west");
+    // The set reading a resource the API server does not serve fails alone.
+    eventually(WAIT, || async {
+        condition(&client, ns, "ghost", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("failed to get dynamic resources"))
+    })
+    .await
+    .expect("ghost's error on its status");
+
+    // The bystander settles: its count stays put for a second (bounded).
+    wait_up_to_date(&client, ns, "bystander").await;
+    let mut bystander = set_reconciles(&metrics, ns, "bystander");
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = set_reconciles(&metrics, ns, "bystander");
+        if now == bystander {
+            break;
+        }
+        bystander = now;
+    }
+    assert!(bystander >= 1, "the bystander was reconciled");
+
+    // OCM moves the placement from east to south.
+    let placed_before = set_reconciles(&metrics, ns, "placed");
+    let changed = Instant::now();
+    decide(&["west", "south"]).await;
+    wait_names(
+        &client,
+        ns,
+        &["dev-guestbook", "south-guestbook", "west-guestbook"],
+    )
+    .await;
+    let followed = changed.elapsed();
+    assert!(
+        followed < Duration::from_secs(30),
+        "the Applications followed in {followed:?}, well under the 180 s requeue"
+    );
+    assert!(set_reconciles(&metrics, ns, "placed") > placed_before);
+
+    // A decision may name a cluster before Argo CD knows it: registering the cluster reconciles the
+    // set (cluster Secret changes trigger clusterDecisionResource sets too), not the requeue.
+    let placed_before = set_reconciles(&metrics, ns, "placed");
+    decide(&["west", "south", "north"]).await;
+    eventually(WAIT, || async {
+        set_reconciles(&metrics, ns, "placed") > placed_before
+    })
+    .await
+    .expect("the decision change reconciled the set");
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["dev-guestbook", "south-guestbook", "west-guestbook"],
+        "north is no Argo CD cluster yet"
+    );
+    let north: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "north", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "north", "server": "https://north.example.com"}
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &north).await.unwrap();
+    wait_names(
+        &client,
+        ns,
+        &[
+            "dev-guestbook",
+            "north-guestbook",
+            "south-guestbook",
+            "west-guestbook",
+        ],
+    )
+    .await;
+
+    // The decision leaves the selector: the set reads no decision resource any more, which is an
+    // error (Argo CD's), not "no clusters": nothing is deleted.
+    decisions
+        .patch(
+            "guestbook-decision-1",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"metadata": {"labels": {"cluster.open-cluster-management.io/placement": "billing"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually(WAIT, || async {
+        condition(&client, ns, "placed", "ErrorOccurred")
+            .await
+            .is_some_and(|c| c.0 == "True" && c.2.contains("no clusterDecisionResources found"))
+    })
+    .await
+    .expect("placed fails closed when its decision leaves the selector");
+    assert_eq!(
+        app_names(&client, ns).await,
+        [
+            "dev-guestbook",
+            "north-guestbook",
+            "south-guestbook",
+            "west-guestbook"
+        ]
+    );
+
+    // None of this concerned the bystander.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        set_reconciles(&metrics, ns, "bystander"),
+        bystander,
+        "a decision change reconciles only the sets that read it"
+    );
+    eprintln!("placement change followed in {followed:?}");
+}

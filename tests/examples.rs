@@ -246,6 +246,7 @@ fn generator_parameter_tables_match_what_render_prints() {
         documented,
         [
             "cluster",
+            "cluster-decision-resource",
             "git-branches",
             "git-directories",
             "git-files",

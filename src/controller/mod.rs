@@ -28,10 +28,14 @@
 //! Triggers: ApplicationSet changes; owned Application changes other than status (Argo CD
 //! rewrites Application status constantly; with progressive syncs, also its sync and health
 //! status and its operation's phase and start); cluster Secret changes, for the ApplicationSets that
-//! use a cluster generator only; repository credential Secret changes, for the ApplicationSets
-//! whose git generators read a repository under that Secret's URL (`credentials`); known-hosts
-//! and TLS ConfigMap changes, for those with a git generator; and a requeue at the smallest generator `requeueAfterSeconds`
-//! (or at a GitHub rate limit's reset).
+//! use a cluster or clusterDecisionResource generator only; repository credential Secret changes,
+//! for the ApplicationSets whose git generators read a repository under that Secret's URL
+//! (`credentials`); known-hosts
+//! and TLS ConfigMap changes, for those with a git generator; changes of the decision resources
+//! that `clusterDecisionResource` generators read (a watch per resource in use, started at run
+//! time from their ConfigMaps: `decisions`), for the sets reading the changed object, and changes
+//! of those ConfigMaps, for the sets naming them; and a requeue at the smallest generator
+//! `requeueAfterSeconds` (or at a GitHub rate limit's reset).
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -52,6 +56,7 @@ use kube::{
 use tracing::warn;
 
 mod credentials;
+mod decisions;
 mod outcome;
 mod sync;
 
@@ -75,6 +80,9 @@ pub const MAX_DELETES_ANNOTATION: &str = "appset.io/max-deletes";
 
 /// Requeue after a generation or validation error (Argo CD's 3 minutes).
 pub const ERROR_REQUEUE: Duration = Duration::from_secs(180);
+
+/// How often the watches of decision resources that no ApplicationSet reads any more are stopped.
+const DECISION_WATCH_SWEEP: Duration = Duration::from_secs(60);
 
 /// Argo CD's condition types and reasons.
 pub mod condition {
@@ -305,6 +313,8 @@ pub struct Context {
     /// against them).
     clusters: Store<Secret>,
     echoes: Arc<Echoes>,
+    /// The watches of the decision resources `clusterDecisionResource` generators read.
+    decisions: decisions::DecisionWatches,
     /// The sync operations appset wrote for progressive syncs, by (namespace, Application).
     triggers: std::sync::Mutex<HashMap<(String, String), crate::rollout::status::Trigger>>,
     app_resource: ApiResource,
@@ -351,11 +361,17 @@ fn owned_by<'a>(
         .collect()
 }
 
-/// Whether an ApplicationSet uses a cluster generator anywhere (top level or inside matrix/merge).
+/// Whether an ApplicationSet reads Argo CD's cluster Secrets anywhere (top level or inside
+/// matrix/merge): a cluster generator, or a clusterDecisionResource generator, whose decisions
+/// name clusters (Argo CD triggers only the former; a cluster registered after its decision would
+/// otherwise wait for the requeue).
 pub fn uses_cluster_generator(appset: &ApplicationSet) -> bool {
-    GeneratorSpec::all_in(&appset.spec.generators)
-        .iter()
-        .any(|k| matches!(k, GeneratorSpec::Clusters(_)))
+    GeneratorSpec::all_in(&appset.spec.generators).iter().any(|k| {
+        matches!(
+            k,
+            GeneratorSpec::Clusters(_) | GeneratorSpec::ClusterDecisionResource(_)
+        )
+    })
 }
 
 async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -632,7 +648,20 @@ pub async fn run_with(
         secrets: cred_secrets_reader,
         config_maps: config_maps_reader,
     };
+    // appset owns the ApplicationSet reflector (rather than `Controller::new`'s internal one) so
+    // readiness is read from the very store the controller reconciles from.
+    let sets_writer = reflector::store::Writer::<ApplicationSet>::default();
+    let sets_reader = sets_writer.as_reader();
+    let (decision_triggers, decision_events) = futures::channel::mpsc::unbounded();
+    let decisions = decisions::DecisionWatches::new(
+        client.clone(),
+        &config.controller_namespace,
+        sets_reader.clone(),
+        credential_stores.config_maps.clone(),
+        decision_triggers,
+    );
     let ctx = Arc::new(Context {
+        decisions,
         metrics: metrics.clone(),
         client: client.clone(),
         config,
@@ -646,10 +675,6 @@ pub async fn run_with(
         app_resource: app_resource.clone(),
         recorder,
     });
-    // appset owns the ApplicationSet reflector (rather than `Controller::new`'s internal one) so
-    // readiness is read from the very store the controller reconciles from.
-    let sets_writer = reflector::store::Writer::<ApplicationSet>::default();
-    let sets_reader = sets_writer.as_reader();
     let set_events = reflector::reflector(
         sets_writer,
         watcher(appsets, watcher::Config::default()).default_backoff(),
@@ -668,7 +693,21 @@ pub async fn run_with(
                 .collect()
         }
     });
-    let mut controller = Controller::for_stream(set_events, sets_reader.clone());
+    // Decision resources no set reads any more are not watched for long.
+    tokio::spawn({
+        let ctx = Arc::downgrade(&ctx);
+        async move {
+            loop {
+                tokio::time::sleep(DECISION_WATCH_SWEEP).await;
+                match ctx.upgrade() {
+                    Some(ctx) => ctx.decisions.retain_used(),
+                    None => return,
+                }
+            }
+        }
+    });
+    let mut controller =
+        Controller::for_stream(set_events, sets_reader.clone()).reconcile_on(decision_events);
     if let Some(refreshes) = ctx
         .config
         .webhooks
@@ -716,7 +755,11 @@ pub async fn run_with(
         })
         .watches_stream(config_map_events, {
             let sets = sets_reader.clone();
-            move |config_map: ConfigMap| credentials::sets_reading_git(&sets, &config_map)
+            move |config_map: ConfigMap| {
+                let mut concerned = credentials::sets_reading_git(&sets, &config_map);
+                concerned.extend(decisions::sets_naming(&sets, &config_map.name_any()));
+                concerned
+            }
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(async move {

@@ -97,6 +97,9 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
     };
     let status = Status::new(previous.unwrap_or_default());
 
+    // The decision resources the set reads are watched from now on (a change then reconciles it).
+    ctx.decisions.ensure(appset);
+
     // generate (pure apart from the sources).
     let mut generated = match pipeline::generate_applications(appset, &inputs, &opts).await {
         Ok(out) => out,

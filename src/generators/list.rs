@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{GenerateContext, GenerateError};
+use super::{GenerateContext, GenerateError, json_kind};
 use crate::{
     crd::ListGenerator,
     params::{ParamMode, Params},
@@ -27,7 +27,7 @@ pub fn generate(
                 &epath,
                 format!(
                     "error unmarshling list element: expected an object, got {}",
-                    kind(el)
+                    json_kind(el)
                 ),
             ));
         };
@@ -60,7 +60,7 @@ pub fn generate(
                                 format!(
                                     "error parsing value as string %!w(<nil>) (the value is {}; quote it, \
                                      or use goTemplate/jinja for non-string parameters)",
-                                    kind(v)
+                                    json_kind(v)
                                 ),
                             ));
                         };
@@ -81,15 +81,4 @@ pub fn generate(
         out.extend(items.into_iter().map(|m| m.into_iter().collect::<Params>()));
     }
     Ok(out)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }

@@ -1,7 +1,7 @@
 //! Generators: parameter sets from an ApplicationSet's `spec.generators`.
 //!
 //! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets, pull
-//! requests and plugin services. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
+//! requests, plugin services, ConfigMaps and decision resources. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
 //! enum with one variant per kind, so adding a kind is a compile error until every `match`
 //! handles it). Matrix and merge hold generator entries and recurse through [`transform`].
 //!
@@ -14,6 +14,7 @@
 //! still generates, and `render` and `serve` show why it generated nothing.
 
 pub mod cluster;
+pub mod cluster_decision_resource;
 pub mod git;
 pub mod glob;
 pub mod list;
@@ -179,8 +180,9 @@ pub enum GeneratorSpec<'a> {
     Merge(&'a crate::crd::MergeGenerator),
     /// `plugin`
     Plugin(&'a crate::crd::PluginGenerator),
-    /// A kind Argo CD has and appset does not implement yet (`scmProvider`,
-    /// `clusterDecisionResource`).
+    /// `clusterDecisionResource`
+    ClusterDecisionResource(&'a crate::crd::ClusterDecisionResourceGenerator),
+    /// A kind Argo CD has and appset does not implement yet (`scmProvider`).
     Unsupported(&'static str),
 }
 
@@ -217,8 +219,8 @@ impl<'a> GeneratorSpec<'a> {
         if entry.scm_provider.is_some() {
             v.push(GeneratorSpec::Unsupported("scmProvider"));
         }
-        if entry.cluster_decision_resource.is_some() {
-            v.push(GeneratorSpec::Unsupported("clusterDecisionResource"));
+        if let Some(g) = &entry.cluster_decision_resource {
+            v.push(GeneratorSpec::ClusterDecisionResource(g));
         }
         if let Some(g) = &entry.pull_request {
             v.push(GeneratorSpec::PullRequest(g));
@@ -245,6 +247,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Matrix(_) => "matrix",
             GeneratorSpec::Merge(_) => "merge",
             GeneratorSpec::Plugin(_) => "plugin",
+            GeneratorSpec::ClusterDecisionResource(_) => "clusterDecisionResource",
             GeneratorSpec::Unsupported(f) => f,
         }
     }
@@ -259,12 +262,14 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Matrix(g) => g.template.as_ref(),
             GeneratorSpec::Merge(g) => g.template.as_ref(),
             GeneratorSpec::Plugin(g) => g.template.as_ref(),
+            GeneratorSpec::ClusterDecisionResource(g) => g.template.as_ref(),
             GeneratorSpec::Unsupported(_) => None,
         }
     }
 
     /// When the controller should regenerate (None: only on events); `git_default` is the poll
-    /// interval of a git generator that sets none.
+    /// interval of a git or clusterDecisionResource generator that sets none (Argo CD's
+    /// `ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER`, 3 minutes).
     pub fn requeue_after(&self, git_default: Duration) -> Option<Duration> {
         fn secs(v: Option<i64>, default: Duration) -> Option<Duration> {
             match v {
@@ -276,6 +281,7 @@ impl<'a> GeneratorSpec<'a> {
         match self {
             GeneratorSpec::List(_) | GeneratorSpec::Clusters(_) => None,
             GeneratorSpec::Git(g) => secs(g.requeue_after_seconds, git_default),
+            GeneratorSpec::ClusterDecisionResource(g) => secs(g.requeue_after_seconds, git_default),
             GeneratorSpec::PullRequest(g) => secs(
                 g.requeue_after_seconds,
                 Duration::from_secs(pull_request::DEFAULT_REQUEUE_SECONDS),
@@ -308,6 +314,9 @@ impl<'a> GeneratorSpec<'a> {
                 GeneratorSpec::Matrix(g) => matrix::generate(g, ctx, &path).await,
                 GeneratorSpec::Merge(g) => merge::generate(g, ctx, &path).await,
                 GeneratorSpec::Plugin(g) => plugin::generate(g, ctx, &path).await,
+                GeneratorSpec::ClusterDecisionResource(g) => {
+                    cluster_decision_resource::generate(g, ctx, &path).await
+                }
                 GeneratorSpec::Unsupported(f) => Err(GenerateError::invalid(
                     &path,
                     format!("the {f} generator is not supported by appset yet"),
@@ -467,6 +476,19 @@ pub fn apply_values(
         }
     }
     Ok(())
+}
+
+/// What a JSON value is, in words (`null`, `a string`, `an object`, ...), for messages about a
+/// value of the wrong type.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Shared by the git and pull-request generators: the first `n` characters of a SHA.

@@ -7,14 +7,18 @@
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::{
+    api::core::v1::{ConfigMap, Secret},
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
+};
+use kube::{api::DynamicObject, core::SelectorExt};
 use serde_json::{Map, Value};
 
 use super::{
     AzureDevOps, AzureDevOpsPullRequestQuery, Bitbucket, BitbucketAuthRef, BitbucketCloudPullRequestQuery,
     BitbucketServerPullRequestQuery, BoxFuture, GitBranch, GitError, GitHub, GitHubAuth,
     GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery,
-    PluginQuery, PullRequest, PullRequestQuery, SourceError, Sources, azure_devops,
+    PluginQuery, PullRequest, PullRequestQuery, ResourceQuery, Selection, SourceError, Sources, azure_devops,
     bitbucket::{self, BitbucketAuth},
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
@@ -463,8 +467,14 @@ impl Inputs {
     }
 
     /// The `data` of a ConfigMap by namespace and name: recorded (`configMaps:`), else the live
-    /// cluster. Errors are Argo CD's (`configmaps "name" not found`).
-    async fn config_map(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, String>, String> {
+    /// cluster. Errors are Kubernetes' (`configmaps "name" not found`); without a cluster to ask,
+    /// `instead` says what else may be recorded.
+    async fn config_map_or(
+        &self,
+        namespace: &str,
+        name: &str,
+        instead: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
         if let Some(recorded) = &self.recorded.config_maps {
             return recorded
                 .iter()
@@ -478,8 +488,7 @@ impl Inputs {
         if !self.live.kube {
             return Err(format!(
                 "configmaps \"{name}\" not found (this process reads no cluster: record the \
-                 ConfigMap as `configMaps:`, or the plugin's answers as `plugins:`, in the recorded \
-                 inputs)"
+                 ConfigMap as `configMaps:`{instead} in the recorded inputs)"
             ));
         }
         let client = self
@@ -490,15 +499,59 @@ impl Inputs {
         match api.get_opt(name).await {
             Ok(Some(c)) => Ok(c.data.unwrap_or_default()),
             Ok(None) => Err(format!("configmaps \"{name}\" not found")),
-            Err(e) => Err(crate::text::causes(crate::text::error_chain(&e))),
+            Err(e) => Err(kube_message(&e)),
         }
+    }
+
+    /// Duck-typed objects: recorded (`resources:`, selected here as the API server would), else
+    /// listed live through kube's dynamic API.
+    async fn resources(&self, query: &ResourceQuery) -> Result<Vec<DynamicObject>, SourceError> {
+        let r = &query.resource;
+        if let Some(recorded) = &self.recorded.resources {
+            let selector = match &query.selection {
+                Selection::Labels(l) => Some(label_selector(l)?),
+                Selection::Name(_) => None,
+            };
+            return Ok(recorded
+                .iter()
+                .filter(|o| recorded_selected(o, query, selector.as_ref()))
+                .cloned()
+                .collect());
+        }
+        if !self.live.kube {
+            let what = if self.live.inputs_by_request {
+                "send them with the request, as `resources:` in the recorded inputs"
+            } else {
+                "record them as `resources:` in the file's recorded inputs"
+            };
+            return Err(SourceError::Unavailable(format!(
+                "{r} objects are not recorded and this process reads no cluster: {what}"
+            )));
+        }
+        let client = self
+            .kube_client()
+            .await
+            .map_err(|m| SourceError::Resource(format!("no Kubernetes client ({m})")))?;
+        let api: kube::Api<DynamicObject> =
+            kube::Api::namespaced_with(client, &query.namespace, &r.api_resource());
+        let lp = match &query.selection {
+            Selection::Name(name) => {
+                kube::api::ListParams::default().fields(&format!("metadata.name={name}"))
+            }
+            Selection::Labels(l) => kube::api::ListParams::default().labels(&label_selector(l)?.to_string()),
+        };
+        let list = api
+            .list(&lp)
+            .await
+            .map_err(|e| SourceError::Resource(kube_message(&e)))?;
+        Ok(list.items)
     }
 
     /// Ask a plugin service live: its ConfigMap, its token, then the call.
     async fn live_plugin(&self, query: &PluginQuery) -> Result<Vec<Map<String, Value>>, SourceError> {
         let (ns, name) = (query.namespace.as_str(), query.config_map.as_str());
         let data = self
-            .config_map(ns, name)
+            .config_map_or(ns, name, ", or the plugin's answers as `plugins:`,")
             .await
             .map_err(|e| plugin::getting(format!("error fetching ConfigMap: {e}")))?;
         let settings = plugin::settings(ns, name, &data).map_err(plugin::getting)?;
@@ -866,6 +919,51 @@ impl Inputs {
     }
 }
 
+/// What the API server said (its `message`), or why it could not be asked (the error's causes).
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => crate::text::causes(crate::text::error_chain(other)),
+    }
+}
+
+/// Whether the recorded object `o` is one that a live list of `query` returns: its `apiVersion`,
+/// the plural of its `kind` (kube's rule: `PlacementDecision` is `placementdecisions`), its
+/// namespace (none: any), and its name or its labels (`labels`: the query's selector).
+fn recorded_selected(
+    o: &DynamicObject,
+    query: &ResourceQuery,
+    labels: Option<&kube::core::Selector>,
+) -> bool {
+    let r = &query.resource;
+    let Some(types) = &o.types else {
+        return false;
+    };
+    let gvk = kube::api::GroupVersionKind::gvk(&r.group, &r.version, &types.kind);
+    if types.api_version != r.api_version() || kube::api::ApiResource::from_gvk(&gvk).plural != r.plural {
+        return false;
+    }
+    if o.metadata
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| ns != query.namespace)
+    {
+        return false;
+    }
+    match (&query.selection, labels) {
+        (Selection::Name(n), _) => o.metadata.name.as_deref() == Some(n.as_str()),
+        (Selection::Labels(_), Some(sel)) => sel.matches(&o.metadata.labels.clone().unwrap_or_default()),
+        (Selection::Labels(_), None) => false,
+    }
+}
+
+/// A label selector as kube's [`kube::core::Selector`] (which matches recorded objects and
+/// prints the `?labelSelector=` of a live list).
+fn label_selector(l: &LabelSelector) -> Result<kube::core::Selector, SourceError> {
+    kube::core::Selector::try_from(l.clone())
+        .map_err(|e| SourceError::Resource(format!("invalid label selector: {}", e.0)))
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, SourceError> {
@@ -1058,6 +1156,25 @@ impl Sources for Inputs {
             }
             self.live_plugin(query).await
         })
+    }
+
+    fn config_map<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, SourceError>> {
+        Box::pin(async move {
+            self.config_map_or(namespace, name, "")
+                .await
+                .map_err(SourceError::Resource)
+        })
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        query: &'a ResourceQuery,
+    ) -> BoxFuture<'a, Result<Vec<DynamicObject>, SourceError>> {
+        Box::pin(self.resources(query))
     }
 }
 

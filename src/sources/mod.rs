@@ -1,4 +1,5 @@
-//! The outside world: git trees, cluster Secrets, Secrets, pull requests and plugin services.
+//! The outside world: git trees, cluster Secrets, Secrets, ConfigMaps, pull requests, plugin
+//! services and duck-typed resources (cluster decision resources).
 //!
 //! Stage: sources (the engine's only I/O). Generators reach the outside world only through the
 //! object-safe [`Sources`] trait, defined here with the answers' types and [`SourceError`], so
@@ -46,7 +47,8 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::LabelSelector};
+use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
 
 pub use azure_devops::AzureDevOps;
@@ -103,6 +105,10 @@ pub enum SourceError {
     /// (`error getting plugin from generator: ...`, `error listing params: ...`).
     #[error("{0}")]
     Plugin(String),
+    /// A ConfigMap or a duck-typed resource could not be read from the Kubernetes API (Kubernetes'
+    /// message, `configmaps "x" not found`; a generator adds Argo CD's context before it).
+    #[error("{0}")]
+    Resource(String),
     /// Merge requests could not be listed (Argo CD's message).
     #[error("error listing merge requests for project '{project}': {message}")]
     MergeRequests {
@@ -320,6 +326,63 @@ pub struct PluginQuery {
     pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A resource of the Kubernetes API by group, version and plural name (what Argo CD's dynamic
+/// client is given: a clusterDecisionResource ConfigMap's `apiVersion` and `kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceRef {
+    /// API group (`cluster.open-cluster-management.io`; empty: the core group).
+    pub group: String,
+    /// API version (`v1beta1`).
+    pub version: String,
+    /// Plural resource name (`placementdecisions`).
+    pub plural: String,
+}
+
+impl ResourceRef {
+    /// `group/version` (`version` for the core group), as objects' `apiVersion` says it.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The resource for kube's dynamic API (the kind is not known, and not needed to list).
+    pub fn api_resource(&self) -> kube::api::ApiResource {
+        kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(&self.group, &self.version, ""),
+            &self.plural,
+        )
+    }
+}
+
+impl std::fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.plural, self.api_version())
+    }
+}
+
+/// Which objects of a resource to list: by name (a field selector) or by labels.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// `metadata.name=NAME`.
+    Name(String),
+    /// A label selector (already validated).
+    Labels(LabelSelector),
+}
+
+/// Which duck-typed objects to list (a clusterDecisionResource generator's decision resources).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceQuery {
+    /// The resource.
+    pub resource: ResourceRef,
+    /// The namespace listed: Argo CD's (the controller's).
+    pub namespace: String,
+    /// By name or by labels.
+    pub selection: Selection,
+}
+
 /// The outside world, as generators see it.
 pub trait Sources: Send + Sync {
     /// Resolve `revision` of `repo_url` to a commit and list its tree. `project` is the
@@ -358,6 +421,19 @@ pub trait Sources: Send + Sync {
         &'a self,
         query: &'a PluginQuery,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Map<String, serde_json::Value>>, SourceError>>;
+    /// The `data` of the ConfigMap `namespace/name` (Kubernetes' `configmaps "name" not found`
+    /// when there is none).
+    fn config_map<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, SourceError>>;
+    /// The objects of a resource that a query selects, as they are (duck typing: only the fields
+    /// a generator reads matter), in the API server's order (by name).
+    fn list_resources<'a>(
+        &'a self,
+        query: &'a ResourceQuery,
+    ) -> BoxFuture<'a, Result<Vec<DynamicObject>, SourceError>>;
 }
 
 /// Orders `/`-separated paths the way Go's `filepath.Walk` visits them: depth-first, the entries

@@ -1,5 +1,5 @@
-//! Recorded inputs: the git trees, cluster Secrets, Secrets, pull requests, plugin answers and
-//! ConfigMaps that an ApplicationSet file's recorded-inputs document (see [`crate::file`]; or
+//! Recorded inputs: the git trees, cluster Secrets, Secrets, pull requests, plugin answers,
+//! ConfigMaps and duck-typed resources that an ApplicationSet file's recorded-inputs document (see [`crate::file`]; or
 //! `--clusters`, `--pull-requests`, a request to `appset serve`) holds, so the engine runs with
 //! no network.
 //!
@@ -12,6 +12,7 @@ use std::{
 };
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -134,9 +135,14 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - configMap: my-plugin
 ///   input: {parameters: {branch: main}}    # must equal the generator's (after interpolation)
 ///   output: {parameters: [{digest: sha256:...}]}
-/// configMaps:                      # plugin ConfigMaps (the service is then asked live)
-/// - metadata: {name: my-plugin, namespace: argocd}
+/// configMaps:                      # plugin ConfigMaps (the service is then asked live) and
+/// - metadata: {name: my-plugin, namespace: argocd}         # clusterDecisionResource ones
 ///   data: {baseUrl: http://plugin.example, token: $plugin.token}
+/// resources:                       # duck-typed resources (clusterDecisionResource), as listed
+/// - apiVersion: cluster.open-cluster-management.io/v1beta1
+///   kind: PlacementDecision        # matched by its plural (placementdecisions)
+///   metadata: {name: placement-a, namespace: argocd, labels: {placement: a}}
+///   status: {decisions: [{clusterName: prod, reason: ''}]}
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -157,9 +163,14 @@ pub struct Recorded {
     /// Plugin services' answers (None: not recorded, ask the live plugin).
     #[serde(default)]
     pub plugins: Option<Vec<RecordedPlugin>>,
-    /// ConfigMaps (plugin generators' `configMapRef`), by namespace and name.
+    /// ConfigMaps (plugin and clusterDecisionResource generators' `configMapRef`), by namespace
+    /// and name.
     #[serde(default)]
     pub config_maps: Option<Vec<ConfigMap>>,
+    /// Duck-typed resources (clusterDecisionResource generators' decision resources), whole
+    /// objects with `apiVersion` and `kind` (None: not recorded, list them live).
+    #[serde(default)]
+    pub resources: Option<Vec<DynamicObject>>,
     /// Existing Applications: accepted so one file can also describe the live state; `render`
     /// ignores them.
     #[serde(default)]
@@ -247,6 +258,9 @@ impl Recorded {
         }
         if let Some(config_maps) = other.config_maps {
             self.config_maps.get_or_insert_with(Vec::new).extend(config_maps);
+        }
+        if let Some(resources) = other.resources {
+            self.resources.get_or_insert_with(Vec::new).extend(resources);
         }
         if other.applications.is_some() {
             self.applications = other.applications;

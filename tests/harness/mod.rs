@@ -360,43 +360,55 @@ static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 /// Install `crds/` (the committed files) and wait until they are established.
 pub async fn install_crds(client: &Client) {
     CRDS.get_or_init(|| async {
-        let api: Api<CustomResourceDefinition> = Api::all(client.clone());
         // appset's two CRDs, and Argo CD's AppProject (a test fixture: appset reads projects).
         for file in [
             "crds/applicationset.yaml",
             "crds/application.yaml",
             "tests/fixtures/appproject-crd.yaml",
         ] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            let text = std::fs::read_to_string(&path).expect("crd file");
-            let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("crd yaml");
-            let name = crd.metadata.name.clone().expect("crd name");
-            api.patch(
-                &name,
-                &PatchParams::apply("appset-tests").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("the API server rejected {file}: {e}"));
+            apply_crd(client, file).await;
         }
         for name in [
             "applicationsets.argoproj.io",
             "applications.argoproj.io",
             "appprojects.argoproj.io",
         ] {
-            eventually(Duration::from_secs(30), || async {
-                api.get(name)
-                    .await
-                    .ok()
-                    .and_then(|c| c.status)
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-            })
-            .await
-            .unwrap_or_else(|_| panic!("{name} not established"));
+            wait_established(client, name).await;
         }
     })
     .await;
+}
+
+/// Apply the CRD of `file` (relative to the crate) by server-side apply; returns its name.
+pub async fn apply_crd(client: &Client, file: &str) -> String {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).expect("crd file");
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("crd yaml");
+    let name = crd.metadata.name.clone().expect("crd name");
+    api.patch(
+        &name,
+        &PatchParams::apply("appset-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the API server rejected {file}: {e}"));
+    name
+}
+
+/// Wait (up to 30 s) until the CRD `name` is established (its resource served).
+pub async fn wait_established(client: &Client, name: &str) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    eventually(Duration::from_secs(30), || async {
+        api.get(name)
+            .await
+            .ok()
+            .and_then(|c| c.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name} not established"));
 }
 
 /// A fresh namespace for one test.
