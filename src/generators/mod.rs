@@ -1,7 +1,7 @@
 //! Generators: parameter sets from an ApplicationSet's `spec.generators`.
 //!
 //! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets, pull
-//! requests and plugin services. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
+//! requests, forge organizations and plugin services. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
 //! enum with one variant per kind, so adding a kind is a compile error until every `match`
 //! handles it). Matrix and merge hold generator entries and recurse through [`transform`].
 //!
@@ -21,6 +21,7 @@ pub mod matrix;
 pub mod merge;
 pub mod plugin;
 pub mod pull_request;
+pub mod scm_provider;
 pub mod selector;
 
 use std::{collections::BTreeMap, time::Duration};
@@ -179,8 +180,9 @@ pub enum GeneratorSpec<'a> {
     Merge(&'a crate::crd::MergeGenerator),
     /// `plugin`
     Plugin(&'a crate::crd::PluginGenerator),
-    /// A kind Argo CD has and appset does not implement yet (`scmProvider`,
-    /// `clusterDecisionResource`).
+    /// `scmProvider`
+    ScmProvider(&'a crate::crd::ScmProviderGenerator),
+    /// A kind Argo CD has and appset does not implement yet (`clusterDecisionResource`).
     Unsupported(&'static str),
 }
 
@@ -214,8 +216,8 @@ impl<'a> GeneratorSpec<'a> {
         if let Some(g) = &entry.git {
             v.push(GeneratorSpec::Git(g));
         }
-        if entry.scm_provider.is_some() {
-            v.push(GeneratorSpec::Unsupported("scmProvider"));
+        if let Some(g) = &entry.scm_provider {
+            v.push(GeneratorSpec::ScmProvider(g));
         }
         if entry.cluster_decision_resource.is_some() {
             v.push(GeneratorSpec::Unsupported("clusterDecisionResource"));
@@ -245,6 +247,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Matrix(_) => "matrix",
             GeneratorSpec::Merge(_) => "merge",
             GeneratorSpec::Plugin(_) => "plugin",
+            GeneratorSpec::ScmProvider(_) => "scmProvider",
             GeneratorSpec::Unsupported(f) => f,
         }
     }
@@ -259,6 +262,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Matrix(g) => g.template.as_ref(),
             GeneratorSpec::Merge(g) => g.template.as_ref(),
             GeneratorSpec::Plugin(g) => g.template.as_ref(),
+            GeneratorSpec::ScmProvider(g) => g.template.as_ref(),
             GeneratorSpec::Unsupported(_) => None,
         }
     }
@@ -286,6 +290,10 @@ impl<'a> GeneratorSpec<'a> {
                 g.requeue_after_seconds,
                 Duration::from_secs(plugin::DEFAULT_REQUEUE_SECONDS),
             ),
+            GeneratorSpec::ScmProvider(g) => secs(
+                g.requeue_after_seconds,
+                Duration::from_secs(scm_provider::DEFAULT_REQUEUE_SECONDS),
+            ),
             GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
         }
     }
@@ -308,6 +316,7 @@ impl<'a> GeneratorSpec<'a> {
                 GeneratorSpec::Matrix(g) => matrix::generate(g, ctx, &path).await,
                 GeneratorSpec::Merge(g) => merge::generate(g, ctx, &path).await,
                 GeneratorSpec::Plugin(g) => plugin::generate(g, ctx, &path).await,
+                GeneratorSpec::ScmProvider(g) => scm_provider::generate(g, ctx, &path).await,
                 GeneratorSpec::Unsupported(f) => Err(GenerateError::invalid(
                     &path,
                     format!("the {f} generator is not supported by appset yet"),

@@ -527,6 +527,70 @@ impl ForgeHttp {
         }
     }
 
+    /// A non-`200` answer as its typed error (rate limits counted).
+    fn check_status(&self, scope: &Scope, status: StatusCode, headers: &HeaderMap) -> Result<(), ForgeError> {
+        if let Some(reset_at) = rate_limit_reset(status, headers, SystemTime::now()) {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(ForgeError::RateLimited {
+                scope: scope.clone(),
+                reset_at,
+            });
+        }
+        match status {
+            StatusCode::OK => Ok(()),
+            StatusCode::NOT_FOUND => Err(ForgeError::NotFound(scope.clone())),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ForgeError::Unauthorized {
+                scope: scope.clone(),
+                status: status.as_u16(),
+            }),
+            _ => Err(ForgeError::Status {
+                scope: scope.clone(),
+                status: status.as_u16(),
+            }),
+        }
+    }
+
+    /// One uncached `GET` of a single resource (an SCM provider's path check, whose answer its
+    /// caller keeps by commit): the body of a `200`, `None` for a `404`, the typed error of
+    /// anything else (the same errors and rate-limit handling as [`ForgeHttp::list`]).
+    ///
+    /// # Errors
+    /// [`ForgeError`] for every answer but `200` and `404`.
+    pub async fn get(
+        &self,
+        scope: &Scope,
+        url: &str,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        tls: &ForgeTls,
+    ) -> Result<Option<bytes::Bytes>, ForgeError> {
+        let request_err = |message: String| ForgeError::Request {
+            scope: scope.clone(),
+            message,
+        };
+        let client = self.client(scope.forge, tls)?;
+        let mut request = client.get(url).header(header::ACCEPT, "application/json");
+        if let Some((name, value)) = auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| request_err(crate::text::causes(crate::text::error_chain(&e))))?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.check_status(scope, status, response.headers())?;
+        let body = response.bytes().await.map_err(|e| {
+            request_err(format!(
+                "reading the answer: {}",
+                crate::text::causes(crate::text::error_chain(&e))
+            ))
+        })?;
+        Ok(Some(body))
+    }
+
     async fn fetch_all<T: Clone>(
         &self,
         listing: &Listing<'_>,
@@ -598,29 +662,7 @@ impl ForgeHttp {
             self.not_modified.fetch_add(1, Ordering::Relaxed);
             return Ok(page.clone());
         }
-        if let Some(reset_at) = rate_limit_reset(status, &headers, SystemTime::now()) {
-            self.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return Err(ForgeError::RateLimited {
-                scope: scope.clone(),
-                reset_at,
-            });
-        }
-        match status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(ForgeError::NotFound(scope.clone())),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(ForgeError::Unauthorized {
-                    scope: scope.clone(),
-                    status: status.as_u16(),
-                });
-            }
-            _ => {
-                return Err(ForgeError::Status {
-                    scope: scope.clone(),
-                    status: status.as_u16(),
-                });
-            }
-        }
+        self.check_status(scope, status, &headers)?;
         let body = response.bytes().await.map_err(|e| {
             request_err(format!(
                 "reading the answer: {}",
