@@ -465,3 +465,137 @@ async fn sets_polling_one_organization_share_its_listing() {
     assert_eq!(count(&log, "/branches/main"), 30);
     assert_eq!(count(&log, "/contents/"), 30, "each path once");
 }
+
+/// The benchmark of BENCHMARKS.md ("SCM provider requests"): N ApplicationSets × M polls of one
+/// unchanged organization of 300 repositories with a `pathsExist` filter, per forge. Each poll
+/// reconciles the N sets concurrently, each with its own `Inputs` sharing the process's clients;
+/// a listing is reused within a poll and each poll starts by expiring it (as a max age would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_application_sets_over_m_polls_of_a_300_repository_organization() {
+    const N: usize = 20;
+    const M: usize = 4;
+    const REPOS: usize = 300;
+    let server = Server::start().await;
+    server.add_repos("acme", "svc-", REPOS, true);
+    server.add_repos("platform", "app-", REPOS, true);
+    let p = Process {
+        github: Arc::new(GitHub::new(None, Duration::from_secs(3600))),
+        gitlab: Arc::new(GitLab::new(Duration::from_secs(3600))),
+        ..Process::new(Recorded::default())
+    };
+    let filter = "      filters:\n      - pathsExist: [deploy]\n";
+    for (forge, block, org) in [
+        (
+            "GitHub",
+            format!("github: {{organization: acme, api: '{}/api/v3'}}", server.base),
+            "acme",
+        ),
+        (
+            "GitLab",
+            format!("gitlab: {{group: platform, api: '{}'}}", server.base),
+            "platform",
+        ),
+    ] {
+        server.clear_log();
+        let sets: Vec<_> = (0..N).map(|i| appset(&format!("s{i}"), &block, filter)).collect();
+        let mut per_poll = Vec::new();
+        for poll in 0..M {
+            let before = server.log().len();
+            let runs = futures::future::join_all(sets.iter().map(|s| p.render(s))).await;
+            for r in runs {
+                assert_eq!(r.unwrap().applications.len(), REPOS / 3);
+            }
+            let log = server.log();
+            let this = &log[before..];
+            let paths = this
+                .iter()
+                .filter(|l| {
+                    l.uri.contains("/contents/")
+                        || l.uri.contains("/repository/files/")
+                        || l.uri.contains("/repository/tree")
+                })
+                .count();
+            let conditional = this.iter().filter(|l| l.if_none_match.is_some()).count();
+            per_poll.push((this.len(), paths, conditional));
+            if poll + 1 < M {
+                p.github.expire_organization(org);
+                p.gitlab.expire(org);
+            }
+        }
+        eprintln!(
+            "{forge}: {N} ApplicationSets x {M} polls of a {REPOS}-repository organization with pathsExist: \
+             requests per poll (all, path checks, conditional) = {per_poll:?}; 304s served so far: {}",
+            server.served_304()
+        );
+        // The first poll: the listing's pages, one branch per repository, one path check per
+        // repository (GitLab: `deploy` is a directory, so the files request answers 404 and the
+        // tree request finds it: two).
+        let pages = REPOS.div_ceil(100);
+        let first_paths = if forge == "GitHub" { REPOS } else { 2 * REPOS };
+        assert_eq!(per_poll[0], (pages + REPOS + first_paths, first_paths, 0));
+        // Every later poll: the same listing and branch requests, all conditional, no path check;
+        // whatever N is.
+        for later in &per_poll[1..] {
+            assert_eq!(*later, (pages + REPOS, 0, pages + REPOS));
+        }
+    }
+}
+
+/// `appset render` (the binary) against the loopback forge through the generator's `api`: the
+/// Applications of every Gitea repository, an unknown owner an error naming the set and field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appset_render_reads_the_forge_named_by_api() {
+    let server = Server::start().await;
+    let files = vec!["deploy/a.yaml".to_string()];
+    server.add_repo("org", "shop", &["team-a"], vec![("main", files.clone())]);
+    server.add_repo("org", "docs", &[], vec![("main", vec!["README.md".into()])]);
+    let dir = std::env::temp_dir().join(format!("appset-scm-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, owner: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: shops, namespace: argocd}}\n\
+                 spec:\n  generators:\n  - scmProvider:\n      gitea: {{owner: {owner}, api: '{}'}}\n      \
+                 filters:\n      - pathsExist: [deploy]\n  template:\n    metadata: {{name: '{{{{repository}}}}'}}\n    \
+                 spec:\n      project: default\n      source: {{repoURL: '{{{{url}}}}', targetRevision: '{{{{sha}}}}', path: deploy}}\n      \
+                 destination: {{server: 'https://kubernetes.default.svc', namespace: '{{{{repository}}}}'}}\n",
+                server.base
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let run = |path: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+                .args(["render", "-o", "params"])
+                .arg(&path)
+                .env_remove("GITHUB_TOKEN")
+                .env_remove("GITLAB_TOKEN")
+                .env(
+                    "APPSET_GIT_CACHE",
+                    std::env::temp_dir().join("appset-scm-render-cache"),
+                )
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(write("ok.yaml", "org")).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let params: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(params.as_array().unwrap().len(), 1);
+    assert_eq!(params[0]["repository"], "shop");
+    assert_eq!(params[0]["labels"], "team-a");
+    assert_eq!(params[0]["sha"], sha("shop", "main", 0));
+    let out = run(write("missing.yaml", "nobody")).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shops") && err.contains("spec.generators[0].scmProvider.gitea"),
+        "{err}"
+    );
+    assert!(err.contains("organization not found"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -201,18 +201,7 @@ pub async fn generate(
         (None, None, Some(gt)) => ("gitea", gt.api.trim()),
         (None, None, None) => ("", ""),
     };
-    if !api.is_empty()
-        && !ctx.scm.allowed.is_empty()
-        && !ctx.scm.allowed.iter().any(|a| crate::sources::same_api(a, api))
-    {
-        return Err(GenerateError::invalid(
-            &format!("{path}.{field}.api"),
-            format!(
-                "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
-                ctx.scm.allowed.join(", ")
-            ),
-        ));
-    }
+    ctx.scm.check_api(&format!("{path}.{field}.api"), api)?;
     let query = query(g, ctx, path)?;
     let field = format!("{path}.{}", field_of(&query.forge));
     let filters = compile(&g.filters, path)?;

@@ -149,6 +149,45 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?).to_ascii_lowercase())
 }
 
+/// A `200` answer's body.
+async fn read_body(scope: &Scope, response: reqwest::Response) -> Result<bytes::Bytes, ForgeError> {
+    response.bytes().await.map_err(|e| ForgeError::Request {
+        scope: scope.clone(),
+        message: format!(
+            "reading the answer: {}",
+            crate::text::causes(crate::text::error_chain(&e))
+        ),
+    })
+}
+
+/// The credential header `name: {prefix}{token}` of an optional token (an empty token is none).
+///
+/// # Errors
+/// As [`auth_header`].
+pub fn optional_auth(
+    name: HeaderName,
+    prefix: &str,
+    token: Option<&str>,
+) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+    token
+        .filter(|t| !t.is_empty())
+        .map(|t| auth_header(name, &format!("{prefix}{t}")))
+        .transpose()
+}
+
+/// A name that is one path segment of a forge URL (an owner, an organization): trimmed, not
+/// empty, no `/` or control character.
+///
+/// # Errors
+/// `{what} "{value}" must be {expected}`.
+pub fn checked_segment<'v>(what: &str, value: &'v str, expected: &str) -> Result<&'v str, String> {
+    let v = value.trim();
+    if v.is_empty() || v.contains('/') || v.chars().any(char::is_control) {
+        return Err(format!("{what} {v:?} must be {expected}"));
+    }
+    Ok(v)
+}
+
 /// TLS settings of a forge (`insecure`, `caRef`).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ForgeTls {
@@ -563,32 +602,38 @@ impl ForgeHttp {
         auth: Option<&(HeaderName, HeaderValue)>,
         tls: &ForgeTls,
     ) -> Result<Option<bytes::Bytes>, ForgeError> {
-        let request_err = |message: String| ForgeError::Request {
-            scope: scope.clone(),
-            message,
-        };
         let client = self.client(scope.forge, tls)?;
-        let mut request = client.get(url).header(header::ACCEPT, "application/json");
-        if let Some((name, value)) = auth {
-            request = request.header(name.clone(), value.clone());
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| request_err(crate::text::causes(crate::text::error_chain(&e))))?;
+        let response = self.send(&client, scope, url, auth, None).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         self.check_status(scope, status, response.headers())?;
-        let body = response.bytes().await.map_err(|e| {
-            request_err(format!(
-                "reading the answer: {}",
-                crate::text::causes(crate::text::error_chain(&e))
-            ))
-        })?;
-        Ok(Some(body))
+        Ok(Some(read_body(scope, response).await?))
+    }
+
+    /// Send one `GET` (JSON wanted, the credential's header, `If-None-Match` when an ETag is
+    /// known), counted.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        scope: &Scope,
+        url: &str,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        etag: Option<&str>,
+    ) -> Result<reqwest::Response, ForgeError> {
+        let mut request = client.get(url).header(header::ACCEPT, "application/json");
+        if let Some((name, value)) = auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        if let Some(etag) = etag {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        request.send().await.map_err(|e| ForgeError::Request {
+            scope: scope.clone(),
+            message: crate::text::causes(crate::text::error_chain(&e)),
+        })
     }
 
     async fn fetch_all<T: Clone>(
@@ -638,22 +683,10 @@ impl ForgeHttp {
         known: Option<&Page<T>>,
     ) -> Result<Page<T>, ForgeError> {
         let scope = &listing.scope;
-        let request_err = |message: String| ForgeError::Request {
-            scope: scope.clone(),
-            message,
-        };
-        let mut request = client.get(&url).header(header::ACCEPT, "application/json");
-        if let Some((name, value)) = &listing.auth {
-            request = request.header(name.clone(), value.clone());
-        }
-        if let Some(etag) = known.and_then(|p| p.etag.as_deref()) {
-            request = request.header(header::IF_NONE_MATCH, etag);
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| request_err(crate::text::causes(crate::text::error_chain(&e))))?;
+        let etag = known.and_then(|p| p.etag.as_deref());
+        let response = self
+            .send(client, scope, &url, listing.auth.as_ref(), etag)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED
@@ -663,12 +696,7 @@ impl ForgeHttp {
             return Ok(page.clone());
         }
         self.check_status(scope, status, &headers)?;
-        let body = response.bytes().await.map_err(|e| {
-            request_err(format!(
-                "reading the answer: {}",
-                crate::text::causes(crate::text::error_chain(&e))
-            ))
-        })?;
+        let body = read_body(scope, response).await?;
         let (items, next) = reader
             .read(&url, &headers, &body)
             .map_err(|message| ForgeError::Malformed {

@@ -23,7 +23,7 @@ use super::{
     BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, checked_api,
-        encode_component, fingerprint, link_next_page, with_query,
+        checked_segment, encode_component, fingerprint, link_next_page, optional_auth, with_query,
     },
     scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, commit_or_branch},
 };
@@ -238,20 +238,10 @@ impl Gitea {
         opts: ScmRepoOptions,
     ) -> Result<GiteaScm, ForgeError> {
         let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.gitea: {m}"));
-        let owner = owner.trim();
-        if owner.is_empty() || owner.contains('/') || owner.chars().any(char::is_control) {
-            return Err(invalid(format!(
-                "owner {owner:?} must be a Gitea organization or user"
-            )));
-        }
+        let owner = checked_segment("owner", owner, "a Gitea organization or user").map_err(invalid)?;
         let api = checked_api("Gitea", api).map_err(invalid)?;
-        let auth = match token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(
-                auth_header(header::AUTHORIZATION, &format!("token {t}"))
-                    .map_err(|e| invalid(format!("tokenRef: {e}")))?,
-            ),
-            None => None,
-        };
+        let auth = optional_auth(header::AUTHORIZATION, "token ", token)
+            .map_err(|e| invalid(format!("tokenRef: {e}")))?;
         Ok(GiteaScm {
             client: self.clone(),
             api,

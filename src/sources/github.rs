@@ -38,8 +38,8 @@ use serde::Deserialize;
 use super::{
     PullRequest,
     forge::{
-        ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, encode_component,
-        header_str, link_next, link_next_page, rate_limit_reset, with_query,
+        ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, checked_segment, encode_component,
+        header_str, link_next, link_next_page, optional_auth, rate_limit_reset, with_query,
     },
     github_metrics::{self, AppSetRef, GitHubApiMetrics, Observed},
     scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo},
@@ -355,6 +355,12 @@ impl GitHub {
         self.scm.stats()
     }
 
+    /// Make the `scmProvider` listings of `organization` (repositories and branches, any API or
+    /// credential) stale: the next poll asks GitHub again, conditionally.
+    pub fn expire_organization(&self, organization: &str) {
+        self.scm.expire(organization.trim());
+    }
+
     /// The default API (`--github-api`, else [`DEFAULT_API`]).
     pub fn default_api(&self) -> &str {
         &self.default_api
@@ -386,20 +392,10 @@ impl GitHub {
         };
         let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.github: {m}"));
         let api = super::forge::checked_api("GitHub", &api).map_err(invalid)?;
-        let organization = organization.trim();
-        if organization.is_empty() || organization.contains('/') || organization.chars().any(char::is_control)
-        {
-            return Err(invalid(format!(
-                "organization {organization:?} must be a GitHub organization"
-            )));
-        }
-        let auth = match token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(
-                auth_header(header::AUTHORIZATION, &format!("Bearer {t}"))
-                    .map_err(|e| invalid(format!("token: {e}")))?,
-            ),
-            None => None,
-        };
+        let organization =
+            checked_segment("organization", organization, "a GitHub organization").map_err(invalid)?;
+        let auth = optional_auth(header::AUTHORIZATION, "Bearer ", token)
+            .map_err(|e| invalid(format!("token: {e}")))?;
         Ok(GitHubScm {
             client: self.clone(),
             api,
@@ -836,7 +832,7 @@ impl GitHubScm {
             ca_pem: None,
         };
         Listing {
-            expiry_key: format!("{}/{}", self.api, self.organization),
+            expiry_key: self.organization.clone(),
             scope,
             url,
             auth: self.auth.clone(),

@@ -25,7 +25,7 @@ use super::{
     BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, encode_component,
-        fingerprint, header_str, link_next_page, with_query,
+        fingerprint, header_str, link_next_page, optional_auth, with_query,
     },
     scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, commit_or_branch, or_empty},
 };
@@ -294,13 +294,12 @@ impl GitLab {
             query.api.as_str()
         };
         let api = super::forge::checked_api("GitLab", api).map_err(invalid)?;
-        let auth = match query.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => Some(
-                auth_header(http::HeaderName::from_static("private-token"), token)
-                    .map_err(|e| invalid(format!("tokenRef: {e}")))?,
-            ),
-            None => None,
-        };
+        let auth = optional_auth(
+            http::HeaderName::from_static("private-token"),
+            "",
+            query.token.as_deref(),
+        )
+        .map_err(|e| invalid(format!("tokenRef: {e}")))?;
         Ok(GitLabScm {
             client: self.clone(),
             api,

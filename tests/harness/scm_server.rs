@@ -126,20 +126,32 @@ impl Server {
             })),
         };
         let app = Router::new()
-            .route("/api/v3/orgs/{org}/repos", get(gh_repos))
-            .route("/api/v3/repos/{o}/{r}/branches", get(gh_branches))
-            .route("/api/v3/repos/{o}/{r}/branches/{b}", get(gh_branch))
-            .route("/api/v3/repos/{o}/{r}/contents/{*path}", get(gh_contents))
+            .route("/api/v3/orgs/{org}/repos", get(on(Forge::GitHub, repos)))
+            .route("/api/v3/repos/{o}/{r}/branches", get(on(Forge::GitHub, branches)))
+            .route(
+                "/api/v3/repos/{o}/{r}/branches/{b}",
+                get(on(Forge::GitHub, branch)),
+            )
+            .route(
+                "/api/v3/repos/{o}/{r}/contents/{*path}",
+                get(on(Forge::GitHub, contents)),
+            )
             .route("/api/v4/groups/{group}/projects", get(gl_projects))
             .route("/api/v4/projects/{id}/repository/branches", get(gl_branches))
             .route("/api/v4/projects/{id}/repository/branches/{b}", get(gl_branch))
             .route("/api/v4/projects/{id}/repository/files/{path}", get(gl_file))
             .route("/api/v4/projects/{id}/repository/tree", get(gl_tree))
-            .route("/api/v1/orgs/{org}/repos", get(gt_repos))
-            .route("/api/v1/repos/{o}/{r}/labels", get(gt_labels))
-            .route("/api/v1/repos/{o}/{r}/branches", get(gt_branches))
-            .route("/api/v1/repos/{o}/{r}/branches/{b}", get(gt_branch))
-            .route("/api/v1/repos/{o}/{r}/contents/{*path}", get(gt_contents))
+            .route("/api/v1/orgs/{org}/repos", get(on(Forge::Gitea, repos)))
+            .route("/api/v1/repos/{o}/{r}/labels", get(on(Forge::Gitea, labels)))
+            .route("/api/v1/repos/{o}/{r}/branches", get(on(Forge::Gitea, branches)))
+            .route(
+                "/api/v1/repos/{o}/{r}/branches/{b}",
+                get(on(Forge::Gitea, branch)),
+            )
+            .route(
+                "/api/v1/repos/{o}/{r}/contents/{*path}",
+                get(on(Forge::Gitea, contents)),
+            )
             .with_state(server.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -388,99 +400,146 @@ fn lookup(branch: &Branch, path: &str) -> Option<bool> {
         .then_some(false)
 }
 
-// ---- GitHub ---------------------------------------------------------------------------------
+// ---- GitHub and Gitea (the same routes under /api/v3 and /api/v1) ----------------------------
 
-fn gh_repo(server: &Server, org: &str, r: &Repo) -> Value {
+/// What every handler is given.
+struct Req {
+    s: Server,
+    forge: Forge,
+    path: Vec<String>,
+    q: HashMap<String, String>,
+    uri: String,
+    headers: HeaderMap,
+}
+
+/// A handler of `forge` as an axum handler.
+/// A boxed handler answer.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// The extractors every GitHub- and Gitea-shaped handler takes, in order.
+type Parts0 = State<Server>;
+type Parts1 = Path<Vec<String>>;
+type Parts2 = Query<HashMap<String, String>>;
+type Parts3 = OriginalUri;
+type Parts4 = HeaderMap;
+
+fn on<F, Fut>(
+    forge: Forge,
+    f: F,
+) -> impl Fn(Parts0, Parts1, Parts2, Parts3, Parts4) -> Answer + Clone + Send + 'static
+where
+    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    move |State(s), Path(path), Query(q), OriginalUri(uri), headers| {
+        let f = f.clone();
+        Box::pin(async move {
+            f(Req {
+                s,
+                forge,
+                path,
+                q,
+                uri: uri.to_string(),
+                headers,
+            })
+            .await
+        })
+    }
+}
+
+impl Req {
+    /// The organization's repositories (path segment 0), admitted.
+    fn repos(&self) -> Result<Vec<Repo>, Response> {
+        admit(
+            &self.s,
+            self.forge,
+            self.path.first().map(String::as_str),
+            &self.uri,
+            &self.headers,
+        )
+    }
+
+    /// The repository named by path segment 1.
+    fn repo(&self) -> Result<Repo, Response> {
+        let repos = self.repos()?;
+        find(&repos, &self.path[1]).cloned().ok_or_else(not_found)
+    }
+}
+
+fn repo_json(server: &Server, forge: Forge, org: &str, r: &Repo) -> Value {
+    let host = if forge == Forge::GitHub {
+        "github.example"
+    } else {
+        "gitea.example"
+    };
     json!({
         "id": r.id, "node_id": format!("R_{}", r.id), "name": r.name, "full_name": format!("{org}/{}", r.name),
-        "private": false, "owner": {"login": org, "id": 1, "type": "Organization"},
-        "html_url": format!("https://github.example/{org}/{}", r.name),
-        "description": null, "fork": false,
-        "url": format!("{}/api/v3/repos/{org}/{}", server.base, r.name),
-        "ssh_url": format!("git@github.example:{org}/{}.git", r.name),
-        "clone_url": format!("https://github.example/{org}/{}.git", r.name),
+        "private": false, "fork": false, "owner": {"login": org, "id": 1, "type": "Organization", "username": org},
+        "html_url": format!("https://{host}/{org}/{}", r.name),
+        "url": format!("{}/repos/{org}/{}", server.base, r.name),
+        "ssh_url": format!("git@{host}:{org}/{}.git", r.name),
+        "clone_url": format!("https://{host}/{org}/{}.git", r.name),
         "default_branch": r.default_branch, "topics": r.topics, "archived": r.archived,
         "visibility": "public", "pushed_at": "2026-01-01T00:00:00Z",
         "permissions": {"admin": false, "push": false, "pull": true},
     })
 }
 
-async fn gh_repos(
-    State(s): State<Server>,
-    Path(org): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let uri = uri.to_string();
-    let repos = match admit(&s, Forge::GitHub, Some(&org), &uri, &headers) {
+async fn repos(req: Req) -> Response {
+    let repos = match req.repos() {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let items = repos.iter().map(|r| gh_repo(&s, &org, r)).collect();
-    page(&s, Forge::GitHub, &uri, &q, &headers, items)
+    let items = repos
+        .iter()
+        .map(|r| repo_json(&req.s, req.forge, &req.path[0], r))
+        .collect();
+    page(&req.s, req.forge, &req.uri, &req.q, &req.headers, items)
 }
 
-fn gh_branch_json(b: &Branch) -> Value {
-    json!({"name": b.name, "commit": {"sha": b.sha, "url": "https://api.github.example/commits"}, "protected": false})
-}
-
-async fn gh_branches(
-    State(s): State<Server>,
-    Path((o, r)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let uri = uri.to_string();
-    let repos = match admit(&s, Forge::GitHub, Some(&o), &uri, &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let Some(repo) = find(&repos, &r) else {
-        return not_found();
-    };
-    let items = repo.branches.iter().map(gh_branch_json).collect();
-    page(&s, Forge::GitHub, &uri, &q, &headers, items)
-}
-
-async fn gh_branch(
-    State(s): State<Server>,
-    Path((o, r, b)): Path<(String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let repos = match admit(&s, Forge::GitHub, Some(&o), &uri.to_string(), &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match find(&repos, &r).and_then(|repo| repo.branches.iter().find(|x| x.name == b)) {
-        Some(branch) => object(&s, &headers, gh_branch_json(branch)),
-        None => not_found(),
+fn branch_json(forge: Forge, b: &Branch) -> Value {
+    match forge {
+        Forge::Gitea => {
+            json!({"name": b.name, "commit": {"id": b.sha, "message": "Change\n"}, "protected": false})
+        }
+        _ => {
+            json!({"name": b.name, "commit": {"sha": b.sha, "url": "https://api.github.example/commits"}, "protected": false})
+        }
     }
 }
 
-async fn gh_contents(
-    State(s): State<Server>,
-    Path((o, r, path)): Path<(String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let repos = match admit(&s, Forge::GitHub, Some(&o), &uri.to_string(), &headers) {
+async fn branches(req: Req) -> Response {
+    match req.repo() {
+        Ok(repo) => {
+            let items = repo.branches.iter().map(|b| branch_json(req.forge, b)).collect();
+            page(&req.s, req.forge, &req.uri, &req.q, &req.headers, items)
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn branch(req: Req) -> Response {
+    match req.repo() {
+        Ok(repo) => match repo.branches.iter().find(|x| x.name == req.path[2]) {
+            Some(b) => object(&req.s, &req.headers, branch_json(req.forge, b)),
+            None => not_found(),
+        },
+        Err(resp) => resp,
+    }
+}
+
+async fn contents(req: Req) -> Response {
+    let repo = match req.repo() {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Some(repo) = find(&repos, &r) else {
-        return not_found();
-    };
-    let Some(branch) = at_ref(
-        repo,
-        q.get("ref").map(String::as_str).unwrap_or(&repo.default_branch),
-    ) else {
-        return not_found();
-    };
-    match lookup(branch, &path) {
+    let path = &req.path[2];
+    let at = req
+        .q
+        .get("ref")
+        .map(String::as_str)
+        .unwrap_or(&repo.default_branch);
+    match at_ref(&repo, at).and_then(|b| lookup(b, path)) {
         Some(true) => answer(
             StatusCode::OK,
             json!({"type": "file", "encoding": "base64", "size": 5, "name": path.rsplit('/').next(), "path": path, "content": "aGVsbG8=", "sha": "3f"}).to_string(),
@@ -635,126 +694,17 @@ async fn gl_tree(
 
 // ---- Gitea ----------------------------------------------------------------------------------
 
-async fn gt_repos(
-    State(s): State<Server>,
-    Path(org): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let uri = uri.to_string();
-    let repos = match admit(&s, Forge::Gitea, Some(&org), &uri, &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let items = repos
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id, "owner": {"id": 1, "login": org, "username": org}, "name": r.name,
-                "full_name": format!("{org}/{}", r.name), "private": false, "fork": false,
-                "html_url": format!("https://gitea.example/{org}/{}", r.name),
-                "ssh_url": format!("git@gitea.example:{org}/{}.git", r.name),
-                "clone_url": format!("https://gitea.example/{org}/{}.git", r.name),
-                "default_branch": r.default_branch, "archived": r.archived, "topics": r.topics,
-            })
-        })
-        .collect();
-    page(&s, Forge::Gitea, &uri, &q, &headers, items)
-}
-
-async fn gt_labels(
-    State(s): State<Server>,
-    Path((o, r)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let uri = uri.to_string();
-    let repos = match admit(&s, Forge::Gitea, Some(&o), &uri, &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let Some(repo) = find(&repos, &r) else {
-        return not_found();
-    };
-    let items = repo
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| json!({"id": i, "name": t, "color": "00aabb", "description": ""}))
-        .collect();
-    page(&s, Forge::Gitea, &uri, &q, &headers, items)
-}
-
-fn gt_branch_json(b: &Branch) -> Value {
-    json!({"name": b.name, "commit": {"id": b.sha, "message": "Change\n"}, "protected": false})
-}
-
-async fn gt_branches(
-    State(s): State<Server>,
-    Path((o, r)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let uri = uri.to_string();
-    let repos = match admit(&s, Forge::Gitea, Some(&o), &uri, &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let Some(repo) = find(&repos, &r) else {
-        return not_found();
-    };
-    let items = repo.branches.iter().map(gt_branch_json).collect();
-    page(&s, Forge::Gitea, &uri, &q, &headers, items)
-}
-
-async fn gt_branch(
-    State(s): State<Server>,
-    Path((o, r, b)): Path<(String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let repos = match admit(&s, Forge::Gitea, Some(&o), &uri.to_string(), &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match find(&repos, &r).and_then(|repo| repo.branches.iter().find(|x| x.name == b)) {
-        Some(branch) => object(&s, &headers, gt_branch_json(branch)),
-        None => not_found(),
-    }
-}
-
-async fn gt_contents(
-    State(s): State<Server>,
-    Path((o, r, path)): Path<(String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let repos = match admit(&s, Forge::Gitea, Some(&o), &uri.to_string(), &headers) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let Some(repo) = find(&repos, &r) else {
-        return not_found();
-    };
-    let Some(branch) = at_ref(
-        repo,
-        q.get("ref").map(String::as_str).unwrap_or(&repo.default_branch),
-    ) else {
-        return not_found();
-    };
-    match lookup(branch, &path) {
-        Some(true) => answer(
-            StatusCode::OK,
-            json!({"type": "file", "name": path, "path": path, "size": 5}).to_string(),
-        ),
-        Some(false) => answer(
-            StatusCode::OK,
-            json!([{"type": "file", "name": "x", "path": format!("{path}/x")}]).to_string(),
-        ),
-        None => not_found(),
+async fn labels(req: Req) -> Response {
+    match req.repo() {
+        Ok(repo) => {
+            let items = repo
+                .topics
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"id": i, "name": t, "color": "00aabb", "description": ""}))
+                .collect();
+            page(&req.s, req.forge, &req.uri, &req.q, &req.headers, items)
+        }
+        Err(resp) => resp,
     }
 }
