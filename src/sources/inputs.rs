@@ -1,7 +1,10 @@
 //! [`Inputs`]: the [`Sources`] that the CLI, the service and the controller use: recorded answers
-//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab) second.
+//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab, GitLab and
+//! Gitea through [`super::forge`], plugin services) second. The `scmProvider` generator's forge
+//! clients are built here per run (credentials read once) and share the process's
+//! [`PathCache`].
 //!
-//! Stage: sources (I/O: git fetches, Kubernetes API reads, GitHub API calls, each only when it
+//! Stage: sources (I/O: git fetches, Kubernetes API reads, forge API calls, each only when it
 //! is switched on in [`LiveConfig`] and the answer is not recorded).
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
@@ -719,10 +722,10 @@ impl Inputs {
                 protocol,
             }));
         }
-        let off = |flag: &str| {
+        let off = || {
             SourceError::Unavailable(format!(
                 "the repositories of {forge} {owner} are not recorded and live {forge} access is off \
-                 (record them as `scmProviders:` in the recorded inputs{flag})"
+                 (record them as `scmProviders:` in the recorded inputs)"
             ))
         };
         let token = match &query.token_ref {
@@ -744,7 +747,7 @@ impl Inputs {
                 app_secret,
                 exclude_archived,
             } => {
-                let github = self.github.as_ref().ok_or_else(|| off(""))?;
+                let github = self.github.as_ref().ok_or_else(off)?;
                 let auth = self
                     .github_auth(&GitHubPullRequestQuery {
                         api: query.api.clone(),
@@ -790,7 +793,7 @@ impl Inputs {
                 topic,
                 ca_ref,
             } => {
-                let gitlab = self.gitlab.as_ref().ok_or_else(|| off(""))?;
+                let gitlab = self.gitlab.as_ref().ok_or_else(off)?;
                 let api = query.api.trim();
                 // The process's GITLAB_TOKEN goes to gitlab.com only, as for merge requests.
                 let token = token.or_else(|| {
@@ -827,7 +830,7 @@ impl Inputs {
                 owner,
                 exclude_archived,
             } => {
-                let gitea = self.gitea.as_ref().ok_or_else(|| off(""))?;
+                let gitea = self.gitea.as_ref().ok_or_else(off)?;
                 let opts = ScmRepoOptions {
                     protocol,
                     all_branches: query.all_branches,
