@@ -486,14 +486,12 @@ pub struct PullRequestGenerator {
     /// Gitea (or Forgejo) pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitea: Option<PullRequestGitea>,
-    /// Bitbucket Server pull requests (parsed, not implemented).
+    /// Bitbucket Server (Data Center) pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub bitbucket_server: Option<Value>,
-    /// Bitbucket Cloud pull requests (parsed, not implemented).
+    pub bitbucket_server: Option<PullRequestBitbucketServer>,
+    /// Bitbucket Cloud pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub bitbucket: Option<Value>,
+    pub bitbucket: Option<PullRequestBitbucket>,
     /// Azure DevOps pull requests (parsed, not implemented).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
@@ -591,6 +589,76 @@ pub struct PullRequestGitea {
     /// A pull request must carry all of these labels (checked by appset, as by Argo CD).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+}
+
+/// `pullRequest.bitbucketServer`: the open pull requests of a Bitbucket Server (Data Center)
+/// repository (Argo CD's `PullRequestGeneratorBitbucketServer`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestBitbucketServer {
+    /// Project key.
+    pub project: String,
+    /// Repository slug.
+    pub repo: String,
+    /// Bitbucket REST API URL, e.g. `https://bitbucket.example.com/rest` (`/rest` is added when
+    /// missing, as in Argo CD).
+    pub api: String,
+    /// Basic auth: a user name and a password or personal access token from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BitbucketBasicAuth>,
+    /// Bearer auth: an HTTP access token from a Secret (wins over `basicAuth`, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<BitbucketBearerToken>,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// ConfigMap key (in the ApplicationSet's namespace) holding trusted CA certificates (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_ref: Option<ConfigMapKeyRef>,
+    /// appset extension: skip draft pull requests (Bitbucket Data Center 8.18 and later).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_draft: bool,
+}
+
+/// `pullRequest.bitbucket`: the open pull requests of a Bitbucket Cloud repository (Argo CD's
+/// `PullRequestGeneratorBitbucket`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestBitbucket {
+    /// Workspace.
+    pub owner: String,
+    /// Repository slug.
+    pub repo: String,
+    /// Bitbucket Cloud API URL; empty means `https://api.bitbucket.org/2.0`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Basic auth: a user name and an app password (or API token) from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BitbucketBasicAuth>,
+    /// Bearer auth: an access token from a Secret (wins over `basicAuth`, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<BitbucketBearerToken>,
+    /// appset extension: skip draft pull requests.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_draft: bool,
+}
+
+/// Bitbucket basic auth (Argo CD's `BasicAuthBitbucketServer`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BitbucketBasicAuth {
+    /// User name.
+    pub username: String,
+    /// Secret (in the ApplicationSet's namespace) holding the password or token.
+    pub password_ref: SecretRef,
+}
+
+/// Bitbucket bearer auth (Argo CD's `BearerTokenBitbucket`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BitbucketBearerToken {
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    pub token_ref: SecretRef,
 }
 
 /// A reference to a key of a ConfigMap.

@@ -17,9 +17,9 @@
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
-//!   octocrab; GitLab, Gitea and the other forges through one shared reqwest layer), forge
-//!   organizations for the SCM provider generator ([`sources::scm`]), plugin services (reqwest):
-//!   recorded or live. I/O.
+//!   octocrab; GitLab, Gitea, Bitbucket Server, Bitbucket Cloud and the other forges through one
+//!   shared reqwest layer), forge organizations for the SCM provider generator
+//!   ([`sources::scm`]), plugin services (reqwest): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
@@ -44,8 +44,9 @@
 //! - [`metrics`]: the Prometheus registry (Argo CD's `argocd_appset_*` and `argocd_github_api_*`
 //!   families beside appset's own) and the HTTP request metrics layer (no I/O itself).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics` endpoints. HTTP.
-//! - [`webhook`]: GitHub (`push`, `pull_request`) and GitLab (push, tag push, merge request)
-//!   webhooks → targeted refreshes. HTTP.
+//! - [`webhook`]: webhooks of GitHub, GitLab, Gitea/Forgejo, Bitbucket Server and Cloud, Azure
+//!   DevOps (pushes, pull and merge requests) → targeted refreshes and expired pull-request
+//!   listings; the endpoint in `mod.rs`, one file per forge (parsing and verification). HTTP.
 //! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).

@@ -118,8 +118,9 @@ struct RenderArgs {
     #[arg(long, value_name = "FILE", env = "APPSET_CLUSTERS")]
     clusters: Option<PathBuf>,
 
-    /// Pull requests for the pull-request generator: a YAML map `owner/repo` → list of
-    /// `{number, title, branch, targetBranch, headSha, labels, author, draft}`.
+    /// Pull requests for the pull-request generator: a YAML map `owner/repo` (GitLab: the
+    /// project; Bitbucket Server: `project/repo`) → list of `{number, title, branch,
+    /// targetBranch, headSha, labels, author, draft}`.
     #[arg(long = "pull-requests", value_name = "FILE", env = "APPSET_PULL_REQUESTS")]
     pull_requests: Option<PathBuf>,
 
@@ -141,7 +142,7 @@ struct RenderArgs {
     #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
     output: Output,
 
-    /// Read nothing live: no git fetch, no Kubernetes API, no GitHub API. Git repositories,
+    /// Read nothing live: no git fetch, no Kubernetes API, no forge API. Git repositories,
     /// cluster Secrets and pull requests come only from the file's recorded inputs, `--repo`,
     /// `--clusters` and `--pull-requests`; any other read fails, naming what to record or pass.
     /// For CI previews that must not depend on the network.
@@ -389,6 +390,36 @@ struct RunArgs {
     /// --controller-namespace, as Argo CD; without either, GitLab events are refused.
     #[arg(long, env = "APPSET_WEBHOOK_GITLAB_SECRET", hide_env_values = true)]
     webhook_gitlab_secret: Option<String>,
+    /// Secret of Gitea, Forgejo and Gogs webhooks (`POST /api/webhook` with X-Gitea-Event,
+    /// X-Forgejo-Event or X-Gogs-Event, verified with the hex HMAC-SHA256 in X-Gitea-Signature,
+    /// X-Forgejo-Signature or X-Gogs-Signature). Default: `webhook.gitea.secret`, else Argo CD's
+    /// `webhook.gogs.secret`, of the Secret `argocd-secret` in --controller-namespace; without
+    /// any, these events are refused.
+    #[arg(long, env = "APPSET_WEBHOOK_GITEA_SECRET", hide_env_values = true)]
+    webhook_gitea_secret: Option<String>,
+    /// Secret of Bitbucket Server / Data Center webhooks (X-Event-Key, verified with
+    /// `X-Hub-Signature: sha256=…`). Default: `webhook.bitbucketserver.secret` of `argocd-secret`,
+    /// as Argo CD; without either, Bitbucket Server events are refused.
+    #[arg(long, env = "APPSET_WEBHOOK_BITBUCKET_SERVER_SECRET", hide_env_values = true)]
+    webhook_bitbucket_server_secret: Option<String>,
+    /// UUID of the Bitbucket Cloud webhook (compared with X-Hook-UUID). Default:
+    /// `webhook.bitbucket.uuid` of `argocd-secret`, as Argo CD. Bitbucket Cloud events are
+    /// refused unless this or --webhook-bitbucket-secret is set; each one set must match.
+    #[arg(long, env = "APPSET_WEBHOOK_BITBUCKET_UUID", hide_env_values = true)]
+    webhook_bitbucket_uuid: Option<String>,
+    /// Secret of Bitbucket Cloud webhooks (verified with `X-Hub-Signature: sha256=…`). Default:
+    /// `webhook.bitbucket.secret` of `argocd-secret` (appset's key; Argo CD has none).
+    #[arg(long, env = "APPSET_WEBHOOK_BITBUCKET_SECRET", hide_env_values = true)]
+    webhook_bitbucket_secret: Option<String>,
+    /// Username of Azure DevOps service hooks' basic authentication (X-Vss-ActivityId). Default:
+    /// `webhook.azuredevops.username` of `argocd-secret`, as Argo CD.
+    #[arg(long, env = "APPSET_WEBHOOK_AZUREDEVOPS_USERNAME", hide_env_values = true)]
+    webhook_azuredevops_username: Option<String>,
+    /// Password of Azure DevOps service hooks' basic authentication. Default:
+    /// `webhook.azuredevops.password` of `argocd-secret`, as Argo CD; without a password, Azure
+    /// DevOps events are refused.
+    #[arg(long, env = "APPSET_WEBHOOK_AZUREDEVOPS_PASSWORD", hide_env_values = true)]
+    webhook_azuredevops_password: Option<String>,
     #[command(flatten)]
     git: GitArgs,
 }
@@ -1060,8 +1091,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             config.github,
             config.gitlab,
             config.gitea,
+            config.bitbucket,
             config.plugins,
-        ) = (false, false, false, false, false, false);
+        ) = (false, false, false, false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
@@ -1243,6 +1275,9 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     live.plugins = false;
     // Nor does it ask Gitea: a Gitea generator's `api` is always the request's choice.
     live.gitea = false;
+    // Nor Bitbucket: a Bitbucket Server generator's `api` is always the request's choice, and a
+    // Bitbucket Cloud one may name any `api` too (Argo CD's allow-list exempts Cloud).
+    live.bitbucket = false;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {
@@ -1338,10 +1373,43 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             Some(s) => Some(s.into_bytes()),
             None => argo_webhook_secret(&client, &args.controller_namespace, "webhook.github.secret").await,
         };
-        let gitlab_secret = match args.webhook_gitlab_secret.clone() {
-            Some(s) => Some(s.into_bytes()),
-            None => argo_webhook_secret(&client, &args.controller_namespace, "webhook.gitlab.secret").await,
+        // A flag, else the first of its argocd-secret keys that is set.
+        let ns = args.controller_namespace.as_str();
+        let configured = async |flag: &Option<String>, keys: &[&str]| match flag {
+            Some(s) => Some(s.clone().into_bytes()),
+            None => {
+                for key in keys {
+                    if let Some(v) = argo_webhook_secret(&client, ns, key).await {
+                        return Some(v);
+                    }
+                }
+                None
+            }
         };
+        let gitlab_secret = configured(&args.webhook_gitlab_secret, &["webhook.gitlab.secret"]).await;
+        let gitea_secret = configured(
+            &args.webhook_gitea_secret,
+            &["webhook.gitea.secret", "webhook.gogs.secret"],
+        )
+        .await;
+        let bitbucket_server_secret = configured(
+            &args.webhook_bitbucket_server_secret,
+            &["webhook.bitbucketserver.secret"],
+        )
+        .await;
+        let bitbucket_uuid = configured(&args.webhook_bitbucket_uuid, &["webhook.bitbucket.uuid"]).await;
+        let bitbucket_secret =
+            configured(&args.webhook_bitbucket_secret, &["webhook.bitbucket.secret"]).await;
+        let azure_username = configured(
+            &args.webhook_azuredevops_username,
+            &["webhook.azuredevops.username"],
+        )
+        .await;
+        let azure_password = configured(
+            &args.webhook_azuredevops_password,
+            &["webhook.azuredevops.password"],
+        )
+        .await;
         if secret.is_none() {
             tracing::info!("no webhook secret: POST /api/webhook refuses every event");
         }
@@ -1356,6 +1424,21 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         );
         if let Some(s) = gitlab_secret {
             hooks.set_gitlab_secret(s);
+        }
+        if let Some(s) = gitea_secret {
+            hooks.set_gitea_secret(s);
+        }
+        if let Some(s) = bitbucket_server_secret {
+            hooks.set_bitbucket_server_secret(s);
+        }
+        if let Some(s) = bitbucket_uuid {
+            hooks.set_bitbucket_uuid(s);
+        }
+        if let Some(s) = bitbucket_secret {
+            hooks.set_bitbucket_secret(s);
+        }
+        if let Some(password) = azure_password {
+            hooks.set_azure_devops_basic_auth(azure_username.unwrap_or_default(), password);
         }
         // Until this replica leads, webhooks refresh through the refresh annotation.
         hooks.standby_via(client.clone(), namespaces);
@@ -1419,7 +1502,7 @@ async fn reachable_api_server() -> Result<kube::Client> {
     Ok(client)
 }
 
-/// One of Argo CD's webhook secrets: `key` (`webhook.github.secret`, `webhook.gitlab.secret`) of
+/// One of Argo CD's webhook secrets: `key` (`webhook.github.secret`, `webhook.gitlab.secret`, …) of
 /// `argocd-secret` (None when unreadable).
 async fn argo_webhook_secret(client: &kube::Client, namespace: &str, key: &str) -> Option<Vec<u8>> {
     let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);

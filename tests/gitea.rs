@@ -176,6 +176,16 @@ async fn a_shared_client_reuses_fresh_listings() {
     cached.pull_requests(&q).await.unwrap();
     assert_eq!(cached.stats().requests, 2);
     assert_eq!(cached.stats().served_from_cache, 1);
+    // A webhook said the pull requests changed: the next call asks Gitea (conditionally), and
+    // sees the new one; another repository's expiry (any case) leaves the listing cached.
+    server.edit_pulls("org/app", |p| p.push(pull(61, "feat/new", "main", &[], "open")));
+    cached.expire("org", "other");
+    cached.pull_requests(&q).await.unwrap();
+    assert_eq!(cached.stats().served_from_cache, 2);
+    cached.expire("ORG", "App");
+    let fresh = cached.pull_requests(&q).await.unwrap();
+    assert_eq!(fresh.len(), 61);
+    assert_eq!(cached.stats().served_from_cache, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,6 +177,50 @@ async fn a_shared_client_counts_no_new_listing_for_an_unchanged_poll() {
     assert_eq!((cached.stats().requests, cached.stats().not_modified), (4, 2));
 }
 
+/// Issue 17's measure: N ApplicationSets watching one unchanged project over M polls cost one
+/// conditional request per page per poll, shared by all N (BENCHMARKS.md prints this test's
+/// line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_application_sets_over_m_polls_cost_one_request_per_page_per_poll() {
+    const N: usize = 20;
+    const M: usize = 4;
+    let server = Server::start().await;
+    server.add_project("group/app", many_mrs(300));
+    // As in the GitHub test: the N sets of one poll share the listing, and each poll starts by
+    // expiring it (what a max age does, without depending on how fast a loaded machine runs).
+    let gitlab = std::sync::Arc::new(GitLab::new(Duration::from_secs(3600)));
+    let sets: Vec<_> = (0..N)
+        .map(|i| appset(&format!("set{i}"), &server.base, "group/app", "", ""))
+        .collect();
+    for poll in 0..M {
+        let results = futures::future::join_all(sets.iter().map(|set| {
+            let inputs = Inputs::new(Recorded::default(), live()).with_gitlab(gitlab.clone());
+            async move { render(set, &inputs).await }
+        }))
+        .await;
+        for r in results {
+            assert_eq!(r.unwrap().applications.len(), 300);
+        }
+        if poll + 1 < M {
+            gitlab.expire("group/app");
+        }
+    }
+    let requests = server.log().len();
+    let stats = gitlab.stats();
+    eprintln!(
+        "{N} ApplicationSets x {M} polls of a 300-MR GitLab project (3 pages): {requests} requests, \
+         {} answered 304, {} listings served from the shared cache",
+        stats.not_modified, stats.served_from_cache
+    );
+    assert_eq!(requests, 3 * M, "3 pages per poll, whatever N is");
+    assert_eq!(
+        server.served_304(),
+        3 * (M - 1),
+        "every poll after the first is 304s only"
+    );
+    assert_eq!(stats.served_from_cache as usize, (N - 1) * M);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_and_state_are_sent_as_gitlabs_query_parameters() {
     let server = Server::start().await;

@@ -1,6 +1,8 @@
-//! GitHub webhooks on the real control plane: a signed push makes a new directory's Application
-//! appear at once (the generator would not poll for an hour); unsigned, wrongly signed and
-//! unrelated events refresh nothing (reconciles counted).
+//! Webhooks on the real control plane: a signed push makes a new directory's Application appear
+//! at once (the generator would not poll for an hour); unsigned, wrongly signed and unrelated
+//! events refresh nothing (reconciles counted). GitHub and GitLab, then Gitea, Bitbucket Server,
+//! Bitbucket Cloud and Azure DevOps (a push of each refreshes only the set reading it), and every
+//! forge's pull-request events through the router without a control plane.
 
 mod harness;
 
@@ -78,6 +80,41 @@ async fn start_controller(
     controller
 }
 
+/// A controller for `ns` with `hooks` attached, its webhook endpoint served on a loopback port,
+/// and a repository `gitops` served by git-daemon.
+struct World {
+    client: Client,
+    repo: Repo,
+    url: String,
+    port: u16,
+    controller: tokio::task::JoinHandle<anyhow::Result<()>>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl World {
+    async fn start(ns: &str, hooks: Arc<Webhooks>) -> World {
+        let client = setup(ns).await;
+        let repo = Repo::start();
+        let url = repo.url();
+        let metrics = Arc::new(Metrics::default());
+        let controller = start_controller(&client, ns, &repo, hooks.clone(), metrics.clone()).await;
+        let (port, http) = serve(hooks, metrics).await;
+        World {
+            client,
+            repo,
+            url,
+            port,
+            controller,
+            http,
+        }
+    }
+
+    fn stop(self) {
+        self.controller.abort();
+        self.http.abort();
+    }
+}
+
 /// Serve `metrics` and the webhook endpoint of `hooks` on a loopback port: (port, server task).
 async fn serve(
     hooks: Arc<Webhooks>,
@@ -93,16 +130,23 @@ async fn serve(
     (port, http)
 }
 
-/// Create the ApplicationSet `dirs` (an Application per directory of `apps/` at `url`, polled once
-/// an hour) and wait for its first Application, `api`.
-async fn create_dirs_set(client: &Client, ns: &str, url: &str) {
+/// Create the ApplicationSet `name` in `ns` with one generator (polled once an hour) naming its
+/// Applications `name_template`, then wait until the namespace's Applications are `expected`.
+async fn create_set(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    generator: Value,
+    name_template: &str,
+    expected: &[&str],
+) {
     let set: ApplicationSet = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "dirs", "namespace": ns},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {
-            "generators": [{"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}}],
-            "template": {"metadata": {"name": "{{path.basename}}"},
-                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{path.basename}}"}}}
+            "generators": [generator],
+            "template": {"metadata": {"name": name_template},
+                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": name_template}}}
         }
     }))
     .unwrap();
@@ -111,10 +155,29 @@ async fn create_dirs_set(client: &Client, ns: &str, url: &str) {
         .await
         .unwrap();
     eventually(Duration::from_secs(30), || async {
-        app_names(client, ns).await == ["api"]
+        app_names(client, ns).await == expected
     })
     .await
-    .expect("first Application");
+    .unwrap_or_else(|()| panic!("{name}'s first Applications: {expected:?}"));
+}
+
+/// A git generator of the directories under `apps/` of `url` at `revision`, polled hourly.
+fn dirs_generator(url: &str, revision: &str) -> Value {
+    json!({"git": {"repoURL": url, "revision": revision, "directories": [{"path": "apps/*"}], "requeueAfterSeconds": 3600}})
+}
+
+/// Create the ApplicationSet `dirs` (an Application per directory of `apps/` at `url`, polled once
+/// an hour) and wait for its first Application, `api`.
+async fn create_dirs_set(client: &Client, ns: &str, url: &str) {
+    create_set(
+        client,
+        ns,
+        "dirs",
+        dirs_generator(url, "HEAD"),
+        "{{path.basename}}",
+        &["api"],
+    )
+    .await;
 }
 
 /// The headers of a push event `body` signed with [`SECRET`].
@@ -420,37 +483,22 @@ fn gitlab_headers(kind: &str, token: &str) -> Vec<(&'static str, String)> {
 async fn gitlab_push_and_merge_request_events_refresh_the_sets_that_read_them() {
     use harness::gitlab_server::{Server, mr};
     let ns = "webhook-gitlab";
-    let client = setup(ns).await;
-    let repo = Repo::start();
-    let url = repo.url();
     let gitlab = Server::start().await;
     gitlab.add_project("team/app", vec![mr(1, "feat-a", "main", &[], "opened")]);
-
     let hooks = github_hooks();
     hooks.set_gitlab_secret(GITLAB_SECRET.as_bytes().to_vec());
-    let metrics = Arc::new(Metrics::default());
-    let controller = start_controller(&client, ns, &repo, hooks.clone(), metrics.clone()).await;
-    let (port, http) = serve(hooks.clone(), metrics.clone()).await;
+    let world = World::start(ns, hooks).await;
+    let (client, repo, url, port) = (world.client.clone(), &world.repo, world.url.clone(), world.port);
     create_dirs_set(&client, ns, &url).await;
-    let previews: ApplicationSet = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-        "metadata": {"name": "previews", "namespace": ns},
-        "spec": {
-            "generators": [{"pullRequest": {"gitlab": {"project": "team/app", "api": gitlab.base}, "requeueAfterSeconds": 3600}}],
-            "template": {"metadata": {"name": "preview-{{number}}"},
-                         "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "preview-{{number}}"}}}
-        }
-    }))
-    .unwrap();
-    Api::<ApplicationSet>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &previews)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        app_names(&client, ns).await == ["api", "preview-1"]
-    })
-    .await
-    .expect("the first preview");
+    create_set(
+        &client,
+        ns,
+        "previews",
+        json!({"pullRequest": {"gitlab": {"project": "team/app", "api": gitlab.base}, "requeueAfterSeconds": 3600}}),
+        "preview-{{number}}",
+        &["api", "preview-1"],
+    )
+    .await;
 
     // A Push Hook of the repository the git generator reads.
     repo.add_dir("pushed");
@@ -506,6 +554,447 @@ async fn gitlab_push_and_merge_request_events_refresh_the_sets_that_read_them() 
     })
     .await
     .expect("the new merge request's preview within seconds of the webhook");
-    controller.abort();
-    http.abort();
+    world.stop();
+}
+
+// ---- Gitea, Bitbucket Server, Bitbucket Cloud, Azure DevOps ---------------------------------------
+
+const GITEA_SECRET: &[u8] = b"gitea-secret";
+const BITBUCKET_SERVER_SECRET: &[u8] = b"bitbucket-server-secret";
+const BITBUCKET_UUID: &str = "{6cd3b0f4-7e5c-4d5e-9d55-1e3f1f9f2b1a}";
+const BITBUCKET_SECRET: &[u8] = b"bitbucket-cloud-secret";
+const AZURE_USER: &str = "argo";
+const AZURE_PASSWORD: &str = "azure-password";
+
+/// Endpoints configured for every forge.
+fn all_forges_hooks() -> Arc<Webhooks> {
+    let hooks = github_hooks();
+    hooks.set_gitlab_secret(GITLAB_SECRET.as_bytes().to_vec());
+    hooks.set_gitea_secret(GITEA_SECRET.to_vec());
+    hooks.set_bitbucket_server_secret(BITBUCKET_SERVER_SECRET.to_vec());
+    hooks.set_bitbucket_uuid(BITBUCKET_UUID.as_bytes().to_vec());
+    hooks.set_bitbucket_secret(BITBUCKET_SECRET.to_vec());
+    hooks.set_azure_devops_basic_auth(AZURE_USER.into(), AZURE_PASSWORD.into());
+    hooks
+}
+
+/// A payload of the corpus (tests/fixtures/webhooks/<forge>/<name>), as JSON to edit.
+fn fixture(forge: &str, name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(forge)
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The forges' deliveries: (headers, body) of an event, verified each forge's way.
+mod deliver {
+    use base64::Engine as _;
+
+    use super::*;
+
+    pub type Delivery = (Vec<(&'static str, String)>, Vec<u8>);
+
+    pub fn gitea(event: &str, body: &Value) -> Delivery {
+        let body = body.to_string().into_bytes();
+        let headers = vec![
+            ("X-Gitea-Event", event.to_string()),
+            ("X-Gitea-Signature", webhook::sign_hex(GITEA_SECRET, &body)),
+            // Gitea sends GitHub's headers too; they must not make it a GitHub event.
+            ("X-GitHub-Event", event.to_string()),
+        ];
+        (headers, body)
+    }
+
+    pub fn bitbucket_server(event: &str, body: &Value) -> Delivery {
+        let body = body.to_string().into_bytes();
+        let headers = vec![
+            ("X-Event-Key", event.to_string()),
+            ("X-Hub-Signature", webhook::sign(BITBUCKET_SERVER_SECRET, &body)),
+        ];
+        (headers, body)
+    }
+
+    pub fn bitbucket_cloud(event: &str, body: &Value) -> Delivery {
+        let body = body.to_string().into_bytes();
+        let headers = vec![
+            ("X-Event-Key", event.to_string()),
+            ("X-Hook-UUID", BITBUCKET_UUID.to_string()),
+            ("X-Hub-Signature", webhook::sign(BITBUCKET_SECRET, &body)),
+        ];
+        (headers, body)
+    }
+
+    pub fn azure(body: &Value) -> Delivery {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{AZURE_USER}:{AZURE_PASSWORD}"));
+        let headers = vec![
+            (
+                "X-Vss-ActivityId",
+                "7a2b1c3d-0000-4e5f-8a9b-1c2d3e4f5a6b".to_string(),
+            ),
+            ("Authorization", format!("Basic {auth}")),
+        ];
+        (headers, body.to_string().into_bytes())
+    }
+}
+
+/// Each forge's push of `main` (the default branch) to the repository served at `url`
+/// (`git://127.0.0.1:port/gitops`), from the forge's documented payload.
+fn forge_push(forge: &str, url: &str) -> deliver::Delivery {
+    let http = url.replace("git://", "http://");
+    match forge {
+        "gitea" => {
+            let mut p = fixture("gitea", "push.json");
+            p["ref"] = json!("refs/heads/main");
+            p["repository"]["html_url"] = json!(http);
+            p["repository"]["clone_url"] = json!(format!("{http}.git"));
+            p["repository"]["ssh_url"] = json!("git@127.0.0.1:platform/gitops.git");
+            p["repository"]["default_branch"] = json!("main");
+            deliver::gitea("push", &p)
+        }
+        "bitbucket-server" => {
+            let mut p = fixture("bitbucket-server", "refs_changed.json");
+            p["repository"]["links"]["clone"] = json!([{"href": format!("{http}.git"), "name": "http"}]);
+            p["changes"] = json!([p["changes"][0].clone()]);
+            deliver::bitbucket_server("repo:refs_changed", &p)
+        }
+        "bitbucket-cloud" => {
+            let mut p = fixture("bitbucket-cloud", "repo_push.json");
+            p["repository"]["links"]["html"]["href"] = json!(http);
+            p["push"]["changes"][0]["new"]["name"] = json!("main");
+            deliver::bitbucket_cloud("repo:push", &p)
+        }
+        "azuredevops" => {
+            let mut p = fixture("azuredevops", "git.push.json");
+            p["resource"]["repository"]["remoteUrl"] = json!(http);
+            p["resource"]["repository"]["sshUrl"] = Value::Null;
+            deliver::azure(&p)
+        }
+        _ => unreachable!("{forge}"),
+    }
+}
+
+/// On the real control plane: `forge`'s verified push of the repository refreshes the set that
+/// reads it at HEAD (its new directory's Application appears within seconds, though the generator
+/// polls hourly) and not the set reading a tag of the same repository; the same push with a
+/// broken verification is 401 and refreshes nothing.
+async fn a_forge_push_refreshes_only_the_set_reading_it(forge: &str, ns: &str) {
+    let world = World::start(ns, all_forges_hooks()).await;
+    let (client, repo, url, port) = (world.client.clone(), &world.repo, world.url.clone(), world.port);
+    harness::git::git(&repo.path, &["tag", "v0"]);
+    create_dirs_set(&client, ns, &url).await;
+    create_set(
+        &client,
+        ns,
+        "pinned",
+        dirs_generator(&url, "v0"),
+        "v0-{{path.basename}}",
+        &["api", "v0-api"],
+    )
+    .await;
+
+    repo.add_dir("pushed");
+    let (headers, body) = forge_push(forge, &url);
+    // Broken verification first: a body its signature does not cover (Azure DevOps' basic
+    // authentication does not cover the body: a wrong password instead).
+    let (status, answer) = if forge == "azuredevops" {
+        let mut wrong = headers.clone();
+        wrong[1].1 = "Basic YXJnbzp3cm9uZw==".into();
+        post(port, &wrong, &body).await
+    } else {
+        let mut tampered = body.clone();
+        tampered.extend_from_slice(b" ");
+        post(port, &headers, &tampered).await
+    };
+    assert_eq!(status, 401, "{forge}: {answer}");
+    assert_eq!(answer["refreshed"], Value::Null, "{answer}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app_names(&client, ns).await,
+        ["api", "v0-api"],
+        "nothing refreshed"
+    );
+
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(status, 200, "{forge}: {answer}");
+    assert_eq!(
+        answer["refreshed"],
+        json!([format!("{ns}/dirs")]),
+        "{forge}: only the set reading HEAD"
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == ["api", "pushed", "v0-api"]
+    })
+    .await
+    .unwrap_or_else(|()| panic!("{forge}: the pushed directory's Application within seconds of the webhook"));
+    world.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitea_push_refreshes_only_the_set_reading_it() {
+    a_forge_push_refreshes_only_the_set_reading_it("gitea", "webhook-gitea").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bitbucket_server_push_refreshes_only_the_set_reading_it() {
+    a_forge_push_refreshes_only_the_set_reading_it("bitbucket-server", "webhook-bitbucket-server").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bitbucket_cloud_push_refreshes_only_the_set_reading_it() {
+    a_forge_push_refreshes_only_the_set_reading_it("bitbucket-cloud", "webhook-bitbucket-cloud").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_devops_push_refreshes_only_the_set_reading_it() {
+    a_forge_push_refreshes_only_the_set_reading_it("azuredevops", "webhook-azuredevops").await;
+}
+
+/// Through the router, no control plane: each forge's pull-request event refreshes exactly the set
+/// whose generator watches that repository and expires that forge's listing (a registered expiry
+/// for the forges whose sources are not in appset yet); unverified requests are 401, malformed
+/// ones 400 with the forge named, unknown events ignored, and an unconfigured forge refused.
+#[tokio::test]
+async fn every_forge_s_pull_request_event_refreshes_the_set_watching_that_repository() {
+    use axum::body::Body;
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    use kube::runtime::{reflector, watcher};
+    use tower::ServiceExt;
+
+    async fn call(hooks: &Arc<Webhooks>, (headers, body): &deliver::Delivery) -> (u16, Value) {
+        let mut request =
+            axum::http::Request::post("/api/webhook").header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, v);
+        }
+        let response = webhook::endpoint(hooks.clone())
+            .oneshot(request.body(Body::from(body.clone())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    let hooks = all_forges_hooks();
+    let expired = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for forge in [
+        webhook::Forge::BitbucketServer,
+        webhook::Forge::BitbucketCloud,
+        webhook::Forge::AzureDevOps,
+    ] {
+        let expired = expired.clone();
+        hooks.on_pull_request(forge, move |repo| {
+            expired.lock().unwrap().push(format!("{}:{repo}", forge.name()))
+        });
+    }
+    let mut writer = reflector::store::Writer::<ApplicationSet>::default();
+    let set = |name: &str, pull_request: Value| -> ApplicationSet {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"generators": [{"pullRequest": pull_request}],
+                     "template": {"metadata": {"name": "x"}, "spec": {"project": "default"}}}
+        }))
+        .unwrap()
+    };
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for s in [
+        set(
+            "gitea",
+            json!({"gitea": {"owner": "platform", "repo": "gitops", "api": "https://gitea.example.com/"}}),
+        ),
+        set(
+            "bitbucket-server",
+            json!({"bitbucketServer": {"project": "PLAT", "repo": "gitops", "api": "https://bitbucket.example.com"}}),
+        ),
+        set(
+            "bitbucket-cloud",
+            json!({"bitbucket": {"owner": "platform-team", "repo": "gitops"}}),
+        ),
+        set(
+            "azuredevops",
+            json!({"azuredevops": {"organization": "contoso", "project": "Platform", "repo": "gitops"}}),
+        ),
+        set(
+            "github",
+            json!({"github": {"owner": "platform", "repo": "gitops"}}),
+        ),
+    ] {
+        writer.apply_watcher_event(&watcher::Event::InitApply(s));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let refreshes = hooks.attach(writer.as_reader()).expect("first attach");
+    let mut refreshes = std::pin::pin!(refreshes);
+
+    let events = [
+        (
+            "gitea",
+            deliver::gitea("pull_request", &fixture("gitea", "pull_request_opened.json")),
+        ),
+        (
+            "bitbucket-server",
+            deliver::bitbucket_server(
+                "pr:from_ref_updated",
+                &fixture("bitbucket-server", "pr_from_ref_updated.json"),
+            ),
+        ),
+        (
+            "bitbucket-cloud",
+            deliver::bitbucket_cloud(
+                "pullrequest:created",
+                &fixture("bitbucket-cloud", "pullrequest_created.json"),
+            ),
+        ),
+        (
+            "azuredevops",
+            deliver::azure(&fixture("azuredevops", "git.pullrequest.created.json")),
+        ),
+    ];
+    for (name, delivery) in &events {
+        let (status, answer) = call(&hooks, delivery).await;
+        assert_eq!(
+            (status, answer["refreshed"].clone()),
+            (200, json!([format!("argocd/{name}")])),
+            "{name}: {answer}"
+        );
+        let refreshed = tokio::time::timeout(Duration::from_secs(5), refreshes.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refreshed.name, *name);
+    }
+    assert_eq!(
+        *expired.lock().unwrap(),
+        [
+            "Bitbucket Server:plat/gitops",
+            "Bitbucket Cloud:platform-team/gitops",
+            "Azure DevOps:contoso/platform/gitops"
+        ]
+    );
+
+    // Unverified: every header of the verification dropped, one at a time.
+    for (name, (headers, body)) in &events {
+        for drop in 0..headers.len() {
+            let (key, _) = headers[drop];
+            if matches!(
+                key,
+                "X-Gitea-Event" | "X-Event-Key" | "X-Vss-ActivityId" | "X-GitHub-Event"
+            ) {
+                continue;
+            }
+            let mut partial = headers.clone();
+            partial.remove(drop);
+            let (status, answer) = call(&hooks, &(partial, body.clone())).await;
+            assert_eq!(status, 401, "{name} without {key}: {answer}");
+        }
+    }
+    // Malformed, with the forge named; unknown events ignored.
+    for (delivery, says) in [
+        (
+            deliver::gitea("pull_request", &json!({"action": 3})),
+            "malformed Gitea pull_request event",
+        ),
+        (
+            deliver::bitbucket_server("pr:opened", &json!({"pullRequest": []})),
+            "malformed Bitbucket Server pr:opened event",
+        ),
+        (
+            deliver::bitbucket_cloud("repo:push", &json!({"push": 1})),
+            "malformed Bitbucket Cloud repo:push event",
+        ),
+        (
+            deliver::azure(&json!({"eventType": "git.push", "resource": []})),
+            "malformed Azure DevOps git.push event",
+        ),
+        (
+            deliver::azure(&json!(["not", "an", "event"])),
+            "malformed Azure DevOps event",
+        ),
+    ] {
+        let (status, answer) = call(&hooks, &delivery).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"].as_str().unwrap().starts_with(says), "{answer}");
+    }
+    for delivery in [
+        deliver::gitea("issues", &json!({})),
+        deliver::bitbucket_server("pr:reviewer:approved", &json!({})),
+        deliver::bitbucket_cloud("pullrequest:approved", &json!({})),
+        deliver::azure(&json!({"eventType": "build.complete"})),
+    ] {
+        let (status, answer) = call(&hooks, &delivery).await;
+        assert_eq!(
+            (status, answer["refreshed"].clone()),
+            (200, json!([])),
+            "{answer}"
+        );
+    }
+    let (status, answer) = call(
+        &hooks,
+        &deliver::bitbucket_server("diagnostics:ping", &json!({"test": true})),
+    )
+    .await;
+    assert_eq!((status, answer["pong"].clone()), (200, json!(true)));
+
+    // A forge with nothing configured refuses every event, whatever it carries.
+    let bare = github_hooks();
+    for (name, delivery) in &events {
+        let (status, answer) = call(&bare, delivery).await;
+        assert_eq!(status, 401, "{name}: {answer}");
+        assert!(answer["error"].as_str().unwrap().starts_with("no "), "{answer}");
+    }
+}
+
+/// A Gitea `pull_request` event expires the controller's cached listing: the new pull request's
+/// preview appears within seconds, though the generator polls hourly and listings are reused for
+/// 30 s; an event of another repository refreshes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitea_pull_request_event_brings_the_new_pull_request_at_once() {
+    use harness::gitea_server::{Server, pull};
+    let ns = "webhook-gitea-pr";
+    let gitea = Server::start().await;
+    gitea.add_repo("platform/gitops", vec![pull(1, "feat-a", "main", &[], "open")]);
+    let world = World::start(ns, all_forges_hooks()).await;
+    let (client, port) = (world.client.clone(), world.port);
+    create_set(
+        &client,
+        ns,
+        "previews",
+        json!({"pullRequest": {"gitea": {"owner": "platform", "repo": "gitops", "api": gitea.base}, "requeueAfterSeconds": 3600}}),
+        "preview-{{number}}",
+        &["preview-1"],
+    )
+    .await;
+    gitea.edit_pulls("platform/gitops", |p| {
+        p.push(pull(2, "feat-b", "main", &[], "open"))
+    });
+    let event = |full_name: &str| {
+        let mut p = fixture("gitea", "pull_request_opened.json");
+        let (owner, name) = full_name.split_once('/').unwrap();
+        p["repository"]["owner"]["login"] = json!(owner);
+        p["repository"]["name"] = json!(name);
+        p["repository"]["html_url"] = json!(format!("{}/{full_name}", gitea.base));
+        deliver::gitea("pull_request", &p)
+    };
+    let (headers, body) = event("platform/other");
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([])),
+        "{answer}"
+    );
+    let (headers, body) = event("platform/gitops");
+    let (status, answer) = post(port, &headers, &body).await;
+    assert_eq!(
+        (status, answer["refreshed"].clone()),
+        (200, json!([format!("{ns}/previews")])),
+        "{answer}"
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == ["preview-1", "preview-2"]
+    })
+    .await
+    .expect("the new pull request's preview within seconds of the webhook");
+    world.stop();
 }

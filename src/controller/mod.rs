@@ -560,14 +560,28 @@ pub async fn run_with(
     let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
     let live = Live::new(config.live_config()).with_kube(client.clone());
-    // With webhooks, one GitHub and one GitLab client: a `pull_request` or `Merge Request Hook`
-    // event expires the listing they cache.
+    // With webhooks, one GitHub, one GitLab and one Gitea client: a pull-request event expires
+    // the listing they cache. A pull-request source of another forge registers its expiry with
+    // `w.on_pull_request(Forge::…, …)` here.
     let live = match &config.webhooks {
         Some(w) => live
             .with_github(w.github().clone())
-            .with_gitlab(w.gitlab().clone()),
+            .with_gitlab(w.gitlab().clone())
+            .with_gitea(w.gitea().clone()),
         None => live,
     };
+    if let Some(w) = &config.webhooks {
+        use crate::webhook::Forge;
+        // Bitbucket keys its listings `project/repo` (Server) and `workspace/repo` (Cloud).
+        for forge in [Forge::BitbucketServer, Forge::BitbucketCloud] {
+            let bitbucket = live.bitbucket().clone();
+            w.on_pull_request(forge, move |repo| {
+                if let Some((owner, name)) = repo.split_once('/') {
+                    bitbucket.expire(owner, name);
+                }
+            });
+        }
+    }
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

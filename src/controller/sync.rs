@@ -41,7 +41,7 @@ use crate::{
         status::{Input, Rollout, RolloutState, Trigger},
     },
     sources::Recorded,
-    webhook::{REFRESH_ANNOTATION, merge_request_projects, pull_request_repos},
+    webhook::{REFRESH_ANNOTATION, merge_request_projects, pull_request_repos, watched_repositories},
 };
 
 /// One reconcile of a live ApplicationSet, with its metrics.
@@ -505,7 +505,7 @@ fn make_plan(appset: &ApplicationSet, ctx: &Context, generated: &mut Output, opt
 }
 
 /// Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): expire the
-/// cached pull-request listings of the set's repositories, so GitHub is asked again.
+/// cached pull-request listings of the set's repositories, so the forge is asked again.
 fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
     let refresh = appset
         .annotations()
@@ -517,6 +517,17 @@ fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
         }
         for project in merge_request_projects(appset) {
             ctx.live.gitlab().expire(&project);
+        }
+        for (forge, repo) in watched_repositories(appset) {
+            match (forge, repo.split_once('/')) {
+                (crate::webhook::Forge::Gitea, Some((owner, name))) => ctx.live.gitea().expire(owner, name),
+                // The sources whose expiry is registered on the webhook endpoint.
+                _ => {
+                    if let Some(hooks) = &ctx.config.webhooks {
+                        hooks.expire_registered(forge, &repo);
+                    }
+                }
+            }
         }
     }
     refresh

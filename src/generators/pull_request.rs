@@ -1,22 +1,27 @@
-//! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea) or
-//! merge request (GitLab).
+//! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea,
+//! Bitbucket Server, Bitbucket Cloud) or merge request (GitLab).
 //!
 //! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
 //! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
 //! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
-//! `excludeLabels`), so must Gitea's (checked here, as Argo CD's Gitea client does), GitLab's `labels` and `pullRequestState` are sent to GitLab. Parameters are Argo CD's, in both modes; `labels` only
-//! in the nested modes.
+//! `excludeLabels`), so must Gitea's (checked here, as Argo CD's Gitea client does), GitLab's
+//! `labels` and `pullRequestState` are sent to GitLab; Bitbucket has no labels (appset adds
+//! `ignoreDraft`). Parameters are Argo CD's, in both modes; `labels` only in the nested modes.
 
 use regex::Regex;
 use serde_json::Value;
 
 use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
-    crd::{PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab},
+    crd::{
+        BitbucketBasicAuth, BitbucketBearerToken, PullRequestBitbucket, PullRequestBitbucketServer,
+        PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab,
+    },
     params::{ParamMode, Params},
     sources::{
-        ForgeError, GitHubError, GitHubPullRequestQuery, GitLabMergeRequestQuery, GiteaPullRequestQuery,
-        PullRequest, PullRequestQuery, SourceError,
+        BitbucketAuthRef, BitbucketCloudPullRequestQuery, BitbucketServerPullRequestQuery, ForgeError,
+        GitHubError, GitHubPullRequestQuery, GitLabMergeRequestQuery, GiteaPullRequestQuery, PullRequest,
+        PullRequestQuery, SourceError,
     },
     text,
 };
@@ -118,27 +123,34 @@ pub async fn generate(
     ctx: &GenerateContext<'_>,
     path: &str,
 ) -> Result<Vec<Params>, GenerateError> {
-    let provider = match (&g.github, &g.gitlab, &g.gitea, unsupported_provider(g)) {
-        (Some(gh), _, _, _) => Provider::GitHub(gh),
-        (None, Some(gl), _, _) => Provider::GitLab(gl),
-        (None, None, Some(gt), _) => Provider::Gitea(gt),
-        (None, None, None, Some(p)) => {
-            return Err(GenerateError::invalid(
-                path,
-                format!("the {p} pull request provider is not supported by appset yet"),
-            ));
-        }
-        (None, None, None, None) => {
-            return Err(GenerateError::invalid(
-                path,
-                "no Pull Request provider implementation configured",
-            ));
-        }
+    // The first provider set, in Argo CD's order.
+    let provider = if let Some(gh) = &g.github {
+        Provider::GitHub(gh)
+    } else if let Some(gl) = &g.gitlab {
+        Provider::GitLab(gl)
+    } else if let Some(gt) = &g.gitea {
+        Provider::Gitea(gt)
+    } else if let Some(bs) = &g.bitbucket_server {
+        Provider::BitbucketServer(bs)
+    } else if let Some(bc) = &g.bitbucket {
+        Provider::BitbucketCloud(bc)
+    } else if g.azuredevops.is_some() {
+        return Err(GenerateError::invalid(
+            path,
+            "the azuredevops pull request provider is not supported by appset yet",
+        ));
+    } else {
+        return Err(GenerateError::invalid(
+            path,
+            "no Pull Request provider implementation configured",
+        ));
     };
     let (field, api) = match provider {
         Provider::GitHub(gh) => ("github", gh.api.trim()),
         Provider::GitLab(gl) => ("gitlab", gl.api.trim()),
         Provider::Gitea(gt) => ("gitea", gt.api.trim()),
+        Provider::BitbucketServer(bs) => ("bitbucketServer", bs.api.trim()),
+        Provider::BitbucketCloud(bc) => ("bitbucket", bc.api.trim()),
     };
     // Argo CD's checks, before any credential is read or any request sent.
     if !ctx.scm.enabled {
@@ -185,6 +197,22 @@ pub async fn generate(
             token_ref_strict: ctx.scm.token_ref_strict,
             insecure: gt.insecure,
         }),
+        Provider::BitbucketServer(bs) => PullRequestQuery::BitbucketServer(BitbucketServerPullRequestQuery {
+            api: bs.api.clone(),
+            project: bs.project.clone(),
+            repo: bs.repo.clone(),
+            auth: bitbucket_auth(&bs.basic_auth, &bs.bearer_token, &in_set_ns),
+            token_ref_strict: ctx.scm.token_ref_strict,
+            insecure: bs.insecure,
+            ca_ref: bs.ca_ref.as_ref().map(|c| in_set_ns(&c.config_map_name, &c.key)),
+        }),
+        Provider::BitbucketCloud(bc) => PullRequestQuery::BitbucketCloud(BitbucketCloudPullRequestQuery {
+            api: bc.api.clone(),
+            owner: bc.owner.clone(),
+            repo: bc.repo.clone(),
+            auth: bitbucket_auth(&bc.basic_auth, &bc.bearer_token, &in_set_ns),
+            token_ref_strict: ctx.scm.token_ref_strict,
+        }),
     };
     let prs = match ctx.sources.pull_requests(&query).await {
         Ok(prs) => prs,
@@ -207,6 +235,9 @@ pub async fn generate(
             Provider::GitLab(_) => true,
             // Argo CD's Gitea client: every label must be present.
             Provider::Gitea(gt) => gt.labels.iter().all(|l| pr.labels.contains(l)),
+            // Bitbucket has no labels; appset's `ignoreDraft` reads its `draft` flag.
+            Provider::BitbucketServer(bs) => !(bs.ignore_draft && pr.draft),
+            Provider::BitbucketCloud(bc) => !(bc.ignore_draft && pr.draft),
         };
         if !keep || !passes(&filters, &pr) {
             continue;
@@ -222,16 +253,27 @@ enum Provider<'a> {
     GitHub(&'a PullRequestGithub),
     GitLab(&'a PullRequestGitlab),
     Gitea(&'a PullRequestGitea),
+    BitbucketServer(&'a PullRequestBitbucketServer),
+    BitbucketCloud(&'a PullRequestBitbucket),
 }
 
-fn unsupported_provider(g: &PullRequestGenerator) -> Option<&'static str> {
-    [
-        ("bitbucketServer", g.bitbucket_server.is_some()),
-        ("bitbucket", g.bitbucket.is_some()),
-        ("azuredevops", g.azuredevops.is_some()),
-    ]
-    .into_iter()
-    .find_map(|(n, set)| set.then_some(n))
+/// The Secrets a Bitbucket generator's credential names: `bearerToken` wins over `basicAuth`,
+/// as in Argo CD.
+fn bitbucket_auth(
+    basic: &Option<BitbucketBasicAuth>,
+    bearer: &Option<BitbucketBearerToken>,
+    in_set_ns: &dyn Fn(&str, &str) -> (String, String, String),
+) -> BitbucketAuthRef {
+    match (bearer, basic) {
+        (Some(b), _) => BitbucketAuthRef::Bearer {
+            token_ref: in_set_ns(&b.token_ref.secret_name, &b.token_ref.key),
+        },
+        (None, Some(b)) => BitbucketAuthRef::Basic {
+            username: b.username.clone(),
+            password_ref: in_set_ns(&b.password_ref.secret_name, &b.password_ref.key),
+        },
+        (None, None) => BitbucketAuthRef::None,
+    }
 }
 
 /// Argo CD's parameters of one pull request.

@@ -246,6 +246,31 @@ pub fn max_update(max: &IntOrString, total: usize) -> Result<usize, String> {
     }
 }
 
+/// How many Applications of a step an invalid `maxUpdate` lets sync at a time (Argo CD's
+/// fallback when `GetScaledValueFromIntOrPercent` fails).
+pub const INVALID_MAX_UPDATE_LIMIT: usize = 1;
+
+impl ValidationIssues {
+    /// Step `step`'s `max` scaled against `total` Applications; an invalid value is recorded once
+    /// per step (Argo CD scales it for every status of the step, and reports it once) and its
+    /// error returned: the caller then allows [`INVALID_MAX_UPDATE_LIMIT`].
+    ///
+    /// # Errors
+    /// [`max_update`]'s message for a value that is neither an integer nor a percentage.
+    pub fn scale_max_update(
+        &mut self,
+        step: usize,
+        max: &IntOrString,
+        total: usize,
+    ) -> Result<usize, String> {
+        max_update(max, total).inspect_err(|_| {
+            if !self.invalid_max_updates.iter().any(|(s, _)| *s == step) {
+                self.invalid_max_updates.push((step, max_update_text(max)));
+            }
+        })
+    }
+}
+
 /// A maxUpdate as Argo CD prints it in messages (`IntOrString.String()`).
 pub fn max_update_text(max: &IntOrString) -> String {
     match max {

@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ValidationIssues, assign, is_rolling_sync, max_update, max_update_text};
+use super::{
+    INVALID_MAX_UPDATE_LIMIT, ValidationIssues, assign, is_rolling_sync, max_update, max_update_text,
+};
 use crate::crd::{ApplicationMatchExpression, ApplicationSetRolloutStep, ApplicationSetStrategy};
 
 /// Argo CD's error (condition `ErrorOccurred`, reason `ApplicationSetRolloutError`) for
@@ -245,11 +247,8 @@ fn rolling_sync(
         let Some(i) = assigned.step_of.get(*name).copied() else {
             continue;
         };
-        if let Some(m) = &steps[i].max_update
-            && max_update(m, total(i)).is_err()
-            && !issues.invalid_max_updates.iter().any(|(s, _)| *s == i)
-        {
-            issues.invalid_max_updates.push((i, max_update_text(m)));
+        if let Some(m) = &steps[i].max_update {
+            let _ = issues.scale_max_update(i, m, total(i));
         }
     }
 
@@ -268,7 +267,10 @@ fn rolling_sync(
                 Some(m) => match max_update(m, total(i)) {
                     Ok(0) => Limit::Blocked,
                     Ok(count) => Limit::AtMost { count },
-                    Err(error) => Limit::Invalid { error, count: 1 },
+                    Err(error) => Limit::Invalid {
+                        error,
+                        count: INVALID_MAX_UPDATE_LIMIT,
+                    },
                 },
             };
             let batches = match &limit {

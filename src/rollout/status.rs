@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{Steps, ValidationIssues, max_update, max_update_text};
+use super::{INVALID_MAX_UPDATE_LIMIT, Steps, ValidationIssues};
 use crate::crd::{ApplicationSetApplicationStatus, ApplicationSetRolloutStep};
 
 /// The Application waits for its step (or has pending changes).
@@ -400,15 +400,10 @@ fn promote(out: &mut Rollout, input: &Input<'_>, allowed: &BTreeSet<String>, now
         // whatever the step's progress.
         let limit = match &input.steps[i].max_update {
             None => usize::MAX,
-            Some(m) => match max_update(m, total[i]) {
-                Ok(v) => v,
-                Err(_) => {
-                    if !out.issues.invalid_max_updates.iter().any(|(st, _)| *st == i) {
-                        out.issues.invalid_max_updates.push((i, max_update_text(m)));
-                    }
-                    1
-                }
-            },
+            Some(m) => out
+                .issues
+                .scale_max_update(i, m, total[i])
+                .unwrap_or(INVALID_MAX_UPDATE_LIMIT),
         };
         if halted || s.status != WAITING || !allowed.contains(&s.application) {
             continue;

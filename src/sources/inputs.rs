@@ -13,9 +13,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Map, Value};
 
 use super::{
-    BoxFuture, GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab,
-    GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery, PluginQuery, PullRequest,
-    PullRequestQuery, ScmForge, ScmProvider, ScmQuery, SourceError, Sources,
+    Bitbucket, BitbucketAuthRef, BitbucketCloudPullRequestQuery, BitbucketServerPullRequestQuery, BoxFuture,
+    GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery,
+    GitRepos, GitTree, Gitea, GiteaPullRequestQuery, PluginQuery, PullRequest, PullRequestQuery, ScmForge,
+    ScmProvider, ScmQuery, SourceError, Sources,
+    bitbucket::{self, BitbucketAuth},
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
     gitea,
@@ -59,6 +61,10 @@ pub struct LiveConfig {
     /// List pull requests live from Gitea (when they are not recorded). No process-wide token:
     /// a Gitea API is always one an ApplicationSet chose, so only its `tokenRef` is sent.
     pub gitea: bool,
+    /// List pull requests live from Bitbucket Server and Bitbucket Cloud (when they are not
+    /// recorded). No process-wide credential, as in Argo CD: only a set's own `basicAuth` or
+    /// `bearerToken` Secrets are sent.
+    pub bitbucket: bool,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -97,6 +103,7 @@ impl LiveConfig {
             github_max_age,
             gitlab: true,
             gitea: true,
+            bitbucket: true,
             gitlab_token: std::env::var("GITLAB_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
@@ -116,6 +123,7 @@ pub struct Live {
     gitlab: Arc<GitLab>,
     gitea: Arc<Gitea>,
     scm_paths: Arc<PathCache>,
+    bitbucket: Arc<Bitbucket>,
     kube: Option<kube::Client>,
 }
 
@@ -131,6 +139,7 @@ impl Live {
             gitlab: Arc::new(GitLab::new(config.github_max_age)),
             gitea: Arc::new(Gitea::new(config.github_max_age)),
             scm_paths: Arc::default(),
+            bitbucket: Arc::new(Bitbucket::new(config.github_max_age)),
             kube: None,
             config,
         }
@@ -147,6 +156,13 @@ impl Live {
     /// of a client of its own.
     pub fn with_gitlab(mut self, gitlab: Arc<GitLab>) -> Self {
         self.gitlab = gitlab;
+        self
+    }
+
+    /// Use `gitea` (shared with the webhook endpoint, which expires its cached listings) instead
+    /// of a client of its own.
+    pub fn with_gitea(mut self, gitea: Arc<Gitea>) -> Self {
+        self.gitea = gitea;
         self
     }
 
@@ -186,6 +202,11 @@ impl Live {
         &self.scm_paths
     }
 
+    /// The Bitbucket (Server and Cloud) client.
+    pub fn bitbucket(&self) -> &Arc<Bitbucket> {
+        &self.bitbucket
+    }
+
     /// The sources of one generation run: `recorded` answers first, these live clients second.
     pub fn inputs(&self, recorded: Recorded) -> Inputs {
         let mut inputs = Inputs::with_clients(
@@ -197,6 +218,7 @@ impl Live {
         inputs.gitlab = self.config.gitlab.then(|| self.gitlab.clone());
         inputs.gitea = self.config.gitea.then(|| self.gitea.clone());
         inputs.scm_paths = self.scm_paths.clone();
+        inputs.bitbucket = self.config.bitbucket.then(|| self.bitbucket.clone());
         match &self.kube {
             Some(client) => inputs.with_kube(client.clone()),
             None => inputs,
@@ -214,6 +236,7 @@ pub struct Inputs {
     gitlab: Option<Arc<GitLab>>,
     gitea: Option<Arc<Gitea>>,
     scm_paths: Arc<PathCache>,
+    bitbucket: Option<Arc<Bitbucket>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     appset: Option<AppSetRef>,
 }
@@ -239,9 +262,13 @@ impl Inputs {
             .then(|| Arc::new(GitHub::new(live.github_api.clone(), live.github_max_age)));
         let gitlab = live.gitlab.then(|| Arc::new(GitLab::new(live.github_max_age)));
         let gitea = live.gitea.then(|| Arc::new(Gitea::new(live.github_max_age)));
+        let bitbucket = live
+            .bitbucket
+            .then(|| Arc::new(Bitbucket::new(live.github_max_age)));
         let mut inputs = Self::with_clients(recorded, live, git, github);
         inputs.gitlab = gitlab;
         inputs.gitea = gitea;
+        inputs.bitbucket = bitbucket;
         inputs
     }
 
@@ -265,6 +292,7 @@ impl Inputs {
             gitlab: None,
             gitea: None,
             scm_paths: Arc::default(),
+            bitbucket: None,
             kube: tokio::sync::OnceCell::new(),
             appset: None,
         }
@@ -661,23 +689,34 @@ impl Inputs {
         Ok(client.merge_requests(&q).await?.as_ref().clone())
     }
 
+    /// The recorded pull requests of `owner/repo` (the key matched in any case), when pull
+    /// requests are recorded at all: recorded answers replace the live forges, so a repository
+    /// missing from them is an error. `None`: nothing is recorded, ask the forge.
+    fn recorded_pulls(&self, owner: &str, repo: &str) -> Option<Result<Vec<PullRequest>, SourceError>> {
+        let prs = self.recorded.pull_requests.as_ref()?;
+        let key = format!("{owner}/{repo}");
+        Some(
+            prs.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                .map(|(_, list)| list.clone())
+                .ok_or_else(|| SourceError::PullRequests {
+                    owner: owner.to_string(),
+                    repo: repo.to_string(),
+                    message: "repository not found in the recorded pull requests".into(),
+                }),
+        )
+    }
+
     /// The open pull requests of a Gitea repository: recorded (keyed by `owner/repo`, as
     /// GitHub's), else live. Labels are filtered by the generator.
     async fn gitea_pull_requests(
         &self,
         query: &GiteaPullRequestQuery,
     ) -> Result<Vec<PullRequest>, SourceError> {
-        let key = format!("{}/{}", query.owner, query.repo);
-        if let Some(prs) = &self.recorded.pull_requests {
-            if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
-                return Ok(list.clone());
-            }
-            return Err(SourceError::PullRequests {
-                owner: query.owner.clone(),
-                repo: query.repo.clone(),
-                message: "repository not found in the recorded pull requests".into(),
-            });
+        if let Some(recorded) = self.recorded_pulls(&query.owner, &query.repo) {
+            return recorded;
         }
+        let key = format!("{}/{}", query.owner, query.repo);
         let Some(client) = &self.gitea else {
             return Err(SourceError::Unavailable(format!(
                 "pull requests of Gitea repository {key} are not recorded and live Gitea access is \
@@ -843,6 +882,90 @@ impl Inputs {
         }
     }
 
+    /// The credential a Bitbucket generator names, read from its Secrets (Argo CD's
+    /// `GetSecretRef`: trimmed; with `strict`, labelled `scm-creds`).
+    async fn bitbucket_auth(
+        &self,
+        auth: &BitbucketAuthRef,
+        strict: bool,
+    ) -> Result<BitbucketAuth, SourceError> {
+        Ok(match auth {
+            BitbucketAuthRef::None => BitbucketAuth::Anonymous,
+            BitbucketAuthRef::Basic {
+                username,
+                password_ref,
+            } => BitbucketAuth::Basic {
+                username: username.clone(),
+                password: self.token_ref(password_ref, strict).await?,
+            },
+            BitbucketAuthRef::Bearer { token_ref } => {
+                BitbucketAuth::Bearer(self.token_ref(token_ref, strict).await?)
+            }
+        })
+    }
+
+    /// The client of a Bitbucket listing, or the error saying that live Bitbucket is off.
+    fn bitbucket_client(&self, what: &str) -> Result<&Arc<Bitbucket>, SourceError> {
+        self.bitbucket.as_ref().ok_or_else(|| {
+            SourceError::Unavailable(format!(
+                "pull requests of {what} are not recorded and live Bitbucket access is off \
+                 (pass --pull-requests FILE)"
+            ))
+        })
+    }
+
+    /// The open pull requests of a Bitbucket Server repository: recorded (keyed by
+    /// `project/repo`, the project key and repository slug), else live.
+    async fn bitbucket_server_pull_requests(
+        &self,
+        query: &BitbucketServerPullRequestQuery,
+    ) -> Result<Vec<PullRequest>, SourceError> {
+        if let Some(recorded) = self.recorded_pulls(&query.project, &query.repo) {
+            return recorded;
+        }
+        let client = self.bitbucket_client(&format!(
+            "Bitbucket Server repository {}/{}",
+            query.project, query.repo
+        ))?;
+        let ca_pem = match &query.ca_ref {
+            Some(ca_ref) => Some(self.config_map_data(ca_ref).await?),
+            None => None,
+        };
+        let q = bitbucket::ServerPullsQuery {
+            api: query.api.clone(),
+            project: query.project.clone(),
+            repo: query.repo.clone(),
+            auth: self.bitbucket_auth(&query.auth, query.token_ref_strict).await?,
+            tls: super::ForgeTls {
+                insecure: query.insecure,
+                ca_pem,
+            },
+        };
+        Ok(client.server_pull_requests(&q).await?.as_ref().clone())
+    }
+
+    /// The open pull requests of a Bitbucket Cloud repository: recorded (keyed by
+    /// `owner/repo`, the workspace and repository slug), else live.
+    async fn bitbucket_cloud_pull_requests(
+        &self,
+        query: &BitbucketCloudPullRequestQuery,
+    ) -> Result<Vec<PullRequest>, SourceError> {
+        if let Some(recorded) = self.recorded_pulls(&query.owner, &query.repo) {
+            return recorded;
+        }
+        let client = self.bitbucket_client(&format!(
+            "Bitbucket Cloud repository {}/{}",
+            query.owner, query.repo
+        ))?;
+        let q = bitbucket::CloudPullsQuery {
+            api: query.api.clone(),
+            owner: query.owner.clone(),
+            repo: query.repo.clone(),
+            auth: self.bitbucket_auth(&query.auth, query.token_ref_strict).await?,
+        };
+        Ok(client.cloud_pull_requests(&q).await?.as_ref().clone())
+    }
+
     async fn kube_client(&self) -> Result<kube::Client, String> {
         self.kube
             .get_or_init(|| async { kube::Client::try_default().await.map_err(|e| e.to_string()) })
@@ -981,18 +1104,13 @@ impl Sources for Inputs {
                 PullRequestQuery::GitHub(q) => q,
                 PullRequestQuery::GitLab(q) => return self.merge_requests(q).await,
                 PullRequestQuery::Gitea(q) => return self.gitea_pull_requests(q).await,
+                PullRequestQuery::BitbucketServer(q) => return self.bitbucket_server_pull_requests(q).await,
+                PullRequestQuery::BitbucketCloud(q) => return self.bitbucket_cloud_pull_requests(q).await,
             };
-            let key = format!("{}/{}", query.owner, query.repo);
-            if let Some(prs) = &self.recorded.pull_requests {
-                if let Some((_, list)) = prs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
-                    return Ok(list.clone());
-                }
-                return Err(SourceError::PullRequests {
-                    owner: query.owner.clone(),
-                    repo: query.repo.clone(),
-                    message: "repository not found in the recorded pull requests".into(),
-                });
+            if let Some(recorded) = self.recorded_pulls(&query.owner, &query.repo) {
+                return recorded;
             }
+            let key = format!("{}/{}", query.owner, query.repo);
             let Some(github) = &self.github else {
                 return Err(SourceError::Unavailable(format!(
                     "pull requests of {key} are not recorded and live GitHub access is off \

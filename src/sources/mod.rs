@@ -14,6 +14,7 @@
 //!   conditional-request cache, ETags, rate limits, TLS settings, typed errors. I/O.
 //! - [`gitlab`]: GitLab's merge-request API on [`forge`]. I/O.
 //! - [`gitea`]: Gitea's (and Forgejo's) pull-request API on [`forge`]. I/O.
+//! - [`bitbucket`]: Bitbucket Server's and Bitbucket Cloud's pull-request APIs on [`forge`]. I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
@@ -26,6 +27,7 @@
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
 //!   across runs.
 
+pub mod bitbucket;
 pub mod credentials;
 pub mod forge;
 pub mod git;
@@ -49,6 +51,7 @@ use std::{
 use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
+pub use bitbucket::Bitbucket;
 pub use forge::{ForgeError, ForgeHttp, ForgeStats, ForgeTls};
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
 pub use gitea::Gitea;
@@ -84,7 +87,7 @@ pub enum SourceError {
     /// The GitHub API failed (not found, rate limited, HTTP error, malformed answer, ...).
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    /// A forge's API failed (GitLab, Gitea, Bitbucket, Azure DevOps: not found, rate limited,
+    /// A forge's API failed (GitLab, Gitea, Bitbucket Server and Cloud, Azure DevOps: not found, rate limited,
     /// HTTP error, malformed answer, ...).
     #[error(transparent)]
     Forge(#[from] ForgeError),
@@ -174,6 +177,66 @@ pub enum PullRequestQuery {
     GitLab(GitLabMergeRequestQuery),
     /// A Gitea (or Forgejo) repository's open pull requests.
     Gitea(GiteaPullRequestQuery),
+    /// A Bitbucket Server (Data Center) repository's open pull requests.
+    BitbucketServer(BitbucketServerPullRequestQuery),
+    /// A Bitbucket Cloud repository's open pull requests.
+    BitbucketCloud(BitbucketCloudPullRequestQuery),
+}
+
+/// Which credential a Bitbucket generator names: Secrets of the ApplicationSet's namespace
+/// (namespace, Secret name, key).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BitbucketAuthRef {
+    /// Neither `basicAuth` nor `bearerToken`: anonymous.
+    #[default]
+    None,
+    /// `basicAuth`: a user name and the Secret key holding the password.
+    Basic {
+        /// User name.
+        username: String,
+        /// `passwordRef`.
+        password_ref: (String, String, String),
+    },
+    /// `bearerToken.tokenRef` (wins over `basicAuth`, as in Argo CD).
+    Bearer {
+        /// `tokenRef`.
+        token_ref: (String, String, String),
+    },
+}
+
+/// Which Bitbucket Server repository's pull requests to list (`pullRequest.bitbucketServer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitbucketServerPullRequestQuery {
+    /// REST root, e.g. `https://bitbucket.example.com/rest`.
+    pub api: String,
+    /// Project key.
+    pub project: String,
+    /// Repository slug.
+    pub repo: String,
+    /// The credential's Secrets.
+    pub auth: BitbucketAuthRef,
+    /// The Secrets must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+    /// `insecure`: skip TLS verification.
+    pub insecure: bool,
+    /// `caRef`: (namespace, ConfigMap name, key) of a PEM CA bundle; the ApplicationSet's
+    /// namespace.
+    pub ca_ref: Option<(String, String, String)>,
+}
+
+/// Which Bitbucket Cloud repository's pull requests to list (`pullRequest.bitbucket`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitbucketCloudPullRequestQuery {
+    /// API base URL (empty: `https://api.bitbucket.org/2.0`).
+    pub api: String,
+    /// Workspace.
+    pub owner: String,
+    /// Repository slug.
+    pub repo: String,
+    /// The credential's Secrets.
+    pub auth: BitbucketAuthRef,
+    /// The Secrets must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
 }
 
 /// Which Gitea repository's pull requests to list (`pullRequest.gitea`).

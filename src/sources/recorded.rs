@@ -125,7 +125,8 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - apiVersion: v1
 ///   kind: Secret
 ///   ...
-/// pullRequests:                    # GitHub, Gitea: by owner/repo; GitLab: by the project
+/// pullRequests:                    # GitHub, Gitea, Bitbucket Cloud: by owner/repo; GitLab: by the
+///                                  # project; Bitbucket Server: by project key/repo slug
 ///   owner/repo: [{number: 1, branch: feat, ...}]
 ///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// plugins:                         # plugin generators' answers, by ConfigMap and input

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod argo_app_controller;
+pub mod bitbucket_server;
 pub mod git;
 pub mod git_https;
 pub mod gitea_server;
@@ -478,4 +479,12 @@ pub fn init_logging() {
             .with_test_writer()
             .try_init();
     }
+}
+
+/// A strong `ETag` for a body (the forge-shaped servers' conditional answers).
+pub fn strong_etag(body: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
 }

@@ -1,0 +1,414 @@
+//! A Bitbucket-shaped HTTP server on 127.0.0.1 for tests, answering in both of Atlassian's
+//! shapes:
+//!
+//! - Bitbucket Server (Data Center) REST 1.0: `GET /rest/api/1.0/projects/{project}/repos/{repo}/pull-requests`
+//!   with pull-request objects as Atlassian documents them, `start`/`limit` paging (`limit`
+//!   capped at [`SERVER_MAX_LIMIT`], as an instance's `page.max` setting caps it) answered with
+//!   `size`, `limit`, `start`, `isLastPage` and `nextPageStart`, the `state=` filter (default
+//!   `OPEN`), and no ETags (Bitbucket Server sends none on this resource).
+//! - Bitbucket Cloud REST 2.0: `GET /2.0/repositories/{workspace}/{repo}/pullrequests` with
+//!   Cloud's pull-request objects, `page`/`pagelen` paging (at most 50) answered with `size`,
+//!   `page`, `pagelen`, `next` and `previous` URLs, the `state=` filter (default `OPEN`), strong
+//!   `ETag`s and `304 Not Modified`.
+//!
+//! Both: 429 with `Retry-After`, 401 without the expected `Authorization`, 500s, malformed
+//! bodies, 404s with Atlassian's error bodies, and (Cloud) a `next` URL naming another host. It
+//! records every request.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{OriginalUri, Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+    routing::get,
+};
+use serde_json::{Value, json};
+
+/// The largest `limit` the Bitbucket Server shape honours.
+pub const SERVER_MAX_LIMIT: usize = 25;
+/// The largest `pagelen` the Bitbucket Cloud shape honours (Cloud's own maximum).
+pub const CLOUD_MAX_PAGELEN: usize = 50;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Ok,
+    /// 429 with `Retry-After`.
+    RetryAfter {
+        secs: u64,
+    },
+    ServerError,
+    /// A body that is not the documented JSON.
+    Malformed,
+    /// Server shape: `isLastPage: false` without `nextPageStart`.
+    NoNextPageStart,
+    /// Cloud shape: the first page's `next` names this base URL (another host) instead.
+    NextOnHost(String),
+}
+
+struct Repo {
+    pulls: Vec<Value>,
+    mode: Mode,
+    /// The `Authorization` header a request must carry (None: anonymous reads are allowed).
+    authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub uri: String,
+    pub if_none_match: Option<String>,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct World {
+    server_repos: HashMap<String, Repo>,
+    cloud_repos: HashMap<String, Repo>,
+    log: Vec<Logged>,
+    served_304: usize,
+}
+
+#[derive(Clone)]
+pub struct Server {
+    pub base: String,
+    world: Arc<Mutex<World>>,
+}
+
+fn sha(number: u64) -> String {
+    format!("{number:04x}{}", "cb3cf2e4d1517c83e720d2585b9402dbef71f992")
+        .chars()
+        .take(40)
+        .collect()
+}
+
+/// A pull request as Bitbucket Server's `GET …/pull-requests` documents it.
+pub fn server_pull(number: u64, from: &str, to: &str, state: &str, draft: bool) -> Value {
+    let repository = json!({
+        "slug": "shop", "id": 1, "name": "shop", "hierarchyId": "e3c939f9ef4a7fae272e",
+        "scmId": "git", "state": "AVAILABLE", "statusMessage": "Available", "forkable": true,
+        "project": {"key": "SHOP", "id": 1, "name": "Shop", "public": false, "type": "NORMAL",
+                    "links": {"self": [{"href": "https://bitbucket.example.com/projects/SHOP"}]}},
+        "public": false,
+        "links": {"clone": [{"href": "https://bitbucket.example.com/scm/shop/shop.git", "name": "http"}],
+                  "self": [{"href": "https://bitbucket.example.com/projects/SHOP/repos/shop/browse"}]}
+    });
+    let user = |n: u64| {
+        json!({"name": format!("dev{n}"), "emailAddress": format!("dev{n}@example.com"), "active": true,
+               "displayName": format!("Developer {n}"), "id": 100 + n, "slug": format!("dev{n}"), "type": "NORMAL",
+               "links": {"self": [{"href": format!("https://bitbucket.example.com/users/dev{n}")}]}})
+    };
+    json!({
+        "id": number,
+        "version": 3,
+        "title": format!("Pull request {number}"),
+        "description": "It's a kludge, but put the tuple from the database in the cache.",
+        "state": state,
+        "open": state == "OPEN",
+        "closed": state != "OPEN",
+        "draft": draft,
+        "createdDate": 1_767_225_600_000_u64,
+        "updatedDate": 1_767_312_000_000_u64,
+        "fromRef": {"id": format!("refs/heads/{from}"), "displayId": from, "latestCommit": sha(number),
+                    "type": "BRANCH", "repository": repository},
+        "toRef": {"id": format!("refs/heads/{to}"), "displayId": to,
+                  "latestCommit": "5b766e3564a3453808f3cd3dd3f2e5fad8ef0e7a", "type": "BRANCH", "repository": repository},
+        "locked": false,
+        "author": {"user": user(number % 3), "role": "AUTHOR", "approved": false, "status": "UNAPPROVED"},
+        "reviewers": [{"user": user(9), "lastReviewedCommit": sha(number), "role": "REVIEWER",
+                       "approved": true, "status": "APPROVED"}],
+        "participants": [],
+        "properties": {"mergeResult": {"outcome": "CLEAN", "current": true}, "resolvedTaskCount": 0,
+                       "commentCount": 1, "openTaskCount": 0},
+        "links": {"self": [{"href": format!("https://bitbucket.example.com/projects/SHOP/repos/shop/pull-requests/{number}")}]}
+    })
+}
+
+/// A pull request as Bitbucket Cloud's `GET /repositories/{workspace}/{repo}/pullrequests`
+/// documents it (`source.commit.hash` is Cloud's 12-character short hash).
+pub fn cloud_pull(number: u64, source: &str, destination: &str, state: &str, draft: bool) -> Value {
+    let repository = json!({"type": "repository", "full_name": "example/shop", "name": "shop",
+                            "uuid": "{c1b5e1a0-3b0f-4a8e-9d6b-0c2f5e8e1a11}",
+                            "links": {"html": {"href": "https://bitbucket.org/example/shop"}}});
+    let author = json!({"type": "user", "display_name": format!("Developer {}", number % 3),
+                        "nickname": format!("dev{}", number % 3),
+                        "account_id": format!("5b10a2844c20165700ede2{:02}", number % 3),
+                        "uuid": format!("{{d301aafa-d676-4ee0-88be-962be7417567-{}}}", number % 3),
+                        "links": {"avatar": {"href": "https://avatar-management.example/initials/D-3.png"}}});
+    json!({
+        "type": "pullrequest",
+        "id": number,
+        "title": format!("Pull request {number}"),
+        "description": "",
+        "state": state,
+        "draft": draft,
+        "author": author,
+        "source": {"branch": {"name": source}, "commit": {"type": "commit", "hash": &sha(number)[..12],
+                   "links": {"self": {"href": format!("https://api.bitbucket.org/2.0/repositories/example/shop/commit/{}", &sha(number)[..12])}}},
+                   "repository": repository},
+        "destination": {"branch": {"name": destination}, "commit": {"type": "commit", "hash": "5b766e3564a3"},
+                        "repository": repository},
+        "merge_commit": null,
+        "comment_count": 0,
+        "task_count": 0,
+        "close_source_branch": true,
+        "closed_by": null,
+        "reason": "",
+        "created_on": "2026-01-01T00:00:00.000000+00:00",
+        "updated_on": "2026-01-02T00:00:00.000000+00:00",
+        "links": {"self": {"href": format!("https://api.bitbucket.org/2.0/repositories/example/shop/pullrequests/{number}")},
+                  "html": {"href": format!("https://bitbucket.org/example/shop/pull-requests/{number}")}},
+        "summary": {"type": "rendered", "raw": "", "markup": "markdown", "html": ""}
+    })
+}
+
+fn json_answer(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json;charset=UTF-8")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let server = Server {
+            base: format!("http://{addr}"),
+            world: Arc::default(),
+        };
+        let app = Router::new()
+            .route(
+                "/rest/api/1.0/projects/{project}/repos/{repo}/pull-requests",
+                get(server_list),
+            )
+            .route("/2.0/repositories/{owner}/{repo}/pullrequests", get(cloud_list))
+            .with_state(server.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        server
+    }
+
+    fn repos(world: &mut World, cloud: bool) -> &mut HashMap<String, Repo> {
+        if cloud {
+            &mut world.cloud_repos
+        } else {
+            &mut world.server_repos
+        }
+    }
+
+    /// A Bitbucket Server repository `PROJECT/slug`.
+    pub fn add_server_repo(&self, key: &str, pulls: Vec<Value>) {
+        self.add(false, key, pulls);
+    }
+
+    /// A Bitbucket Cloud repository `workspace/slug`.
+    pub fn add_cloud_repo(&self, key: &str, pulls: Vec<Value>) {
+        self.add(true, key, pulls);
+    }
+
+    fn add(&self, cloud: bool, key: &str, pulls: Vec<Value>) {
+        let mut w = self.world.lock().unwrap();
+        Self::repos(&mut w, cloud).insert(
+            key.into(),
+            Repo {
+                pulls,
+                mode: Mode::Ok,
+                authorization: None,
+            },
+        );
+    }
+
+    /// Requests must carry this `Authorization` header.
+    pub fn require_authorization(&self, cloud: bool, key: &str, value: &str) {
+        let mut w = self.world.lock().unwrap();
+        Self::repos(&mut w, cloud).get_mut(key).unwrap().authorization = Some(value.into());
+    }
+
+    pub fn set_mode(&self, cloud: bool, key: &str, mode: Mode) {
+        let mut w = self.world.lock().unwrap();
+        Self::repos(&mut w, cloud).get_mut(key).unwrap().mode = mode;
+    }
+
+    pub fn edit_pulls(&self, cloud: bool, key: &str, f: impl FnOnce(&mut Vec<Value>)) {
+        let mut w = self.world.lock().unwrap();
+        f(&mut Self::repos(&mut w, cloud).get_mut(key).unwrap().pulls);
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.world.lock().unwrap().log.clone()
+    }
+
+    pub fn served_304(&self) -> usize {
+        self.world.lock().unwrap().served_304
+    }
+}
+
+/// Logs the request, then the repository's answer for everything but a listing: `Err` is the
+/// response (404, 401, a mode's failure), `Ok` the matching pull requests and the mode.
+fn admit(
+    server: &Server,
+    cloud: bool,
+    key: &str,
+    uri: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(Vec<Value>, Mode), Box<Response>> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut w = server.world.lock().unwrap();
+    w.log.push(Logged {
+        uri: uri.to_string(),
+        if_none_match: h("if-none-match"),
+        authorization: h("authorization"),
+    });
+    let Some(r) = Server::repos(&mut w, cloud).get(key) else {
+        return Err(Box::new(json_answer(
+            StatusCode::NOT_FOUND,
+            if cloud {
+                r#"{"type": "error", "error": {"message": "Repository not found"}}"#.into()
+            } else {
+                format!(
+                    r#"{{"errors":[{{"context":null,"message":"Repository {key} does not exist.","exceptionName":"com.atlassian.bitbucket.repository.NoSuchRepositoryException"}}]}}"#
+                )
+            },
+        )));
+    };
+    if let Some(expected) = &r.authorization
+        && h("authorization").as_deref() != Some(expected.as_str())
+    {
+        return Err(Box::new(json_answer(
+            StatusCode::UNAUTHORIZED,
+            if cloud {
+                r#"{"type": "error", "error": {"message": "Unauthorized"}}"#.into()
+            } else {
+                r#"{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}"#.into()
+            },
+        )));
+    }
+    match &r.mode {
+        Mode::RetryAfter { secs } => {
+            return Err(Box::new(
+                Response::builder()
+                    .status(StatusCode::TOO_MANY_REQUESTS)
+                    .header("retry-after", secs.to_string())
+                    .body(Body::from("Too Many Requests"))
+                    .unwrap(),
+            ));
+        }
+        Mode::ServerError => {
+            return Err(Box::new(json_answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"errors":[{"context":null,"message":"An unexpected error has occurred","exceptionName":null}]}"#.into(),
+            )));
+        }
+        Mode::Malformed => {
+            return Err(Box::new(json_answer(
+                StatusCode::OK,
+                r#"{"values": {"id": 101}"#.into(),
+            )));
+        }
+        _ => {}
+    }
+    let state = query
+        .get("state")
+        .map_or("OPEN", String::as_str)
+        .to_ascii_uppercase();
+    let pulls = r
+        .pulls
+        .iter()
+        .filter(|p| state == "ALL" || p["state"] == state.as_str())
+        .cloned()
+        .collect();
+    Ok((pulls, r.mode.clone()))
+}
+
+async fn server_list(
+    State(server): State<Server>,
+    Path((project, repo)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let key = format!("{project}/{repo}");
+    let (pulls, mode) = match admit(&server, false, &key, &uri.to_string(), &headers, &query) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    // Bitbucket Server: limit defaults to 25 and is capped by the instance's maximum.
+    let limit = query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25usize)
+        .clamp(1, SERVER_MAX_LIMIT);
+    let start: usize = query.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let values: Vec<&Value> = pulls.iter().skip(start).take(limit).collect();
+    let is_last_page = start + values.len() >= pulls.len();
+    let mut page = json!({
+        "size": values.len(), "limit": limit, "start": start, "isLastPage": is_last_page, "values": values,
+    });
+    if !is_last_page && mode != Mode::NoNextPageStart {
+        page["nextPageStart"] = json!(start + values.len());
+    }
+    json_answer(StatusCode::OK, page.to_string())
+}
+
+async fn cloud_list(
+    State(server): State<Server>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let key = format!("{owner}/{repo}");
+    let (pulls, mode) = match admit(&server, true, &key, &uri.to_string(), &headers, &query) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let pagelen = query
+        .get("pagelen")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10usize)
+        .clamp(1, CLOUD_MAX_PAGELEN);
+    let page: usize = query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let state = query.get("state").map_or("OPEN", String::as_str);
+    let values: Vec<&Value> = pulls.iter().skip((page - 1) * pagelen).take(pagelen).collect();
+    let link = |base: &str, n: usize| {
+        format!("{base}/2.0/repositories/{key}/pullrequests?pagelen={pagelen}&state={state}&page={n}")
+    };
+    let mut body = json!({"size": pulls.len(), "page": page, "pagelen": pagelen, "values": values});
+    if page * pagelen < pulls.len() {
+        body["next"] = json!(match &mode {
+            Mode::NextOnHost(other) => link(other, page + 1),
+            _ => link(&server.base, page + 1),
+        });
+    }
+    if page > 1 {
+        body["previous"] = json!(link(&server.base, page - 1));
+    }
+    let body = body.to_string();
+    let etag = super::strong_etag(&body);
+    let if_none_match = headers.get("if-none-match").and_then(|v| v.to_str().ok());
+    if if_none_match == Some(etag.as_str()) {
+        server.world.lock().unwrap().served_304 += 1;
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header("etag", &etag)
+            .body(Body::empty())
+            .unwrap();
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("etag", &etag)
+        .body(Body::from(body))
+        .unwrap()
+}
