@@ -492,10 +492,9 @@ pub struct PullRequestGenerator {
     /// Bitbucket Cloud pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitbucket: Option<PullRequestBitbucket>,
-    /// Azure DevOps pull requests (parsed, not implemented).
+    /// Azure DevOps pull requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub azuredevops: Option<Value>,
+    pub azuredevops: Option<PullRequestAzureDevOps>,
     /// Filters: OR across entries, AND within an entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<PullRequestFilter>,
@@ -659,6 +658,34 @@ pub struct BitbucketBasicAuth {
 pub struct BitbucketBearerToken {
     /// Secret (in the ApplicationSet's namespace) holding the token.
     pub token_ref: SecretRef,
+}
+
+/// `pullRequest.azuredevops`: the active pull requests of an Azure DevOps repository (Argo CD's
+/// `PullRequestGeneratorAzureDevOps`, plus appset's `ignoreDraft` and `excludeLabels`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestAzureDevOps {
+    /// Organization (Azure DevOps Server: collection).
+    pub organization: String,
+    /// Project name.
+    pub project: String,
+    /// Repository name.
+    pub repo: String,
+    /// Azure DevOps base URL; empty means `https://dev.azure.com`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding a personal access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// A pull request must carry all of these labels (checked by appset, as by Argo CD).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// appset extension: skip draft pull requests.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_draft: bool,
+    /// appset extension: skip pull requests carrying any of these labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_labels: Vec<String>,
 }
 
 /// A reference to a key of a ConfigMap.

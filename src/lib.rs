@@ -17,9 +17,9 @@
 //! - [`text`]: string helpers shared by generators and templates (normalize, slugify, Go `%v`).
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
-//!   octocrab; GitLab, Gitea, Bitbucket Server, Bitbucket Cloud and the other forges through one
-//!   shared reqwest layer), forge organizations for the SCM provider generator
-//!   ([`sources::scm`]), plugin services (reqwest): recorded or live. I/O.
+//!   octocrab; GitLab, Gitea, Bitbucket Server and Cloud, Azure DevOps through one shared
+//!   reqwest layer), forge organizations for the SCM provider generator ([`sources::scm`]),
+//!   plugin services (reqwest): recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template

@@ -119,8 +119,8 @@ struct RenderArgs {
     clusters: Option<PathBuf>,
 
     /// Pull requests for the pull-request generator: a YAML map `owner/repo` (GitLab: the
-    /// project; Bitbucket Server: `project/repo`) → list of `{number, title, branch,
-    /// targetBranch, headSha, labels, author, draft}`.
+    /// project; Bitbucket Server: `project/repo`; Azure DevOps: `organization/project/repo`) →
+    /// list of `{number, title, branch, targetBranch, headSha, labels, author, draft}`.
     #[arg(long = "pull-requests", value_name = "FILE", env = "APPSET_PULL_REQUESTS")]
     pull_requests: Option<PathBuf>,
 
@@ -1092,8 +1092,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             config.gitlab,
             config.gitea,
             config.bitbucket,
+            config.azure_devops,
             config.plugins,
-        ) = (false, false, false, false, false, false, false);
+        ) = (false, false, false, false, false, false, false, false);
     }
     // One set of clients for all files: a repository read by several ApplicationSets is listed
     // (or fetched) once.
@@ -1278,6 +1279,8 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     // Nor Bitbucket: a Bitbucket Server generator's `api` is always the request's choice, and a
     // Bitbucket Cloud one may name any `api` too (Argo CD's allow-list exempts Cloud).
     live.bitbucket = false;
+    // Azure DevOps only at https://dev.azure.com: another `api` would be the request's choice.
+    live.azure_devops_custom_api = false;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {

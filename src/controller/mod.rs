@@ -581,6 +581,13 @@ pub async fn run_with(
                 }
             });
         }
+        // Azure DevOps keys its listings `organization/project/repo`.
+        let azure = live.azure_devops().clone();
+        w.on_pull_request(Forge::AzureDevOps, move |repo| {
+            if let [organization, project, name] = repo.split('/').collect::<Vec<_>>()[..] {
+                azure.expire(organization, project, name);
+            }
+        });
     }
     let recorder = Recorder::new(
         client.clone(),

@@ -1,12 +1,13 @@
 //! The `pullRequest` generator: one parameter set per open pull request (GitHub, Gitea,
-//! Bitbucket Server, Bitbucket Cloud) or merge request (GitLab).
+//! Bitbucket Server, Bitbucket Cloud, Azure DevOps) or merge request (GitLab).
 //!
 //! Stage: generate; lists pull requests through `Sources` (I/O there only), with a query that
 //! names its forge. Filters are Argo CD's (OR across filters, AND within one; unanchored
-//! regexes); GitHub's `labels` must all be present (checked here; appset adds `ignoreDraft` and
-//! `excludeLabels`), so must Gitea's (checked here, as Argo CD's Gitea client does), GitLab's
-//! `labels` and `pullRequestState` are sent to GitLab; Bitbucket has no labels (appset adds
-//! `ignoreDraft`). Parameters are Argo CD's, in both modes; `labels` only in the nested modes.
+//! regexes); GitHub's and Azure DevOps's `labels` must all be present (checked here; appset adds
+//! `ignoreDraft` and `excludeLabels` to both), so must Gitea's (checked here, as Argo CD's Gitea
+//! client does), GitLab's `labels` and `pullRequestState` are sent to GitLab; Bitbucket has no
+//! labels (appset adds `ignoreDraft`). Parameters are Argo CD's, in both modes; `labels` only in
+//! the nested modes.
 
 use regex::Regex;
 use serde_json::Value;
@@ -14,14 +15,15 @@ use serde_json::Value;
 use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
     crd::{
-        BitbucketBasicAuth, BitbucketBearerToken, PullRequestBitbucket, PullRequestBitbucketServer,
-        PullRequestFilter, PullRequestGenerator, PullRequestGitea, PullRequestGithub, PullRequestGitlab,
+        BitbucketBasicAuth, BitbucketBearerToken, PullRequestAzureDevOps, PullRequestBitbucket,
+        PullRequestBitbucketServer, PullRequestFilter, PullRequestGenerator, PullRequestGitea,
+        PullRequestGithub, PullRequestGitlab,
     },
     params::{ParamMode, Params},
     sources::{
-        BitbucketAuthRef, BitbucketCloudPullRequestQuery, BitbucketServerPullRequestQuery, ForgeError,
-        GitHubError, GitHubPullRequestQuery, GitLabMergeRequestQuery, GiteaPullRequestQuery, PullRequest,
-        PullRequestQuery, SourceError,
+        AzureDevOpsPullRequestQuery, BitbucketAuthRef, BitbucketCloudPullRequestQuery,
+        BitbucketServerPullRequestQuery, ForgeError, GitHubError, GitHubPullRequestQuery,
+        GitLabMergeRequestQuery, GiteaPullRequestQuery, PullRequest, PullRequestQuery, SourceError,
     },
     text,
 };
@@ -134,11 +136,8 @@ pub async fn generate(
         Provider::BitbucketServer(bs)
     } else if let Some(bc) = &g.bitbucket {
         Provider::BitbucketCloud(bc)
-    } else if g.azuredevops.is_some() {
-        return Err(GenerateError::invalid(
-            path,
-            "the azuredevops pull request provider is not supported by appset yet",
-        ));
+    } else if let Some(az) = &g.azuredevops {
+        Provider::AzureDevOps(az)
     } else {
         return Err(GenerateError::invalid(
             path,
@@ -151,6 +150,7 @@ pub async fn generate(
         Provider::Gitea(gt) => ("gitea", gt.api.trim()),
         Provider::BitbucketServer(bs) => ("bitbucketServer", bs.api.trim()),
         Provider::BitbucketCloud(bc) => ("bitbucket", bc.api.trim()),
+        Provider::AzureDevOps(az) => ("azuredevops", az.api.trim()),
     };
     // Argo CD's checks, before any credential is read or any request sent.
     if !ctx.scm.enabled {
@@ -213,6 +213,14 @@ pub async fn generate(
             auth: bitbucket_auth(&bc.basic_auth, &bc.bearer_token, &in_set_ns),
             token_ref_strict: ctx.scm.token_ref_strict,
         }),
+        Provider::AzureDevOps(az) => PullRequestQuery::AzureDevOps(AzureDevOpsPullRequestQuery {
+            api: az.api.clone(),
+            organization: az.organization.clone(),
+            project: az.project.clone(),
+            repo: az.repo.clone(),
+            token_ref: az.token_ref.as_ref().map(|t| in_set_ns(&t.secret_name, &t.key)),
+            token_ref_strict: ctx.scm.token_ref_strict,
+        }),
     };
     let prs = match ctx.sources.pull_requests(&query).await {
         Ok(prs) => prs,
@@ -226,11 +234,9 @@ pub async fn generate(
     let mut out = Vec::new();
     for pr in prs {
         let keep = match provider {
-            Provider::GitHub(gh) => {
-                gh.labels.iter().all(|l| pr.labels.contains(l))
-                    && !(gh.ignore_draft && pr.draft)
-                    && !gh.exclude_labels.iter().any(|l| pr.labels.contains(l))
-            }
+            Provider::GitHub(gh) => labelled(&pr, &gh.labels, gh.ignore_draft, &gh.exclude_labels),
+            // Argo CD's Azure DevOps client: every label must be present.
+            Provider::AzureDevOps(az) => labelled(&pr, &az.labels, az.ignore_draft, &az.exclude_labels),
             // GitLab filters labels (and state) on the server.
             Provider::GitLab(_) => true,
             // Argo CD's Gitea client: every label must be present.
@@ -255,6 +261,7 @@ enum Provider<'a> {
     Gitea(&'a PullRequestGitea),
     BitbucketServer(&'a PullRequestBitbucketServer),
     BitbucketCloud(&'a PullRequestBitbucket),
+    AzureDevOps(&'a PullRequestAzureDevOps),
 }
 
 /// The Secrets a Bitbucket generator's credential names: `bearerToken` wins over `basicAuth`,
@@ -274,6 +281,14 @@ fn bitbucket_auth(
         },
         (None, None) => BitbucketAuthRef::None,
     }
+}
+
+/// Whether a pull request carries every label of `labels` (Argo CD), is not a draft when
+/// `ignore_draft`, and carries none of `exclude_labels` (appset's extensions).
+fn labelled(pr: &PullRequest, labels: &[String], ignore_draft: bool, exclude_labels: &[String]) -> bool {
+    labels.iter().all(|l| pr.labels.contains(l))
+        && !(ignore_draft && pr.draft)
+        && !exclude_labels.iter().any(|l| pr.labels.contains(l))
 }
 
 /// Argo CD's parameters of one pull request.

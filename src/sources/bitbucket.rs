@@ -338,6 +338,7 @@ impl Bitbucket {
             },
             url,
             auth,
+            headers: Vec::new(),
             tls: &query.tls,
             expiry_key: format!("{project}/{repo}"),
         };
@@ -386,6 +387,7 @@ impl Bitbucket {
             },
             url,
             auth,
+            headers: Vec::new(),
             tls: &tls,
             expiry_key: format!("{owner}/{repo}"),
         };

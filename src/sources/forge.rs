@@ -80,10 +80,15 @@ pub fn link_next(headers: &HeaderMap) -> Option<&str> {
 
 /// The `page` parameter of the `Link: rel="next"` target.
 pub fn link_next_page(headers: &HeaderMap) -> Option<u64> {
-    let (_, query) = link_next(headers)?.split_once('?')?;
+    query_param(link_next(headers)?, "page")?.parse().ok()
+}
+
+/// The (still encoded) value of a URL's `name=` query parameter, as [`with_query`] sets it.
+pub fn query_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let (_, query) = url.split_once('?')?;
     query
         .split('&')
-        .find_map(|kv| kv.strip_prefix("page=").and_then(|v| v.parse().ok()))
+        .find_map(|kv| kv.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
 }
 
 /// `url` with its `name=` query parameter set to `value` (replaced when present).
@@ -149,14 +154,19 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?).to_ascii_lowercase())
 }
 
-/// A `200` answer's body.
+/// A `200` answer's body, without the UTF-8 byte order mark some servers (Azure DevOps, IIS)
+/// start JSON with.
 async fn read_body(scope: &Scope, response: reqwest::Response) -> Result<bytes::Bytes, ForgeError> {
-    response.bytes().await.map_err(|e| ForgeError::Request {
+    let body = response.bytes().await.map_err(|e| ForgeError::Request {
         scope: scope.clone(),
         message: format!(
             "reading the answer: {}",
             crate::text::causes(crate::text::error_chain(&e))
         ),
+    })?;
+    Ok(match body.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => bytes::Bytes::copy_from_slice(rest),
+        None => body,
     })
 }
 
@@ -236,15 +246,16 @@ pub enum ForgeError {
         /// When requests may resume.
         reset_at: Option<SystemTime>,
     },
-    /// The credentials were refused (401, or a 403 that is not a rate limit).
+    /// The credentials were refused (401, a 403 that is not a rate limit, or a 203: the sign-in
+    /// page Azure DevOps answers in place of the API when a token is missing or wrong).
     #[error(
-        "error listing {}: {} API at {} refused the credentials (HTTP {status})",
-        .scope.what, .scope.forge, .scope.api
+        "error listing {}: {} API at {} refused the credentials (HTTP {status}{})",
+        .scope.what, .scope.forge, .scope.api, sign_in_hint(*.status)
     )]
     Unauthorized {
         /// What was listed.
         scope: Scope,
-        /// 401 or 403.
+        /// 401, 403 or 203.
         status: u16,
     },
     /// Any other non-success status.
@@ -277,6 +288,15 @@ pub enum ForgeError {
     /// The query itself is invalid (names, API URL, CA bundle); the message says which field.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a `203 Non-Authoritative Information` means from a forge: not the API's answer.
+fn sign_in_hint(status: u16) -> &'static str {
+    if status == 203 {
+        ": a sign-in page instead of the API's answer; the token is missing, wrong or expired"
+    } else {
+        ""
+    }
 }
 
 impl ForgeError {
@@ -315,6 +335,9 @@ pub struct Listing<'a> {
     pub url: String,
     /// The credential's header (`PRIVATE-TOKEN`, `Authorization`), sent to the API's host only.
     pub auth: Option<(HeaderName, HeaderValue)>,
+    /// Other headers every request of the listing carries (Azure DevOps's
+    /// `X-TFS-FedAuthRedirect: Suppress`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// TLS settings.
     pub tls: &'a ForgeTls,
     /// What [`ForgeHttp::expire`] names this listing by (lower case), e.g. `gitlab.example/g/p`.
@@ -578,10 +601,14 @@ impl ForgeHttp {
         match status {
             StatusCode::OK => Ok(()),
             StatusCode::NOT_FOUND => Err(ForgeError::NotFound(scope.clone())),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ForgeError::Unauthorized {
-                scope: scope.clone(),
-                status: status.as_u16(),
-            }),
+            // A 203 is a sign-in page (Azure DevOps, or a proxy in front of a forge), never the
+            // answer: reading it as one would be zero items in place of an error.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NON_AUTHORITATIVE_INFORMATION => {
+                Err(ForgeError::Unauthorized {
+                    scope: scope.clone(),
+                    status: status.as_u16(),
+                })
+            }
             _ => Err(ForgeError::Status {
                 scope: scope.clone(),
                 status: status.as_u16(),
@@ -603,7 +630,7 @@ impl ForgeHttp {
         tls: &ForgeTls,
     ) -> Result<Option<bytes::Bytes>, ForgeError> {
         let client = self.client(scope.forge, tls)?;
-        let response = self.send(&client, scope, url, auth, None).await?;
+        let response = self.send(&client, scope, url, auth, &[], None).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -620,9 +647,13 @@ impl ForgeHttp {
         scope: &Scope,
         url: &str,
         auth: Option<&(HeaderName, HeaderValue)>,
+        extra: &[(HeaderName, HeaderValue)],
         etag: Option<&str>,
     ) -> Result<reqwest::Response, ForgeError> {
         let mut request = client.get(url).header(header::ACCEPT, "application/json");
+        for (name, value) in extra {
+            request = request.header(name.clone(), value.clone());
+        }
         if let Some((name, value)) = auth {
             request = request.header(name.clone(), value.clone());
         }
@@ -685,7 +716,7 @@ impl ForgeHttp {
         let scope = &listing.scope;
         let etag = known.and_then(|p| p.etag.as_deref());
         let response = self
-            .send(client, scope, &url, listing.auth.as_ref(), etag)
+            .send(client, scope, &url, listing.auth.as_ref(), &listing.headers, etag)
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -739,6 +770,37 @@ mod tests {
             Some("https://gitlab.example/api/v4/projects/1/merge_requests?per_page=100&page=2")
         );
         assert_eq!(link_next_page(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn query_parameters_are_read_by_their_exact_name() {
+        let url = "https://x/a?$top=100&searchCriteria.status=active&$skip=200";
+        assert_eq!(query_param(url, "$skip"), Some("200"));
+        assert_eq!(query_param(url, "$top"), Some("100"));
+        assert_eq!(query_param(url, "top"), None);
+        assert_eq!(query_param("https://x/a", "page"), None);
+        assert_eq!(query_param("https://x/a?pages=2&page=3", "page"), Some("3"));
+    }
+
+    fn gitlab_scope() -> Scope {
+        Scope {
+            forge: "GitLab",
+            api: "https://gitlab.com".into(),
+            what: "merge requests for project 'g/p'".into(),
+            subject: "project",
+        }
+    }
+
+    #[test]
+    fn a_sign_in_page_is_a_refusal_that_says_so() {
+        let e = |status| ForgeError::Unauthorized {
+            scope: gitlab_scope(),
+            status,
+        };
+        assert!(e(401).to_string().ends_with("refused the credentials (HTTP 401)"));
+        assert!(e(203).to_string().ends_with(
+            "(HTTP 203: a sign-in page instead of the API's answer; the token is missing, wrong or expired)"
+        ));
     }
 
     #[test]
@@ -813,12 +875,7 @@ mod tests {
 
     #[test]
     fn rate_limit_messages_do_not_change_with_the_reset_time() {
-        let scope = Scope {
-            forge: "GitLab",
-            api: "https://gitlab.com".into(),
-            what: "merge requests for project 'g/p'".into(),
-            subject: "project",
-        };
+        let scope = gitlab_scope();
         let e = |secs| ForgeError::RateLimited {
             scope: scope.clone(),
             reset_at: Some(UNIX_EPOCH + Duration::from_secs(secs)),

@@ -173,6 +173,7 @@ impl Gitea {
             },
             url,
             auth,
+            headers: Vec::new(),
             tls: &tls,
             expiry_key: format!("{owner}/{repo}"),
         };
@@ -271,6 +272,7 @@ impl GiteaScm {
             scope: self.scope(what, subject),
             url,
             auth: self.auth.clone(),
+            headers: Vec::new(),
             tls: &self.tls,
             expiry_key: self.owner.clone(),
         }

@@ -836,6 +836,7 @@ impl GitHubScm {
             scope,
             url,
             auth: self.auth.clone(),
+            headers: Vec::new(),
             tls: &NO_TLS,
         }
     }

@@ -192,6 +192,7 @@ impl GitLab {
             },
             url: with_query(&url, "page", "1"),
             auth,
+            headers: Vec::new(),
             tls: &query.tls,
             expiry_key: project.to_string(),
         };
@@ -315,6 +316,7 @@ impl GitLabScm {
             scope: self.scope(what, subject),
             url,
             auth: self.auth.clone(),
+            headers: Vec::new(),
             tls: &self.query.tls,
             expiry_key: self.query.group.trim().to_string(),
         }

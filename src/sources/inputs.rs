@@ -1,8 +1,8 @@
 //! [`Inputs`]: the [`Sources`] that the CLI, the service and the controller use: recorded answers
-//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab, GitLab and
-//! Gitea through [`super::forge`], plugin services) second. The `scmProvider` generator's forge
-//! clients are built here per run (credentials read once) and share the process's
-//! [`PathCache`].
+//! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab, GitLab,
+//! Gitea and Azure DevOps through `forge`, plugin services) second. The `scmProvider`
+//! generator's forge clients are built here per run (credentials read once) and share the
+//! process's [`PathCache`].
 //!
 //! Stage: sources (I/O: git fetches, Kubernetes API reads, forge API calls, each only when it
 //! is switched on in [`LiveConfig`] and the answer is not recorded).
@@ -13,10 +13,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Map, Value};
 
 use super::{
-    Bitbucket, BitbucketAuthRef, BitbucketCloudPullRequestQuery, BitbucketServerPullRequestQuery, BoxFuture,
-    GitBranch, GitError, GitHub, GitHubAuth, GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery,
-    GitRepos, GitTree, Gitea, GiteaPullRequestQuery, PluginQuery, PullRequest, PullRequestQuery, ScmForge,
-    ScmProvider, ScmQuery, SourceError, Sources,
+    AzureDevOps, AzureDevOpsPullRequestQuery, Bitbucket, BitbucketAuthRef, BitbucketCloudPullRequestQuery,
+    BitbucketServerPullRequestQuery, BoxFuture, GitBranch, GitError, GitHub, GitHubAuth,
+    GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery,
+    PluginQuery, PullRequest, PullRequestQuery, ScmForge, ScmProvider, ScmQuery, SourceError, Sources,
+    azure_devops,
     bitbucket::{self, BitbucketAuth},
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
@@ -65,6 +66,12 @@ pub struct LiveConfig {
     /// recorded). No process-wide credential, as in Argo CD: only a set's own `basicAuth` or
     /// `bearerToken` Secrets are sent.
     pub bitbucket: bool,
+    /// List pull requests live from Azure DevOps (when they are not recorded). No process-wide
+    /// token, as in Argo CD: only the set's own `tokenRef` is sent.
+    pub azure_devops: bool,
+    /// Ask an Azure DevOps `api` other than `https://dev.azure.com`. Off in `appset serve`: a
+    /// request must not make the service call hosts it names.
+    pub azure_devops_custom_api: bool,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -104,6 +111,8 @@ impl LiveConfig {
             gitlab: true,
             gitea: true,
             bitbucket: true,
+            azure_devops: true,
+            azure_devops_custom_api: true,
             gitlab_token: std::env::var("GITLAB_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
@@ -124,6 +133,7 @@ pub struct Live {
     gitea: Arc<Gitea>,
     scm_paths: Arc<PathCache>,
     bitbucket: Arc<Bitbucket>,
+    azure_devops: Arc<AzureDevOps>,
     kube: Option<kube::Client>,
 }
 
@@ -140,6 +150,7 @@ impl Live {
             gitea: Arc::new(Gitea::new(config.github_max_age)),
             scm_paths: Arc::default(),
             bitbucket: Arc::new(Bitbucket::new(config.github_max_age)),
+            azure_devops: Arc::new(AzureDevOps::new(config.github_max_age)),
             kube: None,
             config,
         }
@@ -207,6 +218,11 @@ impl Live {
         &self.bitbucket
     }
 
+    /// The Azure DevOps client.
+    pub fn azure_devops(&self) -> &Arc<AzureDevOps> {
+        &self.azure_devops
+    }
+
     /// The sources of one generation run: `recorded` answers first, these live clients second.
     pub fn inputs(&self, recorded: Recorded) -> Inputs {
         let mut inputs = Inputs::with_clients(
@@ -219,6 +235,7 @@ impl Live {
         inputs.gitea = self.config.gitea.then(|| self.gitea.clone());
         inputs.scm_paths = self.scm_paths.clone();
         inputs.bitbucket = self.config.bitbucket.then(|| self.bitbucket.clone());
+        inputs.azure_devops = self.config.azure_devops.then(|| self.azure_devops.clone());
         match &self.kube {
             Some(client) => inputs.with_kube(client.clone()),
             None => inputs,
@@ -237,6 +254,7 @@ pub struct Inputs {
     gitea: Option<Arc<Gitea>>,
     scm_paths: Arc<PathCache>,
     bitbucket: Option<Arc<Bitbucket>>,
+    azure_devops: Option<Arc<AzureDevOps>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     appset: Option<AppSetRef>,
 }
@@ -265,10 +283,14 @@ impl Inputs {
         let bitbucket = live
             .bitbucket
             .then(|| Arc::new(Bitbucket::new(live.github_max_age)));
+        let azure_devops = live
+            .azure_devops
+            .then(|| Arc::new(AzureDevOps::new(live.github_max_age)));
         let mut inputs = Self::with_clients(recorded, live, git, github);
         inputs.gitlab = gitlab;
         inputs.gitea = gitea;
         inputs.bitbucket = bitbucket;
+        inputs.azure_devops = azure_devops;
         inputs
     }
 
@@ -293,6 +315,7 @@ impl Inputs {
             gitea: None,
             scm_paths: Arc::default(),
             bitbucket: None,
+            azure_devops: None,
             kube: tokio::sync::OnceCell::new(),
             appset: None,
         }
@@ -966,6 +989,46 @@ impl Inputs {
         Ok(client.cloud_pull_requests(&q).await?.as_ref().clone())
     }
 
+    /// The active pull requests of an Azure DevOps repository: recorded (keyed by
+    /// `organization/project/repo`), else live. Labels and drafts are filtered by the generator.
+    async fn azure_devops_pull_requests(
+        &self,
+        query: &AzureDevOpsPullRequestQuery,
+    ) -> Result<Vec<PullRequest>, SourceError> {
+        let owner = format!("{}/{}", query.organization, query.project);
+        let key = format!("{owner}/{}", query.repo);
+        if let Some(recorded) = self.recorded_pulls(&owner, &query.repo) {
+            return recorded;
+        }
+        let Some(client) = &self.azure_devops else {
+            return Err(SourceError::Unavailable(format!(
+                "pull requests of Azure DevOps repository {key} are not recorded and live Azure \
+                 DevOps access is off (pass --pull-requests FILE, keyed by {key})"
+            )));
+        };
+        let api = AzureDevOps::api_of(&query.api);
+        if !self.live.azure_devops_custom_api && !same_api(&api, azure_devops::DEFAULT_API) {
+            return Err(SourceError::Unavailable(format!(
+                "pull requests of Azure DevOps repository {key} at {api} are not recorded, and this \
+                 process asks Azure DevOps only at {} (record them under `pullRequests:`, keyed by \
+                 {key})",
+                azure_devops::DEFAULT_API
+            )));
+        }
+        let token = match &query.token_ref {
+            Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
+            None => None,
+        };
+        let q = azure_devops::AzurePullsQuery {
+            api,
+            organization: query.organization.clone(),
+            project: query.project.clone(),
+            repo: query.repo.clone(),
+            token: token.filter(|t| !t.is_empty()),
+        };
+        Ok(client.pull_requests(&q).await?.as_ref().clone())
+    }
+
     async fn kube_client(&self) -> Result<kube::Client, String> {
         self.kube
             .get_or_init(|| async { kube::Client::try_default().await.map_err(|e| e.to_string()) })
@@ -1106,6 +1169,7 @@ impl Sources for Inputs {
                 PullRequestQuery::Gitea(q) => return self.gitea_pull_requests(q).await,
                 PullRequestQuery::BitbucketServer(q) => return self.bitbucket_server_pull_requests(q).await,
                 PullRequestQuery::BitbucketCloud(q) => return self.bitbucket_cloud_pull_requests(q).await,
+                PullRequestQuery::AzureDevOps(q) => return self.azure_devops_pull_requests(q).await,
             };
             if let Some(recorded) = self.recorded_pulls(&query.owner, &query.repo) {
                 return recorded;

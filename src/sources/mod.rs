@@ -14,6 +14,7 @@
 //!   conditional-request cache, ETags, rate limits, TLS settings, typed errors. I/O.
 //! - [`gitlab`]: GitLab's merge-request API on [`forge`]. I/O.
 //! - [`gitea`]: Gitea's (and Forgejo's) pull-request API on [`forge`]. I/O.
+//! - [`azure_devops`]: Azure DevOps's pull-request API on [`forge`]. I/O.
 //! - [`bitbucket`]: Bitbucket Server's and Bitbucket Cloud's pull-request APIs on [`forge`]. I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
@@ -27,6 +28,7 @@
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
 //!   across runs.
 
+pub mod azure_devops;
 pub mod bitbucket;
 pub mod credentials;
 pub mod forge;
@@ -51,6 +53,7 @@ use std::{
 use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
+pub use azure_devops::AzureDevOps;
 pub use bitbucket::Bitbucket;
 pub use forge::{ForgeError, ForgeHttp, ForgeStats, ForgeTls};
 pub use git::{GitBranch, GitError, GitRepos, GitTree, RepoOverride};
@@ -181,6 +184,8 @@ pub enum PullRequestQuery {
     BitbucketServer(BitbucketServerPullRequestQuery),
     /// A Bitbucket Cloud repository's open pull requests.
     BitbucketCloud(BitbucketCloudPullRequestQuery),
+    /// An Azure DevOps repository's active pull requests.
+    AzureDevOps(AzureDevOpsPullRequestQuery),
 }
 
 /// Which credential a Bitbucket generator names: Secrets of the ApplicationSet's namespace
@@ -236,6 +241,24 @@ pub struct BitbucketCloudPullRequestQuery {
     /// The credential's Secrets.
     pub auth: BitbucketAuthRef,
     /// The Secrets must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+}
+
+/// Which Azure DevOps repository's pull requests to list (`pullRequest.azuredevops`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureDevOpsPullRequestQuery {
+    /// Azure DevOps base URL (empty: `https://dev.azure.com`).
+    pub api: String,
+    /// Organization (Azure DevOps Server: collection).
+    pub organization: String,
+    /// Project name.
+    pub project: String,
+    /// Repository name.
+    pub repo: String,
+    /// `tokenRef`: (namespace, Secret name, key) of a personal access token; the
+    /// ApplicationSet's namespace.
+    pub token_ref: Option<(String, String, String)>,
+    /// The `tokenRef` Secret must be labelled `argocd.argoproj.io/secret-type: scm-creds`.
     pub token_ref_strict: bool,
 }
 

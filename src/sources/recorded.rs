@@ -126,7 +126,8 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 ///   kind: Secret
 ///   ...
 /// pullRequests:                    # GitHub, Gitea, Bitbucket Cloud: by owner/repo; GitLab: by the
-///                                  # project; Bitbucket Server: by project key/repo slug
+///                                  # project; Bitbucket Server: by project key/repo slug;
+///                                  # Azure DevOps: organization/project/repo
 ///   owner/repo: [{number: 1, branch: feat, ...}]
 ///   group/subgroup/project: [{number: 7, branch: feat, ...}]   # number: the merge request's iid
 /// plugins:                         # plugin generators' answers, by ConfigMap and input
@@ -156,7 +157,8 @@ pub struct Recorded {
     /// Cluster Secrets (None: not recorded, ask the live source).
     #[serde(default)]
     pub clusters: Option<Vec<Secret>>,
-    /// Pull requests by `owner/repo` (GitHub, Gitea) or project (GitLab merge requests).
+    /// Pull requests by `owner/repo` (GitHub, Gitea), project (GitLab merge requests) or
+    /// `organization/project/repo` (Azure DevOps).
     #[serde(default)]
     pub pull_requests: Option<BTreeMap<String, Vec<PullRequest>>>,
     /// Other Secrets (`tokenRef`, `appSecretName`), by namespace and name.

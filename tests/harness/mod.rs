@@ -8,7 +8,9 @@
 #![allow(dead_code)]
 
 pub mod argo_app_controller;
+pub mod azure_devops_server;
 pub mod bitbucket_server;
+pub mod forge;
 pub mod git;
 pub mod git_https;
 pub mod gitea_server;
