@@ -1,7 +1,7 @@
 //! The custom resources: `argoproj.io/v1alpha1` `ApplicationSet` and `Application`.
 //!
 //! Stage: data model (pure, no I/O). Every field of Argo CD's `ApplicationSet` parses, including
-//! the generator that a later issue implements (`scmProvider` is kept as raw JSON). Generator entries reject unknown keys (a typo such as `lsit:` is an
+//! the providers that later issues implement (some forges of `scmProvider`, kept as raw JSON). Generator entries reject unknown keys (a typo such as `lsit:` is an
 //! error, not a silently ignored generator). Application templates keep every field they carry:
 //! the typed fields are the ones appset reads, and anything else is preserved in `extra` so a field
 //! newer than this code is rendered and passed through, never dropped.
@@ -135,10 +135,9 @@ pub struct ApplicationSetGenerator {
     /// Directories, files or branches of a git repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitGenerator>,
-    /// SCM provider generator (parsed, not implemented).
+    /// One parameter set per repository (and branch) of a forge's organization or group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub scm_provider: Option<Value>,
+    pub scm_provider: Option<ScmProviderGenerator>,
     /// One parameter set per Argo CD cluster a decision resource's status lists (Argo CD's
     /// duck-typed generator, e.g. Open Cluster Management's PlacementDecisions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,6 +347,156 @@ impl GitBranchPattern {
             GitBranchPattern::Pattern { pattern, exclude } => (pattern, *exclude),
         }
     }
+}
+
+/// `scmProvider` generator: the repositories of an organization (GitHub), group (GitLab) or
+/// owner (Gitea), one parameter set per repository and branch (Argo CD's
+/// `SCMProviderGenerator`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderGenerator {
+    /// The repositories of a GitHub (or GitHub Enterprise) organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<ScmProviderGithub>,
+    /// The projects of a GitLab group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<ScmProviderGitlab>,
+    /// The repositories of a Gitea (or Forgejo) organization or user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitea: Option<ScmProviderGitea>,
+    /// Bitbucket Cloud workspace (parsed, not implemented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crd::any_object")]
+    pub bitbucket: Option<Value>,
+    /// Bitbucket Server project (parsed, not implemented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crd::any_object")]
+    pub bitbucket_server: Option<Value>,
+    /// Azure DevOps team project (parsed, not implemented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crd::any_object")]
+    pub azure_dev_ops: Option<Value>,
+    /// AWS CodeCommit (parsed; not supported by appset: it needs AWS request signing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crd::any_object")]
+    pub aws_code_commit: Option<Value>,
+    /// Filters: OR across entries, AND within an entry (Argo CD's order: repository-level
+    /// filters before branches are listed, branch-level ones after).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<ScmProviderFilter>,
+    /// `ssh` (default) or `https`: which clone URL is the `url` parameter.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub clone_protocol: String,
+    /// Poll interval in seconds (default 1800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeue_after_seconds: Option<i64>,
+    /// Generator-level template override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ApplicationSetTemplate>,
+    /// Extra parameters, each rendered with the repository's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<BTreeMap<String, String>>,
+}
+
+/// `scmProvider.github`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderGithub {
+    /// The organization to scan.
+    pub organization: String,
+    /// GitHub Enterprise API base URL; empty means `https://api.github.com`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// GitHub App repo-creds Secret name (Argo CD's namespace); wins over `tokenRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_secret_name: Option<String>,
+    /// Every branch, not only the default one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
+    /// Leave out archived repositories.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exclude_archived_repos: bool,
+}
+
+/// `scmProvider.gitlab`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderGitlab {
+    /// The group to scan: its full path or numeric id.
+    pub group: String,
+    /// Also the projects of subgroups.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub include_subgroups: bool,
+    /// GitLab base URL (the API is under `/api/v4`); empty means `https://gitlab.com/`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// Every branch, not only the default one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// Also projects shared with the group (default true, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_shared_projects: Option<bool>,
+    /// Only projects with this topic.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    /// ConfigMap key (in the ApplicationSet's namespace) holding trusted CA certificates (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_ref: Option<ConfigMapKeyRef>,
+    /// Also archived projects (GitLab leaves them out by default).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub include_archived_repos: bool,
+}
+
+/// `scmProvider.gitea`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderGitea {
+    /// The organization or user to scan.
+    pub owner: String,
+    /// Gitea base URL (the API is under `/api/v1`), e.g. `https://gitea.example.com/`.
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ref: Option<SecretRef>,
+    /// Every branch, not only the default one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// Leave out archived repositories.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exclude_archived_repos: bool,
+}
+
+/// One `scmProvider` filter; all set fields must match (RE2-style regexes, unanchored).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderFilter {
+    /// Regex on the repository name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_match: Option<String>,
+    /// Paths (files or directories) that must all exist on the branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_exist: Option<Vec<String>>,
+    /// Paths that must all be absent on the branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_do_not_exist: Option<Vec<String>>,
+    /// Regex that at least one label (topic) must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_match: Option<String>,
+    /// Regex on the branch name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_match: Option<String>,
 }
 
 /// `pullRequest` generator.

@@ -18,14 +18,16 @@
 //! - [`params`]: parameter sets (`Params`), their two shapes, mergo's empty-value rule.
 //! - [`sources`]: git (gix), cluster Secrets, pull requests (GitHub through
 //!   octocrab; GitLab, Gitea, Bitbucket Server and Cloud, Azure DevOps through one shared
-//!   reqwest layer), plugin services (reqwest), ConfigMaps and duck-typed resources (kube's
-//!   dynamic API): recorded or live. I/O.
+//!   reqwest layer), forge organizations for the SCM provider generator ([`sources::scm`]),
+//!   plugin services (reqwest), ConfigMaps and duck-typed resources (kube's dynamic API):
+//!   recorded or live. I/O.
 //! - [`file`](mod@file): ApplicationSet files (one or more ApplicationSets plus optional recorded
 //!   inputs).
 //! - [`render`]: the template engines (Argo's `{{param}}`, goTemplate, jinja), compiled template
 //!   trees, one finished Application per parameter set (finalizer rule, `templatePatch`).
-//! - [`generators`]: parameter sets from list, cluster, git, pull-request, plugin, cluster
-//!   decision resource, matrix and merge generators, post-selectors; reach the outside world only through [`sources::Sources`].
+//! - [`generators`]: parameter sets from list, cluster, git, SCM provider, pull-request, plugin,
+//!   cluster decision resource, matrix and merge generators, post-selectors; reach the outside
+//!   world only through [`sources::Sources`].
 //! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.

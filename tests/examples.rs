@@ -254,7 +254,8 @@ fn generator_parameter_tables_match_what_render_prints() {
             "matrix",
             "merge",
             "plugin",
-            "pull-request"
+            "pull-request",
+            "scm-provider"
         ],
         "every generator has a parameter table"
     );

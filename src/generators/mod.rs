@@ -1,7 +1,7 @@
 //! Generators: parameter sets from an ApplicationSet's `spec.generators`.
 //!
 //! Stage: generate. Pure apart from [`Sources`], the only door to git, cluster Secrets, pull
-//! requests, plugin services, ConfigMaps and decision resources. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
+//! requests, forge organizations, plugin services, ConfigMaps and decision resources. Each generator kind lives in its own file; [`GeneratorSpec`] is the dispatcher (an
 //! enum with one variant per kind, so adding a kind is a compile error until every `match`
 //! handles it). Matrix and merge hold generator entries and recurse through [`transform`].
 //!
@@ -22,6 +22,7 @@ pub mod matrix;
 pub mod merge;
 pub mod plugin;
 pub mod pull_request;
+pub mod scm_provider;
 pub mod selector;
 
 use std::{collections::BTreeMap, time::Duration};
@@ -182,8 +183,8 @@ pub enum GeneratorSpec<'a> {
     Plugin(&'a crate::crd::PluginGenerator),
     /// `clusterDecisionResource`
     ClusterDecisionResource(&'a crate::crd::ClusterDecisionResourceGenerator),
-    /// A kind Argo CD has and appset does not implement yet (`scmProvider`).
-    Unsupported(&'static str),
+    /// `scmProvider`
+    ScmProvider(&'a crate::crd::ScmProviderGenerator),
 }
 
 impl<'a> GeneratorSpec<'a> {
@@ -216,8 +217,8 @@ impl<'a> GeneratorSpec<'a> {
         if let Some(g) = &entry.git {
             v.push(GeneratorSpec::Git(g));
         }
-        if entry.scm_provider.is_some() {
-            v.push(GeneratorSpec::Unsupported("scmProvider"));
+        if let Some(g) = &entry.scm_provider {
+            v.push(GeneratorSpec::ScmProvider(g));
         }
         if let Some(g) = &entry.cluster_decision_resource {
             v.push(GeneratorSpec::ClusterDecisionResource(g));
@@ -248,7 +249,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Merge(_) => "merge",
             GeneratorSpec::Plugin(_) => "plugin",
             GeneratorSpec::ClusterDecisionResource(_) => "clusterDecisionResource",
-            GeneratorSpec::Unsupported(f) => f,
+            GeneratorSpec::ScmProvider(_) => "scmProvider",
         }
     }
 
@@ -263,7 +264,7 @@ impl<'a> GeneratorSpec<'a> {
             GeneratorSpec::Merge(g) => g.template.as_ref(),
             GeneratorSpec::Plugin(g) => g.template.as_ref(),
             GeneratorSpec::ClusterDecisionResource(g) => g.template.as_ref(),
-            GeneratorSpec::Unsupported(_) => None,
+            GeneratorSpec::ScmProvider(g) => g.template.as_ref(),
         }
     }
 
@@ -292,7 +293,10 @@ impl<'a> GeneratorSpec<'a> {
                 g.requeue_after_seconds,
                 Duration::from_secs(plugin::DEFAULT_REQUEUE_SECONDS),
             ),
-            GeneratorSpec::Unsupported(_) => Some(Duration::from_secs(1800)),
+            GeneratorSpec::ScmProvider(g) => secs(
+                g.requeue_after_seconds,
+                Duration::from_secs(scm_provider::DEFAULT_REQUEUE_SECONDS),
+            ),
         }
     }
 
@@ -317,10 +321,7 @@ impl<'a> GeneratorSpec<'a> {
                 GeneratorSpec::ClusterDecisionResource(g) => {
                     cluster_decision_resource::generate(g, ctx, &path).await
                 }
-                GeneratorSpec::Unsupported(f) => Err(GenerateError::invalid(
-                    &path,
-                    format!("the {f} generator is not supported by appset yet"),
-                )),
+                GeneratorSpec::ScmProvider(g) => scm_provider::generate(g, ctx, &path).await,
             }
         })
     }

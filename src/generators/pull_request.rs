@@ -53,6 +53,29 @@ impl Default for ScmOptions {
     }
 }
 
+impl ScmOptions {
+    /// Argo CD's `ScmProviderAllowed`: a custom `api` must be on the allow-list (when there is
+    /// one). `field` names the `api` field in the error.
+    ///
+    /// # Errors
+    /// Argo CD's `scm provider not allowed: ...`.
+    pub fn check_api(&self, field: &str, api: &str) -> Result<(), GenerateError> {
+        if api.is_empty()
+            || self.allowed.is_empty()
+            || self.allowed.iter().any(|a| crate::sources::same_api(a, api))
+        {
+            return Ok(());
+        }
+        Err(GenerateError::invalid(
+            field,
+            format!(
+                "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
+                self.allowed.join(", ")
+            ),
+        ))
+    }
+}
+
 struct CompiledFilter {
     branch: Option<Regex>,
     target_branch: Option<Regex>,
@@ -133,18 +156,7 @@ pub async fn generate(
     if !ctx.scm.enabled {
         return Err(GenerateError::invalid(path, "scm providers are disabled"));
     }
-    if !api.is_empty()
-        && !ctx.scm.allowed.is_empty()
-        && !ctx.scm.allowed.iter().any(|a| crate::sources::same_api(a, api))
-    {
-        return Err(GenerateError::invalid(
-            &format!("{path}.{field}.api"),
-            format!(
-                "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
-                ctx.scm.allowed.join(", ")
-            ),
-        ));
-    }
+    ctx.scm.check_api(&format!("{path}.{field}.api"), api)?;
     let filters = compile(&g.filters, path)?;
     // Every reference names a Secret or ConfigMap of the ApplicationSet's own namespace, except
     // GitHub's `appSecretName` (repo-creds of Argo CD's namespace, as in Argo CD).

@@ -154,6 +154,50 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?).to_ascii_lowercase())
 }
 
+/// A `200` answer's body, without the UTF-8 byte order mark some servers (Azure DevOps, IIS)
+/// start JSON with.
+async fn read_body(scope: &Scope, response: reqwest::Response) -> Result<bytes::Bytes, ForgeError> {
+    let body = response.bytes().await.map_err(|e| ForgeError::Request {
+        scope: scope.clone(),
+        message: format!(
+            "reading the answer: {}",
+            crate::text::causes(crate::text::error_chain(&e))
+        ),
+    })?;
+    Ok(match body.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => bytes::Bytes::copy_from_slice(rest),
+        None => body,
+    })
+}
+
+/// The credential header `name: {prefix}{token}` of an optional token (an empty token is none).
+///
+/// # Errors
+/// As [`auth_header`].
+pub fn optional_auth(
+    name: HeaderName,
+    prefix: &str,
+    token: Option<&str>,
+) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+    token
+        .filter(|t| !t.is_empty())
+        .map(|t| auth_header(name, &format!("{prefix}{t}")))
+        .transpose()
+}
+
+/// A name that is one path segment of a forge URL (an owner, an organization): trimmed, not
+/// empty, no `/` or control character.
+///
+/// # Errors
+/// `{what} "{value}" must be {expected}`.
+pub fn checked_segment<'v>(what: &str, value: &'v str, expected: &str) -> Result<&'v str, String> {
+    let v = value.trim();
+    if v.is_empty() || v.contains('/') || v.chars().any(char::is_control) {
+        return Err(format!("{what} {v:?} must be {expected}"));
+    }
+    Ok(v)
+}
+
 /// TLS settings of a forge (`insecure`, `caRef`).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ForgeTls {
@@ -545,6 +589,84 @@ impl ForgeHttp {
         }
     }
 
+    /// A non-`200` answer as its typed error (rate limits counted).
+    fn check_status(&self, scope: &Scope, status: StatusCode, headers: &HeaderMap) -> Result<(), ForgeError> {
+        if let Some(reset_at) = rate_limit_reset(status, headers, SystemTime::now()) {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(ForgeError::RateLimited {
+                scope: scope.clone(),
+                reset_at,
+            });
+        }
+        match status {
+            StatusCode::OK => Ok(()),
+            StatusCode::NOT_FOUND => Err(ForgeError::NotFound(scope.clone())),
+            // A 203 is a sign-in page (Azure DevOps, or a proxy in front of a forge), never the
+            // answer: reading it as one would be zero items in place of an error.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NON_AUTHORITATIVE_INFORMATION => {
+                Err(ForgeError::Unauthorized {
+                    scope: scope.clone(),
+                    status: status.as_u16(),
+                })
+            }
+            _ => Err(ForgeError::Status {
+                scope: scope.clone(),
+                status: status.as_u16(),
+            }),
+        }
+    }
+
+    /// One uncached `GET` of a single resource (an SCM provider's path check, whose answer its
+    /// caller keeps by commit): the body of a `200`, `None` for a `404`, the typed error of
+    /// anything else (the same errors and rate-limit handling as [`ForgeHttp::list`]).
+    ///
+    /// # Errors
+    /// [`ForgeError`] for every answer but `200` and `404`.
+    pub async fn get(
+        &self,
+        scope: &Scope,
+        url: &str,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        tls: &ForgeTls,
+    ) -> Result<Option<bytes::Bytes>, ForgeError> {
+        let client = self.client(scope.forge, tls)?;
+        let response = self.send(&client, scope, url, auth, &[], None).await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.check_status(scope, status, response.headers())?;
+        Ok(Some(read_body(scope, response).await?))
+    }
+
+    /// Send one `GET` (JSON wanted, the credential's header, `If-None-Match` when an ETag is
+    /// known), counted.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        scope: &Scope,
+        url: &str,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        extra: &[(HeaderName, HeaderValue)],
+        etag: Option<&str>,
+    ) -> Result<reqwest::Response, ForgeError> {
+        let mut request = client.get(url).header(header::ACCEPT, "application/json");
+        for (name, value) in extra {
+            request = request.header(name.clone(), value.clone());
+        }
+        if let Some((name, value)) = auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        if let Some(etag) = etag {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        request.send().await.map_err(|e| ForgeError::Request {
+            scope: scope.clone(),
+            message: crate::text::causes(crate::text::error_chain(&e)),
+        })
+    }
+
     async fn fetch_all<T: Clone>(
         &self,
         listing: &Listing<'_>,
@@ -592,25 +714,10 @@ impl ForgeHttp {
         known: Option<&Page<T>>,
     ) -> Result<Page<T>, ForgeError> {
         let scope = &listing.scope;
-        let request_err = |message: String| ForgeError::Request {
-            scope: scope.clone(),
-            message,
-        };
-        let mut request = client.get(&url).header(header::ACCEPT, "application/json");
-        for (name, value) in &listing.headers {
-            request = request.header(name.clone(), value.clone());
-        }
-        if let Some((name, value)) = &listing.auth {
-            request = request.header(name.clone(), value.clone());
-        }
-        if let Some(etag) = known.and_then(|p| p.etag.as_deref()) {
-            request = request.header(header::IF_NONE_MATCH, etag);
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| request_err(crate::text::causes(crate::text::error_chain(&e))))?;
+        let etag = known.and_then(|p| p.etag.as_deref());
+        let response = self
+            .send(client, scope, &url, listing.auth.as_ref(), &listing.headers, etag)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED
@@ -619,41 +726,10 @@ impl ForgeHttp {
             self.not_modified.fetch_add(1, Ordering::Relaxed);
             return Ok(page.clone());
         }
-        if let Some(reset_at) = rate_limit_reset(status, &headers, SystemTime::now()) {
-            self.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return Err(ForgeError::RateLimited {
-                scope: scope.clone(),
-                reset_at,
-            });
-        }
-        match status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(ForgeError::NotFound(scope.clone())),
-            // A 203 is a sign-in page (Azure DevOps, or a proxy in front of a forge), never the
-            // listing: reading it as one would be zero items in place of an error.
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NON_AUTHORITATIVE_INFORMATION => {
-                return Err(ForgeError::Unauthorized {
-                    scope: scope.clone(),
-                    status: status.as_u16(),
-                });
-            }
-            _ => {
-                return Err(ForgeError::Status {
-                    scope: scope.clone(),
-                    status: status.as_u16(),
-                });
-            }
-        }
-        let body = response.bytes().await.map_err(|e| {
-            request_err(format!(
-                "reading the answer: {}",
-                crate::text::causes(crate::text::error_chain(&e))
-            ))
-        })?;
-        // Some servers (Azure DevOps, IIS) start JSON with a UTF-8 byte order mark.
-        let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&body);
+        self.check_status(scope, status, &headers)?;
+        let body = read_body(scope, response).await?;
         let (items, next) = reader
-            .read(&url, &headers, body)
+            .read(&url, &headers, &body)
             .map_err(|message| ForgeError::Malformed {
                 scope: scope.clone(),
                 message,

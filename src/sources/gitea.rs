@@ -20,11 +20,12 @@ use http::{HeaderMap, header};
 use serde::Deserialize;
 
 use super::{
-    PullRequest,
+    BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, checked_api,
-        encode_component, link_next_page, with_query,
+        checked_segment, encode_component, fingerprint, link_next_page, optional_auth, with_query,
     },
+    scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, commit_or_branch},
 };
 
 /// Page size asked for (Gitea's default `MAX_RESPONSE_ITEMS`).
@@ -86,7 +87,7 @@ struct ApiBranch {
     sha: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct ApiLabel {
     #[serde(default)]
     name: String,
@@ -182,6 +183,236 @@ impl Gitea {
             Ok((pulls.into_iter().map(PullRequest::from).collect(), next))
         };
         self.http.list(listing, &reader).await
+    }
+}
+
+/// A Gitea organization as the `scmProvider` generator reads it (the Gitea SDK's
+/// `ListOrgRepos`, `ListRepoLabels`, `GetRepoBranch`/`ListRepoBranches` and `GetContents`, as
+/// Argo CD calls them; every page is followed where Argo CD reads the first).
+pub struct GiteaScm {
+    client: Arc<Gitea>,
+    api: String,
+    owner: String,
+    auth: Option<(http::HeaderName, http::HeaderValue)>,
+    tls: ForgeTls,
+    opts: ScmRepoOptions,
+}
+
+/// A repository of `GET /orgs/{org}/repos`.
+#[derive(Clone, Deserialize)]
+struct ApiRepo {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    ssh_url: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    archived: bool,
+}
+
+/// A branch of `GET /repos/{o}/{r}/branches[/{b}]`.
+#[derive(Clone, Deserialize)]
+struct ApiRepoBranch {
+    name: String,
+    commit: ApiBranchCommit,
+}
+
+#[derive(Clone, Deserialize)]
+struct ApiBranchCommit {
+    id: String,
+}
+
+impl Gitea {
+    /// The `scmProvider` view of an organization: `token` as `Authorization: token …`.
+    ///
+    /// # Errors
+    /// An invalid owner, API URL or token.
+    pub fn scm(
+        self: &Arc<Self>,
+        api: &str,
+        owner: &str,
+        token: Option<&str>,
+        insecure: bool,
+        opts: ScmRepoOptions,
+    ) -> Result<GiteaScm, ForgeError> {
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.gitea: {m}"));
+        let owner = checked_segment("owner", owner, "a Gitea organization or user").map_err(invalid)?;
+        let api = checked_api("Gitea", api).map_err(invalid)?;
+        let auth = optional_auth(header::AUTHORIZATION, "token ", token)
+            .map_err(|e| invalid(format!("tokenRef: {e}")))?;
+        Ok(GiteaScm {
+            client: self.clone(),
+            api,
+            owner: owner.to_string(),
+            auth,
+            tls: ForgeTls {
+                insecure,
+                ca_pem: None,
+            },
+            opts,
+        })
+    }
+}
+
+impl GiteaScm {
+    fn scope(&self, what: String, subject: &'static str) -> Scope {
+        Scope {
+            forge: "Gitea",
+            api: self.api.clone(),
+            what,
+            subject,
+        }
+    }
+
+    fn listing(&self, what: String, subject: &'static str, url: String) -> Listing<'_> {
+        Listing {
+            scope: self.scope(what, subject),
+            url,
+            auth: self.auth.clone(),
+            headers: Vec::new(),
+            tls: &self.tls,
+            expiry_key: self.owner.clone(),
+        }
+    }
+
+    fn repo_url(&self, repo: &str) -> String {
+        format!(
+            "{}/api/v1/repos/{}/{}",
+            self.api,
+            encode_component(&self.owner),
+            encode_component(repo)
+        )
+    }
+
+    /// The credential's fingerprint (path-cache key), never the credential.
+    pub fn credential(&self) -> u64 {
+        fingerprint((self.auth.as_ref().map(|(_, v)| v.as_bytes()), &self.tls))
+    }
+
+    /// The API base URL.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+}
+
+/// Gitea's next page: the `Link` header's page number, on the page's own URL.
+fn next_gitea_page(page_url: &str, headers: &HeaderMap) -> Option<String> {
+    link_next_page(headers).map(|n| with_query(page_url, "page", &n.to_string()))
+}
+
+impl ScmProvider for GiteaScm {
+    fn repos(&self) -> BoxFuture<'_, Result<Vec<ScmRepo>, SourceError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/api/v1/orgs/{}/repos?limit={PAGE_SIZE}&page=1",
+                self.api,
+                encode_component(&self.owner)
+            );
+            let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                let rs: Vec<ApiRepo> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((rs, next_gitea_page(page_url, headers)))
+            };
+            let what = format!("repositories for {}", self.owner);
+            let repos = self
+                .client
+                .http
+                .list(self.listing(what, "organization", url), &reader)
+                .await?;
+            let mut out = Vec::with_capacity(repos.len());
+            for r in repos
+                .iter()
+                .filter(|r| !(self.opts.exclude_archived && r.archived))
+            {
+                // Argo CD's labels of a Gitea repository: its issue labels, one listing each.
+                let url = format!("{}/labels?limit={PAGE_SIZE}&page=1", self.repo_url(&r.name));
+                let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                    let ls: Vec<ApiLabel> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((ls, next_gitea_page(page_url, headers)))
+                };
+                let what = format!("labels for {}/{}", self.owner, r.name);
+                let labels = self
+                    .client
+                    .http
+                    .list(self.listing(what, "repository", url), &reader)
+                    .await?;
+                out.push(ScmRepo {
+                    organization: self.owner.clone(),
+                    repository: r.name.clone(),
+                    repository_id: serde_json::Value::from(r.id),
+                    // Argo CD's https URL of a Gitea repository is its `html_url`.
+                    url: match self.opts.protocol {
+                        CloneProtocol::Ssh => r.ssh_url.clone(),
+                        CloneProtocol::Https => r.html_url.clone(),
+                    }
+                    .unwrap_or_default(),
+                    default_branch: r.default_branch.clone().unwrap_or_default(),
+                    labels: labels.iter().map(|l| l.name.clone()).collect(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn branches<'a>(&'a self, repo: &'a ScmRepo) -> BoxFuture<'a, Result<Vec<ScmBranch>, SourceError>> {
+        Box::pin(async move {
+            let base = format!("{}/branches", self.repo_url(&repo.repository));
+            let what = format!("branches for {}/{}", self.owner, repo.repository);
+            let to_branch = |b: &ApiRepoBranch| ScmBranch {
+                name: b.name.clone(),
+                sha: b.commit.id.clone(),
+            };
+            if self.opts.all_branches {
+                let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                    let bs: Vec<ApiRepoBranch> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((bs, next_gitea_page(page_url, headers)))
+                };
+                let listing = self.listing(what, "repository", format!("{base}?limit={PAGE_SIZE}&page=1"));
+                let bs = self.client.http.list(listing, &reader).await?;
+                return Ok(bs.iter().map(to_branch).collect());
+            }
+            let reader = |_: &str, _: &HeaderMap, body: &[u8]| {
+                let b: ApiRepoBranch = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((vec![b], None))
+            };
+            // Argo CD: a default branch Gitea does not find is an error (not an empty repository).
+            let url = format!("{base}/{}", encode_component(&repo.default_branch));
+            let bs = self
+                .client
+                .http
+                .list(self.listing(what, "default branch", url), &reader)
+                .await?;
+            Ok(bs.iter().map(to_branch).collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SourceError>> {
+        Box::pin(async move {
+            let encoded: Vec<String> = path.split('/').map(encode_component).collect();
+            let url = format!(
+                "{}/contents/{}?ref={}",
+                self.repo_url(&repo.repository),
+                encoded.join("/"),
+                encode_component(commit_or_branch(branch))
+            );
+            let scope = self.scope(
+                format!("contents of {}/{} ({path})", self.owner, repo.repository),
+                "path",
+            );
+            Ok(self
+                .client
+                .http
+                .get(&scope, &url, self.auth.as_ref(), &self.tls)
+                .await?
+                .is_some())
+        })
     }
 }
 

@@ -37,8 +37,12 @@ use serde::Deserialize;
 
 use super::{
     PullRequest,
-    forge::{header_str, link_next, rate_limit_reset},
+    forge::{
+        ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, checked_segment, encode_component,
+        header_str, link_next, link_next_page, optional_auth, rate_limit_reset, with_query,
+    },
     github_metrics::{self, AppSetRef, GitHubApiMetrics, Observed},
+    scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo},
 };
 
 /// GitHub's public API.
@@ -247,6 +251,9 @@ pub struct GitHub {
     rate_limited: AtomicU64,
     served_from_cache: AtomicU64,
     api_metrics: GitHubApiMetrics,
+    /// The `scmProvider` generator's requests (organization repositories, branches, contents):
+    /// on [`super::forge`], with a Bearer token (see [`GitHub::scm`]).
+    scm: ForgeHttp,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -339,7 +346,63 @@ impl GitHub {
             rate_limited: AtomicU64::new(0),
             served_from_cache: AtomicU64::new(0),
             api_metrics: GitHubApiMetrics::default(),
+            scm: ForgeHttp::new(max_age),
         }
+    }
+
+    /// Request counters of the `scmProvider` generator's requests.
+    pub fn scm_stats(&self) -> ForgeStats {
+        self.scm.stats()
+    }
+
+    /// Make the `scmProvider` listings of `organization` (repositories and branches, any API or
+    /// credential) stale: the next poll asks GitHub again, conditionally.
+    pub fn expire_organization(&self, organization: &str) {
+        self.scm.expire(organization.trim());
+    }
+
+    /// The default API (`--github-api`, else [`DEFAULT_API`]).
+    pub fn default_api(&self) -> &str {
+        &self.default_api
+    }
+
+    /// The `scmProvider` generator's view of `organization` at `api` (empty: the default API),
+    /// with `token` as a Bearer token (a personal token, or an App's installation token from
+    /// [`GitHub::installation_token`]).
+    ///
+    /// Why forge.rs and not octocrab: the generator reads three endpoints whose answers must be
+    /// conditional and shared (org repositories, branches) or kept by commit (contents);
+    /// [`super::forge::ForgeHttp`] already has that cache, its single flight, request counters
+    /// and the errors every other forge uses, and an installation token is all octocrab's App
+    /// support would add.
+    ///
+    /// # Errors
+    /// An invalid API URL or a token a header cannot carry.
+    pub fn scm(
+        self: &Arc<Self>,
+        api: &str,
+        organization: &str,
+        token: Option<&str>,
+        opts: super::scm::ScmRepoOptions,
+    ) -> Result<GitHubScm, ForgeError> {
+        let api = if api.trim().is_empty() {
+            self.default_api.clone()
+        } else {
+            api.trim().trim_end_matches('/').to_string()
+        };
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.github: {m}"));
+        let api = super::forge::checked_api("GitHub", &api).map_err(invalid)?;
+        let organization =
+            checked_segment("organization", organization, "a GitHub organization").map_err(invalid)?;
+        let auth = optional_auth(header::AUTHORIZATION, "Bearer ", token)
+            .map_err(|e| invalid(format!("token: {e}")))?;
+        Ok(GitHubScm {
+            client: self.clone(),
+            api,
+            organization: organization.to_string(),
+            auth,
+            opts,
+        })
     }
 
     /// Forget the cached listing of `owner/repo` (any API, any credential): the next call asks
@@ -702,6 +765,203 @@ fn octocrab_message(e: &octocrab::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+/// A GitHub organization as the `scmProvider` generator reads it (go-github's `ListByOrg`,
+/// `GetBranch`/`ListBranches` and `GetContents`, as Argo CD calls them), on
+/// [`super::forge::ForgeHttp`]: listings are conditional and shared, path checks are asked at
+/// the branch's commit.
+pub struct GitHubScm {
+    client: Arc<GitHub>,
+    api: String,
+    organization: String,
+    auth: Option<(http::HeaderName, HeaderValue)>,
+    opts: super::scm::ScmRepoOptions,
+}
+
+/// A repository of `GET /orgs/{org}/repos` (the fields Argo CD reads).
+#[derive(Clone, Deserialize)]
+struct ApiOrgRepo {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    owner: Option<ApiLogin>,
+    #[serde(default)]
+    ssh_url: Option<String>,
+    #[serde(default)]
+    clone_url: Option<String>,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    topics: Option<Vec<String>>,
+    #[serde(default)]
+    archived: bool,
+}
+
+#[derive(Clone, Deserialize)]
+struct ApiLogin {
+    #[serde(default)]
+    login: String,
+}
+
+/// A branch of `GET /repos/{o}/{r}/branches[/{b}]`.
+#[derive(Clone, Deserialize)]
+struct ApiBranch {
+    name: String,
+    commit: ApiCommitRef,
+}
+
+#[derive(Clone, Deserialize)]
+struct ApiCommitRef {
+    sha: String,
+}
+
+impl GitHubScm {
+    fn scope(&self, what: String, subject: &'static str) -> Scope {
+        Scope {
+            forge: "GitHub",
+            api: self.api.clone(),
+            what,
+            subject,
+        }
+    }
+
+    fn listing(&self, scope: Scope, url: String) -> Listing<'static> {
+        static NO_TLS: ForgeTls = ForgeTls {
+            insecure: false,
+            ca_pem: None,
+        };
+        Listing {
+            expiry_key: self.organization.clone(),
+            scope,
+            url,
+            auth: self.auth.clone(),
+            headers: Vec::new(),
+            tls: &NO_TLS,
+        }
+    }
+
+    /// The credential's fingerprint (path-cache key), never the credential.
+    pub fn credential(&self) -> u64 {
+        super::forge::fingerprint(self.auth.as_ref().map(|(_, v)| v.as_bytes()))
+    }
+
+    /// The API base URL.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+}
+
+/// `Link: rel="next"` as a page number on the page's own URL (never the server's host).
+fn next_github_page(page_url: &str, headers: &HeaderMap) -> Option<String> {
+    link_next_page(headers).map(|n| with_query(page_url, "page", &n.to_string()))
+}
+
+impl ScmProvider for GitHubScm {
+    fn repos(&self) -> super::BoxFuture<'_, Result<Vec<ScmRepo>, super::SourceError>> {
+        Box::pin(async move {
+            let org = &self.organization;
+            let url = format!(
+                "{}/orgs/{}/repos?per_page=100&page=1",
+                self.api,
+                encode_component(org)
+            );
+            let scope = self.scope(format!("repositories for {org}"), "organization");
+            let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                let repos: Vec<ApiOrgRepo> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((repos, next_github_page(page_url, headers)))
+            };
+            let repos = self.client.scm.list(self.listing(scope, url), &reader).await?;
+            Ok(repos
+                .iter()
+                .filter(|r| !(self.opts.exclude_archived && r.archived))
+                .map(|r| ScmRepo {
+                    organization: r.owner.as_ref().map(|o| o.login.clone()).unwrap_or_default(),
+                    repository: r.name.clone(),
+                    repository_id: serde_json::Value::from(r.id),
+                    url: match self.opts.protocol {
+                        CloneProtocol::Ssh => r.ssh_url.clone(),
+                        CloneProtocol::Https => r.clone_url.clone(),
+                    }
+                    .unwrap_or_default(),
+                    default_branch: r.default_branch.clone().unwrap_or_default(),
+                    labels: r.topics.clone().unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn branches<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+    ) -> super::BoxFuture<'a, Result<Vec<ScmBranch>, super::SourceError>> {
+        Box::pin(async move {
+            let base = format!(
+                "{}/repos/{}/{}/branches",
+                self.api,
+                encode_component(&repo.organization),
+                encode_component(&repo.repository)
+            );
+            let scope = self.scope(
+                format!("branches for {}/{}", repo.organization, repo.repository),
+                "repository",
+            );
+            let to_branch = |b: &ApiBranch| ScmBranch {
+                name: b.name.clone(),
+                sha: b.commit.sha.clone(),
+            };
+            if self.opts.all_branches {
+                let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                    let bs: Vec<ApiBranch> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((bs, next_github_page(page_url, headers)))
+                };
+                let url = format!("{base}?per_page=100&page=1");
+                let bs = self.client.scm.list(self.listing(scope, url), &reader).await?;
+                return Ok(bs.iter().map(to_branch).collect());
+            }
+            if repo.default_branch.is_empty() {
+                return Ok(Vec::new());
+            }
+            let reader = |_: &str, _: &HeaderMap, body: &[u8]| {
+                let b: ApiBranch = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((vec![b], None))
+            };
+            let url = format!("{base}/{}", encode_component(&repo.default_branch));
+            // Argo CD: a default branch that does not exist is an empty repository.
+            let bs = super::scm::or_empty(self.client.scm.list(self.listing(scope, url), &reader).await)?;
+            Ok(bs.iter().map(to_branch).collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> super::BoxFuture<'a, Result<bool, super::SourceError>> {
+        Box::pin(async move {
+            let encoded: Vec<String> = path.split('/').map(encode_component).collect();
+            let url = format!(
+                "{}/repos/{}/{}/contents/{}?ref={}",
+                self.api,
+                encode_component(&repo.organization),
+                encode_component(&repo.repository),
+                encoded.join("/"),
+                encode_component(super::scm::commit_or_branch(branch))
+            );
+            let scope = self.scope(
+                format!("contents of {}/{} ({path})", repo.organization, repo.repository),
+                "path",
+            );
+            let tls = ForgeTls::default();
+            Ok(self
+                .client
+                .scm
+                .get(&scope, &url, self.auth.as_ref(), &tls)
+                .await?
+                .is_some())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -22,11 +22,12 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::{
-    PullRequest,
+    BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, encode_component,
-        header_str, link_next_page, with_query,
+        fingerprint, header_str, link_next_page, optional_auth, with_query,
     },
+    scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, commit_or_branch, or_empty},
 };
 
 /// GitLab's public instance (Argo CD's default `https://gitlab.com/`).
@@ -201,6 +202,283 @@ impl GitLab {
             Ok((mrs.into_iter().map(PullRequest::from).collect(), next))
         };
         self.http.list(listing, &reader).await
+    }
+}
+
+/// Which GitLab group the `scmProvider` generator scans.
+#[derive(Clone)]
+pub struct GroupQuery {
+    /// GitLab base URL; empty for [`DEFAULT_API`].
+    pub api: String,
+    /// Group path or id.
+    pub group: String,
+    /// `include_subgroups=`.
+    pub include_subgroups: bool,
+    /// `with_shared=`.
+    pub include_shared_projects: bool,
+    /// `archived=true` (GitLab leaves archived projects out otherwise).
+    pub include_archived: bool,
+    /// `topic=` (empty: not sent).
+    pub topic: String,
+    /// Token sent as `PRIVATE-TOKEN`; None: anonymous.
+    pub token: Option<String>,
+    /// TLS settings.
+    pub tls: ForgeTls,
+    /// Clone URL, branches.
+    pub opts: ScmRepoOptions,
+}
+
+/// A GitLab group as the `scmProvider` generator reads it (go-gitlab's `ListGroupProjects`,
+/// `GetBranch`/`ListBranches`, `GetFile` then `ListTree`, as Argo CD calls them; the project is
+/// addressed by the listed id, so Argo CD's extra `GetProject` per path check is not needed).
+pub struct GitLabScm {
+    client: Arc<GitLab>,
+    api: String,
+    query: GroupQuery,
+    auth: Option<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// A project of `GET /groups/:id/projects` (the fields Argo CD reads).
+#[derive(Clone, Deserialize)]
+struct ApiProject {
+    id: u64,
+    path: String,
+    #[serde(default)]
+    namespace: Option<ApiNamespace>,
+    #[serde(default)]
+    ssh_url_to_repo: Option<String>,
+    #[serde(default)]
+    http_url_to_repo: Option<String>,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    topics: Option<Vec<String>>,
+    #[serde(default)]
+    tag_list: Option<Vec<String>>,
+}
+
+#[derive(Clone, Deserialize)]
+struct ApiNamespace {
+    #[serde(default)]
+    full_path: String,
+}
+
+/// A branch of `GET /projects/:id/repository/branches[/:branch]`.
+#[derive(Clone, Deserialize)]
+struct ApiBranch {
+    name: String,
+    commit: ApiCommit,
+}
+
+#[derive(Clone, Deserialize)]
+struct ApiCommit {
+    id: String,
+}
+
+impl GitLab {
+    /// The `scmProvider` view of a group.
+    ///
+    /// # Errors
+    /// An invalid group, API URL or token.
+    pub fn scm(self: &Arc<Self>, query: GroupQuery) -> Result<GitLabScm, ForgeError> {
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.gitlab: {m}"));
+        let group = query.group.trim();
+        if group.is_empty() || group.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "group {:?} must be a GitLab group path or id",
+                query.group
+            )));
+        }
+        let api = if query.api.trim().is_empty() {
+            DEFAULT_API
+        } else {
+            query.api.as_str()
+        };
+        let api = super::forge::checked_api("GitLab", api).map_err(invalid)?;
+        let auth = optional_auth(
+            http::HeaderName::from_static("private-token"),
+            "",
+            query.token.as_deref(),
+        )
+        .map_err(|e| invalid(format!("tokenRef: {e}")))?;
+        Ok(GitLabScm {
+            client: self.clone(),
+            api,
+            query,
+            auth,
+        })
+    }
+}
+
+impl GitLabScm {
+    fn listing(&self, what: String, subject: &'static str, url: String) -> Listing<'_> {
+        Listing {
+            scope: self.scope(what, subject),
+            url,
+            auth: self.auth.clone(),
+            headers: Vec::new(),
+            tls: &self.query.tls,
+            expiry_key: self.query.group.trim().to_string(),
+        }
+    }
+
+    fn scope(&self, what: String, subject: &'static str) -> Scope {
+        Scope {
+            forge: "GitLab",
+            api: self.api.clone(),
+            what,
+            subject,
+        }
+    }
+
+    /// The credential's fingerprint (path-cache key), never the credential.
+    pub fn credential(&self) -> u64 {
+        fingerprint((self.auth.as_ref().map(|(_, v)| v.as_bytes()), &self.query.tls))
+    }
+
+    /// The API base URL.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    fn project_url(&self, repo: &ScmRepo) -> String {
+        let id = match &repo.repository_id {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        format!("{}/api/v4/projects/{}", self.api, encode_component(&id))
+    }
+}
+
+/// GitLab's next page: `X-Next-Page`, else the `Link` header's, on the page's own URL.
+fn next_gitlab_page(page_url: &str, headers: &HeaderMap) -> Option<String> {
+    next_page(headers).map(|n| with_query(page_url, "page", &n.to_string()))
+}
+
+impl ScmProvider for GitLabScm {
+    fn repos(&self) -> BoxFuture<'_, Result<Vec<ScmRepo>, SourceError>> {
+        Box::pin(async move {
+            let q = &self.query;
+            let group = q.group.trim();
+            let mut url = format!(
+                "{}/api/v4/groups/{}/projects?per_page=100",
+                self.api,
+                encode_component(group)
+            );
+            url = with_query(&url, "include_subgroups", &q.include_subgroups.to_string());
+            url = with_query(&url, "with_shared", &q.include_shared_projects.to_string());
+            if !q.topic.is_empty() {
+                url = with_query(&url, "topic", &q.topic);
+            }
+            if q.include_archived {
+                url = with_query(&url, "archived", "true");
+            }
+            let listing = self.listing(
+                format!("projects for {group}"),
+                "group",
+                with_query(&url, "page", "1"),
+            );
+            let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                let ps: Vec<ApiProject> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((ps, next_gitlab_page(page_url, headers)))
+            };
+            let projects = self.client.http.list(listing, &reader).await?;
+            Ok(projects
+                .iter()
+                .map(|p| ScmRepo {
+                    organization: p
+                        .namespace
+                        .as_ref()
+                        .map(|n| n.full_path.clone())
+                        .unwrap_or_default(),
+                    repository: p.path.clone(),
+                    repository_id: serde_json::Value::from(p.id),
+                    url: match q.opts.protocol {
+                        CloneProtocol::Ssh => p.ssh_url_to_repo.clone(),
+                        CloneProtocol::Https => p.http_url_to_repo.clone(),
+                    }
+                    .unwrap_or_default(),
+                    default_branch: p.default_branch.clone().unwrap_or_default(),
+                    // Topics; `tag_list` before GitLab 14.5.
+                    labels: p
+                        .topics
+                        .clone()
+                        .filter(|t| !t.is_empty())
+                        .or_else(|| p.tag_list.clone())
+                        .unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn branches<'a>(&'a self, repo: &'a ScmRepo) -> BoxFuture<'a, Result<Vec<ScmBranch>, SourceError>> {
+        Box::pin(async move {
+            let base = format!("{}/repository/branches", self.project_url(repo));
+            let what = format!("branches for {}/{}", repo.organization, repo.repository);
+            let to_branch = |b: &ApiBranch| ScmBranch {
+                name: b.name.clone(),
+                sha: b.commit.id.clone(),
+            };
+            // Argo CD: a 404 is no branches, for one branch as for all of them.
+            let bs = if self.query.opts.all_branches {
+                let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
+                    let bs: Vec<ApiBranch> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((bs, next_gitlab_page(page_url, headers)))
+                };
+                let listing = self.listing(what, "project", format!("{base}?per_page=100&page=1"));
+                or_empty(self.client.http.list(listing, &reader).await)?
+            } else {
+                if repo.default_branch.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let reader = |_: &str, _: &HeaderMap, body: &[u8]| {
+                    let b: ApiBranch = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((vec![b], None))
+                };
+                let url = format!("{base}/{}", encode_component(&repo.default_branch));
+                or_empty(
+                    self.client
+                        .http
+                        .list(self.listing(what, "branch", url), &reader)
+                        .await,
+                )?
+            };
+            Ok(bs.iter().map(to_branch).collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SourceError>> {
+        Box::pin(async move {
+            let project = self.project_url(repo);
+            let at = encode_component(commit_or_branch(branch));
+            let scope = self.scope(
+                format!("contents of {}/{} ({path})", repo.organization, repo.repository),
+                "path",
+            );
+            let http = &self.client.http;
+            let file = format!("{project}/repository/files/{}?ref={at}", encode_component(path));
+            if http
+                .get(&scope, &file, self.auth.as_ref(), &self.query.tls)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+            // Not a file: a directory? (Argo CD's `ListTree` fallback.)
+            let tree = format!(
+                "{project}/repository/tree?path={}&ref={at}",
+                encode_component(path)
+            );
+            Ok(http
+                .get(&scope, &tree, self.auth.as_ref(), &self.query.tls)
+                .await?
+                .is_some())
+        })
     }
 }
 

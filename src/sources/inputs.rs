@@ -1,6 +1,8 @@
 //! [`Inputs`]: the [`Sources`] that the CLI, the service and the controller use: recorded answers
 //! first, live sources (git through gix, the Kubernetes API, GitHub through octocrab, GitLab,
-//! Gitea and Azure DevOps through `forge`) second.
+//! Gitea and Azure DevOps through `forge`, plugin services) second. The `scmProvider`
+//! generator's forge clients are built here per run (credentials read once) and share the
+//! process's [`PathCache`].
 //!
 //! Stage: sources (I/O: git fetches, Kubernetes API reads, forge API calls, each only when it
 //! is switched on in [`LiveConfig`] and the answer is not recorded).
@@ -18,7 +20,8 @@ use super::{
     AzureDevOps, AzureDevOpsPullRequestQuery, Bitbucket, BitbucketAuthRef, BitbucketCloudPullRequestQuery,
     BitbucketServerPullRequestQuery, BoxFuture, GitBranch, GitError, GitHub, GitHubAuth,
     GitHubPullRequestQuery, GitLab, GitLabMergeRequestQuery, GitRepos, GitTree, Gitea, GiteaPullRequestQuery,
-    PluginQuery, PullRequest, PullRequestQuery, ResourceQuery, Selection, SourceError, Sources, azure_devops,
+    PluginQuery, PullRequest, PullRequestQuery, ResourceQuery, ScmForge, ScmProvider, ScmQuery, Selection,
+    SourceError, Sources, azure_devops,
     bitbucket::{self, BitbucketAuth},
     credentials::{self, RepoCredentials},
     git::{self, Access, RepoOverride},
@@ -27,6 +30,7 @@ use super::{
     github_metrics::AppSetRef,
     gitlab, plugin,
     recorded::{Recorded, RecordedGit},
+    scm::{CachedPaths, CloneProtocol, PathCache, RecordedScm, ScmRepoOptions},
     secret_field,
 };
 
@@ -131,6 +135,7 @@ pub struct Live {
     github: Arc<GitHub>,
     gitlab: Arc<GitLab>,
     gitea: Arc<Gitea>,
+    scm_paths: Arc<PathCache>,
     bitbucket: Arc<Bitbucket>,
     azure_devops: Arc<AzureDevOps>,
     kube: Option<kube::Client>,
@@ -147,6 +152,7 @@ impl Live {
             github: Arc::new(GitHub::new(config.github_api.clone(), config.github_max_age)),
             gitlab: Arc::new(GitLab::new(config.github_max_age)),
             gitea: Arc::new(Gitea::new(config.github_max_age)),
+            scm_paths: Arc::default(),
             bitbucket: Arc::new(Bitbucket::new(config.github_max_age)),
             azure_devops: Arc::new(AzureDevOps::new(config.github_max_age)),
             kube: None,
@@ -206,6 +212,11 @@ impl Live {
         &self.gitea
     }
 
+    /// The `scmProvider` path checks kept by commit, shared by every run.
+    pub fn scm_paths(&self) -> &Arc<PathCache> {
+        &self.scm_paths
+    }
+
     /// The Bitbucket (Server and Cloud) client.
     pub fn bitbucket(&self) -> &Arc<Bitbucket> {
         &self.bitbucket
@@ -226,6 +237,7 @@ impl Live {
         );
         inputs.gitlab = self.config.gitlab.then(|| self.gitlab.clone());
         inputs.gitea = self.config.gitea.then(|| self.gitea.clone());
+        inputs.scm_paths = self.scm_paths.clone();
         inputs.bitbucket = self.config.bitbucket.then(|| self.bitbucket.clone());
         inputs.azure_devops = self.config.azure_devops.then(|| self.azure_devops.clone());
         match &self.kube {
@@ -244,6 +256,7 @@ pub struct Inputs {
     github: Option<Arc<GitHub>>,
     gitlab: Option<Arc<GitLab>>,
     gitea: Option<Arc<Gitea>>,
+    scm_paths: Arc<PathCache>,
     bitbucket: Option<Arc<Bitbucket>>,
     azure_devops: Option<Arc<AzureDevOps>>,
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
@@ -304,6 +317,7 @@ impl Inputs {
             github,
             gitlab: None,
             gitea: None,
+            scm_paths: Arc::default(),
             bitbucket: None,
             azure_devops: None,
             kube: tokio::sync::OnceCell::new(),
@@ -330,6 +344,18 @@ impl Inputs {
     /// Share a GitLab client (and its merge-request cache) with other `Inputs`.
     pub fn with_gitlab(mut self, gitlab: Arc<GitLab>) -> Self {
         self.gitlab = Some(gitlab);
+        self
+    }
+
+    /// Share a Gitea client (and its listing caches) with other `Inputs`.
+    pub fn with_gitea(mut self, gitea: Arc<Gitea>) -> Self {
+        self.gitea = Some(gitea);
+        self
+    }
+
+    /// Share the `scmProvider` path checks kept by commit with other `Inputs`.
+    pub fn with_scm_paths(mut self, paths: Arc<PathCache>) -> Self {
+        self.scm_paths = paths;
         self
     }
 
@@ -787,6 +813,151 @@ impl Inputs {
         Ok(client.pull_requests(&q).await?.as_ref().clone())
     }
 
+    /// An `scmProvider` generator's forge: recorded (`scmProviders:`, keyed by the organization,
+    /// group or owner), else the live client of its forge, path checks kept by commit.
+    async fn scm(&self, query: &ScmQuery) -> Result<Box<dyn ScmProvider + '_>, SourceError> {
+        let forge = query.forge.name();
+        // Argo CD's words (`Gitlab`).
+        let protocol_forge = if forge == "GitLab" { "Gitlab" } else { forge };
+        let protocol =
+            CloneProtocol::parse(protocol_forge, &query.clone_protocol).map_err(SourceError::Scm)?;
+        let owner = query.forge.owner();
+        if let Some(orgs) = &self.recorded.scm_providers {
+            let Some((key, org)) = orgs.iter().find(|(k, _)| k.eq_ignore_ascii_case(owner)) else {
+                return Err(SourceError::Scm(format!(
+                    "{forge} {owner} is not among the recorded scmProviders ({})",
+                    orgs.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            return Ok(Box::new(RecordedScm {
+                forge,
+                owner: key.clone(),
+                org: org.clone(),
+                all_branches: query.all_branches,
+                protocol,
+            }));
+        }
+        let off = || {
+            SourceError::Unavailable(format!(
+                "the repositories of {forge} {owner} are not recorded and live {forge} access is off \
+                 (record them as `scmProviders:` in the recorded inputs)"
+            ))
+        };
+        let token = match &query.token_ref {
+            Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
+            None => None,
+        }
+        .filter(|t| !t.is_empty());
+        let cached = |inner: Box<dyn ScmProvider>, api: &str, credential: u64| -> Box<dyn ScmProvider> {
+            Box::new(CachedPaths {
+                inner,
+                cache: self.scm_paths.clone(),
+                api: api.to_string(),
+                credential,
+            })
+        };
+        match &query.forge {
+            ScmForge::GitHub {
+                organization,
+                app_secret,
+                exclude_archived,
+            } => {
+                let github = self.github.as_ref().ok_or_else(off)?;
+                let auth = self
+                    .github_auth(&GitHubPullRequestQuery {
+                        api: query.api.clone(),
+                        owner: organization.clone(),
+                        repo: String::new(),
+                        token_ref: query.token_ref.clone(),
+                        app_secret: app_secret.clone(),
+                        token_ref_strict: query.token_ref_strict,
+                    })
+                    .await?;
+                let token = match auth {
+                    GitHubAuth::Anonymous => None,
+                    GitHubAuth::Token(t) => Some(t),
+                    GitHubAuth::App {
+                        app_id,
+                        installation_id,
+                        private_key,
+                    } => {
+                        let api = Some(query.api.as_str()).filter(|a| !a.trim().is_empty());
+                        let minted = github
+                            .installation_token(api, app_id, installation_id, &private_key)
+                            .await
+                            .map_err(|m| {
+                                SourceError::Secret(format!("error fetching Github app secret: {m}"))
+                            })?;
+                        Some(minted)
+                    }
+                };
+                let opts = ScmRepoOptions {
+                    protocol,
+                    all_branches: query.all_branches,
+                    exclude_archived: *exclude_archived,
+                };
+                let client = github.scm(&query.api, organization, token.as_deref(), opts)?;
+                let (api, credential) = (client.api().to_string(), client.credential());
+                Ok(cached(Box::new(client), &api, credential))
+            }
+            ScmForge::GitLab {
+                group,
+                include_subgroups,
+                include_shared_projects,
+                include_archived,
+                topic,
+                ca_ref,
+            } => {
+                let gitlab = self.gitlab.as_ref().ok_or_else(off)?;
+                let api = query.api.trim();
+                // The process's GITLAB_TOKEN goes to gitlab.com only, as for merge requests.
+                let token = token.or_else(|| {
+                    (api.is_empty() || same_api(api, gitlab::DEFAULT_API))
+                        .then(|| self.live.gitlab_token.clone())
+                        .flatten()
+                });
+                let ca_pem = match ca_ref {
+                    Some(ca_ref) => Some(self.config_map_data(ca_ref).await?),
+                    None => None,
+                };
+                let client = gitlab.scm(gitlab::GroupQuery {
+                    api: api.to_string(),
+                    group: group.clone(),
+                    include_subgroups: *include_subgroups,
+                    include_shared_projects: *include_shared_projects,
+                    include_archived: *include_archived,
+                    topic: topic.clone(),
+                    token,
+                    tls: super::ForgeTls {
+                        insecure: query.insecure,
+                        ca_pem,
+                    },
+                    opts: ScmRepoOptions {
+                        protocol,
+                        all_branches: query.all_branches,
+                        exclude_archived: false,
+                    },
+                })?;
+                let (api, credential) = (client.api().to_string(), client.credential());
+                Ok(cached(Box::new(client), &api, credential))
+            }
+            ScmForge::Gitea {
+                owner,
+                exclude_archived,
+            } => {
+                let gitea = self.gitea.as_ref().ok_or_else(off)?;
+                let opts = ScmRepoOptions {
+                    protocol,
+                    all_branches: query.all_branches,
+                    exclude_archived: *exclude_archived,
+                };
+                let client = gitea.scm(&query.api, owner, token.as_deref(), query.insecure, opts)?;
+                let (api, credential) = (client.api().to_string(), client.credential());
+                Ok(cached(Box::new(client), &api, credential))
+            }
+        }
+    }
+
     /// The credential a Bitbucket generator names, read from its Secrets (Argo CD's
     /// `GetSecretRef`: trimmed; with `strict`, labelled `scm-creds`).
     async fn bitbucket_auth(
@@ -1121,6 +1292,13 @@ impl Sources for Inputs {
                 .as_ref()
                 .clone())
         })
+    }
+
+    fn scm_provider<'a>(
+        &'a self,
+        query: &'a ScmQuery,
+    ) -> BoxFuture<'a, Result<Box<dyn ScmProvider + 'a>, SourceError>> {
+        Box::pin(self.scm(query))
     }
 
     fn plugin_params<'a>(

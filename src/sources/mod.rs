@@ -21,6 +21,9 @@
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST
 //!   <baseUrl>/api/v1/getparams.execute`) through reqwest. I/O.
+//! - [`scm`]: what the `scmProvider` generator reads from any forge ([`ScmProvider`]: an
+//!   organization's repositories, their branches, whether a path exists at a commit), the
+//!   bounded path-existence cache kept by commit, and recorded organizations (pure).
 //! - `recorded`: [`Recorded`] inputs, an ApplicationSet file's recorded-inputs document (pure).
 //! - `inputs`: [`Inputs`], the `Sources` that every caller uses (a recorded answer wins, else the
 //!   live source switched on in [`LiveConfig`]), and [`Live`], the clients a process shares
@@ -38,6 +41,7 @@ pub mod gitlab;
 mod inputs;
 pub mod plugin;
 mod recorded;
+pub mod scm;
 
 use std::{
     cmp::Ordering,
@@ -62,6 +66,10 @@ pub use inputs::{Inputs, Live, LiveConfig};
 pub use recorded::{
     Recorded, RecordedCommit, RecordedPlugin, RecordedPluginInput, RecordedPluginOutput, RecordedRepo,
     parse_cluster_secrets, parse_pull_requests,
+};
+pub use scm::{
+    CloneProtocol, PathCache, RecordedScmBranch, RecordedScmOrg, RecordedScmRepo, ScmBranch, ScmForge,
+    ScmProvider, ScmQuery, ScmRepo, ScmRepoOptions,
 };
 
 /// A boxed, sendable future (keeps [`Sources`] object-safe).
@@ -109,6 +117,10 @@ pub enum SourceError {
     /// message, `configmaps "x" not found`; a generator adds Argo CD's context before it).
     #[error("{0}")]
     Resource(String),
+    /// An SCM provider's repositories could not be read (the recorded organization is missing,
+    /// the query is invalid).
+    #[error("{0}")]
+    Scm(String),
     /// Merge requests could not be listed (Argo CD's message).
     #[error("error listing merge requests for project '{project}': {message}")]
     MergeRequests {
@@ -415,6 +427,12 @@ pub trait Sources: Send + Sync {
         &'a self,
         query: &'a PullRequestQuery,
     ) -> BoxFuture<'a, Result<Vec<PullRequest>, SourceError>>;
+    /// The `scmProvider` generator's view of a forge organization (credentials read once, here);
+    /// its repositories, branches and path checks are then asked through the [`ScmProvider`].
+    fn scm_provider<'a>(
+        &'a self,
+        query: &'a ScmQuery,
+    ) -> BoxFuture<'a, Result<Box<dyn ScmProvider + 'a>, SourceError>>;
     /// What a plugin service answers under `output.parameters`: one JSON object per parameter
     /// set (a `null` entry is an empty object).
     fn plugin_params<'a>(

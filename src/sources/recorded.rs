@@ -135,6 +135,16 @@ pub fn parse_pull_requests(doc: Value) -> Result<BTreeMap<String, Vec<PullReques
 /// - configMap: my-plugin
 ///   input: {parameters: {branch: main}}    # must equal the generator's (after interpolation)
 ///   output: {parameters: [{digest: sha256:...}]}
+/// scmProviders:                    # scmProvider generators: organization (group, owner) →
+///   my-org:                        # repository → its URLs, labels and branches
+///     apps:
+///       id: 1
+///       sshUrl: git@github.com:my-org/apps.git
+///       httpsUrl: https://github.com/my-org/apps.git
+///       labels: [team-a]
+///       defaultBranch: main
+///       branches:
+///         main: {sha: 0123abcd..., files: [apps/web/kustomization.yaml]}   # files present
 /// configMaps:                      # plugin ConfigMaps (the service is then asked live) and
 /// - metadata: {name: my-plugin, namespace: argocd}         # clusterDecisionResource ones
 ///   data: {baseUrl: http://plugin.example, token: $plugin.token}
@@ -171,6 +181,10 @@ pub struct Recorded {
     /// objects with `apiVersion` and `kind` (None: not recorded, list them live).
     #[serde(default)]
     pub resources: Option<Vec<DynamicObject>>,
+    /// SCM provider organizations (GitHub organization, GitLab group, Gitea owner) and their
+    /// repositories (None: not recorded, ask the forge).
+    #[serde(default)]
+    pub scm_providers: Option<BTreeMap<String, super::scm::RecordedScmOrg>>,
     /// Existing Applications: accepted so one file can also describe the live state; `render`
     /// ignores them.
     #[serde(default)]
@@ -261,6 +275,9 @@ impl Recorded {
         }
         if let Some(resources) = other.resources {
             self.resources.get_or_insert_with(Vec::new).extend(resources);
+        }
+        if let Some(orgs) = other.scm_providers {
+            self.scm_providers.get_or_insert_with(BTreeMap::new).extend(orgs);
         }
         if other.applications.is_some() {
             self.applications = other.applications;

@@ -17,6 +17,7 @@ pub mod gitea_server;
 pub mod github_server;
 pub mod gitlab_server;
 pub mod no_network;
+pub mod scm_server;
 pub mod sshd;
 
 use std::{
