@@ -368,10 +368,9 @@ pub struct ScmProviderGenerator {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
     pub bitbucket: Option<Value>,
-    /// Bitbucket Server project (parsed, not implemented).
+    /// The repositories of a Bitbucket Server (Data Center) project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub bitbucket_server: Option<Value>,
+    pub bitbucket_server: Option<ScmProviderBitbucketServer>,
     /// Azure DevOps team project (parsed, not implemented).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
@@ -476,6 +475,32 @@ pub struct ScmProviderGitea {
     /// Leave out archived repositories.
     #[serde(default, skip_serializing_if = "is_false")]
     pub exclude_archived_repos: bool,
+}
+
+/// `scmProvider.bitbucketServer` (Argo CD's `SCMProviderGeneratorBitbucketServer`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderBitbucketServer {
+    /// Project key to scan.
+    pub project: String,
+    /// Bitbucket REST API URL, e.g. `https://bitbucket.example.com/rest` (`/rest` is added when
+    /// missing, as in Argo CD).
+    pub api: String,
+    /// Basic auth: a user name and a password or personal access token from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BitbucketBasicAuth>,
+    /// Bearer auth: an HTTP access token from a Secret (wins over `basicAuth`, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<BitbucketBearerToken>,
+    /// Every branch, not only the default one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
+    /// ConfigMap key (in the ApplicationSet's namespace) holding trusted CA certificates (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_ref: Option<ConfigMapKeyRef>,
+    /// Skip verifying the server's TLS certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
 }
 
 /// One `scmProvider` filter; all set fields must match (RE2-style regexes, unanchored).

@@ -266,7 +266,7 @@ enum Provider<'a> {
 
 /// The Secrets a Bitbucket generator's credential names: `bearerToken` wins over `basicAuth`,
 /// as in Argo CD.
-fn bitbucket_auth(
+pub(super) fn bitbucket_auth(
     basic: &Option<BitbucketBasicAuth>,
     bearer: &Option<BitbucketBearerToken>,
     in_set_ns: &dyn Fn(&str, &str) -> (String, String, String),

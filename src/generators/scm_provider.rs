@@ -1,5 +1,5 @@
 //! The `scmProvider` generator: one parameter set per repository (and branch) of a forge's
-//! organization (GitHub), group (GitLab) or owner (Gitea).
+//! organization (GitHub), group (GitLab), owner (Gitea) or project (Bitbucket Server).
 //!
 //! Stage: generate; reads the forge only through [`crate::sources::Sources::scm_provider`] (I/O
 //! there). The filters are Argo CD's `ListRepos` (`services/scm_provider/utils.go`), in its
@@ -195,11 +195,12 @@ pub async fn generate(
         return Err(GenerateError::invalid(path, "scm providers are disabled"));
     }
     // Argo CD's `CustomApiUrl` is checked against the allow-list before anything else.
-    let (field, api) = match (&g.github, &g.gitlab, &g.gitea) {
-        (Some(gh), _, _) => ("github", gh.api.trim()),
-        (None, Some(gl), _) => ("gitlab", gl.api.trim()),
-        (None, None, Some(gt)) => ("gitea", gt.api.trim()),
-        (None, None, None) => ("", ""),
+    let (field, api) = match (&g.github, &g.gitlab, &g.gitea, &g.bitbucket_server) {
+        (Some(gh), ..) => ("github", gh.api.trim()),
+        (None, Some(gl), ..) => ("gitlab", gl.api.trim()),
+        (None, None, Some(gt), _) => ("gitea", gt.api.trim()),
+        (None, None, None, Some(bs)) => ("bitbucketServer", bs.api.trim()),
+        (None, None, None, None) => ("", ""),
     };
     ctx.scm.check_api(&format!("{path}.{field}.api"), api)?;
     let query = query(g, ctx, path)?;
@@ -223,6 +224,7 @@ fn field_of(forge: &ScmForge) -> &'static str {
         ScmForge::GitHub { .. } => "github",
         ScmForge::GitLab { .. } => "gitlab",
         ScmForge::Gitea { .. } => "gitea",
+        ScmForge::BitbucketServer { .. } => "bitbucketServer",
     }
 }
 
@@ -294,8 +296,21 @@ fn query(g: &ScmProviderGenerator, ctx: &GenerateContext<'_>, path: &str) -> Res
             },
         ));
     }
+    if let Some(bs) = &g.bitbucket_server {
+        let auth = super::pull_request::bitbucket_auth(&bs.basic_auth, &bs.bearer_token, &in_set_ns);
+        return Ok(base(
+            &bs.api,
+            None,
+            bs.insecure,
+            bs.all_branches,
+            ScmForge::BitbucketServer {
+                project: bs.project.clone(),
+                auth,
+                ca_ref: bs.ca_ref.as_ref().map(|c| in_set_ns(&c.config_map_name, &c.key)),
+            },
+        ));
+    }
     let unsupported = [
-        ("bitbucketServer", g.bitbucket_server.is_some(), "yet"),
         ("azureDevOps", g.azure_dev_ops.is_some(), "yet"),
         ("bitbucket", g.bitbucket.is_some(), "yet"),
         (

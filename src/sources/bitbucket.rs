@@ -1,5 +1,7 @@
 //! The Bitbucket sources: the open pull requests of a Bitbucket Server (Data Center) or a
-//! Bitbucket Cloud repository, through a small typed client on [`super::forge`].
+//! Bitbucket Cloud repository, and the repositories of a Bitbucket Server project for the
+//! `scmProvider` generator ([`BitbucketServerScm`]), through a small typed client on
+//! [`super::forge`].
 //!
 //! Stage: sources (I/O: HTTP(S) to Bitbucket Server's REST API 1.0 and Bitbucket Cloud's REST
 //! API 2.0).
@@ -29,16 +31,24 @@
 //! needs (304s, `Retry-After`) or keeps paging on the API's host, and two read-only endpoints
 //! are all that is used.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use http::{HeaderMap, header};
 use serde::Deserialize;
 
 use super::{
-    PullRequest,
+    BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, basic_auth, checked_api,
-        encode_component, with_query,
+        checked_segment, encode_component, with_query,
+    },
+    scm::{
+        CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, ScmTarget, commit_or_branch,
+        encoded_path, or_empty,
     },
 };
 
@@ -397,6 +407,264 @@ impl Bitbucket {
             Ok((page.values.into_iter().map(PullRequest::from).collect(), next))
         };
         self.http.list(listing, &reader).await
+    }
+}
+
+/// A Bitbucket Server project as the `scmProvider` generator reads it (Argo CD's
+/// `BitbucketServerProvider`: `GetRepositoriesWithOptions`, `GetDefaultBranch`, `GetBranches`,
+/// `GetContent_0`):
+///
+/// - `GET {api}/api/1.0/projects/{project}/repos?limit=100`, then `&start=N` (`isLastPage`,
+///   `nextPageStart`), every page; `repository` is the repository's name, `repository_id` its
+///   id, `url` its `links.clone` entry named `ssh` (or `http` for `cloneProtocol: https`),
+///   labels empty (Bitbucket Server has none).
+/// - Each repository's default branch: `GET …/repos/{slug}/branches/default`; a `404` (an empty
+///   repository) leaves the repository out, as Argo CD does. With `allBranches`:
+///   `GET …/repos/{slug}/branches?limit=100`, paged like repositories.
+/// - Path checks: `GET …/repos/{slug}/browse/{path}?at={commit}&type=true`; `404` is absent.
+///
+/// Bitbucket Server sends no ETags here: every poll lists every page, while path checks are
+/// kept by commit ([`super::scm::PathCache`]), so an unchanged poll asks no path.
+pub struct BitbucketServerScm {
+    client: Arc<Bitbucket>,
+    target: ScmTarget,
+    project: String,
+    opts: ScmRepoOptions,
+    /// Per listed repository name: its slug and default branch (read with the listing, so the
+    /// default-branch-only case asks nothing more).
+    listed: Mutex<HashMap<String, (String, ScmBranch)>>,
+}
+
+/// One page of `GET …/repos` or `GET …/branches` (Bitbucket Server's paged API).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerValues<T> {
+    values: Vec<T>,
+    is_last_page: bool,
+    #[serde(default)]
+    next_page_start: Option<u64>,
+}
+
+/// A repository of `GET /projects/{project}/repos`.
+#[derive(Clone, Deserialize)]
+struct ServerRepo {
+    id: u64,
+    slug: String,
+    name: String,
+    #[serde(default)]
+    links: ServerLinks,
+}
+
+#[derive(Clone, Default, Deserialize)]
+struct ServerLinks {
+    #[serde(default)]
+    clone: Vec<ServerCloneLink>,
+}
+
+#[derive(Clone, Deserialize)]
+struct ServerCloneLink {
+    href: String,
+    name: String,
+}
+
+/// A branch of `GET …/branches[/default]`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerBranch {
+    display_id: String,
+    #[serde(default)]
+    latest_commit: String,
+}
+
+impl From<&ServerBranch> for ScmBranch {
+    fn from(b: &ServerBranch) -> Self {
+        ScmBranch {
+            name: b.display_id.clone(),
+            sha: b.latest_commit.clone(),
+        }
+    }
+}
+
+/// A Bitbucket Server paged listing's next page: `start` from `nextPageStart`, on the page's
+/// own URL.
+fn next_server_page(page_url: &str, last: bool, next: Option<u64>) -> Result<Option<String>, String> {
+    match (last, next) {
+        (true, _) => Ok(None),
+        (false, Some(start)) => Ok(Some(with_query(page_url, "start", &start.to_string()))),
+        (false, None) => Err("isLastPage is false but nextPageStart is missing".into()),
+    }
+}
+
+impl Bitbucket {
+    /// The `scmProvider` view of a Bitbucket Server project.
+    ///
+    /// # Errors
+    /// An invalid project key, API URL or credential.
+    pub fn server_scm(
+        self: &Arc<Self>,
+        api: &str,
+        project: &str,
+        auth: &BitbucketAuth,
+        tls: ForgeTls,
+        opts: ScmRepoOptions,
+    ) -> Result<BitbucketServerScm, ForgeError> {
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.bitbucketServer: {m}"));
+        let project =
+            checked_segment("project", project, "a Bitbucket Server project key").map_err(invalid)?;
+        let api = server_api(api).map_err(invalid)?;
+        let auth = auth.header("bitbucketServer").map_err(invalid)?;
+        Ok(BitbucketServerScm {
+            client: self.clone(),
+            target: ScmTarget {
+                forge: "Bitbucket Server",
+                api,
+                auth,
+                tls,
+                expiry_key: project.to_string(),
+            },
+            project: project.to_string(),
+            opts,
+            listed: Mutex::default(),
+        })
+    }
+}
+
+impl BitbucketServerScm {
+    fn repo_url(&self, slug: &str) -> String {
+        format!(
+            "{}/api/1.0/projects/{}/repos/{}",
+            self.target.api,
+            encode_component(&self.project),
+            encode_component(slug)
+        )
+    }
+
+    /// The slug of a listed repository (its name when it was not listed by this provider).
+    fn slug(&self, name: &str) -> String {
+        self.listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map_or_else(|| name.to_string(), |(slug, _)| slug.clone())
+    }
+
+    /// The REST root and the credential's fingerprint (the path cache's key; never the
+    /// credential).
+    pub fn path_key(&self) -> (String, u64) {
+        (self.target.api.clone(), self.target.credential())
+    }
+}
+
+impl ScmProvider for BitbucketServerScm {
+    fn repos(&self) -> BoxFuture<'_, Result<Vec<ScmRepo>, SourceError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/api/1.0/projects/{}/repos?limit={SERVER_PAGE_SIZE}",
+                self.target.api,
+                encode_component(&self.project)
+            );
+            let reader = |page_url: &str, _: &HeaderMap, body: &[u8]| {
+                let page: ServerValues<ServerRepo> =
+                    serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let next = next_server_page(page_url, page.is_last_page, page.next_page_start)?;
+                Ok((page.values, next))
+            };
+            let what = format!("repositories for {}", self.project);
+            let repos = self
+                .client
+                .http
+                .list(self.target.listing(what, "project", url), &reader)
+                .await?;
+            let link = match self.opts.protocol {
+                CloneProtocol::Ssh => "ssh",
+                CloneProtocol::Https => "http",
+            };
+            let mut out = Vec::with_capacity(repos.len());
+            for r in repos.iter() {
+                let reader = |_: &str, _: &HeaderMap, body: &[u8]| {
+                    let b: ServerBranch = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((vec![b], None))
+                };
+                let what = format!("default branch for {}/{}", self.project, r.slug);
+                let url = format!("{}/branches/default", self.repo_url(&r.slug));
+                // Argo CD: a repository without a default branch (404) is left out.
+                let default = or_empty(
+                    self.client
+                        .http
+                        .list(self.target.listing(what, "repository", url), &reader)
+                        .await,
+                )?;
+                let Some(default) = default.first() else { continue };
+                self.listed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(r.name.clone(), (r.slug.clone(), default.into()));
+                out.push(ScmRepo {
+                    organization: self.project.clone(),
+                    repository: r.name.clone(),
+                    repository_id: serde_json::Value::from(r.id),
+                    url: r
+                        .links
+                        .clone
+                        .iter()
+                        .find(|l| l.name == link)
+                        .map(|l| l.href.clone())
+                        .unwrap_or_default(),
+                    default_branch: default.display_id.clone(),
+                    labels: Vec::new(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn branches<'a>(&'a self, repo: &'a ScmRepo) -> BoxFuture<'a, Result<Vec<ScmBranch>, SourceError>> {
+        Box::pin(async move {
+            if !self.opts.all_branches {
+                let listed = self
+                    .listed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&repo.repository)
+                    .map(|(_, b)| b.clone());
+                return Ok(listed.into_iter().collect());
+            }
+            let url = format!(
+                "{}/branches?limit={SERVER_PAGE_SIZE}",
+                self.repo_url(&self.slug(&repo.repository))
+            );
+            let reader = |page_url: &str, _: &HeaderMap, body: &[u8]| {
+                let page: ServerValues<ServerBranch> =
+                    serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let next = next_server_page(page_url, page.is_last_page, page.next_page_start)?;
+                Ok((page.values, next))
+            };
+            let what = format!("branches for {}/{}", self.project, repo.repository);
+            let bs = self
+                .client
+                .http
+                .list(self.target.listing(what, "repository", url), &reader)
+                .await?;
+            Ok(bs.iter().map(ScmBranch::from).collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SourceError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/browse/{}?at={}&type=true",
+                self.repo_url(&self.slug(&repo.repository)),
+                encoded_path(path),
+                encode_component(commit_or_branch(branch))
+            );
+            let name = format!("{}/{}", self.project, repo.repository);
+            Ok(self.target.exists(&self.client.http, &name, path, &url).await?)
+        })
     }
 }
 

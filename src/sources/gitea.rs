@@ -23,9 +23,12 @@ use super::{
     BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, auth_header, checked_api,
-        checked_segment, encode_component, fingerprint, link_next_page, optional_auth, with_query,
+        checked_segment, encode_component, link_next_page, optional_auth, with_query,
     },
-    scm::{CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, commit_or_branch},
+    scm::{
+        CloneProtocol, ScmBranch, ScmProvider, ScmRepo, ScmRepoOptions, ScmTarget, commit_or_branch,
+        encoded_path,
+    },
 };
 
 /// Page size asked for (Gitea's default `MAX_RESPONSE_ITEMS`).
@@ -191,10 +194,8 @@ impl Gitea {
 /// Argo CD calls them; every page is followed where Argo CD reads the first).
 pub struct GiteaScm {
     client: Arc<Gitea>,
-    api: String,
+    target: ScmTarget,
     owner: String,
-    auth: Option<(http::HeaderName, http::HeaderValue)>,
-    tls: ForgeTls,
     opts: ScmRepoOptions,
 }
 
@@ -245,43 +246,27 @@ impl Gitea {
             .map_err(|e| invalid(format!("tokenRef: {e}")))?;
         Ok(GiteaScm {
             client: self.clone(),
-            api,
-            owner: owner.to_string(),
-            auth,
-            tls: ForgeTls {
-                insecure,
-                ca_pem: None,
+            target: ScmTarget {
+                forge: "Gitea",
+                api,
+                auth,
+                tls: ForgeTls {
+                    insecure,
+                    ca_pem: None,
+                },
+                expiry_key: owner.to_string(),
             },
+            owner: owner.to_string(),
             opts,
         })
     }
 }
 
 impl GiteaScm {
-    fn scope(&self, what: String, subject: &'static str) -> Scope {
-        Scope {
-            forge: "Gitea",
-            api: self.api.clone(),
-            what,
-            subject,
-        }
-    }
-
-    fn listing(&self, what: String, subject: &'static str, url: String) -> Listing<'_> {
-        Listing {
-            scope: self.scope(what, subject),
-            url,
-            auth: self.auth.clone(),
-            headers: Vec::new(),
-            tls: &self.tls,
-            expiry_key: self.owner.clone(),
-        }
-    }
-
     fn repo_url(&self, repo: &str) -> String {
         format!(
             "{}/api/v1/repos/{}/{}",
-            self.api,
+            self.target.api,
             encode_component(&self.owner),
             encode_component(repo)
         )
@@ -289,12 +274,12 @@ impl GiteaScm {
 
     /// The credential's fingerprint (path-cache key), never the credential.
     pub fn credential(&self) -> u64 {
-        fingerprint((self.auth.as_ref().map(|(_, v)| v.as_bytes()), &self.tls))
+        self.target.credential()
     }
 
     /// The API base URL.
     pub fn api(&self) -> &str {
-        &self.api
+        &self.target.api
     }
 }
 
@@ -308,7 +293,7 @@ impl ScmProvider for GiteaScm {
         Box::pin(async move {
             let url = format!(
                 "{}/api/v1/orgs/{}/repos?limit={PAGE_SIZE}&page=1",
-                self.api,
+                self.target.api,
                 encode_component(&self.owner)
             );
             let reader = |page_url: &str, headers: &HeaderMap, body: &[u8]| {
@@ -319,7 +304,7 @@ impl ScmProvider for GiteaScm {
             let repos = self
                 .client
                 .http
-                .list(self.listing(what, "organization", url), &reader)
+                .list(self.target.listing(what, "organization", url), &reader)
                 .await?;
             let mut out = Vec::with_capacity(repos.len());
             for r in repos
@@ -336,7 +321,7 @@ impl ScmProvider for GiteaScm {
                 let labels = self
                     .client
                     .http
-                    .list(self.listing(what, "repository", url), &reader)
+                    .list(self.target.listing(what, "repository", url), &reader)
                     .await?;
                 out.push(ScmRepo {
                     organization: self.owner.clone(),
@@ -369,7 +354,9 @@ impl ScmProvider for GiteaScm {
                     let bs: Vec<ApiRepoBranch> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
                     Ok((bs, next_gitea_page(page_url, headers)))
                 };
-                let listing = self.listing(what, "repository", format!("{base}?limit={PAGE_SIZE}&page=1"));
+                let listing =
+                    self.target
+                        .listing(what, "repository", format!("{base}?limit={PAGE_SIZE}&page=1"));
                 let bs = self.client.http.list(listing, &reader).await?;
                 return Ok(bs.iter().map(to_branch).collect());
             }
@@ -382,7 +369,7 @@ impl ScmProvider for GiteaScm {
             let bs = self
                 .client
                 .http
-                .list(self.listing(what, "default branch", url), &reader)
+                .list(self.target.listing(what, "default branch", url), &reader)
                 .await?;
             Ok(bs.iter().map(to_branch).collect())
         })
@@ -395,23 +382,14 @@ impl ScmProvider for GiteaScm {
         path: &'a str,
     ) -> BoxFuture<'a, Result<bool, SourceError>> {
         Box::pin(async move {
-            let encoded: Vec<String> = path.split('/').map(encode_component).collect();
             let url = format!(
                 "{}/contents/{}?ref={}",
                 self.repo_url(&repo.repository),
-                encoded.join("/"),
+                encoded_path(path),
                 encode_component(commit_or_branch(branch))
             );
-            let scope = self.scope(
-                format!("contents of {}/{} ({path})", self.owner, repo.repository),
-                "path",
-            );
-            Ok(self
-                .client
-                .http
-                .get(&scope, &url, self.auth.as_ref(), &self.tls)
-                .await?
-                .is_some())
+            let name = format!("{}/{}", self.owner, repo.repository);
+            Ok(self.target.exists(&self.client.http, &name, path, &url).await?)
         })
     }
 }

@@ -955,6 +955,30 @@ impl Inputs {
                 let (api, credential) = (client.api().to_string(), client.credential());
                 Ok(cached(Box::new(client), &api, credential))
             }
+            ScmForge::BitbucketServer {
+                project,
+                auth,
+                ca_ref,
+            } => {
+                let bitbucket = self.bitbucket.as_ref().ok_or_else(off)?;
+                let auth = self.bitbucket_auth(auth, query.token_ref_strict).await?;
+                let ca_pem = match ca_ref {
+                    Some(ca_ref) => Some(self.config_map_data(ca_ref).await?),
+                    None => None,
+                };
+                let tls = super::ForgeTls {
+                    insecure: query.insecure,
+                    ca_pem,
+                };
+                let opts = ScmRepoOptions {
+                    protocol,
+                    all_branches: query.all_branches,
+                    exclude_archived: false,
+                };
+                let client = bitbucket.server_scm(&query.api, project, &auth, tls, opts)?;
+                let (api, credential) = client.path_key();
+                Ok(cached(Box::new(client), &api, credential))
+            }
         }
     }
 

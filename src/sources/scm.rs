@@ -3,7 +3,8 @@
 //! commit.
 //!
 //! Stage: sources (pure: the types, the path-existence cache and the recorded answers; the
-//! forges' HTTP is in [`super::github`], [`super::gitlab`] and [`super::gitea`]).
+//! forges' HTTP is in [`super::github`], [`super::gitlab`], [`super::gitea`] and
+//! [`super::bitbucket`]).
 //!
 //! A generation run asks [`super::Sources::scm_provider`] once for a [`ScmProvider`] (credentials
 //! are read then, once), then calls its three methods as Argo CD's `SCMProviderService`
@@ -63,6 +64,15 @@ pub enum ScmForge {
         /// Leave out archived repositories.
         exclude_archived: bool,
     },
+    /// A Bitbucket Server (Data Center) project's repositories.
+    BitbucketServer {
+        /// Project key.
+        project: String,
+        /// The credential's Secrets (`bearerToken` wins over `basicAuth`).
+        auth: super::BitbucketAuthRef,
+        /// `caRef`: (namespace, ConfigMap, key) of a PEM bundle; the ApplicationSet's namespace.
+        ca_ref: Option<(String, String, String)>,
+    },
 }
 
 impl ScmForge {
@@ -72,6 +82,7 @@ impl ScmForge {
             ScmForge::GitHub { .. } => "GitHub",
             ScmForge::GitLab { .. } => "GitLab",
             ScmForge::Gitea { .. } => "Gitea",
+            ScmForge::BitbucketServer { .. } => "Bitbucket Server",
         }
     }
 
@@ -81,6 +92,7 @@ impl ScmForge {
             ScmForge::GitHub { organization, .. } => organization,
             ScmForge::GitLab { group, .. } => group,
             ScmForge::Gitea { owner, .. } => owner,
+            ScmForge::BitbucketServer { project, .. } => project,
         }
     }
 }
@@ -157,6 +169,79 @@ pub(super) fn commit_or_branch(branch: &ScmBranch) -> &str {
     } else {
         &branch.sha
     }
+}
+
+/// Where a forge's `scmProvider` client sends its requests: the API, the credential's header, the
+/// TLS settings, and what its listings expire by.
+pub(super) struct ScmTarget {
+    /// The forge's name in messages.
+    pub(super) forge: &'static str,
+    /// The checked API base URL.
+    pub(super) api: String,
+    /// The credential's header, sent to the API's host only.
+    pub(super) auth: Option<(http::HeaderName, http::HeaderValue)>,
+    /// TLS settings.
+    pub(super) tls: super::ForgeTls,
+    /// What [`super::forge::ForgeHttp::expire`] names the listings by.
+    pub(super) expiry_key: String,
+}
+
+impl ScmTarget {
+    /// The scope of an error.
+    pub(super) fn scope(&self, what: String, subject: &'static str) -> super::forge::Scope {
+        super::forge::Scope {
+            forge: self.forge,
+            api: self.api.clone(),
+            what,
+            subject,
+        }
+    }
+
+    /// A listing of `url`.
+    pub(super) fn listing(
+        &self,
+        what: String,
+        subject: &'static str,
+        url: String,
+    ) -> super::forge::Listing<'_> {
+        super::forge::Listing {
+            scope: self.scope(what, subject),
+            url,
+            auth: self.auth.clone(),
+            headers: Vec::new(),
+            tls: &self.tls,
+            expiry_key: self.expiry_key.clone(),
+        }
+    }
+
+    /// The credential's fingerprint (path-cache key), never the credential.
+    pub(super) fn credential(&self) -> u64 {
+        super::forge::fingerprint((self.auth.as_ref().map(|(_, v)| v.as_bytes()), &self.tls))
+    }
+
+    /// Whether `url` (a path check of `repo`) answers `200` (`404`: absent; anything else an
+    /// error).
+    pub(super) async fn exists(
+        &self,
+        http: &super::ForgeHttp,
+        repo: &str,
+        path: &str,
+        url: &str,
+    ) -> Result<bool, ForgeError> {
+        let scope = self.scope(format!("contents of {repo} ({path})"), "path");
+        Ok(http
+            .get(&scope, url, self.auth.as_ref(), &self.tls)
+            .await?
+            .is_some())
+    }
+}
+
+/// `path`'s segments, each percent-encoded, joined by `/`.
+pub(super) fn encoded_path(path: &str) -> String {
+    path.split('/')
+        .map(super::forge::encode_component)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A live [`ScmProvider`] whose path checks go through a shared [`PathCache`]: the first check

@@ -11,6 +11,11 @@
 //!   `page`, `pagelen`, `next` and `previous` URLs, the `state=` filter (default `OPEN`), strong
 //!   `ETag`s and `304 Not Modified`.
 //!
+//! - Bitbucket Server's repository endpoints the `scmProvider` generator reads:
+//!   `GET …/projects/{project}/repos` (repositories with `links.clone`), `…/repos/{slug}/branches`
+//!   and `…/branches/default` (`displayId`, `latestCommit`; 404 for an empty repository), and
+//!   `…/repos/{slug}/browse/{path}?at=` (404 for a path absent at that commit), paged as above.
+//!
 //! Both: 429 with `Retry-After`, 401 without the expected `Authorization`, 500s, malformed
 //! bodies, 404s with Atlassian's error bodies, and (Cloud) a `next` URL naming another host. It
 //! records every request.
@@ -68,8 +73,28 @@ pub struct Logged {
     pub authorization: Option<String>,
 }
 
+/// A repository of a Bitbucket Server project (the `scmProvider` endpoints).
+#[derive(Clone, Debug)]
+pub struct ScmRepo {
+    pub id: u64,
+    pub slug: String,
+    pub name: String,
+    /// `None`: an empty repository (no default branch).
+    pub default_branch: Option<String>,
+    /// (name, latest commit, files at that commit).
+    pub branches: Vec<(String, String, Vec<String>)>,
+}
+
+/// A Bitbucket Server project (the `scmProvider` endpoints).
+struct ScmProject {
+    repos: Vec<ScmRepo>,
+    mode: Mode,
+    authorization: Option<String>,
+}
+
 #[derive(Default)]
 struct World {
+    scm_projects: HashMap<String, ScmProject>,
     server_repos: HashMap<String, Repo>,
     cloud_repos: HashMap<String, Repo>,
     log: Vec<Logged>,
@@ -191,6 +216,11 @@ impl Server {
                 get(server_list),
             )
             .route("/2.0/repositories/{owner}/{repo}/pullrequests", get(cloud_list))
+            .route("/rest/api/1.0/projects/{project}/repos", get(scm_repos))
+            .route(
+                "/rest/api/1.0/projects/{project}/repos/{repo}/{*resource}",
+                get(scm_resource),
+            )
             .with_state(server.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -248,6 +278,73 @@ impl Server {
         self.world.lock().unwrap().log.clone()
     }
 
+    pub fn clear_log(&self) {
+        self.world.lock().unwrap().log.clear();
+    }
+
+    /// A Bitbucket Server project of `n` repositories `{prefix}NN` (slug lower case, name as
+    /// given), default branch `main`; every third repository has `deploy/app.yaml`.
+    pub fn add_scm_project(&self, project: &str, prefix: &str, n: u64) {
+        let repos = (0..n)
+            .map(|i| {
+                let name = format!("{prefix}{i:02}");
+                let mut files = vec!["README.md".to_string()];
+                if i % 3 == 0 {
+                    files.push("deploy/app.yaml".into());
+                }
+                ScmRepo {
+                    id: 1000 + i,
+                    slug: name.to_ascii_lowercase(),
+                    default_branch: Some("main".into()),
+                    branches: vec![
+                        ("main".into(), scm_sha(&name, "main", 0), files),
+                        ("feature/x".into(), scm_sha(&name, "feature/x", 0), vec![]),
+                    ],
+                    name,
+                }
+            })
+            .collect();
+        self.world.lock().unwrap().scm_projects.insert(
+            project.into(),
+            ScmProject {
+                repos,
+                mode: Mode::Ok,
+                authorization: None,
+            },
+        );
+    }
+
+    pub fn edit_scm_project(&self, project: &str, f: impl FnOnce(&mut Vec<ScmRepo>)) {
+        f(&mut self
+            .world
+            .lock()
+            .unwrap()
+            .scm_projects
+            .get_mut(project)
+            .unwrap()
+            .repos);
+    }
+
+    pub fn require_scm_authorization(&self, project: &str, value: &str) {
+        self.world
+            .lock()
+            .unwrap()
+            .scm_projects
+            .get_mut(project)
+            .unwrap()
+            .authorization = Some(value.into());
+    }
+
+    pub fn set_scm_mode(&self, project: &str, mode: Mode) {
+        self.world
+            .lock()
+            .unwrap()
+            .scm_projects
+            .get_mut(project)
+            .unwrap()
+            .mode = mode;
+    }
+
     pub fn served_304(&self) -> usize {
         self.world.lock().unwrap().served_304
     }
@@ -265,11 +362,7 @@ fn admit(
 ) -> Result<(Vec<Value>, Mode), Box<Response>> {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut w = server.world.lock().unwrap();
-    w.log.push(Logged {
-        uri: uri.to_string(),
-        if_none_match: h("if-none-match"),
-        authorization: h("authorization"),
-    });
+    log_request(&mut w, uri, headers);
     let Some(r) = Server::repos(&mut w, cloud).get(key) else {
         return Err(Box::new(json_answer(
             StatusCode::NOT_FOUND,
@@ -290,33 +383,12 @@ fn admit(
             if cloud {
                 r#"{"type": "error", "error": {"message": "Unauthorized"}}"#.into()
             } else {
-                r#"{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}"#.into()
+                SERVER_UNAUTHORIZED.into()
             },
         )));
     }
-    match &r.mode {
-        Mode::RetryAfter { secs } => {
-            return Err(Box::new(
-                Response::builder()
-                    .status(StatusCode::TOO_MANY_REQUESTS)
-                    .header("retry-after", secs.to_string())
-                    .body(Body::from("Too Many Requests"))
-                    .unwrap(),
-            ));
-        }
-        Mode::ServerError => {
-            return Err(Box::new(json_answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                r#"{"errors":[{"context":null,"message":"An unexpected error has occurred","exceptionName":null}]}"#.into(),
-            )));
-        }
-        Mode::Malformed => {
-            return Err(Box::new(json_answer(
-                StatusCode::OK,
-                r#"{"values": {"id": 101}"#.into(),
-            )));
-        }
-        _ => {}
+    if let Some(failure) = mode_failure(&r.mode) {
+        return Err(Box::new(failure));
     }
     let state = query
         .get("state")
@@ -343,22 +415,7 @@ async fn server_list(
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    // Bitbucket Server: limit defaults to 25 and is capped by the instance's maximum.
-    let limit = query
-        .get("limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(25usize)
-        .clamp(1, SERVER_MAX_LIMIT);
-    let start: usize = query.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let values: Vec<&Value> = pulls.iter().skip(start).take(limit).collect();
-    let is_last_page = start + values.len() >= pulls.len();
-    let mut page = json!({
-        "size": values.len(), "limit": limit, "start": start, "isLastPage": is_last_page, "values": values,
-    });
-    if !is_last_page && mode != Mode::NoNextPageStart {
-        page["nextPageStart"] = json!(start + values.len());
-    }
-    json_answer(StatusCode::OK, page.to_string())
+    paged(pulls, &query, mode != Mode::NoNextPageStart)
 }
 
 async fn cloud_list(
@@ -411,4 +468,221 @@ async fn cloud_list(
         .header("etag", &etag)
         .body(Body::from(body))
         .unwrap()
+}
+
+const SERVER_UNAUTHORIZED: &str = r#"{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}"#;
+
+fn log_request(w: &mut World, uri: &str, headers: &HeaderMap) {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    w.log.push(Logged {
+        uri: uri.to_string(),
+        if_none_match: h("if-none-match"),
+        authorization: h("authorization"),
+    });
+}
+
+/// The failing answer of a mode (`None`: answer normally).
+fn mode_failure(mode: &Mode) -> Option<Response> {
+    match mode {
+        Mode::RetryAfter { secs } => Some(
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("retry-after", secs.to_string())
+                .body(Body::from("Too Many Requests"))
+                .unwrap(),
+        ),
+        Mode::ServerError => Some(json_answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"errors":[{"context":null,"message":"An unexpected error has occurred","exceptionName":null}]}"#.into(),
+        )),
+        Mode::Malformed => Some(json_answer(StatusCode::OK, r#"{"values": {"id": 101}"#.into())),
+        _ => None,
+    }
+}
+
+/// A commit SHA of `repo` at `branch`, revision `n`.
+pub fn scm_sha(repo: &str, branch: &str, n: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n;
+    for b in repo.bytes().chain([b'@']).chain(branch.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}{h:016x}{:08x}", n as u32)
+}
+
+/// Logs the request, then the project's repositories or the failing response.
+fn scm_admit(
+    server: &Server,
+    project: &str,
+    uri: &str,
+    headers: &HeaderMap,
+) -> Result<Vec<ScmRepo>, Box<Response>> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut w = server.world.lock().unwrap();
+    log_request(&mut w, uri, headers);
+    let Some(p) = w.scm_projects.get(project) else {
+        return Err(Box::new(json_answer(
+            StatusCode::NOT_FOUND,
+            format!(
+                r#"{{"errors":[{{"context":null,"message":"Project {project} does not exist.","exceptionName":"com.atlassian.bitbucket.project.NoSuchProjectException"}}]}}"#
+            ),
+        )));
+    };
+    let refused = p
+        .authorization
+        .as_ref()
+        .is_some_and(|expected| h("authorization").as_ref() != Some(expected));
+    if refused {
+        return Err(Box::new(json_answer(
+            StatusCode::UNAUTHORIZED,
+            SERVER_UNAUTHORIZED.into(),
+        )));
+    }
+    mode_failure(&p.mode).map_or_else(|| Ok(p.repos.clone()), |f| Err(Box::new(f)))
+}
+
+/// Logs the request, then the project's repository `slug` or the failing response.
+fn scm_repo(
+    server: &Server,
+    project: &str,
+    slug: &str,
+    uri: &str,
+    headers: &HeaderMap,
+) -> Result<ScmRepo, Box<Response>> {
+    let repos = scm_admit(server, project, uri, headers)?;
+    repos.into_iter().find(|r| r.slug == slug).ok_or_else(|| {
+        Box::new(json_answer(
+            StatusCode::NOT_FOUND,
+            format!(
+                r#"{{"errors":[{{"context":null,"message":"Repository {slug} does not exist.","exceptionName":"com.atlassian.bitbucket.repository.NoSuchRepositoryException"}}]}}"#
+            ),
+        ))
+    })
+}
+
+/// A Bitbucket Server paged answer of `items` (`start`/`limit`: `limit` defaults to 25 and is
+/// capped by the instance's maximum); `nextPageStart` only `with_next`.
+fn paged(items: Vec<Value>, query: &HashMap<String, String>, with_next: bool) -> Response {
+    let limit = query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25usize)
+        .clamp(1, SERVER_MAX_LIMIT);
+    let start: usize = query.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let values: Vec<&Value> = items.iter().skip(start).take(limit).collect();
+    let is_last_page = start + values.len() >= items.len();
+    let mut page = json!({
+        "size": values.len(), "limit": limit, "start": start, "isLastPage": is_last_page, "values": values,
+    });
+    if !is_last_page && with_next {
+        page["nextPageStart"] = json!(start + values.len());
+    }
+    json_answer(StatusCode::OK, page.to_string())
+}
+
+fn branch_json(name: &str, sha: &str, default: bool) -> Value {
+    json!({"id": format!("refs/heads/{name}"), "displayId": name, "type": "BRANCH",
+           "latestCommit": sha, "latestChangeset": sha, "isDefault": default})
+}
+
+async fn scm_repos(
+    State(server): State<Server>,
+    Path(project): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let repos = match scm_admit(&server, &project, &uri.to_string(), &headers) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let host = server.base.trim_start_matches("http://").to_string();
+    let items = repos
+        .iter()
+        .map(|r| {
+            let p = project.to_ascii_lowercase();
+            json!({"slug": r.slug, "id": r.id, "name": r.name, "scmId": "git", "state": "AVAILABLE",
+                   "forkable": true, "public": false,
+                   "project": {"key": project, "id": 1, "name": project, "type": "NORMAL"},
+                   "links": {"clone": [
+                       {"href": format!("ssh://git@{host}:7999/{p}/{}.git", r.slug), "name": "ssh"},
+                       {"href": format!("{}/scm/{p}/{}.git", server.base, r.slug), "name": "http"}],
+                     "self": [{"href": format!("{}/projects/{project}/repos/{}/browse", server.base, r.slug)}]}})
+        })
+        .collect();
+    paged(items, &query, true)
+}
+
+/// `…/repos/{slug}/branches`, `…/branches/default` and `…/browse/{path}`.
+async fn scm_resource(
+    State(server): State<Server>,
+    Path((project, slug, resource)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let r = match scm_repo(&server, &project, &slug, &uri.to_string(), &headers) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match resource.as_str() {
+        "branches" => {
+            let items = r
+                .branches
+                .iter()
+                .map(|(name, sha, _)| branch_json(name, sha, r.default_branch.as_deref() == Some(name)))
+                .collect();
+            paged(items, &query, true)
+        }
+        "branches/default" => scm_default_branch(&r),
+        other => match other.strip_prefix("browse/") {
+            Some(path) => scm_browse(&r, path, &query),
+            None => json_answer(StatusCode::NOT_FOUND, "{}".into()),
+        },
+    }
+}
+
+fn scm_default_branch(r: &ScmRepo) -> Response {
+    let default = r
+        .default_branch
+        .as_ref()
+        .and_then(|d| r.branches.iter().find(|(name, _, _)| name == d));
+    match default {
+        Some((name, sha, _)) => json_answer(StatusCode::OK, branch_json(name, sha, true).to_string()),
+        // Bitbucket Server answers an empty repository's default branch with 404.
+        None => json_answer(
+            StatusCode::NOT_FOUND,
+            r#"{"errors":[{"context":null,"message":"Repository has no branches.","exceptionName":"com.atlassian.bitbucket.repository.NoSuchBranchException"}]}"#.into(),
+        ),
+    }
+}
+
+fn scm_browse(r: &ScmRepo, path: &str, query: &HashMap<String, String>) -> Response {
+    let slug = &r.slug;
+    let at = query.get("at").cloned().unwrap_or_default();
+    let Some((_, _, files)) = r.branches.iter().find(|(name, sha, _)| *sha == at || *name == at) else {
+        return json_answer(
+            StatusCode::NOT_FOUND,
+            format!(
+                r#"{{"errors":[{{"context":null,"message":"Commit '{at}' does not exist in repository '{slug}'.","exceptionName":"com.atlassian.bitbucket.commit.NoSuchCommitException"}}]}}"#
+            ),
+        );
+    };
+    let path = path.trim_matches('/');
+    let file = files.iter().any(|f| f == path);
+    let dir = files
+        .iter()
+        .any(|f| f.strip_prefix(path).is_some_and(|rest| rest.starts_with('/')));
+    if !file && !dir {
+        return json_answer(
+            StatusCode::NOT_FOUND,
+            format!(
+                r#"{{"errors":[{{"context":"path","message":"The path \"{path}\" does not exist at revision \"{at}\"","exceptionName":"com.atlassian.bitbucket.content.NoSuchPathException"}}]}}"#
+            ),
+        );
+    }
+    // `type=true` asks only the path's type.
+    json_answer(
+        StatusCode::OK,
+        json!({"type": if file { "FILE" } else { "DIRECTORY" }}).to_string(),
+    )
 }
