@@ -105,13 +105,6 @@ pub fn pull(number: u64, head: &str, base: &str, labels: &[&str], state: &str) -
     })
 }
 
-fn etag_of(body: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    format!("W/\"{:016x}\"", h.finish())
-}
-
 impl Server {
     pub async fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -234,7 +227,7 @@ async fn list(
         .copied()
         .collect();
     let body = serde_json::to_string(&items).unwrap();
-    let etag = etag_of(&body);
+    let etag = super::weak_etag(&body);
     let link_to = |n: usize, rel: &str| {
         format!(
             "<{}/api/v1/repos/{full_name}/pulls?limit={limit}&page={n}&state={state}>; rel=\"{rel}\"",

@@ -118,13 +118,6 @@ pub fn pull(number: u64, branch: &str, base: &str, labels: &[&str], draft: bool)
     })
 }
 
-fn etag_of(body: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    format!("W/\"{:016x}\"", h.finish())
-}
-
 impl Server {
     pub async fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -327,7 +320,7 @@ fn list(
         .cloned()
         .collect();
     let body = Value::Array(items).to_string();
-    let etag = etag_of(&body);
+    let etag = super::weak_etag(&body);
     let link_to = |p: usize, rel: &str| {
         format!(
             "<{}{prefix}/repositories/{id}/pulls?per_page={per_page}&page={p}>; rel=\"{rel}\"",

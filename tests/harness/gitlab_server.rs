@@ -109,13 +109,6 @@ pub fn mr(iid: u64, source: &str, target: &str, labels: &[&str], state: &str) ->
     })
 }
 
-fn etag_of(body: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    format!("W/\"{:016x}\"", h.finish())
-}
-
 impl Server {
     pub async fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -257,7 +250,7 @@ async fn list(
         .copied()
         .collect();
     let body = serde_json::to_string(&items).unwrap();
-    let etag = etag_of(&body);
+    let etag = super::weak_etag(&body);
     let next = if page < total_pages {
         (page + 1).to_string()
     } else {

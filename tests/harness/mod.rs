@@ -495,10 +495,19 @@ pub fn init_logging() {
     }
 }
 
-/// A strong `ETag` for a body (the forge-shaped servers' conditional answers).
-pub fn strong_etag(body: &str) -> String {
+fn body_hash(body: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut h);
-    format!("\"{:016x}\"", h.finish())
+    h.finish()
+}
+
+/// A strong `ETag` for a body (the forge-shaped servers' conditional answers).
+pub fn strong_etag(body: &str) -> String {
+    format!("\"{:016x}\"", body_hash(body))
+}
+
+/// A weak `ETag` for a body (`W/"…"`, as GitHub, GitLab and Gitea send them).
+pub fn weak_etag(body: &str) -> String {
+    format!("W/\"{:016x}\"", body_hash(body))
 }

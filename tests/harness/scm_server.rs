@@ -100,13 +100,6 @@ pub fn sha(repo: &str, branch: &str, generation: u32) -> String {
     format!("{x:016x}{x:016x}{:08x}", x as u32)
 }
 
-fn etag_of(body: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    format!("W/\"{:016x}\"", h.finish())
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Forge {
     GitHub,
@@ -326,7 +319,7 @@ fn page(
     let last = items.len().div_ceil(per_page).max(1);
     let slice: Vec<&Value> = items.iter().skip((page - 1) * per_page).take(per_page).collect();
     let body = serde_json::to_string(&slice).unwrap();
-    let etag = etag_of(&body);
+    let etag = super::weak_etag(&body);
     let path = uri.split('?').next().unwrap_or(uri);
     let mut builder = Response::builder().header("etag", &etag);
     if page < last {
@@ -362,7 +355,7 @@ fn page(
 /// One object with an ETag (and `304` for a matching `If-None-Match`).
 fn object(server: &Server, headers: &HeaderMap, v: Value) -> Response {
     let body = v.to_string();
-    let etag = etag_of(&body);
+    let etag = super::weak_etag(&body);
     if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         server.world.lock().unwrap().served_304 += 1;
         return Response::builder()
