@@ -1012,3 +1012,74 @@ async fn a_gitea_pull_request_event_brings_the_new_pull_request_at_once() {
     .expect("the new pull request's preview within seconds of the webhook");
     world.stop();
 }
+
+/// On the real control plane: an `scmProvider` set polled hourly follows a push at once. The
+/// push of a scanned repository's default branch refreshes the set and expires its cached
+/// listing (the controller reuses listings for 30 s, longer than the 5 s allowed here), so the
+/// moved branch head shows in the Application's name; a push to another organization, and one
+/// of another branch, refresh nothing. Argo CD refreshes no `scmProvider` set on a webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_a_scanned_repository_refreshes_the_scm_provider_set_past_its_cached_listing() {
+    use harness::scm_server::{Server, sha};
+    let ns = "webhook-scm";
+    let world = World::start(ns, github_hooks()).await;
+    let (client, port) = (world.client.clone(), world.port);
+    let forge = Server::start().await;
+    forge.add_repos("acme", "svc-", 2, false);
+    let host = forge.base.replace("http://", "");
+    let generator = json!({"scmProvider": {
+        "github": {"organization": "acme", "api": format!("{}/api/v3", forge.base)},
+        "requeueAfterSeconds": 3600
+    }});
+    let short = |repo: &str, generation| format!("{repo}-{}", &sha(repo, "main", generation)[..7]);
+    let (a0, b0) = (short("svc-000", 0), short("svc-001", 0));
+    create_set(
+        &client,
+        ns,
+        "scan",
+        generator,
+        "{{repository}}-{{short_sha_7}}",
+        &[a0.as_str(), b0.as_str()],
+    )
+    .await;
+
+    let push = |org: &str, repo: &str, branch: &str| {
+        json!({
+            "ref": format!("refs/heads/{branch}"),
+            "repository": {"name": repo, "full_name": format!("{org}/{repo}"),
+                           "html_url": format!("http://{host}/{org}/{repo}"),
+                           "clone_url": format!("http://{host}/{org}/{repo}.git"),
+                           "default_branch": "main"}
+        })
+        .to_string()
+        .into_bytes()
+    };
+    forge.edit_repo("acme", "svc-001", |r| {
+        r.branches[0].sha = sha("svc-001", "main", 1)
+    });
+    // Pushes the set does not read: another organization, a branch other than the default.
+    for body in [
+        push("other", "svc-001", "main"),
+        push("acme", "svc-001", "feature"),
+    ] {
+        let (status, answer) = post(port, &signed(&body), &body).await;
+        assert_eq!(
+            (status, answer["refreshed"].clone()),
+            (200, json!([])),
+            "{answer}"
+        );
+    }
+    let body = push("acme", "svc-001", "main");
+    let (status, answer) = post(port, &signed(&body), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["refreshed"], json!([format!("{ns}/scan")]));
+    let b1 = short("svc-001", 1);
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == [a0.as_str(), b1.as_str()]
+    })
+    .await
+    .unwrap_or_else(|()| {
+        panic!("the moved branch head within seconds of the push, past the 30 s listing cache")
+    });
+    world.stop();
+}

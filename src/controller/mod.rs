@@ -604,6 +604,14 @@ pub async fn run_with(
                 azure.expire(organization, project, name);
             }
         });
+        // Their `scmProvider` listings go by the scanned owner (project key, workspace,
+        // `organization/teamProject`).
+        for forge in [Forge::BitbucketServer, Forge::BitbucketCloud] {
+            let bitbucket = live.bitbucket().clone();
+            w.on_scan(forge, move |owner| bitbucket.expire_owner(owner));
+        }
+        let azure = live.azure_devops().clone();
+        w.on_scan(Forge::AzureDevOps, move |owner| azure.expire_owner(owner));
     }
     let recorder = Recorder::new(
         client.clone(),

@@ -41,7 +41,9 @@ use crate::{
         status::{Input, Rollout, RolloutState, Trigger},
     },
     sources::Recorded,
-    webhook::{REFRESH_ANNOTATION, merge_request_projects, pull_request_repos, watched_repositories},
+    webhook::{
+        REFRESH_ANNOTATION, merge_request_projects, pull_request_repos, scanned_owners, watched_repositories,
+    },
 };
 
 /// One reconcile of a live ApplicationSet, with its metrics.
@@ -508,7 +510,8 @@ fn make_plan(appset: &ApplicationSet, ctx: &Context, generated: &mut Output, opt
 }
 
 /// Argo CD's refresh annotation (set by a webhook on a standby replica, or by hand): expire the
-/// cached pull-request listings of the set's repositories, so the forge is asked again.
+/// cached pull-request listings of the set's repositories and the `scmProvider` listings of the
+/// owners it scans, so the forge is asked again.
 fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
     let refresh = appset
         .annotations()
@@ -520,6 +523,16 @@ fn refresh_requested(appset: &ApplicationSet, ctx: &Context) -> bool {
         }
         for project in merge_request_projects(appset) {
             ctx.live.gitlab().expire(&project);
+        }
+        for (forge, owner) in scanned_owners(appset, None) {
+            use crate::webhook::Forge;
+            match forge {
+                Forge::GitHub => ctx.live.github().expire_organization(&owner),
+                Forge::GitLab => ctx.live.gitlab().expire(&owner),
+                Forge::Gitea => ctx.live.gitea().expire_owner(&owner),
+                Forge::BitbucketServer | Forge::BitbucketCloud => ctx.live.bitbucket().expire_owner(&owner),
+                Forge::AzureDevOps => ctx.live.azure_devops().expire_owner(&owner),
+            }
         }
         for (forge, repo) in watched_repositories(appset) {
             match (forge, repo.split_once('/')) {

@@ -223,6 +223,13 @@ impl AzureDevOps {
         ));
     }
 
+    /// Forget the cached `scmProvider` listings of `owner` (`organization/teamProject`: its
+    /// repositories and their branches; any API or credential): the next scan asks Azure DevOps
+    /// again.
+    pub fn expire_owner(&self, owner: &str) {
+        self.http.expire(owner.trim());
+    }
+
     /// The base URL a query's `api` names (no trailing `/`; empty: [`DEFAULT_API`]).
     pub fn api_of(api: &str) -> String {
         let api = api.trim().trim_end_matches('/');

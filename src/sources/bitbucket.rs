@@ -320,6 +320,13 @@ impl Bitbucket {
         self.http.expire(&format!("{}/{}", owner.trim(), repo.trim()));
     }
 
+    /// Forget the cached `scmProvider` listings of `owner` (a Bitbucket Server project key or
+    /// a Bitbucket Cloud workspace: its repositories and their branches; any API or
+    /// credential): the next scan asks Bitbucket again.
+    pub fn expire_owner(&self, owner: &str) {
+        self.http.expire(owner.trim());
+    }
+
     /// The open pull requests of a Bitbucket Server repository, in Bitbucket's order.
     ///
     /// # Errors

@@ -138,6 +138,12 @@ impl Gitea {
         self.http.expire(&format!("{}/{}", owner.trim(), repo.trim()));
     }
 
+    /// Forget the cached `scmProvider` listings of `owner` (its repositories and their
+    /// branches; any API or credential): the next scan asks Gitea (still conditionally).
+    pub fn expire_owner(&self, owner: &str) {
+        self.http.expire(owner.trim());
+    }
+
     /// The open pull requests of a repository, in Gitea's order.
     ///
     /// # Errors

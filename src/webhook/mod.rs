@@ -7,8 +7,11 @@
 //! configured) and parse the event into a [`Change`], then refreshes only the ApplicationSets the
 //! change [`affects`]: a push those whose git generators read the pushed repository and revision,
 //! a pull-request event those whose pull-request generators watch that repository (and expires
-//! its cached listing, so the refresh asks the forge). As in Argo CD, every accepted event also
-//! refreshes the sets that use a plugin generator (a plugin may read anything).
+//! its cached listing, so the refresh asks the forge). A push also refreshes the sets whose
+//! `scmProvider` generators scan the pushed repository, their cached listings of its owner
+//! expired first (`scm.rs`; Argo CD refreshes no `scmProvider` set on a webhook). As in Argo CD,
+//! every accepted event also refreshes the sets that use a plugin generator (a plugin may read
+//! anything).
 //!
 //! One file per forge, pure (parsing and verification): `github.rs`, `gitlab.rs`, `gitea.rs`
 //! (Gitea, Forgejo, Gogs), `bitbucket.rs` (Server and Cloud), `azure.rs` (Azure DevOps). The
@@ -20,7 +23,8 @@
 //! [`Webhooks::on_pull_request`] call where the controller builds its sources; the callback gets
 //! the repository key of [`Change::RepoPullRequest`] on every accepted pull-request event of that
 //! forge, and of every repository a set with Argo CD's refresh annotation watches
-//! ([`watched_repositories`], [`Webhooks::expire_registered`]). The generator specs of those
+//! ([`watched_repositories`], [`Webhooks::expire_registered`]); its `scmProvider` source with one
+//! [`Webhooks::on_scan`] call, given the scanned owner ([`scanned_owners`]). The generator specs of those
 //! forges are read as JSON with Argo CD's field names ([`Watched`]), so they keep working when the
 //! CRD types them.
 //!
@@ -62,6 +66,7 @@ mod bitbucket;
 mod gitea;
 mod github;
 mod gitlab;
+mod scm;
 
 pub use azure::parse_azure_event;
 pub use bitbucket::{parse_bitbucket_cloud_event, parse_bitbucket_server_event};
@@ -105,6 +110,16 @@ impl Forge {
 /// Cloud, `organization/project/repo` on Azure DevOps; lower case).
 pub type ExpireListing = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// The expiries of `forge` in `list` (copied out, so none runs under the lock).
+fn registered(list: &RwLock<Vec<(Forge, ExpireListing)>>, forge: Forge) -> Vec<ExpireListing> {
+    list.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(f, _)| *f == forge)
+        .map(|(_, e)| e.clone())
+        .collect()
+}
+
 /// A refusal: the status and the message the sender sees.
 type Refusal = (StatusCode, String);
 
@@ -145,6 +160,8 @@ pub struct Webhooks {
     azure_devops_auth: OnceLock<(Vec<u8>, Vec<u8>)>,
     /// Listing expiries registered per forge ([`Webhooks::on_pull_request`]).
     expirers: RwLock<Vec<(Forge, ExpireListing)>>,
+    /// `scmProvider` listing expiries registered per forge ([`Webhooks::on_scan`]).
+    scan_expirers: RwLock<Vec<(Forge, ExpireListing)>>,
     sets: OnceLock<Store<ApplicationSet>>,
     standby: OnceLock<(kube::Client, crate::namespaces::Namespaces)>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
@@ -199,6 +216,7 @@ impl Webhooks {
             bitbucket_secret: OnceLock::new(),
             azure_devops_auth: OnceLock::new(),
             expirers: RwLock::new(Vec::new()),
+            scan_expirers: RwLock::new(Vec::new()),
             github,
             sets: OnceLock::new(),
             standby: OnceLock::new(),
@@ -262,17 +280,35 @@ impl Webhooks {
         self.expire_registered(forge, repo);
     }
 
+    /// Have `expire` called with the scanned owner (the key of [`scanned_owners`]) of every
+    /// `scmProvider` generator of `forge` a push concerns or Argo CD's refresh annotation names,
+    /// so the refresh lists repositories and branches again. The `scmProvider` counterpart of
+    /// [`Webhooks::on_pull_request`], for the forges whose clients are not the endpoint's own.
+    pub fn on_scan(&self, forge: Forge, expire: impl Fn(&str) + Send + Sync + 'static) {
+        self.scan_expirers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((forge, Arc::new(expire)));
+    }
+
+    /// Expire `forge`'s cached `scmProvider` listings of `owner` (organization, group, owner,
+    /// project key, or `organization/teamProject`; lower case): the endpoint's GitHub, GitLab or
+    /// Gitea client, and every expiry registered with [`Webhooks::on_scan`].
+    pub fn expire_scanned(&self, forge: Forge, owner: &str) {
+        match forge {
+            Forge::GitHub => self.github.expire_organization(owner),
+            Forge::GitLab => self.gitlab.expire(owner),
+            Forge::Gitea => self.gitea.expire_owner(owner),
+            _ => {}
+        }
+        for expire in registered(&self.scan_expirers, forge) {
+            expire(owner);
+        }
+    }
+
     /// Call only the expiries registered for `forge` with `repo`.
     pub fn expire_registered(&self, forge: Forge, repo: &str) {
-        let expirers: Vec<ExpireListing> = self
-            .expirers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|(f, _)| *f == forge)
-            .map(|(_, e)| e.clone())
-            .collect();
-        for expire in expirers {
+        for expire in registered(&self.expirers, forge) {
             expire(repo);
         }
     }
@@ -587,11 +623,29 @@ fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
                     c => w.matches(c),
                 })
         }
+        GeneratorSpec::ScmProvider(g) => scm::scanned(g).iter().any(|s| s.matches(change)),
         // Argo CD's shouldRefreshPluginGenerator: a plugin may read anything, so every event
         // refreshes the sets that use one.
         GeneratorSpec::Plugin(_) => true,
         _ => false,
     })
+}
+
+/// The `scmProvider` scopes of `set` (every one, with `change` None: Argo CD's refresh
+/// annotation; else those `change` pushes to) whose cached listings go before a refresh:
+/// (forge, key as [`Webhooks::expire_scanned`] takes it). Templated ones are left out (their
+/// listings age out).
+pub fn scanned_owners(set: &ApplicationSet, change: Option<&Change>) -> Vec<(Forge, String)> {
+    GeneratorSpec::all_in(&set.spec.generators)
+        .iter()
+        .filter_map(|k| match k {
+            GeneratorSpec::ScmProvider(g) => Some(scm::scanned(g)),
+            _ => None,
+        })
+        .flatten()
+        .filter(|s| change.is_none_or(|c| s.matches(c)))
+        .filter_map(|s| Some((s.forge, s.key()?)))
+        .collect()
 }
 
 /// Whether `change` may change what `set` generates.
@@ -692,6 +746,9 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
     let mut refreshed = Vec::new();
     for set in sets.state() {
         if affects(&set, &change) {
+            for (forge, owner) in scanned_owners(&set, Some(&change)) {
+                hooks.expire_scanned(forge, &owner);
+            }
             let r = ObjectRef::from_obj(&*set);
             refreshed.push(format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name));
             let _ = hooks.tx.send(r);
