@@ -1279,8 +1279,12 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
     // Nor Bitbucket: a Bitbucket Server generator's `api` is always the request's choice, and a
     // Bitbucket Cloud one may name any `api` too (Argo CD's allow-list exempts Cloud).
     live.bitbucket = false;
-    // Azure DevOps only at https://dev.azure.com: another `api` would be the request's choice.
-    live.azure_devops_custom_api = false;
+    // GitHub, GitLab and Azure DevOps only at their public APIs (GitHub: `--github-api`):
+    // another `api` would be a host the request chose.
+    live.public_forge_apis_only = true;
+    // Nor does it scan forges for scmProvider generators: a request can name any organization,
+    // and each scan costs a request per repository of the service's rate limit.
+    live.recorded_scm_only = true;
     live.github_token_overrides_refs = live.github_token.is_some();
     live.repo_credentials = load_repo_creds(&args.repo_creds)?;
     let config = appset::service::ServiceConfig {

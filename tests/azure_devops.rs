@@ -55,7 +55,6 @@ fn appset(name: &str, api: &str, repo: &str, extra: &str, generator_extra: &str)
 fn live() -> LiveConfig {
     LiveConfig {
         azure_devops: true,
-        azure_devops_custom_api: true,
         ..LiveConfig::default()
     }
 }
@@ -414,7 +413,7 @@ async fn bad_input_disabled_providers_and_other_apis_in_serve_fail_before_any_re
     let serve = Inputs::new(
         Recorded::default(),
         LiveConfig {
-            azure_devops_custom_api: false,
+            public_forge_apis_only: true,
             ..live()
         },
     );

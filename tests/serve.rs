@@ -612,32 +612,32 @@ async fn health_metrics_and_unknown_paths() {
     assert!(metrics.contains("appset_http_request_duration_seconds_bucket"));
 }
 
-#[test]
-fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
+/// `appset serve` with `args` on a free loopback port: (child, port).
+fn spawn_serve(args: &[&str]) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--max-applications",
-            "2",
-        ])
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .env("HOME", std::env::temp_dir().join("appset-serve-test-home"))
         .spawn()
         .unwrap();
-    let body = example("generators/list/three-clusters.yaml");
+    (child, port)
+}
+
+/// POST `body` (`content_type`) to `/v1/render` of the service on `port`, retrying the
+/// connection while it starts (5 s at most): the raw HTTP answer.
+fn post_render(port: u16, content_type: &str, body: &str) -> String {
     let mut answer = String::new();
     for _ in 0..100 {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
             write!(
                 s,
-                "POST /v1/render HTTP/1.1\r\nHost: x\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "POST /v1/render HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )
             .unwrap();
@@ -646,6 +646,14 @@ fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    answer
+}
+
+#[test]
+fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
+    let (mut child, port) = spawn_serve(&["--max-applications", "2"]);
+    let body = example("generators/list/three-clusters.yaml");
+    let answer = post_render(port, "application/yaml", &body);
     let _ = child.kill();
     let _ = child.wait();
     // --max-applications 2 and three clusters: the flag reached the service.
@@ -719,4 +727,61 @@ fn the_binary_serves_on_a_loopback_port_and_render_diff_works_offline() {
         stderr.contains("warning:") && stderr.contains("/s\"") && stderr.contains("/t\""),
         "{stderr}"
     );
+}
+
+/// `appset serve` calls no host a request names: GitHub and GitLab pull requests are asked only
+/// at the public APIs, `scmProvider` generators are read from the request's `scmProviders:`
+/// only (a scan costs a request per repository); a forge-shaped listener on 127.0.0.1 that the
+/// requests name receives no connection. The same scan, recorded in the request, renders.
+#[test]
+fn the_service_asks_no_forge_api_a_request_names_and_scans_no_forge() {
+    let forge = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    forge.set_nonblocking(true).unwrap();
+    let api = format!("http://{}", forge.local_addr().unwrap());
+    let (mut child, port) = spawn_serve(&[]);
+    let set = |generator: Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "s"},
+            "spec": {"goTemplate": true, "generators": [generator],
+                     "template": {"metadata": {"name": "{{.repository}}"},
+                                  "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"}}}}
+        })
+    };
+    let scm =
+        set(json!({"scmProvider": {"github": {"organization": "acme", "api": format!("{api}/api/v3")}}}));
+    let cases = [
+        (
+            set(json!({"pullRequest": {"github": {"owner": "acme", "repo": "app", "api": api}}})),
+            "this process asks GitHub only at https://api.github.com",
+        ),
+        (
+            set(json!({"pullRequest": {"gitlab": {"project": "acme/app", "api": api}}})),
+            "this process asks GitLab only at https://gitlab.com",
+        ),
+        (scm.clone(), "this process scans no forge"),
+    ];
+    for (set, expected) in &cases {
+        let answer = post_render(port, "application/json", &set.to_string());
+        assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+        assert!(answer.contains(expected), "{expected}: {answer}");
+    }
+    assert!(
+        matches!(forge.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the service connected to an API the request named"
+    );
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let inputs = json!({"scmProviders": {"acme": {"app": {
+        "id": 7, "sshUrl": "git@github.com:acme/app.git", "httpsUrl": "https://github.com/acme/app.git",
+        "defaultBranch": "main", "branches": {"main": {"sha": sha, "files": []}}
+    }}}});
+    let answer = post_render(
+        port,
+        "application/json",
+        &json!({"applicationSet": scm, "inputs": inputs}).to_string(),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"name\":\"app\""), "{answer}");
 }

@@ -73,9 +73,14 @@ pub struct LiveConfig {
     /// List pull requests live from Azure DevOps (when they are not recorded). No process-wide
     /// token, as in Argo CD: only the set's own `tokenRef` is sent.
     pub azure_devops: bool,
-    /// Ask an Azure DevOps `api` other than `https://dev.azure.com`. Off in `appset serve`: a
-    /// request must not make the service call hosts it names.
-    pub azure_devops_custom_api: bool,
+    /// Ask each forge only at its public API (GitHub: `--github-api`, else api.github.com;
+    /// GitLab: gitlab.com; Azure DevOps: dev.azure.com), never at an `api` an ApplicationSet
+    /// names. On in `appset serve`: a request must not make the service call hosts it names.
+    pub public_forge_apis_only: bool,
+    /// Read `scmProvider` generators' repositories from the recorded inputs only, never by
+    /// scanning a forge. On in `appset serve`: a request can name any organization, and a scan
+    /// costs a request per repository (and per path filter) of the service's rate limit.
+    pub recorded_scm_only: bool,
     /// Argo CD's repository credentials (`repository` / `repo-creds` Secrets, known SSH hosts).
     pub repo_credentials: Arc<RepoCredentials>,
     /// Call plugin services (a plugin generator's ConfigMap `baseUrl`) when their answer is not
@@ -116,7 +121,8 @@ impl LiveConfig {
             gitea: true,
             bitbucket: true,
             azure_devops: true,
-            azure_devops_custom_api: true,
+            public_forge_apis_only: false,
+            recorded_scm_only: false,
             gitlab_token: std::env::var("GITLAB_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
@@ -594,6 +600,26 @@ impl Inputs {
         plugin::call(&settings, &token, &query.appset_name, &query.parameters).await
     }
 
+    /// Refuse `api` when it is not `public` and this process asks forges only at their public
+    /// APIs ([`LiveConfig::public_forge_apis_only`], `appset serve`): `what` (not recorded)
+    /// names the listing, `record` where to record it.
+    fn public_api_only(
+        &self,
+        forge: &str,
+        api: &str,
+        public: &str,
+        what: &str,
+        record: &str,
+    ) -> Result<(), SourceError> {
+        if self.live.public_forge_apis_only && !api.trim().is_empty() && !same_api(api, public) {
+            return Err(SourceError::Unavailable(format!(
+                "{what} at {api} are not recorded, and this process asks {forge} only at {public} \
+                 (record them under {record})"
+            )));
+        }
+        Ok(())
+    }
+
     /// The credentials a pull-request query uses.
     ///
     /// No credential of the controller goes to an API host an ApplicationSet chose: the
@@ -736,6 +762,13 @@ impl Inputs {
             )));
         };
         let api = query.api.trim();
+        self.public_api_only(
+            "GitLab",
+            api,
+            gitlab::DEFAULT_API,
+            &format!("merge requests of GitLab project {}", query.project),
+            &format!("`pullRequests:`, keyed by {}", query.project),
+        )?;
         let token = match &query.token_ref {
             Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
             None => None,
@@ -843,6 +876,13 @@ impl Inputs {
                  (record them as `scmProviders:` in the recorded inputs)"
             ))
         };
+        if self.live.recorded_scm_only {
+            return Err(SourceError::Unavailable(format!(
+                "the repositories of {forge} {owner} are not recorded, and this process scans no \
+                 forge (a scan costs a request per repository): send them as `scmProviders:`, \
+                 keyed by {owner}, with the request's inputs"
+            )));
+        }
         let token = match &query.token_ref {
             Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
             None => None,
@@ -1084,14 +1124,13 @@ impl Inputs {
             )));
         };
         let api = AzureDevOps::api_of(&query.api);
-        if !self.live.azure_devops_custom_api && !same_api(&api, azure_devops::DEFAULT_API) {
-            return Err(SourceError::Unavailable(format!(
-                "pull requests of Azure DevOps repository {key} at {api} are not recorded, and this \
-                 process asks Azure DevOps only at {} (record them under `pullRequests:`, keyed by \
-                 {key})",
-                azure_devops::DEFAULT_API
-            )));
-        }
+        self.public_api_only(
+            "Azure DevOps",
+            &api,
+            azure_devops::DEFAULT_API,
+            &format!("pull requests of Azure DevOps repository {key}"),
+            &format!("`pullRequests:`, keyed by {key}"),
+        )?;
         let token = match &query.token_ref {
             Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
             None => None,
@@ -1303,6 +1342,13 @@ impl Sources for Inputs {
                      (pass --pull-requests FILE)"
                 )));
             };
+            self.public_api_only(
+                "GitHub",
+                &query.api,
+                self.live.github_api.as_deref().unwrap_or(github::DEFAULT_API),
+                &format!("pull requests of {key}"),
+                &format!("`pullRequests:`, keyed by {key}"),
+            )?;
             let auth = self.github_auth(query).await?;
             let q = github::PullsQuery {
                 api: query.api.clone(),
