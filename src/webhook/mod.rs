@@ -461,6 +461,9 @@ impl Watched {
     /// both are known, each part equal ignoring case (as the forges compare names), templated
     /// or unknown (empty) parts matching anything.
     pub fn matches(&self, change: &Change) -> bool {
+        if let Change::Several(changes) = change {
+            return changes.iter().any(|c| self.matches(c));
+        }
         let Change::RepoPullRequest { forge, host, repo } = change else {
             return false;
         };
@@ -520,6 +523,11 @@ fn watched(p: &crate::crd::PullRequestGenerator) -> Vec<Watched> {
 /// for the forges of [`Watched`] (Gitea, Bitbucket Server and Cloud, Azure DevOps): (forge, key).
 /// Templated ones are left out (their listings age out).
 pub fn watched_repositories(set: &ApplicationSet) -> Vec<(Forge, String)> {
+    watched_repositories_of(set, None)
+}
+
+/// [`watched_repositories`], only those `change` (when given) concerns.
+fn watched_repositories_of(set: &ApplicationSet, change: Option<&Change>) -> Vec<(Forge, String)> {
     GeneratorSpec::all_in(&set.spec.generators)
         .iter()
         .filter_map(|k| match k {
@@ -527,6 +535,7 @@ pub fn watched_repositories(set: &ApplicationSet) -> Vec<(Forge, String)> {
             _ => None,
         })
         .flatten()
+        .filter(|w| change.is_none_or(|c| w.matches(c)))
         .filter_map(|w| Some((w.forge, w.key()?)))
         .collect()
 }
@@ -618,10 +627,7 @@ fn entries_match(entries: &[ApplicationSetGenerator], change: &Change) -> bool {
         GeneratorSpec::PullRequest(p) => {
             p.github.as_ref().is_some_and(|gh| github::watches(gh, change))
                 || p.gitlab.as_ref().is_some_and(|gl| gitlab::watches(gl, change))
-                || watched(p).iter().any(|w| match change {
-                    Change::Several(changes) => changes.iter().any(|c| w.matches(c)),
-                    c => w.matches(c),
-                })
+                || watched(p).iter().any(|w| w.matches(change))
         }
         GeneratorSpec::ScmProvider(g) => scm::scanned(g).iter().any(|s| s.matches(change)),
         // Argo CD's shouldRefreshPluginGenerator: a plugin may read anything, so every event
@@ -748,6 +754,11 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         if affects(&set, &change) {
             for (forge, owner) in scanned_owners(&set, Some(&change)) {
                 hooks.expire_scanned(forge, &owner);
+            }
+            // Keyed as the generator names the repository: an event that does not tell every
+            // part (an Azure DevOps remote URL without the organization) still expires it.
+            for (forge, repo) in watched_repositories_of(&set, Some(&change)) {
+                hooks.expire(forge, &repo);
             }
             let r = ObjectRef::from_obj(&*set);
             refreshed.push(format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name));
@@ -887,6 +898,28 @@ mod tests {
             assert_eq!(repo_key(url), "github.com/org/repo", "{url}");
         }
         assert_ne!(repo_key("https://github.com/org/repo2"), "github.com/org/repo");
+    }
+
+    #[test]
+    fn an_event_expires_the_listing_as_the_generator_keys_it_even_when_it_omits_a_part() {
+        let s = set(json!([{"pullRequest": {"azuredevops": {
+            "organization": "Contoso", "project": "Platform", "repo": "GitOps"}}}]));
+        // An Azure DevOps Server remote URL does not tell the organization.
+        let change = Change::Several(vec![Change::RepoPullRequest {
+            forge: Forge::AzureDevOps,
+            host: String::new(),
+            repo: "/platform/gitops".into(),
+        }]);
+        assert_eq!(
+            watched_repositories_of(&s, Some(&change)),
+            [(Forge::AzureDevOps, "contoso/platform/gitops".to_string())]
+        );
+        let other = Change::RepoPullRequest {
+            forge: Forge::AzureDevOps,
+            host: String::new(),
+            repo: "/platform/other".into(),
+        };
+        assert_eq!(watched_repositories_of(&s, Some(&other)), []);
     }
 
     #[test]
