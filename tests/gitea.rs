@@ -25,6 +25,18 @@ fn many_pulls(n: u64) -> Vec<Value> {
 }
 
 /// An ApplicationSet (namespace `team-a`) whose pull-request generator reads `owner/repo` at `api`.
+fn appset_text(name: &str, api: &str, owner: &str, repo: &str, extra: &str, generator_extra: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}, namespace: team-a}}\nspec:\n  \
+         goTemplate: true\n  \
+         generators:\n  - pullRequest:\n      gitea: {{owner: '{owner}', repo: '{repo}', api: '{api}'{extra}}}\n{generator_extra}  \
+         template:\n    metadata: {{name: '{name}-pr-{{{{.number}}}}'}}\n    spec:\n      project: default\n      \
+         source: {{repoURL: 'https://gitea.example.com/{owner}/{repo}.git', targetRevision: '{{{{.head_sha}}}}', path: deploy}}\n      \
+         destination: {{server: 'https://kubernetes.default.svc', namespace: 'pr-{{{{.number}}}}'}}\n"
+    )
+}
+
+/// [`appset_text`], parsed.
 fn appset(
     name: &str,
     api: &str,
@@ -33,15 +45,9 @@ fn appset(
     extra: &str,
     generator_extra: &str,
 ) -> appset::ApplicationSet {
-    let text = format!(
-        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}, namespace: team-a}}\nspec:\n  \
-         goTemplate: true\n  \
-         generators:\n  - pullRequest:\n      gitea: {{owner: '{owner}', repo: '{repo}', api: '{api}'{extra}}}\n{generator_extra}  \
-         template:\n    metadata: {{name: '{name}-pr-{{{{.number}}}}'}}\n    spec:\n      project: default\n      \
-         source: {{repoURL: 'https://gitea.example.com/{owner}/{repo}.git', targetRevision: '{{{{.head_sha}}}}', path: deploy}}\n      \
-         destination: {{server: 'https://kubernetes.default.svc', namespace: 'pr-{{{{.number}}}}'}}\n"
-    );
-    appset::file::parse(&text).expect("appset").appset
+    appset::file::parse(&appset_text(name, api, owner, repo, extra, generator_extra))
+        .expect("appset")
+        .appset
 }
 
 fn live() -> LiveConfig {
@@ -446,4 +452,32 @@ async fn bad_input_and_disabled_providers_fail_before_any_request() {
         .await
         .unwrap_err();
     assert!(err.contains("live Gitea access is off"), "{err}");
+}
+
+/// `appset render` lists the pull requests at the Gitea `api` the set names (every page), with
+/// no credential the set did not name (appset reads no process-wide Gitea token); `--offline`
+/// asks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appset_render_reads_the_gitea_named_by_api() {
+    let server = Server::start().await;
+    server.add_repo("team/app", many_pulls(60));
+    let text = appset_text("previews", &server.base, "team", "app", "", "");
+    let out = harness::appset_render(
+        &text,
+        &["-o", "names"],
+        &[("GITEA_TOKEN", "gitea-of-the-process")],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let names: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(names.len(), 60, "{}", out.stdout);
+    assert!(names.contains(&"previews-pr-60"), "{}", out.stdout);
+    let log = server.log();
+    assert_eq!(log.len(), 2, "two pages of 50: {:?}", uris(&log));
+    assert!(log.iter().all(|l| l.authorization.is_none()), "{log:?}");
+
+    let out = harness::appset_render(&text, &["-o", "names", "--offline"], &[]).await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("pass --pull-requests FILE"), "{}", out.stderr);
+    assert_eq!(server.log().len(), 2, "--offline asks nothing");
 }

@@ -24,7 +24,20 @@ fn many_mrs(n: u64) -> Vec<Value> {
         .collect()
 }
 
-/// An ApplicationSet (namespace `team-a`) whose pull-request generator reads `project` at `api`.
+/// The YAML of an ApplicationSet (namespace `team-a`) whose pull-request generator reads
+/// `project` at `api`.
+fn appset_text(name: &str, api: &str, project: &str, extra: &str, generator_extra: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}, namespace: team-a}}\nspec:\n  \
+         goTemplate: true\n  \
+         generators:\n  - pullRequest:\n      gitlab: {{project: '{project}', api: '{api}'{extra}}}\n{generator_extra}  \
+         template:\n    metadata: {{name: '{name}-mr-{{{{.number}}}}'}}\n    spec:\n      project: default\n      \
+         source: {{repoURL: 'https://gitlab.example.com/{project}.git', targetRevision: '{{{{.head_sha}}}}', path: deploy}}\n      \
+         destination: {{server: 'https://kubernetes.default.svc', namespace: 'mr-{{{{.number}}}}'}}\n"
+    )
+}
+
+/// [`appset_text`], parsed.
 fn appset(
     name: &str,
     api: &str,
@@ -32,15 +45,9 @@ fn appset(
     extra: &str,
     generator_extra: &str,
 ) -> appset::ApplicationSet {
-    let text = format!(
-        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: {name}, namespace: team-a}}\nspec:\n  \
-         goTemplate: true\n  \
-         generators:\n  - pullRequest:\n      gitlab: {{project: '{project}', api: '{api}'{extra}}}\n{generator_extra}  \
-         template:\n    metadata: {{name: '{name}-mr-{{{{.number}}}}'}}\n    spec:\n      project: default\n      \
-         source: {{repoURL: 'https://gitlab.example.com/{project}.git', targetRevision: '{{{{.head_sha}}}}', path: deploy}}\n      \
-         destination: {{server: 'https://kubernetes.default.svc', namespace: 'mr-{{{{.number}}}}'}}\n"
-    );
-    appset::file::parse(&text).expect("appset").appset
+    appset::file::parse(&appset_text(name, api, project, extra, generator_extra))
+        .expect("appset")
+        .appset
 }
 
 fn live() -> LiveConfig {
@@ -470,4 +477,32 @@ async fn a_ca_ref_needs_the_cluster_and_bad_input_fails_closed() {
     .to_string();
     assert!(err.contains("scm providers are disabled"), "{err}");
     assert!(server.log().is_empty());
+}
+
+/// `appset render` lists the merge requests at the `api` the set names (every page), and keeps
+/// the process's `GITLAB_TOKEN` for gitlab.com: the loopback GitLab never sees it. With
+/// `--offline` nothing is asked, and the error says what to record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appset_render_reads_the_gitlab_named_by_api_and_sends_gitlab_token_only_to_gitlab_com() {
+    let server = Server::start().await;
+    server.add_project("group/app", many_mrs(150));
+    let text = appset_text("previews", &server.base, "group/app", "", "");
+    let token = [("GITLAB_TOKEN", "glpat-of-the-process")];
+    let out = harness::appset_render(&text, &["-o", "names"], &token).await;
+    assert!(out.success, "{}", out.stderr);
+    let names: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(names.len(), 150, "{}", out.stdout);
+    assert!(names.contains(&"previews-mr-150"), "{}", out.stdout);
+    let log = server.log();
+    assert_eq!(log.len(), 2, "two pages of 100: {:?}", uris(&log));
+    assert!(
+        log.iter()
+            .all(|l| l.private_token.is_none() && l.authorization.is_none()),
+        "{log:?}"
+    );
+
+    let out = harness::appset_render(&text, &["-o", "names", "--offline"], &token).await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("pass --pull-requests FILE"), "{}", out.stderr);
+    assert_eq!(server.log().len(), 2, "--offline asks nothing");
 }

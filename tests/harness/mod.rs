@@ -511,3 +511,44 @@ pub fn strong_etag(body: &str) -> String {
 pub fn weak_etag(body: &str) -> String {
     format!("W/\"{:016x}\"", body_hash(body))
 }
+
+/// What one `appset render` run printed.
+pub struct Rendered {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the `appset render` binary on `text` (an ApplicationSet file, with its recorded
+/// inputs), with `args` after the file and `env` set, off the async runtime's threads (the
+/// binary may talk to a server this test serves). Its HOME and git cache are its own; no
+/// forge token or offline switch leaks in from the test's environment.
+pub async fn appset_render(text: &str, args: &[&str], env: &[(&str, &str)]) -> Rendered {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.yaml");
+    std::fs::write(&file, text).unwrap();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
+            .arg("render")
+            .arg(&file)
+            .args(&args)
+            .env("HOME", dir.path().join("home"))
+            .env("APPSET_GIT_CACHE", dir.path().join("cache"))
+            .env_remove("KUBECONFIG")
+            .env_remove("APPSET_OFFLINE")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITLAB_TOKEN")
+            .envs(env)
+            .output()
+            .expect("run appset");
+        Rendered {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
