@@ -48,6 +48,12 @@ pub async fn generate(
         } else {
             Some(child_params(child, ctx, &cpath).await?)
         };
+        // A product known in advance is refused before any of it is built.
+        if let Some(f) = &fixed
+            && acc.len().saturating_mul(f.len()) > ctx.max_matrix_params
+        {
+            return Err(over_limit(path, ctx));
+        }
         for a in &acc {
             let interpolated;
             let bs: &[Params] = match &fixed {
@@ -66,6 +72,10 @@ pub async fn generate(
                     &interpolated
                 }
             };
+            // Refused before it is built: `next` never holds more than the limit.
+            if next.len().saturating_add(bs.len()) > ctx.max_matrix_params {
+                return Err(over_limit(path, ctx));
+            }
             let a_flat = (ctx.mode() == ParamMode::Flat).then(|| stringify(a));
             for b in bs {
                 let combined = match &a_flat {
@@ -73,15 +83,6 @@ pub async fn generate(
                     None => combine(a, b, ctx.mode()),
                 };
                 next.push(combined.map_err(|m| GenerateError::invalid(path, m))?);
-                if next.len() > ctx.max_matrix_params {
-                    return Err(GenerateError::Limit {
-                        path: path.to_string(),
-                        message: format!(
-                            "the matrix produces more than {} parameter sets (the limit)",
-                            ctx.max_matrix_params
-                        ),
-                    });
-                }
             }
         }
         acc = next;
@@ -90,6 +91,17 @@ pub async fn generate(
         }
     }
     Ok(acc)
+}
+
+/// The matrix at `path` would produce more parameter sets than the limit.
+fn over_limit(path: &str, ctx: &GenerateContext<'_>) -> GenerateError {
+    GenerateError::Limit {
+        path: path.to_string(),
+        message: format!(
+            "the matrix produces more than {} parameter sets (the limit)",
+            ctx.max_matrix_params
+        ),
+    }
 }
 
 /// The parameter sets of a matrix/merge child: exactly one generator kind, selector applied.
