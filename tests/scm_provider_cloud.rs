@@ -73,7 +73,7 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 /// `repo`'s `main` (the first branch) moves to revision 1 and gains `deploy/`.
-fn move_main(branches: &mut [(String, String, Vec<String>)], repo: &str) {
+fn move_main(branches: &mut [harness::FixtureBranch], repo: &str) {
     let main = &mut branches[0];
     main.1 = harness::scm_sha(repo, "main", 1);
     main.2.push("deploy/app.yaml".into());

@@ -623,4 +623,32 @@ mod tests {
         };
         assert!(!format!("{q:?}").contains("azure-pat-secret"));
     }
+
+    #[test]
+    fn team_project_listings_read_argo_cds_fields_and_follow_continuation_tokens() {
+        // Shaped as Microsoft documents `GET …/_apis/git/repositories` and `…/stats/branches`.
+        let url = "https://dev.azure.com/o/p/_apis/git/repositories?api-version=7.1";
+        let body = serde_json::json!({"count": 2, "value": [
+            {"id": "3411ebc1-d5aa-464f-9615-0b527bc66719", "name": "shop", "defaultBranch": "refs/heads/main",
+             "remoteUrl": "https://o@dev.azure.com/o/p/_git/shop", "sshUrl": "git@ssh.dev.azure.com:v3/o/p/shop"},
+            {"id": "5d2c8b1e-7f3a-4e6d-9c0b-2a4f6e8d0c13", "name": "empty",
+             "remoteUrl": "https://o@dev.azure.com/o/p/_git/empty"}
+        ]});
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-continuationtoken", HeaderValue::from_static("t1"));
+        let (repos, next) = values_page::<ApiRepo>(url, &h, body.to_string().as_bytes()).unwrap();
+        assert_eq!(next.unwrap(), format!("{url}&continuationToken=t1"));
+        assert_eq!(repos[0].default_branch.as_deref(), Some("refs/heads/main"));
+        assert!(repos[1].default_branch.is_none(), "an empty repository, skipped");
+        let (_, next) = values_page::<ApiRepo>(url, &HeaderMap::new(), body.to_string().as_bytes()).unwrap();
+        assert_eq!(next, None);
+        let branches = serde_json::json!({"count": 1, "value": [{"name": "main", "aheadCount": 0, "behindCount": 0,
+            "isBaseVersion": true, "commit": {"commitId": "b60280bc6e62e2f880f1b63c1e24987664d3bda3"}}]});
+        let (b, _) =
+            values_page::<ApiBranch>(url, &HeaderMap::new(), branches.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (b[0].name.as_str(), b[0].commit.commit_id.as_deref()),
+            ("main", Some("b60280bc6e62e2f880f1b63c1e24987664d3bda3"))
+        );
+    }
 }

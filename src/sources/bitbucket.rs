@@ -979,4 +979,42 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, "bitbucket.bearerToken: the token is empty");
     }
+
+    #[test]
+    fn cloud_repositories_and_branches_read_argo_cds_fields() {
+        // Shaped as Bitbucket Cloud documents `GET /repositories/{workspace}`.
+        let body = serde_json::json!({
+            "pagelen": 10, "page": 1, "size": 2,
+            "next": "https://api.bitbucket.org/2.0/repositories/ws?page=2",
+            "values": [
+                {"type": "repository", "slug": "shop", "name": "Shop", "uuid": "{c1b5e1a0}",
+                 "mainbranch": {"type": "branch", "name": "main"},
+                 "links": {"clone": [{"name": "https", "href": "https://bitbucket.org/ws/shop.git"},
+                                     {"name": "ssh", "href": "git@bitbucket.org:ws/shop.git"}]}},
+                {"type": "repository", "slug": "empty", "name": "Empty", "uuid": "{d2}", "mainbranch": null,
+                 "links": {"clone": []}}
+            ]
+        });
+        let (repos, next) = cloud_page::<CloudRepo>(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            next.as_deref(),
+            Some("https://api.bitbucket.org/2.0/repositories/ws?page=2")
+        );
+        assert_eq!(
+            (repos[0].slug.as_str(), repos[0].uuid.as_str()),
+            ("shop", "{c1b5e1a0}")
+        );
+        assert_eq!(repos[0].mainbranch.as_ref().unwrap().name, "main");
+        assert_eq!(repos[0].links.clone[1].href, "git@bitbucket.org:ws/shop.git");
+        assert!(repos[1].mainbranch.is_none());
+        let branch = serde_json::json!({"values": [{"name": "main", "type": "branch",
+            "target": {"type": "commit", "hash": "1a8dd249c04a1a8dd249c04a1a8dd249c04a1a8d"}}]});
+        let (branches, next) = cloud_page::<CloudRef>(branch.to_string().as_bytes()).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(
+            branches[0].target.hash,
+            "1a8dd249c04a1a8dd249c04a1a8dd249c04a1a8d"
+        );
+        assert!(cloud_page::<CloudRepo>(br#"{"values": {}}"#).is_err());
+    }
 }

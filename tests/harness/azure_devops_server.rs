@@ -74,7 +74,7 @@ pub struct ScmRepo {
     /// `None`: an empty repository (Azure DevOps sends no `defaultBranch`).
     pub default_branch: Option<String>,
     /// (name, commit, files at that commit).
-    pub branches: Vec<(String, String, Vec<String>)>,
+    pub branches: Vec<super::FixtureBranch>,
 }
 
 /// A team project (the `scmProvider` endpoints).

@@ -91,7 +91,7 @@ pub struct ScmRepo {
     /// `None`: an empty repository (no default branch).
     pub default_branch: Option<String>,
     /// (name, latest commit, files at that commit).
-    pub branches: Vec<(String, String, Vec<String>)>,
+    pub branches: Vec<super::FixtureBranch>,
 }
 
 /// A Bitbucket Server project (the `scmProvider` endpoints).
