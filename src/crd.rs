@@ -349,9 +349,9 @@ impl GitBranchPattern {
     }
 }
 
-/// `scmProvider` generator: the repositories of an organization (GitHub), group (GitLab) or
-/// owner (Gitea), one parameter set per repository and branch (Argo CD's
-/// `SCMProviderGenerator`).
+/// `scmProvider` generator: the repositories of an organization (GitHub), group (GitLab), owner
+/// (Gitea), project (Bitbucket Server), workspace (Bitbucket Cloud) or team project (Azure
+/// DevOps), one parameter set per repository and branch (Argo CD's `SCMProviderGenerator`).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScmProviderGenerator {
@@ -364,17 +364,15 @@ pub struct ScmProviderGenerator {
     /// The repositories of a Gitea (or Forgejo) organization or user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitea: Option<ScmProviderGitea>,
-    /// Bitbucket Cloud workspace (parsed, not implemented).
+    /// The repositories of a Bitbucket Cloud workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub bitbucket: Option<Value>,
+    pub bitbucket: Option<ScmProviderBitbucket>,
     /// The repositories of a Bitbucket Server (Data Center) project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitbucket_server: Option<ScmProviderBitbucketServer>,
-    /// Azure DevOps team project (parsed, not implemented).
+    /// The repositories of an Azure DevOps team project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::any_object")]
-    pub azure_dev_ops: Option<Value>,
+    pub azure_dev_ops: Option<ScmProviderAzureDevOps>,
     /// AWS CodeCommit (parsed; not supported by appset: it needs AWS request signing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::crd::any_object")]
@@ -383,7 +381,8 @@ pub struct ScmProviderGenerator {
     /// filters before branches are listed, branch-level ones after).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<ScmProviderFilter>,
-    /// `ssh` (default) or `https`: which clone URL is the `url` parameter.
+    /// `ssh` (default) or `https`: which clone URL is the `url` parameter (Azure DevOps: ignored,
+    /// `url` is the `remoteUrl`, as in Argo CD).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub clone_protocol: String,
     /// Poll interval in seconds (default 1800).
@@ -501,6 +500,51 @@ pub struct ScmProviderBitbucketServer {
     /// Skip verifying the server's TLS certificate.
     #[serde(default, skip_serializing_if = "is_false")]
     pub insecure: bool,
+}
+
+/// `scmProvider.bitbucket`: a Bitbucket Cloud workspace (Argo CD's
+/// `SCMProviderGeneratorBitbucket`, plus appset's `api`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderBitbucket {
+    /// Workspace to scan.
+    pub owner: String,
+    /// User name sent with the app password (basic auth); it should have the workspace's
+    /// `member` role to read every repository and branch.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// Secret (in the ApplicationSet's namespace) holding the user's app password (or API
+    /// token); absent: anonymous (public repositories only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_password_ref: Option<SecretRef>,
+    /// Every branch, not only the main branch.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
+    /// appset extension: Bitbucket Cloud API URL; empty means `https://api.bitbucket.org/2.0`
+    /// (Argo CD always asks that one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+}
+
+/// `scmProvider.azureDevOps`: an Azure DevOps team project (Argo CD's
+/// `SCMProviderGeneratorAzureDevOps`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScmProviderAzureDevOps {
+    /// Organization (Azure DevOps Server: collection).
+    pub organization: String,
+    /// Team project to scan.
+    pub team_project: String,
+    /// Azure DevOps base URL; empty means `https://dev.azure.com`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api: String,
+    /// Secret (in the ApplicationSet's namespace) holding a personal access token (required, as
+    /// in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_ref: Option<SecretRef>,
+    /// Every branch, not only the default one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_branches: bool,
 }
 
 /// One `scmProvider` filter; all set fields must match (RE2-style regexes, unanchored).

@@ -9,7 +9,10 @@ use appset::{
     sources::{Inputs, LiveConfig, Recorded},
 };
 use base64::Engine;
-use harness::bitbucket_server::{Logged, Mode, Server, scm_sha};
+use harness::{
+    bitbucket_server::{Logged, Mode, Server},
+    scm_sha,
+};
 use serde_json::json;
 
 mod harness;

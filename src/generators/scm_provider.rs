@@ -1,5 +1,6 @@
 //! The `scmProvider` generator: one parameter set per repository (and branch) of a forge's
-//! organization (GitHub), group (GitLab), owner (Gitea) or project (Bitbucket Server).
+//! organization (GitHub), group (GitLab), owner (Gitea), project (Bitbucket Server), workspace
+//! (Bitbucket Cloud) or team project (Azure DevOps).
 //!
 //! Stage: generate; reads the forge only through [`crate::sources::Sources::scm_provider`] (I/O
 //! there). The filters are Argo CD's `ListRepos` (`services/scm_provider/utils.go`), in its
@@ -26,7 +27,7 @@ use super::{GenerateContext, GenerateError, apply_values, short};
 use crate::{
     crd::{ScmProviderFilter, ScmProviderGenerator},
     params::Params,
-    sources::{ScmBranch, ScmForge, ScmProvider, ScmQuery, ScmRepo, SourceError},
+    sources::{BitbucketAuthRef, ScmBranch, ScmForge, ScmProvider, ScmQuery, ScmRepo, SourceError},
     text,
 };
 
@@ -195,13 +196,19 @@ pub async fn generate(
         return Err(GenerateError::invalid(path, "scm providers are disabled"));
     }
     // Argo CD's `CustomApiUrl` is checked against the allow-list before anything else.
-    let (field, api) = match (&g.github, &g.gitlab, &g.gitea, &g.bitbucket_server) {
-        (Some(gh), ..) => ("github", gh.api.trim()),
-        (None, Some(gl), ..) => ("gitlab", gl.api.trim()),
-        (None, None, Some(gt), _) => ("gitea", gt.api.trim()),
-        (None, None, None, Some(bs)) => ("bitbucketServer", bs.api.trim()),
-        (None, None, None, None) => ("", ""),
-    };
+    // Argo CD's forge order; appset's Bitbucket Cloud `api` is checked like the others.
+    let apis = [
+        ("github", g.github.as_ref().map(|f| &f.api)),
+        ("gitlab", g.gitlab.as_ref().map(|f| &f.api)),
+        ("gitea", g.gitea.as_ref().map(|f| &f.api)),
+        ("bitbucketServer", g.bitbucket_server.as_ref().map(|f| &f.api)),
+        ("azureDevOps", g.azure_dev_ops.as_ref().map(|f| &f.api)),
+        ("bitbucket", g.bitbucket.as_ref().map(|f| &f.api)),
+    ];
+    let (field, api) = apis
+        .iter()
+        .find_map(|(field, api)| api.map(|a| (*field, a.trim())))
+        .unwrap_or(("", ""));
     ctx.scm.check_api(&format!("{path}.{field}.api"), api)?;
     let query = query(g, ctx, path)?;
     let field = format!("{path}.{}", field_of(&query.forge));
@@ -225,6 +232,8 @@ fn field_of(forge: &ScmForge) -> &'static str {
         ScmForge::GitLab { .. } => "gitlab",
         ScmForge::Gitea { .. } => "gitea",
         ScmForge::BitbucketServer { .. } => "bitbucketServer",
+        ScmForge::AzureDevOps { .. } => "azureDevOps",
+        ScmForge::BitbucketCloud { .. } => "bitbucket",
     }
 }
 
@@ -310,19 +319,46 @@ fn query(g: &ScmProviderGenerator, ctx: &GenerateContext<'_>, path: &str) -> Res
             },
         ));
     }
-    let unsupported = [
-        ("azureDevOps", g.azure_dev_ops.is_some(), "yet"),
-        ("bitbucket", g.bitbucket.is_some(), "yet"),
-        (
-            "awsCodeCommit",
-            g.aws_code_commit.is_some(),
-            "(it needs AWS request signing and IAM roles)",
-        ),
-    ];
-    if let Some((name, _, why)) = unsupported.iter().find(|(_, set, _)| *set) {
+    if let Some(az) = &g.azure_dev_ops {
+        let token = az
+            .access_token_ref
+            .as_ref()
+            .map(|t| in_set_ns(&t.secret_name, &t.key));
+        return Ok(base(
+            &az.api,
+            token,
+            false,
+            az.all_branches,
+            ScmForge::AzureDevOps {
+                organization: az.organization.clone(),
+                team_project: az.team_project.clone(),
+            },
+        ));
+    }
+    if let Some(bc) = &g.bitbucket {
+        // Argo CD's Bitbucket Cloud provider: the user and its app password (basic auth).
+        let auth = match &bc.app_password_ref {
+            Some(p) => BitbucketAuthRef::Basic {
+                username: bc.user.clone(),
+                password_ref: in_set_ns(&p.secret_name, &p.key),
+            },
+            None => BitbucketAuthRef::None,
+        };
+        return Ok(base(
+            &bc.api,
+            None,
+            false,
+            bc.all_branches,
+            ScmForge::BitbucketCloud {
+                owner: bc.owner.clone(),
+                auth,
+            },
+        ));
+    }
+    if g.aws_code_commit.is_some() {
         return Err(GenerateError::invalid(
-            &format!("{path}.{name}"),
-            format!("the {name} SCM provider is not supported by appset {why}"),
+            &format!("{path}.awsCodeCommit"),
+            "the awsCodeCommit SCM provider is not supported by appset (it needs AWS request signing and IAM roles)",
         ));
     }
     Err(GenerateError::invalid(

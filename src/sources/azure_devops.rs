@@ -1,5 +1,6 @@
-//! The Azure DevOps source: the active pull requests of a Git repository, through a small typed
-//! client on [`super::forge`].
+//! The Azure DevOps sources: the active pull requests of a Git repository, and the repositories
+//! of a team project for the `scmProvider` generator ([`AzureDevOpsScm`], which documents its
+//! endpoints), through a small typed client on [`super::forge`].
 //!
 //! Stage: sources (I/O: HTTP(S) to Azure DevOps Services' or Server's REST API 7.1).
 //!
@@ -29,7 +30,7 @@
 //! Why not the generated `azure_devops_rust_api` crate: it is ~250k lines over `azure_core`'s
 //! own HTTP pipeline (its own retry policy, no conditional requests), and its typed operations
 //! return bodies, not the status codes, `ETag`s, rate-limit and continuation headers the shared
-//! cache reads; one endpoint is read.
+//! cache reads; four read-only endpoints are used.
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,15 +38,19 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::{
-    PullRequest,
+    BoxFuture, PullRequest, SourceError,
     forge::{
         ForgeError, ForgeHttp, ForgeStats, ForgeTls, Listing, Scope, basic_auth, checked_api,
-        encode_component, header_str, query_param, with_query,
+        checked_segment, encode_component, header_str, query_param, with_query,
     },
+    scm::{ScmBranch, ScmProvider, ScmRepo, ScmTarget, commit_or_branch, or_empty},
 };
 
 /// Azure DevOps Services (Argo CD's default `https://dev.azure.com`).
 pub const DEFAULT_API: &str = "https://dev.azure.com";
+
+/// The REST API version asked.
+const API_VERSION: &str = "7.1";
 
 /// Pull requests asked per page (`$top`).
 const PAGE_SIZE: usize = 100;
@@ -105,7 +110,7 @@ struct ApiPull {
     is_draft: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ApiCommit {
     commit_id: Option<String>,
@@ -174,6 +179,31 @@ impl ApiPull {
     }
 }
 
+/// The next page named by an `x-ms-continuationtoken` header (as `continuationToken=` on
+/// `page_url`, so on the configured API).
+fn continuation(page_url: &str, headers: &HeaderMap) -> Option<String> {
+    header_str(headers, "x-ms-continuationtoken")
+        .filter(|t| !t.is_empty())
+        .map(|token| with_query(page_url, "continuationToken", token))
+}
+
+/// Azure DevOps's `X-TFS-FedAuthRedirect: Suppress`: a refused token is a 401, not a sign-in
+/// page.
+fn suppress_sign_in() -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static("x-tfs-fedauthredirect"),
+        HeaderValue::from_static("Suppress"),
+    )
+}
+
+/// A personal access token as Azure DevOps's Go client sends it: basic auth, empty user.
+fn pat_auth(token: Option<&str>) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+    token
+        .filter(|t| !t.is_empty())
+        .map(|t| basic_auth("", t))
+        .transpose()
+}
+
 /// One page: its pull requests and the next page's URL (built from `page_url`).
 fn read_page(
     page_url: &str,
@@ -186,8 +216,8 @@ fn read_page(
     for pull in list.value {
         pulls.extend(pull.read()?);
     }
-    let next = match header_str(headers, "x-ms-continuationtoken").filter(|t| !t.is_empty()) {
-        Some(token) => Some(with_query(page_url, "continuationToken", token)),
+    let next = match continuation(page_url, headers) {
+        Some(next) => Some(next),
         None if returned >= PAGE_SIZE => {
             let skip = query_param(page_url, "$skip").map_or(Ok(0), str::parse::<usize>);
             let skip = skip.map_err(|_| format!("the page URL {page_url:?} has an invalid $skip"))?;
@@ -262,15 +292,12 @@ impl AzureDevOps {
         }
         let api = checked_api("Azure DevOps", &Self::api_of(&query.api)).map_err(invalid)?;
         let url = format!(
-            "{api}/{}/{}/_apis/git/repositories/{}/pullrequests?searchCriteria.status=active&api-version=7.1&$top={PAGE_SIZE}&$skip=0",
+            "{api}/{}/{}/_apis/git/repositories/{}/pullrequests?searchCriteria.status=active&api-version={API_VERSION}&$top={PAGE_SIZE}&$skip=0",
             encode_component(organization),
             encode_component(project),
             encode_component(repo)
         );
-        let auth = match query.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => Some(basic_auth("", token).map_err(|e| invalid(format!("tokenRef: {e}")))?),
-            None => None,
-        };
+        let auth = pat_auth(query.token.as_deref()).map_err(|e| invalid(format!("tokenRef: {e}")))?;
         let tls = ForgeTls::default();
         let listing = Listing {
             scope: Scope {
@@ -281,14 +308,224 @@ impl AzureDevOps {
             },
             url,
             auth,
-            headers: vec![(
-                HeaderName::from_static("x-tfs-fedauthredirect"),
-                HeaderValue::from_static("Suppress"),
-            )],
+            headers: vec![suppress_sign_in()],
             tls: &tls,
             expiry_key: format!("{organization}/{project}/{repo}"),
         };
         self.http.list(listing, &read_page).await
+    }
+}
+
+/// An Azure DevOps team project as the `scmProvider` generator reads it (Argo CD's
+/// `AzureDevOpsProvider`, on Microsoft's Go client: `GetRepositories`, `GetBranch`,
+/// `GetBranches`, `GetItem`), with the pull-request client's conventions (PAT as basic auth,
+/// `X-TFS-FedAuthRedirect: Suppress`, a `203` sign-in page is a refusal, `api-version=7.1`):
+///
+/// - `GET {api}/{organization}/{teamProject}/_apis/git/repositories`, following an
+///   `x-ms-continuationtoken` header when one is sent; repositories without a name, id,
+///   `remoteUrl` or `defaultBranch` (an empty repository) are skipped, as Argo CD skips them.
+///   `organization` is the organization, `repository` the name, `repository_id` the id (a
+///   UUID), `url` the `remoteUrl` (Argo CD ignores `cloneProtocol` here), labels empty.
+/// - Branches: the default one, `GET …/repositories/{name}/stats/branches?name={branch}`; with
+///   `allBranches`, `GET …/repositories/{name}/stats/branches`. A `404` (the repository is gone)
+///   is no branch, as Argo CD reads `GitRepositoryNotFoundException`. The SHA is the branch's
+///   `commit.commitId`.
+/// - Path checks: `GET …/repositories/{id}/items?path={path}&versionDescriptor.version={commit}
+///   &versionDescriptor.versionType=commit`; `200` exists, `404` (Azure DevOps's
+///   `GitItemNotFoundException`) absent, anything else an error. Argo CD asks at the branch's
+///   name; appset asks at the commit the branch was listed with, so the answer can be kept by
+///   commit ([`super::scm::PathCache`]).
+pub struct AzureDevOpsScm {
+    client: Arc<AzureDevOps>,
+    target: ScmTarget,
+    /// `{api}/{organization}/{teamProject}/_apis/git/repositories`.
+    repos_url: String,
+    organization: String,
+    /// `organization/teamProject`: messages and listing expiry.
+    scope: String,
+    all_branches: bool,
+}
+
+/// A `GitRepository` of the listing (the fields Argo CD reads).
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiRepo {
+    id: Option<String>,
+    name: Option<String>,
+    remote_url: Option<String>,
+    default_branch: Option<String>,
+}
+
+/// A `GitBranchStats`.
+#[derive(Clone, Deserialize)]
+struct ApiBranch {
+    name: String,
+    commit: ApiCommit,
+}
+
+/// A collection answer of any item (`{"value": [...], "count": N}`), paged by continuation
+/// token.
+#[derive(Deserialize)]
+struct Values<T> {
+    value: Vec<T>,
+}
+
+fn values_page<T: serde::de::DeserializeOwned>(
+    page_url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Vec<T>, Option<String>), String> {
+    let page: Values<T> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok((page.value, continuation(page_url, headers)))
+}
+
+impl AzureDevOps {
+    /// The `scmProvider` view of an Azure DevOps team project (`api`: empty for
+    /// [`DEFAULT_API`]).
+    ///
+    /// # Errors
+    /// An invalid organization, team project, API URL or token; no token (Argo CD's `no access
+    /// token provided`).
+    pub fn scm(
+        self: &Arc<Self>,
+        api: &str,
+        organization: &str,
+        team_project: &str,
+        token: Option<&str>,
+        all_branches: bool,
+    ) -> Result<AzureDevOpsScm, ForgeError> {
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.azureDevOps: {m}"));
+        let organization =
+            checked_segment("organization", organization, "an Azure DevOps organization").map_err(invalid)?;
+        let team_project =
+            checked_segment("teamProject", team_project, "an Azure DevOps project").map_err(invalid)?;
+        let api = checked_api("Azure DevOps", &Self::api_of(api)).map_err(invalid)?;
+        let auth = pat_auth(token).map_err(|e| invalid(format!("accessTokenRef: {e}")))?;
+        if auth.is_none() {
+            return Err(invalid("accessTokenRef: no access token provided".into()));
+        }
+        let scope = format!("{organization}/{team_project}");
+        Ok(AzureDevOpsScm {
+            client: self.clone(),
+            repos_url: format!(
+                "{api}/{}/{}/_apis/git/repositories",
+                encode_component(organization),
+                encode_component(team_project)
+            ),
+            target: ScmTarget {
+                forge: "Azure DevOps",
+                api,
+                auth,
+                headers: vec![suppress_sign_in()],
+                tls: ForgeTls::default(),
+                expiry_key: scope.clone(),
+            },
+            organization: organization.to_string(),
+            scope,
+            all_branches,
+        })
+    }
+}
+
+impl AzureDevOpsScm {
+    /// The API and the credential's fingerprint (the path cache's key; never the credential).
+    pub fn path_key(&self) -> (String, u64) {
+        self.target.path_key()
+    }
+}
+
+impl ScmProvider for AzureDevOpsScm {
+    fn repos(&self) -> BoxFuture<'_, Result<Vec<ScmRepo>, SourceError>> {
+        Box::pin(async move {
+            let url = format!("{}?api-version={API_VERSION}", self.repos_url);
+            let what = format!("repositories for {}", self.scope);
+            let repos = self
+                .client
+                .http
+                .list(self.target.listing(what, "project", url), &values_page::<ApiRepo>)
+                .await?;
+            Ok(repos
+                .iter()
+                .filter_map(|r| {
+                    let (Some(id), Some(name), Some(url), Some(default)) =
+                        (&r.id, &r.name, &r.remote_url, &r.default_branch)
+                    else {
+                        return None;
+                    };
+                    Some(ScmRepo {
+                        organization: self.organization.clone(),
+                        repository: name.clone(),
+                        repository_id: serde_json::Value::String(id.clone()),
+                        url: url.clone(),
+                        default_branch: branch_of(default),
+                        labels: Vec::new(),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn branches<'a>(&'a self, repo: &'a ScmRepo) -> BoxFuture<'a, Result<Vec<ScmBranch>, SourceError>> {
+        Box::pin(async move {
+            let base = format!(
+                "{}/{}/stats/branches?api-version={API_VERSION}",
+                self.repos_url,
+                encode_component(&repo.repository)
+            );
+            let name = format!("{}/{}", self.scope, repo.repository);
+            let listed = if self.all_branches {
+                let what = format!("branches for {name}");
+                self.client
+                    .http
+                    .list(
+                        self.target.listing(what, "repository", base),
+                        &values_page::<ApiBranch>,
+                    )
+                    .await
+            } else {
+                let single = |_: &str, _: &HeaderMap, body: &[u8]| {
+                    let b: ApiBranch = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    Ok((vec![b], None))
+                };
+                let url = with_query(&base, "name", &repo.default_branch);
+                let what = format!("default branch {} for {name}", repo.default_branch);
+                self.client
+                    .http
+                    .list(self.target.listing(what, "repository", url), &single)
+                    .await
+            };
+            Ok(or_empty(listed)?
+                .into_iter()
+                .map(|b| ScmBranch {
+                    name: b.name,
+                    sha: b.commit.commit_id.unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SourceError>> {
+        Box::pin(async move {
+            let id = repo
+                .repository_id
+                .as_str()
+                .map_or_else(|| repo.repository_id.to_string(), str::to_string);
+            let version_type = if branch.sha.is_empty() { "branch" } else { "commit" };
+            let url = format!(
+                "{}/{}/items?path={}&versionDescriptor.version={}&versionDescriptor.versionType={version_type}&api-version={API_VERSION}",
+                self.repos_url,
+                encode_component(&id),
+                encode_component(path),
+                encode_component(commit_or_branch(branch)),
+            );
+            let name = format!("{}/{}", self.scope, repo.repository);
+            Ok(self.target.exists(&self.client.http, &name, path, &url).await?)
+        })
     }
 }
 
@@ -392,5 +629,33 @@ mod tests {
             token: Some("azure-pat-secret".into()),
         };
         assert!(!format!("{q:?}").contains("azure-pat-secret"));
+    }
+
+    #[test]
+    fn team_project_listings_read_argo_cds_fields_and_follow_continuation_tokens() {
+        // Shaped as Microsoft documents `GET …/_apis/git/repositories` and `…/stats/branches`.
+        let url = "https://dev.azure.com/o/p/_apis/git/repositories?api-version=7.1";
+        let body = serde_json::json!({"count": 2, "value": [
+            {"id": "3411ebc1-d5aa-464f-9615-0b527bc66719", "name": "shop", "defaultBranch": "refs/heads/main",
+             "remoteUrl": "https://o@dev.azure.com/o/p/_git/shop", "sshUrl": "git@ssh.dev.azure.com:v3/o/p/shop"},
+            {"id": "5d2c8b1e-7f3a-4e6d-9c0b-2a4f6e8d0c13", "name": "empty",
+             "remoteUrl": "https://o@dev.azure.com/o/p/_git/empty"}
+        ]});
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-continuationtoken", HeaderValue::from_static("t1"));
+        let (repos, next) = values_page::<ApiRepo>(url, &h, body.to_string().as_bytes()).unwrap();
+        assert_eq!(next.unwrap(), format!("{url}&continuationToken=t1"));
+        assert_eq!(repos[0].default_branch.as_deref(), Some("refs/heads/main"));
+        assert!(repos[1].default_branch.is_none(), "an empty repository, skipped");
+        let (_, next) = values_page::<ApiRepo>(url, &HeaderMap::new(), body.to_string().as_bytes()).unwrap();
+        assert_eq!(next, None);
+        let branches = serde_json::json!({"count": 1, "value": [{"name": "main", "aheadCount": 0, "behindCount": 0,
+            "isBaseVersion": true, "commit": {"commitId": "b60280bc6e62e2f880f1b63c1e24987664d3bda3"}}]});
+        let (b, _) =
+            values_page::<ApiBranch>(url, &HeaderMap::new(), branches.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (b[0].name.as_str(), b[0].commit.commit_id.as_deref()),
+            ("main", Some("b60280bc6e62e2f880f1b63c1e24987664d3bda3"))
+        );
     }
 }

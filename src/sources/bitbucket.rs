@@ -1,7 +1,7 @@
 //! The Bitbucket sources: the open pull requests of a Bitbucket Server (Data Center) or a
-//! Bitbucket Cloud repository, and the repositories of a Bitbucket Server project for the
-//! `scmProvider` generator ([`BitbucketServerScm`]), through a small typed client on
-//! [`super::forge`].
+//! Bitbucket Cloud repository, and the repositories of a Bitbucket Server project
+//! ([`BitbucketServerScm`]) or a Bitbucket Cloud workspace ([`BitbucketCloudScm`]) for the
+//! `scmProvider` generator, through a small typed client on [`super::forge`].
 //!
 //! Stage: sources (I/O: HTTP(S) to Bitbucket Server's REST API 1.0 and Bitbucket Cloud's REST
 //! API 2.0).
@@ -17,7 +17,8 @@
 //!   [`super::forge`] refuses when it names another scheme, host or port. Cloud answers carry
 //!   ETags, so an unchanged poll is one `304 Not Modified` per page.
 //! - Credentials, as Argo CD: `bearerToken` (`Authorization: Bearer …`) wins over `basicAuth`
-//!   (`Authorization: Basic …`); neither: anonymous. An empty token or password is an error, not
+//!   (`Authorization: Basic …`); neither: anonymous (`scmProvider.bitbucket`: `user` and
+//!   `appPasswordRef`, basic auth). An empty token or password is an error, not
 //!   an anonymous listing.
 //! - Parameters, as Argo CD's clients fill them. Server: `id`, `title`, `fromRef.displayId`,
 //!   `toRef.displayId`, `fromRef.latestCommit`, `author.user.name`, no labels. Cloud: `id`,
@@ -28,8 +29,11 @@
 //! Why no Bitbucket crate: `bitbucket-server-rs` (a learning project, its author says) has no
 //! pull-request listing and only bearer tokens; `bitbucket` (a 2020 alpha on hyper 0.13) is
 //! yanked; the Bitbucket Cloud crates are CLIs. None exposes the status and headers this cache
-//! needs (304s, `Retry-After`) or keeps paging on the API's host, and two read-only endpoints
+//! needs (304s, `Retry-After`) or keeps paging on the API's host, and a few read-only endpoints
 //! are all that is used.
+//!
+//! The `scmProvider` clients ([`BitbucketServerScm`], [`BitbucketCloudScm`]) document their
+//! endpoints on their types.
 
 use std::{
     collections::HashMap,
@@ -239,13 +243,13 @@ struct CloudEnd {
     commit: Option<CloudCommit>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct CloudBranch {
     #[serde(default)]
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct CloudCommit {
     #[serde(default)]
     hash: String,
@@ -526,6 +530,7 @@ impl Bitbucket {
                 forge: "Bitbucket Server",
                 api,
                 auth,
+                headers: Vec::new(),
                 tls,
                 expiry_key: project.to_string(),
             },
@@ -558,7 +563,7 @@ impl BitbucketServerScm {
     /// The REST root and the credential's fingerprint (the path cache's key; never the
     /// credential).
     pub fn path_key(&self) -> (String, u64) {
-        (self.target.api.clone(), self.target.credential())
+        self.target.path_key()
     }
 }
 
@@ -675,6 +680,220 @@ impl ScmProvider for BitbucketServerScm {
     }
 }
 
+/// Repositories and branches asked per Bitbucket Cloud page (its maximum for these listings).
+const CLOUD_SCM_PAGE_SIZE: u32 = 100;
+
+/// A Bitbucket Cloud workspace as the `scmProvider` generator reads it (Argo CD's
+/// `BitBucketCloudProvider`, on `go-bitbucket`):
+///
+/// - `GET {api}/repositories/{owner}?role=member&pagelen=100`, then the body's `next` URL (refused
+///   on another host), every page; `organization` is the workspace, `repository` the slug,
+///   `repository_id` the `uuid`, `url` the `links.clone` entry named as `cloneProtocol` (`ssh`
+///   by default, or `https`; Argo CD's error when there is none), labels empty.
+/// - Branches: the repository's `mainbranch`, read as `GET …/{slug}/refs/branches/{name}` (a
+///   `404`, or no `mainbranch`: an empty repository, no branch); with `allBranches`,
+///   `GET …/{slug}/refs/branches?pagelen=100`, paged like repositories. The SHA is the branch's
+///   `target.hash`.
+/// - Path checks: `GET …/{slug}/src/{commit}/{path}?format=meta`; `200` exists, `404` absent,
+///   anything else an error (Argo CD's `GetContents`).
+///
+/// Cloud answers carry ETags: an unchanged poll is one `304` per page, and path checks are kept
+/// by commit ([`super::scm::PathCache`]).
+pub struct BitbucketCloudScm {
+    client: Arc<Bitbucket>,
+    target: ScmTarget,
+    owner: String,
+    opts: ScmRepoOptions,
+}
+
+/// One page of a Bitbucket Cloud listing.
+#[derive(Deserialize)]
+struct CloudValues<T> {
+    values: Vec<T>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// A repository of `GET /repositories/{owner}`.
+#[derive(Clone, Deserialize)]
+struct CloudRepo {
+    slug: String,
+    #[serde(default)]
+    uuid: String,
+    #[serde(default)]
+    mainbranch: Option<CloudBranch>,
+    #[serde(default)]
+    links: ServerLinks,
+}
+
+/// A branch of `GET …/refs/branches[/{name}]`.
+#[derive(Clone, Deserialize)]
+struct CloudRef {
+    name: String,
+    target: CloudCommit,
+}
+
+/// A Bitbucket Cloud page's items and its `next` URL ([`super::forge`] refuses one on another
+/// host).
+fn cloud_page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(Vec<T>, Option<String>), String> {
+    let page: CloudValues<T> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok((page.values, page.next.filter(|n| !n.is_empty())))
+}
+
+impl Bitbucket {
+    /// The `scmProvider` view of a Bitbucket Cloud workspace (`api`: empty for [`CLOUD_API`]).
+    ///
+    /// # Errors
+    /// An invalid workspace, API URL or credential.
+    pub fn cloud_scm(
+        self: &Arc<Self>,
+        api: &str,
+        owner: &str,
+        auth: &BitbucketAuth,
+        opts: ScmRepoOptions,
+    ) -> Result<BitbucketCloudScm, ForgeError> {
+        let invalid = |m: String| ForgeError::Invalid(format!("invalid scmProvider.bitbucket: {m}"));
+        let owner = checked_segment("owner", owner, "a Bitbucket Cloud workspace").map_err(invalid)?;
+        let api = match api.trim() {
+            "" => CLOUD_API,
+            api => api,
+        };
+        let api = checked_api("Bitbucket Cloud", api).map_err(invalid)?;
+        let auth = auth.header("bitbucket").map_err(invalid)?;
+        Ok(BitbucketCloudScm {
+            client: self.clone(),
+            target: ScmTarget {
+                forge: "Bitbucket Cloud",
+                api,
+                auth,
+                headers: Vec::new(),
+                tls: ForgeTls::default(),
+                expiry_key: owner.to_string(),
+            },
+            owner: owner.to_string(),
+            opts,
+        })
+    }
+}
+
+impl BitbucketCloudScm {
+    fn repo_url(&self, slug: &str) -> String {
+        format!(
+            "{}/repositories/{}/{}",
+            self.target.api,
+            encode_component(&self.owner),
+            encode_component(slug)
+        )
+    }
+
+    /// The API and the credential's fingerprint (the path cache's key; never the credential).
+    pub fn path_key(&self) -> (String, u64) {
+        self.target.path_key()
+    }
+}
+
+impl ScmProvider for BitbucketCloudScm {
+    fn repos(&self) -> BoxFuture<'_, Result<Vec<ScmRepo>, SourceError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/repositories/{}?role=member&pagelen={CLOUD_SCM_PAGE_SIZE}",
+                self.target.api,
+                encode_component(&self.owner)
+            );
+            let reader = |_: &str, _: &HeaderMap, body: &[u8]| cloud_page::<CloudRepo>(body);
+            let what = format!("repositories for {}", self.owner);
+            let repos = self
+                .client
+                .http
+                .list(self.target.listing(what, "workspace", url), &reader)
+                .await?;
+            let link = match self.opts.protocol {
+                CloneProtocol::Ssh => "ssh",
+                CloneProtocol::Https => "https",
+            };
+            repos
+                .iter()
+                .map(|r| {
+                    let url = r.links.clone.iter().find(|l| l.name == link).ok_or_else(|| {
+                        SourceError::Scm(format!(
+                            "error fetching clone url for repo {}: unknown clone protocol for Bitbucket cloud {link}",
+                            r.slug
+                        ))
+                    })?;
+                    Ok(ScmRepo {
+                        organization: self.owner.clone(),
+                        repository: r.slug.clone(),
+                        repository_id: serde_json::Value::String(r.uuid.clone()),
+                        url: url.href.clone(),
+                        default_branch: r.mainbranch.as_ref().map(|b| b.name.clone()).unwrap_or_default(),
+                        labels: Vec::new(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn branches<'a>(&'a self, repo: &'a ScmRepo) -> BoxFuture<'a, Result<Vec<ScmBranch>, SourceError>> {
+        Box::pin(async move {
+            let base = format!("{}/refs/branches", self.repo_url(&repo.repository));
+            let reader = |_: &str, _: &HeaderMap, body: &[u8]| cloud_page::<CloudRef>(body);
+            let single = |_: &str, _: &HeaderMap, body: &[u8]| {
+                let b: CloudRef = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                Ok((vec![b], None))
+            };
+            let name = format!("{}/{}", self.owner, repo.repository);
+            let branches = if self.opts.all_branches {
+                let url = format!("{base}?pagelen={CLOUD_SCM_PAGE_SIZE}");
+                let what = format!("branches for {name}");
+                self.client
+                    .http
+                    .list(self.target.listing(what, "repository", url), &reader)
+                    .await?
+                    .as_ref()
+                    .clone()
+            } else if repo.default_branch.is_empty() {
+                // No main branch: an empty repository.
+                Vec::new()
+            } else {
+                let url = format!("{base}/{}", encode_component(&repo.default_branch));
+                let what = format!("main branch for {name}");
+                // A main branch that does not exist (404): an empty repository, no branch.
+                or_empty(
+                    self.client
+                        .http
+                        .list(self.target.listing(what, "branch", url), &single)
+                        .await,
+                )?
+            };
+            Ok(branches
+                .into_iter()
+                .map(|b| ScmBranch {
+                    name: b.name,
+                    sha: b.target.hash,
+                })
+                .collect())
+        })
+    }
+
+    fn has_path<'a>(
+        &'a self,
+        repo: &'a ScmRepo,
+        branch: &'a ScmBranch,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SourceError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/src/{}/{}?format=meta",
+                self.repo_url(&repo.repository),
+                encode_component(commit_or_branch(branch)),
+                encoded_path(path)
+            );
+            let name = format!("{}/{}", self.owner, repo.repository);
+            Ok(self.target.exists(&self.client.http, &name, path, &url).await?)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,5 +985,43 @@ mod tests {
             .header("bitbucket")
             .unwrap_err();
         assert_eq!(err, "bitbucket.bearerToken: the token is empty");
+    }
+
+    #[test]
+    fn cloud_repositories_and_branches_read_argo_cds_fields() {
+        // Shaped as Bitbucket Cloud documents `GET /repositories/{workspace}`.
+        let body = serde_json::json!({
+            "pagelen": 10, "page": 1, "size": 2,
+            "next": "https://api.bitbucket.org/2.0/repositories/ws?page=2",
+            "values": [
+                {"type": "repository", "slug": "shop", "name": "Shop", "uuid": "{c1b5e1a0}",
+                 "mainbranch": {"type": "branch", "name": "main"},
+                 "links": {"clone": [{"name": "https", "href": "https://bitbucket.org/ws/shop.git"},
+                                     {"name": "ssh", "href": "git@bitbucket.org:ws/shop.git"}]}},
+                {"type": "repository", "slug": "empty", "name": "Empty", "uuid": "{d2}", "mainbranch": null,
+                 "links": {"clone": []}}
+            ]
+        });
+        let (repos, next) = cloud_page::<CloudRepo>(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            next.as_deref(),
+            Some("https://api.bitbucket.org/2.0/repositories/ws?page=2")
+        );
+        assert_eq!(
+            (repos[0].slug.as_str(), repos[0].uuid.as_str()),
+            ("shop", "{c1b5e1a0}")
+        );
+        assert_eq!(repos[0].mainbranch.as_ref().unwrap().name, "main");
+        assert_eq!(repos[0].links.clone[1].href, "git@bitbucket.org:ws/shop.git");
+        assert!(repos[1].mainbranch.is_none());
+        let branch = serde_json::json!({"values": [{"name": "main", "type": "branch",
+            "target": {"type": "commit", "hash": "1a8dd249c04a1a8dd249c04a1a8dd249c04a1a8d"}}]});
+        let (branches, next) = cloud_page::<CloudRef>(branch.to_string().as_bytes()).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(
+            branches[0].target.hash,
+            "1a8dd249c04a1a8dd249c04a1a8dd249c04a1a8d"
+        );
+        assert!(cloud_page::<CloudRepo>(br#"{"values": {}}"#).is_err());
     }
 }

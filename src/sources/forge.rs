@@ -629,8 +629,23 @@ impl ForgeHttp {
         auth: Option<&(HeaderName, HeaderValue)>,
         tls: &ForgeTls,
     ) -> Result<Option<bytes::Bytes>, ForgeError> {
+        self.get_with(scope, url, auth, &[], tls).await
+    }
+
+    /// [`ForgeHttp::get`] with `extra` headers (Azure DevOps's `X-TFS-FedAuthRedirect`).
+    ///
+    /// # Errors
+    /// As [`ForgeHttp::get`].
+    pub async fn get_with(
+        &self,
+        scope: &Scope,
+        url: &str,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        extra: &[(HeaderName, HeaderValue)],
+        tls: &ForgeTls,
+    ) -> Result<Option<bytes::Bytes>, ForgeError> {
         let client = self.client(scope.forge, tls)?;
-        let response = self.send(&client, scope, url, auth, &[], None).await?;
+        let response = self.send(&client, scope, url, auth, extra, None).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);

@@ -256,6 +256,7 @@ impl Gitea {
                 forge: "Gitea",
                 api,
                 auth,
+                headers: Vec::new(),
                 tls: ForgeTls {
                     insecure,
                     ca_pem: None,

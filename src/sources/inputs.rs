@@ -847,14 +847,25 @@ impl Inputs {
     }
 
     /// An `scmProvider` generator's forge: recorded (`scmProviders:`, keyed by the organization,
-    /// group or owner), else the live client of its forge, path checks kept by commit.
+    /// group, owner, project or workspace; Azure DevOps: `organization/teamProject`), else the
+    /// live client of its forge, path checks kept by commit.
     async fn scm(&self, query: &ScmQuery) -> Result<Box<dyn ScmProvider + '_>, SourceError> {
         let forge = query.forge.name();
-        // Argo CD's words (`Gitlab`).
-        let protocol_forge = if forge == "GitLab" { "Gitlab" } else { forge };
-        let protocol =
-            CloneProtocol::parse(protocol_forge, &query.clone_protocol).map_err(SourceError::Scm)?;
+        let protocol = match &query.forge {
+            // Argo CD's Azure DevOps provider ignores `cloneProtocol`: `url` is the `remoteUrl`.
+            ScmForge::AzureDevOps { .. } => CloneProtocol::Https,
+            // Argo CD's words (`Gitlab`, `Bitbucket cloud`).
+            _ => {
+                let protocol_forge = match forge {
+                    "GitLab" => "Gitlab",
+                    "Bitbucket Cloud" => "Bitbucket cloud",
+                    other => other,
+                };
+                CloneProtocol::parse(protocol_forge, &query.clone_protocol).map_err(SourceError::Scm)?
+            }
+        };
         let owner = query.forge.owner();
+        let owner = owner.as_str();
         if let Some(orgs) = &self.recorded.scm_providers {
             let Some((key, org)) = orgs.iter().find(|(k, _)| k.eq_ignore_ascii_case(owner)) else {
                 return Err(SourceError::Scm(format!(
@@ -862,9 +873,14 @@ impl Inputs {
                     orgs.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
                 )));
             };
+            let organization = match &query.forge {
+                ScmForge::AzureDevOps { organization, .. } => organization.clone(),
+                _ => key.clone(),
+            };
             return Ok(Box::new(RecordedScm {
                 forge,
                 owner: key.clone(),
+                organization,
                 org: org.clone(),
                 all_branches: query.all_branches,
                 protocol,
@@ -1019,6 +1035,39 @@ impl Inputs {
                 let (api, credential) = client.path_key();
                 Ok(cached(Box::new(client), &api, credential))
             }
+            ScmForge::BitbucketCloud { owner, auth } => {
+                let bitbucket = self.bitbucket.as_ref().ok_or_else(off)?;
+                let auth = self.bitbucket_auth(auth, query.token_ref_strict).await?;
+                let opts = ScmRepoOptions {
+                    protocol,
+                    all_branches: query.all_branches,
+                    exclude_archived: false,
+                };
+                let client = bitbucket.cloud_scm(&query.api, owner, &auth, opts)?;
+                let (api, credential) = client.path_key();
+                Ok(cached(Box::new(client), &api, credential))
+            }
+            ScmForge::AzureDevOps {
+                organization,
+                team_project,
+            } => {
+                let azure = self.azure_devops.as_ref().ok_or_else(off)?;
+                let api = self.azure_devops_api(
+                    &query.api,
+                    &format!("the repositories of {owner}"),
+                    "scmProviders:",
+                    owner,
+                )?;
+                let client = azure.scm(
+                    &api,
+                    organization,
+                    team_project,
+                    token.as_deref(),
+                    query.all_branches,
+                )?;
+                let (api, credential) = client.path_key();
+                Ok(cached(Box::new(client), &api, credential))
+            }
         }
     }
 
@@ -1123,13 +1172,11 @@ impl Inputs {
                  DevOps access is off (pass --pull-requests FILE, keyed by {key})"
             )));
         };
-        let api = AzureDevOps::api_of(&query.api);
-        self.public_api_only(
-            "Azure DevOps",
-            &api,
-            azure_devops::DEFAULT_API,
+        let api = self.azure_devops_api(
+            &query.api,
             &format!("pull requests of Azure DevOps repository {key}"),
-            &format!("`pullRequests:`, keyed by {key}"),
+            "pullRequests:",
+            &key,
         )?;
         let token = match &query.token_ref {
             Some(token_ref) => Some(self.token_ref(token_ref, query.token_ref_strict).await?),
@@ -1143,6 +1190,27 @@ impl Inputs {
             token: token.filter(|t| !t.is_empty()),
         };
         Ok(client.pull_requests(&q).await?.as_ref().clone())
+    }
+
+    /// The Azure DevOps base URL `api` names (empty: `https://dev.azure.com`), or the error
+    /// saying this process asks only that one ([`LiveConfig::public_forge_apis_only`]). `what` is not recorded; it would be under `section`, keyed
+    /// by `key`.
+    fn azure_devops_api(
+        &self,
+        api: &str,
+        what: &str,
+        section: &str,
+        key: &str,
+    ) -> Result<String, SourceError> {
+        let api = AzureDevOps::api_of(api);
+        self.public_api_only(
+            "Azure DevOps",
+            &api,
+            azure_devops::DEFAULT_API,
+            what,
+            &format!("`{section}`, keyed by {key}"),
+        )?;
+        Ok(api)
     }
 
     async fn kube_client(&self) -> Result<kube::Client, String> {

@@ -15,8 +15,10 @@
 //!   conditional-request cache, ETags, rate limits, TLS settings, typed errors. I/O.
 //! - [`gitlab`]: GitLab's merge-request API on [`forge`]. I/O.
 //! - [`gitea`]: Gitea's (and Forgejo's) pull-request API on [`forge`]. I/O.
-//! - [`azure_devops`]: Azure DevOps's pull-request API on [`forge`]. I/O.
-//! - [`bitbucket`]: Bitbucket Server's and Bitbucket Cloud's pull-request APIs on [`forge`]. I/O.
+//! - [`azure_devops`]: Azure DevOps's pull-request and `scmProvider` (team project) APIs on
+//!   [`forge`]. I/O.
+//! - [`bitbucket`]: Bitbucket Server's and Bitbucket Cloud's pull-request and `scmProvider`
+//!   (project, workspace) APIs on [`forge`]. I/O.
 //! - [`github_metrics`]: Argo CD's `argocd_github_api_*` families, which [`github`] records every
 //!   request into (pure).
 //! - [`plugin`]: the plugin generator's service call (its ConfigMap, token, `POST

@@ -3,8 +3,8 @@
 //! commit.
 //!
 //! Stage: sources (pure: the types, the path-existence cache and the recorded answers; the
-//! forges' HTTP is in [`super::github`], [`super::gitlab`], [`super::gitea`] and
-//! [`super::bitbucket`]).
+//! forges' HTTP is in [`super::github`], [`super::gitlab`], [`super::gitea`],
+//! [`super::bitbucket`] (Server and Cloud) and [`super::azure_devops`]).
 //!
 //! A generation run asks [`super::Sources::scm_provider`] once for a [`ScmProvider`] (credentials
 //! are read then, once), then calls its three methods as Argo CD's `SCMProviderService`
@@ -73,6 +73,21 @@ pub enum ScmForge {
         /// `caRef`: (namespace, ConfigMap, key) of a PEM bundle; the ApplicationSet's namespace.
         ca_ref: Option<(String, String, String)>,
     },
+    /// An Azure DevOps team project's repositories (the personal access token is the query's
+    /// `token_ref`).
+    AzureDevOps {
+        /// Organization (Azure DevOps Server: collection).
+        organization: String,
+        /// Team project.
+        team_project: String,
+    },
+    /// A Bitbucket Cloud workspace's repositories.
+    BitbucketCloud {
+        /// Workspace.
+        owner: String,
+        /// The credential's Secrets (Argo CD's `user` and `appPasswordRef`: basic auth).
+        auth: super::BitbucketAuthRef,
+    },
 }
 
 impl ScmForge {
@@ -83,16 +98,23 @@ impl ScmForge {
             ScmForge::GitLab { .. } => "GitLab",
             ScmForge::Gitea { .. } => "Gitea",
             ScmForge::BitbucketServer { .. } => "Bitbucket Server",
+            ScmForge::AzureDevOps { .. } => "Azure DevOps",
+            ScmForge::BitbucketCloud { .. } => "Bitbucket Cloud",
         }
     }
 
-    /// The organization, group or owner scanned (the key of recorded answers).
-    pub fn owner(&self) -> &str {
+    /// The organization, group, owner, project or workspace scanned (the key of recorded
+    /// answers and of listing expiry); Azure DevOps: `organization/teamProject`.
+    pub fn owner(&self) -> String {
         match self {
-            ScmForge::GitHub { organization, .. } => organization,
-            ScmForge::GitLab { group, .. } => group,
-            ScmForge::Gitea { owner, .. } => owner,
-            ScmForge::BitbucketServer { project, .. } => project,
+            ScmForge::GitHub { organization, .. } => organization.clone(),
+            ScmForge::GitLab { group, .. } => group.clone(),
+            ScmForge::Gitea { owner, .. } | ScmForge::BitbucketCloud { owner, .. } => owner.clone(),
+            ScmForge::BitbucketServer { project, .. } => project.clone(),
+            ScmForge::AzureDevOps {
+                organization,
+                team_project,
+            } => format!("{organization}/{team_project}"),
         }
     }
 }
@@ -180,6 +202,8 @@ pub(super) struct ScmTarget {
     pub(super) api: String,
     /// The credential's header, sent to the API's host only.
     pub(super) auth: Option<(http::HeaderName, http::HeaderValue)>,
+    /// Other headers every request carries (Azure DevOps's `X-TFS-FedAuthRedirect: Suppress`).
+    pub(super) headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// TLS settings.
     pub(super) tls: super::ForgeTls,
     /// What [`super::forge::ForgeHttp::expire`] names the listings by.
@@ -208,7 +232,7 @@ impl ScmTarget {
             scope: self.scope(what, subject),
             url,
             auth: self.auth.clone(),
-            headers: Vec::new(),
+            headers: self.headers.clone(),
             tls: &self.tls,
             expiry_key: self.expiry_key.clone(),
         }
@@ -217,6 +241,11 @@ impl ScmTarget {
     /// The credential's fingerprint (path-cache key), never the credential.
     pub(super) fn credential(&self) -> u64 {
         super::forge::fingerprint((self.auth.as_ref().map(|(_, v)| v.as_bytes()), &self.tls))
+    }
+
+    /// The API and the credential's fingerprint: the path cache's key.
+    pub(super) fn path_key(&self) -> (String, u64) {
+        (self.api.clone(), self.credential())
     }
 
     /// Whether `url` (a path check of `repo`) answers `200` (`404`: absent; anything else an
@@ -230,7 +259,7 @@ impl ScmTarget {
     ) -> Result<bool, ForgeError> {
         let scope = self.scope(format!("contents of {repo} ({path})"), "path");
         Ok(http
-            .get(&scope, url, self.auth.as_ref(), &self.tls)
+            .get_with(&scope, url, self.auth.as_ref(), &self.headers, &self.tls)
             .await?
             .is_some())
     }
@@ -303,7 +332,8 @@ pub struct ScmRepo {
     pub organization: String,
     /// Repository name or path (`repository`).
     pub repository: String,
-    /// The forge's id of the repository (`repository_id`; a number on these forges).
+    /// The forge's id of the repository (`repository_id`; a number, but a UUID string on
+    /// Bitbucket Cloud and Azure DevOps).
     pub repository_id: Value,
     /// Clone URL of the asked protocol (`url`).
     pub url: String,
@@ -465,7 +495,9 @@ impl PathCache {
 ///
 /// ```yaml
 /// scmProviders:
-///   my-org:                              # GitHub organization, GitLab group, Gitea owner
+///   my-org:                              # GitHub organization, GitLab group, Gitea owner,
+///                                        # Bitbucket Server project, Bitbucket Cloud workspace,
+///                                        # Azure DevOps `organization/teamProject`
 ///     apps:
 ///       id: 1
 ///       sshUrl: git@github.com:my-org/apps.git
@@ -515,7 +547,10 @@ pub struct RecordedScmBranch {
 /// A [`ScmProvider`] answering from a recorded organization.
 pub(super) struct RecordedScm {
     pub(super) forge: &'static str,
+    /// The recorded key (messages).
     pub(super) owner: String,
+    /// The `organization` parameter: the key, but an Azure DevOps key's organization alone.
+    pub(super) organization: String,
     pub(super) org: RecordedScmOrg,
     pub(super) all_branches: bool,
     pub(super) protocol: CloneProtocol,
@@ -553,7 +588,7 @@ impl ScmProvider for RecordedScm {
                         ))
                     })?;
                     Ok(ScmRepo {
-                        organization: self.owner.clone(),
+                        organization: self.organization.clone(),
                         repository: name.clone(),
                         repository_id: r.id.clone().unwrap_or_else(|| Value::String(name.clone())),
                         url,

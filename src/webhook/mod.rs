@@ -75,7 +75,7 @@ pub use github::{parse_event, sign};
 pub use gitlab::parse_gitlab_event;
 
 /// A forge whose webhooks `/api/webhook` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Forge {
     /// GitHub and GitHub Enterprise (`X-GitHub-Event`).
     GitHub,
@@ -746,24 +746,28 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
             ),
         };
     };
-    for (forge, repo) in change.listings() {
-        hooks.expire(forge, &repo);
+    let affected: Vec<_> = sets.state().into_iter().filter(|s| affects(s, &change)).collect();
+    // Every listing the event makes stale, once, before any refresh: the event's own keys, and
+    // each affected set's keyed as its generator names the repository (an event that does not
+    // tell every part, an Azure DevOps remote URL without the organization, still expires it)
+    // or the owner its scmProvider scans.
+    let mut stale: std::collections::BTreeSet<(Forge, String)> = change.listings().into_iter().collect();
+    let mut scanned = std::collections::BTreeSet::new();
+    for set in &affected {
+        stale.extend(watched_repositories_of(set, Some(&change)));
+        scanned.extend(scanned_owners(set, Some(&change)));
+    }
+    for (forge, repo) in &stale {
+        hooks.expire(*forge, repo);
+    }
+    for (forge, owner) in &scanned {
+        hooks.expire_scanned(*forge, owner);
     }
     let mut refreshed = Vec::new();
-    for set in sets.state() {
-        if affects(&set, &change) {
-            for (forge, owner) in scanned_owners(&set, Some(&change)) {
-                hooks.expire_scanned(forge, &owner);
-            }
-            // Keyed as the generator names the repository: an event that does not tell every
-            // part (an Azure DevOps remote URL without the organization) still expires it.
-            for (forge, repo) in watched_repositories_of(&set, Some(&change)) {
-                hooks.expire(forge, &repo);
-            }
-            let r = ObjectRef::from_obj(&*set);
-            refreshed.push(format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name));
-            let _ = hooks.tx.send(r);
-        }
+    for set in &affected {
+        let r = ObjectRef::from_obj(&**set);
+        refreshed.push(format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name));
+        let _ = hooks.tx.send(r);
     }
     hooks
         .refreshes

@@ -16,6 +16,12 @@
 //!   and `…/branches/default` (`displayId`, `latestCommit`; 404 for an empty repository), and
 //!   `…/repos/{slug}/browse/{path}?at=` (404 for a path absent at that commit), paged as above.
 //!
+//! - Bitbucket Cloud's repository endpoints the `scmProvider` generator reads:
+//!   `GET /2.0/repositories/{workspace}` (repositories with `mainbranch` and `links.clone`),
+//!   `…/{slug}/refs/branches[/{name}]` (`name`, `target.hash`; 404 for a missing branch) and
+//!   `…/{slug}/src/{commit}/{path}?format=meta` (404 for a path absent at that commit), paged
+//!   like Cloud's pull requests (at most [`CLOUD_SCM_MAX_PAGELEN`]) with strong `ETag`s.
+//!
 //! Both: 429 with `Retry-After`, 401 without the expected `Authorization`, 500s, malformed
 //! bodies, 404s with Atlassian's error bodies, and (Cloud) a `next` URL naming another host. It
 //! records every request.
@@ -42,6 +48,9 @@ use serde_json::{Value, json};
 pub const SERVER_MAX_LIMIT: usize = 25;
 /// The largest `pagelen` the Bitbucket Cloud shape honours (Cloud's own maximum).
 pub const CLOUD_MAX_PAGELEN: usize = 50;
+/// The largest `pagelen` the Bitbucket Cloud repository and branch listings honour here (Cloud
+/// allows 100; smaller pages keep paging tests small).
+pub const CLOUD_SCM_MAX_PAGELEN: usize = 20;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
@@ -82,7 +91,7 @@ pub struct ScmRepo {
     /// `None`: an empty repository (no default branch).
     pub default_branch: Option<String>,
     /// (name, latest commit, files at that commit).
-    pub branches: Vec<(String, String, Vec<String>)>,
+    pub branches: Vec<super::FixtureBranch>,
 }
 
 /// A Bitbucket Server project (the `scmProvider` endpoints).
@@ -95,6 +104,8 @@ struct ScmProject {
 #[derive(Default)]
 struct World {
     scm_projects: HashMap<String, ScmProject>,
+    /// Bitbucket Cloud workspaces (the `scmProvider` endpoints).
+    cloud_workspaces: HashMap<String, ScmProject>,
     server_repos: HashMap<String, Repo>,
     cloud_repos: HashMap<String, Repo>,
     log: Vec<Logged>,
@@ -221,6 +232,11 @@ impl Server {
                 "/rest/api/1.0/projects/{project}/repos/{repo}/{*resource}",
                 get(scm_resource),
             )
+            .route("/2.0/repositories/{owner}", get(cloud_scm_repos))
+            .route(
+                "/2.0/repositories/{owner}/{repo}/{*resource}",
+                get(cloud_scm_resource),
+            )
             .with_state(server.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -285,23 +301,14 @@ impl Server {
     /// A Bitbucket Server project of `n` repositories `{prefix}NN` (slug lower case, name as
     /// given), default branch `main`; every third repository has `deploy/app.yaml`.
     pub fn add_scm_project(&self, project: &str, prefix: &str, n: u64) {
-        let repos = (0..n)
-            .map(|i| {
-                let name = format!("{prefix}{i:02}");
-                let mut files = vec!["README.md".to_string()];
-                if i % 3 == 0 {
-                    files.push("deploy/app.yaml".into());
-                }
-                ScmRepo {
-                    id: 1000 + i,
-                    slug: name.to_ascii_lowercase(),
-                    default_branch: Some("main".into()),
-                    branches: vec![
-                        ("main".into(), scm_sha(&name, "main", 0), files),
-                        ("feature/x".into(), scm_sha(&name, "feature/x", 0), vec![]),
-                    ],
-                    name,
-                }
+        let repos = super::scm_fixture(prefix, n)
+            .into_iter()
+            .map(|(i, name, branches)| ScmRepo {
+                id: 1000 + i,
+                slug: name.to_ascii_lowercase(),
+                default_branch: Some("main".into()),
+                branches,
+                name,
             })
             .collect();
         self.world.lock().unwrap().scm_projects.insert(
@@ -343,6 +350,36 @@ impl Server {
             .get_mut(project)
             .unwrap()
             .mode = mode;
+    }
+
+    /// A Bitbucket Cloud workspace with the repositories of [`Server::add_scm_project`].
+    pub fn add_cloud_workspace(&self, workspace: &str, prefix: &str, n: u64) {
+        self.add_scm_project(workspace, prefix, n);
+        let mut w = self.world.lock().unwrap();
+        let p = w.scm_projects.remove(workspace).unwrap();
+        w.cloud_workspaces.insert(workspace.into(), p);
+    }
+
+    fn cloud_workspace(&self, workspace: &str, f: impl FnOnce(&mut ScmProject)) {
+        f(self
+            .world
+            .lock()
+            .unwrap()
+            .cloud_workspaces
+            .get_mut(workspace)
+            .unwrap());
+    }
+
+    pub fn edit_cloud_workspace(&self, workspace: &str, f: impl FnOnce(&mut Vec<ScmRepo>)) {
+        self.cloud_workspace(workspace, |p| f(&mut p.repos));
+    }
+
+    pub fn require_cloud_authorization(&self, workspace: &str, value: &str) {
+        self.cloud_workspace(workspace, |p| p.authorization = Some(value.into()));
+    }
+
+    pub fn set_cloud_mode(&self, workspace: &str, mode: Mode) {
+        self.cloud_workspace(workspace, |p| p.mode = mode);
     }
 
     pub fn served_304(&self) -> usize {
@@ -451,6 +488,11 @@ async fn cloud_list(
     if page > 1 {
         body["previous"] = json!(link(&server.base, page - 1));
     }
+    etagged(&server, &headers, &body)
+}
+
+/// A Bitbucket Cloud `200` with a strong `ETag`, or `304 Not Modified` when the request names it.
+fn etagged(server: &Server, headers: &HeaderMap, body: &Value) -> Response {
     let body = body.to_string();
     let etag = super::strong_etag(&body);
     let if_none_match = headers.get("if-none-match").and_then(|v| v.to_str().ok());
@@ -498,15 +540,6 @@ fn mode_failure(mode: &Mode) -> Option<Response> {
         Mode::Malformed => Some(json_answer(StatusCode::OK, r#"{"values": {"id": 101}"#.into())),
         _ => None,
     }
-}
-
-/// A commit SHA of `repo` at `branch`, revision `n`.
-pub fn scm_sha(repo: &str, branch: &str, n: u64) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n;
-    for b in repo.bytes().chain([b'@']).chain(branch.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}{h:016x}{:08x}", n as u32)
 }
 
 /// Logs the request, then the project's repositories or the failing response.
@@ -668,21 +701,185 @@ fn scm_browse(r: &ScmRepo, path: &str, query: &HashMap<String, String>) -> Respo
         );
     };
     let path = path.trim_matches('/');
-    let file = files.iter().any(|f| f == path);
-    let dir = files
-        .iter()
-        .any(|f| f.strip_prefix(path).is_some_and(|rest| rest.starts_with('/')));
-    if !file && !dir {
+    let Some(file) = super::path_kind(files, path) else {
         return json_answer(
             StatusCode::NOT_FOUND,
             format!(
                 r#"{{"errors":[{{"context":"path","message":"The path \"{path}\" does not exist at revision \"{at}\"","exceptionName":"com.atlassian.bitbucket.content.NoSuchPathException"}}]}}"#
             ),
         );
-    }
+    };
     // `type=true` asks only the path's type.
     json_answer(
         StatusCode::OK,
         json!({"type": if file { "FILE" } else { "DIRECTORY" }}).to_string(),
+    )
+}
+
+fn cloud_error(status: StatusCode, message: &str) -> Response {
+    json_answer(
+        status,
+        json!({"type": "error", "error": {"message": message}}).to_string(),
+    )
+}
+
+/// Logs the request, then the workspace's repositories and mode, or the failing response.
+fn cloud_admit(
+    server: &Server,
+    workspace: &str,
+    uri: &str,
+    headers: &HeaderMap,
+) -> Result<(Vec<ScmRepo>, Mode), Box<Response>> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut w = server.world.lock().unwrap();
+    log_request(&mut w, uri, headers);
+    let Some(p) = w.cloud_workspaces.get(workspace) else {
+        return Err(Box::new(cloud_error(
+            StatusCode::NOT_FOUND,
+            &format!("No workspace with identifier '{workspace}'."),
+        )));
+    };
+    if p.authorization
+        .as_ref()
+        .is_some_and(|expected| h("authorization").as_ref() != Some(expected))
+    {
+        return Err(Box::new(cloud_error(StatusCode::UNAUTHORIZED, "Unauthorized")));
+    }
+    match mode_failure(&p.mode) {
+        Some(f) => Err(Box::new(f)),
+        None => Ok((p.repos.clone(), p.mode.clone())),
+    }
+}
+
+/// A Bitbucket Cloud paged answer of `items` at `link` (`page`, `pagelen` at most
+/// [`CLOUD_SCM_MAX_PAGELEN`]; `next` on `mode`'s other host when asked).
+fn cloud_paged(
+    server: &Server,
+    headers: &HeaderMap,
+    items: Vec<Value>,
+    query: &HashMap<String, String>,
+    path: &str,
+    mode: &Mode,
+) -> Response {
+    let pagelen = query
+        .get("pagelen")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10usize)
+        .clamp(1, CLOUD_SCM_MAX_PAGELEN);
+    let page: usize = query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let values: Vec<&Value> = items.iter().skip((page - 1) * pagelen).take(pagelen).collect();
+    let mut body = json!({"size": items.len(), "page": page, "pagelen": pagelen, "values": values});
+    if page * pagelen < items.len() {
+        let base = match mode {
+            Mode::NextOnHost(other) => other.as_str(),
+            _ => server.base.as_str(),
+        };
+        body["next"] = json!(format!("{base}/2.0/{path}?pagelen={pagelen}&page={}", page + 1));
+    }
+    etagged(server, headers, &body)
+}
+
+fn cloud_uuid(id: u64) -> String {
+    format!("{{c1b5e1a0-3b0f-4a8e-9d6b-{id:012}}}")
+}
+
+/// `GET /2.0/repositories/{workspace}`: repositories as Bitbucket Cloud documents them.
+async fn cloud_scm_repos(
+    State(server): State<Server>,
+    Path(owner): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let (repos, mode) = match cloud_admit(&server, &owner, &uri.to_string(), &headers) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let host = server.base.trim_start_matches("http://").to_string();
+    let items = repos
+        .iter()
+        .map(|r| {
+            let full = format!("{owner}/{}", r.slug);
+            json!({"type": "repository", "full_name": full, "name": r.name, "slug": r.slug,
+                   "uuid": cloud_uuid(r.id), "is_private": true, "scm": "git", "language": "",
+                   "created_on": "2026-01-01T00:00:00.000000+00:00", "updated_on": "2026-01-02T00:00:00.000000+00:00",
+                   "size": 4096, "has_issues": false, "has_wiki": false, "fork_policy": "no_public_forks",
+                   "mainbranch": r.default_branch.as_ref().map(|b| json!({"type": "branch", "name": b})),
+                   "workspace": {"type": "workspace", "slug": owner, "name": owner, "uuid": "{a0b1c2d3-0000-4000-8000-000000000001}"},
+                   "links": {"self": {"href": format!("{}/2.0/repositories/{full}", server.base)},
+                             "html": {"href": format!("https://bitbucket.org/{full}")},
+                             "clone": [{"name": "https", "href": format!("https://ci-bot@{host}/{full}.git")},
+                                       {"name": "ssh", "href": format!("git@{host}:{full}.git")}]}})
+        })
+        .collect();
+    cloud_paged(
+        &server,
+        &headers,
+        items,
+        &query,
+        &format!("repositories/{owner}"),
+        &mode,
+    )
+}
+
+fn cloud_branch_json(name: &str, sha: &str) -> Value {
+    json!({"name": name, "type": "branch", "default_merge_strategy": "merge_commit",
+           "merge_strategies": ["merge_commit", "squash", "fast_forward"],
+           "target": {"type": "commit", "hash": sha, "date": "2026-01-01T00:00:00+00:00",
+                      "message": "Update\n", "author": {"type": "author", "raw": "Dev <dev@example.com>"}},
+           "links": {"self": {"href": format!("https://api.bitbucket.org/2.0/refs/branches/{name}")}}})
+}
+
+/// `…/{slug}/refs/branches`, `…/refs/branches/{name}` and `…/src/{commit}/{path}`.
+async fn cloud_scm_resource(
+    State(server): State<Server>,
+    Path((owner, slug, resource)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let (repos, mode) = match cloud_admit(&server, &owner, &uri.to_string(), &headers) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let Some(r) = repos.iter().find(|r| r.slug == slug) else {
+        return cloud_error(StatusCode::NOT_FOUND, "Repository not found");
+    };
+    if resource == "refs/branches" {
+        let items = r
+            .branches
+            .iter()
+            .map(|(n, sha, _)| cloud_branch_json(n, sha))
+            .collect();
+        let path = format!("repositories/{owner}/{slug}/refs/branches");
+        return cloud_paged(&server, &headers, items, &query, &path, &mode);
+    }
+    if let Some(name) = resource.strip_prefix("refs/branches/") {
+        return match r.branches.iter().find(|(n, _, _)| n == name) {
+            Some((n, sha, _)) => etagged(&server, &headers, &cloud_branch_json(n, sha)),
+            None => cloud_error(StatusCode::NOT_FOUND, &format!("Branch \"{name}\" not found")),
+        };
+    }
+    let Some((at, path)) = resource
+        .strip_prefix("src/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return cloud_error(StatusCode::NOT_FOUND, "Resource not found");
+    };
+    let Some((_, sha, files)) = r.branches.iter().find(|(_, sha, _)| sha == at) else {
+        return cloud_error(StatusCode::NOT_FOUND, &format!("Commit not found: {at}"));
+    };
+    let path = path.trim_matches('/');
+    let Some(file) = super::path_kind(files, path) else {
+        return cloud_error(
+            StatusCode::NOT_FOUND,
+            &format!("No such file or directory: {path}"),
+        );
+    };
+    json_answer(
+        StatusCode::OK,
+        json!({"path": path, "type": if file { "commit_file" } else { "commit_directory" },
+               "commit": {"type": "commit", "hash": sha}})
+        .to_string(),
     )
 }

@@ -502,6 +502,50 @@ fn body_hash(body: &str) -> u64 {
     h.finish()
 }
 
+/// Whether `path` (a trailing `/` trimmed) is among `files`: `Some(true)` a file, `Some(false)`
+/// a directory holding one, `None` absent (what the forge-shaped servers' path checks answer).
+pub fn path_kind(files: &[String], path: &str) -> Option<bool> {
+    let path = path.trim_matches('/');
+    if files.iter().any(|f| f == path) {
+        return Some(true);
+    }
+    files
+        .iter()
+        .any(|f| f.strip_prefix(path).is_some_and(|rest| rest.starts_with('/')))
+        .then_some(false)
+}
+
+/// A commit SHA of `repo` at `branch`, revision `n` (the SCM-shaped servers' fixtures).
+pub fn scm_sha(repo: &str, branch: &str, n: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n;
+    for b in repo.bytes().chain([b'@']).chain(branch.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}{h:016x}{:08x}", n as u32)
+}
+
+/// A branch of an SCM-shaped server's repository: (name, commit, files at that commit).
+pub type FixtureBranch = (String, String, Vec<String>);
+
+/// The `n` repositories `{prefix}NN` of an SCM-shaped server: (index, name, branches), each
+/// with `main` and `feature/x`; every third one's `main` has `deploy/app.yaml`.
+pub fn scm_fixture(prefix: &str, n: u64) -> Vec<(u64, String, Vec<FixtureBranch>)> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i:02}");
+            let mut files = vec!["README.md".to_string()];
+            if i % 3 == 0 {
+                files.push("deploy/app.yaml".into());
+            }
+            let branches = vec![
+                ("main".into(), scm_sha(&name, "main", 0), files),
+                ("feature/x".into(), scm_sha(&name, "feature/x", 0), vec![]),
+            ];
+            (i, name, branches)
+        })
+        .collect()
+}
+
 /// A strong `ETag` for a body (the forge-shaped servers' conditional answers).
 pub fn strong_etag(body: &str) -> String {
     format!("\"{:016x}\"", body_hash(body))

@@ -382,15 +382,7 @@ fn at_ref<'a>(repo: &'a Repo, r: &str) -> Option<&'a Branch> {
 
 /// `Some(true)` a file, `Some(false)` a directory, `None` nothing at `path`.
 fn lookup(branch: &Branch, path: &str) -> Option<bool> {
-    let path = path.trim_matches('/');
-    if branch.files.iter().any(|f| f == path) {
-        return Some(true);
-    }
-    branch
-        .files
-        .iter()
-        .any(|f| f.strip_prefix(path).is_some_and(|rest| rest.starts_with('/')))
-        .then_some(false)
+    super::path_kind(&branch.files, path)
 }
 
 // ---- GitHub and Gitea (the same routes under /api/v3 and /api/v1) ----------------------------
