@@ -5,9 +5,11 @@
 //! asked at the branch's commit and free on an unchanged poll, credentials sent as Argo CD
 //! sends them, and every failure failing the set closed with the generator field.
 
+use std::time::Duration;
+
 use appset::{
     pipeline::{Options, Output, generate_applications},
-    sources::{Inputs, LiveConfig},
+    sources::{Inputs, Live, LiveConfig, Recorded},
 };
 use base64::Engine;
 use harness::{azure_devops_server as azure, bitbucket_server as bb, forge::recorded_secrets};
@@ -27,19 +29,27 @@ fn appset(name: &str, forge: &str, fields: &str, extra: &str) -> appset::Applica
     appset::file::parse(&text).expect("appset").appset
 }
 
+/// The Secrets of namespace `team-a` (and one of `argocd` it must not read).
+fn recorded() -> Recorded {
+    recorded_secrets(&[
+        ("team-a", "bb", "password", "app-password"),
+        ("team-a", "ado", "token", "ado-pat"),
+        ("argocd", "elsewhere", "token", "not-for-team-a"),
+    ])
+}
+
+/// Live Bitbucket and Azure DevOps, listings reused for `max_age`.
+fn live(max_age: Duration) -> LiveConfig {
+    LiveConfig {
+        bitbucket: true,
+        azure_devops: true,
+        github_max_age: max_age,
+        ..LiveConfig::default()
+    }
+}
+
 fn inputs() -> Inputs {
-    Inputs::new(
-        recorded_secrets(&[
-            ("team-a", "bb", "password", "app-password"),
-            ("team-a", "ado", "token", "ado-pat"),
-            ("argocd", "elsewhere", "token", "not-for-team-a"),
-        ]),
-        LiveConfig {
-            bitbucket: true,
-            azure_devops: true,
-            ..LiveConfig::default()
-        },
-    )
+    Inputs::new(recorded(), live(Duration::ZERO))
 }
 
 async fn render(set: &appset::ApplicationSet, inputs: &Inputs) -> Result<Output, String> {
@@ -521,4 +531,55 @@ async fn azure_failures_fail_the_set_closed_with_the_field() {
     assert!(err.contains("keyed by fabrikam/web"), "{err}");
     assert!(server.log().is_empty());
     harness::forge::assert_scm_switches_refuse(&set, &inputs, AZURE).await;
+}
+
+/// What a webhook's push expires reaches these listings: within the listings' max age a poll
+/// asks nothing, until the owner key a push gives (`webhook::scanned_owners`: the workspace;
+/// `organization/teamProject`) is expired on the client, as the controller's `on_scan`
+/// registrations do; then the poll lists again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_expiry_by_the_scanned_owner_reaches_both_listings() {
+    let cloud = bb::Server::start().await;
+    cloud.add_cloud_workspace("acme", "svc-", 3);
+    let azure_server = azure::Server::start().await;
+    azure_server.add_scm_project("fabrikam/web", "svc-", 3);
+    azure_server.require_scm_token("fabrikam/web", "ado-pat");
+    let cloud_set = appset(
+        "acme",
+        "bitbucket",
+        &format!("owner: acme, api: '{}/2.0'", cloud.base),
+        "",
+    );
+    let azure_set = azure_set(&azure_server, "", "");
+    let live = Live::new(live(Duration::from_secs(3600)));
+    let poll = || async {
+        for set in [&cloud_set, &azure_set] {
+            let out = generate_applications(set, &live.inputs(recorded()), &Options::default()).await;
+            assert_eq!(out.map_err(|e| e.to_string()).unwrap().applications.len(), 3);
+        }
+        (cloud.log().len(), azure_server.log().len())
+    };
+    let first = poll().await;
+    assert!(first.0 > 0 && first.1 > 0, "{first:?}");
+    assert_eq!(poll().await, first, "within the max age nothing is asked");
+
+    let owners: Vec<_> = [&cloud_set, &azure_set]
+        .into_iter()
+        .flat_map(|s| appset::webhook::scanned_owners(s, None))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            (appset::webhook::Forge::BitbucketCloud, "acme".to_string()),
+            (appset::webhook::Forge::AzureDevOps, "fabrikam/web".to_string())
+        ]
+    );
+    live.bitbucket().expire_owner(&owners[0].1);
+    let after_cloud = poll().await;
+    assert!(after_cloud.0 > first.0, "the workspace is listed again");
+    assert_eq!(after_cloud.1, first.1, "Azure DevOps still cached");
+    live.azure_devops().expire_owner(&owners[1].1);
+    let after_azure = poll().await;
+    assert_eq!(after_azure.0, after_cloud.0);
+    assert!(after_azure.1 > after_cloud.1, "the team project is listed again");
 }
