@@ -344,8 +344,8 @@ fn wild_class(p: &[u8], pi: &mut usize, tc: u8) -> Option<bool> {
 /// The syntax is [`path_match`]'s (`*` and `?` stay within one `/`-separated segment, classes,
 /// escapes) plus `**` standing alone as a segment, which matches zero or more whole segments:
 /// `release/**` matches `release/1.0` and `release/a/b`, `feature/**/fix-*` matches
-/// `feature/fix-1` and `feature/x/y/fix-1`, and `**` matches everything. A `**` inside a
-/// segment (`a**b`) is a plain `*`. A malformed pattern is an error whatever `branch` is.
+/// `feature/fix-1` and `feature/x/y/fix-1`, and `**` matches everything. A segment of more
+/// stars (`***`) is the same as `**`; stars inside a segment (`a**b`) are a plain `*`. A malformed pattern is an error whatever `branch` is.
 pub fn branch_match(pattern: &str, branch: &str) -> Result<bool, BadPattern> {
     validate(pattern.as_bytes())?;
     let tokens = tokenize(pattern.as_bytes())?;

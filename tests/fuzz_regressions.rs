@@ -1,0 +1,37 @@
+//! What the fuzzers under fuzz/ found, fed back as tests: each case is the minimised input of
+//! one finding (in the fuzz target's own input format) and asserts the behaviour decided.
+//! FUZZING.md lists the findings.
+
+use appset::generators::glob::{branch_match, path_match};
+
+/// The `patterns` target's input: the pattern, a newline, the name.
+fn pattern_and_name(input: &str) -> (&str, &str) {
+    input.split_once('\n').expect("pattern\\nname")
+}
+
+/// `patterns`, first run (13 bytes): the branch glob `a/***/b` matched `a///b`, which
+/// `path.Match` does not; the target took `***` for a plain `*`. It is not: a segment made only
+/// of stars is a `**` segment (any depth), as the golden unit tests had it, and the
+/// documentation of `branch_match` now says so; the target's oracle was fixed. Git refuses
+/// `//` in branch names, so the name itself cannot occur.
+#[test]
+fn a_segment_of_three_stars_in_a_branch_glob_is_a_double_star_segment() {
+    let (pattern, name) = pattern_and_name("a/***/b\na///b");
+    assert_eq!(
+        path_match(pattern, name),
+        Ok(false),
+        "path.Match has no ** segment"
+    );
+    assert_eq!(
+        branch_match(pattern, name),
+        branch_match("a/**/b", name),
+        "*** is **"
+    );
+    for branch in ["a/b", "a/x/b", "a/x/y/b"] {
+        assert_eq!(branch_match(pattern, branch), Ok(true), "{branch}");
+    }
+    assert_eq!(branch_match(pattern, "a/x/c"), Ok(false));
+    // Stars inside a segment stay a plain `*`.
+    assert_eq!(branch_match("a/x***/b", "a/xyz/b"), Ok(true));
+    assert_eq!(branch_match("a/x***/b", "a/xy/z/b"), Ok(false));
+}
