@@ -41,7 +41,9 @@ for t in "${targets[@]}"; do
     else
         status=FAILED
         failed+=("$t")
-        tail -n 60 "$log"
+        # The panic message (the broken invariant), then libFuzzer's summary.
+        grep -m 1 -A 4 'panicked at' "$log" || true
+        grep -E '^(SUMMARY|==[0-9]+== ERROR)|Test unit written|^MS: |^0x' "$log" || tail -n 30 "$log"
     fi
     done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)"
     execs="$(grep -E 'stat::number_of_executed_units' "$log" | awk '{print $2}' || true)"
