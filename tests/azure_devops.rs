@@ -10,10 +10,7 @@
 //! query, credentials, headers) as well as what was generated; `appset render` is run against it
 //! too, through the generator's `api`.
 
-use std::{
-    process::Command,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use appset::{
     pipeline::{Options, Output, generate_applications},
@@ -438,8 +435,6 @@ async fn bad_input_disabled_providers_and_other_apis_in_serve_fail_before_any_re
 async fn appset_render_lists_the_loopback_forge_through_the_api_field() {
     let server = Server::start().await;
     server.add_repo(REPO, many_pulls(3));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("set.yaml");
     let text = format!(
         "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: ado}}\nspec:\n  goTemplate: true\n  \
          generators:\n  - pullRequest:\n      azuredevops: {{organization: fabrikam, project: web, repo: shop, api: '{}'}}\n  \
@@ -448,27 +443,10 @@ async fn appset_render_lists_the_loopback_forge_through_the_api_field() {
          destination: {{server: 'https://kubernetes.default.svc', namespace: default}}\n",
         server.base
     );
-    std::fs::write(&file, text).unwrap();
-    let cache = dir.path().join("cache");
-    let run = move |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_appset"))
-            .args(["render", "-o", "names"])
-            .args(extra)
-            .arg(&file)
-            .env("APPSET_GIT_CACHE", &cache)
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("APPSET_OFFLINE")
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    // The binary runs beside this test's server, so off the runtime's threads.
-    let ((names, _), (_, err)) = tokio::task::spawn_blocking(move || (run(&[]), run(&["--offline"])))
+    let names = harness::appset_render(&text, &["-o", "names"], &[]).await.stdout;
+    let err = harness::appset_render(&text, &["-o", "names", "--offline"], &[])
         .await
-        .unwrap();
+        .stderr;
     assert_eq!(
         names,
         "shop-1-feature-change-1\nshop-2-feature-change-2\nshop-3-feature-change-3\n"

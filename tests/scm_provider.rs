@@ -549,53 +549,29 @@ async fn appset_render_reads_the_forge_named_by_api() {
     let files = vec!["deploy/a.yaml".to_string()];
     server.add_repo("org", "shop", &["team-a"], vec![("main", files.clone())]);
     server.add_repo("org", "docs", &[], vec![("main", vec!["README.md".into()])]);
-    let dir = std::env::temp_dir().join(format!("appset-scm-render-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, owner: &str| {
-        let path = dir.join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: shops, namespace: argocd}}\n\
-                 spec:\n  generators:\n  - scmProvider:\n      gitea: {{owner: {owner}, api: '{}'}}\n      \
-                 filters:\n      - pathsExist: [deploy]\n  template:\n    metadata: {{name: '{{{{repository}}}}'}}\n    \
-                 spec:\n      project: default\n      source: {{repoURL: '{{{{url}}}}', targetRevision: '{{{{sha}}}}', path: deploy}}\n      \
-                 destination: {{server: 'https://kubernetes.default.svc', namespace: '{{{{repository}}}}'}}\n",
-                server.base
-            ),
+    let text = |owner: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: shops, namespace: argocd}}\n\
+             spec:\n  generators:\n  - scmProvider:\n      gitea: {{owner: {owner}, api: '{}'}}\n      \
+             filters:\n      - pathsExist: [deploy]\n  template:\n    metadata: {{name: '{{{{repository}}}}'}}\n    \
+             spec:\n      project: default\n      source: {{repoURL: '{{{{url}}}}', targetRevision: '{{{{sha}}}}', path: deploy}}\n      \
+             destination: {{server: 'https://kubernetes.default.svc', namespace: '{{{{repository}}}}'}}\n",
+            server.base
         )
-        .unwrap();
-        path
     };
-    let run = |path: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-                .args(["render", "-o", "params"])
-                .arg(&path)
-                .env_remove("GITHUB_TOKEN")
-                .env_remove("GITLAB_TOKEN")
-                .env(
-                    "APPSET_GIT_CACHE",
-                    std::env::temp_dir().join("appset-scm-render-cache"),
-                )
-                .output()
-                .unwrap()
-        })
-    };
-    let out = run(write("ok.yaml", "org")).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let params: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = harness::appset_render(&text("org"), &["-o", "params"], &[]).await;
+    assert!(out.success, "{}", out.stderr);
+    let params: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(params.as_array().unwrap().len(), 1);
     assert_eq!(params[0]["repository"], "shop");
     assert_eq!(params[0]["labels"], "team-a");
     assert_eq!(params[0]["sha"], sha("shop", "main", 0));
-    let out = run(write("missing.yaml", "nobody")).await.unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = harness::appset_render(&text("nobody"), &["-o", "params"], &[]).await;
+    assert!(!out.success);
+    let err = &out.stderr;
     assert!(
         err.contains("shops") && err.contains("spec.generators[0].scmProvider.gitea"),
         "{err}"
     );
     assert!(err.contains("organization not found"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
