@@ -35,3 +35,26 @@ fn a_segment_of_three_stars_in_a_branch_glob_is_a_double_star_segment() {
     assert_eq!(branch_match("a/x***/b", "a/xyz/b"), Ok(true));
     assert_eq!(branch_match("a/x***/b", "a/xy/z/b"), Ok(false));
 }
+
+/// `patterns`, first clean-clone CI run: the branch glob `*[semverC/mcluster\]]*` (a class
+/// holding `/`) matched a name that `path.Match` refused. Go's matcher takes the first place each
+/// star-separated chunk matches and never a later one, so when a class can take a `/`, a later
+/// star may face a `/` it cannot cross; the branch matcher tries every place. Decided: branch
+/// globs keep matching every name the pattern describes (appset's own generator, no Argo CD
+/// behaviour to follow), `branch_match` documents the difference, and the target's oracle
+/// compares the two only where Go's greedy choice cannot matter (no class, or no `/` in the name).
+/// Minimised by hand to the smallest pair that shows it.
+#[test]
+fn a_class_that_takes_a_slash_lets_a_branch_glob_match_where_path_match_gives_up() {
+    let (pattern, name) = pattern_and_name("*[/a]*c\nxa/c");
+    assert_eq!(path_match(pattern, name), Ok(false), "Go's greedy chunk choice");
+    assert_eq!(branch_match(pattern, name), Ok(true), "the class takes the `/`");
+    // Where the greedy choice cannot go wrong, the two agree.
+    for (pattern, name) in [("*[/a]*c", "xac"), ("*a*c", "xa/c"), ("*[/a]*c", "x/c")] {
+        assert_eq!(
+            branch_match(pattern, name),
+            path_match(pattern, name),
+            "{pattern} {name}"
+        );
+    }
+}

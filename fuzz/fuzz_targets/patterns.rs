@@ -2,7 +2,8 @@
 //! doublestar globs and `clean_glob` (`--enable-new-git-file-globbing`), branch globs. Input:
 //! `pattern\nname`. Invariants: no panic, bounded time, deterministic, and the documented laws:
 //! a malformed pattern is an error whatever the name; a pattern without glob characters matches
-//! itself; branch globs without a `**` segment (a segment of two or more stars) are `path.Match`; `clean_glob` is idempotent.
+//! itself; branch globs without a `**` segment (a segment of two or more stars) are `path.Match` where
+//! Go's first-match chunk choice cannot matter; `clean_glob` is idempotent.
 #![no_main]
 
 use appset::generators::glob::{Doublestar, branch_match, clean_glob, path_match, pathspec_match};
@@ -48,9 +49,13 @@ fuzz_target!(|data: &[u8]| {
         "branch_match and path_match disagree on validity"
     );
     // A segment made only of two or more stars is a `**` segment (`branch_match`'s docs).
+    // Go's `path.Match` takes the first place each chunk matches, so a class that takes a `/`
+    // can make it miss a match the branch matcher finds (documented on `branch_match`): the law
+    // holds where that cannot happen, a pattern without classes or a name without `/`.
     if !pattern
         .split('/')
         .any(|seg| seg.len() >= 2 && seg.bytes().all(|b| b == b'*'))
+        && (!pattern.contains('[') || !name.contains('/'))
     {
         assert_eq!(b, m, "without a `**` segment a branch glob is path.Match");
     }

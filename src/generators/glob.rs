@@ -346,6 +346,13 @@ fn wild_class(p: &[u8], pi: &mut usize, tc: u8) -> Option<bool> {
 /// `release/**` matches `release/1.0` and `release/a/b`, `feature/**/fix-*` matches
 /// `feature/fix-1` and `feature/x/y/fix-1`, and `**` matches everything. A segment of more
 /// stars (`***`) is the same as `**`; stars inside a segment (`a**b`) are a plain `*`. A malformed pattern is an error whatever `branch` is.
+///
+/// Without a `**` segment it gives `path_match`'s answer with one exception: Go's `path.Match`
+/// takes the first place each star-separated chunk matches and never tries a later one, so a
+/// class that matches `/` can make it miss a match: `*[/a]*c` against `xa/c` takes the `a`
+/// for the class, and the second `*` cannot cross the `/` that is left, so `path.Match` says no.
+/// This matcher tries every place (the class takes the `/`), so it says yes: it finds every
+/// match the pattern describes.
 pub fn branch_match(pattern: &str, branch: &str) -> Result<bool, BadPattern> {
     validate(pattern.as_bytes())?;
     let tokens = tokenize(pattern.as_bytes())?;
