@@ -1,14 +1,23 @@
 //! The webhook payload parsers of every forge (GitHub, GitLab, Gitea/Forgejo/Gogs, Bitbucket
 //! Server and Cloud, Azure DevOps), then whether the change affects a fixed ApplicationSet.
-//! Input: one byte choosing the forge, one choosing the event (a known name, or the first line
-//! of the rest), then the body. The signature is computed by the harness (`github::sign`), so
-//! the parsers see every body; the signature check itself is tests/webhook.rs's. Invariants:
-//! no panic, deterministic, errors have messages, `affects` is deterministic.
+//! Input: one byte choosing the forge (its low bits) and the path (its high bits), one choosing
+//! the event (a known name, or the first line of the rest), then the body. Invariants: no panic,
+//! deterministic, errors have messages, `affects` is deterministic.
+//!
+//! With the high bit set the request goes through the `/api/webhook` endpoint in process, with
+//! the forge's own headers and credentials computed by the harness (GitHub's and Bitbucket's
+//! `sha256=` HMAC, Gitea's hex HMAC, GitLab's token, Bitbucket Cloud's hook UUID, Azure DevOps'
+//! basic authentication): a correctly signed request is never refused for its signature and gets
+//! the answer the parser's verdict implies (400 for a parser error, 200 for nothing to refresh or
+//! a ping, 503 for a change, since no controller runs in the process); with the next bit set the
+//! credential is wrong, and the request is refused (401) and counted as refused, never accepted.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use appset::{ApplicationSet, webhook};
+use appset::{ApplicationSet, sources::GitHub, webhook};
+use appset_fuzz::send;
+use axum::{Router, body::Body, http::Request};
 use libfuzzer_sys::fuzz_target;
 
 type Parser = fn(&str, &[u8]) -> Result<Option<webhook::Change>, String>;
@@ -73,11 +82,115 @@ spec:
            destination: {server: "https://kubernetes.default.svc", namespace: default}}
 "#;
 
+/// The credential of every forge: HMAC key, token, hook UUID, basic-auth user and password.
+const SECRET: &[u8] = b"fuzz";
+/// `fuzz:fuzz` in base64, Azure DevOps' basic authentication.
+const BASIC: &str = "Basic ZnV6ejpmdXp6";
+
+static HOOKS: LazyLock<(Arc<webhook::Webhooks>, Router)> = LazyLock::new(|| {
+    let github = Arc::new(GitHub::new(None, std::time::Duration::ZERO));
+    let hooks = webhook::Webhooks::new(Some(SECRET.to_vec()), github);
+    hooks.set_gitlab_secret(SECRET.to_vec());
+    hooks.set_gitea_secret(SECRET.to_vec());
+    hooks.set_bitbucket_server_secret(SECRET.to_vec());
+    hooks.set_bitbucket_uuid(SECRET.to_vec());
+    hooks.set_bitbucket_secret(SECRET.to_vec());
+    hooks.set_azure_devops_basic_auth(SECRET.to_vec(), SECRET.to_vec());
+    let router = webhook::endpoint(hooks.clone());
+    (hooks, router)
+});
+
+/// The request forge `forge` (an index of `FORGES`) sends for `event` and `body`, signed with
+/// `key` (the right one or not); None when `event` cannot be a header value the endpoint reads
+/// (visible ASCII: a header with other bytes reads as absent, so the request would be another
+/// forge's).
+fn request(forge: usize, event: &str, body: &[u8], key: &[u8]) -> Option<Request<Body>> {
+    let event = axum::http::HeaderValue::from_str(event).ok()?;
+    event.to_str().ok()?;
+    let token = String::from_utf8_lossy(key).into_owned();
+    let b = Request::post("/api/webhook").header("content-type", "application/json");
+    let b = match forge {
+        0 => b
+            .header("x-github-event", event)
+            .header("x-hub-signature-256", webhook::sign(key, body)),
+        1 => b.header("x-gitlab-event", event).header("x-gitlab-token", token),
+        2 => b
+            .header("x-gitea-event", event)
+            .header("x-gitea-signature", webhook::sign_hex(key, body)),
+        3 => b
+            .header("x-event-key", event)
+            .header("x-hub-signature", webhook::sign(key, body)),
+        4 => b
+            .header("x-event-key", event)
+            .header("x-hook-uuid", token)
+            .header("x-hub-signature", webhook::sign(key, body)),
+        _ => b.header("x-vss-activityid", "fuzz").header(
+            "authorization",
+            if key == SECRET {
+                BASIC.to_string()
+            } else {
+                format!("Basic {token}")
+            },
+        ),
+    };
+    b.body(Body::from(body.to_vec())).ok()
+}
+
+/// `event` and `body` of forge `forge` through the endpoint; `direct` is the parser's verdict.
+fn through_endpoint(
+    forge: usize,
+    event: &str,
+    body: &[u8],
+    wrong_key: bool,
+    direct: &Result<Option<webhook::Change>, String>,
+) {
+    let (hooks, router) = &*HOOKS;
+    let key: &[u8] = if wrong_key { b"not the secret" } else { SECRET };
+    let Some(req) = request(forge, event, body, key) else {
+        return;
+    };
+    let before = hooks.stats();
+    let answer = send(router.clone(), req);
+    let after = hooks.stats();
+    let text = String::from_utf8_lossy(&answer.body);
+    assert!(!answer.body.is_empty(), "an empty answer ({})", answer.status);
+    if wrong_key {
+        assert_eq!(answer.status, 401, "a wrong credential was not refused: {text}");
+        assert_eq!(after.rejected, before.rejected + 1, "a refusal not counted");
+        assert_eq!(
+            after.accepted, before.accepted,
+            "a wrong credential counted as accepted"
+        );
+        return;
+    }
+    assert_ne!(answer.status, 401, "a correctly signed request refused: {text}");
+    // Azure DevOps names its event in the body, and Bitbucket tells Cloud from Server by the
+    // event name: the parser's verdict is the endpoint's only where the endpoint chose the same.
+    let cloud_event = event == "repo:push" || event.starts_with("pullrequest:");
+    if forge == 5 || (forge == 3 && cloud_event) {
+        return;
+    }
+    let ping = (forge == 0 && event == "ping") || (forge == 3 && event == "diagnostics:ping");
+    let expected = match direct {
+        Err(_) => 400,
+        Ok(_) if ping => 200,
+        Ok(None) => 200,
+        Ok(Some(_)) => 503,
+    };
+    assert_eq!(
+        answer.status, expected,
+        "the endpoint disagrees with the parser ({direct:?}): {text}"
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
     let [forge, event, body @ ..] = data else {
         return;
     };
-    let (parse, events) = FORGES[usize::from(*forge) % FORGES.len()];
+    let via_endpoint = forge & 0x80 != 0;
+    let wrong_key = forge & 0x40 != 0;
+    let forge = usize::from(forge & 0x3f) % FORGES.len();
+    let (parse, events) = FORGES[forge];
     let (event, body) = match events.get(usize::from(*event)) {
         Some(e) => (e.to_string(), body),
         None => {
@@ -105,5 +218,8 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         Ok(None) => {}
+    }
+    if via_endpoint {
+        through_endpoint(forge, &event, body, wrong_key, &a);
     }
 });

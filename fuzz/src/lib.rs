@@ -63,8 +63,13 @@ pub fn post(path: &str, content_type: &str, accept: &str, body: Vec<u8>) -> Answ
         .header("accept", accept)
         .body(Body::from(body))
         .expect("request");
+    send(router(), request)
+}
+
+/// `request` through `router`, in process, on [`runtime`].
+pub fn send(router: Router, request: Request<Body>) -> Answer {
     runtime().block_on(async {
-        let response = router().oneshot(request).await.expect("infallible");
+        let response = router.oneshot(request).await.expect("infallible");
         Answer {
             status: response.status().as_u16(),
             content_type: response
