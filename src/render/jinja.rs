@@ -6,7 +6,11 @@
 //! are configurable (`[[ ]]` avoids a clash with Helm when an ApplicationSet ships in a chart).
 //! Trailing newlines are kept, so multi-line strings (Helm values) render unchanged.
 
-use minijinja::{Environment, UndefinedBehavior, syntax::SyntaxConfig};
+use minijinja::{
+    Environment, ErrorKind, State, UndefinedBehavior, Value,
+    syntax::SyntaxConfig,
+    value::{Rest, ValueOrKwargs},
+};
 
 use crate::{crd::JinjaOptions, text};
 
@@ -54,6 +58,7 @@ impl Jinja {
             text::slugify(&s, max.unwrap_or(50), smart.unwrap_or(true))
         });
         env.add_function("normalize", |s: String| text::normalize(&s));
+        env.add_filter("format", format);
         Ok(Jinja {
             env,
             markers: [vs, bs, cs],
@@ -76,5 +81,83 @@ impl Jinja {
     /// A copy of the environment to which compiled templates can be added.
     pub fn environment(&self) -> Environment<'static> {
         self.env.clone()
+    }
+}
+
+/// minijinja's `format` filter (printf style), refusing what would make it panic: minijinja
+/// (3.0.5 and 3.1.0) steps through a `%(key)` mapping key byte by byte and panics on a key with a
+/// non-ASCII character (found by the `jinja` fuzz target). Such a key is an error here instead.
+fn format(
+    state: &mut State,
+    format_str: &Value,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, minijinja::Error> {
+    if let Some(s) = format_str.as_str()
+        && let Some(offset) = non_ascii_format_key(s)
+    {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "format: the mapping key at offset {offset} has a non-ASCII character, which is not supported"
+            ),
+        ));
+    }
+    minijinja::filters::format(state, format_str, args)
+}
+
+/// The offset of the first `%(` whose key (up to `)` or the end) holds a non-ASCII byte.
+fn non_ascii_format_key(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'%') => i += 2,
+            Some(b'(') => {
+                let key = &b[i + 2..];
+                let end = key.iter().position(|&c| c == b')').unwrap_or(key.len());
+                if !key[..end].is_ascii() {
+                    return Some(i);
+                }
+                i += 2 + end;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(template: &str) -> Result<String, String> {
+        let j = Jinja::new(None, None).unwrap();
+        let ctx = Value::from(minijinja::value::Serde(
+            serde_json::json!({"m": {"é": "x", "a": "y"}, "n": 7}),
+        ));
+        j.render_once(template, &ctx).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn format_refuses_a_non_ascii_mapping_key_instead_of_panicking() {
+        for t in [r#"{{ "%(é)s"|format(m) }}"#, r#"{{ "%%%(ab،"|format(m) }}"#] {
+            let e = render(t).unwrap_err();
+            assert!(e.contains("non-ASCII"), "{t}: {e}");
+        }
+        // Everything else is minijinja's format, unchanged.
+        assert_eq!(
+            render(r#"{{ "%(a)s %%(é)"|format(m) }}"#).as_deref(),
+            Ok("y %(é)")
+        );
+        assert_eq!(render(r#"{{ "é %s"|format(n) }}"#).as_deref(), Ok("é 7"));
+        assert!(
+            render(r#"{{ "%(a"|format(m) }}"#)
+                .unwrap_err()
+                .contains("missing closing")
+        );
     }
 }
