@@ -7,7 +7,8 @@
 #
 # The mutation seed is fixed (FUZZ_SEED, default 1) so that runs repeat: CI follows the mutation
 # sequence of a local run of the same commit, stopping where its time runs out, so a finding in
-# CI shows up again locally (nearly always: coverage of hash-ordered code can differ by process). Campaigns (FUZZING.md) use other seeds to go elsewhere.
+# CI shows up again locally (nearly always: coverage of hash-ordered code can differ by process).
+# Campaigns (FUZZING.md) use other seeds to go elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-20}"
@@ -29,7 +30,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 
 # What the runs find goes to a scratch directory, removed at the end, or to FUZZ_WORK (kept, for
-# `cargo fuzz cmin` after a campaign): <dir>/<target>/ is the new corpus, <dir>/<target>.log the log.
+# fuzz/merge.sh after a campaign): <dir>/<target>/ is the new corpus, <dir>/<target>.log the log.
 if [ -n "${FUZZ_WORK:-}" ]; then
     mkdir -p "$FUZZ_WORK"
     scratch="$(cd "$FUZZ_WORK" && pwd)"

@@ -18,6 +18,7 @@ use std::sync::{Arc, LazyLock};
 use appset::{ApplicationSet, sources::GitHub, webhook};
 use appset_fuzz::send;
 use axum::{Router, body::Body, http::Request};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use libfuzzer_sys::fuzz_target;
 
 type Parser = fn(&str, &[u8]) -> Result<Option<webhook::Change>, String>;
@@ -82,10 +83,9 @@ spec:
            destination: {server: "https://kubernetes.default.svc", namespace: default}}
 "#;
 
-/// The credential of every forge: HMAC key, token, hook UUID, basic-auth user and password.
+/// The credential of every forge: HMAC key, token, hook UUID, basic-auth user and password (a
+/// wrong key is a wrong password under the right user).
 const SECRET: &[u8] = b"fuzz";
-/// `fuzz:fuzz` in base64, Azure DevOps' basic authentication.
-const BASIC: &str = "Basic ZnV6ejpmdXp6";
 
 static HOOKS: LazyLock<(Arc<webhook::Webhooks>, Router)> = LazyLock::new(|| {
     let github = Arc::new(GitHub::new(None, std::time::Duration::ZERO));
@@ -126,11 +126,7 @@ fn request(forge: usize, event: &str, body: &[u8], key: &[u8]) -> Option<Request
             .header("x-hub-signature", webhook::sign(key, body)),
         _ => b.header("x-vss-activityid", "fuzz").header(
             "authorization",
-            if key == SECRET {
-                BASIC.to_string()
-            } else {
-                format!("Basic {token}")
-            },
+            format!("Basic {}", STANDARD.encode(format!("fuzz:{token}"))),
         ),
     };
     b.body(Body::from(body.to_vec())).ok()
