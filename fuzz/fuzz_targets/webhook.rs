@@ -15,7 +15,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use appset::{ApplicationSet, sources::GitHub, webhook};
+use appset::{
+    ApplicationSet,
+    sources::GitHub,
+    webhook::{self, Forge},
+};
 use appset_fuzz::send;
 use axum::{Router, body::Body, http::Request};
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -23,9 +27,14 @@ use libfuzzer_sys::fuzz_target;
 
 type Parser = fn(&str, &[u8]) -> Result<Option<webhook::Change>, String>;
 
-const FORGES: &[(Parser, &[&str])] = &[
-    (webhook::parse_event, &["push", "pull_request", "ping"]),
+const FORGES: &[(Forge, Parser, &[&str])] = &[
     (
+        Forge::GitHub,
+        webhook::parse_event,
+        &["push", "pull_request", "ping"],
+    ),
+    (
+        Forge::GitLab,
         webhook::parse_gitlab_event,
         &[
             "Push Hook",
@@ -35,8 +44,13 @@ const FORGES: &[(Parser, &[&str])] = &[
             "Note Hook",
         ],
     ),
-    (webhook::parse_gitea_event, &["push", "pull_request", "create"]),
     (
+        Forge::Gitea,
+        webhook::parse_gitea_event,
+        &["push", "pull_request", "create"],
+    ),
+    (
+        Forge::BitbucketServer,
         webhook::parse_bitbucket_server_event,
         &[
             "repo:refs_changed",
@@ -48,6 +62,7 @@ const FORGES: &[(Parser, &[&str])] = &[
         ],
     ),
     (
+        Forge::BitbucketCloud,
         webhook::parse_bitbucket_cloud_event,
         &[
             "repo:push",
@@ -57,6 +72,7 @@ const FORGES: &[(Parser, &[&str])] = &[
         ],
     ),
     (
+        Forge::AzureDevOps,
         webhook::parse_azure_event,
         &[
             "git.push",
@@ -100,31 +116,34 @@ static HOOKS: LazyLock<(Arc<webhook::Webhooks>, Router)> = LazyLock::new(|| {
     (hooks, router)
 });
 
-/// The request forge `forge` (an index of `FORGES`) sends for `event` and `body`, signed with
-/// `key` (the right one or not); None when `event` cannot be a header value the endpoint reads
-/// (visible ASCII: a header with other bytes reads as absent, so the request would be another
-/// forge's).
-fn request(forge: usize, event: &str, body: &[u8], key: &[u8]) -> Option<Request<Body>> {
+/// The request `forge` sends for `event` and `body`, signed with `key` (the right one or not);
+/// None when the request would be another forge's: `event` is not a header value the endpoint
+/// reads (visible ASCII: a header with other bytes reads as absent), or it names a Bitbucket
+/// Cloud event and `forge` is Bitbucket Server.
+fn request(forge: Forge, event: &str, body: &[u8], key: &[u8]) -> Option<Request<Body>> {
+    if forge == Forge::BitbucketServer && webhook::is_bitbucket_cloud_event(event) {
+        return None;
+    }
     let event = axum::http::HeaderValue::from_str(event).ok()?;
     event.to_str().ok()?;
     let token = String::from_utf8_lossy(key).into_owned();
     let b = Request::post("/api/webhook").header("content-type", "application/json");
     let b = match forge {
-        0 => b
+        Forge::GitHub => b
             .header("x-github-event", event)
             .header("x-hub-signature-256", webhook::sign(key, body)),
-        1 => b.header("x-gitlab-event", event).header("x-gitlab-token", token),
-        2 => b
+        Forge::GitLab => b.header("x-gitlab-event", event).header("x-gitlab-token", token),
+        Forge::Gitea => b
             .header("x-gitea-event", event)
             .header("x-gitea-signature", webhook::sign_hex(key, body)),
-        3 => b
+        Forge::BitbucketServer => b
             .header("x-event-key", event)
             .header("x-hub-signature", webhook::sign(key, body)),
-        4 => b
+        Forge::BitbucketCloud => b
             .header("x-event-key", event)
             .header("x-hook-uuid", token)
             .header("x-hub-signature", webhook::sign(key, body)),
-        _ => b.header("x-vss-activityid", "fuzz").header(
+        Forge::AzureDevOps => b.header("x-vss-activityid", "fuzz").header(
             "authorization",
             format!("Basic {}", STANDARD.encode(format!("fuzz:{token}"))),
         ),
@@ -134,7 +153,7 @@ fn request(forge: usize, event: &str, body: &[u8], key: &[u8]) -> Option<Request
 
 /// `event` and `body` of forge `forge` through the endpoint; `direct` is the parser's verdict.
 fn through_endpoint(
-    forge: usize,
+    forge: Forge,
     event: &str,
     body: &[u8],
     wrong_key: bool,
@@ -160,13 +179,12 @@ fn through_endpoint(
         return;
     }
     assert_ne!(answer.status, 401, "a correctly signed request refused: {text}");
-    // Azure DevOps names its event in the body, and Bitbucket tells Cloud from Server by the
-    // event name: the parser's verdict is the endpoint's only where the endpoint chose the same.
-    let cloud_event = event == "repo:push" || event.starts_with("pullrequest:");
-    if forge == 5 || (forge == 3 && cloud_event) {
+    // Azure DevOps names its event in the body: the parser's verdict is the endpoint's only
+    // where the endpoint read the same event.
+    if forge == Forge::AzureDevOps {
         return;
     }
-    let ping = (forge == 0 && event == "ping") || (forge == 3 && event == "diagnostics:ping");
+    let ping = forge.is_ping(event);
     let expected = match direct {
         Err(_) => 400,
         Ok(_) if ping => 200,
@@ -185,8 +203,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let via_endpoint = forge & 0x80 != 0;
     let wrong_key = forge & 0x40 != 0;
-    let forge = usize::from(forge & 0x3f) % FORGES.len();
-    let (parse, events) = FORGES[forge];
+    let (forge, parse, events) = FORGES[usize::from(forge & 0x3f) % FORGES.len()];
     let (event, body) = match events.get(usize::from(*event)) {
         Some(e) => (e.to_string(), body),
         None => {

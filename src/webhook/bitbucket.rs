@@ -34,6 +34,13 @@ use super::{
 };
 use crate::crd::PullRequestGenerator;
 
+/// Whether `event` (`X-Event-Key`) names a Bitbucket Cloud event by itself (`repo:push`,
+/// `pullrequest:*`; Bitbucket Server's are `repo:refs_changed` and `pr:*`). The endpoint takes a
+/// request as Cloud's when this holds or it carries `X-Hook-UUID`.
+pub fn is_bitbucket_cloud_event(event: &str) -> bool {
+    event == "repo:push" || event.starts_with("pullrequest:")
+}
+
 impl Webhooks {
     /// Accept Bitbucket Server events signed with `secret` (Argo CD's
     /// `webhook.bitbucketserver.secret`; an empty one is ignored, the first one set counts).
@@ -71,9 +78,7 @@ impl Webhooks {
                 .and_then(|s| s.strip_prefix("sha256="))
                 .is_some_and(|tag| hmac_verifies(secret, body, tag))
         };
-        let cloud = header(headers, "x-hook-uuid").is_some()
-            || event == "repo:push"
-            || event.starts_with("pullrequest:");
+        let cloud = header(headers, "x-hook-uuid").is_some() || is_bitbucket_cloud_event(event);
         if !cloud {
             let Some(secret) = self.bitbucket_server_secret.get() else {
                 return Err(unconfigured(
@@ -652,6 +657,40 @@ mod tests {
                 StatusCode::UNAUTHORIZED
             );
         }
+    }
+
+    /// The rule the fuzz harness once got wrong (its campaign's finding): an `X-Event-Key` that
+    /// names a Cloud event makes the request Cloud's, so Bitbucket Server's signature alone does
+    /// not admit it, however the rest of the event name reads.
+    #[test]
+    fn a_cloud_event_key_is_cloud_s_without_the_hook_uuid() {
+        assert!(is_bitbucket_cloud_event("repo:push"));
+        assert!(is_bitbucket_cloud_event("pullrequest:ergoTemplatefull_nam: "));
+        for server in [
+            "repo:refs_changed",
+            "pr:opened",
+            "diagnostics:ping",
+            "repo:pushed",
+        ] {
+            assert!(!is_bitbucket_cloud_event(server), "{server}");
+        }
+        let hooks = unconfigured_hooks();
+        hooks.set_bitbucket_server_secret(b"bbs-secret".to_vec());
+        hooks.set_bitbucket_uuid(b"{uuid}".to_vec());
+        let body = b"{}";
+        let signed = headers(&[("x-hub-signature", sign(b"bbs-secret", body))]);
+        let (status, message) = hooks
+            .receive_bitbucket("pullrequest:ergoTemplatefull_nam: ", &signed, body)
+            .unwrap_err();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(message.contains("X-Hook-UUID"), "{message}");
+        assert_eq!(
+            hooks
+                .receive_bitbucket("repo:refs_changed", &signed, body)
+                .unwrap()
+                .0,
+            Forge::BitbucketServer
+        );
     }
 
     #[test]

@@ -69,7 +69,7 @@ mod gitlab;
 mod scm;
 
 pub use azure::parse_azure_event;
-pub use bitbucket::{parse_bitbucket_cloud_event, parse_bitbucket_server_event};
+pub use bitbucket::{is_bitbucket_cloud_event, parse_bitbucket_cloud_event, parse_bitbucket_server_event};
 pub use gitea::{parse_gitea_event, sign_hex};
 pub use github::{parse_event, sign};
 pub use gitlab::parse_gitlab_event;
@@ -102,6 +102,15 @@ impl Forge {
             Forge::BitbucketCloud => "Bitbucket Cloud",
             Forge::AzureDevOps => "Azure DevOps",
         }
+    }
+
+    /// Whether `event` is this forge's ping (GitHub's `ping`, Bitbucket Server's
+    /// `diagnostics:ping`): the endpoint answers `{"pong": true}` and refreshes nothing.
+    pub fn is_ping(self, event: &str) -> bool {
+        matches!(
+            (self, event),
+            (Forge::GitHub, "ping") | (Forge::BitbucketServer, "diagnostics:ping")
+        )
     }
 }
 
@@ -714,10 +723,7 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         Err(message) => return reject(StatusCode::BAD_REQUEST, &message),
     };
     hooks.accepted.fetch_add(1, Ordering::Relaxed);
-    if matches!(
-        (forge, event),
-        (Forge::GitHub, "ping") | (Forge::BitbucketServer, "diagnostics:ping")
-    ) {
+    if forge.is_ping(event) {
         return answer(StatusCode::OK, json!({"pong": true}));
     }
     let Some(change) = change else {
