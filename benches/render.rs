@@ -226,6 +226,7 @@ fn generate_dirs(
         git: Default::default(),
         scm: &Default::default(),
         warnings: &Default::default(),
+        trace: None,
     };
     let entry = &set.spec.generators[0];
     let mut count = 0;

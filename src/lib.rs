@@ -50,6 +50,8 @@
 //!   DevOps (pushes, pull and merge requests) → targeted refreshes and expired pull-request
 //!   listings; the endpoint in `mod.rs`, one file per forge (parsing and verification). HTTP.
 //! - [`service`]: the templating service (`appset serve`: `/v1/render`, `/v1/diff`). HTTP.
+//! - [`playground`]: the web page `appset serve` shows at `/` (embedded assets, the bundled
+//!   examples). HTTP.
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease. Kubernetes API.
 //! - [`install`]: ServiceAccount, RBAC and Deployment for `appset install` (text only).
 //! - [`controller`]: the reconcile (inputs → generate → plan → execute → outcome → status),
@@ -69,6 +71,7 @@ pub mod namespaces;
 pub mod params;
 pub mod pipeline;
 pub mod plan;
+pub mod playground;
 pub mod render;
 pub mod rollout;
 pub mod service;

@@ -64,8 +64,9 @@ enum Command {
     /// Run the controller: keep each ApplicationSet's Applications equal to what it generates
     /// (kubeconfig or in-cluster credentials). Every flag is also an environment variable.
     Run(Box<RunArgs>),
-    /// Serve the engine over HTTP (no cluster needed): `POST /v1/render` and `POST /v1/diff`,
-    /// with `/metrics`, `/healthz` and `/readyz`. Every flag is also an environment variable.
+    /// Serve the engine over HTTP (no cluster needed): the playground page at `/`, `POST
+    /// /v1/render` and `POST /v1/diff`, with `/metrics`, `/healthz` and `/readyz`. Every flag is
+    /// also an environment variable.
     Serve(Box<ServeArgs>),
     /// Print what running appset in a cluster needs: the CRDs, a ServiceAccount, RBAC and a
     /// Deployment (pipe into `kubectl apply -f -`).
@@ -1310,7 +1311,7 @@ fn serve_cmd(args: ServeArgs) -> Result<ExitCode> {
         // Said at every log level: where to send requests is the first thing one needs.
         let local = listener.local_addr().unwrap_or(args.listen);
         eprintln!(
-            "appset serve: listening on http://{local} (POST /v1/render, /v1/diff; GET /healthz, /metrics)"
+            "appset serve: listening on http://{local} (the playground at /; POST /v1/render, /v1/diff; GET /healthz, /metrics)"
         );
         appset::service::serve_api(
             listener,

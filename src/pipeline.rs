@@ -63,6 +63,9 @@ pub struct Options {
     pub git: GitOptions,
     /// What pull-request generators may do.
     pub scm: ScmOptions,
+    /// Keep what each generator yielded ([`Output::tree`]): the playground and
+    /// `/v1/render?tree=true` ask; the controller and the CLI do not pay for it.
+    pub trace: bool,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             limits: Limits::default(),
             git: GitOptions::default(),
             scm: ScmOptions::default(),
+            trace: false,
         }
     }
 }
@@ -121,6 +125,9 @@ pub struct Output {
     pub warnings: Vec<Warning>,
     /// When to regenerate: the smallest generator requeue.
     pub requeue_after: Option<Duration>,
+    /// The generator tree with what each generator yielded, when [`Options::trace`] asked
+    /// (empty otherwise).
+    pub tree: Vec<generators::GeneratorNode>,
 }
 
 /// Why an ApplicationSet could not be generated. Argo CD's condition reasons.
@@ -209,6 +216,7 @@ pub async fn generate_applications(
     let engine =
         Engine::with_fuel_cap(spec, opts.limits.max_fuel).map_err(|e| fail(vec![Failure::Render(e)]))?;
     let generator_warnings = generators::Warnings::default();
+    let trace = generators::Trace::default();
     let ctx = GenerateContext {
         appset_name: &name,
         appset_namespace: &namespace,
@@ -221,6 +229,7 @@ pub async fn generate_applications(
         git: opts.git,
         scm: &opts.scm,
         warnings: &generator_warnings,
+        trace: opts.trace.then_some(&trace),
     };
     let base = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
     let set = SetContext {
@@ -306,6 +315,9 @@ pub async fn generate_applications(
     }
     // What the generators reported comes first: it is why a template may have seen less.
     out.warnings.splice(0..0, generator_warnings.take());
+    if opts.trace {
+        out.tree = trace.tree(&spec.generators);
+    }
     validate(&name, &mut out);
     Ok(out)
 }

@@ -4,12 +4,14 @@
 //!
 //! - `POST /v1/render`: an ApplicationSet (JSON or YAML, by `Content-Type`), optionally with
 //!   recorded inputs, → the Applications it generates (JSON, or YAML by `Accept`), with the
-//!   parameter sets when `?params=true` and the rollout preview ([`crate::rollout::preview`])
-//!   when `?steps=true`.
+//!   parameter sets when `?params=true`, the rollout preview ([`crate::rollout::preview`])
+//!   when `?steps=true` and the generator tree (what each generator yielded,
+//!   [`crate::generators::GeneratorNode`]) when `?tree=true`.
 //! - `POST /v1/diff`: an ApplicationSet before and after a change, or one ApplicationSet and the
 //!   current Applications → which Applications would be created, updated (with a field diff) and
 //!   deleted.
 //! - `/healthz`, `/readyz`, `/metrics` ([`crate::health`]).
+//! - `/`: the playground page, and `/v1/examples` ([`crate::playground`]).
 //!
 //! Every error is JSON `{error, reason, field, applicationSet}`: 400 for a malformed request or an
 //! invalid ApplicationSet, 413/408/429 when a limit is exceeded, 422 for a generator or template
@@ -333,6 +335,9 @@ struct RenderQuery {
     /// Include the rollout preview.
     #[serde(default)]
     steps: bool,
+    /// Include the generator tree: what each generator yielded.
+    #[serde(default)]
+    tree: bool,
 }
 
 /// The answer of `/v1/render`.
@@ -343,6 +348,8 @@ struct Rendered {
     parameters: Option<Vec<crate::params::Params>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<Preview>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tree: Option<Vec<crate::generators::GeneratorNode>>,
     warnings: Vec<String>,
 }
 
@@ -351,8 +358,9 @@ impl AppState {
         self.live.inputs(recorded)
     }
 
-    fn options(&self) -> Options {
+    fn options(&self, trace: bool) -> Options {
         Options {
+            trace,
             namespace: self.config.namespace.clone(),
             limits: self.config.limits.render,
             git: self.config.git,
@@ -362,8 +370,13 @@ impl AppState {
 
     /// Generate an ApplicationSet's valid Applications (invalid ones are an error: a preview
     /// must not hide what Argo CD would refuse).
-    async fn generate(&self, set: &ApplicationSet, inputs: &Inputs) -> Result<pipeline::Output, ApiError> {
-        let out = pipeline::generate_applications(set, inputs, &self.options()).await?;
+    async fn generate(
+        &self,
+        set: &ApplicationSet,
+        inputs: &Inputs,
+        trace: bool,
+    ) -> Result<pipeline::Output, ApiError> {
+        let out = pipeline::generate_applications(set, inputs, &self.options(trace)).await?;
         if let Some(invalid) = out.invalid.first() {
             let message = if out.invalid.len() > 1 {
                 format!("{} (and {} more)", invalid.message, out.invalid.len() - 1)
@@ -426,7 +439,7 @@ async fn render_request(
     };
     let (set, ignored) = parse_set(set_doc, "applicationSet")?;
     let inputs = state.inputs(parse_inputs(inputs_doc, "inputs")?);
-    let out = state.generate(&set, &inputs).await?;
+    let out = state.generate(&set, &inputs, query.tree).await?;
     let steps = if query.steps {
         let p = preview::preview(set.spec.strategy.as_ref(), &preview::labelled(&out.applications));
         if let Some(e) = &p.error {
@@ -446,6 +459,7 @@ async fn render_request(
     let answer = Rendered {
         warnings: warnings(&ignored, &out),
         parameters: query.params.then_some(out.params),
+        tree: query.tree.then_some(out.tree),
         steps,
         applications: out.applications,
     };
@@ -474,14 +488,14 @@ async fn diff_request(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Res
     let recorded = parse_inputs(take(&mut env, "inputs"), "inputs")?;
     let (after, _) = parse_set(after_doc, "after")?;
     let after_apps = state
-        .generate(&after, &state.inputs(recorded.clone()))
+        .generate(&after, &state.inputs(recorded.clone()), false)
         .await?
         .applications;
     let d: Diff = match (take(&mut env, "before"), take(&mut env, "applications")) {
         (Some(before_doc), None) => {
             let (before, _) = parse_set(before_doc, "before")?;
             let before_apps = state
-                .generate(&before, &state.inputs(recorded))
+                .generate(&before, &state.inputs(recorded), false)
                 .await?
                 .applications;
             diff::diff(&before_apps, &after_apps, Before::Rendered)
@@ -614,6 +628,7 @@ pub fn api(config: ServiceConfig, metrics: Arc<Metrics>) -> Router {
         .with_state(state);
     let app = api
         .merge(crate::health::probes(metrics.clone()))
+        .merge(crate::playground::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") });
     crate::metrics::observed(app, metrics)
 }

@@ -12,6 +12,8 @@
 //! - `sh your-files`: stands for the reader's own files (`appsets/apps.yaml`, `$HOME/src/...`).
 //! - `sh build`: builds, installs or tests the crate (`cargo install`, `cargo test`); the build
 //!   that made this test stands in for it.
+//! - `sh server`: starts a server that runs until it is stopped (`appset serve`);
+//!   `tests/serve.rs` and `tests/playground.rs` start it and use it.
 //!
 //! Any other word after `sh` fails the test, so a new kind of block is a decision, not an
 //! accident. In a block that runs, `cargo run -- ARGS` runs as `appset ARGS` (the binary cargo
@@ -27,7 +29,7 @@ mod harness;
 use harness::no_network::NoNetwork;
 
 /// The reasons a `sh` block may give for not running.
-const NOT_RUN: [&str; 4] = ["cluster", "network", "your-files", "build"];
+const NOT_RUN: [&str; 5] = ["cluster", "network", "your-files", "build", "server"];
 
 /// A fenced block of README.md.
 struct Block {

@@ -785,3 +785,129 @@ fn the_service_asks_no_forge_api_a_request_names_and_scans_no_forge() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"name\":\"app\""), "{answer}");
 }
+
+#[tokio::test]
+async fn the_generator_tree_counts_what_each_generator_yielded_on_request() {
+    let app = router(ServiceLimits::default());
+    let list = |elements: Value| json!({"list": {"elements": elements}});
+    let set = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "tree"},
+        "spec": {
+            "generators": [
+                {"matrix": {"generators": [
+                    list(json!([{"env": "dev"}, {"env": "prod"}])),
+                    // Reads the first child's parameters, so it runs once per set of it; its
+                    // selector drops `x` each time.
+                    {"list": {"elements": [{"app": "{{env}}-a"}, {"app": "{{env}}-b"}, {"app": "x"}]},
+                     "selector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["x"]}]}},
+                ]}},
+                {"merge": {"mergeKeys": ["app"], "generators": [
+                    list(json!([{"app": "m1", "v": "a"}, {"app": "m2", "v": "b"}])),
+                    list(json!([{"app": "m1", "v": "c"}])),
+                ]},
+                 "selector": {"matchLabels": {"v": "c"}}},
+            ],
+            "template": {
+                "metadata": {"name": "{{app}}"},
+                "spec": {"project": "default", "source": {"repoURL": "https://example.com/r.git", "path": "p"},
+                         "destination": {"server": "https://kubernetes.default.svc", "namespace": "n"}}
+            }
+        }
+    });
+    let a = post_json(&app, "/v1/render?tree=true", &set).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let v = a.json();
+    assert_eq!(app_names(&v), ["dev-a", "dev-b", "prod-a", "prod-b", "m1"]);
+    let m = "spec.generators[0].matrix";
+    let g = "spec.generators[1].merge";
+    assert_eq!(
+        v["tree"],
+        json!([
+            {"path": m, "kind": "matrix", "runs": 1, "generated": 4, "count": 4, "children": [
+                {"path": format!("{m}.generators[0].list"), "kind": "list", "runs": 1, "generated": 2, "count": 2,
+                 "keys": ["env"]},
+                {"path": format!("{m}.generators[1].list"), "kind": "list", "runs": 2, "generated": 6, "count": 4,
+                 "selector": true, "keys": ["app"]},
+            ]},
+            {"path": g, "kind": "merge", "runs": 1, "generated": 2, "count": 1, "selector": true,
+             "mergeKeys": ["app"], "children": [
+                {"path": format!("{g}.generators[0].list"), "kind": "list", "runs": 1, "generated": 2, "count": 2,
+                 "keys": ["app", "v"]},
+                {"path": format!("{g}.generators[1].list"), "kind": "list", "runs": 1, "generated": 1, "count": 1,
+                 "keys": ["app", "v"]},
+            ]},
+        ])
+    );
+    // Without ?tree=true there is none (the engine does not keep it).
+    assert!(
+        post_json(&app, "/v1/render", &set)
+            .await
+            .json()
+            .get("tree")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_playground_page_its_assets_and_the_examples_are_served_under_a_strict_policy() {
+    let app = router(ServiceLimits::default());
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/playground/app.js", "text/javascript"),
+        ("/playground/style.css", "text/css"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    let response = app
+        .clone()
+        .oneshot(Request::get("/v1/examples").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let examples: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let list = examples.as_array().unwrap();
+    assert!(list.len() > 50, "{}", list.len());
+    // Every example the menu offers renders through /v1/render: fine for the good ones, a JSON
+    // error for the `err-*` ones (a 4xx, or a 502 for a repository not recorded), never a 500.
+    for e in list {
+        let path = e["path"].as_str().unwrap();
+        let mut body = e["applicationSet"].as_str().unwrap().to_string();
+        if !e["inputs"].as_str().unwrap().is_empty() {
+            body = format!("{body}\n---\n{}", e["inputs"].as_str().unwrap());
+        }
+        let a = call(&app, "/v1/render", "application/yaml", "application/json", body).await;
+        let bad = path.rsplit('/').next().unwrap().starts_with("err-");
+        assert_eq!(
+            a.status == 200,
+            !bad,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert!(
+            a.status != 500 && a.json()["error"].is_string() != (a.status == 200),
+            "{path}"
+        );
+    }
+}

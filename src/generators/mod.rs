@@ -25,7 +25,10 @@ pub mod pull_request;
 pub mod scm_provider;
 pub mod selector;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use serde_json::Value;
 
@@ -63,6 +66,125 @@ pub struct GenerateContext<'a> {
     pub scm: &'a pull_request::ScmOptions,
     /// Where generators report what does not fail the set but probably is not what was meant.
     pub warnings: &'a Warnings,
+    /// Where every generator records what it yielded, when the caller asked
+    /// ([`crate::pipeline::Options::trace`]).
+    pub trace: Option<&'a Trace>,
+}
+
+/// What each generator yielded while a set generated, kept when asked for: the generator tree
+/// of `/v1/render?tree=true` and the playground. Keyed by field path; a matrix's later child that
+/// reads the earlier child's parameters runs once per earlier set, and its counts add up.
+#[derive(Debug, Default)]
+pub struct Trace(std::sync::Mutex<BTreeMap<String, Yielded>>);
+
+/// What one generator yielded over its runs.
+#[derive(Debug, Default, Clone)]
+struct Yielded {
+    runs: usize,
+    generated: usize,
+    selected: usize,
+    keys: BTreeSet<String>,
+}
+
+/// One generator of the tree: its kind, field path, what it yielded and, for matrix and merge,
+/// its children.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorNode {
+    /// Field path (`spec.generators[0].matrix.generators[1].git`).
+    pub path: String,
+    /// The kind's field name (`list`, `git`, `matrix`, ...).
+    pub kind: &'static str,
+    /// What kind of that kind: `directories`, `files` or `branches` for git, the forge for
+    /// pull-request and SCM-provider generators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// How often it ran (0: never, because an earlier failure or an empty earlier matrix child
+    /// stopped the set; more than 1: once per parameter set of an earlier matrix child).
+    pub runs: usize,
+    /// Parameter sets generated over every run, before the entry's selector.
+    pub generated: usize,
+    /// Parameter sets kept by the selector (equal to `generated` without one).
+    pub count: usize,
+    /// Whether the entry has a post-generator selector.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub selector: bool,
+    /// A merge's `mergeKeys`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merge_keys: Vec<String>,
+    /// The parameter names a generator other than matrix and merge yielded (top-level keys).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// A matrix's or merge's children.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<GeneratorNode>,
+}
+
+impl Trace {
+    fn record(&self, path: &str, leaf: bool, generated: usize, kept: &[Params]) {
+        let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let y = all.entry(path.to_string()).or_default();
+        y.runs += 1;
+        y.generated += generated;
+        y.selected += kept.len();
+        if leaf {
+            for p in kept {
+                for k in p.keys() {
+                    if !y.keys.contains(k) {
+                        y.keys.insert(k.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The generator tree of `entries` (a set's `spec.generators`) with what each yielded.
+    pub fn tree(&self, entries: &[ApplicationSetGenerator]) -> Vec<GeneratorNode> {
+        let seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        nodes(&seen, entries, "spec.generators")
+    }
+}
+
+fn nodes(
+    seen: &BTreeMap<String, Yielded>,
+    entries: &[ApplicationSetGenerator],
+    prefix: &str,
+) -> Vec<GeneratorNode> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        for kind in GeneratorSpec::kinds_of(entry) {
+            let path = format!("{prefix}[{i}].{}", kind.field());
+            let y = seen.get(&path).cloned().unwrap_or_default();
+            let (children, merge_keys) = match kind {
+                GeneratorSpec::Matrix(m) => (
+                    nodes(seen, &m.generators, &format!("{path}.generators")),
+                    Vec::new(),
+                ),
+                GeneratorSpec::Merge(m) => (
+                    nodes(seen, &m.generators, &format!("{path}.generators")),
+                    m.merge_keys.clone(),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
+            out.push(GeneratorNode {
+                detail: kind.detail(),
+                kind: kind.field(),
+                runs: y.runs,
+                generated: y.generated,
+                count: y.selected,
+                selector: entry.selector.is_some(),
+                merge_keys,
+                keys: y.keys.into_iter().collect(),
+                children,
+                path,
+            });
+        }
+    }
+    out
 }
 
 /// Warnings generators report while generating (a pattern that matches nothing); the pipeline
@@ -253,6 +375,37 @@ impl<'a> GeneratorSpec<'a> {
         }
     }
 
+    /// Which variant of the kind: `directories`, `files` or `branches` for git, the forge for
+    /// pull-request and SCM-provider generators (None for the others).
+    pub fn detail(&self) -> Option<String> {
+        // The forge fields of pull-request and SCM-provider generators, in Argo CD's spellings.
+        const FORGES: &[&str] = &[
+            "github",
+            "gitlab",
+            "gitea",
+            "bitbucketServer",
+            "bitbucket",
+            "azuredevops",
+            "azureDevOps",
+            "awsCodeCommit",
+        ];
+        let forge = |v: serde_json::Result<Value>| {
+            let v = v.ok()?;
+            FORGES
+                .iter()
+                .find(|n| v.get(**n).is_some_and(|x| !x.is_null()))
+                .map(|n| (*n).to_string())
+        };
+        match self {
+            GeneratorSpec::Git(g) if !g.files.is_empty() => Some("files".into()),
+            GeneratorSpec::Git(g) if !g.branches.is_empty() => Some("branches".into()),
+            GeneratorSpec::Git(_) => Some("directories".into()),
+            GeneratorSpec::PullRequest(g) => forge(serde_json::to_value(g)),
+            GeneratorSpec::ScmProvider(g) => forge(serde_json::to_value(g)),
+            _ => None,
+        }
+    }
+
     /// The generator-level template override.
     pub fn template(&self) -> Option<&'a ApplicationSetTemplate> {
         match self {
@@ -382,8 +535,13 @@ pub async fn transform<'a>(
     for kind in kinds {
         let kpath = format!("{path}.{}", kind.field());
         let mut params = kind.generate(ctx, kpath.clone()).await?;
+        let generated = params.len();
         if let Some(sel) = &selector {
             params.retain(|p| sel.matches(&flatten(p)));
+        }
+        if let Some(trace) = ctx.trace {
+            let leaf = !matches!(kind, GeneratorSpec::Matrix(_) | GeneratorSpec::Merge(_));
+            trace.record(&kpath, leaf, generated, &params);
         }
         out.push(Transformed {
             path: kpath,
@@ -539,6 +697,7 @@ pub(crate) mod testing {
             git,
             scm: &pull_request::ScmOptions::default(),
             warnings: &Warnings::default(),
+            trace: None,
         };
         let mut out = transform(&set.spec.generators[0], &ctx, "spec.generators[0]").await?;
         let params = out.pop().map(|t| t.params).unwrap_or_default();

@@ -10,6 +10,7 @@
 pub mod argo_app_controller;
 pub mod azure_devops_server;
 pub mod bitbucket_server;
+pub mod browser;
 pub mod forge;
 pub mod git;
 pub mod git_https;
