@@ -256,6 +256,22 @@ fn the_playground_shows_what_a_set_generates_as_it_is_typed() {
     settled(&mut b, &p, "ok");
     let three = rendered_names(example);
     assert_eq!(names(&mut b, &p), three);
+    // An Application opens to its full YAML.
+    b.click(&p, "#view-apps summary").unwrap();
+    let yaml = b
+        .wait_for(
+            &p,
+            "(document.querySelector('#view-apps details[open] pre') || {}).textContent",
+            WAIT,
+        )
+        .unwrap();
+    let yaml = yaml.as_str().unwrap();
+    assert!(
+        yaml.starts_with("apiVersion: argoproj.io/v1alpha1\nkind: Application\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  name: engineering-dev-guestbook\n"), "{yaml}");
+    assert!(yaml.contains("    server: https://1.2.3.4\n"), "{yaml}");
 
     // Typing a fourth element: the list grows, in the order the engine gives.
     caret_after(&mut b, &p, "set-text", "url: https://9.8.7.6");
