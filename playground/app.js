@@ -193,6 +193,8 @@ class Editor {
     this.area = root.querySelector("textarea");
     this.pre = root.querySelector("pre");
     this.gutter = root.querySelector(".gutter");
+    this.gutterInner = el("div", {});
+    this.gutter.append(this.gutterInner);
     this.marks = new Map(); // line -> "bad" | "warned"
     this.escaped = false;
     this.area.addEventListener("input", () => {
@@ -236,24 +238,40 @@ class Editor {
     this.marks.clear();
     this.paint();
   }
+  /** Highlight and number the text. Only the lines in view are drawn (with a few around
+   *  them), so a keystroke costs the same in a 10-line set and a 10,000-line one. */
   paint() {
-    const lines = this.area.value.split("\n");
+    this.lines = this.area.value.split("\n");
+    this.view();
+  }
+  view() {
+    const lines = this.lines || [""];
+    if (this.cache === undefined || this.cache.size > 20000) this.cache = new Map();
+    const top = this.area.scrollTop;
+    const height = this.area.clientHeight || 800;
+    const first = Math.max(0, Math.floor(top / 20) - 5);
+    const last = Math.min(lines.length, Math.ceil((top + height) / 20) + 5);
     let html = "";
     let gutter = "";
-    for (let i = 0; i < lines.length; i++) {
+    for (let i = first; i < last; i++) {
+      let h = this.cache.get(lines[i]);
+      if (h === undefined) {
+        h = highlightLine(lines[i]);
+        this.cache.set(lines[i], h);
+      }
       const m = this.marks.get(i);
       const cls = m ? ` class="${m === "bad" ? "line-bad" : "line-warned"}"` : "";
-      html += `<span${cls}>${highlightLine(lines[i])}</span>\n`;
+      html += `<span${cls}>${h}</span>\n`;
       gutter += `<div${m ? ` class="${m}"` : ""}>${i + 1}</div>`;
     }
-    this.pre.innerHTML = html + " ";
-    this.gutter.innerHTML = gutter;
-    this.sync();
+    this.pre.innerHTML = html;
+    this.gutterInner.innerHTML = gutter;
+    const y = 8 + first * 20 - top;
+    this.pre.style.transform = `translate(${-this.area.scrollLeft}px, ${y}px)`;
+    this.gutterInner.style.transform = `translateY(${y}px)`;
   }
   sync() {
-    this.pre.scrollTop = this.area.scrollTop;
-    this.pre.scrollLeft = this.area.scrollLeft;
-    this.gutter.scrollTop = this.area.scrollTop;
+    this.view();
   }
   reveal(line) {
     const top = line * 20;
@@ -309,7 +327,9 @@ function schedule() {
   document.body.dataset.busy = "true";
   state.scheduled = true;
   $("result").classList.add("stale");
-  state.timer = setTimeout(run, DEBOUNCE_MS);
+  // The first edit after a pause goes at once; edits while a request is in flight wait for the
+  // typing to pause.
+  state.timer = setTimeout(run, state.controller ? DEBOUNCE_MS : 0);
 }
 
 async function run() {
@@ -338,6 +358,7 @@ async function run() {
     answer = { error: { error: "the server did not answer: " + e.message, reason: "Unreachable" } };
   }
   answer.ms = performance.now() - started;
+  if (state.controller === controller) state.controller = null;
   show(seq, answer);
   saveFragment().catch(() => {});
 }
@@ -442,29 +463,53 @@ function source(app) {
   return [s.repoURL, s.path || s.chart, s.targetRevision].filter(Boolean).join(" · ") + more;
 }
 
+/** The four columns of an Application's row. */
+function row(app) {
+  return [(app.metadata && app.metadata.name) || "", (app.spec && app.spec.project) || "", destination(app), source(app)];
+}
+
 function showApplications(apps) {
   const view = $("view-apps");
   if (!apps.length) {
     view.replaceChildren(el("p", { class: "empty", text: "No Applications: the generators yielded no parameter sets (see the Generators tab)." }));
+    state.rows = null;
     return;
   }
-  const list = el("ul", { class: "apps" });
-  for (const app of apps) {
-    const details = el("details", {});
-    details.append(
-      el("summary", {},
-        el("span", { class: "name", text: (app.metadata && app.metadata.name) || "" }),
-        el("span", { class: "muted", text: (app.spec && app.spec.project) || "" }),
-        el("span", { text: destination(app) }),
-        el("span", { class: "muted", text: source(app) })),
-    );
-    // The YAML is built when first opened: a thousand Applications stay cheap to list.
-    details.addEventListener("toggle", () => {
-      if (details.open && !details.querySelector("pre")) details.append(el("pre", { text: yaml(app) }));
-    });
-    list.append(el("li", {}, details));
+  state.apps = apps;
+  const rows = apps.map(row);
+  const list = view.querySelector("ul.apps");
+  if (list && state.rows && state.rows.length === rows.length) {
+    // The same number of Applications: only the rows that changed are touched (a keystroke in
+    // a template changes text, not the list's shape).
+    const items = list.children;
+    for (let i = 0; i < rows.length; i++) {
+      const before = state.rows[i];
+      const now = rows[i];
+      if (before[0] === now[0] && before[1] === now[1] && before[2] === now[2] && before[3] === now[3]) continue;
+      const spans = items[i].querySelector("summary").children;
+      for (let c = 0; c < 4; c++) if (before[c] !== now[c]) spans[c].textContent = now[c];
+    }
+    // Open YAML may be stale in any row (a field the row does not show): rebuilt on demand.
+    for (const d of list.querySelectorAll("details")) {
+      const pre = d.querySelector("pre");
+      if (pre) d.open ? (pre.textContent = yaml(apps[Number(d.dataset.i)])) : pre.remove();
+    }
+    state.rows = rows;
+    return;
   }
-  view.replaceChildren(el("div", { class: "head" }, el("span", { text: "name" }), el("span", { text: "project" }), el("span", { text: "destination" }), el("span", { text: "source" })), list);
+  state.rows = rows;
+  // One string, parsed once: a thousand Applications in a few milliseconds. Each one's YAML is
+  // built when it is first opened.
+  const html = rows.map(([name, project, dest, src], i) =>
+    `<li><details data-i="${i}"><summary><span class="name">${escapeHtml(name)}</span><span class="muted">${escapeHtml(project)}</span>` +
+    `<span>${escapeHtml(dest)}</span><span class="muted">${escapeHtml(src)}</span></summary></details></li>`);
+  const fresh = el("ul", { class: "apps" });
+  fresh.innerHTML = html.join("");
+  fresh.addEventListener("toggle", (e) => {
+    const d = e.target;
+    if (d.open && !d.querySelector("pre")) d.append(el("pre", { text: yaml(state.apps[Number(d.dataset.i)]) }));
+  }, true);
+  view.replaceChildren(el("div", { class: "head" }, el("span", { text: "name" }), el("span", { text: "project" }), el("span", { text: "destination" }), el("span", { text: "source" })), fresh);
 }
 
 function flatten(value, prefix, out) {

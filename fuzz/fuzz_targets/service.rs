@@ -1,4 +1,5 @@
-//! `appset serve`'s `/v1/render` (with `?params=true&steps=true` or not) and `/v1/diff`,
+//! `appset serve`'s `/v1/render` (plain, with `?params=true&steps=true`, or with
+//! `?params=true&tree=true`: the generator tree) and `/v1/diff`,
 //! called in process through the router with the default limits and nothing live. Input: one
 //! byte choosing the endpoint and the request/answer formats, then the body. Invariants: no
 //! panic, bounded time and memory, every answer is a 200 with a body or an error object with a
@@ -12,7 +13,7 @@ const PATHS: &[&str] = &[
     "/v1/render",
     "/v1/render?params=true&steps=true",
     "/v1/diff",
-    "/v1/render?params=true",
+    "/v1/render?params=true&tree=true",
 ];
 const TYPES: &[&str] = &["application/yaml", "application/json"];
 
