@@ -233,6 +233,9 @@ class Editor {
     if (line === null || line === undefined) return;
     if (this.marks.get(line) !== "bad") this.marks.set(line, kind);
   }
+  marksKey() {
+    return this.marks.size ? JSON.stringify([...this.marks]) : "";
+  }
   clearMarks() {
     if (!this.marks.size) return;
     this.marks.clear();
@@ -329,8 +332,13 @@ function schedule() {
   $("result").classList.add("stale");
   // The first edit after a pause goes at once; edits while a request is in flight wait for the
   // typing to pause.
-  state.timer = setTimeout(run, state.controller ? DEBOUNCE_MS : 0);
+  if (state.controller) state.timer = setTimeout(run, DEBOUNCE_MS);
+  else run();
 }
+
+/** Whether a view needs each Application's parameters and the generator tree, which the
+ *  Applications list does not: the service then neither traces the generators nor sends them. */
+const needsDetail = (view) => view === "params" || view === "tree";
 
 async function run() {
   state.scheduled = false;
@@ -347,17 +355,23 @@ async function run() {
   const body = diff
     ? indentUnder("before", editors.before.value) + indentUnder("after", editors.set.value) + indentUnder("inputs", editors.inputs.value)
     : renderBody();
-  const url = diff ? "/v1/diff" : "/v1/render?params=true&tree=true";
+  const detail = needsDetail(state.view);
+  const url = diff ? "/v1/diff" : detail ? "/v1/render?params=true&tree=true" : "/v1/render";
   let answer;
+  const phases = { sent: performance.now() };
   try {
     const r = await fetch(url, { method: "POST", headers: { "content-type": "application/yaml", accept: "application/json" }, body, signal: controller.signal });
+    phases.answered = performance.now();
     const json = await r.json().catch(() => ({ error: `the server answered ${r.status} without JSON`, reason: "BadAnswer" }));
+    phases.parsed = performance.now();
     answer = r.ok ? { ok: json } : { error: json, status: r.status };
   } catch (e) {
     if (e.name === "AbortError") return;
     answer = { error: { error: "the server did not answer: " + e.message, reason: "Unreachable" } };
   }
   answer.ms = performance.now() - started;
+  answer.phases = phases;
+  answer.detail = detail;
   if (state.controller === controller) state.controller = null;
   show(seq, answer);
   saveFragment().catch(() => {});
@@ -371,6 +385,7 @@ function show(seq, answer) {
   // Busy while an edit newer than this answer waits for its request.
   document.body.dataset.busy = String(state.scheduled);
   $("result").classList.remove("stale");
+  const marked = new Map(Object.values(editors).map((ed) => [ed, ed.marksKey()]));
   for (const ed of Object.values(editors)) ed.marks.clear();
   showError(answer.error);
   const warnings = (answer.ok && answer.ok.warnings) || [];
@@ -391,15 +406,25 @@ function show(seq, answer) {
     $("status").innerHTML = `<b>Error</b> <span class="muted">· the last good result is shown dimmed</span>`;
     $("result").classList.add("stale");
   }
-  for (const ed of Object.values(editors)) ed.paint();
+  // An editor is redrawn only when its marks changed (its text was drawn as it was typed).
+  for (const [ed, before] of marked) if (ed.marksKey() !== before) ed.paint();
   document.body.dataset.state = answer.error ? "error" : answer.ok ? "ok" : "empty";
   // From the last keystroke to this answer on screen, painted (the frame after the one that
   // laid it out): read by the browser test and the benchmark.
+  // The phases (sent, answered, parsed, shown, first frame) are kept beside it for the benchmark.
   const typedAt = state.typedAt;
   if (typedAt !== undefined) {
-    requestAnimationFrame(() => requestAnimationFrame(() => {
-      if (seq === state.seq) document.body.dataset.latency = (performance.now() - typedAt).toFixed(1);
-    }));
+    const phases = { ...answer.phases, shown: performance.now() };
+    requestAnimationFrame(() => {
+      phases.frame = performance.now();
+      requestAnimationFrame(() => {
+        if (seq !== state.seq) return;
+        const since = {};
+        for (const [k, t] of Object.entries(phases)) since[k] = +(t - typedAt).toFixed(1);
+        document.body.dataset.phases = JSON.stringify(since);
+        document.body.dataset.latency = (performance.now() - typedAt).toFixed(1);
+      });
+    });
   }
   document.body.dataset.seq = String(seq);
 }
@@ -468,48 +493,118 @@ function row(app) {
   return [(app.metadata && app.metadata.name) || "", (app.spec && app.spec.project) || "", destination(app), source(app)];
 }
 
+// ---- the Applications list: only the rows in view are in the page --------------------------------
+
+/** The list's state: the Applications shown, their rows, which are open (and how tall), the
+ *  height of a closed row (measured once), and the range of rows in the page now. */
+const list = { apps: [], rows: [], open: new Map(), height: 0, range: null, ul: null, frame: 0 };
+const GAP = 6; // `.apps li` margin-bottom
+const OVERSCAN = 300; // px drawn beyond each edge of the view
+
 function showApplications(apps) {
   const view = $("view-apps");
   if (!apps.length) {
     view.replaceChildren(el("p", { class: "empty", text: "No Applications: the generators yielded no parameter sets (see the Generators tab)." }));
-    state.rows = null;
+    list.ul = null;
+    list.rows = [];
     return;
   }
-  state.apps = apps;
-  const rows = apps.map(row);
-  const list = view.querySelector("ul.apps");
-  if (list && state.rows && state.rows.length === rows.length) {
-    // The same number of Applications: only the rows that changed are touched (a keystroke in
-    // a template changes text, not the list's shape).
-    const items = list.children;
-    for (let i = 0; i < rows.length; i++) {
-      const before = state.rows[i];
-      const now = rows[i];
-      if (before[0] === now[0] && before[1] === now[1] && before[2] === now[2] && before[3] === now[3]) continue;
-      const spans = items[i].querySelector("summary").children;
-      for (let c = 0; c < 4; c++) if (before[c] !== now[c]) spans[c].textContent = now[c];
+  if (apps.length !== list.apps.length) list.open.clear();
+  const before = list.ul && list.rows.length === apps.length ? list.rows : null;
+  list.apps = apps;
+  list.rows = apps.map(row);
+  if (!list.ul) {
+    list.ul = el("ul", { class: "apps" });
+    list.ul.addEventListener("toggle", toggled, true);
+    view.replaceChildren(el("div", { class: "head" }, el("span", { text: "name" }), el("span", { text: "project" }), el("span", { text: "destination" }), el("span", { text: "source" })), list.ul);
+    list.range = null;
+  }
+  drawList({ before });
+}
+
+const rowHeight = (i) => list.open.get(i) || list.height;
+
+function rowHtml(i) {
+  const [name, project, dest, src] = list.rows[i];
+  const open = list.open.has(i);
+  return `<li><details data-i="${i}"${open ? " open" : ""}><summary><span class="name">${escapeHtml(name)}</span><span class="muted">${escapeHtml(project)}</span>` +
+    `<span>${escapeHtml(dest)}</span><span class="muted">${escapeHtml(src)}</span></summary>${open ? `<pre>${escapeHtml(yaml(list.apps[i]))}</pre>` : ""}</details></li>`;
+}
+
+/** Put the rows in view (and OVERSCAN around them) in the page, with padding standing for the
+ *  others, so a keystroke costs the same for 10 Applications and 10,000. For a new answer,
+ *  `before` (the rows as drawn, when the list kept its length) lets an unchanged range change
+ *  only the cells that differ, which keeps focus and selection where they are; a scroll that
+ *  keeps the range changes nothing; `force` draws the range again. */
+function drawList({ before = null, force = false } = {}) {
+  const ul = list.ul;
+  const view = $("view-apps");
+  if (!ul || view.hidden) return;
+  const n = list.rows.length;
+  if (!list.height) {
+    ul.innerHTML = rowHtml(0);
+    list.height = ul.firstElementChild.getBoundingClientRect().height + GAP || 40;
+    list.range = null;
+  }
+  const top = view.scrollTop - ul.offsetTop - OVERSCAN;
+  const bottom = view.scrollTop - ul.offsetTop + view.clientHeight + OVERSCAN;
+  let first = 0;
+  let y = 0;
+  while (first < n && y + rowHeight(first) <= top) y += rowHeight(first++);
+  const padTop = y;
+  let last = first;
+  while (last < n && y < bottom) y += rowHeight(last++);
+  let padBottom = 0;
+  for (let i = last; i < n; i++) padBottom += rowHeight(i);
+  ul.style.paddingTop = padTop + "px";
+  ul.style.paddingBottom = padBottom + "px";
+  const same = !force && list.range && list.range[0] === first && list.range[1] === last;
+  if (same && !before) return;
+  if (same) {
+    const items = ul.children;
+    for (let i = first; i < last; i++) {
+      const was = before[i];
+      const now = list.rows[i];
+      const spans = items[i - first].querySelector("summary").children;
+      for (let c = 0; c < 4; c++) if (was[c] !== now[c]) spans[c].textContent = now[c];
+      // An open row's YAML may have changed in a field the row does not show.
+      const pre = list.open.has(i) && items[i - first].querySelector("pre");
+      if (pre) pre.textContent = yaml(list.apps[i]);
     }
-    // Open YAML may be stale in any row (a field the row does not show): rebuilt on demand.
-    for (const d of list.querySelectorAll("details")) {
-      const pre = d.querySelector("pre");
-      if (pre) d.open ? (pre.textContent = yaml(apps[Number(d.dataset.i)])) : pre.remove();
-    }
-    state.rows = rows;
     return;
   }
-  state.rows = rows;
-  // One string, parsed once: a thousand Applications in a few milliseconds. Each one's YAML is
-  // built when it is first opened.
-  const html = rows.map(([name, project, dest, src], i) =>
-    `<li><details data-i="${i}"><summary><span class="name">${escapeHtml(name)}</span><span class="muted">${escapeHtml(project)}</span>` +
-    `<span>${escapeHtml(dest)}</span><span class="muted">${escapeHtml(src)}</span></summary></details></li>`);
-  const fresh = el("ul", { class: "apps" });
-  fresh.innerHTML = html.join("");
-  fresh.addEventListener("toggle", (e) => {
-    const d = e.target;
-    if (d.open && !d.querySelector("pre")) d.append(el("pre", { text: yaml(state.apps[Number(d.dataset.i)]) }));
-  }, true);
-  view.replaceChildren(el("div", { class: "head" }, el("span", { text: "name" }), el("span", { text: "project" }), el("span", { text: "destination" }), el("span", { text: "source" })), fresh);
+  const focused = ul.contains(document.activeElement) && document.activeElement.closest("details");
+  const keep = focused ? Number(focused.dataset.i) : -1;
+  let html = "";
+  for (let i = first; i < last; i++) html += rowHtml(i);
+  ul.innerHTML = html;
+  list.range = [first, last];
+  if (keep >= first && keep < last) ul.children[keep - first].querySelector("summary").focus({ preventScroll: true });
+}
+
+/** A row opened or closed: its YAML is built when it opens, and its height kept for the layout. */
+function toggled(e) {
+  const d = e.target;
+  const i = Number(d.dataset.i);
+  if (d.open) {
+    if (!d.querySelector("pre")) d.append(el("pre", { text: yaml(list.apps[i]) }));
+    const h = d.parentElement.getBoundingClientRect().height + GAP;
+    if (list.open.get(i) === h) return;
+    list.open.set(i, h);
+  } else {
+    if (!list.open.has(i)) return;
+    list.open.delete(i);
+    const pre = d.querySelector("pre");
+    if (pre) pre.remove();
+  }
+  redrawList();
+}
+
+function redrawList() {
+  if (!list.frame) list.frame = requestAnimationFrame(() => {
+    list.frame = 0;
+    drawList({ force: true });
+  });
 }
 
 function flatten(value, prefix, out) {
@@ -664,6 +759,7 @@ function setMode(mode) {
 function buildView(view) {
   const ok = state.last && state.last.ok;
   if (!ok || state.mode !== "render" || !state.built || state.built.has(view)) return;
+  if (needsDetail(view) && !state.last.detail) return; // asked for when the tab opened
   state.built.add(view);
   if (view === "apps") showApplications(ok.applications);
   else if (view === "params") showParameters(ok.applications, ok.parameters || [], ok.tree);
@@ -671,8 +767,14 @@ function buildView(view) {
 }
 
 function showView(view) {
-  buildView(view);
+  const last = state.last;
+  if (needsDetail(view) && state.mode === "render" && last && last.ok && !last.detail) {
+    state.view = view;
+    schedule();
+  }
   for (const v of ["apps", "params", "tree", "diff"]) $("view-" + v).hidden = v !== view;
+  buildView(view);
+  if (view === "apps") drawList(); // its scroll position may have changed while it was hidden
   for (const b of document.querySelectorAll("#result-tabs [role=tab]")) b.setAttribute("aria-selected", String(b.dataset.view === view));
   if (view !== "diff") state.view = view;
 }
@@ -729,6 +831,15 @@ async function start() {
     inputs: new Editor(document.querySelector('[data-for="inputs"]'), schedule),
     before: new Editor(document.querySelector('[data-for="before"]'), schedule),
   };
+  let scrolled = 0;
+  const follow = () => {
+    if (!scrolled) scrolled = requestAnimationFrame(() => {
+      scrolled = 0;
+      drawList();
+    });
+  };
+  $("view-apps").addEventListener("scroll", follow, { passive: true });
+  addEventListener("resize", follow);
   $("mode-render").addEventListener("click", () => setMode("render"));
   $("mode-diff").addEventListener("click", () => setMode("diff"));
   for (const b of document.querySelectorAll("#result-tabs [role=tab]")) b.addEventListener("click", () => showView(b.dataset.view));

@@ -140,11 +140,7 @@ impl Trace {
 
     /// The generator tree of `entries` (a set's `spec.generators`) with what each yielded.
     pub fn tree(&self, entries: &[ApplicationSetGenerator]) -> Vec<GeneratorNode> {
-        let seen = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         nodes(&seen, entries, "spec.generators")
     }
 }

@@ -234,6 +234,20 @@ impl Browser {
         Ok(r["result"].get("value").cloned().unwrap_or(Value::Null))
     }
 
+    /// The renderer's cumulative counters (`Performance.getMetrics`: `ScriptDuration`,
+    /// `RecalcStyleDuration`, `LayoutDuration`, `TaskDuration`, in seconds), collecting them
+    /// from the first call on.
+    pub fn metrics(&mut self, page: &Page) -> Result<Vec<(String, f64)>, String> {
+        self.send(Some(&page.session), "Performance.enable", json!({}))?;
+        let r = self.send(Some(&page.session), "Performance.getMetrics", json!({}))?;
+        Ok(r["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| Some((m["name"].as_str()?.to_string(), m["value"].as_f64()?)))
+            .collect())
+    }
+
     /// Wait (bounded by `timeout`) until `expression` is truthy in `page`; its last value.
     pub fn wait_for(&mut self, page: &Page, expression: &str, timeout: Duration) -> Result<Value, String> {
         let deadline = Instant::now() + timeout;
