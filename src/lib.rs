@@ -29,6 +29,8 @@
 //!   cluster decision resource, matrix and merge generators, post-selectors; reach the outside
 //!   world only through [`sources::Sources`].
 //! - [`namespaces`]: which namespaces the controller serves (Argo CD's names, globs, `/regex/`).
+//! - [`shard`]: which shard an ApplicationSet is in, and which shard Leases a replica takes or
+//!   gives back (pure; the Leases are held through [`lease`]).
 //! - [`pipeline`]: ApplicationSet → Applications: generators, template overrides, render,
 //!   validation; options, limits and the errors that fail a set closed.
 //!
@@ -75,6 +77,7 @@ pub mod playground;
 pub mod render;
 pub mod rollout;
 pub mod service;
+pub mod shard;
 pub mod sources;
 pub mod text;
 pub mod webhook;
