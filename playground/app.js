@@ -203,7 +203,7 @@ class Editor {
       this.paint();
       onChange();
     });
-    this.area.addEventListener("scroll", () => this.sync());
+    this.area.addEventListener("scroll", () => this.view());
     this.area.addEventListener("keydown", (e) => this.key(e));
   }
   get value() {
@@ -273,14 +273,11 @@ class Editor {
     this.pre.style.transform = `translate(${-this.area.scrollLeft}px, ${y}px)`;
     this.gutterInner.style.transform = `translateY(${y}px)`;
   }
-  sync() {
-    this.view();
-  }
   reveal(line) {
     const top = line * 20;
     if (top < this.area.scrollTop || top > this.area.scrollTop + this.area.clientHeight - 40) {
       this.area.scrollTop = Math.max(0, top - this.area.clientHeight / 3);
-      this.sync();
+      this.view();
     }
   }
 }
@@ -497,7 +494,7 @@ function row(app) {
 
 /** The list's state: the Applications shown, their rows, which are open (and how tall), the
  *  height of a closed row (measured once), and the range of rows in the page now. */
-const list = { apps: [], rows: [], open: new Map(), height: 0, range: null, ul: null, frame: 0 };
+const list = { apps: [], rows: [], open: new Map(), height: 0, range: null, ul: null, frame: 0, force: false };
 const GAP = 6; // `.apps li` margin-bottom
 const OVERSCAN = 300; // px drawn beyond each edge of the view
 
@@ -597,13 +594,18 @@ function toggled(e) {
     const pre = d.querySelector("pre");
     if (pre) pre.remove();
   }
-  redrawList();
+  drawListSoon(true);
 }
 
-function redrawList() {
+/** Draw the list in the next frame, once however often it is asked: after a scroll or a resize,
+ *  or (`force`) after a row opened or closed. */
+function drawListSoon(force = false) {
+  list.force = list.force || force;
   if (!list.frame) list.frame = requestAnimationFrame(() => {
+    const force = list.force;
     list.frame = 0;
-    drawList({ force: true });
+    list.force = false;
+    drawList({ force });
   });
 }
 
@@ -831,15 +833,8 @@ async function start() {
     inputs: new Editor(document.querySelector('[data-for="inputs"]'), schedule),
     before: new Editor(document.querySelector('[data-for="before"]'), schedule),
   };
-  let scrolled = 0;
-  const follow = () => {
-    if (!scrolled) scrolled = requestAnimationFrame(() => {
-      scrolled = 0;
-      drawList();
-    });
-  };
-  $("view-apps").addEventListener("scroll", follow, { passive: true });
-  addEventListener("resize", follow);
+  $("view-apps").addEventListener("scroll", () => drawListSoon(), { passive: true });
+  addEventListener("resize", () => drawListSoon());
   $("mode-render").addEventListener("click", () => setMode("render"));
   $("mode-diff").addEventListener("click", () => setMode("diff"));
   for (const b of document.querySelectorAll("#result-tabs [role=tab]")) b.addEventListener("click", () => showView(b.dataset.view));

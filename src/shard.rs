@@ -5,10 +5,11 @@
 //! same on every replica, after every restart and in every version (the hash is written out
 //! here rather than taken from the standard library, whose `DefaultHasher` may change between
 //! releases). Each shard is one Lease. [`plan`] says which shard Leases a replica takes and
-//! which it gives back, so that every live replica holds its fair share (`ceil(count /
-//! replicas)`), moving as few shards as it can when a replica joins or leaves: a replica keeps
-//! what it holds up to its share, gives back only the excess, and takes only free or expired
-//! Leases, never one another live replica holds.
+//! which it gives back, so that every live replica holds its fair share (the count divided by
+//! the replicas, rounded down or up), moving few shards when a replica joins or leaves: a
+//! replica keeps what it holds up to its share, gives back the excess (and one more only while
+//! another replica starves), and takes only free or expired Leases, never one another live
+//! replica holds.
 
 use std::{fmt, str::FromStr};
 
