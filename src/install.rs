@@ -110,10 +110,11 @@ pub fn manifests(namespace: &str, image: &str, replicas: u32, served: &[String])
         ));
     }
     let served: Vec<&String> = served.iter().filter(|n| !n.is_empty()).collect();
-    // One replica needs no election (and no Lease writes).
+    // One replica needs no Leases; more share the ApplicationSets by shard Leases (each
+    // replica reconciles its fair share, and takes over a stopped replica's shards).
     let mut args = vec!["run".to_string()];
     if replicas > 1 {
-        args.push("--enable-leader-election".into());
+        args.push("--shards=auto".into());
     }
     if !served.is_empty() {
         let list = served.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
@@ -198,7 +199,7 @@ rules:
   verbs: [create, patch, update]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, create, update]
+  verbs: [get, list, create, update]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -298,7 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_replica_runs_without_leader_election_and_more_with_it() {
+    fn one_replica_runs_without_leases_and_more_share_the_sets_by_shards() {
         let args = |replicas| {
             manifests("argocd", "registry.example.com/appset:1", replicas, &[])
                 .lines()
@@ -308,6 +309,6 @@ mod tests {
                 .to_string()
         };
         assert_eq!(args(1), "args: [run]");
-        assert_eq!(args(3), "args: [run, --enable-leader-election]");
+        assert_eq!(args(3), "args: [run, --shards=auto]");
     }
 }

@@ -1,20 +1,37 @@
-//! Leader election on a `coordination.k8s.io/v1` Lease, so two replicas never both write.
+//! Leases (`coordination.k8s.io/v1`): leader election, and the shard Leases of sharded replicas,
+//! so two replicas never reconcile one ApplicationSet at once.
 //!
-//! Stage: controller (I/O: the Kubernetes API). A replica acquires the Lease when it is absent,
+//! Stage: controller (I/O: the Kubernetes API). A replica acquires a Lease when it is absent,
 //! already its own, or expired (its `renewTime` older than `leaseDurationSeconds`), with the
-//! Lease's `resourceVersion` as a precondition so two replicas cannot take it at once. The leader
-//! renews every third of the duration; when a renewal fails it stops leading at once (the process
-//! exits and is restarted as a standby), before another replica can take over.
+//! Lease's `resourceVersion` as a precondition so two replicas cannot take it at once, and
+//! renews it every third of the duration.
+//!
+//! - [`LeaderElection`]: one Lease; when a renewal fails the leader stops leading at once (the
+//!   process exits and is restarted as a standby), before another replica can take over.
+//! - [`ShardLeases`] and [`Shards`] (`--shards auto`, `--shard N/M`): a Lease per shard, taken
+//!   and given back as [`crate::shard::plan`] says; a set is reconciled only under a [`Claim`]
+//!   of its shard, a shard is given back only after its claims end, and a shard whose renewals
+//!   fail stops counting as held before its Lease can expire for the other replicas.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
     apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
     jiff::Timestamp,
 };
-use kube::{Api, Client, api::PostParams};
+use kube::{
+    Api, Client,
+    api::{ListParams, PostParams},
+};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, mpsc};
 use tracing::{info, warn};
+
+use crate::shard::{LeaseView, Moves, Sharding, plan};
 
 /// A replica's claim on a Lease.
 #[derive(Clone)]
@@ -50,30 +67,30 @@ impl LeaderElection {
 
     /// One attempt: take or renew the Lease. `Ok(true)`: this replica leads.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
-        let current = match self.api.get_opt(&self.name).await? {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.name.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(self.spec(0, None)),
-                };
-                return match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-                    Err(e) => Err(e),
-                };
-            }
-            Some(l) => l,
+        let current = self.api.get_opt(&self.name).await?;
+        self.claim(current).await
+    }
+
+    /// Take or renew the Lease as `current` shows it (None: absent), with its resourceVersion
+    /// as the precondition. `Ok(true)`: this replica holds it now.
+    pub async fn claim(&self, current: Option<Lease>) -> Result<bool, kube::Error> {
+        let Some(current) = current else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(self.spec(0, None)),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            };
         };
         let spec = current.spec.clone().unwrap_or_default();
         let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
-        let expired = spec.renew_time.as_ref().is_none_or(|t| {
-            let duration = spec.lease_duration_seconds.unwrap_or(0).max(0) as i64;
-            t.0.as_second() + duration < Timestamp::now().as_second()
-        });
-        if !mine && !expired && spec.holder_identity.is_some() {
+        if !mine && spec.holder_identity.is_some() && is_live(&spec) {
             return Ok(false);
         }
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
@@ -84,13 +101,44 @@ impl LeaderElection {
         match self.api.replace(&self.name, &PostParams::default(), &next).await {
             Ok(_) => {
                 if !mine {
-                    info!(identity = %self.identity, lease = %self.name, "became the leader");
+                    info!(identity = %self.identity, lease = %self.name, "acquired the lease");
                 }
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Give the Lease up when this replica holds it, so another can take it at once rather than
+    /// after it expires (client-go's `ReleaseOnCancel`: no holder, a duration of 1 s).
+    pub async fn release(&self) -> Result<(), kube::Error> {
+        for _ in 0..3 {
+            let Some(current) = self.api.get_opt(&self.name).await? else {
+                return Ok(());
+            };
+            let spec = current.spec.clone().unwrap_or_default();
+            if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+                return Ok(());
+            }
+            let mut next = current.clone();
+            next.spec = Some(LeaseSpec {
+                holder_identity: None,
+                lease_duration_seconds: Some(1),
+                renew_time: Some(MicroTime(Timestamp::now())),
+                ..spec
+            });
+            match self.api.replace(&self.name, &PostParams::default(), &next).await {
+                Ok(_) => {
+                    info!(identity = %self.identity, lease = %self.name, "released the lease");
+                    return Ok(());
+                }
+                // Renewed meanwhile by this replica's own loop: read it again.
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Wait until this replica leads (retrying every third of the Lease duration).
@@ -115,5 +163,428 @@ impl LeaderElection {
                 Err(e) => return format!("renewing lease {}: {e}", self.name),
             }
         }
+    }
+}
+
+/// Whether a Lease's holder renewed it within its duration (an expired Lease is free to take).
+fn is_live(spec: &LeaseSpec) -> bool {
+    spec.renew_time.as_ref().is_some_and(|t| {
+        let duration = spec.lease_duration_seconds.unwrap_or(0).max(0) as i64;
+        t.0.as_second() + duration >= Timestamp::now().as_second()
+    })
+}
+
+// ---- shards ------------------------------------------------------------------------------------
+
+/// Where one shard stands for this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Another replica's, or no one's.
+    Free,
+    /// This replica's until `until` (the last renewal's start plus the Lease duration, less a
+    /// margin: past it another replica may take the Lease, so this one stops first).
+    Held { until: Instant },
+    /// Being given back: no new reconcile starts; the Lease is released once those in flight end.
+    Releasing { until: Instant },
+}
+
+/// One shard: its state and the gate its reconciles pass (shared; giving back takes it
+/// exclusively, so it waits for the reconciles in flight).
+#[derive(Debug)]
+struct Shard {
+    slot: Mutex<Slot>,
+    gate: Arc<RwLock<()>>,
+}
+
+/// The shards this replica holds, shared by the Lease loop ([`ShardLeases::run`]), the
+/// controller (which reconciles a set only under a [`Claim`] of its shard) and webhooks (which
+/// refresh the sets of other shards through the refresh annotation).
+#[derive(Debug)]
+pub struct Shards {
+    shards: Vec<Shard>,
+    acquired: mpsc::UnboundedSender<u32>,
+    acquired_rx: Mutex<Option<mpsc::UnboundedReceiver<u32>>>,
+}
+
+/// Proof that this replica holds a set's shard, kept for a whole reconcile: the shard is not
+/// given back before it is dropped.
+#[derive(Debug)]
+pub struct Claim(#[allow(dead_code)] OwnedRwLockReadGuard<()>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shards {
+    /// `count` shards, none held yet.
+    pub fn new(count: u32) -> Arc<Shards> {
+        let (acquired, rx) = mpsc::unbounded_channel();
+        Arc::new(Shards {
+            shards: (0..count.max(1))
+                .map(|_| Shard {
+                    slot: Mutex::new(Slot::Free),
+                    gate: Arc::new(RwLock::new(())),
+                })
+                .collect(),
+            acquired,
+            acquired_rx: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// How many shards there are.
+    pub fn count(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    /// The shard of ApplicationSet `namespace/name`.
+    pub fn shard_of(&self, namespace: &str, name: &str) -> u32 {
+        crate::shard::shard_of(namespace, name, self.count())
+    }
+
+    fn slot(&self, shard: u32) -> Slot {
+        let slot = *lock(&self.shards[shard as usize].slot);
+        match slot {
+            Slot::Held { until } | Slot::Releasing { until } if until <= Instant::now() => Slot::Free,
+            s => s,
+        }
+    }
+
+    fn set(&self, shard: u32, slot: Slot) {
+        *lock(&self.shards[shard as usize].slot) = slot;
+    }
+
+    /// Whether this replica holds `shard` now (and is not giving it back).
+    pub fn holds(&self, shard: u32) -> bool {
+        (shard as usize) < self.shards.len() && matches!(self.slot(shard), Slot::Held { .. })
+    }
+
+    /// Whether this replica reconciles ApplicationSet `namespace/name` now.
+    pub fn owns(&self, namespace: &str, name: &str) -> bool {
+        self.holds(self.shard_of(namespace, name))
+    }
+
+    /// The shards this replica holds, in order.
+    pub fn held(&self) -> Vec<u32> {
+        (0..self.count()).filter(|&i| self.holds(i)).collect()
+    }
+
+    /// A claim on the shard of `namespace/name` for one reconcile; None when this replica does
+    /// not hold it, or is giving it back.
+    pub fn claim(&self, namespace: &str, name: &str) -> Option<Claim> {
+        let shard = self.shard_of(namespace, name);
+        let guard = self.shards[shard as usize].gate.clone().try_read_owned().ok()?;
+        // Read after the gate is passed: a give-back that starts later waits for this claim.
+        self.holds(shard).then_some(Claim(guard))
+    }
+
+    /// The shards this replica acquires, as it acquires them (once: the controller enqueues
+    /// their sets).
+    pub fn acquired(&self) -> Option<impl futures::Stream<Item = u32> + Send + 'static> {
+        let rx = lock(&self.acquired_rx).take()?;
+        Some(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|s| (s, rx))
+        }))
+    }
+}
+
+/// The Leases of sharded replicas (`appset run --shards` / `--shard`), in one namespace:
+/// `<prefix>-shard-<i>` per shard, and with `--shards auto` a membership Lease
+/// `<prefix>-member-<identity>` per replica, from which each counts the live replicas.
+///
+/// Every third of the Lease duration a replica renews its membership and the shards it holds
+/// (lists the Leases once, then one write per Lease), then follows [`crate::shard::plan`]: it
+/// takes free or expired shards up to its fair share and gives back its excess. A shard is given
+/// back only once the reconciles of its sets in flight have ended ([`Shards::claim`]), and a
+/// held shard stops counting as held locally before its Lease can expire for the others, so
+/// two replicas never reconcile one set at once.
+pub struct ShardLeases {
+    client: Client,
+    api: Api<Lease>,
+    namespace: String,
+    prefix: String,
+    identity: String,
+    duration: Duration,
+    sharding: Sharding,
+}
+
+impl ShardLeases {
+    /// The Leases of `sharding` in `namespace`, named after `prefix`, claimed as `identity`.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        prefix: &str,
+        identity: &str,
+        duration: Duration,
+        sharding: Sharding,
+    ) -> ShardLeases {
+        ShardLeases {
+            api: Api::namespaced(client.clone(), namespace),
+            client,
+            namespace: namespace.to_string(),
+            prefix: prefix.to_string(),
+            identity: identity.to_string(),
+            duration: duration.max(Duration::from_secs(2)),
+            sharding,
+        }
+    }
+
+    /// The Lease of shard `i`.
+    pub fn shard_lease(&self, i: u32) -> String {
+        format!("{}-shard-{i}", self.prefix)
+    }
+
+    /// This replica's membership Lease: the identity made a valid name (a hash keeps two
+    /// identities that differ only in the characters replaced apart).
+    pub fn member_lease(&self) -> String {
+        member_lease_name(&self.prefix, &self.identity)
+    }
+
+    fn election(&self, name: &str) -> LeaderElection {
+        LeaderElection::new(
+            self.client.clone(),
+            &self.namespace,
+            name,
+            &self.identity,
+            self.duration,
+        )
+    }
+
+    /// Hold shards for as long as the future runs (drop it to stop; then call
+    /// [`ShardLeases::release_all`] to hand them over at once).
+    pub async fn run(&self, shards: Arc<Shards>) {
+        let period = self.duration / 3;
+        // Past `until` another replica may take the Lease: stop a third of a period before.
+        let margin = period / 3;
+        loop {
+            let started = Instant::now();
+            if let Err(e) = self.round(&shards, started + self.duration - margin).await {
+                warn!(error = %e, "shard leases");
+            }
+            // A shard whose renewals failed past its deadline is no longer held.
+            for i in 0..shards.count() {
+                if shards.slot(i) == Slot::Free {
+                    shards.set(i, Slot::Free);
+                }
+            }
+            tokio::time::sleep_until((started + period).into()).await;
+        }
+    }
+
+    async fn round(&self, shards: &Arc<Shards>, until: Instant) -> Result<(), kube::Error> {
+        let auto = matches!(self.sharding, Sharding::Auto { .. });
+        let member = self.member_lease();
+        if auto && let Err(e) = self.election(&member).try_acquire_or_renew().await {
+            warn!(error = %e, lease = %member, "renewing membership");
+        }
+        let leases: HashMap<String, Lease> = self
+            .api
+            .list(&ListParams::default())
+            .await?
+            .into_iter()
+            .filter_map(|l| Some((l.metadata.name.clone()?, l)))
+            .collect();
+        let mut views = Vec::with_capacity(shards.count() as usize);
+        for i in 0..shards.count() {
+            let name = self.shard_lease(i);
+            let current = leases.get(&name).cloned();
+            let slot = shards.slot(i);
+            let mut view = current.as_ref().map_or_else(LeaseView::default, |l| {
+                let spec = l.spec.clone().unwrap_or_default();
+                LeaseView {
+                    live: spec.holder_identity.is_some() && is_live(&spec),
+                    holder: spec.holder_identity,
+                }
+            });
+            if view.holder.as_deref() != Some(self.identity.as_str()) {
+                // Released by this replica's give-back, or taken by another once it expired.
+                if matches!(slot, Slot::Held { .. }) {
+                    warn!(shard = i, lease = %name, "lost the shard to another replica");
+                    shards.set(i, Slot::Free);
+                }
+            } else {
+                match self.election(&name).claim(current).await {
+                    Ok(true) => {
+                        shards.set(
+                            i,
+                            match slot {
+                                Slot::Releasing { .. } => Slot::Releasing { until },
+                                _ => Slot::Held { until },
+                            },
+                        );
+                        if slot == Slot::Free {
+                            let _ = shards.acquired.send(i);
+                        }
+                        view = LeaseView {
+                            holder: Some(self.identity.clone()),
+                            live: true,
+                        };
+                    }
+                    Ok(false) => {
+                        warn!(shard = i, lease = %name, "lost the shard to another replica");
+                        shards.set(i, Slot::Free);
+                    }
+                    Err(e) => warn!(shard = i, error = %e, "renewing the shard's lease"),
+                }
+            }
+            views.push(view);
+        }
+        let moves = match self.sharding {
+            Sharding::Single => return Ok(()),
+            Sharding::Fixed { index, .. } => Moves {
+                give_back: Vec::new(),
+                take: (views
+                    .get(index as usize)
+                    .is_some_and(|v| !v.live || v.holder.is_none()))
+                .then_some(index)
+                .into_iter()
+                .collect(),
+            },
+            Sharding::Auto { .. } => {
+                let prefix = format!("{}-member-", self.prefix);
+                let replicas = leases
+                    .iter()
+                    .filter(|(name, l)| {
+                        name.starts_with(&prefix)
+                            && l.spec
+                                .as_ref()
+                                .is_some_and(|s| s.holder_identity.is_some() && is_live(s))
+                    })
+                    .count()
+                    .max(1);
+                // This replica counts even before its membership Lease is listed.
+                let replicas = if leases.contains_key(&member) {
+                    replicas
+                } else {
+                    replicas + 1
+                };
+                plan(&self.identity, &views, replicas)
+            }
+        };
+        for i in moves.give_back {
+            if let Slot::Held { until } = shards.slot(i) {
+                shards.set(i, Slot::Releasing { until });
+                let (shards, lease) = (shards.clone(), self.election(&self.shard_lease(i)));
+                tokio::spawn(async move {
+                    // Wait for the reconciles in flight, then let the Lease go.
+                    let _gate = shards.shards[i as usize].gate.clone().write_owned().await;
+                    if let Err(e) = lease.release().await {
+                        warn!(shard = i, error = %e, "releasing the shard's lease (it expires instead)");
+                    }
+                    shards.set(i, Slot::Free);
+                    info!(shard = i, "gave the shard back");
+                });
+            }
+        }
+        for i in moves.take {
+            let name = self.shard_lease(i);
+            match self.election(&name).claim(leases.get(&name).cloned()).await {
+                Ok(true) => {
+                    shards.set(i, Slot::Held { until });
+                    let _ = shards.acquired.send(i);
+                    info!(shard = i, identity = %self.identity, "took the shard");
+                }
+                Ok(false) => {}
+                Err(e) => warn!(shard = i, error = %e, "taking the shard's lease"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand every held shard and the membership over at once (at shutdown): stop claiming, wait
+    /// for the reconciles in flight, release the Leases.
+    pub async fn release_all(&self, shards: &Shards) {
+        for i in 0..shards.count() {
+            if shards.slot(i) == Slot::Free {
+                continue;
+            }
+            if let Slot::Held { until } = shards.slot(i) {
+                shards.set(i, Slot::Releasing { until });
+            }
+            let _gate = shards.shards[i as usize].gate.clone().write_owned().await;
+            if let Err(e) = self.election(&self.shard_lease(i)).release().await {
+                warn!(shard = i, error = %e, "releasing the shard's lease");
+            }
+            shards.set(i, Slot::Free);
+        }
+        if matches!(self.sharding, Sharding::Auto { .. })
+            && let Err(e) = self.election(&self.member_lease()).release().await
+        {
+            warn!(error = %e, "releasing the membership lease");
+        }
+    }
+}
+
+/// `<prefix>-member-<identity>`, the identity lower-cased with characters outside `[a-z0-9-]`
+/// replaced by `-`, and a hash of it when anything was replaced or cut (a Lease name is at most
+/// 253 characters of a DNS subdomain).
+fn member_lease_name(prefix: &str, identity: &str) -> String {
+    let clean: String = identity
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    let clean = clean.trim_matches('-');
+    let mut name = format!("{prefix}-member-{}", &clean[..clean.len().min(200)]);
+    if clean != identity || clean.is_empty() {
+        name.push_str(&format!(
+            "-{:08x}",
+            crate::shard::shard_of("", identity, u32::MAX)
+        ));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_lease_names_are_valid_and_keep_identities_apart() {
+        assert_eq!(member_lease_name("appset", "pod-0"), "appset-member-pod-0");
+        let a = member_lease_name("appset", "Host_A.1");
+        let b = member_lease_name("appset", "host-a-1");
+        assert!(a.starts_with("appset-member-host-a-1-"), "{a}");
+        assert_ne!(a, b);
+        let long = member_lease_name("appset", &"x".repeat(400));
+        assert!(long.len() <= 253, "{}", long.len());
+        assert!(member_lease_name("p", "__").starts_with("p-member--"));
+    }
+
+    #[tokio::test]
+    async fn a_claim_holds_the_shard_until_a_give_back_has_waited_for_it() {
+        let shards = Shards::new(4);
+        let (ns, name) = ("argocd", "guestbook");
+        let shard = shards.shard_of(ns, name);
+        assert!(shards.claim(ns, name).is_none(), "not held yet");
+        let until = Instant::now() + Duration::from_secs(60);
+        shards.set(shard, Slot::Held { until });
+        assert!(shards.owns(ns, name));
+        assert_eq!(shards.held(), vec![shard]);
+        let claim = shards.claim(ns, name).expect("held");
+        // The give-back: no new claim, and the gate waits for the one in flight.
+        shards.set(shard, Slot::Releasing { until });
+        assert!(shards.claim(ns, name).is_none());
+        assert!(!shards.owns(ns, name));
+        let gate = shards.shards[shard as usize].gate.clone();
+        let waiting = tokio::spawn(async move {
+            let _g = gate.write_owned().await;
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the give-back waits for the reconcile");
+        drop(claim);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the give-back proceeds once the reconcile ends")
+            .unwrap();
+        // A held shard past its deadline is not held.
+        shards.set(
+            shard,
+            Slot::Held {
+                until: Instant::now(),
+            },
+        );
+        assert!(!shards.holds(shard) && shards.claim(ns, name).is_none());
     }
 }

@@ -374,9 +374,22 @@ struct RunArgs {
     /// Seconds a Lease lasts without renewal.
     #[arg(long, env = "APPSET_LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
-    /// This replica's identity in the Lease (default: the pod name, else hostname and pid).
+    /// This replica's identity in the Lease (default: the pod name, else hostname and pid); also
+    /// in the User-Agent of its requests to the API server, so audit logs tell replicas apart.
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Divide the ApplicationSets among the replicas by shard Leases (named after --lease-name):
+    /// `auto` (12 shards; each live replica takes its fair share, rebalanced as replicas join
+    /// and leave), `auto:COUNT`, or `none`. Every replica must use the same count. A set's shard
+    /// is a hash of namespace/name. Env `APPSET_SHARDS`.
+    #[arg(long, env = "APPSET_SHARDS", value_name = "auto|auto:COUNT|none",
+          value_parser = parse_shards, conflicts_with_all = ["shard", "leader_elect"])]
+    shards: Option<appset::shard::Sharding>,
+    /// Reconcile only shard N of COUNT (numbered from 0), holding that shard's Lease: a fixed
+    /// split, one Deployment per shard. Env `APPSET_SHARD`.
+    #[arg(long, env = "APPSET_SHARD", value_name = "N/COUNT", value_parser = parse_shard,
+          conflicts_with = "leader_elect")]
+    shard: Option<appset::shard::Sharding>,
     /// ApplicationSet label keys added to the argocd_appset_labels metric (Argo CD's flag;
     /// repeatable or comma-separated; none: the metric is off).
     #[arg(long, env = "APPSET_METRICS_APPLICATIONSET_LABELS", value_delimiter = ',')]
@@ -540,6 +553,26 @@ fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A Kubernetes namespace name (an RFC 1123 label).
+/// `--shards`: `auto`, `auto:COUNT` or `none`.
+fn parse_shards(s: &str) -> Result<appset::shard::Sharding, String> {
+    match s.parse::<appset::shard::Sharding>().map_err(|e| e.to_string())? {
+        appset::shard::Sharding::Fixed { .. } => Err(format!(
+            "{s:?} is one shard: use --shard {s} (--shards takes auto, auto:COUNT or none)"
+        )),
+        sharding => Ok(sharding),
+    }
+}
+
+/// `--shard`: `N/COUNT`.
+fn parse_shard(s: &str) -> Result<appset::shard::Sharding, String> {
+    match s.parse::<appset::shard::Sharding>().map_err(|e| e.to_string())? {
+        fixed @ appset::shard::Sharding::Fixed { .. } => Ok(fixed),
+        _ => Err(format!(
+            "{s:?} is not one shard: --shard takes N/COUNT (for auto, use --shards {s})"
+        )),
+    }
+}
+
 fn parse_namespace(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
@@ -1372,11 +1405,16 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         metrics_applicationset_labels: args.metrics_applicationset_labels,
         git,
         webhooks: None,
+        shards: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut config = config;
-        let client = reachable_api_server().await?;
+        let identity = args.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        let client = reachable_api_server(Some(&identity)).await?;
         let secret = match args.webhook_secret.clone() {
             Some(s) => Some(s.into_bytes()),
             None => argo_webhook_secret(&client, &args.controller_namespace, "webhook.github.secret").await,
@@ -1448,8 +1486,17 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         if let Some(password) = azure_password {
             hooks.set_azure_devops_basic_auth(azure_username.unwrap_or_default(), password);
         }
-        // Until this replica leads, webhooks refresh through the refresh annotation.
+        // Until this replica leads, webhooks refresh through the refresh annotation (with
+        // sharding, for the sets of the shards other replicas hold).
         hooks.standby_via(client.clone(), namespaces);
+        let sharding = args.shard.or(args.shards).unwrap_or(appset::shard::Sharding::Single);
+        let shards = (sharding != appset::shard::Sharding::Single)
+            .then(|| appset::lease::Shards::new(sharding.count()));
+        if let Some(shards) = &shards {
+            let shards = shards.clone();
+            hooks.sharded(move |ns, name| shards.owns(ns, name));
+        }
+        config.shards = shards.clone();
         config.webhooks = Some(hooks.clone());
         let metrics = std::sync::Arc::new(appset::metrics::Metrics::default());
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -1462,19 +1509,39 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             Some(appset::webhook::endpoint(hooks)),
         ));
         let controller = appset::controller::run_with(client.clone(), config, metrics.clone(), None);
-        if args.leader_elect {
-            let identity = args.identity.unwrap_or_else(|| {
-                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-                format!("{}-{}", host.trim(), std::process::id())
-            });
-            let election = appset::lease::LeaderElection::new(
+        let lease_namespace = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| args.controller_namespace.clone());
+        let lease_duration = std::time::Duration::from_secs(args.lease_duration_seconds);
+        if let Some(shards) = shards {
+            let leases = appset::lease::ShardLeases::new(
                 client,
-                args.lease_namespace
-                    .as_deref()
-                    .unwrap_or(&args.controller_namespace),
+                &lease_namespace,
                 &args.lease_name,
                 &identity,
-                std::time::Duration::from_secs(args.lease_duration_seconds),
+                lease_duration,
+                sharding,
+            );
+            tracing::info!(%identity, %sharding, "sharded: reconciling the sets of the shards this replica holds");
+            tokio::select! {
+                r = controller => r?,
+                () = leases.run(shards.clone()) => {}
+                () = terminated() => {
+                    // Hand the shards over now rather than when their Leases expire.
+                    leases.release_all(&shards).await;
+                }
+            }
+            server.abort();
+            return Ok(ExitCode::SUCCESS);
+        }
+        if args.leader_elect {
+            let election = appset::lease::LeaderElection::new(
+                client,
+                &lease_namespace,
+                &args.lease_name,
+                &identity,
+                lease_duration,
             );
             // A standby serves (health, metrics, webhooks through the API server): it is ready.
             // Were it not, a rolling update would wait forever for new pods that cannot lead.
@@ -1493,13 +1560,38 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     })
 }
 
+/// When the process is asked to stop (SIGTERM, as Kubernetes does, or Ctrl-C).
+async fn terminated() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("asked to stop");
+}
+
 /// A client of the Kubernetes API (kubeconfig or in-cluster) whose server answers. A server that
 /// cannot be reached is named with the cause (refused, unresolvable, TLS, timeout), so that it is
 /// not mistaken for a missing CRD or a permission further on; any answer, even an error, counts.
-async fn reachable_api_server() -> Result<kube::Client> {
-    let config = kube::Config::infer()
+async fn reachable_api_server(identity: Option<&str>) -> Result<kube::Client> {
+    let mut config = kube::Config::infer()
         .await
         .context("finding the Kubernetes API (kubeconfig or in-cluster)")?;
+    // `appset/VERSION (IDENTITY)`: API server audit logs name the replica that wrote.
+    let agent = match identity {
+        Some(id) => format!("appset/{} ({id})", env!("CARGO_PKG_VERSION")),
+        None => format!("appset/{}", env!("CARGO_PKG_VERSION")),
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&agent) {
+        config.headers.push((http::header::USER_AGENT, value));
+    }
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config).context("connecting to the Kubernetes API")?;
     if let Err(e) = client.apiserver_version().await

@@ -32,7 +32,8 @@
 //! `le="1"`); Prometheus 3 normalizes both to the same series.
 //!
 //! appset's own families (`appset_*`: reconciles, errors by reason, durations, owned
-//! Applications, HTTP requests, GitHub request counters) stay beside them.
+//! Applications, HTTP requests, GitHub request counters, expired watches, and with sharding the
+//! shards held and the sets per shard) stay beside them.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -147,12 +148,16 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// them now.
 type AppSetList = Box<dyn Fn() -> Vec<Arc<ApplicationSet>> + Send + Sync>;
 
+/// Per shard: (shard, its ApplicationSets, whether this replica holds it).
+type ShardList = Box<dyn Fn() -> Vec<(u32, usize, bool)> + Send + Sync>;
+
 /// The metrics of the controller and of the templating service.
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily<PathLabels>,
     reconciles: Counter,
+    watch_expired: Counter,
     errors: Family<ReasonLabels, Counter>,
     duration: Histogram,
     owned: Gauge,
@@ -169,9 +174,11 @@ impl Default for Metrics {
             reconcile: Family::new_with_constructor(|| Histogram::new(DEFAULT_BUCKETS)),
             appsets: Mutex::new(None),
             github: Mutex::new(None),
+            shards: Mutex::new(None),
         });
         registry.register_collector(Box::new(argo.clone()));
         let reconciles = Counter::default();
+        let watch_expired = Counter::default();
         let errors = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let owned = Gauge::default();
@@ -193,6 +200,11 @@ impl Default for Metrics {
             http_duration.clone(),
         );
         appset.register("reconciles", "ApplicationSet reconciles", reconciles.clone());
+        appset.register(
+            "watch_expired",
+            "Watches of ApplicationSets or Applications that expired (410 Gone) and were listed again",
+            watch_expired.clone(),
+        );
         appset.register(
             "reconcile_errors",
             "Reconciles that ended in an error, by reason",
@@ -235,6 +247,7 @@ impl Default for Metrics {
             http_requests,
             http_duration,
             reconciles,
+            watch_expired,
             errors,
             duration,
             owned,
@@ -390,6 +403,11 @@ impl Metrics {
         self.ready.load(Ordering::SeqCst)
     }
 
+    /// A watch expired (410 Gone): the watcher lists again.
+    pub fn watch_expired(&self) {
+        self.watch_expired.inc();
+    }
+
     /// Report this GitHub client's requests: Argo CD's `argocd_github_api_*` families and
     /// appset's request counters.
     pub fn watch_github(&self, github: Arc<GitHub>) {
@@ -419,6 +437,13 @@ impl Metrics {
         });
     }
 
+    /// Report sharding (`--shards`, `--shard`) at each scrape from what `list` returns:
+    /// `appset_shards_held` (the shards this replica holds) and
+    /// `appset_shard_applicationsets{shard, held}` (the ApplicationSets of each shard).
+    pub fn watch_shards(&self, list: impl Fn() -> Vec<(u32, usize, bool)> + Send + Sync + 'static) {
+        *lock(&self.argo.shards) = Some(Box::new(list));
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -443,12 +468,47 @@ fn prometheus_label(prefix: &str, key: &str) -> String {
     format!("{prefix}_{key}")
 }
 
-/// Argo CD's families (and appset's GitHub request counters), encoded at scrape time.
-#[derive(Debug)]
+/// Argo CD's families (and appset's GitHub request counters, and sharding), encoded at scrape
+/// time.
 struct ArgoFamilies {
     reconcile: HistogramFamily<AppSetLabels>,
     appsets: Mutex<Option<AppSetSource>>,
     github: Mutex<Option<Arc<GitHub>>>,
+    shards: Mutex<Option<ShardList>>,
+}
+
+impl std::fmt::Debug for ArgoFamilies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArgoFamilies")
+            .field("appsets", &self.appsets)
+            .field("github", &self.github)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Encode the sharding families.
+fn encode_shards(encoder: &mut DescriptorEncoder, list: &ShardList) -> std::fmt::Result {
+    let per = list();
+    let names: Vec<(String, &str, usize)> = per
+        .iter()
+        .map(|&(shard, sets, held)| (shard.to_string(), if held { "true" } else { "false" }, sets))
+        .collect();
+    family(
+        encoder,
+        "appset_shards_held",
+        "Shard Leases this replica holds",
+        &ConstGauge::new(per.iter().filter(|p| p.2).count() as i64),
+    )?;
+    let series: Vec<(Vec<(&str, &str)>, i64)> = names
+        .iter()
+        .map(|(shard, held, sets)| (vec![("shard", shard.as_str()), ("held", *held)], *sets as i64))
+        .collect();
+    gauges(
+        encoder,
+        "appset_shard_applicationsets",
+        "ApplicationSets per shard, and whether this replica holds the shard",
+        &series,
+    )
 }
 
 /// Where the per-ApplicationSet families come from.
@@ -561,6 +621,9 @@ impl Collector for ArgoFamilies {
         )?;
         if let Some(source) = lock(&self.appsets).as_ref() {
             source.encode(&mut encoder)?;
+        }
+        if let Some(list) = lock(&self.shards).as_ref() {
+            encode_shards(&mut encoder, list)?;
         }
         let Some(github) = lock(&self.github).clone() else {
             return Ok(());

@@ -17,7 +17,10 @@ use appset::{
     controller::{self, Config},
     plan::Policy,
 };
-use harness::{app_names, apps_api, counting_client, eventually, free_port, metric_value, setup};
+use harness::{
+    AuditedWrite, Replica, app_names, apps_api, audited_writes, counting_client, eventually, http_get,
+    metric_value, setup,
+};
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
@@ -915,62 +918,14 @@ async fn a_git_server_that_stops_answering_deletes_nothing_and_recovery_resumes(
     .expect("error cleared after recovery");
 }
 
-/// A minimal HTTP/1.0 GET on 127.0.0.1 (status code and body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        code,
-        buf.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    ))
-}
-
-/// `appset run` processes; killed when dropped.
-struct Replica {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn replica(ns: &str, identity: &str) -> Replica {
-    let cp = harness::control_plane();
-    let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_appset"))
-        .args([
-            "run",
-            "--leader-elect",
-            "--lease-duration-seconds",
-            "3",
-            "--namespaces",
-            ns,
-            "--controller-namespace",
-            ns,
-        ])
-        .args(["--identity", identity, "--listen", &format!("127.0.0.1:{port}")])
-        .env("KUBECONFIG", &cp.kubeconfig)
-        .env(
-            "APPSET_GIT_CACHE",
-            std::env::temp_dir().join(format!("appset-replica-{identity}")),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    Replica { child, port }
+    replica_with(ns, identity, &["--leader-elect"])
+}
+
+/// A replica (`appset run` as a process) in `ns` of the shared control plane with `args`, Leases
+/// of 3 s.
+fn replica_with(ns: &str, identity: &str, args: &[&str]) -> Replica {
+    harness::replica(&harness::control_plane().kubeconfig, ns, identity, args)
 }
 
 fn reconciles(port: u16) -> Option<u64> {
@@ -1045,6 +1000,229 @@ async fn two_replicas_elect_one_leader_that_writes_and_the_standby_takes_over() 
     .await;
     wait_names(&client, ns, &["one-guestbook", "two-guestbook"]).await;
     assert!(reconciles(standby.port).unwrap_or(0) > 0);
+}
+
+/// The shard Leases of `ns` per live holder.
+async fn shard_holders(client: &Client, ns: &str) -> std::collections::BTreeMap<String, usize> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), ns);
+    let mut held = std::collections::BTreeMap::new();
+    for l in leases
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if l.name_any().starts_with("appset-controller-shard-")
+            && let Some(h) = l.spec.and_then(|s| s.holder_identity)
+        {
+            *held.entry(h).or_default() += 1;
+        }
+    }
+    held
+}
+
+/// Applications per set of the sharding test: enough that applying a change, one write at a
+/// time, takes long enough for a handover to fall in the middle of it.
+const PER_SET: usize = 40;
+
+/// A set of [`PER_SET`] Applications `<set>-app-<i>` at revision `rev`.
+fn revision_set(ns: &str, set: &str, rev: &str) -> ApplicationSet {
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": set, "namespace": ns},
+        "spec": {
+            "generators": [{"list": {"elements": (0..PER_SET).map(|i| json!({"set": set, "i": i.to_string(), "rev": rev})).collect::<Vec<_>>()}}],
+            "template": {
+                "metadata": {"name": "{{set}}-app-{{i}}"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook", "targetRevision": "{{rev}}"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{set}}"}
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Each Application's targetRevision, by name.
+async fn revisions(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
+    apps_api(client, ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            let rev = a.data["spec"]["source"]["targetRevision"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (a.name_any(), rev)
+        })
+        .collect()
+}
+
+/// Three replicas share 6 shards of 12 ApplicationSets while the sets are edited without pause
+/// (each edit rewrites a set's 40 Applications, one write at a time):
+/// a replica joins (shards move to it), another joins, the first is killed (its shards move
+/// when their Leases expire). Every edit ends up applied, and the API server's audit log shows
+/// that every replica wrote, and that for each set the writes of one replica never overlap in
+/// time with another's: a handover waits for the reconciles in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_replicas_hand_sets_over_without_two_ever_writing_one_set() {
+    let ns = "ctl-shards";
+    let client = setup(ns).await;
+    let sets: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+    for set in &sets {
+        create(&client, &revision_set(ns, set, "r0")).await;
+    }
+    // One write at a time: a set's change takes a while to apply, so replicas come and go in the
+    // middle of reconciles.
+    let shards = ["--shards", "auto:6", "--concurrent-application-updates", "1"];
+    let mut a = Some(replica_with(ns, "shard-a", &shards));
+    eventually(Duration::from_secs(60), || async {
+        let revs = revisions(&client, ns).await;
+        revs.len() == 12 * PER_SET && revs.values().all(|r| r == "r0")
+    })
+    .await
+    .expect("replica a alone creates every Application");
+    assert_eq!(
+        shard_holders(&client, ns).await,
+        [("shard-a".to_string(), 6)].into()
+    );
+
+    // Edits, one set after another, for as long as the replicas come and go.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let editor = tokio::spawn({
+        let (client, sets, stop) = (client.clone(), sets.clone(), stop.clone());
+        async move {
+            let api: Api<ApplicationSet> = Api::namespaced(client, ns);
+            let mut last = std::collections::BTreeMap::new();
+            for k in 1..=2000u32 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let set = &sets[k as usize % sets.len()];
+                let rev = format!("r{k}");
+                let patch = json!({"spec": revision_set(ns, set, &rev).spec});
+                if api
+                    .patch(set, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .is_ok()
+                {
+                    last.insert(set.clone(), rev);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            last
+        }
+    });
+    let b = replica_with(ns, "shard-b", &shards);
+    eventually(Duration::from_secs(30), || async {
+        shard_holders(&client, ns).await == [("shard-a".to_string(), 3), ("shard-b".to_string(), 3)].into()
+    })
+    .await
+    .expect("b takes half of the shards");
+    let c = replica_with(ns, "shard-c", &shards);
+    eventually(Duration::from_secs(30), || async {
+        shard_holders(&client, ns).await
+            == [
+                ("shard-a".to_string(), 2),
+                ("shard-b".to_string(), 2),
+                ("shard-c".to_string(), 2),
+            ]
+            .into()
+    })
+    .await
+    .expect("c takes a third of the shards");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // kill -9: a's Leases stay until they expire, then b and c take them.
+    drop(a.take());
+    eventually(Duration::from_secs(30), || async {
+        shard_holders(&client, ns).await == [("shard-b".to_string(), 3), ("shard-c".to_string(), 3)].into()
+    })
+    .await
+    .expect("b and c take a's shards");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let last = editor.await.unwrap();
+    assert!(last.len() == 12, "every set was edited: {last:?}");
+    let want: std::collections::BTreeMap<String, String> = last
+        .iter()
+        .flat_map(|(set, rev)| (0..PER_SET).map(move |i| (format!("{set}-app-{i}"), rev.clone())))
+        .collect();
+    if eventually(Duration::from_secs(60), || async {
+        revisions(&client, ns).await == want
+    })
+    .await
+    .is_err()
+    {
+        panic!(
+            "every last edit applied: want {want:?}, have {:?}",
+            revisions(&client, ns).await
+        );
+    }
+
+    // Metrics: b reports its shards and the sets of each.
+    let (_, body) = http_get(b.port, "/metrics").expect("metrics");
+    assert_eq!(metric_value(&body, "appset_shards_held"), Some(3), "{body}");
+    let per_shard: u64 = body
+        .lines()
+        .filter(|l| l.starts_with("appset_shard_applicationsets{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(per_shard, 12, "{body}");
+    drop(c);
+
+    // The audit log: who wrote which set, when.
+    let writes: Vec<AuditedWrite> = audited_writes(&harness::control_plane().audit_log(), ns)
+        .into_iter()
+        .filter(|w| w.writer.starts_with("shard-"))
+        .collect();
+    let set_of = |w: &AuditedWrite| -> String {
+        match w.resource.as_str() {
+            "applications" => w.name.split("-app-").next().unwrap_or_default().to_string(),
+            _ => w.name.clone(),
+        }
+    };
+    let writers: std::collections::BTreeSet<&str> = writes.iter().map(|w| w.writer.as_str()).collect();
+    assert_eq!(
+        writers,
+        ["shard-a", "shard-b", "shard-c"].into(),
+        "every replica wrote"
+    );
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.resource == "applications" && w.verb == "delete"),
+        "no Application was deleted"
+    );
+    let mut handovers = 0;
+    for set in &sets {
+        let mine: Vec<&AuditedWrite> = writes.iter().filter(|w| &set_of(w) == set).collect();
+        // Runs of one writer, in the order the API server received the writes: a run ends
+        // before the next one starts.
+        let mut runs: Vec<(&str, jiff::Timestamp, jiff::Timestamp)> = Vec::new();
+        for w in mine {
+            match runs.last_mut() {
+                Some((writer, _, end)) if *writer == w.writer => *end = (*end).max(w.end),
+                _ => runs.push((&w.writer, w.start, w.end)),
+            }
+        }
+        for pair in runs.windows(2) {
+            let ((x, _, x_end), (y, y_start, _)) = (pair[0], pair[1]);
+            assert!(
+                x_end <= y_start,
+                "{set}: {x} was still writing ({x_end}) when {y} started ({y_start}); runs: {runs:?}"
+            );
+        }
+        handovers += runs.len().saturating_sub(1);
+    }
+    assert!(
+        handovers >= 6,
+        "sets moved between replicas: {handovers} handovers"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -466,6 +466,126 @@ async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotatio
     http.abort();
 }
 
+/// Two sharded replicas (in process, each holding one of two shards by its Lease): a push sent
+/// to one refreshes its own set in process and annotates the set of the other's shard, which
+/// the other reconciles at once (the sets poll hourly: only the webhook explains the new
+/// Applications).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_their_owner() {
+    use appset::{
+        lease::{ShardLeases, Shards},
+        shard::{Sharding, shard_of},
+    };
+    let ns = "webhook-shards";
+    let client = setup(ns).await;
+    let repo = Repo::start();
+    let url = repo.url();
+    let mut tasks = Vec::new();
+    let mut ports = Vec::new();
+    for index in 0..2u32 {
+        let shards = Shards::new(2);
+        let leases = ShardLeases::new(
+            client.clone(),
+            ns,
+            "appset-controller",
+            &format!("replica-{index}"),
+            Duration::from_secs(3),
+            Sharding::Fixed { index, count: 2 },
+        );
+        tasks.push(tokio::spawn({
+            let shards = shards.clone();
+            async move { leases.run(shards).await }
+        }));
+        eventually(Duration::from_secs(10), || async { shards.holds(index) })
+            .await
+            .expect("the replica holds its shard");
+        let hooks = github_hooks();
+        hooks.standby_via(
+            client.clone(),
+            appset::namespaces::Namespaces::new(ns, &[]).unwrap(),
+        );
+        hooks.sharded({
+            let shards = shards.clone();
+            move |ns, name| shards.owns(ns, name)
+        });
+        let config = Config {
+            namespaces: vec![ns.into()],
+            controller_namespace: ns.into(),
+            git_cache_dir: repo.dir.path().join(format!("cache-{index}")),
+            webhooks: Some(hooks.clone()),
+            shards: Some(shards),
+            ..Config::default()
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = controller::run_with(c, config, Default::default(), Some(tx)).await;
+        }));
+        rx.await.unwrap();
+        let (port, http) = serve(hooks, Arc::new(Metrics::default())).await;
+        ports.push(port);
+        tasks.push(tokio::spawn(async move {
+            let _ = http.await;
+        }));
+    }
+    // A set in each shard.
+    let name_in = |shard: u32| {
+        (0..)
+            .map(|i| format!("dirs-{i}"))
+            .find(|n| shard_of(ns, n, 2) == shard)
+            .unwrap()
+    };
+    let (mine, theirs) = (name_in(0), name_in(1));
+    create_set(
+        &client,
+        ns,
+        &mine,
+        dirs_generator(&url, "HEAD"),
+        &format!("{mine}-{{{{path.basename}}}}"),
+        &[&format!("{mine}-api")],
+    )
+    .await;
+    let mut both = [format!("{mine}-api"), format!("{theirs}-api")];
+    both.sort();
+    create_set(
+        &client,
+        ns,
+        &theirs,
+        dirs_generator(&url, "HEAD"),
+        &format!("{theirs}-{{{{path.basename}}}}"),
+        &both.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+
+    repo.add_dir("new");
+    let body = push_event(&url);
+    let (status, answer) = post(ports[0], &signed(&body), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut refreshed = vec![format!("{ns}/{mine}"), format!("{ns}/{theirs}")];
+    refreshed.sort();
+    let mut answered: Vec<String> = serde_json::from_value(answer["refreshed"].clone()).unwrap();
+    answered.sort();
+    assert_eq!(answered, refreshed, "{answer}");
+    assert_eq!(
+        answer["throughAnnotation"],
+        json!([format!("{ns}/{theirs}")]),
+        "{answer}"
+    );
+    let mut want: Vec<String> = [&mine, &theirs]
+        .iter()
+        .flat_map(|s| [format!("{s}-api"), format!("{s}-new")])
+        .collect();
+    want.sort();
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == want
+    })
+    .await
+    .expect("both sets refreshed, each by its own replica");
+    for t in tasks {
+        t.abort();
+    }
+}
+
 const GITLAB_SECRET: &str = "gitlab-token";
 
 /// A GitLab event `kind` (`X-Gitlab-Event`) with `token` in `X-Gitlab-Token`.

@@ -244,7 +244,9 @@ async fn watch(
     triggers: UnboundedSender<ObjectRef<ApplicationSet>>,
 ) {
     let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource.api_resource());
-    let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut events = watcher(api, watcher::Config::default())
+        .backoff(super::WatchBackoff::default())
+        .boxed();
     // name → (labels, fingerprint) of what was last seen.
     let mut seen: HashMap<String, (BTreeMap<String, String>, u64)> = HashMap::new();
     let mut listed: BTreeSet<String> = BTreeSet::new();

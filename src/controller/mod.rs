@@ -186,6 +186,9 @@ pub struct Config {
     /// Progressive syncs (Argo CD's `--enable-progressive-syncs`): RollingSync strategies are
     /// followed; when off, `strategy` is ignored and `status.applicationStatus` cleared.
     pub progressive_syncs: bool,
+    /// The shards this replica holds (`--shards`, `--shard`): only their sets are reconciled,
+    /// each under a [`Claim`](crate::lease::Claim). None: every set (one replica, or the leader).
+    pub shards: Option<Arc<crate::lease::Shards>>,
 }
 
 impl Config {
@@ -225,6 +228,7 @@ impl Default for Config {
             dry_run: false,
             webhooks: None,
             progressive_syncs: false,
+            shards: None,
         }
     }
 }
@@ -380,6 +384,15 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
     if !ctx.namespaces.allows(&ns) {
         return Ok(Action::await_change());
     }
+    // Another replica's shard: not a word to the API server about it. The claim is kept until
+    // the reconcile ends, so the shard is not given back under it.
+    let _claim = match &ctx.config.shards {
+        Some(shards) => match shards.claim(&ns, &appset.name_any()) {
+            Some(claim) => Some(claim),
+            None => return Ok(Action::await_change()),
+        },
+        None => None,
+    };
     let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, appset, |event| async {
         match event {
@@ -461,6 +474,78 @@ fn application_triggers(
         };
         futures::future::ready(out)
     })
+}
+
+/// The delays between a failed watch and its retry: 0.5 s, doubling to at most 5 s, back to
+/// 0.5 s once the watch works again. kube's default (client-go's) doubles to 30 s, so after an
+/// API server outage of 20 s a watch could stay down another half-minute while reconciles went
+/// on with a stale cache; six watches retrying every 5 s cost an API server nothing.
+#[derive(Debug, Clone)]
+struct WatchBackoff {
+    next: Duration,
+}
+
+impl WatchBackoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff { next: Self::FIRST }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next;
+        self.next = (now * 2).min(Self::MAX);
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+/// The controller's own backoff on its merged triggers: none. kube's `Controller` backs off all
+/// of its trigger streams together when any one fails (client-go's 30 s cap, with jitter: 49 s
+/// was seen), so a Secret watch reconnecting after an API server outage held back the
+/// ApplicationSet events that came in meanwhile. Each watch backs off on its own
+/// ([`WatchBackoff`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct EachWatchOnItsOwn;
+
+impl Iterator for EachWatchOnItsOwn {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for EachWatchOnItsOwn {
+    fn reset(&mut self) {}
+}
+
+/// Counts the watch's expiries (410 Gone: the watcher lists again; the relist's objects pass
+/// the same change filters, so an unchanged object triggers nothing).
+fn counting_expiry<K>(metrics: Arc<Metrics>) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+    move |event| {
+        let gone = match event {
+            Err(watcher::Error::WatchError(status)) => status.code == 410,
+            Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))) => status.code == 410,
+            _ => false,
+        };
+        if gone {
+            tracing::info!("a watch expired (410 Gone): listing again");
+            metrics.watch_expired();
+        }
+    }
 }
 
 /// What makes an ApplicationSet worth reconciling again: its spec (generation), labels,
@@ -570,8 +655,9 @@ pub async fn run_with(
     let reader = writer.as_reader();
     let app_events = reflector::reflector(
         writer,
-        watcher(apps_api, watcher::Config::default()).default_backoff(),
-    );
+        watcher(apps_api, watcher::Config::default()).backoff(WatchBackoff::default()),
+    )
+    .inspect(counting_expiry(metrics.clone()));
     let echoes = Arc::new(Echoes::default());
     let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
@@ -629,7 +715,7 @@ pub async fn run_with(
             Api::<Secret>::namespaced(client.clone(), &config.controller_namespace),
             watcher::Config::default().labels(&credentials::secret_selector()),
         )
-        .default_backoff(),
+        .backoff(WatchBackoff::default()),
     )
     .touched_objects();
     let (config_maps_reader, config_maps_writer) = reflector::store::<ConfigMap>();
@@ -639,7 +725,7 @@ pub async fn run_with(
             Api::<ConfigMap>::namespaced(client.clone(), &config.controller_namespace),
             watcher::Config::default(),
         )
-        .default_backoff(),
+        .backoff(WatchBackoff::default()),
     )
     .touched_objects();
     let (clusters_reader, clusters_writer) = reflector::store::<Secret>();
@@ -649,7 +735,7 @@ pub async fn run_with(
             secrets,
             watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
         )
-        .default_backoff(),
+        .backoff(WatchBackoff::default()),
     )
     .touched_objects();
     let credential_stores = credentials::CredentialStores {
@@ -685,22 +771,44 @@ pub async fn run_with(
     });
     let set_events = reflector::reflector(
         sets_writer,
-        watcher(appsets, watcher::Config::default()).default_backoff(),
+        watcher(appsets, watcher::Config::default()).backoff(WatchBackoff::default()),
     )
+    .inspect(counting_expiry(metrics.clone()))
     .applied_objects()
     // appset's own status patches come back as ApplicationSet events; they change nothing to
     // reconcile (requeues and errors are scheduled separately).
     .predicate_filter(set_change, Default::default());
-    // Argo CD's per-ApplicationSet families report the sets this controller reconciles.
+    // Argo CD's per-ApplicationSet families report the sets this controller reconciles (of the
+    // shards it holds: summed over the replicas, each set once).
     metrics.watch_appsets(&ctx.config.metrics_applicationset_labels, {
         let (sets, namespaces) = (sets_reader.clone(), ctx.namespaces.clone());
+        let shards = ctx.config.shards.clone();
         move || {
             sets.state()
                 .into_iter()
-                .filter(|s| namespaces.allows(s.metadata.namespace.as_deref().unwrap_or_default()))
+                .filter(|s| {
+                    let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+                    namespaces.allows(ns) && shards.as_ref().is_none_or(|sh| sh.owns(ns, &s.name_any()))
+                })
                 .collect()
         }
     });
+    if let Some(shards) = ctx.config.shards.clone() {
+        let (sets, namespaces) = (sets_reader.clone(), ctx.namespaces.clone());
+        metrics.watch_shards(move || {
+            let mut per = vec![0usize; shards.count() as usize];
+            for s in sets.state() {
+                let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+                if namespaces.allows(ns) {
+                    per[shards.shard_of(ns, &s.name_any()) as usize] += 1;
+                }
+            }
+            per.into_iter()
+                .enumerate()
+                .map(|(i, n)| (i as u32, n, shards.holds(i as u32)))
+                .collect()
+        });
+    }
     // Decision resources no set reads any more are not watched for long.
     tokio::spawn({
         let ctx = Arc::downgrade(&ctx);
@@ -716,6 +824,25 @@ pub async fn run_with(
     });
     let mut controller =
         Controller::for_stream(set_events, sets_reader.clone()).reconcile_on(decision_events);
+    // A shard this replica takes: every set in it, at once (their last owner's requeues are lost
+    // with it).
+    if let Some(shards) = ctx.config.shards.clone()
+        && let Some(acquired) = shards.acquired()
+    {
+        let sets = sets_reader.clone();
+        controller = controller.reconcile_on(acquired.flat_map(move |shard| {
+            let refs: Vec<_> = sets
+                .state()
+                .into_iter()
+                .filter(|s| {
+                    shards.shard_of(s.metadata.namespace.as_deref().unwrap_or_default(), &s.name_any())
+                        == shard
+                })
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect();
+            futures::stream::iter(refs)
+        }));
+    }
     if let Some(refreshes) = ctx
         .config
         .webhooks
@@ -769,6 +896,7 @@ pub async fn run_with(
                 concerned
             }
         })
+        .trigger_backoff(EachWatchOnItsOwn)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(async move {
             // Keep running; dropped with the future.
@@ -880,6 +1008,16 @@ mod tests {
                 "{pointer}"
             );
         }
+    }
+
+    #[test]
+    fn watches_retry_within_five_seconds_and_start_over_once_they_work() {
+        use kube::runtime::utils::Backoff;
+        let mut b = WatchBackoff::default();
+        let delays: Vec<u64> = b.by_ref().take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(500)));
     }
 
     /// A connection failure is not a missing CRD: each says what it is and what to do.

@@ -1,8 +1,8 @@
 //! Webhooks for the controller: `POST /api/webhook` on its HTTP server.
 //!
 //! Stage: trigger (I/O: HTTP in; on the leader, refreshes go to the controller in process with no
-//! write to the API server; on a standby replica, they are written as Argo CD's refresh
-//! annotation through the Kubernetes API). The endpoint tells the forge by its headers, has the
+//! write to the API server; on a standby replica, and on a sharded replica for the sets of shards
+//! it does not hold, they are written as Argo CD's refresh annotation through the Kubernetes API). The endpoint tells the forge by its headers, has the
 //! forge's module verify the request (each refuses every request while its secret is not
 //! configured) and parse the event into a [`Change`], then refreshes only the ApplicationSets the
 //! change [`affects`]: a push those whose git generators read the pushed repository and revision,
@@ -31,7 +31,8 @@
 //! Differences from Argo CD (§3.12 of docs/argo-appset-spec.md): a bad signature is 401 (Argo CD:
 //! 400); on the leader the refresh is an in-process trigger rather than an annotation patch per
 //! ApplicationSet, so a burst of events costs no API writes and coalesces in the controller's
-//! queue (a standby replica sets Argo CD's refresh annotation, which the leader follows);
+//! queue (a standby replica sets Argo CD's refresh annotation, which the leader follows, and a
+//! sharded replica sets it on the sets whose shard another replica holds);
 //! pull-request actions `ready_for_review`, `converted_to_draft` and `edited` also refresh (they
 //! change what `ignoreDraft` and title-based templates generate).
 
@@ -173,6 +174,9 @@ pub struct Webhooks {
     scan_expirers: RwLock<Vec<(Forge, ExpireListing)>>,
     sets: OnceLock<Store<ApplicationSet>>,
     standby: OnceLock<(kube::Client, crate::namespaces::Namespaces)>,
+    /// With sharding: whether this replica reconciles set `namespace/name`; the others' sets
+    /// are refreshed through the refresh annotation.
+    owns: OnceLock<OwnsSet>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<ApplicationSet>>>>,
     accepted: AtomicU64,
@@ -181,6 +185,9 @@ pub struct Webhooks {
     /// Events processed at once (Argo CD's `--webhook-parallelism-limit`); more wait.
     parallelism: tokio::sync::Semaphore,
 }
+
+/// Whether this replica reconciles ApplicationSet `namespace/name`.
+type OwnsSet = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// Argo CD's default `--webhook-parallelism-limit`.
 pub const DEFAULT_PARALLELISM: usize = 50;
@@ -229,6 +236,7 @@ impl Webhooks {
             github,
             sets: OnceLock::new(),
             standby: OnceLock::new(),
+            owns: OnceLock::new(),
             tx,
             rx: Mutex::new(Some(rx)),
             accepted: AtomicU64::new(0),
@@ -349,6 +357,13 @@ impl Webhooks {
     /// annotation on the matching ones, which the leader reconciles (§3.11 of docs/argo-appset-spec.md).
     pub fn standby_via(&self, client: kube::Client, namespaces: crate::namespaces::Namespaces) {
         let _ = self.standby.set((client, namespaces));
+    }
+
+    /// With sharding: this replica refreshes only the sets `owns` says it reconciles; the
+    /// others get the refresh annotation (through the client of [`Webhooks::standby_via`]),
+    /// which their owner follows.
+    pub fn sharded(&self, owns: impl Fn(&str, &str) -> bool + Send + Sync + 'static) {
+        let _ = self.owns.set(Box::new(owns));
     }
 }
 
@@ -770,10 +785,26 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         hooks.expire_scanned(*forge, owner);
     }
     let mut refreshed = Vec::new();
+    let mut forwarded = Vec::new();
     for set in &affected {
         let r = ObjectRef::from_obj(&**set);
-        refreshed.push(format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name));
-        let _ = hooks.tx.send(r);
+        let ns = r.namespace.clone().unwrap_or_default();
+        refreshed.push(format!("{ns}/{}", r.name));
+        match (hooks.owns.get(), hooks.standby.get()) {
+            (Some(owns), Some((client, _))) if !owns(&ns, &r.name) => {
+                // Another replica's shard: the annotation reaches its owner.
+                if let Err(e) = annotate_refresh(client, &ns, &r.name).await {
+                    return reject(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!("refreshing {ns}/{} through the API server: {e}", r.name),
+                    );
+                }
+                forwarded.push(format!("{ns}/{}", r.name));
+            }
+            _ => {
+                let _ = hooks.tx.send(r);
+            }
+        }
     }
     hooks
         .refreshes
@@ -784,7 +815,24 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         refreshed = refreshed.len(),
         "webhook"
     );
-    answer(StatusCode::OK, json!({"refreshed": refreshed}))
+    if forwarded.is_empty() {
+        answer(StatusCode::OK, json!({"refreshed": refreshed}))
+    } else {
+        answer(
+            StatusCode::OK,
+            json!({"refreshed": refreshed, "throughAnnotation": forwarded}),
+        )
+    }
+}
+
+/// Set [`REFRESH_ANNOTATION`] on ApplicationSet `ns/name`.
+async fn annotate_refresh(client: &kube::Client, ns: &str, name: &str) -> Result<(), kube::Error> {
+    use kube::api::{Patch, PatchParams};
+    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "true"}}});
+    kube::Api::<ApplicationSet>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
 }
 
 /// Argo CD's refresh annotation: the controller bypasses cached pull-request listings for a set
@@ -797,10 +845,7 @@ async fn refresh_through_api(
     namespaces: &crate::namespaces::Namespaces,
     change: &Change,
 ) -> Result<Vec<String>, kube::Error> {
-    use kube::{
-        Api, ResourceExt,
-        api::{ListParams, Patch, PatchParams},
-    };
+    use kube::{Api, ResourceExt, api::ListParams};
     let apis: Vec<Api<ApplicationSet>> = match namespaces.exact() {
         Some(names) => names
             .iter()
@@ -808,7 +853,6 @@ async fn refresh_through_api(
             .collect(),
         None => vec![Api::all(client.clone())],
     };
-    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "true"}}});
     let mut refreshed = Vec::new();
     for api in apis {
         for set in api.list(&ListParams::default()).await? {
@@ -816,9 +860,7 @@ async fn refresh_through_api(
                 continue;
             }
             let ns = set.namespace().unwrap_or_default();
-            Api::<ApplicationSet>::namespaced(client.clone(), &ns)
-                .patch(&set.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            annotate_refresh(client, &ns, &set.name_any()).await?;
             refreshed.push(format!("{ns}/{}", set.name_any()));
         }
     }

@@ -55,6 +55,28 @@ pub struct ControlPlane {
     pub pids: Vec<(&'static str, u32)>,
 }
 
+impl ControlPlane {
+    /// The API server's audit log (JSON lines, one per finished write of Applications and
+    /// ApplicationSets, with the writer's User-Agent and the request's start and end times).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+}
+
+/// What the API server audits: writes of Argo CD's resources, at the Metadata level (who, what,
+/// when; no bodies). Everything else is not logged.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete]
+  resources:
+  - group: argoproj.io
+    resources: [applications, applicationsets, applicationsets/status]
+- level: None
+";
+
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 const TOKEN: &str = "appset-test-admin-token";
 
@@ -119,7 +141,7 @@ fn remove_stale_dirs() {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("appset-control-plane-"))
-            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(|p| p.split('-').next()?.parse::<u32>().ok())
         else {
             continue;
         };
@@ -129,138 +151,209 @@ fn remove_stale_dirs() {
     }
 }
 
+/// A process to start from the keeper thread: (binary, arguments, log file, where to send its
+/// pid).
+type KeepRequest = (
+    PathBuf,
+    Vec<String>,
+    PathBuf,
+    std::sync::mpsc::Sender<Result<u32, String>>,
+);
+
+/// Start a process with a parent-death signal from a thread that never exits (the signal fires
+/// when the thread that forked ends, so it must outlive every test): its pid.
+fn keep(bin: &Path, args: &[String], log: &Path) -> Result<u32, String> {
+    static KEEPER: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<KeepRequest>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<KeepRequest>();
+        std::thread::Builder::new()
+            .name("control-plane".into())
+            .spawn(move || {
+                let mut children = Vec::new();
+                for (bin, args, log, reply) in rx {
+                    let child = spawn(&bin, &args, &log);
+                    let _ = reply.send(child.as_ref().map(|c| c.id()).map_err(Clone::clone));
+                    children.extend(child.ok());
+                    // Reap the processes that ended (killed by a restart).
+                    children.retain_mut(|c| c.try_wait().ok().flatten().is_none());
+                }
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("keeper thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::channel();
+    keeper
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((bin.to_path_buf(), args.to_vec(), log.to_path_buf(), reply))
+        .map_err(|e| e.to_string())?;
+    answer.recv().map_err(|e| e.to_string())?
+}
+
+/// Ports and files of one control plane, and the arguments of its processes.
+struct Layout {
+    dir: PathBuf,
+    etcd_port: u16,
+    peer_port: u16,
+    api_port: u16,
+}
+
+impl Layout {
+    fn new(dir: PathBuf) -> Result<Layout, String> {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
+        let layout = Layout {
+            dir,
+            etcd_port: free_port(),
+            peer_port: free_port(),
+            api_port: free_port(),
+        };
+        let d = |p: &str| layout.path(p);
+        // Service-account signing keys and the admin token.
+        for args in [
+            vec!["genrsa", "-out", &d("sa.key"), "2048"],
+            vec!["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")],
+        ] {
+            let ok = Command::new("openssl")
+                .args(&args)
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !ok.success() {
+                return Err(format!("openssl {args:?} failed"));
+            }
+        }
+        std::fs::write(
+            layout.dir.join("tokens.csv"),
+            format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(layout.dir.join("audit-policy.yaml"), AUDIT_POLICY).map_err(|e| e.to_string())?;
+        std::fs::write(
+            layout.dir.join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
+                 insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: \
+                 test\n  context: {{cluster: test, user: admin}}\ncurrent-context: test\n",
+                layout.server()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(layout)
+    }
+
+    fn path(&self, p: &str) -> String {
+        self.dir.join(p).to_string_lossy().into_owned()
+    }
+
+    fn server(&self) -> String {
+        format!("https://127.0.0.1:{}", self.api_port)
+    }
+
+    fn etcd_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.etcd_port)
+    }
+
+    fn etcd_args(&self) -> Vec<String> {
+        let (etcd, peer) = (self.etcd_url(), format!("http://127.0.0.1:{}", self.peer_port));
+        vec![
+            format!("--data-dir={}", self.path("etcd")),
+            format!("--listen-client-urls={etcd}"),
+            format!("--advertise-client-urls={etcd}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=default={peer}"),
+            "--unsafe-no-fsync".into(),
+        ]
+    }
+
+    fn api_args(&self) -> Vec<String> {
+        let d = |p: &str| self.path(p);
+        vec![
+            format!("--etcd-servers={}", self.etcd_url()),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={}", self.api_port),
+            "--insecure-port=0".into(),
+            format!("--cert-dir={}", d("certs")),
+            format!("--token-auth-file={}", d("tokens.csv")),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-key-file={}", d("sa.pub")),
+            format!("--service-account-signing-key-file={}", d("sa.key")),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            "--service-cluster-ip-range=10.96.0.0/24".into(),
+            "--endpoint-reconciler-type=none".into(),
+            "--disable-admission-plugins=ServiceAccount".into(),
+            format!("--audit-policy-file={}", d("audit-policy.yaml")),
+            format!("--audit-log-path={}", d("audit.log")),
+            "--audit-log-format=json".into(),
+            "--audit-log-mode=blocking".into(),
+        ]
+    }
+
+    fn kcm_args(&self) -> Vec<String> {
+        vec![
+            format!("--kubeconfig={}", self.path("kubeconfig")),
+            "--controllers=garbagecollector,namespace".into(),
+            "--leader-elect=false".into(),
+            "--port=0".into(),
+            "--secure-port=0".into(),
+            "--concurrent-gc-syncs=5".into(),
+        ]
+    }
+
+    /// Wait until the API server answers `/readyz`.
+    fn wait_api(&self, bin: &Path) -> Result<(), String> {
+        let kubectl = bin.join("kubectl");
+        wait_for("kube-apiserver", Duration::from_secs(90), || {
+            Command::new(&kubectl)
+                .args([
+                    "--kubeconfig",
+                    &self.path("kubeconfig"),
+                    "get",
+                    "--raw",
+                    "/readyz",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map_err(|e| format!("{e}; see {}", self.dir.join("kube-apiserver.log").display()))
+    }
+
+    /// Start etcd, the API server (once etcd answers, it waits for it itself) and the controller
+    /// manager: their pids.
+    fn start_all(&self, bin: &Path) -> Result<[u32; 3], String> {
+        let etcd = keep(&bin.join("etcd"), &self.etcd_args(), &self.dir.join("etcd.log"))?;
+        let api = keep(
+            &bin.join("kube-apiserver"),
+            &self.api_args(),
+            &self.dir.join("kube-apiserver.log"),
+        )?;
+        self.wait_api(bin)?;
+        let kcm = keep(
+            &bin.join("kube-controller-manager"),
+            &self.kcm_args(),
+            &self.dir.join("kube-controller-manager.log"),
+        )?;
+        Ok([etcd, api, kcm])
+    }
+}
+
 fn start() -> Result<ControlPlane, String> {
     let bin = provision()?;
     remove_stale_dirs();
-    let dir = std::env::temp_dir().join(format!("appset-control-plane-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
-    let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-    let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
-
-    // Service-account signing keys and the admin token.
-    for args in [
-        vec!["genrsa", "-out", &d("sa.key"), "2048"],
-        vec!["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")],
-    ] {
-        let ok = Command::new("openssl")
-            .args(&args)
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !ok.success() {
-            return Err(format!("openssl {args:?} failed"));
-        }
-    }
-    std::fs::write(
-        dir.join("tokens.csv"),
-        format!("{TOKEN},admin,admin,\"system:masters\"\n"),
-    )
-    .map_err(|e| e.to_string())?;
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (bin2, dir2) = (bin.clone(), dir.clone());
-    // The owner thread never exits: the processes' parent-death signal fires when the test
-    // process ends, not when a test thread does.
-    std::thread::Builder::new()
-        .name("control-plane".into())
-        .spawn(move || {
-            let d = |p: &str| dir2.join(p).to_string_lossy().into_owned();
-            let etcd = spawn(
-                &bin2.join("etcd"),
-                &[
-                    format!("--data-dir={}", d("etcd")),
-                    format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
-                    format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
-                    format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
-                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
-                    format!("--initial-cluster=default=http://127.0.0.1:{peer_port}"),
-                    "--unsafe-no-fsync".into(),
-                ],
-                &dir2.join("etcd.log"),
-            );
-            let api = spawn(
-                &bin2.join("kube-apiserver"),
-                &[
-                    format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-                    "--bind-address=127.0.0.1".into(),
-                    "--advertise-address=127.0.0.1".into(),
-                    format!("--secure-port={api_port}"),
-                    "--insecure-port=0".into(),
-                    format!("--cert-dir={}", d("certs")),
-                    format!("--token-auth-file={}", d("tokens.csv")),
-                    "--authorization-mode=RBAC".into(),
-                    format!("--service-account-key-file={}", d("sa.pub")),
-                    format!("--service-account-signing-key-file={}", d("sa.key")),
-                    "--service-account-issuer=https://kubernetes.default.svc".into(),
-                    "--service-cluster-ip-range=10.96.0.0/24".into(),
-                    "--endpoint-reconciler-type=none".into(),
-                    "--disable-admission-plugins=ServiceAccount".into(),
-                ],
-                &dir2.join("kube-apiserver.log"),
-            );
-            let _ = tx.send((etcd.map(|c| c.id()), api.map(|c| c.id())));
-            loop {
-                std::thread::park();
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    let (etcd, api) = rx.recv().map_err(|e| e.to_string())?;
-    let (etcd, api) = (etcd?, api?);
-
-    let server = format!("https://127.0.0.1:{api_port}");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n    \
-             insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: \
-             test\n  context: {{cluster: test, user: admin}}\ncurrent-context: test\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let kubectl = bin.join("kubectl");
-    let kc = kubeconfig.clone();
-    wait_for("kube-apiserver", Duration::from_secs(90), || {
-        Command::new(&kubectl)
-            .args(["--kubeconfig"])
-            .arg(&kc)
-            .args(["get", "--raw", "/readyz"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-    .map_err(|e| format!("{e}; see {}", dir.join("kube-apiserver.log").display()))?;
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (bin2, dir2, kc2) = (bin.clone(), dir.clone(), kubeconfig.clone());
-    std::thread::Builder::new()
-        .name("controller-manager".into())
-        .spawn(move || {
-            let kcm = spawn(
-                &bin2.join("kube-controller-manager"),
-                &[
-                    format!("--kubeconfig={}", kc2.display()),
-                    "--controllers=garbagecollector,namespace".into(),
-                    "--leader-elect=false".into(),
-                    "--port=0".into(),
-                    "--secure-port=0".into(),
-                    "--concurrent-gc-syncs=5".into(),
-                ],
-                &dir2.join("kube-controller-manager.log"),
-            );
-            let _ = tx.send(kcm.map(|c| c.id()));
-            loop {
-                std::thread::park();
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    let kcm = rx.recv().map_err(|e| e.to_string())??;
+    let layout =
+        Layout::new(std::env::temp_dir().join(format!("appset-control-plane-{}", std::process::id())))?;
+    let [etcd, api, kcm] = layout.start_all(&bin)?;
     Ok(ControlPlane {
-        dir,
-        kubeconfig,
-        server,
+        kubeconfig: layout.dir.join("kubeconfig"),
+        server: layout.server(),
+        dir: layout.dir,
         bin,
         pids: vec![
             ("etcd", etcd),
@@ -268,6 +361,148 @@ fn start() -> Result<ControlPlane, String> {
             ("kube-controller-manager", kcm),
         ],
     })
+}
+
+/// A control plane of one test's own, whose API server and etcd the test stops and starts
+/// (fault tests); everything is killed when it is dropped.
+pub struct PrivatePlane {
+    layout: Layout,
+    bin: PathBuf,
+    /// Current pids of etcd, kube-apiserver and kube-controller-manager.
+    pids: std::sync::Mutex<[u32; 3]>,
+}
+
+/// SIGKILL `pid` and wait (up to 10 s) until it is gone.
+fn kill_and_wait(pid: u32) {
+    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let _ = wait_for("a killed process to go", Duration::from_secs(10), || {
+        // A zombie (not reaped yet) counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"))
+    });
+}
+
+impl PrivatePlane {
+    /// Start a control plane named `name` (its directory is `appset-control-plane-PID-NAME`),
+    /// with appset's CRDs.
+    pub async fn start(name: &str) -> PrivatePlane {
+        let name = name.to_string();
+        let plane = tokio::task::spawn_blocking(move || -> Result<PrivatePlane, String> {
+            let bin = provision()?;
+            let layout = Layout::new(
+                std::env::temp_dir().join(format!("appset-control-plane-{}-{name}", std::process::id())),
+            )?;
+            let pids = layout.start_all(&bin)?;
+            Ok(PrivatePlane {
+                layout,
+                bin,
+                pids: std::sync::Mutex::new(pids),
+            })
+        })
+        .await
+        .expect("starting a control plane")
+        .unwrap_or_else(|e| panic!("private control plane: {e}"));
+        let client = plane.client().await;
+        for file in [
+            "crds/applicationset.yaml",
+            "crds/application.yaml",
+            "tests/fixtures/appproject-crd.yaml",
+        ] {
+            let name = apply_crd(&client, file).await;
+            wait_established(&client, &name).await;
+        }
+        plane
+    }
+
+    /// Its kubeconfig (an admin token).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.layout.dir.join("kubeconfig")
+    }
+
+    /// Its API server's audit log (see [`ControlPlane::audit_log`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.layout.dir.join("audit.log")
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Client {
+        appset::install_crypto_provider();
+        init_logging();
+        let kc = Kubeconfig::read_from(self.kubeconfig()).expect("kubeconfig");
+        let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("config");
+        Client::try_from(config).expect("client")
+    }
+
+    fn pid(&self, i: usize) -> u32 {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())[i]
+    }
+
+    /// Kill the API server (SIGKILL).
+    pub fn stop_api_server(&self) {
+        kill_and_wait(self.pid(1));
+    }
+
+    /// Start the API server again and wait until it is ready.
+    pub async fn start_api_server(&self) {
+        let (bin, args, log) = (
+            self.bin.join("kube-apiserver"),
+            self.layout.api_args(),
+            self.layout.dir.join("kube-apiserver.log.restarted"),
+        );
+        let pid = keep(&bin, &args, &log).expect("restart kube-apiserver");
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())[1] = pid;
+        let (layout_dir, kubeconfig, kubectl) = (
+            self.layout.dir.clone(),
+            self.kubeconfig(),
+            self.bin.join("kubectl"),
+        );
+        tokio::task::spawn_blocking(move || {
+            wait_for("kube-apiserver", Duration::from_secs(90), || {
+                Command::new(&kubectl)
+                    .arg("--kubeconfig")
+                    .arg(&kubeconfig)
+                    .args(["get", "--raw", "/readyz"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}; see {}",
+                    layout_dir.join("kube-apiserver.log.restarted").display()
+                )
+            });
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Kill etcd (SIGKILL) and start it again on the same data.
+    pub fn restart_etcd(&self) {
+        kill_and_wait(self.pid(0));
+        let pid = keep(
+            &self.bin.join("etcd"),
+            &self.layout.etcd_args(),
+            &self.layout.dir.join("etcd.log.restarted"),
+        )
+        .expect("restart etcd");
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())[0] = pid;
+    }
+}
+
+impl Drop for PrivatePlane {
+    fn drop(&mut self) {
+        for pid in self.pids.lock().unwrap_or_else(|e| e.into_inner()).iter().rev() {
+            kill_and_wait(*pid);
+        }
+        // Kept when the test failed: its logs tell why.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.layout.dir);
+        }
+    }
 }
 
 /// The shared control plane (started and CRDs installed on first use).
@@ -596,4 +831,121 @@ pub async fn appset_render(text: &str, args: &[&str], env: &[(&str, &str)]) -> R
     })
     .await
     .unwrap()
+}
+
+/// A minimal HTTP/1.0 GET on 127.0.0.1 (status code and body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        buf.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+/// An `appset run` process; killed (SIGKILL) when dropped.
+pub struct Replica {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its `/metrics`, `/healthz` and `/api/webhook` port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `appset run ARGS` for namespace `ns` of the control plane of `kubeconfig`, as `identity`, with
+/// Leases of 3 s.
+pub fn replica(kubeconfig: &Path, ns: &str, identity: &str, args: &[&str]) -> Replica {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_appset"))
+        .arg("run")
+        .args(args)
+        .args([
+            "--lease-duration-seconds",
+            "3",
+            "--namespaces",
+            ns,
+            "--controller-namespace",
+            ns,
+        ])
+        .args(["--identity", identity, "--listen", &format!("127.0.0.1:{port}")])
+        .env("KUBECONFIG", kubeconfig)
+        .env(
+            "APPSET_GIT_CACHE",
+            std::env::temp_dir().join(format!("appset-replica-{identity}")),
+        )
+        .env(
+            "RUST_LOG",
+            std::env::var("APPSET_REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        // Its log, to read when a test fails.
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("appset-replica-{identity}.log")))
+                .map_or_else(|_| Stdio::null(), Stdio::from),
+        )
+        .spawn()
+        .expect("appset run");
+    Replica { child, port }
+}
+
+/// One write of an Application or ApplicationSet as the API server's audit log tells it.
+#[derive(Debug)]
+pub struct AuditedWrite {
+    /// The writer: the identity in an appset replica's User-Agent `appset/VERSION (IDENTITY)`,
+    /// else the whole User-Agent.
+    pub writer: String,
+    /// `create`, `update`, `patch`, `delete`.
+    pub verb: String,
+    /// `applications` or `applicationsets`.
+    pub resource: String,
+    /// The object's name.
+    pub name: String,
+    /// The HTTP status of the answer.
+    pub code: u64,
+    /// When the API server received the request and when it answered.
+    pub start: jiff::Timestamp,
+    /// See `start`.
+    pub end: jiff::Timestamp,
+}
+
+/// The writes made in `ns` according to the audit log at `path`, in the order the API server
+/// received them.
+pub fn audited_writes(path: &Path, ns: &str) -> Vec<AuditedWrite> {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let mut writes: Vec<AuditedWrite> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["objectRef"]["namespace"] == ns && e["stage"] == "ResponseComplete")
+        .filter_map(|e| {
+            let agent = e["userAgent"].as_str().unwrap_or_default();
+            let writer = agent
+                .strip_prefix("appset/")
+                .and_then(|a| a.split_once(" (")?.1.strip_suffix(')'))
+                .unwrap_or(agent);
+            Some(AuditedWrite {
+                writer: writer.to_string(),
+                verb: e["verb"].as_str()?.to_string(),
+                resource: e["objectRef"]["resource"].as_str()?.to_string(),
+                name: e["objectRef"]["name"].as_str().unwrap_or_default().to_string(),
+                code: e["responseStatus"]["code"].as_u64().unwrap_or_default(),
+                start: e["requestReceivedTimestamp"].as_str()?.parse().ok()?,
+                end: e["stageTimestamp"].as_str()?.parse().ok()?,
+            })
+        })
+        .collect();
+    writes.sort_by_key(|w| w.start);
+    writes
 }
