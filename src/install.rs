@@ -199,7 +199,7 @@ rules:
   verbs: [create, patch, update]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, delete]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

@@ -174,6 +174,13 @@ fn is_live(spec: &LeaseSpec) -> bool {
     })
 }
 
+/// Whether a Lease expired at least four of `duration` ago (or was released that long ago).
+fn gone_for_good(spec: &LeaseSpec, duration: Duration) -> bool {
+    let renewed = spec.renew_time.as_ref().map_or(0, |t| t.0.as_second());
+    let held = spec.lease_duration_seconds.unwrap_or(0).max(0) as i64;
+    renewed + held + 4 * (duration.as_secs() as i64) < Timestamp::now().as_second()
+}
+
 // ---- shards ------------------------------------------------------------------------------------
 
 /// Where one shard stands for this replica.
@@ -451,6 +458,23 @@ impl ShardLeases {
                     })
                     .count()
                     .max(1);
+                // The membership Leases of replicas gone for good (expired 4 durations ago;
+                // pods get new names, so they would pile up): removed, unless renewed meanwhile.
+                for (name, l) in leases.iter().filter(|(name, _)| name.starts_with(&prefix)) {
+                    if l.spec.as_ref().is_some_and(|s| gone_for_good(s, self.duration)) {
+                        let params = kube::api::DeleteParams {
+                            preconditions: Some(kube::api::Preconditions {
+                                resource_version: l.metadata.resource_version.clone(),
+                                uid: None,
+                            }),
+                            ..Default::default()
+                        };
+                        match self.api.delete(name, &params).await {
+                            Ok(_) => info!(lease = %name, "removed the membership of a replica gone"),
+                            Err(e) => warn!(lease = %name, error = %e, "removing a stale membership Lease"),
+                        }
+                    }
+                }
                 // This replica counts even before its membership Lease is listed.
                 let replicas = if leases.contains_key(&member) {
                     replicas

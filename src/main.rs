@@ -1809,6 +1809,44 @@ mod tests {
         }
     }
 
+    /// `--shards` takes `auto`, `auto:N`, `none`; `--shard` one shard `N/M`; each refuses the
+    /// other's form with the flag to use, and neither goes with leader election.
+    #[test]
+    fn sharding_flags_take_their_forms_and_refuse_the_others() {
+        use appset::shard::Sharding;
+        use clap::Parser;
+
+        use super::Command;
+        let run = |args: &[&str]| {
+            Cli::try_parse_from(["appset", "run"].iter().chain(args).copied()).map(|c| match c.command {
+                Command::Run(a) => (a.shards, a.shard),
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(
+            run(&["--shards", "auto"]).unwrap(),
+            (Some(Sharding::Auto { count: 12 }), None)
+        );
+        assert_eq!(
+            run(&["--shards=auto:4"]).unwrap().0,
+            Some(Sharding::Auto { count: 4 })
+        );
+        assert_eq!(
+            run(&["--shard", "2/3"]).unwrap().1,
+            Some(Sharding::Fixed { index: 2, count: 3 })
+        );
+        let err = |args: &[&str]| run(args).unwrap_err().to_string();
+        assert!(
+            err(&["--shards", "1/3"]).contains("use --shard 1/3"),
+            "{}",
+            err(&["--shards", "1/3"])
+        );
+        assert!(err(&["--shard", "auto"]).contains("use --shards auto"));
+        assert!(err(&["--shard", "3/3"]).contains("not below the count"));
+        assert!(err(&["--shards", "auto", "--leader-elect"]).contains("cannot be used with"));
+        assert!(err(&["--shards", "auto", "--shard", "0/2"]).contains("cannot be used with"));
+    }
+
     /// `appset run` takes Argo CD's flag names (cobra's `--flag=false` included), with appset's
     /// earlier names as aliases.
     #[test]

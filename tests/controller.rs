@@ -1223,6 +1223,17 @@ async fn sharded_replicas_hand_sets_over_without_two_ever_writing_one_set() {
         handovers >= 6,
         "sets moved between replicas: {handovers} handovers"
     );
+
+    // The killed replica's membership Lease is removed once it has been expired a while.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), ns);
+    eventually(Duration::from_secs(40), || async {
+        leases
+            .get_opt("appset-controller-member-shard-a")
+            .await
+            .is_ok_and(|l| l.is_none())
+    })
+    .await
+    .expect("a's membership removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
