@@ -260,6 +260,43 @@ fn concurrent_first_use_of_one_url_is_serialized_and_all_callers_agree() {
     }
 }
 
+/// Sixteen callers at once cost a few fetches, not sixteen (those that wait share a fetch that
+/// started after they asked), and a call made after a commit still sees it.
+#[test]
+fn callers_waiting_on_one_repository_share_a_fetch_that_started_after_they_asked() {
+    let fx = fixture();
+    let base = fx.repo.parent().expect("base").to_owned();
+    let daemon = GitDaemon::start(&base);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let repos = Arc::new(GitRepos::new(cache.path().to_owned(), vec![]));
+    let url = format!(
+        "git://127.0.0.1:{}/{}",
+        daemon.port,
+        fx.repo.file_name().unwrap().to_string_lossy()
+    );
+    repos.tree(&url, "main").expect("first clone");
+    let before = repos.fetches();
+    let barrier = Arc::new(std::sync::Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let (repos, url, barrier) = (Arc::clone(&repos), url.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                repos.tree(&url, "main").map(|t| t.sha.clone())
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().expect("thread").expect("tree"), fx.second);
+    }
+    let shared = repos.fetches() - before;
+    assert!((1..=4).contains(&shared), "16 callers at once: {shared} fetches");
+    // Freshness: a call after a new commit fetches it.
+    harness::git::commit_dirs(&fx.repo, &["fresh"], "fresh");
+    let head = harness::git::git(&fx.repo, &["rev-parse", "main"]);
+    assert_eq!(repos.tree(&url, "main").expect("tree").sha, head);
+}
+
 #[test]
 fn git_daemon_url_reads_the_same_listing_and_unknown_repo_is_a_clear_error() {
     let fx = fixture();

@@ -9,7 +9,8 @@
 //!
 //! Remote repositories are cloned bare on first use into `cache_dir/<readable key>-<hash>` and fetched again
 //! on every [`GitRepos::tree`] / [`GitRepos::branches`] call, so revisions are always resolved against what the
-//! remote advertises right now (an up-to-date fetch costs only the handshake). Tree listings are cached in
+//! remote advertises right now (an up-to-date fetch costs only the handshake); calls that wait while another
+//! fetch of the repository runs share the next one, which starts after all of them were made. Tree listings are cached in
 //! memory by `(repository, commit SHA)`. Override URLs map to local repositories that are opened in place.
 //!
 //! The working tree of a non-bare override ([`RepoOverride`]) is read instead of its commits when the
@@ -250,6 +251,8 @@ impl GitError {
 #[derive(Default)]
 struct Slot {
     repo: Option<gix::ThreadSafeRepository>,
+    /// The last successful fetch: when it started, and what the remote advertised then.
+    last_fetch: Option<(std::time::Instant, gix::ThreadSafeRepository, Vec<AdvertisedRef>)>,
 }
 
 /// Where a repository's objects come from.
@@ -275,6 +278,8 @@ pub struct GitRepos {
     /// normalized URL → most recent tree listings (oldest first)
     trees: Mutex<HashMap<String, VecDeque<Arc<GitTree>>>>,
     tree_cache_misses: AtomicU64,
+    /// Fetches (and first clones) of remotes.
+    fetches: AtomicU64,
 }
 
 impl std::fmt::Debug for GitRepos {
@@ -305,6 +310,7 @@ impl GitRepos {
             slots: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             tree_cache_misses: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
         }
     }
 
@@ -471,6 +477,12 @@ impl GitRepos {
         removed
     }
 
+    /// How many times a remote was fetched (or cloned) for [`GitRepos::tree`] and
+    /// [`GitRepos::branches`]: callers waiting together on one repository share one fetch.
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
     /// How many [`GitRepos::tree`] calls had to walk a tree because no listing for `(url, sha)` was cached.
     pub fn tree_cache_misses(&self) -> u64 {
         self.tree_cache_misses.load(Ordering::Relaxed)
@@ -603,9 +615,23 @@ impl GitRepos {
         key: &str,
         access: &Access,
     ) -> Result<(gix::ThreadSafeRepository, Vec<AdvertisedRef>), GitError> {
+        let asked = std::time::Instant::now();
         let slot = self.slot(key);
         let mut slot = lock(&slot);
-        self.sync(url, key, access, &mut slot)
+        // A fetch that started after this call was made saw at least what the remote advertised
+        // when it was made: its answer serves this call too. So the sets a push refreshes, waiting
+        // on this lock together, cost one fetch per wave rather than one each (333 fetches of one
+        // repository, one after the other, took 15 s).
+        if let Some((started, ts, advertised)) = &slot.last_fetch
+            && *started >= asked
+        {
+            return Ok((ts.clone(), advertised.clone()));
+        }
+        let started = std::time::Instant::now();
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = self.sync(url, key, access, &mut slot)?;
+        slot.last_fetch = Some((started, fetched.0.clone(), fetched.1.clone()));
+        Ok(fetched)
     }
 
     /// The in-memory git configuration for `access`: never prompt, and, for a credential with an
