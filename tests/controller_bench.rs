@@ -504,3 +504,405 @@ async fn bench_rollout_of_300_applications_in_3_steps() {
         cpu * 1000.0 / N as f64
     );
 }
+
+// ---- scale: 1,000 ApplicationSets, 10,000 Applications --------------------------------------
+
+/// Sets of the scale benchmark: a third each list, cluster and git directories generators.
+const SCALE_SETS: usize = 1000;
+/// Applications per set.
+const PER_SET: usize = 10;
+/// Cluster Secret groups (a cluster set selects one group of [`PER_SET`] clusters).
+const GROUPS: usize = 33;
+/// The webhook secret of the scale benchmark's replicas.
+const SCALE_SECRET: &str = "scale-bench-secret";
+
+/// Set `k` of the scale benchmark, generating [`PER_SET`] Applications `sKKKK-...`.
+fn scale_set(ns: &str, k: usize, url: &str) -> ApplicationSet {
+    let name = format!("s{k:04}");
+    let (generator, suffix, revision) = match k % 3 {
+        0 => (
+            json!({"list": {"elements": (0..PER_SET).map(|j| json!({"e": format!("e{j}"), "rev": "r0"})).collect::<Vec<_>>()}}),
+            "{{e}}",
+            "{{rev}}",
+        ),
+        1 => (
+            json!({"clusters": {"selector": {"matchLabels": {"group": format!("g{}", (k / 3) % GROUPS)}}}}),
+            "{{name}}",
+            "HEAD",
+        ),
+        _ => (
+            json!({"git": {"repoURL": url, "revision": "HEAD", "directories": [{"path": format!("apps/{name}/*")}], "requeueAfterSeconds": 3600}}),
+            "{{path.basename}}",
+            "HEAD",
+        ),
+    };
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "generators": [generator],
+            "template": {
+                "metadata": {"name": format!("{name}-{suffix}"), "labels": {"set": name}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://git.example.com/apps.git", "path": format!("{name}/{suffix}"), "targetRevision": revision},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": name}
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Cluster `name` in group `group`.
+fn scale_cluster(name: &str, group: usize) -> k8s_openapi::api::core::v1::Secret {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"argocd.argoproj.io/secret-type": "cluster", "group": format!("g{group}")}},
+        "stringData": {"name": name, "server": format!("https://{name}.example.com")}
+    }))
+    .unwrap()
+}
+
+/// A replica of the scale benchmark: `appset run` with webhooks, as `identity`.
+fn scale_replica(ns: &str, identity: &str, extra: &[&str]) -> (std::process::Child, u16, tempfile::TempDir) {
+    let mut args = vec!["--identity", identity, "--webhook-secret", SCALE_SECRET];
+    args.extend_from_slice(extra);
+    appset_run(ns, &args)
+}
+
+/// Percentile `p` (0-100) of sorted durations.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[((sorted.len() * p).div_ceil(100)).clamp(1, sorted.len()) - 1]
+}
+
+/// Reconciles counted by the replicas on `ports`.
+fn replica_reconciles(ports: &[u16]) -> u64 {
+    ports
+        .iter()
+        .filter_map(|p| harness::http_get(*p, "/metrics"))
+        .filter_map(|(_, body)| harness::metric_value(&body, "appset_reconciles_total"))
+        .sum()
+}
+
+/// Wait until the replicas have reconciled nothing for 3 s (bounded: 5 minutes).
+async fn quiet(ports: &[u16]) {
+    let mut last = (replica_reconciles(ports), Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = replica_reconciles(ports);
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(3) {
+            return;
+        }
+    }
+    panic!("the replicas never went quiet");
+}
+
+/// One kind of change, measured `samples` times: latency p50/p99, and per change the writes of
+/// appset (Applications, ApplicationSets) and its CPU seconds.
+struct ChangeReport {
+    kind: &'static str,
+    latencies: Vec<Duration>,
+    app_writes: Vec<usize>,
+    set_writes: Vec<usize>,
+    cpu: Vec<f64>,
+}
+
+impl std::fmt::Display for ChangeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut l = self.latencies.clone();
+        l.sort();
+        let n = l.len();
+        let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+        write!(
+            f,
+            "{:<22} n={n}: p50 {:>6.0} ms, p99 {:>6.0} ms (max of {n}); appset writes per change: {:.1} Applications, {:.1} ApplicationSet status; appset CPU {:.3} s per change",
+            self.kind,
+            percentile(&l, 50).as_secs_f64() * 1000.0,
+            percentile(&l, 99).as_secs_f64() * 1000.0,
+            mean(&self.app_writes),
+            mean(&self.set_writes),
+            self.cpu.iter().sum::<f64>() / self.cpu.len().max(1) as f64,
+        )
+    }
+}
+
+/// Wait until every Application of `want` exists with `spec.source.targetRevision` as given.
+async fn until_applications(client: &Client, ns: &str, want: &[(String, String)]) -> Duration {
+    let apps = apps_api(client, ns);
+    let t = Instant::now();
+    let mut left: Vec<&(String, String)> = want.iter().collect();
+    while !left.is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "not applied in 2 minutes: {left:?}"
+        );
+        let mut still = Vec::new();
+        for w in left {
+            let ok =
+                apps.get_opt(&w.0).await.ok().flatten().is_some_and(|a| {
+                    a.data["spec"]["source"]["targetRevision"].as_str() == Some(w.1.as_str())
+                });
+            if !ok {
+                still.push(w);
+            }
+        }
+        left = still;
+        if !left.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    t.elapsed()
+}
+
+/// The changes of the scale benchmark against running replicas (`pids`, webhook on `ports[0]`):
+/// `samples` of each kind.
+#[allow(clippy::too_many_arguments)]
+async fn measure_changes(
+    client: &Client,
+    ns: &str,
+    repo: &std::path::Path,
+    url: &str,
+    pids: &[u32],
+    ports: &[u16],
+    samples: usize,
+    round: usize,
+) -> Vec<ChangeReport> {
+    let audit = harness::control_plane().audit_log();
+    let cpu = || pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let mut reports = Vec::new();
+    for kind in [
+        "ApplicationSet edited",
+        "cluster Secret added",
+        "git push + webhook",
+    ] {
+        let mut r = ChangeReport {
+            kind,
+            latencies: Vec::new(),
+            app_writes: Vec::new(),
+            set_writes: Vec::new(),
+            cpu: Vec::new(),
+        };
+        for i in 0..samples {
+            let tag = format!("x{round}n{i}");
+            let started = jiff::Timestamp::now();
+            let cpu0 = cpu();
+            let latency = match kind {
+                "ApplicationSet edited" => {
+                    // A list set: its first element's revision changes (one Application).
+                    let k = 3 * ((round * samples + i) * 7 % (SCALE_SETS / 3));
+                    let mut set = scale_set(ns, k, url);
+                    set.spec.generators = serde_json::from_value(json!([{"list": {"elements": (0..PER_SET)
+                        .map(|j| json!({"e": format!("e{j}"), "rev": if j == 0 { tag.clone() } else { "r0".into() }}))
+                        .collect::<Vec<_>>()}}]))
+                    .unwrap();
+                    let t = Instant::now();
+                    sets.patch(
+                        &format!("s{k:04}"),
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"spec": set.spec})),
+                    )
+                    .await
+                    .unwrap();
+                    until_applications(client, ns, &[(format!("s{k:04}-e0"), tag.clone())]).await;
+                    t.elapsed()
+                }
+                "cluster Secret added" => {
+                    // A new cluster in one group: the ~10 sets selecting it each get an Application.
+                    let group = (round * samples + i) % GROUPS;
+                    let cluster = format!("c{group:02}-{tag}");
+                    let want: Vec<(String, String)> = (0..SCALE_SETS)
+                        .filter(|k| k % 3 == 1 && (k / 3) % GROUPS == group)
+                        .map(|k| (format!("s{k:04}-{cluster}"), "HEAD".to_string()))
+                        .collect();
+                    let t = Instant::now();
+                    secrets
+                        .create(&PostParams::default(), &scale_cluster(&cluster, group))
+                        .await
+                        .unwrap();
+                    until_applications(client, ns, &want).await;
+                    t.elapsed()
+                }
+                _ => {
+                    // A new directory under one git set's path, pushed, and GitHub's push event.
+                    let k = 3 * ((round * samples + i) * 11 % (SCALE_SETS / 3)) + 2;
+                    harness::git::commit_dirs(repo, &[&format!("apps/s{k:04}/{tag}")], &tag);
+                    let body = json!({
+                        "ref": "refs/heads/main",
+                        "after": harness::git::git(repo, &["rev-parse", "HEAD"]),
+                        "repository": {"name": "gitops", "full_name": "org/gitops", "clone_url": url,
+                                       "html_url": url.replace("git://", "http://"), "default_branch": "main"}
+                    })
+                    .to_string();
+                    let t = Instant::now();
+                    let signature = appset::webhook::sign(SCALE_SECRET.as_bytes(), body.as_bytes());
+                    let status = std::process::Command::new("curl")
+                        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+                        .args([
+                            "-H",
+                            "X-GitHub-Event: push",
+                            "-H",
+                            "Content-Type: application/json",
+                        ])
+                        .args(["-H", &format!("X-Hub-Signature-256: {signature}")])
+                        .args(["--data-binary", &body])
+                        .arg(format!("http://127.0.0.1:{}/api/webhook", ports[0]))
+                        .output()
+                        .unwrap();
+                    assert_eq!(String::from_utf8_lossy(&status.stdout), "200", "webhook accepted");
+                    until_applications(client, ns, &[(format!("s{k:04}-{tag}"), "HEAD".to_string())]).await;
+                    t.elapsed()
+                }
+            };
+            r.latencies.push(latency);
+            // The rest of the change (status patches, the other sets a trigger reached).
+            quiet(ports).await;
+            r.cpu.push(cpu() - cpu0);
+            let writes: Vec<_> = harness::audited_writes(&audit, ns)
+                .into_iter()
+                .filter(|w| w.start >= started && w.writer.starts_with("scale-"))
+                .collect();
+            r.app_writes
+                .push(writes.iter().filter(|w| w.resource == "applications").count());
+            r.set_writes
+                .push(writes.iter().filter(|w| w.resource == "applicationsets").count());
+        }
+        reports.push(r);
+    }
+    reports
+}
+
+/// 1,000 ApplicationSets (a third each list, cluster and git directories generators) owning
+/// 10,000 Applications, reconciled by 1 and then 3 replicas (`--shards auto`): from a change (a
+/// set edited, a cluster Secret added, a git push with its webhook) to the Applications updated,
+/// with appset's API writes and CPU seconds per change, its CPU in an idle minute, and its
+/// resident memory. Writes are read from the API server's audit log (by User-Agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored"]
+async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_replicas() {
+    const SAMPLES: usize = 10;
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = "bench-scale";
+    namespace(&client, ns).await;
+    // The git repository: ten directories under each git set's path.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    let dirs: Vec<String> = (0..SCALE_SETS)
+        .filter(|k| k % 3 == 2)
+        .flat_map(|k| (0..PER_SET).map(move |j| format!("apps/s{k:04}/d{j}")))
+        .collect();
+    harness::git::init_with_dirs(&repo, &dirs.iter().map(String::as_str).collect::<Vec<_>>());
+    let daemon = harness::git::GitDaemon::start(dir.path());
+    let url = format!("git://127.0.0.1:{}/gitops", daemon.port);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    for g in 0..GROUPS {
+        for j in 0..PER_SET {
+            secrets
+                .create(&PostParams::default(), &scale_cluster(&format!("c{g:02}-{j}"), g))
+                .await
+                .unwrap();
+        }
+    }
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+
+    // One replica creates everything.
+    let (mut one, port, _cache) = scale_replica(ns, "scale-0", &[]);
+    eventually(Duration::from_secs(30), || async {
+        harness::http_get(port, "/readyz").is_some_and(|(c, _)| c == 200)
+    })
+    .await
+    .expect("ready");
+    let t = Instant::now();
+    for k in 0..SCALE_SETS {
+        sets.create(&PostParams::default(), &scale_set(ns, k, &url))
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(900), || async {
+        count(&client, ns).await == SCALE_SETS * PER_SET
+    })
+    .await
+    .expect("10,000 Applications");
+    quiet(&[port]).await;
+    println!(
+        "setup: {} sets, {} Applications created by one replica in {:.1} s",
+        SCALE_SETS,
+        SCALE_SETS * PER_SET,
+        t.elapsed().as_secs_f64()
+    );
+    for (label, replicas) in [("1 replica", 1usize), ("3 replicas (--shards auto)", 3)] {
+        let mut children = Vec::new();
+        if replicas == 1 {
+            children.push((one.id(), port));
+        } else {
+            let _ = one.kill();
+            let _ = one.wait();
+        }
+        let mut kept = Vec::new();
+        if replicas > 1 {
+            for r in 0..replicas {
+                let (child, port, cache) =
+                    scale_replica(ns, &format!("scale-{}", r + 1), &["--shards", "auto"]);
+                children.push((child.id(), port));
+                kept.push((child, cache));
+            }
+            let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), ns);
+            eventually(Duration::from_secs(120), || async {
+                let mut held = std::collections::BTreeMap::<String, usize>::new();
+                for l in leases
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    if l.metadata.name.as_deref().is_some_and(|n| n.contains("-shard-"))
+                        && let Some(h) = l.spec.and_then(|s| s.holder_identity)
+                    {
+                        *held.entry(h).or_default() += 1;
+                    }
+                }
+                held.len() == replicas && held.values().all(|&n| n == 12 / replicas)
+            })
+            .await
+            .expect("the shards spread evenly");
+        }
+        let pids: Vec<u32> = children.iter().map(|c| c.0).collect();
+        let ports: Vec<u16> = children.iter().map(|c| c.1).collect();
+        for p in &ports {
+            eventually(Duration::from_secs(60), || async {
+                harness::http_get(*p, "/readyz").is_some_and(|(c, _)| c == 200)
+            })
+            .await
+            .expect("ready");
+        }
+        quiet(&ports).await;
+        let rss: Vec<String> = pids
+            .iter()
+            .map(|p| format!("{:.1} MiB", rss_kib(*p).0 as f64 / 1024.0))
+            .collect();
+        let idle0: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
+        let writes0 = harness::audited_writes(&harness::control_plane().audit_log(), ns).len();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let idle = pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - idle0;
+        let idle_writes = harness::audited_writes(&harness::control_plane().audit_log(), ns).len() - writes0;
+        let cp_before = cpu_snapshot();
+        let reports = measure_changes(&client, ns, &repo, &url, &pids, &ports, SAMPLES, replicas).await;
+        println!(
+            "{label}: resident memory {}; an idle minute: {idle:.2} CPU s, {idle_writes} writes",
+            rss.join(", ")
+        );
+        for r in &reports {
+            println!("  {r}");
+        }
+        println!("  control plane during the changes: {}", cpu_delta(&cp_before));
+        for (mut child, _cache) in kept {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
