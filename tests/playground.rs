@@ -290,6 +290,9 @@ fn the_playground_shows_what_a_set_generates_as_it_is_typed() {
     let mut four = three.clone();
     four.push("new-team-guestbook".into());
     assert_eq!(names(&mut b, &p), four);
+    // The page writes its latency two frames after the answer is shown.
+    b.wait_for(&p, "Number(document.body.dataset.latency) > 0", WAIT)
+        .unwrap();
     let latency: f64 = b
         .eval(&p, "Number(document.body.dataset.latency)")
         .unwrap()
