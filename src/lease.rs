@@ -364,25 +364,15 @@ impl ShardLeases {
         let margin = period / 3;
         loop {
             let started = Instant::now();
+            // A shard whose renewals fail reads as free once past its deadline (`Shards::slot`).
             if let Err(e) = self.round(&shards, started + self.duration - margin).await {
                 warn!(error = %e, "shard leases");
-            }
-            // A shard whose renewals failed past its deadline is no longer held.
-            for i in 0..shards.count() {
-                if shards.slot(i) == Slot::Free {
-                    shards.set(i, Slot::Free);
-                }
             }
             tokio::time::sleep_until((started + period).into()).await;
         }
     }
 
     async fn round(&self, shards: &Arc<Shards>, until: Instant) -> Result<(), kube::Error> {
-        let auto = matches!(self.sharding, Sharding::Auto { .. });
-        let member = self.member_lease();
-        if auto && let Err(e) = self.election(&member).try_acquire_or_renew().await {
-            warn!(error = %e, lease = %member, "renewing membership");
-        }
         let leases: HashMap<String, Lease> = self
             .api
             .list(&ListParams::default())
@@ -390,6 +380,13 @@ impl ShardLeases {
             .into_iter()
             .filter_map(|l| Some((l.metadata.name.clone()?, l)))
             .collect();
+        // The membership is renewed from the listing (no read of its own).
+        let member = self.member_lease();
+        if matches!(self.sharding, Sharding::Auto { .. })
+            && let Err(e) = self.election(&member).claim(leases.get(&member).cloned()).await
+        {
+            warn!(error = %e, lease = %member, "renewing membership");
+        }
         let mut views = Vec::with_capacity(shards.count() as usize);
         for i in 0..shards.count() {
             let name = self.shard_lease(i);

@@ -552,7 +552,6 @@ fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
-/// A Kubernetes namespace name (an RFC 1123 label).
 /// `--shards`: `auto`, `auto:COUNT` or `none`.
 fn parse_shards(s: &str) -> Result<appset::shard::Sharding, String> {
     match s.parse::<appset::shard::Sharding>().map_err(|e| e.to_string())? {
@@ -573,6 +572,7 @@ fn parse_shard(s: &str) -> Result<appset::shard::Sharding, String> {
     }
 }
 
+/// A Kubernetes namespace name (an RFC 1123 label).
 fn parse_namespace(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
