@@ -194,6 +194,7 @@ fn keep(bin: &Path, args: &[String], log: &Path) -> Result<u32, String> {
 }
 
 /// Ports and files of one control plane, and the arguments of its processes.
+#[derive(Clone)]
 struct Layout {
     dir: PathBuf,
     etcd_port: u16,
@@ -305,8 +306,8 @@ impl Layout {
         ]
     }
 
-    /// Wait until the API server answers `/readyz`.
-    fn wait_api(&self, bin: &Path) -> Result<(), String> {
+    /// Wait until the API server (logging to `log` in the directory) answers `/readyz`.
+    fn wait_api(&self, bin: &Path, log: &str) -> Result<(), String> {
         let kubectl = bin.join("kubectl");
         wait_for("kube-apiserver", Duration::from_secs(90), || {
             Command::new(&kubectl)
@@ -322,7 +323,7 @@ impl Layout {
                 .status()
                 .is_ok_and(|s| s.success())
         })
-        .map_err(|e| format!("{e}; see {}", self.dir.join("kube-apiserver.log").display()))
+        .map_err(|e| format!("{e}; see {}", self.dir.join(log).display()))
     }
 
     /// Start etcd, the API server (once etcd answers, it waits for it itself) and the controller
@@ -334,7 +335,7 @@ impl Layout {
             &self.api_args(),
             &self.dir.join("kube-apiserver.log"),
         )?;
-        self.wait_api(bin)?;
+        self.wait_api(bin, "kube-apiserver.log")?;
         let kcm = keep(
             &bin.join("kube-controller-manager"),
             &self.kcm_args(),
@@ -426,13 +427,7 @@ impl PrivatePlane {
 
     /// An admin client.
     pub async fn client(&self) -> Client {
-        appset::install_crypto_provider();
-        init_logging();
-        let kc = Kubeconfig::read_from(self.kubeconfig()).expect("kubeconfig");
-        let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .expect("config");
-        Client::try_from(config).expect("client")
+        client_for(&self.kubeconfig()).await
     }
 
     fn pid(&self, i: usize) -> u32 {
@@ -446,38 +441,19 @@ impl PrivatePlane {
 
     /// Start the API server again and wait until it is ready.
     pub async fn start_api_server(&self) {
-        let (bin, args, log) = (
-            self.bin.join("kube-apiserver"),
-            self.layout.api_args(),
-            self.layout.dir.join("kube-apiserver.log.restarted"),
-        );
-        let pid = keep(&bin, &args, &log).expect("restart kube-apiserver");
+        const LOG: &str = "kube-apiserver.log.restarted";
+        let pid = keep(
+            &self.bin.join("kube-apiserver"),
+            &self.layout.api_args(),
+            &self.layout.dir.join(LOG),
+        )
+        .expect("restart kube-apiserver");
         self.pids.lock().unwrap_or_else(|e| e.into_inner())[1] = pid;
-        let (layout_dir, kubeconfig, kubectl) = (
-            self.layout.dir.clone(),
-            self.kubeconfig(),
-            self.bin.join("kubectl"),
-        );
-        tokio::task::spawn_blocking(move || {
-            wait_for("kube-apiserver", Duration::from_secs(90), || {
-                Command::new(&kubectl)
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args(["get", "--raw", "/readyz"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{e}; see {}",
-                    layout_dir.join("kube-apiserver.log.restarted").display()
-                )
-            });
-        })
-        .await
-        .unwrap();
+        let (layout, bin) = (self.layout.clone(), self.bin.clone());
+        tokio::task::spawn_blocking(move || layout.wait_api(&bin, LOG))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Kill etcd (SIGKILL) and start it again on the same data.
@@ -515,10 +491,14 @@ pub fn control_plane() -> &'static ControlPlane {
 
 /// An admin client. `layer` wraps the transport (e.g. to count requests).
 pub async fn client() -> Client {
+    client_for(&control_plane().kubeconfig).await
+}
+
+/// An admin client of the control plane of `kubeconfig`.
+async fn client_for(kubeconfig: &Path) -> Client {
     appset::install_crypto_provider();
     init_logging();
-    let cp = control_plane();
-    let kc = Kubeconfig::read_from(&cp.kubeconfig).expect("kubeconfig");
+    let kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .expect("config");
