@@ -58,6 +58,7 @@ use tracing::warn;
 mod credentials;
 mod decisions;
 mod outcome;
+mod owners;
 mod sync;
 
 pub use sync::{cleanup, sync};
@@ -312,6 +313,8 @@ pub struct Context {
     namespaces: Namespaces,
     live: Live,
     apps: Store<CachedApplication>,
+    /// `apps` by owning ApplicationSet.
+    owners: Arc<owners::OwnerIndex>,
     credentials: credentials::CredentialStores,
     /// Argo CD's cluster Secrets in the controller's namespace (destinations are validated
     /// against them).
@@ -327,6 +330,11 @@ pub struct Context {
 }
 
 impl Context {
+    /// The cached Applications `appset` controls, by name.
+    fn owned(&self, appset: &ApplicationSet) -> Vec<Arc<CachedApplication>> {
+        self.owners.owned(&self.apps, appset)
+    }
+
     /// The shared GitHub client (request counters for metrics and tests).
     pub fn github(&self) -> &Arc<GitHub> {
         self.live.github()
@@ -351,18 +359,7 @@ fn owned_by<'a>(
     apps: &'a [Arc<CachedApplication>],
     appset: &ApplicationSet,
 ) -> Vec<&'a Arc<CachedApplication>> {
-    let uid = appset.metadata.uid.as_deref();
-    apps.iter()
-        .filter(|a| {
-            a.metadata.namespace == appset.metadata.namespace
-                && a.owner_references().iter().any(|o| {
-                    o.controller == Some(true)
-                        && o.kind == "ApplicationSet"
-                        && o.api_version.starts_with("argoproj.io/")
-                        && (Some(o.uid.as_str()) == uid || o.name == appset.name_any())
-                })
-        })
-        .collect()
+    apps.iter().filter(|a| owners::owns(appset, a)).collect()
 }
 
 /// Whether an ApplicationSet reads Argo CD's cluster Secrets anywhere (top level or inside
@@ -653,10 +650,19 @@ pub async fn run_with(
     };
     let writer = reflector::store::Writer::<CachedApplication>::default();
     let reader = writer.as_reader();
+    let owners = Arc::new(owners::OwnerIndex::default());
     let app_events = reflector::reflector(
         writer,
         watcher(apps_api, watcher::Config::default()).backoff(WatchBackoff::default()),
     )
+    .inspect({
+        let owners = owners.clone();
+        move |event| {
+            if let Ok(event) = event {
+                owners.observe(event);
+            }
+        }
+    })
     .inspect(counting_expiry(metrics.clone()));
     let echoes = Arc::new(Echoes::default());
     let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
@@ -762,6 +768,7 @@ pub async fn run_with(
         namespaces,
         live,
         apps: reader.clone(),
+        owners,
         credentials: credential_stores.clone(),
         clusters: clusters_reader.clone(),
         echoes,

@@ -294,13 +294,11 @@ fn run_rollout(
     previous: &[ApplicationSetApplicationStatus],
 ) -> Rollout {
     let ns = appset.namespace().unwrap_or_default();
-    let live: BTreeMap<String, RolloutState> = {
-        let all = ctx.apps.state();
-        owned_by(&all, appset)
-            .iter()
-            .map(|a| (a.name_any(), a.rollout_state()))
-            .collect()
-    };
+    let live: BTreeMap<String, RolloutState> = ctx
+        .owned(appset)
+        .iter()
+        .map(|a| (a.name_any(), a.rollout_state()))
+        .collect();
     let spec_changed: BTreeSet<String> = plan
         .spec_changed
         .iter()
@@ -496,10 +494,9 @@ fn make_plan(appset: &ApplicationSet, ctx: &Context, generated: &mut Output, opt
         uid: appset.metadata.uid.clone().unwrap_or_default(),
     };
     generated.params = Vec::new();
-    // The snapshot of the cache is released on return: while the writes run, the watch replaces
-    // every written Application, and holding the old ones would double the cache.
-    let all_apps = ctx.apps.state();
-    let owned_live = owned_by(&all_apps, appset);
+    // The owned Applications are released on return: while the writes run, the watch replaces
+    // every written Application, and holding the old ones would double their memory.
+    let owned_live = ctx.owned(appset);
     plan(
         std::mem::take(&mut generated.applications),
         &generated_names,
@@ -579,9 +576,8 @@ async fn conclude(
     status.conditions(&outcome.conditions);
     status.rollout(rollout);
     let owned = {
-        let all = ctx.apps.state();
-        let fresh = owned_by(&all, appset);
-        status.resources(&fresh, ctx.config.max_resources_status);
+        let fresh = ctx.owned(appset);
+        status.resources(&fresh.iter().collect::<Vec<_>>(), ctx.config.max_resources_status);
         fresh.len()
     };
     publish_status(ctx, appset, status).await?;
