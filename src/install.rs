@@ -276,6 +276,8 @@ spec:
           valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
         - name: POD_NAME
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
         - {name: APPSET_GIT_CACHE, value: /var/cache/appset/git}
         - {name: HOME, value: /var/cache/appset}
 {argo_env}        ports:

@@ -11,10 +11,12 @@
 //! - [`ShardLeases`] and [`Shards`] (`--shards auto`, `--shard N/M`): a Lease per shard, taken
 //!   and given back as [`crate::shard::plan`] says; a set is reconciled only under a [`Claim`]
 //!   of its shard, a shard is given back only after its claims end, and a shard whose renewals
-//!   fail stops counting as held before its Lease can expire for the other replicas.
+//!   fail stops counting as held before its Lease can expire for the other replicas. The shard
+//!   Leases a replica holds carry its webhook URL ([`crate::shard::WEBHOOK_URL_ANNOTATION`]), and
+//!   each round records the other holders ([`Shards::peer`]), to which webhooks are forwarded.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -25,13 +27,13 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 use kube::{
-    Api, Client,
+    Api, Client, ResourceExt,
     api::{ListParams, PostParams},
 };
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, mpsc};
 use tracing::{info, warn};
 
-use crate::shard::{LeaseView, Moves, Sharding, plan};
+use crate::shard::{LeaseView, Moves, Peer, Sharding, WEBHOOK_URL_ANNOTATION, plan};
 
 /// A replica's claim on a Lease.
 #[derive(Clone)]
@@ -40,6 +42,8 @@ pub struct LeaderElection {
     name: String,
     identity: String,
     duration: Duration,
+    /// Annotations put on the Lease when it is taken or renewed.
+    annotations: BTreeMap<String, String>,
 }
 
 impl LeaderElection {
@@ -50,6 +54,22 @@ impl LeaderElection {
             name: name.to_string(),
             identity: identity.to_string(),
             duration: duration.max(Duration::from_secs(2)),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// Also set annotation `key` to `value` on the Lease whenever it is taken or renewed.
+    pub fn with_annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    fn annotate(&self, metadata: &mut ObjectMeta) {
+        if !self.annotations.is_empty() {
+            metadata
+                .annotations
+                .get_or_insert_default()
+                .extend(self.annotations.clone());
         }
     }
 
@@ -75,13 +95,14 @@ impl LeaderElection {
     /// as the precondition. `Ok(true)`: this replica holds it now.
     pub async fn claim(&self, current: Option<Lease>) -> Result<bool, kube::Error> {
         let Some(current) = current else {
-            let lease = Lease {
+            let mut lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(self.spec(0, None)),
             };
+            self.annotate(&mut lease.metadata);
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(true),
                 Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
@@ -97,6 +118,7 @@ impl LeaderElection {
         let acquired = if mine { spec.acquire_time.clone() } else { None };
         let mut next = current.clone();
         next.spec = Some(self.spec(transitions, acquired));
+        self.annotate(&mut next.metadata);
         // `replace` carries the resourceVersion we read: a concurrent change makes it fail (409).
         match self.api.replace(&self.name, &PostParams::default(), &next).await {
             Ok(_) => {
@@ -209,6 +231,8 @@ struct Shard {
 #[derive(Debug)]
 pub struct Shards {
     shards: Vec<Shard>,
+    /// The other replica holding each shard, with the URL it advertises (from the last round).
+    peers: Mutex<Vec<Option<Peer>>>,
     acquired: mpsc::UnboundedSender<u32>,
     acquired_rx: Mutex<Option<mpsc::UnboundedReceiver<u32>>>,
 }
@@ -233,6 +257,7 @@ impl Shards {
                     gate: Arc::new(RwLock::new(())),
                 })
                 .collect(),
+            peers: Mutex::new(vec![None; count.max(1) as usize]),
             acquired,
             acquired_rx: Mutex::new(Some(rx)),
         })
@@ -284,6 +309,16 @@ impl Shards {
         self.holds(shard).then_some(Claim(guard))
     }
 
+    /// The replica that holds the shard of `namespace/name` when another one does and advertises
+    /// its webhook URL (as of the last round of the Lease loop: it may have moved since).
+    pub fn peer(&self, namespace: &str, name: &str) -> Option<Peer> {
+        let shard = self.shard_of(namespace, name);
+        if self.holds(shard) {
+            return None;
+        }
+        lock(&self.peers).get(shard as usize).cloned().flatten()
+    }
+
     /// The shards this replica acquires, as it acquires them (once: the controller enqueues
     /// their sets).
     pub fn acquired(&self) -> Option<impl futures::Stream<Item = u32> + Send + 'static> {
@@ -312,6 +347,8 @@ pub struct ShardLeases {
     identity: String,
     duration: Duration,
     sharding: Sharding,
+    /// The URL the other replicas forward webhooks to (on the Leases this replica holds).
+    advertise: Option<String>,
 }
 
 impl ShardLeases {
@@ -332,7 +369,15 @@ impl ShardLeases {
             identity: identity.to_string(),
             duration: duration.max(Duration::from_secs(2)),
             sharding,
+            advertise: None,
         }
+    }
+
+    /// Advertise `url` (this replica's webhook endpoint) on the Leases it holds, so the other
+    /// replicas forward it the webhooks that concern its sets ([`Shards::peer`]).
+    pub fn advertising(mut self, url: Option<String>) -> Self {
+        self.advertise = url;
+        self
     }
 
     /// The Lease of shard `i`.
@@ -347,13 +392,17 @@ impl ShardLeases {
     }
 
     fn election(&self, name: &str) -> LeaderElection {
-        LeaderElection::new(
+        let election = LeaderElection::new(
             self.client.clone(),
             &self.namespace,
             name,
             &self.identity,
             self.duration,
-        )
+        );
+        match &self.advertise {
+            Some(url) => election.with_annotation(WEBHOOK_URL_ANNOTATION, url),
+            None => election,
+        }
     }
 
     /// Hold shards for as long as the future runs (drop it to stop; then call
@@ -432,6 +481,19 @@ impl ShardLeases {
             }
             views.push(view);
         }
+        // Who holds the others' shards, for webhooks to be forwarded there.
+        *lock(&shards.peers) = (0..shards.count())
+            .map(|i| {
+                let lease = leases.get(&self.shard_lease(i))?;
+                let spec = lease.spec.as_ref()?;
+                let identity = spec.holder_identity.clone()?;
+                if identity == self.identity || !is_live(spec) {
+                    return None;
+                }
+                let url = lease.annotations().get(WEBHOOK_URL_ANNOTATION)?.clone();
+                Some(Peer { identity, url })
+            })
+            .collect();
         let moves = match self.sharding {
             Sharding::Single => return Ok(()),
             Sharding::Fixed { index, .. } => Moves {

@@ -390,6 +390,13 @@ struct RunArgs {
     #[arg(long, env = "APPSET_SHARD", value_name = "N/COUNT", value_parser = parse_shard,
           conflicts_with = "leader_elect")]
     shard: Option<appset::shard::Sharding>,
+    /// With sharding: the base URL at which the other replicas reach this one's webhook
+    /// endpoint, put on the shard Leases it holds; a replica that receives a webhook for sets of
+    /// this one's shards forwards it there. Default: `http://$POD_IP:PORT` (PORT of
+    /// --metrics-addr) when POD_IP is set; with neither, the others refresh this replica's sets
+    /// through the refresh annotation instead.
+    #[arg(long, env = "APPSET_ADVERTISE_URL")]
+    advertise_url: Option<String>,
     /// ApplicationSet label keys added to the argocd_appset_labels metric (Argo CD's flag;
     /// repeatable or comma-separated; none: the metric is off).
     #[arg(long, env = "APPSET_METRICS_APPLICATIONSET_LABELS", value_delimiter = ',')]
@@ -1493,8 +1500,14 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         let shards = (sharding != appset::shard::Sharding::Single)
             .then(|| appset::lease::Shards::new(sharding.count()));
         if let Some(shards) = &shards {
-            let shards = shards.clone();
-            hooks.sharded(move |ns, name| shards.owns(ns, name));
+            hooks.sharded({
+                let shards = shards.clone();
+                move |ns, name| shards.owns(ns, name)
+            });
+            hooks.forwarding(&identity, {
+                let shards = shards.clone();
+                move |ns, name| shards.peer(ns, name)
+            });
         }
         config.shards = shards.clone();
         config.webhooks = Some(hooks.clone());
@@ -1503,6 +1516,11 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "serving /api/webhook, /metrics, /healthz, /readyz");
+        let port = listener.local_addr().map_or(args.listen.port(), |a| a.port());
+        let advertise = args.advertise_url.clone().or_else(|| {
+            let ip: std::net::IpAddr = std::env::var("POD_IP").ok()?.parse().ok()?;
+            Some(format!("http://{}", std::net::SocketAddr::new(ip, port)))
+        });
         let server = tokio::spawn(appset::health::serve_probes(
             listener,
             metrics.clone(),
@@ -1522,8 +1540,9 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
                 &identity,
                 lease_duration,
                 sharding,
-            );
-            tracing::info!(%identity, %sharding, "sharded: reconciling the sets of the shards this replica holds");
+            )
+            .advertising(advertise.clone());
+            tracing::info!(%identity, %sharding, advertise = advertise.as_deref().unwrap_or("none"), "sharded: reconciling the sets of the shards this replica holds");
             tokio::select! {
                 r = controller => r?,
                 () = leases.run(shards.clone()) => {}

@@ -123,6 +123,20 @@ impl FromStr for Sharding {
     }
 }
 
+/// Annotation on the Leases a sharded replica holds: the URL its webhook endpoint is reached at
+/// by the other replicas (`appset run --advertise-url`), to which they forward the webhooks that
+/// concern its sets.
+pub const WEBHOOK_URL_ANNOTATION: &str = "appset.io/webhook-url";
+
+/// Another replica holding a shard, as its shard Lease names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Peer {
+    /// Its identity (`spec.holderIdentity`).
+    pub identity: String,
+    /// Its webhook endpoint's base URL ([`WEBHOOK_URL_ANNOTATION`]).
+    pub url: String,
+}
+
 /// One shard Lease as a replica sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LeaseView {

@@ -142,6 +142,8 @@ fn appset_run(ns: &str, extra: &[&str]) -> (std::process::Child, u16, tempfile::
         .args(["--listen", &listen])
         .env("KUBECONFIG", &cp.kubeconfig)
         .env("APPSET_GIT_CACHE", dir.path())
+        // As in a pod: sharded replicas advertise http://POD_IP:PORT to forward webhooks.
+        .env("POD_IP", "127.0.0.1")
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();

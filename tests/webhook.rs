@@ -16,7 +16,7 @@ use appset::{
     webhook::{self, Webhooks},
 };
 use harness::{app_names, eventually, git::GitDaemon, reconciles, setup};
-use kube::{Api, Client, api::PostParams};
+use kube::{Api, Client, ResourceExt, api::PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -192,9 +192,14 @@ fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
 
 /// POST `body` to `/api/webhook` with the given headers; (status, body).
 async fn post(port: u16, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    post_to(port, "/api/webhook", headers, body).await
+}
+
+/// POST `body` to `path` with the given headers; (status, body).
+async fn post_to(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut request = format!(
-        "POST /api/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -466,12 +471,13 @@ async fn a_standby_replica_hands_the_refresh_to_the_leader_through_the_annotatio
     http.abort();
 }
 
-/// Two sharded replicas (in process, each holding one of two shards by its Lease): a push sent
-/// to one refreshes its own set in process and annotates the set of the other's shard, which
-/// the other reconciles at once (the sets poll hourly: only the webhook explains the new
-/// Applications).
+/// Two sharded replicas (one shard each, by Leases): a push received by one refreshes its own
+/// set in process and forwards the event to the other replica, found on its shard Lease, which
+/// verifies the forge's signature itself and refreshes its set; no annotation is written. A
+/// forwarded envelope with a bad signature is refused. With the other replica unreachable, its
+/// set gets the refresh annotation instead, and is refreshed all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_their_owner() {
+async fn a_sharded_replica_forwards_webhooks_to_the_owner_of_the_others_sets_or_annotates_them() {
     use appset::{
         lease::{ShardLeases, Shards},
         shard::{Sharding, shard_of},
@@ -481,24 +487,11 @@ async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_t
     let repo = Repo::start();
     let url = repo.url();
     let mut tasks = Vec::new();
-    let mut ports = Vec::new();
+    let (mut ports, mut servers, mut all_hooks, mut all_shards) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for index in 0..2u32 {
+        let identity = format!("replica-{index}");
         let shards = Shards::new(2);
-        let leases = ShardLeases::new(
-            client.clone(),
-            ns,
-            "appset-controller",
-            &format!("replica-{index}"),
-            Duration::from_secs(3),
-            Sharding::Fixed { index, count: 2 },
-        );
-        tasks.push(tokio::spawn({
-            let shards = shards.clone();
-            async move { leases.run(shards).await }
-        }));
-        eventually(Duration::from_secs(10), || async { shards.holds(index) })
-            .await
-            .expect("the replica holds its shard");
         let hooks = github_hooks();
         hooks.standby_via(
             client.clone(),
@@ -508,6 +501,28 @@ async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_t
             let shards = shards.clone();
             move |ns, name| shards.owns(ns, name)
         });
+        hooks.forwarding(&identity, {
+            let shards = shards.clone();
+            move |ns, name| shards.peer(ns, name)
+        });
+        let (port, http) = serve(hooks.clone(), Arc::new(Metrics::default())).await;
+        let leases = ShardLeases::new(
+            client.clone(),
+            ns,
+            "appset-controller",
+            &identity,
+            Duration::from_secs(3),
+            Sharding::Fixed { index, count: 2 },
+        )
+        .advertising(Some(format!("http://127.0.0.1:{port}")));
+        tasks.push(tokio::spawn({
+            let shards = shards.clone();
+            async move { leases.run(shards).await }
+        }));
+        eventually(Duration::from_secs(10), || async { shards.holds(index) })
+            .await
+            .expect("the replica holds its shard");
+        all_shards.push(shards.clone());
         let config = Config {
             namespaces: vec![ns.into()],
             controller_namespace: ns.into(),
@@ -522,11 +537,9 @@ async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_t
             let _ = controller::run_with(c, config, Default::default(), Some(tx)).await;
         }));
         rx.await.unwrap();
-        let (port, http) = serve(hooks, Arc::new(Metrics::default())).await;
         ports.push(port);
-        tasks.push(tokio::spawn(async move {
-            let _ = http.await;
-        }));
+        servers.push(http);
+        all_hooks.push(hooks);
     }
     // A set in each shard.
     let name_in = |shard: u32| {
@@ -556,6 +569,22 @@ async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_t
         &both.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .await;
+    let want = |dirs: &[&str]| {
+        let mut want: Vec<String> = [&mine, &theirs]
+            .iter()
+            .flat_map(|s| dirs.iter().map(move |d| format!("{s}-{d}")))
+            .collect();
+        want.sort();
+        want
+    };
+    // Replica 0 reads replica 1's URL off its shard Lease within a round (1 s).
+    eventually(Duration::from_secs(10), || async {
+        all_shards[0]
+            .peer(ns, &theirs)
+            .is_some_and(|p| p.identity == "replica-1")
+    })
+    .await
+    .expect("replica 0 knows who holds shard 1");
 
     repo.add_dir("new");
     let body = push_event(&url);
@@ -567,21 +596,71 @@ async fn a_sharded_replica_refreshes_its_own_sets_and_annotates_the_others_for_t
     answered.sort();
     assert_eq!(answered, refreshed, "{answer}");
     assert_eq!(
+        answer["forwarded"],
+        json!({"replica-1": [format!("{ns}/{theirs}")]}),
+        "{answer}"
+    );
+    assert!(answer.get("throughAnnotation").is_none(), "{answer}");
+    assert_eq!(
+        all_hooks[1].stats().refreshes,
+        1,
+        "replica 1 refreshed its set itself"
+    );
+    eventually(Duration::from_secs(5), || async {
+        app_names(&client, ns).await == want(&["api", "new"])
+    })
+    .await
+    .expect("both sets refreshed, each by its own replica");
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    for set in sets.list(&Default::default()).await.unwrap() {
+        assert!(
+            !set.annotations().contains_key(webhook::REFRESH_ANNOTATION),
+            "no refresh annotation: {:?}",
+            set.annotations()
+        );
+    }
+
+    // A forwarded envelope is verified as the forge's request: a wrong signature is refused.
+    let forged = webhook::Envelope::new(
+        "intruder",
+        &[("x-github-event", "push"), ("x-hub-signature-256", "sha256=00")]
+            .into_iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect(),
+        &body,
+        vec![format!("{ns}/{theirs}")],
+    );
+    let (status, answer) = post_to(
+        ports[1],
+        webhook::FORWARDED_PATH,
+        &[],
+        &serde_json::to_vec(&forged).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(all_hooks[1].stats().refreshes, 1);
+
+    // Replica 1 unreachable (its HTTP server stopped; it still holds its shard): replica 0
+    // annotates the set, which replica 1 follows.
+    servers.remove(1).abort();
+    repo.add_dir("newer");
+    let (status, answer) = post(ports[0], &signed(&body), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
         answer["throughAnnotation"],
         json!([format!("{ns}/{theirs}")]),
         "{answer}"
     );
-    let mut want: Vec<String> = [&mine, &theirs]
-        .iter()
-        .flat_map(|s| [format!("{s}-api"), format!("{s}-new")])
-        .collect();
-    want.sort();
-    eventually(Duration::from_secs(5), || async {
-        app_names(&client, ns).await == want
+    assert!(answer.get("forwarded").is_none(), "{answer}");
+    eventually(Duration::from_secs(10), || async {
+        app_names(&client, ns).await == want(&["api", "new", "newer"])
     })
     .await
-    .expect("both sets refreshed, each by its own replica");
+    .expect("both sets refreshed again");
     for t in tasks {
+        t.abort();
+    }
+    for t in servers {
         t.abort();
     }
 }

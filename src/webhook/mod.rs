@@ -1,8 +1,10 @@
 //! Webhooks for the controller: `POST /api/webhook` on its HTTP server.
 //!
 //! Stage: trigger (I/O: HTTP in; on the leader, refreshes go to the controller in process with no
-//! write to the API server; on a standby replica, and on a sharded replica for the sets of shards
-//! it does not hold, they are written as Argo CD's refresh annotation through the Kubernetes API). The endpoint tells the forge by its headers, has the
+//! write to the API server; on a sharded replica, the sets of shards it does not hold are
+//! refreshed by forwarding the event to their owner over HTTP (`forward.rs`); on a standby
+//! replica, and when the owner cannot be reached, they are written as Argo CD's refresh
+//! annotation through the Kubernetes API). The endpoint tells the forge by its headers, has the
 //! forge's module verify the request (each refuses every request while its secret is not
 //! configured) and parse the event into a [`Change`], then refreshes only the ApplicationSets the
 //! change [`affects`]: a push those whose git generators read the pushed repository and revision,
@@ -31,8 +33,8 @@
 //! Differences from Argo CD (§3.12 of docs/argo-appset-spec.md): a bad signature is 401 (Argo CD:
 //! 400); on the leader the refresh is an in-process trigger rather than an annotation patch per
 //! ApplicationSet, so a burst of events costs no API writes and coalesces in the controller's
-//! queue (a standby replica sets Argo CD's refresh annotation, which the leader follows, and a
-//! sharded replica sets it on the sets whose shard another replica holds);
+//! queue (a standby replica sets Argo CD's refresh annotation, which the leader follows; a
+//! sharded replica forwards the event to the replicas holding the other sets' shards);
 //! pull-request actions `ready_for_review`, `converted_to_draft` and `edited` also refresh (they
 //! change what `ignoreDraft` and title-based templates generate).
 
@@ -64,6 +66,7 @@ use crate::{
 
 mod azure;
 mod bitbucket;
+mod forward;
 mod gitea;
 mod github;
 mod gitlab;
@@ -71,6 +74,7 @@ mod scm;
 
 pub use azure::parse_azure_event;
 pub use bitbucket::{is_bitbucket_cloud_event, parse_bitbucket_cloud_event, parse_bitbucket_server_event};
+pub use forward::{Envelope, FORWARDED_PATH};
 pub use gitea::{parse_gitea_event, sign_hex};
 pub use github::{parse_event, sign};
 pub use gitlab::parse_gitlab_event;
@@ -177,6 +181,7 @@ pub struct Webhooks {
     /// With sharding: whether this replica reconciles set `namespace/name`; the others' sets
     /// are refreshed through the refresh annotation.
     owns: OnceLock<OwnsSet>,
+    forwarding: OnceLock<Forwarding>,
     tx: mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<ApplicationSet>>>>,
     accepted: AtomicU64,
@@ -188,6 +193,16 @@ pub struct Webhooks {
 
 /// Whether this replica reconciles ApplicationSet `namespace/name`.
 type OwnsSet = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Where the sets of other replicas' shards are refreshed (see [`Webhooks::forwarding`]).
+struct Forwarding {
+    identity: String,
+    client: reqwest::Client,
+    peer_of: PeerOf,
+}
+
+/// Which other replica reconciles set (namespace, name), if another does.
+type PeerOf = Box<dyn Fn(&str, &str) -> Option<crate::shard::Peer> + Send + Sync>;
 
 /// Argo CD's default `--webhook-parallelism-limit`.
 pub const DEFAULT_PARALLELISM: usize = 50;
@@ -237,6 +252,7 @@ impl Webhooks {
             sets: OnceLock::new(),
             standby: OnceLock::new(),
             owns: OnceLock::new(),
+            forwarding: OnceLock::new(),
             tx,
             rx: Mutex::new(Some(rx)),
             accepted: AtomicU64::new(0),
@@ -364,6 +380,130 @@ impl Webhooks {
     /// which their owner follows.
     pub fn sharded(&self, owns: impl Fn(&str, &str) -> bool + Send + Sync + 'static) {
         let _ = self.owns.set(Box::new(owns));
+    }
+
+    /// With sharding: forward an event to the replica `peer_of` names for a set this replica
+    /// does not reconcile (the owner refreshes it in process), rather than annotate the set;
+    /// `identity` names this replica to the others. Sets whose owner is unknown, or whose
+    /// forward fails, still get the annotation.
+    pub fn forwarding(
+        &self,
+        identity: &str,
+        peer_of: impl Fn(&str, &str) -> Option<crate::shard::Peer> + Send + Sync + 'static,
+    ) {
+        let _ = self.forwarding.set(Forwarding {
+            identity: identity.to_string(),
+            client: reqwest::Client::new(),
+            peer_of: Box::new(peer_of),
+        });
+    }
+
+    /// Expire every listing `change` makes stale, once, before any refresh: the event's own
+    /// keys, and each affected set's keyed as its generator names the repository (an event
+    /// that does not tell every part, an Azure DevOps remote URL without the organization,
+    /// still expires it) or the owner its scmProvider scans.
+    fn expire_for(&self, change: &Change, affected: &[Arc<ApplicationSet>]) {
+        let mut stale: std::collections::BTreeSet<(Forge, String)> = change.listings().into_iter().collect();
+        let mut scanned = std::collections::BTreeSet::new();
+        for set in affected {
+            stale.extend(watched_repositories_of(set, Some(change)));
+            scanned.extend(scanned_owners(set, Some(change)));
+        }
+        for (forge, repo) in &stale {
+            self.expire(*forge, repo);
+        }
+        for (forge, owner) in &scanned {
+            self.expire_scanned(*forge, owner);
+        }
+    }
+
+    /// Refresh `affected`: in process for the sets this replica reconciles; with sharding,
+    /// the others' by forwarding the forge's `request` to their owners (when given: a
+    /// forwarded event is not forwarded again), else through the refresh annotation.
+    async fn refresh(
+        &self,
+        affected: &[Arc<ApplicationSet>],
+        request: Option<(&HeaderMap, &[u8])>,
+    ) -> Result<Refreshed, String> {
+        let mut done = Refreshed::default();
+        let mut to_peers: std::collections::BTreeMap<crate::shard::Peer, Vec<String>> = Default::default();
+        let mut to_annotate = Vec::new();
+        for set in affected {
+            let r = ObjectRef::from_obj(&**set);
+            let ns = r.namespace.clone().unwrap_or_default();
+            let key = format!("{ns}/{}", r.name);
+            done.refreshed.push(key.clone());
+            match (self.owns.get(), self.standby.get()) {
+                (Some(owns), Some(_)) if !owns(&ns, &r.name) => {
+                    let peer = self
+                        .forwarding
+                        .get()
+                        .filter(|_| request.is_some())
+                        .and_then(|f| (f.peer_of)(&ns, &r.name));
+                    match peer {
+                        Some(peer) => to_peers.entry(peer).or_default().push(key),
+                        None => to_annotate.push(key),
+                    }
+                }
+                _ => {
+                    let _ = self.tx.send(r);
+                }
+            }
+        }
+        if let (Some(forwarding), Some((headers, body))) = (self.forwarding.get(), request) {
+            let sent = futures::future::join_all(to_peers.into_iter().map(|(peer, sets)| async move {
+                let envelope = forward::Envelope::new(&forwarding.identity, headers, body, sets);
+                let result = forward::send(&forwarding.client, &peer, &envelope).await;
+                (peer, envelope.sets, result)
+            }))
+            .await;
+            for (peer, sets, result) in sent {
+                match result {
+                    Ok(()) => done.forwarded.entry(peer.identity).or_default().extend(sets),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "forwarding a webhook failed: refreshing through the annotation");
+                        to_annotate.extend(sets);
+                    }
+                }
+            }
+        }
+        if let Some((client, _)) = self.standby.get() {
+            for key in to_annotate {
+                let (ns, name) = key.split_once('/').unwrap_or(("", &key));
+                annotate_refresh(client, ns, name)
+                    .await
+                    .map_err(|e| format!("refreshing {key} through the API server: {e}"))?;
+                done.annotated.push(key);
+            }
+        }
+        self.refreshes
+            .fetch_add(done.refreshed.len() as u64, Ordering::Relaxed);
+        Ok(done)
+    }
+}
+
+/// How a webhook's refreshes were made.
+#[derive(Debug, Default)]
+struct Refreshed {
+    /// Every set refreshed, as `namespace/name`.
+    refreshed: Vec<String>,
+    /// Those forwarded to their owner, by its identity.
+    forwarded: std::collections::BTreeMap<String, Vec<String>>,
+    /// Those given the refresh annotation.
+    annotated: Vec<String>,
+}
+
+impl Refreshed {
+    /// The answer's body.
+    fn json(&self) -> serde_json::Value {
+        let mut body = json!({"refreshed": self.refreshed});
+        if !self.forwarded.is_empty() {
+            body["forwarded"] = json!(self.forwarded);
+        }
+        if !self.annotated.is_empty() {
+            body["throughAnnotation"] = json!(self.annotated);
+        }
+        body
     }
 }
 
@@ -768,60 +908,85 @@ async fn handle(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, body: By
         };
     };
     let affected: Vec<_> = sets.state().into_iter().filter(|s| affects(s, &change)).collect();
-    // Every listing the event makes stale, once, before any refresh: the event's own keys, and
-    // each affected set's keyed as its generator names the repository (an event that does not
-    // tell every part, an Azure DevOps remote URL without the organization, still expires it)
-    // or the owner its scmProvider scans.
-    let mut stale: std::collections::BTreeSet<(Forge, String)> = change.listings().into_iter().collect();
-    let mut scanned = std::collections::BTreeSet::new();
-    for set in &affected {
-        stale.extend(watched_repositories_of(set, Some(&change)));
-        scanned.extend(scanned_owners(set, Some(&change)));
-    }
-    for (forge, repo) in &stale {
-        hooks.expire(*forge, repo);
-    }
-    for (forge, owner) in &scanned {
-        hooks.expire_scanned(*forge, owner);
-    }
-    let mut refreshed = Vec::new();
-    let mut forwarded = Vec::new();
-    for set in &affected {
-        let r = ObjectRef::from_obj(&**set);
-        let ns = r.namespace.clone().unwrap_or_default();
-        refreshed.push(format!("{ns}/{}", r.name));
-        match (hooks.owns.get(), hooks.standby.get()) {
-            (Some(owns), Some((client, _))) if !owns(&ns, &r.name) => {
-                // Another replica's shard: the annotation reaches its owner.
-                if let Err(e) = annotate_refresh(client, &ns, &r.name).await {
-                    return reject(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &format!("refreshing {ns}/{} through the API server: {e}", r.name),
-                    );
-                }
-                forwarded.push(format!("{ns}/{}", r.name));
-            }
-            _ => {
-                let _ = hooks.tx.send(r);
-            }
+    hooks.expire_for(&change, &affected);
+    match hooks.refresh(&affected, Some((&headers, &body))).await {
+        Ok(done) => {
+            tracing::info!(
+                forge = forge.name(),
+                event,
+                refreshed = done.refreshed.len(),
+                forwarded = done.forwarded.values().map(Vec::len).sum::<usize>(),
+                annotated = done.annotated.len(),
+                "webhook"
+            );
+            answer(StatusCode::OK, done.json())
         }
+        Err(message) => reject(StatusCode::SERVICE_UNAVAILABLE, &message),
     }
-    hooks
-        .refreshes
-        .fetch_add(refreshed.len() as u64, Ordering::Relaxed);
-    tracing::info!(
-        forge = forge.name(),
-        event,
-        refreshed = refreshed.len(),
-        "webhook"
-    );
-    if forwarded.is_empty() {
-        answer(StatusCode::OK, json!({"refreshed": refreshed}))
-    } else {
-        answer(
-            StatusCode::OK,
-            json!({"refreshed": refreshed, "throughAnnotation": forwarded}),
-        )
+}
+
+/// A webhook another replica forwarded ([`forward`]): the forge's request is verified as if it
+/// came from the forge, and the listed sets it affects are refreshed here, never forwarded again
+/// (those of a shard this replica no longer holds get the refresh annotation).
+async fn handle_forwarded(State(hooks): State<Arc<Webhooks>>, body: Bytes) -> Response {
+    use kube::ResourceExt;
+    let reject = |status: StatusCode, message: &str| {
+        hooks.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%status, message, "forwarded webhook refused");
+        answer(status, json!({"error": message}))
+    };
+    let envelope: forward::Envelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return reject(StatusCode::BAD_REQUEST, &format!("not a forwarded webhook: {e}")),
+    };
+    let (headers, request) = match envelope.request() {
+        Ok(r) => r,
+        Err(e) => return reject(StatusCode::BAD_REQUEST, &format!("forwarded webhook: {e}")),
+    };
+    let (forge, event) = match receive(&hooks, &headers, &request) {
+        Ok(received) => received,
+        Err((status, message)) => return reject(status, &message),
+    };
+    let _slot = hooks.parallelism.acquire().await.ok();
+    let change = match parse(forge, &event, &request) {
+        Ok(Some(c)) => c,
+        Ok(None) => return answer(StatusCode::OK, json!({"ignored": event, "refreshed": []})),
+        Err(message) => return reject(StatusCode::BAD_REQUEST, &message),
+    };
+    hooks.accepted.fetch_add(1, Ordering::Relaxed);
+    let Some(sets) = hooks.sets.get() else {
+        return reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller is not running in this process",
+        );
+    };
+    let wanted: std::collections::BTreeSet<&str> = envelope.sets.iter().map(String::as_str).collect();
+    let affected: Vec<_> = sets
+        .state()
+        .into_iter()
+        .filter(|s| {
+            let key = format!(
+                "{}/{}",
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.name_any()
+            );
+            wanted.contains(key.as_str()) && affects(s, &change)
+        })
+        .collect();
+    hooks.expire_for(&change, &affected);
+    match hooks.refresh(&affected, None).await {
+        Ok(done) => {
+            tracing::info!(
+                forge = forge.name(),
+                event,
+                from = %envelope.from,
+                refreshed = done.refreshed.len(),
+                annotated = done.annotated.len(),
+                "forwarded webhook"
+            );
+            answer(StatusCode::OK, done.json())
+        }
+        Err(message) => reject(StatusCode::SERVICE_UNAVAILABLE, &message),
     }
 }
 
@@ -893,6 +1058,7 @@ pub fn pull_request_repos(set: &ApplicationSet) -> Vec<(String, String)> {
 pub fn endpoint(hooks: Arc<Webhooks>) -> Router {
     Router::new()
         .route("/api/webhook", post(handle))
+        .route(FORWARDED_PATH, post(handle_forwarded))
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(hooks)
 }

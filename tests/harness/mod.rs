@@ -862,6 +862,8 @@ pub fn replica(kubeconfig: &Path, ns: &str, identity: &str, args: &[&str]) -> Re
         ])
         .args(["--identity", identity, "--listen", &format!("127.0.0.1:{port}")])
         .env("KUBECONFIG", kubeconfig)
+        // As in a pod: sharded replicas advertise http://POD_IP:PORT to forward webhooks.
+        .env("POD_IP", "127.0.0.1")
         .env(
             "APPSET_GIT_CACHE",
             std::env::temp_dir().join(format!("appset-replica-{identity}")),
