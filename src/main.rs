@@ -1500,14 +1500,7 @@ fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         let shards = (sharding != appset::shard::Sharding::Single)
             .then(|| appset::lease::Shards::new(sharding.count()));
         if let Some(shards) = &shards {
-            hooks.sharded({
-                let shards = shards.clone();
-                move |ns, name| shards.owns(ns, name)
-            });
-            hooks.forwarding(&identity, {
-                let shards = shards.clone();
-                move |ns, name| shards.peer(ns, name)
-            });
+            hooks.sharded_by(shards, &identity);
         }
         config.shards = shards.clone();
         config.webhooks = Some(hooks.clone());

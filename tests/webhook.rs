@@ -497,14 +497,7 @@ async fn a_sharded_replica_forwards_webhooks_to_the_owner_of_the_others_sets_or_
             client.clone(),
             appset::namespaces::Namespaces::new(ns, &[]).unwrap(),
         );
-        hooks.sharded({
-            let shards = shards.clone();
-            move |ns, name| shards.owns(ns, name)
-        });
-        hooks.forwarding(&identity, {
-            let shards = shards.clone();
-            move |ns, name| shards.peer(ns, name)
-        });
+        hooks.sharded_by(&shards, &identity);
         let (port, http) = serve(hooks.clone(), Arc::new(Metrics::default())).await;
         let leases = ShardLeases::new(
             client.clone(),

@@ -398,6 +398,20 @@ impl Webhooks {
         });
     }
 
+    /// With sharding by `shards` (this replica named `identity`): refresh only the sets of the
+    /// shards it holds ([`Webhooks::sharded`]), forward the others' to their holders
+    /// ([`Webhooks::forwarding`]).
+    pub fn sharded_by(&self, shards: &Arc<crate::lease::Shards>, identity: &str) {
+        self.sharded({
+            let shards = shards.clone();
+            move |ns, name| shards.owns(ns, name)
+        });
+        self.forwarding(identity, {
+            let shards = shards.clone();
+            move |ns, name| shards.peer(ns, name)
+        });
+    }
+
     /// Expire every listing `change` makes stale, once, before any refresh: the event's own
     /// keys, and each affected set's keyed as its generator names the repository (an event
     /// that does not tell every part, an Azure DevOps remote URL without the organization,
