@@ -17,7 +17,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -30,7 +33,7 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, PostParams},
 };
-use tokio::sync::{OwnedRwLockReadGuard, RwLock, mpsc};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::shard::{LeaseView, Moves, Peer, Sharding, WEBHOOK_URL_ANNOTATION, plan};
@@ -233,6 +236,13 @@ pub struct Shards {
     shards: Vec<Shard>,
     /// The other replica holding each shard, with the URL it advertises (from the last round).
     peers: Mutex<Vec<Option<Peer>>>,
+    /// Per shard: whether the caches that follow the held shards ([`Shards::follow`]) have
+    /// loaded its objects since it was taken.
+    loaded: Vec<AtomicBool>,
+    /// Whether caches follow the held shards, so claims wait for `loaded`.
+    followed: AtomicBool,
+    /// Bumped whenever a shard is taken or becomes free.
+    changes: watch::Sender<u64>,
     acquired: mpsc::UnboundedSender<u32>,
     acquired_rx: Mutex<Option<mpsc::UnboundedReceiver<u32>>>,
 }
@@ -258,6 +268,9 @@ impl Shards {
                 })
                 .collect(),
             peers: Mutex::new(vec![None; count.max(1) as usize]),
+            loaded: (0..count.max(1)).map(|_| AtomicBool::new(false)).collect(),
+            followed: AtomicBool::new(false),
+            changes: watch::Sender::new(0),
             acquired,
             acquired_rx: Mutex::new(Some(rx)),
         })
@@ -281,8 +294,56 @@ impl Shards {
         }
     }
 
+    /// Sets `shard`'s slot; taking a shard announces it ([`Shards::acquired`]) once the caches
+    /// that follow the shards have loaded it, and every take and release bumps [`Shards::follow`].
     fn set(&self, shard: u32, slot: Slot) {
+        let was = self.slot(shard) != Slot::Free;
         *lock(&self.shards[shard as usize].slot) = slot;
+        let is = self.slot(shard) != Slot::Free;
+        if was == is {
+            return;
+        }
+        if is {
+            self.loaded[shard as usize].store(false, Ordering::SeqCst);
+            if !self.followed.load(Ordering::SeqCst) {
+                let _ = self.acquired.send(shard);
+            }
+        }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Caches will follow the shards this replica holds (keep only their sets' objects): claims
+    /// on a shard taken wait until [`Shards::loaded`] says the caches have it, and the receiver
+    /// changes whenever a shard is taken or becomes free.
+    pub fn follow(&self) -> watch::Receiver<u64> {
+        self.followed.store(true, Ordering::SeqCst);
+        self.changes.subscribe()
+    }
+
+    /// The caches that follow the shards have loaded `shards` (those still taken become
+    /// claimable, and are announced by [`Shards::acquired`]).
+    pub fn loaded(&self, shards: &[u32]) {
+        for &i in shards {
+            if (i as usize) < self.shards.len()
+                && self.slot(i) != Slot::Free
+                && !self.loaded[i as usize].swap(true, Ordering::SeqCst)
+            {
+                let _ = self.acquired.send(i);
+            }
+        }
+    }
+
+    /// The shards this replica holds or is giving back (their sets' objects are cached).
+    pub fn taken(&self) -> Vec<u32> {
+        (0..self.count())
+            .filter(|&i| self.slot(i) != Slot::Free)
+            .collect()
+    }
+
+    /// Whether the objects of ApplicationSet `namespace/name` are to be cached: its shard is
+    /// held or being given back.
+    pub fn caches(&self, namespace: &str, name: &str) -> bool {
+        self.slot(self.shard_of(namespace, name)) != Slot::Free
     }
 
     /// Whether this replica holds `shard` now (and is not giving it back).
@@ -306,7 +367,9 @@ impl Shards {
         let shard = self.shard_of(namespace, name);
         let guard = self.shards[shard as usize].gate.clone().try_read_owned().ok()?;
         // Read after the gate is passed: a give-back that starts later waits for this claim.
-        self.holds(shard).then_some(Claim(guard))
+        let cached =
+            !self.followed.load(Ordering::SeqCst) || self.loaded[shard as usize].load(Ordering::SeqCst);
+        (self.holds(shard) && cached).then_some(Claim(guard))
     }
 
     /// The replica that holds the shard of `namespace/name` when another one does and advertises
@@ -319,8 +382,8 @@ impl Shards {
         lock(&self.peers).get(shard as usize).cloned().flatten()
     }
 
-    /// The shards this replica acquires, as it acquires them (once: the controller enqueues
-    /// their sets).
+    /// The shards this replica acquires, as it acquires them (with caches that follow the
+    /// shards, once they have loaded them); once: the controller enqueues their sets.
     pub fn acquired(&self) -> Option<impl futures::Stream<Item = u32> + Send + 'static> {
         let rx = lock(&self.acquired_rx).take()?;
         Some(futures::stream::unfold(rx, |mut rx| async move {
@@ -464,9 +527,6 @@ impl ShardLeases {
                                 _ => Slot::Held { until },
                             },
                         );
-                        if slot == Slot::Free {
-                            let _ = shards.acquired.send(i);
-                        }
                         view = LeaseView {
                             holder: Some(self.identity.clone()),
                             live: true,
@@ -563,7 +623,6 @@ impl ShardLeases {
             match self.election(&name).claim(leases.get(&name).cloned()).await {
                 Ok(true) => {
                     shards.set(i, Slot::Held { until });
-                    let _ = shards.acquired.send(i);
                     info!(shard = i, identity = %self.identity, "took the shard");
                 }
                 Ok(false) => {}
@@ -622,6 +681,37 @@ fn member_lease_name(prefix: &str, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn with_caches_that_follow_a_shard_taken_is_claimed_and_announced_once_loaded() {
+        use futures::StreamExt;
+        let shards = Shards::new(2);
+        let mut changes = shards.follow();
+        let mut acquired = Box::pin(shards.acquired().unwrap());
+        let until = Instant::now() + Duration::from_secs(60);
+        let (ns, name) = ("argocd", "s");
+        let shard = shards.shard_of(ns, name);
+        shards.set(shard, Slot::Held { until });
+        assert!(changes.has_changed().unwrap(), "a take is a change");
+        changes.borrow_and_update();
+        assert!(shards.owns(ns, name) && shards.caches(ns, name));
+        assert!(shards.claim(ns, name).is_none(), "not loaded yet");
+        // A listing that began before the take does not cover it.
+        shards.loaded(&[]);
+        assert!(shards.claim(ns, name).is_none());
+        shards.loaded(&[shard]);
+        assert!(shards.claim(ns, name).is_some());
+        assert_eq!(acquired.next().await, Some(shard));
+        shards.loaded(&[shard]);
+        // Free again: a change, no longer cached, and loaded anew after the next take.
+        shards.set(shard, Slot::Free);
+        assert!(changes.has_changed().unwrap());
+        assert!(!shards.caches(ns, name));
+        shards.set(shard, Slot::Held { until });
+        assert!(shards.claim(ns, name).is_none());
+        shards.loaded(&[shard]);
+        assert_eq!(acquired.next().await, Some(shard), "announced once per take");
+    }
 
     #[test]
     fn membership_lease_names_are_valid_and_keep_identities_apart() {

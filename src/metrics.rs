@@ -158,6 +158,7 @@ pub struct Metrics {
     http_duration: HistogramFamily<PathLabels>,
     reconciles: Counter,
     watch_expired: Counter,
+    cached: Gauge,
     errors: Family<ReasonLabels, Counter>,
     duration: Histogram,
     owned: Gauge,
@@ -179,6 +180,7 @@ impl Default for Metrics {
         registry.register_collector(Box::new(argo.clone()));
         let reconciles = Counter::default();
         let watch_expired = Counter::default();
+        let cached = Gauge::default();
         let errors = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let owned = Gauge::default();
@@ -204,6 +206,11 @@ impl Default for Metrics {
             "watch_expired",
             "Watches of ApplicationSets or Applications that expired (410 Gone) and were listed again",
             watch_expired.clone(),
+        );
+        appset.register(
+            "cached_applications",
+            "Applications owned by ApplicationSets in this replica's cache (sharded: those of the sets of the shards it holds)",
+            cached.clone(),
         );
         appset.register(
             "reconcile_errors",
@@ -248,6 +255,7 @@ impl Default for Metrics {
             http_duration,
             reconciles,
             watch_expired,
+            cached,
             errors,
             duration,
             owned,
@@ -401,6 +409,11 @@ impl Metrics {
     /// Whether the caches are filled.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// `appset_cached_applications`: the owned Applications in the controller's cache.
+    pub fn cached_applications(&self, count: usize) {
+        self.cached.set(count as i64);
     }
 
     /// A watch expired (410 Gone): the watcher lists again.

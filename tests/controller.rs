@@ -1236,6 +1236,135 @@ async fn sharded_replicas_hand_sets_over_without_two_ever_writing_one_set() {
     .expect("a's membership removed");
 }
 
+/// The cached Applications of the replica serving `port` (`appset_cached_applications`).
+fn cached(port: u16) -> Option<u64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    metric_value(&body, "appset_cached_applications")
+}
+
+/// The Applications of the sets of the shards the replica serving `port` holds, from its
+/// `appset_shard_applicationsets{held="true"}` series.
+fn held_share(port: u16) -> Option<u64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    let sets: u64 = body
+        .lines()
+        .filter(|l| l.starts_with("appset_shard_applicationsets{") && l.contains("held=\"true\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    Some(sets * PER_SET as u64)
+}
+
+/// A sharded replica caches only the Applications of the sets of the shards it holds: when a
+/// second replica joins, each one's cache is its share (the first one's shrinks). A running
+/// replica that takes shards over (the other one killed) writes nothing, since it reconciles
+/// their sets only once its cache has their Applications (were it to plan against a cache
+/// without them, it would apply all of them again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_replica_caches_only_its_share_and_takes_sets_over_without_a_write() {
+    let ns = "ctl-shard-cache";
+    let client = setup(ns).await;
+    let sets: Vec<String> = (0..8).map(|i| format!("c{i:02}")).collect();
+    for set in &sets {
+        create(&client, &revision_set(ns, set, "r0")).await;
+    }
+    let shards = ["--shards", "auto:4"];
+    let a = replica_with(ns, "cache-a", &shards);
+    eventually(Duration::from_secs(60), || async {
+        revisions(&client, ns).await.len() == sets.len() * PER_SET
+    })
+    .await
+    .expect("replica a alone creates every Application");
+    eventually(Duration::from_secs(10), || async {
+        cached(a.port) == Some((sets.len() * PER_SET) as u64)
+    })
+    .await
+    .expect("a caches every Application");
+    let b = replica_with(ns, "cache-b", &shards);
+    eventually(Duration::from_secs(30), || async {
+        shard_holders(&client, ns).await == [("cache-a".to_string(), 2), ("cache-b".to_string(), 2)].into()
+    })
+    .await
+    .expect("b takes half of the shards");
+    for (who, port) in [("a", a.port), ("b", b.port)] {
+        if eventually(Duration::from_secs(20), || async {
+            let share = held_share(port);
+            share.is_some_and(|s| s > 0) && cached(port) == share
+        })
+        .await
+        .is_err()
+        {
+            panic!(
+                "{who} caches its share: {:?} cached, {:?} in its shards",
+                cached(port),
+                held_share(port)
+            );
+        }
+    }
+    // b has reconciled the sets of its shards, and written no Application: they were up to date.
+    let b_writes = || {
+        audited_writes(&harness::control_plane().audit_log(), ns)
+            .into_iter()
+            .filter(|w| w.writer == "cache-b" && w.resource == "applications")
+            .collect::<Vec<AuditedWrite>>()
+    };
+    eventually(Duration::from_secs(20), || async {
+        reconciles(b.port).is_some_and(|n| n >= held_share(b.port).unwrap_or(0) / PER_SET as u64)
+    })
+    .await
+    .expect("b reconciles the sets of its shards");
+    let wrote = b_writes();
+    assert!(
+        wrote.is_empty(),
+        "b wrote {} Applications, first {:?}",
+        wrote.len(),
+        wrote.first()
+    );
+
+    // a is killed: b, running, takes its shards once their Leases expire, loads their
+    // Applications, and reconciles their sets without a write.
+    drop(a);
+    eventually(Duration::from_secs(30), || async {
+        shard_holders(&client, ns).await == [("cache-b".to_string(), 4)].into()
+    })
+    .await
+    .expect("b takes every shard");
+    eventually(Duration::from_secs(20), || async {
+        cached(b.port) == Some((sets.len() * PER_SET) as u64)
+            && reconciles(b.port).is_some_and(|n| n >= sets.len() as u64)
+    })
+    .await
+    .expect("b caches and reconciles every set");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let wrote = b_writes();
+    assert!(
+        wrote.is_empty(),
+        "b wrote {} Applications after taking a's shards, first {:?}",
+        wrote.len(),
+        wrote.first()
+    );
+
+    // Every set edited: b rewrites each Application once.
+    let api: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
+    for set in &sets {
+        let patch = json!({"spec": revision_set(ns, set, "r1").spec});
+        api.patch(set, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(60), || async {
+        let revs = revisions(&client, ns).await;
+        revs.len() == sets.len() * PER_SET && revs.values().all(|r| r == "r1")
+    })
+    .await
+    .expect("every edit applied");
+    assert_eq!(
+        b_writes().len(),
+        sets.len() * PER_SET,
+        "b wrote each Application once"
+    );
+    drop(b);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_manifests_are_accepted_by_the_api_server() {
     let ns = "ctl-install";

@@ -651,19 +651,28 @@ pub async fn run_with(
     let writer = reflector::store::Writer::<CachedApplication>::default();
     let reader = writer.as_reader();
     let owners = Arc::new(owners::OwnerIndex::default());
-    let app_events = reflector::reflector(
-        writer,
-        watcher(apps_api, watcher::Config::default()).backoff(WatchBackoff::default()),
-    )
-    .inspect({
-        let owners = owners.clone();
-        move |event| {
-            if let Ok(event) = event {
-                owners.observe(event);
+    let app_watch =
+        move || watcher(apps_api.clone(), watcher::Config::default()).backoff(WatchBackoff::default());
+    // Sharded: only the Applications of the held shards' sets are cached.
+    let scope = config.shards.clone().map(owners::ShardScope::new);
+    let app_stream = match &scope {
+        Some(scope) => scope.watch(app_watch, reader.clone()).boxed(),
+        None => app_watch().boxed(),
+    };
+    let app_events = reflector::reflector(writer, app_stream)
+        .inspect({
+            let (owners, metrics) = (owners.clone(), metrics.clone());
+            move |event| {
+                if let Ok(event) = event {
+                    owners.observe(event);
+                    metrics.cached_applications(owners.len());
+                    if let Some(scope) = &scope {
+                        scope.stored(event);
+                    }
+                }
             }
-        }
-    })
-    .inspect(counting_expiry(metrics.clone()));
+        })
+        .inspect(counting_expiry(metrics.clone()));
     let echoes = Arc::new(Echoes::default());
     let triggers = application_triggers(app_events, echoes.clone(), config.progressive_syncs);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.controller_namespace);
