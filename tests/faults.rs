@@ -173,7 +173,35 @@ async fn a_replica_killed_while_creating_1000_applications_leaves_the_job_to_the
             .or_default()
             .push(w.writer.as_str());
     }
-    assert_eq!(created.len(), APPS, "every Application created");
+    // Every Application has its 201, but for the one create in flight when the owner was killed
+    // (one write at a time): the API server may commit it while the answer it cannot send any
+    // more is logged as an error.
+    let live: Vec<String> = apps_api(&client, ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.name_any())
+        .collect();
+    let interrupted: Vec<&String> = live
+        .iter()
+        .filter(|name| !created.contains_key(name.as_str()))
+        .collect();
+    assert!(
+        interrupted.len() <= 1
+            && interrupted.iter().all(|name| {
+                writes
+                    .iter()
+                    .any(|w| &&w.name == name && w.writer == owner && !(200..300).contains(&w.code))
+            }),
+        "every Application created with a 201 but the write in flight at the kill: {interrupted:?}"
+    );
+    assert_eq!(
+        created.len() + interrupted.len(),
+        APPS,
+        "every Application created"
+    );
     assert!(
         created.values().all(|by| by.len() == 1),
         "each created once: {:?}",

@@ -88,6 +88,28 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A free port below the kernel's ephemeral range, for a server that is stopped and started
+/// again on the same port (a port of the ephemeral range, free while the server is down, may be
+/// taken meanwhile as the local port of an outgoing connection: seen as "address already in use"
+/// when a restarted API server binds it).
+pub fn free_port_for_restarts() -> u16 {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    // A start of its own per process and call, then the first port that binds (bounded).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = u32::from(low.saturating_sub(20_000)).max(1);
+    let seed = std::process::id() * 7919 + NEXT.fetch_add(97, std::sync::atomic::Ordering::SeqCst);
+    for k in 0..span {
+        let port = 20_000 + ((seed + k) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
+}
+
 fn provision() -> Result<PathBuf, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/control-plane/provision.sh");
     let out = Command::new("bash")
@@ -208,9 +230,10 @@ impl Layout {
         std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
         let layout = Layout {
             dir,
-            etcd_port: free_port(),
-            peer_port: free_port(),
-            api_port: free_port(),
+            // Restarted in place by `PrivatePlane`.
+            etcd_port: free_port_for_restarts(),
+            peer_port: free_port_for_restarts(),
+            api_port: free_port_for_restarts(),
         };
         let d = |p: &str| layout.path(p);
         // Service-account signing keys and the admin token.
