@@ -324,6 +324,10 @@ pub struct Context {
     decisions: decisions::DecisionWatches,
     /// The sync operations appset wrote for progressive syncs, by (namespace, Application).
     triggers: std::sync::Mutex<HashMap<(String, String), crate::rollout::status::Trigger>>,
+    /// The sets whose last reconcile failed: the status their cached copy shows may not be what
+    /// the API server has (a patch lost with its answer, a watch that missed it), so their next
+    /// status is written even when it equals the cached one.
+    unsure_status: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     app_resource: ApiResource,
     recorder: Recorder,
     metrics: Arc<Metrics>,
@@ -391,14 +395,22 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
         None => None,
     };
     let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, appset, |event| async {
+    let key = (ns.clone(), appset.name_any());
+    let result = finalizer(&api, FINALIZER, appset, |event| async {
         match event {
             Finalizer::Apply(set) => sync(set, ctx.clone()).await,
             Finalizer::Cleanup(set) => cleanup(set, ctx.clone()).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    if result.is_err() {
+        ctx.unsure_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+    }
+    result
 }
 
 fn error_policy(_appset: Arc<ApplicationSet>, error: &Error, _ctx: Arc<Context>) -> Action {
@@ -782,6 +794,7 @@ pub async fn run_with(
         clusters: clusters_reader.clone(),
         echoes,
         triggers: Default::default(),
+        unsure_status: Default::default(),
         app_resource: app_resource.clone(),
         recorder,
     });

@@ -80,6 +80,7 @@ async fn reconcile_steps(appset: &ApplicationSet, ctx: &Context) -> Result<(Outc
         namespace: ctx.config.controller_namespace.clone(),
         git: ctx.config.git,
         scm: ctx.config.scm.clone(),
+        params: false,
         ..Options::default()
     };
     // A rolling sync reads its previous statuses from the API server: the cache may not show the
@@ -493,7 +494,6 @@ fn make_plan(appset: &ApplicationSet, ctx: &Context, generated: &mut Output, opt
         name: appset.name_any(),
         uid: appset.metadata.uid.clone().unwrap_or_default(),
     };
-    generated.params = Vec::new();
     // The owned Applications are released on return: while the writes run, the watch replaces
     // every written Application, and holding the old ones would double their memory.
     let owned_live = ctx.owned(appset);
@@ -942,7 +942,13 @@ async fn reverse_delete(
 }
 
 async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) -> Result<(), Error> {
-    if status.after == status.before {
+    let key = (appset.namespace().unwrap_or_default(), appset.name_any());
+    let unsure = ctx
+        .unsure_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&key);
+    if status.after == status.before && !unsure {
         return Ok(());
     }
     let api: Api<ApplicationSet> =
@@ -964,6 +970,12 @@ async fn publish_status(ctx: &Context, appset: &ApplicationSet, status: Status) 
     api.patch_status(&appset.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| Error::kube("patching ApplicationSet status", e))?;
+    if unsure {
+        ctx.unsure_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
     Ok(())
 }
 
