@@ -12,6 +12,11 @@
 //!    ls-tree` through the same server with the same credentials (target: ratio at most 1.5: an
 //!    unchanged poll costs one authenticated handshake). Needs openssh-server and openssl.
 //!
+//! 4. `appset render -o names` end to end (the binary, as a user runs it: parse, generate, render
+//!    10 000 Applications, validate, print the names) on that repository at its `file://` URL
+//!    (warm git cache: one fetch handshake per run, as for a remote), against `git ls-tree -r -d --name-only HEAD` (target: ratio at most 3), and its
+//!    peak resident memory per Application above a one-Application render (target: under 2 KB).
+//!
 //! Each measurement is the median of several runs after a warm-up. Without `--bench` (as `cargo
 //! test --benches` runs it) a single quick pass checks that everything works.
 
@@ -404,16 +409,120 @@ mod git_https;
 #[path = "../tests/harness/sshd.rs"]
 mod sshd;
 
+/// Runs `appset` with `args` to its end under GNU time (Debian's `time` package): its standard
+/// output, whether it succeeded, and its peak resident memory in KiB.
+fn run_measured(args: &[String], cache: &Path) -> (Vec<u8>, bool, u64) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_appset"))
+        .args(args)
+        .env("APPSET_GIT_CACHE", cache)
+        .output()
+        .expect("/usr/bin/time (Debian's time package) runs appset");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let peak = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    (out.stdout, out.status.success(), peak)
+}
+
+/// The arguments of `appset render -o names` for a set reading `repo`'s directories `pattern`
+/// at its `file://` URL (fetched into the git cache on the first run, then one handshake per run,
+/// as for a remote; `--repo URL=PATH` would read the working tree instead, uncommitted files
+/// included, a walk of the file system rather than of a git tree).
+fn render_names(repo: &Path, pattern: &str) -> Vec<String> {
+    let dir = repo.parent().expect("repo parent");
+    let file = dir.join(format!("names-{}.yaml", pattern.replace(['*', '/'], "_")));
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {{name: dirs}}\nspec:\n  generators:\n  \
+             - git:\n      repoURL: file://{repo}\n      revision: HEAD\n      directories: \
+             [{{path: '{pattern}'}}]\n  template:\n    metadata: {{name: '{{{{path[0]}}}}-{{{{path.basename}}}}'}}\n    spec:\n      \
+             project: default\n      source: {{repoURL: 'file://{repo}', targetRevision: HEAD, \
+             path: '{{{{path}}}}'}}\n      destination: {{server: https://kubernetes.default.svc, namespace: \
+             '{{{{path.basename}}}}'}}\n",
+            repo = repo.display()
+        ),
+    )
+    .expect("write the set");
+    vec![
+        "render".into(),
+        "-o".into(),
+        "names".into(),
+        file.display().to_string(),
+    ]
+}
+
+fn bench_render_names(runs: usize, repo: &Path, dirs: usize) {
+    let cache = tempfile::tempdir().expect("cache");
+    let peer = measure(runs, || {
+        black_box(git(repo, &["ls-tree", "-r", "-d", "--name-only", "HEAD"]));
+    });
+    let (mut count, mut peak) = (0, 0);
+    let all = render_names(repo, "*/*");
+    let ours = measure(runs, || {
+        let (out, ok, rss) = run_measured(&all, cache.path());
+        assert!(ok, "appset render failed");
+        count = out.iter().filter(|b| **b == b'\n').count();
+        peak = peak.max(rss);
+    });
+    assert_eq!(count, dirs);
+    // One Application: the process's own footprint.
+    let (out, ok, base) = run_measured(&render_names(repo, "team-000/app-000"), cache.path());
+    assert!(ok && out.iter().filter(|b| **b == b'\n').count() == 1);
+    println!("appset render -o names: {count} Applications from a repository of {dirs} directories");
+    println!(
+        "  peer `git ls-tree -r -d --name-only HEAD`: median {}; appset (under /usr/bin/time): median {}, ratio {:.2}",
+        ms(peer),
+        ms(ours),
+        ours.as_secs_f64() / peer.as_secs_f64()
+    );
+    println!(
+        "  peak RSS {:.1} MiB; of one Application {:.1} MiB; per Application above that {:.2} KiB",
+        peak as f64 / 1024.0,
+        base as f64 / 1024.0,
+        peak.saturating_sub(base) as f64 / count as f64
+    );
+}
+
+/// The allocator `appset` runs with (src/main.rs), so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
+    // `cargo bench --bench render -- PART...` runs only those parts (render, git, names,
+    // private); none: all.
+    let parts: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |part: &str| parts.is_empty() || parts.contains(&part);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let runs = if full { 15 } else { 1 };
-    bench_render(&runtime, runs);
+    if wants("render") {
+        bench_render(&runtime, runs);
+    }
+    if !(wants("git") || wants("names") || wants("private")) {
+        return;
+    }
     let dirs = if full { 10_000 } else { 400 };
     let (_tmp, repo) = dirs_repo(dirs);
-    bench_git(&runtime, runs, &repo, dirs);
-    bench_private_git(&runtime, runs, &repo, dirs);
+    if wants("git") {
+        bench_git(&runtime, runs, &repo, dirs);
+    }
+    if wants("names") {
+        bench_render_names(runs, &repo, dirs);
+    }
+    if wants("private") {
+        bench_private_git(&runtime, runs, &repo, dirs);
+    }
 }

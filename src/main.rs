@@ -824,7 +824,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn main() -> ExitCode {
-    purge_freed_memory_at_once();
+    // Long-running commands only: a render that purged every page it frees would fault fresh,
+    // zeroed pages in again for what it allocates next.
+    if matches!(
+        std::env::args_os().nth(1).as_deref().and_then(|a| a.to_str()),
+        Some("run" | "serve")
+    ) {
+        purge_freed_memory_at_once();
+    }
     appset::install_crypto_provider();
     let cli = Cli::parse_from(with_env_flags(std::env::args_os().collect(), |k| {
         std::env::var(k).ok()
@@ -1107,6 +1114,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let opts = Options {
         namespace: args.namespace.clone(),
         git: args.git.options(),
+        params: args.output == Output::Params,
         ..Options::default()
     };
 
@@ -1159,7 +1167,13 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         let mut recorded = set.recorded;
         recorded.merge(shared.clone());
         let inputs = live.inputs(recorded);
-        let result = runtime.block_on(pipeline::generate_applications(&appset, &inputs, &opts));
+        // `-o names` keeps names only: each Application is dropped once rendered (a diff compares
+        // the Applications).
+        let result = if args.output == Output::Names && args.diff.is_none() {
+            runtime.block_on(pipeline::generate_names(&appset, &inputs, &opts))
+        } else {
+            runtime.block_on(pipeline::generate_applications(&appset, &inputs, &opts))
+        };
         for path in live.git().take_worktree_reads() {
             eprintln!(
                 "note: reading the working tree of {} (uncommitted changes included)",
@@ -1249,6 +1263,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     }
     let outputs_ok = outputs.iter().filter(|(_, _, o)| !fails(o)).count();
     let mut applications = Vec::new();
+    let mut names = Vec::new();
     let mut params = Vec::new();
     for (_, _, out) in outputs {
         let Some(out) = out else { continue };
@@ -1258,6 +1273,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         // A set with an invalid Application fails closed: none of its Applications print.
         if out.invalid.is_empty() {
             applications.extend(out.applications);
+            names.extend(out.names);
         }
     }
     let code = if failed {
@@ -1282,8 +1298,8 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         Output::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&applications)?)?,
         Output::Params => writeln!(stdout, "{}", serde_json::to_string_pretty(&params)?)?,
         Output::Names => {
-            for app in &applications {
-                writeln!(stdout, "{}", pipeline::application_name(app))?;
+            for name in &names {
+                writeln!(stdout, "{name}")?;
             }
         }
         Output::Steps => {

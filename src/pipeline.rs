@@ -66,6 +66,10 @@ pub struct Options {
     /// Keep what each generator yielded ([`Output::tree`]): the playground and
     /// `/v1/render?tree=true` ask; the controller and the CLI do not pay for it.
     pub trace: bool,
+    /// Keep each Application's parameter set ([`Output::params`]): `-o params`, the service and
+    /// the playground show them; the controller and the other CLI outputs do not keep them,
+    /// so each set is dropped once its Application is rendered.
+    pub params: bool,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             git: GitOptions::default(),
             scm: ScmOptions::default(),
             trace: false,
+            params: true,
         }
     }
 }
@@ -114,8 +119,10 @@ pub struct Invalid {
 /// What an ApplicationSet generates.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
-    /// The valid Applications, in generation order.
+    /// The valid Applications, in generation order (empty from [`generate_names`]).
     pub applications: Vec<Value>,
+    /// The names of the valid Applications, in generation order.
+    pub names: Vec<String>,
     /// The parameter sets, in generation order (one per rendered Application, valid or not).
     pub params: Vec<Params>,
     /// Applications excluded by validation (Argo CD skips them and reports an error).
@@ -202,6 +209,59 @@ pub async fn generate_applications(
     sources: &dyn Sources,
     opts: &Options,
 ) -> Result<Output, ApplicationSetError> {
+    let mut applications = Vec::new();
+    let (mut out, keep) = generate_with(appset, sources, opts, &mut |app| applications.push(app)).await?;
+    out.applications = applications
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(app, keep)| keep.then_some(app))
+        .collect();
+    Ok(out)
+}
+
+/// [`generate_applications`] keeping only the valid Applications' names ([`Output::names`]):
+/// each Application is dropped as soon as it is rendered, so memory holds one at a time
+/// (`appset render -o names`).
+///
+/// # Errors
+/// As [`generate_applications`].
+pub async fn generate_names(
+    appset: &ApplicationSet,
+    sources: &dyn Sources,
+    opts: &Options,
+) -> Result<Output, ApplicationSetError> {
+    generate_with(appset, sources, opts, &mut drop)
+        .await
+        .map(|(out, _)| out)
+}
+
+/// What validation reads of one Application.
+struct Facts {
+    name: String,
+    /// `spec.destination` `(name, server)` when both are set (an error).
+    both_destinations: Option<(String, String)>,
+}
+
+impl Facts {
+    fn of(app: &Value) -> Facts {
+        let dest_name = field_str(app, &["spec", "destination", "name"]);
+        let dest_server = field_str(app, &["spec", "destination", "server"]);
+        Facts {
+            name: application_name(app).to_string(),
+            both_destinations: (!dest_name.is_empty() && !dest_server.is_empty())
+                .then(|| (dest_name.to_string(), dest_server.to_string())),
+        }
+    }
+}
+
+/// The run behind [`generate_applications`] and [`generate_names`]: each rendered Application
+/// goes to `sink` as it is rendered; the answer says, in the same order, which are valid.
+async fn generate_with(
+    appset: &ApplicationSet,
+    sources: &dyn Sources,
+    opts: &Options,
+    sink: &mut (dyn FnMut(Value) + Send),
+) -> Result<(Output, Vec<bool>), ApplicationSetError> {
     let name = appset.metadata.name.clone().unwrap_or_default();
     let namespace = appset
         .metadata
@@ -249,6 +309,7 @@ pub async fn generate_applications(
     let mut failures: Vec<Failure> = Vec::new();
     let mut generated = 0usize;
     let mut compiled_base: Option<CompiledTemplate> = None;
+    let mut facts: Vec<Facts> = Vec::new();
     for (i, entry) in spec.generators.iter().enumerate() {
         let path = format!("spec.generators[{i}]");
         let results = match generators::transform(entry, &ctx, &path).await {
@@ -296,8 +357,11 @@ pub async fn generate_applications(
             for p in t.params {
                 match render::application(&compiled, raw, &p, &set, &mut out.warnings) {
                     Ok(app) => {
-                        out.applications.push(app);
-                        out.params.push(p);
+                        facts.push(Facts::of(&app));
+                        sink(app);
+                        if opts.params {
+                            out.params.push(p);
+                        }
                     }
                     Err(e) => {
                         failures.push(Failure::Render(e));
@@ -318,8 +382,13 @@ pub async fn generate_applications(
     if opts.trace {
         out.tree = trace.tree(&spec.generators);
     }
-    validate(&name, &mut out);
-    Ok(out)
+    let keep = validate(&name, &facts, &mut out);
+    out.names = facts
+        .into_iter()
+        .zip(&keep)
+        .filter_map(|(f, keep)| keep.then_some(f.name))
+        .collect();
+    Ok((out, keep))
 }
 
 /// Whether `name` is a DNS-1123 subdomain (what the API server requires of an object name).
@@ -336,30 +405,32 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 }
 
 /// Argo CD's `validateGeneratedApplications` (the checks that need no cluster) plus the API
-/// server's name rule. Invalid Applications move from `applications` to `invalid`; every copy of a
-/// duplicated name is excluded.
-fn validate(appset: &str, out: &mut Output) {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for app in &out.applications {
-        *counts.entry(application_name(app).to_string()).or_default() += 1;
+/// server's name rule, on what each Application's [`Facts`] say: which to keep, in order; the
+/// invalid ones are reported in `invalid` (a duplicated name once, and every copy excluded).
+fn validate(appset: &str, facts: &[Facts], out: &mut Output) -> Vec<bool> {
+    let mut counts: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(facts.len());
+    for f in facts {
+        *counts.entry(f.name.as_str()).or_default() += 1;
     }
     let mut reported_dup = std::collections::BTreeSet::new();
-    let mut keep = Vec::with_capacity(out.applications.len());
-    for app in std::mem::take(&mut out.applications) {
-        let name = application_name(&app).to_string();
+    let mut keep = Vec::with_capacity(facts.len());
+    for f in facts {
+        let name = f.name.as_str();
         let problem = if name.is_empty() {
             Some(format!(
                 "ApplicationSet {appset} contains an application with no name; a name must be set in the \
                  template's metadata.name or via a templatePatch (generateName is not supported)"
             ))
-        } else if counts[&name] > 1 {
-            if !reported_dup.insert(name.clone()) {
+        } else if counts[name] > 1 {
+            if !reported_dup.insert(name) {
+                keep.push(false);
                 continue;
             }
             Some(format!(
                 "ApplicationSet {appset} contains applications with duplicate name: {name}"
             ))
-        } else if !is_dns1123_subdomain(&name) {
+        } else if !is_dns1123_subdomain(name) {
             Some(format!(
                 "Application name {name:?} is invalid: a lowercase RFC 1123 subdomain must consist of lower \
                  case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
@@ -367,23 +438,22 @@ fn validate(appset: &str, out: &mut Output) {
                  '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
             ))
         } else {
-            let dest_name = field_str(&app, &["spec", "destination", "name"]);
-            let dest_server = field_str(&app, &["spec", "destination", "server"]);
-            if !dest_name.is_empty() && !dest_server.is_empty() {
-                Some(format!(
+            f.both_destinations.as_ref().map(|(dest_name, dest_server)| {
+                format!(
                     "application destination spec is invalid: application destination can't have both \
                      name and server defined: {dest_name} {dest_server}"
-                ))
-            } else {
-                None
-            }
+                )
+            })
         };
-        match problem {
-            Some(message) => out.invalid.push(Invalid { name, message }),
-            None => keep.push(app),
+        keep.push(problem.is_none());
+        if let Some(message) = problem {
+            out.invalid.push(Invalid {
+                name: name.to_string(),
+                message,
+            });
         }
     }
-    out.applications = keep;
+    keep
 }
 
 /// The clusters an Application may be sent to (Argo CD's cluster Secrets plus `in-cluster`), by

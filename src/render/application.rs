@@ -46,17 +46,14 @@ pub fn application(
     } else {
         compiled.render(params, warnings)?
     };
-    let mut rendered = match rendered {
+    // The rendered template becomes the Application in place (no second tree is built).
+    let mut app = match rendered {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let mut metadata = rendered
-        .remove("metadata")
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    let spec_v = rendered
-        .remove("spec")
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    if let Value::Object(m) = &mut metadata {
+    app.retain(|k, _| k == "metadata" || k == "spec");
+    let metadata = app.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(m) = metadata {
         m.remove("namespace");
         let has_finalizers = m
             .get("finalizers")
@@ -69,11 +66,9 @@ pub fn application(
             );
         }
     }
-    let mut app = Map::new();
+    app.entry("spec").or_insert_with(|| Value::Object(Map::new()));
     app.insert("apiVersion".into(), Value::String("argoproj.io/v1alpha1".into()));
     app.insert("kind".into(), Value::String("Application".into()));
-    app.insert("metadata".into(), metadata);
-    app.insert("spec".into(), spec_v);
     let mut app = Value::Object(app);
     if let Some(patch) = set.template_patch {
         apply_template_patch(&mut app, patch, params, set.engine)?;
