@@ -391,9 +391,17 @@ impl Webhooks {
         identity: &str,
         peer_of: impl Fn(&str, &str) -> Option<crate::shard::Peer> + Send + Sync + 'static,
     ) {
+        // Without an HTTP client (its TLS setup failed), the others' sets keep the annotation.
+        let client = match reqwest::Client::builder().build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no HTTP client to forward webhooks with: refreshing other replicas' sets through the annotation");
+                return;
+            }
+        };
         let _ = self.forwarding.set(Forwarding {
             identity: identity.to_string(),
-            client: reqwest::Client::new(),
+            client,
             peer_of: Box::new(peer_of),
         });
     }
