@@ -6,7 +6,8 @@
 //! ```
 //!
 //! [`pipeline::generate_applications`] is the one entry point that `appset render`, `appset
-//! serve` ([`service`]) and the controller call. No two modules import each other, directly or
+//! serve` ([`service`]) and the controller call (`appset render -o names` calls its twin
+//! [`pipeline::generate_names`], which keeps only names). No two modules import each other, directly or
 //! around a loop (`tests/architecture.rs` fails if they do); [`params`] is the vocabulary of the
 //! generate and render stages, and the one import against the data flow is generators → render:
 //! generators use the template engine (matrix interpolation, `values`), the engine never reaches
