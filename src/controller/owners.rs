@@ -210,8 +210,9 @@ impl ShardScope {
                             if st.restart_at.is_some() => {
                             st.restart_at = None;
                             st.changes.borrow_and_update();
-                            *scope.covering.lock().unwrap_or_else(|e| e.into_inner()) = scope.shards.taken();
-                            tracing::debug!(shards = ?scope.shards.taken(), "the held shards changed: relisting Applications");
+                            let taken = scope.shards.taken();
+                            tracing::debug!(shards = ?taken, "the held shards changed: relisting Applications");
+                            *scope.covering.lock().unwrap_or_else(|e| e.into_inner()) = taken;
                             st.stream = Box::pin(restart());
                             continue;
                         }
