@@ -5,14 +5,16 @@
 //! validation, and the one entry point that `appset render`, `appset serve` and the controller
 //! call: for each top-level generator entry run the generators ([`generators::transform`]),
 //! merge the entry's template override into `spec.template` (mergo, §2.7), compile the template
-//! once and render one Application per parameter set ([`render::application`]), then validate
-//! the result (names, duplicates, destinations).
+//! once and render one Application per parameter set ([`render::application`]; many sets on
+//! every core, joined back in order), then validate the result (names, duplicates,
+//! destinations).
 //!
 //! Fail closed: any generator or render error fails the whole set, so the controller writes
 //! nothing for it.
 
 use std::{collections::BTreeMap, time::Duration};
 
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use serde_json::Value;
 
 pub use crate::generators::pull_request::ScmOptions;
@@ -209,8 +211,7 @@ pub async fn generate_applications(
     sources: &dyn Sources,
     opts: &Options,
 ) -> Result<Output, ApplicationSetError> {
-    let mut applications = Vec::new();
-    let (mut out, keep) = generate_with(appset, sources, opts, &mut |app| applications.push(app)).await?;
+    let (mut out, keep, applications) = generate_with(appset, sources, opts, true).await?;
     out.applications = applications
         .into_iter()
         .zip(keep)
@@ -230,9 +231,9 @@ pub async fn generate_names(
     sources: &dyn Sources,
     opts: &Options,
 ) -> Result<Output, ApplicationSetError> {
-    generate_with(appset, sources, opts, &mut drop)
+    generate_with(appset, sources, opts, false)
         .await
-        .map(|(out, _)| out)
+        .map(|(out, ..)| out)
 }
 
 /// What validation reads of one Application.
@@ -254,14 +255,15 @@ impl Facts {
     }
 }
 
-/// The run behind [`generate_applications`] and [`generate_names`]: each rendered Application
-/// goes to `sink` as it is rendered; the answer says, in the same order, which are valid.
+/// The run behind [`generate_applications`] and [`generate_names`]: the rendered Applications
+/// when `keep_apps` (else each is dropped as soon as it is rendered) and, in the same order,
+/// which are valid.
 async fn generate_with(
     appset: &ApplicationSet,
     sources: &dyn Sources,
     opts: &Options,
-    sink: &mut (dyn FnMut(Value) + Send),
-) -> Result<(Output, Vec<bool>), ApplicationSetError> {
+    keep_apps: bool,
+) -> Result<(Output, Vec<bool>, Vec<Value>), ApplicationSetError> {
     let name = appset.metadata.name.clone().unwrap_or_default();
     let namespace = appset
         .metadata
@@ -310,6 +312,7 @@ async fn generate_with(
     let mut generated = 0usize;
     let mut compiled_base: Option<CompiledTemplate> = None;
     let mut facts: Vec<Facts> = Vec::new();
+    let mut applications: Vec<Value> = Vec::new();
     for (i, entry) in spec.generators.iter().enumerate() {
         let path = format!("spec.generators[{i}]");
         let results = match generators::transform(entry, &ctx, &path).await {
@@ -354,20 +357,13 @@ async fn generate_with(
                 }
             };
             let raw = template_value.as_ref().unwrap_or(&base);
-            for p in t.params {
-                match render::application(&compiled, raw, &p, &set, &mut out.warnings) {
-                    Ok(app) => {
-                        facts.push(Facts::of(&app));
-                        sink(app);
-                        if opts.params {
-                            out.params.push(p);
-                        }
-                    }
-                    Err(e) => {
-                        failures.push(Failure::Render(e));
-                        break;
-                    }
-                }
+            let rendered = render_all(&compiled, raw, t.params, &set, keep_apps, opts.params);
+            facts.extend(rendered.facts);
+            applications.extend(rendered.applications);
+            out.params.extend(rendered.params);
+            out.warnings.extend(rendered.warnings);
+            if let Some(e) = rendered.error {
+                failures.push(Failure::Render(e));
             }
             if template_value.is_none() {
                 compiled_base = Some(compiled);
@@ -388,7 +384,110 @@ async fn generate_with(
         .zip(&keep)
         .filter_map(|(f, keep)| keep.then_some(f.name))
         .collect();
-    Ok((out, keep))
+    Ok((out, keep, applications))
+}
+
+/// Parameter sets below which one thread renders them all: handing work to another thread costs
+/// microseconds, an Application a few; each thread gets at least half this many.
+const PARALLEL_MIN_PARAMS: usize = 512;
+
+/// What [`render_all`] made of one template's parameter sets, in their order.
+#[derive(Default)]
+struct Rendered {
+    /// What validation needs of each Application.
+    facts: Vec<Facts>,
+    /// The Applications (empty unless asked to keep them).
+    applications: Vec<Value>,
+    /// The parameter sets (empty unless asked to keep them).
+    params: Vec<Params>,
+    warnings: Vec<Warning>,
+    /// The first failure; what follows it is not rendered.
+    error: Option<RenderError>,
+}
+
+impl Rendered {
+    /// Render `params` in order on this thread, stopping at the first failure.
+    fn render(
+        compiled: &CompiledTemplate,
+        raw: &Value,
+        params: Vec<Params>,
+        set: &SetContext<'_>,
+        keep_apps: bool,
+        keep_params: bool,
+    ) -> Rendered {
+        let mut r = Rendered {
+            facts: Vec::with_capacity(params.len()),
+            ..Rendered::default()
+        };
+        for p in params {
+            match render::application(compiled, raw, &p, set, &mut r.warnings) {
+                Ok(app) => {
+                    r.facts.push(Facts::of(&app));
+                    if keep_apps {
+                        r.applications.push(app);
+                    }
+                    if keep_params {
+                        r.params.push(p);
+                    }
+                }
+                Err(e) => {
+                    r.error = Some(e);
+                    break;
+                }
+            }
+        }
+        r
+    }
+
+    /// Append `next` (what came after `self`), unless `self` already failed.
+    fn append(&mut self, next: Rendered) {
+        if self.error.is_some() {
+            return;
+        }
+        self.facts.extend(next.facts);
+        self.applications.extend(next.applications);
+        self.params.extend(next.params);
+        self.warnings.extend(next.warnings);
+        self.error = next.error;
+    }
+}
+
+/// Render one Application per parameter set with `compiled`, in order. Many sets are split into
+/// contiguous runs rendered on rayon's threads (one per core the process may use) and joined back
+/// in order, so the answer is the one a single thread gives: the same Applications, warnings and
+/// first failure. The calling thread waits (a tokio worker, in the controller: as a render on it
+/// would keep it, for less time).
+fn render_all(
+    compiled: &CompiledTemplate,
+    raw: &Value,
+    mut params: Vec<Params>,
+    set: &SetContext<'_>,
+    keep_apps: bool,
+    keep_params: bool,
+) -> Rendered {
+    if params.len() < PARALLEL_MIN_PARAMS {
+        return Rendered::render(compiled, raw, params, set, keep_apps, keep_params);
+    }
+    let threads = rayon::current_num_threads().min(params.len() / (PARALLEL_MIN_PARAMS / 2));
+    if threads <= 1 {
+        return Rendered::render(compiled, raw, params, set, keep_apps, keep_params);
+    }
+    // Contiguous runs, the first ones one longer when the count does not divide evenly.
+    let mut runs = Vec::with_capacity(threads);
+    for i in (0..threads).rev() {
+        let len = params.len() / (i + 1);
+        runs.push(params.split_off(params.len() - len));
+    }
+    runs.reverse();
+    let parts: Vec<Rendered> = runs
+        .into_par_iter()
+        .map(|run| Rendered::render(compiled, raw, run, set, keep_apps, keep_params))
+        .collect();
+    let mut all = Rendered::default();
+    for part in parts {
+        all.append(part);
+    }
+    all
 }
 
 /// Whether `name` is a DNS-1123 subdomain (what the API server requires of an object name).
@@ -616,6 +715,64 @@ pub fn application_name(app: &Value) -> &str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `render_all` on many parameter sets (split across threads) gives what one thread gives:
+    /// the same Applications in the same order, the same warnings, and the first failure.
+    #[test]
+    fn rendering_on_several_threads_answers_as_one_thread_does() {
+        let sets = |n: usize| -> Vec<Params> {
+            (0..n)
+                .map(|i| {
+                    let mut p = Params::new();
+                    p.insert("i".into(), json!(i));
+                    // Every third set lacks `team`: a warning in fasttemplate mode.
+                    if i % 3 != 0 {
+                        p.insert("team".into(), json!(format!("t{}", i % 5)));
+                    }
+                    p
+                })
+                .collect()
+        };
+        let check = |engine: Engine, template: Value, n: usize| {
+            let compiled = CompiledTemplate::compile(&engine, "spec.template", &template).unwrap();
+            let set = SetContext {
+                engine: &engine,
+                template_patch: None,
+                preserve_resources: false,
+                namespace: "argocd",
+            };
+            let one = Rendered::render(&compiled, &template, sets(n), &set, true, true);
+            let many = render_all(&compiled, &template, sets(n), &set, true, true);
+            assert!(n >= PARALLEL_MIN_PARAMS && rayon::current_num_threads() >= 1);
+            assert_eq!(many.applications, one.applications);
+            assert_eq!(many.params, one.params);
+            assert_eq!(many.warnings, one.warnings);
+            let names = |r: &Rendered| r.facts.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&many), names(&one));
+            (
+                many.applications.len(),
+                many.warnings.len(),
+                many.error.map(|e| e.to_string()),
+            )
+        };
+        let fast = json!({"metadata": {"name": "app-{{i}}", "labels": {"team": "{{team}}"}},
+                          "spec": {"project": "default"}});
+        let (apps, warnings, error) = check(Engine::Fasttemplate, fast, 3001);
+        // A warning on every set (`i` is a number, not a string) and on every third (no `team`).
+        assert_eq!((apps, warnings, error), (3001, 3001 + 1001, None));
+        // Two sets fail, one in each half: the first in order is the answer, as on one thread.
+        let spec: crate::crd::ApplicationSetSpec = serde_json::from_value(json!({
+            "goTemplate": true, "generators": [], "template": {"metadata": {}, "spec": {}}
+        }))
+        .unwrap();
+        let go = Engine::from_spec(&spec).unwrap();
+        let failing = json!({"metadata": {"name":
+            "app-{{.i}}{{if or (eq .i 700.0) (eq .i 2500.0)}}{{fail (printf \"bad %v\" .i)}}{{end}}"}});
+        let (apps, _, error) = check(go, failing, 3001);
+        assert_eq!(apps, 700);
+        let error = error.expect("a failure");
+        assert!(error.contains("bad 700"), "{error}");
+    }
 
     #[test]
     fn generator_template_fills_only_zero_fields_and_unions_labels() {
