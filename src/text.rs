@@ -18,6 +18,16 @@ const MAX_DNS_NAME_LEN: usize = 253;
 /// Lowercases, turns every character outside `[-a-z0-9.]` into one `-` (no collapsing), keeps at
 /// most 253 bytes and trims leading and trailing `-` and `.`.
 pub fn normalize(s: &str) -> String {
+    // Most names (directory names, cluster names) are already normal: one copy, no rewrite.
+    let normal_byte = |b: &u8| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.');
+    let trimmed = |b: Option<&u8>| b.is_some_and(|b| *b != b'-' && *b != b'.');
+    if s.len() <= MAX_DNS_NAME_LEN
+        && s.as_bytes().iter().all(normal_byte)
+        && trimmed(s.as_bytes().first())
+        && trimmed(s.as_bytes().last())
+    {
+        return s.to_owned();
+    }
     let replaced: String = s
         .chars()
         .map(|c| {
