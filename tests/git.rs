@@ -178,6 +178,56 @@ fn file_url_lists_tree_in_walk_order_reads_blobs_and_resolves_revisions_like_arg
 }
 
 #[test]
+fn a_new_process_reads_the_listing_of_an_unchanged_commit_instead_of_walking_its_trees() {
+    let fx = fixture();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let url = file_url(&fx.repo);
+    // Each `GitRepos` on the cache directory stands for one process (`appset render` in CI).
+    let process = || GitRepos::new(cache.path().to_owned(), vec![]);
+    let first = process();
+    let walked = first.tree(&url, "main").expect("tree");
+    assert_eq!(first.tree_walks(), 1);
+    let listing = first.cache_path(&url).join(appset::sources::git::LISTING_FILE);
+    assert!(listing.is_file(), "the listing is kept beside the bare clone");
+
+    let second = process();
+    let listed = second.tree(&url, "main").expect("tree from the listing");
+    assert_eq!((second.tree_cache_misses(), second.tree_walks()), (1, 0));
+    assert_eq!(
+        *listed, *walked,
+        "the same directories (in Go's walk order) and files"
+    );
+    assert!(listed.directories.iter().any(|d| d == ".hidden/inner"));
+
+    // A damaged listing, or one of another commit, is not trusted: the trees are walked again,
+    // and the listing is written anew.
+    for damaged in [
+        format!("appset tree listing v1 {} 1\na\0b", fx.second),
+        format!("appset tree listing v1 {} 99\na\0", fx.second),
+        format!("appset tree listing v1 {} 0\n", fx.first),
+        "something else\n".to_owned(),
+    ] {
+        std::fs::write(&listing, &damaged).expect("damage the listing");
+        let again = process();
+        assert_eq!(*again.tree(&url, "main").expect("tree"), *walked, "{damaged:?}");
+        assert_eq!(again.tree_walks(), 1, "{damaged:?}");
+        let after = process();
+        assert_eq!(*after.tree(&url, "main").expect("tree"), *walked);
+        assert_eq!(after.tree_walks(), 0, "rewritten after {damaged:?}");
+    }
+
+    // A new commit is walked, whatever the listing of the last one says.
+    write(&fx.repo, "apps/new/config.json", "{}\n");
+    git(&fx.repo, &["add", "apps"]);
+    git(&fx.repo, &["commit", "-q", "-m", "third"]);
+    let third = process();
+    let newer = third.tree(&url, "main").expect("tree after a commit");
+    assert_eq!(third.tree_walks(), 1);
+    assert!(newer.directories.iter().any(|d| d == "apps/new"));
+    assert_ne!(newer.sha, walked.sha);
+}
+
+#[test]
 fn new_commit_pushed_to_origin_is_seen_on_next_call_and_tree_cache_is_reused_when_unchanged() {
     let fx = fixture();
     let cache = tempfile::tempdir().expect("tempdir");

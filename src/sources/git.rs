@@ -278,6 +278,8 @@ pub struct GitRepos {
     /// normalized URL → most recent tree listings (oldest first)
     trees: Mutex<HashMap<String, VecDeque<Arc<GitTree>>>>,
     tree_cache_misses: AtomicU64,
+    /// Trees walked (neither in memory nor listed on disk).
+    tree_walks: AtomicU64,
     /// Fetches (and first clones) of remotes.
     fetches: AtomicU64,
 }
@@ -310,6 +312,7 @@ impl GitRepos {
             slots: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             tree_cache_misses: AtomicU64::new(0),
+            tree_walks: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
         }
     }
@@ -328,20 +331,21 @@ impl GitRepos {
     pub fn tree_as(&self, url: &str, revision: &str, access: &Access) -> Result<Arc<GitTree>, GitError> {
         let normalized = normalize_url(url);
         let key = access.key(&normalized);
-        let (repo, id) = match self.locate(&normalized) {
+        let (repo, id, listing) = match self.locate(&normalized) {
             Location::Override(o) => {
                 let repo = self.open_override(url, &key, &o.path)?.to_thread_local();
                 if reads_worktree(&repo, &o, revision) {
                     return self.worktree_tree(url, &repo, &o.path);
                 }
                 let id = resolve(&repo, url, revision, |name| local_ref(&repo, name))?;
-                (repo, id)
+                (repo, id, None)
             }
             Location::Remote => {
                 let (ts, advertised) = self.sync_locked(url, &key, access)?;
                 let repo = ts.to_thread_local();
                 let id = resolve(&repo, url, revision, |name| advertised_ref(&advertised, name))?;
-                (repo, id)
+                let listing = self.cache_dir.join(cache_dir_name(&key)).join(LISTING_FILE);
+                (repo, id, Some(listing))
             }
         };
         let sha = id.to_string();
@@ -349,8 +353,19 @@ impl GitRepos {
             return Ok(tree);
         }
         self.tree_cache_misses.fetch_add(1, Ordering::Relaxed);
+        if let Some(tree) = listing.as_deref().and_then(|path| read_listing(path, &sha)) {
+            let tree = Arc::new(tree);
+            self.remember_tree(key, Arc::clone(&tree));
+            return Ok(tree);
+        }
+        self.tree_walks.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let tree = Arc::new(walk_tree(&repo, id).map_err(|e| objects_error(url, &e))?);
+        if let Some(path) = &listing
+            && let Err(e) = write_listing(path, &tree)
+        {
+            tracing::debug!(repo = url, path = %path.display(), error = %e, "could not keep the tree listing");
+        }
         tracing::debug!(
             repo = url,
             sha = %sha,
@@ -486,6 +501,12 @@ impl GitRepos {
     /// How many [`GitRepos::tree`] calls had to walk a tree because no listing for `(url, sha)` was cached.
     pub fn tree_cache_misses(&self) -> u64 {
         self.tree_cache_misses.load(Ordering::Relaxed)
+    }
+
+    /// How many of those misses walked the commit's trees: the others read the listing a
+    /// process left beside the bare clone ([`LISTING_FILE`]).
+    pub fn tree_walks(&self) -> u64 {
+        self.tree_walks.load(Ordering::Relaxed)
     }
 
     /// The cache directory that holds (or will hold) the bare clone of `url`.
@@ -1280,6 +1301,73 @@ fn local_branches(repo: &gix::Repository) -> gix::Result<Vec<GitBranch>> {
 }
 
 /// List the directories (walk order) and files (sorted) of `commit`'s tree.
+/// The file beside a bare clone that keeps the listing of the commit last walked there: a
+/// process that renders the same commit again (`appset render` in CI, a controller restarted)
+/// reads it instead of inflating every tree of the commit (10,101 trees for 10,000 app
+/// directories), as Argo CD's repo-server keeps its `ls-files` per commit in Redis. A commit's
+/// tree never changes, so the listing is valid for as long as it names the commit.
+pub const LISTING_FILE: &str = "appset-tree-listing";
+
+/// The first line of a listing file, before the commit it lists and its count of directories.
+const LISTING_HEADER: &str = "appset tree listing v1";
+
+/// Keep `tree`'s listing at `path` (replacing the one there), written aside then renamed into
+/// place so that a reader never sees half of it. Directories then files, each `/`-separated
+/// path ended by a NUL byte (the one byte a git path cannot hold).
+fn write_listing(path: &Path, tree: &GitTree) -> std::io::Result<()> {
+    let size: usize = tree
+        .directories
+        .iter()
+        .chain(&tree.files)
+        .map(|p| p.len() + 1)
+        .sum();
+    let mut out = Vec::with_capacity(size + 100);
+    out.extend_from_slice(format!("{LISTING_HEADER} {} {}\n", tree.sha, tree.directories.len()).as_bytes());
+    for p in tree.directories.iter().chain(&tree.files) {
+        out.extend_from_slice(p.as_bytes());
+        out.push(0);
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&aside, &out)?;
+    std::fs::rename(&aside, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&aside);
+    })
+}
+
+/// The listing at `path`, if it lists commit `sha` and reads whole; anything else is `None`
+/// (the trees are walked again).
+fn read_listing(path: &Path, sha: &str) -> Option<GitTree> {
+    let bytes = std::fs::read(path).ok()?;
+    let end = bytes.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[..end]).ok()?;
+    let rest = header.strip_prefix(LISTING_HEADER)?.strip_prefix(' ')?;
+    let (listed, dirs) = rest.split_once(' ')?;
+    if listed != sha {
+        return None;
+    }
+    let dirs: usize = dirs.parse().ok()?;
+    let body = &bytes[end + 1..];
+    if body.last().is_some_and(|&b| b != 0) {
+        return None;
+    }
+    let mut paths = Vec::new();
+    if !body.is_empty() {
+        for p in body[..body.len() - 1].split(|&b| b == 0) {
+            paths.push(String::from_utf8(p.to_vec()).ok()?);
+        }
+    }
+    if paths.len() < dirs {
+        return None;
+    }
+    let files = paths.split_off(dirs);
+    Some(GitTree {
+        sha: sha.to_owned(),
+        directories: paths,
+        files,
+    })
+}
+
 fn walk_tree(repo: &gix::Repository, commit: ObjectId) -> gix::Result<GitTree> {
     let mut buf = Vec::new();
     let root = repo.objects.find_commit_iter(&commit, &mut buf)?.tree_id()?;
