@@ -16,6 +16,8 @@
 //!    10 000 Applications, validate, print the names) on that repository at its `file://` URL
 //!    (warm git cache: one fetch handshake per run, as for a remote), against `git ls-tree -r -d --name-only HEAD` (target: ratio at most 3), and its
 //!    peak resident memory per Application above a one-Application render (target: under 2 KB).
+//!    Also timed with the commit's trees walked in every run (the listing a run keeps beside the
+//!    clone removed before each).
 //!
 //! Each measurement is the median of several runs after a warm-up. Without `--bench` (as `cargo
 //! test --benches` runs it) a single quick pass checks that everything works.
@@ -510,6 +512,23 @@ fn bench_render_names(runs: usize, repo: &Path, dirs: usize) {
         peak = peak.max(rss);
     });
     assert_eq!(count, dirs);
+    // The same with the commit's trees walked in every run: the listing a run keeps beside the
+    // clone (for the next one) removed before each.
+    let listings = || {
+        std::fs::read_dir(cache.path())
+            .expect("cache")
+            .map(|e| e.expect("entry").path().join(appset::sources::git::LISTING_FILE))
+            .filter(|p| p.is_file())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listings().len(), 1, "a listing is kept beside the clone");
+    let walking = measure(runs, || {
+        for listing in listings() {
+            std::fs::remove_file(listing).expect("remove the listing");
+        }
+        let (_, ok, _) = run_measured(&all, cache.path());
+        assert!(ok, "appset render failed");
+    });
     // One Application: the process's own footprint.
     let (out, ok, base) = run_measured(&render_names(repo, "team-000/app-000"), cache.path());
     assert!(ok && out.iter().filter(|b| **b == b'\n').count() == 1);
@@ -519,6 +538,11 @@ fn bench_render_names(runs: usize, repo: &Path, dirs: usize) {
         ms(peer),
         ms(ours),
         ours.as_secs_f64() / peer.as_secs_f64()
+    );
+    println!(
+        "  appset walking the commit's trees in every run (no listing kept from the last): median {}, ratio {:.2}",
+        ms(walking),
+        walking.as_secs_f64() / peer.as_secs_f64()
     );
     println!(
         "  peak RSS {:.1} MiB; of one Application {:.1} MiB; per Application above that {:.2} KiB",
