@@ -201,10 +201,18 @@ fn a_new_process_reads_the_listing_of_an_unchanged_commit_instead_of_walking_its
 
     // A damaged listing, or one of another commit, is not trusted: the trees are walked again,
     // and the listing is written anew.
+    let whole = std::fs::read(&listing).expect("the listing");
+    // Cut short at an entry's end: every count but the files' still holds.
+    let entries = whole.iter().rposition(|&b| b == 0).expect("entries");
+    let cut = whole[..entries]
+        .iter()
+        .rposition(|&b| b == 0)
+        .expect("two entries");
     for damaged in [
-        format!("appset tree listing v1 {} 1\na\0b", fx.second),
-        format!("appset tree listing v1 {} 99\na\0", fx.second),
-        format!("appset tree listing v1 {} 0\n", fx.first),
+        String::from_utf8(whole[..=cut].to_vec()).expect("utf-8"),
+        format!("appset tree listing v2 {} 1 0\na\0b", fx.second),
+        format!("appset tree listing v2 {} 99 0\na\0", fx.second),
+        format!("appset tree listing v2 {} 0 0\n", fx.first),
         "something else\n".to_owned(),
     ] {
         std::fs::write(&listing, &damaged).expect("damage the listing");

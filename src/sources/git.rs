@@ -1308,8 +1308,9 @@ fn local_branches(repo: &gix::Repository) -> gix::Result<Vec<GitBranch>> {
 /// tree never changes, so the listing is valid for as long as it names the commit.
 pub const LISTING_FILE: &str = "appset-tree-listing";
 
-/// The first line of a listing file, before the commit it lists and its count of directories.
-const LISTING_HEADER: &str = "appset tree listing v1";
+/// The first line of a listing file, before the commit it lists and its counts of directories and
+/// of files.
+const LISTING_HEADER: &str = "appset tree listing v2";
 
 /// Keep `tree`'s listing at `path` (replacing the one there), written aside then renamed into
 /// place so that a reader never sees half of it. Directories then files, each `/`-separated
@@ -1322,13 +1323,27 @@ fn write_listing(path: &Path, tree: &GitTree) -> std::io::Result<()> {
         .map(|p| p.len() + 1)
         .sum();
     let mut out = Vec::with_capacity(size + 100);
-    out.extend_from_slice(format!("{LISTING_HEADER} {} {}\n", tree.sha, tree.directories.len()).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "{LISTING_HEADER} {} {} {}\n",
+            tree.sha,
+            tree.directories.len(),
+            tree.files.len()
+        )
+        .as_bytes(),
+    );
     for p in tree.directories.iter().chain(&tree.files) {
         out.extend_from_slice(p.as_bytes());
         out.push(0);
     }
+    // A name no other writer uses: this process's, and this write's in the process.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".{}.tmp", std::process::id()));
+    aside.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&aside, &out)?;
     std::fs::rename(&aside, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&aside);
@@ -1342,11 +1357,13 @@ fn read_listing(path: &Path, sha: &str) -> Option<GitTree> {
     let end = bytes.iter().position(|&b| b == b'\n')?;
     let header = std::str::from_utf8(&bytes[..end]).ok()?;
     let rest = header.strip_prefix(LISTING_HEADER)?.strip_prefix(' ')?;
-    let (listed, dirs) = rest.split_once(' ')?;
-    if listed != sha {
+    let mut fields = rest.split(' ');
+    let (listed, dirs, files) = (fields.next()?, fields.next()?, fields.next()?);
+    if listed != sha || fields.next().is_some() {
         return None;
     }
     let dirs: usize = dirs.parse().ok()?;
+    let files: usize = files.parse().ok()?;
     let body = &bytes[end + 1..];
     if body.last().is_some_and(|&b| b != 0) {
         return None;
@@ -1357,7 +1374,8 @@ fn read_listing(path: &Path, sha: &str) -> Option<GitTree> {
             paths.push(String::from_utf8(p.to_vec()).ok()?);
         }
     }
-    if paths.len() < dirs {
+    // A listing cut short (a full disk) reads as one with fewer entries: the counts tell.
+    if paths.len() != dirs + files {
         return None;
     }
     let files = paths.split_off(dirs);
