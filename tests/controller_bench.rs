@@ -150,17 +150,22 @@ fn appset_run(ns: &str, extra: &[&str]) -> (std::process::Child, u16, tempfile::
     (child, port, dir)
 }
 
-fn rss_kib(pid: u32) -> (u64, u64) {
+/// The `/proc/PID/status` fields `names` (in KiB), in order; 0 for one not there.
+fn status_kib<const N: usize>(pid: u32, names: [&str; N]) -> [u64; N] {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         status
             .lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    })
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let [rss, hwm] = status_kib(pid, ["VmRSS:", "VmHWM:"]);
+    (rss, hwm)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -883,9 +888,20 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
             .expect("ready");
         }
         quiet(&ports).await;
+        // Resident memory, and how much of it is the heap (anonymous) and mapped files (the
+        // binary's code, git pack files).
         let rss: Vec<String> = pids
             .iter()
-            .map(|p| format!("{:.1} MiB", rss_kib(*p).0 as f64 / 1024.0))
+            .map(|p| {
+                let [rss, anon, files] = status_kib(*p, ["VmRSS:", "RssAnon:", "RssFile:"]);
+                let mib = |kib: u64| kib as f64 / 1024.0;
+                format!(
+                    "{:.1} MiB (anonymous {:.1}, files {:.1})",
+                    mib(rss),
+                    mib(anon),
+                    mib(files)
+                )
+            })
             .collect();
         let idle0: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
         let writes0 = harness::audited_writes(&harness::control_plane().audit_log(), ns).len();
