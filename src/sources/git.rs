@@ -1300,7 +1300,6 @@ fn local_branches(repo: &gix::Repository) -> gix::Result<Vec<GitBranch>> {
     Ok(branches)
 }
 
-/// List the directories (walk order) and files (sorted) of `commit`'s tree.
 /// The file beside a bare clone that keeps the listing of the commit last walked there: a
 /// process that renders the same commit again (`appset render` in CI, a controller restarted)
 /// reads it instead of inflating every tree of the commit (10,101 trees for 10,000 app
@@ -1386,6 +1385,7 @@ fn read_listing(path: &Path, sha: &str) -> Option<GitTree> {
     })
 }
 
+/// List the directories (walk order) and files (sorted) of `commit`'s tree.
 fn walk_tree(repo: &gix::Repository, commit: ObjectId) -> gix::Result<GitTree> {
     let mut buf = Vec::new();
     let root = repo.objects.find_commit_iter(&commit, &mut buf)?.tree_id()?;
