@@ -344,7 +344,7 @@ impl GitRepos {
                 let (ts, advertised) = self.sync_locked(url, &key, access)?;
                 let repo = ts.to_thread_local();
                 let id = resolve(&repo, url, revision, |name| advertised_ref(&advertised, name))?;
-                let listing = self.cache_dir.join(cache_dir_name(&key)).join(LISTING_FILE);
+                let listing = self.clone_dir(&key).join(LISTING_FILE);
                 (repo, id, Some(listing))
             }
         };
@@ -511,7 +511,13 @@ impl GitRepos {
 
     /// The cache directory that holds (or will hold) the bare clone of `url`.
     pub fn cache_path(&self, url: &str) -> PathBuf {
-        self.cache_dir.join(cache_dir_name(&normalize_url(url)))
+        self.clone_dir(&normalize_url(url))
+    }
+
+    /// The directory of the bare clone for the cache key `key` (a normalized URL, with the
+    /// credential it is read with).
+    fn clone_dir(&self, key: &str) -> PathBuf {
+        self.cache_dir.join(cache_dir_name(key))
     }
 
     /// The paths of override repositories whose working tree was read since the last call, each once per
@@ -603,7 +609,7 @@ impl GitRepos {
         if let Some(repo) = &slot.repo {
             return Ok(Some(repo.clone()));
         }
-        let dir = self.cache_dir.join(cache_dir_name(key));
+        let dir = self.clone_dir(key);
         if !dir.exists() {
             return Ok(None);
         }
@@ -761,7 +767,7 @@ impl GitRepos {
             );
             return Ok((ts, advertised));
         }
-        let dir = self.cache_dir.join(cache_dir_name(key));
+        let dir = self.clone_dir(key);
         std::fs::create_dir_all(&self.cache_dir).map_err(|e| GitError::Cache {
             repo: url.to_owned(),
             path: self.cache_dir.clone(),
