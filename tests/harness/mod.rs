@@ -346,7 +346,35 @@ impl Layout {
                 .status()
                 .is_ok_and(|s| s.success())
         })
-        .map_err(|e| format!("{e}; see {}", self.dir.join(log).display()))
+        .map_err(|e| {
+            // CI keeps no files: the failing checks and the log's end go into the message.
+            let checks = Command::new(&kubectl)
+                .args([
+                    "--kubeconfig",
+                    &self.path("kubeconfig"),
+                    "get",
+                    "--raw",
+                    "/readyz?verbose",
+                ])
+                .output()
+                .map(|o| {
+                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&o.stderr));
+                    text.lines()
+                        .filter(|l| !l.starts_with("[+]"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_else(|e| e.to_string());
+            let path = self.dir.join(log);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            format!(
+                "{e}; /readyz?verbose answers:\n{checks}\nthe end of {}:\n{tail}",
+                path.display()
+            )
+        })
     }
 
     /// Start etcd, the API server (once etcd answers, it waits for it itself) and the controller
@@ -396,13 +424,30 @@ pub struct PrivatePlane {
     pids: std::sync::Mutex<[u32; 3]>,
 }
 
-/// SIGKILL `pid` and wait (up to 10 s) until it is gone.
+/// SIGKILL `pid` and wait (up to 10 s) until it is gone: every thread of it, not only the
+/// first. A killed process's first thread can be a zombie while its other threads are still
+/// exiting, and its files (the listening sockets) close with the last of them: a restart that
+/// went on at the zombie found its port "already in use" (seen with kube-apiserver's threads).
 fn kill_and_wait(pid: u32) {
     let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     let _ = wait_for("a killed process to go", Duration::from_secs(10), || {
-        // A zombie (not reaped yet) counts as gone.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"))
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true;
+        };
+        // What is left is zombies (not reaped yet) or nothing.
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat")).map_or(true, |s| {
+                s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z")
+            })
+        })
+    });
+}
+
+/// Wait (up to 10 s) until `port` on 127.0.0.1 can be listened on again, as a restarted server
+/// will (Go and Rust both set `SO_REUSEADDR`).
+fn wait_port_free(port: u16) {
+    let _ = wait_for("a port to be free", Duration::from_secs(10), || {
+        TcpListener::bind(("127.0.0.1", port)).is_ok()
     });
 }
 
@@ -465,6 +510,7 @@ impl PrivatePlane {
     /// Start the API server again and wait until it is ready.
     pub async fn start_api_server(&self) {
         const LOG: &str = "kube-apiserver.log.restarted";
+        wait_port_free(self.layout.api_port);
         let pid = keep(
             &self.bin.join("kube-apiserver"),
             &self.layout.api_args(),
@@ -482,6 +528,8 @@ impl PrivatePlane {
     /// Kill etcd (SIGKILL) and start it again on the same data.
     pub fn restart_etcd(&self) {
         kill_and_wait(self.pid(0));
+        wait_port_free(self.layout.etcd_port);
+        wait_port_free(self.layout.peer_port);
         let pid = keep(
             &self.bin.join("etcd"),
             &self.layout.etcd_args(),
