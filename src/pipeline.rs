@@ -12,7 +12,7 @@
 //! Fail closed: any generator or render error fails the whole set, so the controller writes
 //! nothing for it.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use serde_json::Value;
@@ -420,6 +420,7 @@ impl Rendered {
             ..Rendered::default()
         };
         for p in params {
+            let p = Arc::new(p);
             match render::application(compiled, raw, &p, set, &mut r.warnings) {
                 Ok(app) => {
                     r.facts.push(Facts::of(&app));
@@ -427,7 +428,8 @@ impl Rendered {
                         r.applications.push(app);
                     }
                     if keep_params {
-                        r.params.push(p);
+                        // The render's context is gone: the set is this Arc's alone again.
+                        r.params.push(Arc::unwrap_or_clone(p));
                     }
                 }
                 Err(e) => {

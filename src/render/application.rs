@@ -5,6 +5,8 @@
 //! cannot change the project), the ApplicationSet's namespace, and `NormalizeApplicationSpec`'s
 //! default project.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::{CompiledTemplate, Engine, RenderError, Warning, patch};
@@ -28,14 +30,15 @@ pub struct SetContext<'a> {
 
 /// Render one Application: `compiled` (the template `raw`, parsed) with `params`, then Argo CD's
 /// finishing steps: the resources finalizer rule, `templatePatch`, the ApplicationSet's namespace
-/// and an empty project as `default`. Unresolved fasttemplate tags are appended to `warnings`.
+/// and an empty project as `default`. `params` is shared with the template's context (jinja
+/// reads it lazily). Unresolved fasttemplate tags are appended to `warnings`.
 ///
 /// # Errors
 /// A template string or the `templatePatch` failed; the error names the field.
 pub fn application(
     compiled: &CompiledTemplate,
     raw: &Value,
-    params: &Params,
+    params: &Arc<Params>,
     set: &SetContext<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Value, RenderError> {

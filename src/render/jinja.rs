@@ -12,7 +12,11 @@ use minijinja::{
     value::{Rest, ValueOrKwargs},
 };
 
-use crate::{crd::JinjaOptions, text};
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Enumerator, Object, ObjectExt};
+
+use crate::{crd::JinjaOptions, params::Params, text};
 
 /// Default fuel (minijinja instructions) for one template string.
 pub const DEFAULT_FUEL: u64 = 50_000;
@@ -81,6 +85,60 @@ impl Jinja {
     /// A copy of the environment to which compiled templates can be added.
     pub fn environment(&self) -> Environment<'static> {
         self.env.clone()
+    }
+}
+
+/// A parameter set as templates see it: a map whose values are converted to minijinja's values
+/// the first time a template reads them, then kept for the set's other strings. A template reads
+/// a few of a set's keys; converting all of them up front (a cluster's labels and annotations,
+/// a git path's six parts) was an eighth of a jinja render.
+#[derive(Debug)]
+pub(crate) struct LazyParams {
+    params: Arc<Params>,
+    /// The converted value of the n-th key, once read.
+    values: Vec<OnceLock<Value>>,
+    /// How a JSON value becomes a template value (goTemplate's numbers are Go's `float64`).
+    convert: fn(&serde_json::Value) -> Value,
+}
+
+impl LazyParams {
+    /// The jinja context of one render of `params`.
+    pub(crate) fn context(params: Arc<Params>) -> Value {
+        Self::with(params, |v| Value::from(minijinja::value::Serde(v)))
+    }
+
+    /// The context of one render of `params`, each value read converted by `convert`.
+    pub(crate) fn with(params: Arc<Params>, convert: fn(&serde_json::Value) -> Value) -> Value {
+        let values = (0..params.len()).map(|_| OnceLock::new()).collect();
+        Value::from_object(LazyParams {
+            params,
+            values,
+            convert,
+        })
+    }
+}
+
+impl Object for LazyParams {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        // A set has a handful of keys: a scan beats a second map.
+        let (i, (_, v)) = self
+            .params
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| k.as_str() == key)?;
+        Some(self.values[i].get_or_init(|| (self.convert)(v)).clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.mapped_enumerator(|this| Box::new(this.params.keys().map(|k| Value::from(k.as_str()))))
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.params.len())
     }
 }
 

@@ -18,6 +18,8 @@ mod gotemplate;
 pub mod jinja;
 pub mod patch;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::{
@@ -369,14 +371,17 @@ impl CompiledTemplate {
         })
     }
 
-    /// Render with one parameter set; warnings (unresolved fasttemplate tags) are appended.
-    pub fn render(&self, params: &Params, warnings: &mut Vec<Warning>) -> Result<Value, RenderError> {
+    /// Render with one parameter set; warnings (unresolved fasttemplate tags) are appended. The
+    /// set is shared with jinja's context, which converts only the values a template reads.
+    pub fn render(&self, params: &Arc<Params>, warnings: &mut Vec<Warning>) -> Result<Value, RenderError> {
         let mut ctx = RenderCtx {
             params,
             jinja: if self.go.is_some() {
-                Some(gotemplate::context(params))
+                Some(gotemplate::lazy_context(Arc::clone(params)))
             } else {
-                self.env.as_ref().map(|_| jinja_context(params))
+                self.env
+                    .as_ref()
+                    .map(|_| jinja::LazyParams::context(Arc::clone(params)))
             },
             warnings: Vec::new(),
         };
@@ -451,5 +456,96 @@ impl CompiledTemplate {
                 Value::Object(m)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template of one string, compiled as a template tree is (its context is the lazy one),
+    /// and the same string rendered once on the eager context ([`Engine::render_str`]).
+    fn both(engine: &Engine, s: &str, params: &Params) -> (String, String) {
+        let compiled = CompiledTemplate::compile(engine, "f", &Value::String(s.into())).unwrap();
+        let lazy = compiled
+            .render(&Arc::new(params.clone()), &mut Vec::new())
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
+            // A compiled jinja string is a template named after its field.
+            .replace("(in f:", "(in <string>:");
+        let eager = engine
+            .render_str(s, params)
+            .map_err(|e| RenderError::Field {
+                field: "f".into(),
+                source: Box::new(e),
+            })
+            .unwrap_or_else(|e| format!("error: {e}"));
+        (lazy, eager)
+    }
+
+    #[test]
+    fn the_lazy_context_answers_as_the_whole_parameter_set_converted_up_front() {
+        let params: Params = serde_json::from_value(serde_json::json!({
+            "name": "in-cluster",
+            "n": 3,
+            "f": 1.5,
+            "on": false,
+            "empty": "",
+            "list": ["a", "b"],
+            "metadata": {"labels": {"env": "prod", "tier": "a"}, "annotations": {}},
+        }))
+        .unwrap();
+        let spec = |v: serde_json::Value| -> ApplicationSetSpec { serde_json::from_value(v).unwrap() };
+        let jinja = Engine::from_spec(&spec(serde_json::json!({
+            "templateEngine": "jinja", "generators": [], "template": {}
+        })))
+        .unwrap();
+        let go = Engine::from_spec(&spec(serde_json::json!({
+            "goTemplate": true, "generators": [], "template": {}
+        })))
+        .unwrap();
+        let go_strict = Engine::from_spec(&spec(serde_json::json!({
+            "goTemplate": true, "goTemplateOptions": ["missingkey=error"], "generators": [], "template": {}
+        })))
+        .unwrap();
+        let cases: &[(&Engine, &[&str])] = &[
+            (
+                &jinja,
+                &[
+                    "{{ name }}-{{ metadata.labels.env }}-{{ n + 1 }}-{{ f }}",
+                    "{{ metadata }}|{{ list }}|{{ on }}",
+                    "{% for k in metadata.labels %}{{ k }},{% endfor %}",
+                    "{% for k, v in metadata.labels|items %}{{ k }}={{ v }};{% endfor %}",
+                    "{{ metadata.labels|tojson }}|{{ metadata.annotations|length }}",
+                    "{{ missing }}",
+                    "{{ metadata.nope }}",
+                    "{{ name|upper if n > 2 else 'x' }}{% if empty %}e{% endif %}",
+                ],
+            ),
+            (
+                &go,
+                &[
+                    "{{.name}}-{{.metadata.labels.env}}-{{add .n 1}}-{{.f}}",
+                    "{{.}}",
+                    "{{toJson .}}|{{len .}}|{{len .metadata.annotations}}",
+                    "{{range $k, $v := .}}{{$k}}={{$v}};{{end}}",
+                    "{{keys . | sortAlpha}}|{{hasKey . \"n\"}}|{{index . \"name\"}}",
+                    "{{.missing}}|{{.metadata.nope}}|{{default \"d\" .empty}}",
+                    "{{$d := merge (dict \"x\" 1) .}}{{toJson $d}}",
+                    "{{dig \"metadata\" \"labels\" \"env\" \"none\" .}}|{{pluck \"name\" .}}",
+                    "{{if .on}}on{{else}}off{{end}}|{{printf \"%v %T\" . .}}",
+                ],
+            ),
+            (
+                &go_strict,
+                &["{{.missing}}", "{{.metadata.labels.nope}}", "{{.name}}"],
+            ),
+        ];
+        for (engine, templates) in cases {
+            for t in *templates {
+                let (lazy, eager) = both(engine, t, &params);
+                assert_eq!(lazy, eager, "{t}");
+            }
+        }
     }
 }

@@ -173,6 +173,12 @@ pub(crate) fn function_signatures() -> Vec<(&'static str, usize, bool)> {
     funcs::all().map(|f| (f.name, f.fixed, f.variadic)).collect()
 }
 
+/// The data of one render of a shared parameter set: values converted as [`context`] does,
+/// when a template reads them.
+pub(crate) fn lazy_context(params: std::sync::Arc<crate::params::Params>) -> J {
+    super::jinja::LazyParams::with(params, go_value)
+}
+
 /// The data of one render: the parameters, numbers as Go's `float64`.
 pub(crate) fn context(params: &crate::params::Params) -> J {
     J::from(
