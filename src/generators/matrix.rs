@@ -124,10 +124,42 @@ pub(crate) async fn child_params(
 pub fn combine(a: &Params, b: &Params, mode: ParamMode) -> Result<Params, String> {
     match mode {
         ParamMode::Flat => combine_flat(stringify(a), b),
+        // One answer, built from a whole copy of the larger side: a map's copy is cheaper than
+        // inserting its entries one by one (a cluster's parameters into each list element's).
+        ParamMode::Nested if a.len() >= b.len() => {
+            let mut out = a.clone();
+            fill_missing(&mut out, b);
+            Ok(out)
+        }
         ParamMode::Nested => {
             let mut out = b.clone();
             merge_override(&mut out, a);
             Ok(out)
+        }
+    }
+}
+
+/// `merge_override(b, a)` computed from `a`'s side: `b`'s entries are added where `dst` (a copy
+/// of `a`) has none, and merged into it where both are objects; everywhere else `a` wins.
+fn fill_missing(dst: &mut Params, src: &Params) {
+    fn fill_entry(d: &mut Value, s: &Value) {
+        if let (Value::Object(dm), Value::Object(sm)) = (d, s) {
+            for (k, sv) in sm {
+                match dm.get_mut(k) {
+                    Some(dv) => fill_entry(dv, sv),
+                    None => {
+                        dm.insert(k.clone(), sv.clone());
+                    }
+                }
+            }
+        }
+    }
+    for (k, sv) in src {
+        match dst.get_mut(k) {
+            Some(dv) => fill_entry(dv, sv),
+            None => {
+                dst.insert(k.clone(), sv.clone());
+            }
         }
     }
 }
@@ -387,6 +419,46 @@ mod tests {
             out,
             p(json!({"obj_over_str": {"a": 1}, "str_over_obj": "s", "list": [1], "empty": {"kept": true}}))
         );
+    }
+
+    /// Whichever side is copied whole, the answer is mergo's: `b` overridden by `a`.
+    #[test]
+    fn nested_combine_answers_as_mergo_whichever_side_is_larger() {
+        let pairs = [
+            (
+                json!({"x": {"a": 1, "s": "mine"}, "k": "first"}),
+                json!({"x": {"b": 2, "s": "theirs"}, "k": "second"}),
+            ),
+            (
+                json!({"obj_over_str": {"a": {"deep": 1}}, "str_over_obj": "s", "list": [1], "empty": {}}),
+                json!({"obj_over_str": "s", "str_over_obj": {"a": 1}, "list": [2, 3], "empty": {"kept": {"x": 1}}}),
+            ),
+            (
+                json!({"k": null, "x": {"k": false, "y": {"z": 0}}}),
+                json!({"k": "b", "x": {"k": true, "y": {"w": 1}}}),
+            ),
+        ];
+        for (a, b) in pairs {
+            // Padding one side or the other picks the side that is copied whole.
+            for (pad_a, pad_b) in [(0, 0), (5, 0), (0, 5)] {
+                let mut a = p(a.clone());
+                let mut b = p(b.clone());
+                for i in 0..pad_a {
+                    a.insert(format!("pad_a{i}"), json!({"v": i}));
+                }
+                for i in 0..pad_b {
+                    b.insert(format!("pad_b{i}"), json!({"v": i}));
+                }
+                let mut mergo = b.clone();
+                merge_override(&mut mergo, &a);
+                assert_eq!(combine(&a, &b, ParamMode::Nested).unwrap(), mergo, "{a:?} {b:?}");
+                assert_eq!(combine(&b, &a, ParamMode::Nested).unwrap(), {
+                    let mut m = a.clone();
+                    merge_override(&mut m, &b);
+                    m
+                });
+            }
+        }
     }
 
     /// The whole matrix in goTemplate mode: a falsy first-child value survives the second child.
