@@ -798,9 +798,13 @@ pub async fn run_with(
         app_resource: app_resource.clone(),
         recorder,
     });
+    // Every replica caches every set (to know which are its shards'); nothing reads a set's
+    // `managedFields` (every write is a merge patch), so they are not kept, as for Applications.
     let set_events = reflector::reflector(
         sets_writer,
-        watcher(appsets, watcher::Config::default()).backoff(WatchBackoff::default()),
+        watcher(appsets, watcher::Config::default())
+            .backoff(WatchBackoff::default())
+            .modify(|set| set.metadata.managed_fields = None),
     )
     .inspect(counting_expiry(metrics.clone()))
     .applied_objects()
