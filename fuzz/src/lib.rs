@@ -196,7 +196,9 @@ pub fn check_template(engine: &appset::render::Engine, params: &appset::Params, 
     let template = serde_json::json!({"metadata": {"name": s}});
     let compiled = CompiledTemplate::compile(engine, "spec.template", &template).and_then(|c| {
         let mut warnings = Vec::new();
-        c.render(params, &mut warnings)
+        // The compiled template reads the set through the lazy context; render_str converts it
+        // whole: the two must agree.
+        c.render(&std::sync::Arc::new(params.clone()), &mut warnings)
     });
     let compiled = compiled.map_err(|e| e.to_string()).map(|v| {
         v["metadata"]["name"]

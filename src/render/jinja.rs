@@ -12,7 +12,10 @@ use minijinja::{
     value::{Rest, ValueOrKwargs},
 };
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use minijinja::value::{Enumerator, Object, ObjectExt};
 
@@ -95,8 +98,10 @@ impl Jinja {
 #[derive(Debug)]
 pub(crate) struct LazyParams {
     params: Arc<Params>,
-    /// The converted value of the n-th key, once read.
-    values: Vec<OnceLock<Value>>,
+    /// The values converted so far, by the address of their JSON value in `params` (shared, so
+    /// never changed while this lives): the few keys a template reads, or each key once when a
+    /// function reads the whole map (`tojson`, `range`), whatever the set's size.
+    values: Mutex<HashMap<usize, Value>>,
     /// How a JSON value becomes a template value (goTemplate's numbers are Go's `float64`).
     convert: fn(&serde_json::Value) -> Value,
 }
@@ -109,10 +114,9 @@ impl LazyParams {
 
     /// The context of one render of `params`, each value read converted by `convert`.
     pub(crate) fn with(params: Arc<Params>, convert: fn(&serde_json::Value) -> Value) -> Value {
-        let values = (0..params.len()).map(|_| OnceLock::new()).collect();
         Value::from_object(LazyParams {
             params,
-            values,
+            values: Mutex::default(),
             convert,
         })
     }
@@ -124,13 +128,14 @@ impl Object for LazyParams {
     }
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
-        // A set has a handful of keys: a scan beats a second map.
-        let (i, (_, v)) = self
-            .params
-            .iter()
-            .enumerate()
-            .find(|(_, (k, _))| k.as_str() == key)?;
-        Some(self.values[i].get_or_init(|| (self.convert)(v)).clone())
+        let v = self.params.get(key)?;
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(
+            values
+                .entry(std::ptr::from_ref(v).addr())
+                .or_insert_with(|| (self.convert)(v))
+                .clone(),
+        )
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
