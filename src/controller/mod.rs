@@ -799,7 +799,9 @@ pub async fn run_with(
         recorder,
     });
     // Every replica caches every set (to know which are its shards'); nothing reads a set's
-    // `managedFields` (every write is a merge patch), so they are not kept, as for Applications.
+    // `managedFields` and no write sends a cached set back whole (merge patches, and the
+    // finalizer's JSON patch of `/metadata/finalizers`), so they are not kept, as for
+    // Applications.
     let set_events = reflector::reflector(
         sets_writer,
         watcher(appsets, watcher::Config::default())
