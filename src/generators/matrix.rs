@@ -142,26 +142,7 @@ pub fn combine(a: &Params, b: &Params, mode: ParamMode) -> Result<Params, String
 /// `merge_override(b, a)` computed from `a`'s side: `b`'s entries are added where `dst` (a copy
 /// of `a`) has none, and merged into it where both are objects; everywhere else `a` wins.
 fn fill_missing(dst: &mut Params, src: &Params) {
-    fn fill_entry(d: &mut Value, s: &Value) {
-        if let (Value::Object(dm), Value::Object(sm)) = (d, s) {
-            for (k, sv) in sm {
-                match dm.get_mut(k) {
-                    Some(dv) => fill_entry(dv, sv),
-                    None => {
-                        dm.insert(k.clone(), sv.clone());
-                    }
-                }
-            }
-        }
-    }
-    for (k, sv) in src {
-        match dst.get_mut(k) {
-            Some(dv) => fill_entry(dv, sv),
-            None => {
-                dst.insert(k.clone(), sv.clone());
-            }
-        }
-    }
+    merge_maps(dst, src, false);
 }
 
 /// The parameters as Go's `map[string]string` (`%v` of every value).
@@ -216,24 +197,32 @@ fn combine_flat(mut out: Params, b: &Params) -> Result<Params, String> {
 /// are objects they merge recursively by the same rule (so an empty `src` object leaves `dst`'s
 /// as it is).
 pub(crate) fn merge_override(dst: &mut Params, src: &Params) {
-    fn merge_entry(d: &mut Value, s: &Value) {
+    merge_maps(dst, src, true);
+}
+
+/// Merge `src` into `dst`: entries `dst` lacks are added, objects on both sides merge
+/// recursively, and anywhere else `src`'s value replaces `dst`'s when `src_wins`, else `dst`'s
+/// stays ([`merge_override`] and [`fill_missing`]).
+fn merge_maps(dst: &mut Params, src: &Params, src_wins: bool) {
+    fn merge_entry(d: &mut Value, s: &Value, src_wins: bool) {
         match (d, s) {
             (Value::Object(dm), Value::Object(sm)) => {
                 for (k, sv) in sm {
                     match dm.get_mut(k) {
-                        Some(dv) => merge_entry(dv, sv),
+                        Some(dv) => merge_entry(dv, sv, src_wins),
                         None => {
                             dm.insert(k.clone(), sv.clone());
                         }
                     }
                 }
             }
-            (d, s) => *d = s.clone(),
+            (d, s) if src_wins => *d = s.clone(),
+            _ => {}
         }
     }
     for (k, sv) in src {
         match dst.get_mut(k) {
-            Some(dv) => merge_entry(dv, sv),
+            Some(dv) => merge_entry(dv, sv, src_wins),
             None => {
                 dst.insert(k.clone(), sv.clone());
             }
