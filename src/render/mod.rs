@@ -475,10 +475,7 @@ mod tests {
             .replace("(in f:", "(in <string>:");
         let eager = engine
             .render_str(s, params)
-            .map_err(|e| RenderError::Field {
-                field: "f".into(),
-                source: Box::new(e),
-            })
+            .map_err(|e| e.in_field("f"))
             .unwrap_or_else(|e| format!("error: {e}"));
         (lazy, eager)
     }
