@@ -331,16 +331,13 @@ impl Layout {
 
     /// Wait until the API server (logging to `log` in the directory) answers `/readyz`.
     fn wait_api(&self, bin: &Path, log: &str) -> Result<(), String> {
-        let kubectl = bin.join("kubectl");
+        let readyz = |path: &str| {
+            let mut kubectl = Command::new(bin.join("kubectl"));
+            kubectl.args(["--kubeconfig", &self.path("kubeconfig"), "get", "--raw", path]);
+            kubectl
+        };
         wait_for("kube-apiserver", Duration::from_secs(90), || {
-            Command::new(&kubectl)
-                .args([
-                    "--kubeconfig",
-                    &self.path("kubeconfig"),
-                    "get",
-                    "--raw",
-                    "/readyz",
-                ])
+            readyz("/readyz")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -348,14 +345,7 @@ impl Layout {
         })
         .map_err(|e| {
             // CI keeps no files: the failing checks and the log's end go into the message.
-            let checks = Command::new(&kubectl)
-                .args([
-                    "--kubeconfig",
-                    &self.path("kubeconfig"),
-                    "get",
-                    "--raw",
-                    "/readyz?verbose",
-                ])
+            let checks = readyz("/readyz?verbose")
                 .output()
                 .map(|o| {
                     let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
