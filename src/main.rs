@@ -25,11 +25,15 @@ use serde_json::Value;
 
 /// mimalloc returns freed memory to the system far more readily than glibc's per-thread arenas
 /// (measured: resident memory of a controller owning 10 000 Applications, see BENCHMARKS.md).
+///
+/// The `system-allocator` feature leaves it out, for heap profilers that follow malloc.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (its index in `mi_option_e`, the same in mimalloc 2 and 3;
 /// libmimalloc-sys names only some options).
+#[cfg(not(feature = "system-allocator"))]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Return freed memory to the system at once. mimalloc purges freed pages only after a delay
@@ -38,9 +42,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// 156 → 74 MiB resident for 10 000 owned Applications, no measurable cost to `appset render`.
 #[allow(unsafe_code)]
 fn purge_freed_memory_at_once() {
+    #[cfg(not(feature = "system-allocator"))]
     // SAFETY: `mi_option_set` stores an option value; it has no preconditions and is called
     // before any other thread exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
 }
 
 /// Back the process's memory with 4 KiB pages only. Where the kernel backs anonymous memory with
