@@ -19,7 +19,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -236,11 +236,12 @@ pub struct Shards {
     shards: Vec<Shard>,
     /// The other replica holding each shard, with the URL it advertises (from the last round).
     peers: Mutex<Vec<Option<Peer>>>,
-    /// Per shard: whether the caches that follow the held shards ([`Shards::follow`]) have
-    /// loaded its objects since it was taken.
-    loaded: Vec<AtomicBool>,
-    /// Whether caches follow the held shards, so claims wait for `loaded`.
-    followed: AtomicBool,
+    /// Per shard: which of the caches that follow the held shards ([`Shards::follow`]) have
+    /// loaded its objects since it was taken, a bit per cache.
+    loaded: Vec<AtomicU32>,
+    /// The caches that follow the held shards, a bit each: claims on a shard wait until all of
+    /// them have loaded it.
+    followers: AtomicU32,
     /// Bumped whenever a shard is taken or becomes free.
     changes: watch::Sender<u64>,
     acquired: mpsc::UnboundedSender<u32>,
@@ -251,6 +252,15 @@ pub struct Shards {
 /// given back before it is dropped.
 #[derive(Debug)]
 pub struct Claim(#[allow(dead_code)] OwnedRwLockReadGuard<()>);
+
+/// A cache that follows the shards this replica holds ([`Shards::follow`]).
+#[derive(Debug, Clone)]
+pub struct Follower {
+    /// Its bit in [`Shards`]' `followers` and `loaded`.
+    bit: u32,
+    /// Changes whenever a shard is taken or becomes free.
+    pub changes: watch::Receiver<u64>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -268,8 +278,8 @@ impl Shards {
                 })
                 .collect(),
             peers: Mutex::new(vec![None; count.max(1) as usize]),
-            loaded: (0..count.max(1)).map(|_| AtomicBool::new(false)).collect(),
-            followed: AtomicBool::new(false),
+            loaded: (0..count.max(1)).map(|_| AtomicU32::new(0)).collect(),
+            followers: AtomicU32::new(0),
             changes: watch::Sender::new(0),
             acquired,
             acquired_rx: Mutex::new(Some(rx)),
@@ -304,31 +314,52 @@ impl Shards {
             return;
         }
         if is {
-            self.loaded[shard as usize].store(false, Ordering::SeqCst);
-            if !self.followed.load(Ordering::SeqCst) {
+            self.loaded[shard as usize].store(0, Ordering::SeqCst);
+            if self.followers.load(Ordering::SeqCst) == 0 {
                 let _ = self.acquired.send(shard);
             }
         }
         self.changes.send_modify(|n| *n += 1);
     }
 
-    /// Caches will follow the shards this replica holds (keep only their sets' objects): claims
-    /// on a shard taken wait until [`Shards::loaded`] says the caches have it, and the receiver
-    /// changes whenever a shard is taken or becomes free.
-    pub fn follow(&self) -> watch::Receiver<u64> {
-        self.followed.store(true, Ordering::SeqCst);
-        self.changes.subscribe()
+    /// Takes `shard` for a minute, as the Lease loop does (tests elsewhere in the crate).
+    #[cfg(test)]
+    pub(crate) fn take_for_test(&self, shard: u32) {
+        self.set(
+            shard,
+            Slot::Held {
+                until: Instant::now() + Duration::from_secs(60),
+            },
+        );
     }
 
-    /// The caches that follow the shards have loaded `shards` (those still taken become
-    /// claimable, and are announced by [`Shards::acquired`]).
-    pub fn loaded(&self, shards: &[u32]) {
+    /// One more cache will follow the shards this replica holds (keep their sets' objects
+    /// whole): claims on a shard taken wait until [`Shards::loaded`] says every such cache has
+    /// it. Its receiver changes whenever a shard is taken or becomes free. At most 32 caches.
+    pub fn follow(&self) -> Follower {
+        let mut bit = 0;
+        let _ = self
+            .followers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |all| {
+                bit = 1 << all.count_ones().min(31);
+                Some(all | bit)
+            });
+        Follower {
+            bit,
+            changes: self.changes.subscribe(),
+        }
+    }
+
+    /// The cache `follower` has loaded `shards` (those still taken become claimable, and are
+    /// announced by [`Shards::acquired`], once every following cache has loaded them).
+    pub fn loaded(&self, follower: &Follower, shards: &[u32]) {
+        let all = self.followers.load(Ordering::SeqCst);
         for &i in shards {
-            if (i as usize) < self.shards.len()
-                && self.slot(i) != Slot::Free
-                && !self.loaded[i as usize].swap(true, Ordering::SeqCst)
-            {
-                let _ = self.acquired.send(i);
+            if (i as usize) < self.shards.len() && self.slot(i) != Slot::Free {
+                let before = self.loaded[i as usize].fetch_or(follower.bit, Ordering::SeqCst);
+                if before & all != all && (before | follower.bit) & all == all {
+                    let _ = self.acquired.send(i);
+                }
             }
         }
     }
@@ -367,8 +398,8 @@ impl Shards {
         let shard = self.shard_of(namespace, name);
         let guard = self.shards[shard as usize].gate.clone().try_read_owned().ok()?;
         // Read after the gate is passed: a give-back that starts later waits for this claim.
-        let cached =
-            !self.followed.load(Ordering::SeqCst) || self.loaded[shard as usize].load(Ordering::SeqCst);
+        let all = self.followers.load(Ordering::SeqCst);
+        let cached = self.loaded[shard as usize].load(Ordering::SeqCst) & all == all;
         (self.holds(shard) && cached).then_some(Claim(guard))
     }
 
@@ -683,34 +714,47 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn with_caches_that_follow_a_shard_taken_is_claimed_and_announced_once_loaded() {
+    async fn with_caches_that_follow_a_shard_taken_is_claimed_and_announced_once_all_loaded_it() {
         use futures::StreamExt;
         let shards = Shards::new(2);
-        let mut changes = shards.follow();
+        let mut apps = shards.follow();
+        let sets = shards.follow();
         let mut acquired = Box::pin(shards.acquired().unwrap());
         let until = Instant::now() + Duration::from_secs(60);
         let (ns, name) = ("argocd", "s");
         let shard = shards.shard_of(ns, name);
         shards.set(shard, Slot::Held { until });
-        assert!(changes.has_changed().unwrap(), "a take is a change");
-        changes.borrow_and_update();
+        assert!(apps.changes.has_changed().unwrap(), "a take is a change");
+        assert!(sets.changes.has_changed().unwrap(), "for every cache");
+        apps.changes.borrow_and_update();
         assert!(shards.owns(ns, name) && shards.caches(ns, name));
         assert!(shards.claim(ns, name).is_none(), "not loaded yet");
         // A listing that began before the take does not cover it.
-        shards.loaded(&[]);
+        shards.loaded(&apps, &[]);
         assert!(shards.claim(ns, name).is_none());
-        shards.loaded(&[shard]);
+        shards.loaded(&apps, &[shard]);
+        assert!(shards.claim(ns, name).is_none(), "one cache of two has it");
+        shards.loaded(&apps, &[shard]);
+        shards.loaded(&sets, &[shard]);
         assert!(shards.claim(ns, name).is_some());
         assert_eq!(acquired.next().await, Some(shard));
-        shards.loaded(&[shard]);
+        shards.loaded(&sets, &[shard]);
+        shards.loaded(&apps, &[shard]);
         // Free again: a change, no longer cached, and loaded anew after the next take.
         shards.set(shard, Slot::Free);
-        assert!(changes.has_changed().unwrap());
+        assert!(apps.changes.has_changed().unwrap());
         assert!(!shards.caches(ns, name));
         shards.set(shard, Slot::Held { until });
         assert!(shards.claim(ns, name).is_none());
-        shards.loaded(&[shard]);
+        shards.loaded(&sets, &[shard]);
+        shards.loaded(&apps, &[shard]);
         assert_eq!(acquired.next().await, Some(shard), "announced once per take");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), acquired.next())
+                .await
+                .is_err(),
+            "and only once"
+        );
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod credentials;
 mod decisions;
 mod outcome;
 mod owners;
+mod scope;
 mod sync;
 
 pub use sync::{cleanup, sync};
@@ -313,6 +314,8 @@ pub struct Context {
     namespaces: Namespaces,
     live: Live,
     apps: Store<CachedApplication>,
+    /// The ApplicationSets (with sharding, those of other replicas' shards slim: [`scope`]).
+    sets: Store<ApplicationSet>,
     /// `apps` by owning ApplicationSet.
     owners: Arc<owners::OwnerIndex>,
     credentials: credentials::CredentialStores,
@@ -393,6 +396,16 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
             None => return Ok(Action::await_change()),
         },
         None => None,
+    };
+    // Claimed, the set's shard is loaded whole; the copy this reconcile was handed may have
+    // been read just before (a slim copy of when the shard was another replica's).
+    let appset = if scope::is_slim(&appset) {
+        match ctx.sets.get(&ObjectRef::from_obj(&*appset)) {
+            Some(whole) if !scope::is_slim(&whole) => whole,
+            _ => return Ok(Action::requeue(Duration::from_secs(1))),
+        }
+    } else {
+        appset
     };
     let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
     let key = (ns.clone(), appset.name_any());
@@ -666,8 +679,11 @@ pub async fn run_with(
     let app_watch =
         move || watcher(apps_api.clone(), watcher::Config::default()).backoff(WatchBackoff::default());
     // Sharded: only the Applications of the held shards' sets are cached.
-    let scope = config.shards.clone().map(owners::ShardScope::new);
-    let app_stream = match &scope {
+    let app_scope = config
+        .shards
+        .clone()
+        .map(scope::ShardScope::<CachedApplication>::new);
+    let app_stream = match &app_scope {
         Some(scope) => scope.watch(app_watch, reader.clone()).boxed(),
         None => app_watch().boxed(),
     };
@@ -678,7 +694,7 @@ pub async fn run_with(
                 if let Ok(event) = event {
                     owners.observe(event);
                     metrics.cached_applications(owners.len());
-                    if let Some(scope) = &scope {
+                    if let Some(scope) = &app_scope {
                         scope.stored(event);
                     }
                 }
@@ -742,7 +758,8 @@ pub async fn run_with(
             Api::<Secret>::namespaced(client.clone(), &config.controller_namespace),
             watcher::Config::default().labels(&credentials::secret_selector()),
         )
-        .backoff(WatchBackoff::default()),
+        .backoff(WatchBackoff::default())
+        .modify(|o| o.metadata.managed_fields = None),
     )
     .touched_objects();
     let (config_maps_reader, config_maps_writer) = reflector::store::<ConfigMap>();
@@ -752,7 +769,8 @@ pub async fn run_with(
             Api::<ConfigMap>::namespaced(client.clone(), &config.controller_namespace),
             watcher::Config::default(),
         )
-        .backoff(WatchBackoff::default()),
+        .backoff(WatchBackoff::default())
+        .modify(|o| o.metadata.managed_fields = None),
     )
     .touched_objects();
     let (clusters_reader, clusters_writer) = reflector::store::<Secret>();
@@ -762,7 +780,10 @@ pub async fn run_with(
             secrets,
             watcher::Config::default().labels(&format!("{CLUSTER_SECRET_TYPE_LABEL}=cluster")),
         )
-        .backoff(WatchBackoff::default()),
+        .backoff(WatchBackoff::default())
+        // Read-only caches: nothing reads their `managedFields` (for cluster Secrets, most of
+        // what they cost).
+        .modify(|o| o.metadata.managed_fields = None),
     )
     .touched_objects();
     let credential_stores = credentials::CredentialStores {
@@ -789,6 +810,7 @@ pub async fn run_with(
         namespaces,
         live,
         apps: reader.clone(),
+        sets: sets_reader.clone(),
         owners,
         credentials: credential_stores.clone(),
         clusters: clusters_reader.clone(),
@@ -798,21 +820,35 @@ pub async fn run_with(
         app_resource: app_resource.clone(),
         recorder,
     });
-    // Every replica caches every set (to know which are its shards'); nothing reads a set's
-    // `managedFields` and no write sends a cached set back whole (merge patches, and the
-    // finalizer's JSON patch of `/metadata/finalizers`), so they are not kept, as for
-    // Applications.
-    let set_events = reflector::reflector(
-        sets_writer,
-        watcher(appsets, watcher::Config::default())
+    // Every replica caches every set (to know which are its shards'), those of other replicas'
+    // shards slim ([`scope`]). Nothing reads a set's `managedFields` and no write sends a
+    // cached set back whole (merge patches, and the finalizer's JSON patch of
+    // `/metadata/finalizers`), so they are not kept, as for Applications.
+    let set_watch = move || {
+        watcher(appsets.clone(), watcher::Config::default())
             .backoff(WatchBackoff::default())
-            .modify(|set| set.metadata.managed_fields = None),
-    )
-    .inspect(counting_expiry(metrics.clone()))
-    .applied_objects()
-    // appset's own status patches come back as ApplicationSet events; they change nothing to
-    // reconcile (requeues and errors are scheduled separately).
-    .predicate_filter(set_change, Default::default());
+            .modify(|set| set.metadata.managed_fields = None)
+    };
+    let set_scope = ctx
+        .config
+        .shards
+        .clone()
+        .map(scope::ShardScope::<ApplicationSet>::new);
+    let set_stream = match &set_scope {
+        Some(scope) => scope.watch(set_watch, sets_reader.clone()).boxed(),
+        None => set_watch().boxed(),
+    };
+    let set_events = reflector::reflector(sets_writer, set_stream)
+        .inspect(move |event| {
+            if let (Ok(event), Some(scope)) = (event, &set_scope) {
+                scope.stored(event);
+            }
+        })
+        .inspect(counting_expiry(metrics.clone()))
+        .applied_objects()
+        // appset's own status patches come back as ApplicationSet events; they change nothing to
+        // reconcile (requeues and errors are scheduled separately).
+        .predicate_filter(set_change, Default::default());
     // Argo CD's per-ApplicationSet families report the sets this controller reconciles (of the
     // shards it holds: summed over the replicas, each set once).
     metrics.watch_appsets(&ctx.config.metrics_applicationset_labels, {

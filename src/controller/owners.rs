@@ -11,21 +11,14 @@
 //! A relist (the watch's `Init` … `InitApply` … `InitDone`) is built aside and swapped in at
 //! `InitDone`, as the store does, so a lookup during a relist sees the last complete listing.
 //!
-//! With sharding, the cache follows the shards ([`ShardScope`]): it keeps only the Applications
-//! of the sets of the shards this replica holds (or is giving back), so a replica's memory is
-//! its share of the Applications. When a shard is taken or becomes free the watch starts over
-//! (a relist, which the store swaps in whole), and the sets of a shard taken are reconciled only
-//! once a relist begun after the take has completed ([`Shards::loaded`]): a reconcile never
-//! plans against a cache that lacks its Applications.
+//! With sharding, the cache holds only the Applications of the sets of the shards this replica
+//! holds ([`super::scope`]), and so does the index.
 
 use std::{
     collections::{BTreeSet, HashMap},
-    pin::Pin,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
-use futures::{Stream, StreamExt};
 use kube::{
     ResourceExt,
     runtime::{
@@ -34,14 +27,7 @@ use kube::{
     },
 };
 
-use crate::{crd::ApplicationSet, lease::Shards, live::CachedApplication};
-
-/// The Application watch's items.
-type WatchItem = Result<watcher::Event<CachedApplication>, watcher::Error>;
-
-/// How long the watch waits after a shard is taken or freed before it starts over, so the
-/// shards one Lease round moves cost one relist.
-const SETTLE: Duration = Duration::from_millis(250);
+use crate::{crd::ApplicationSet, live::CachedApplication};
 
 /// (namespace, name).
 type Key = (String, String);
@@ -149,111 +135,8 @@ impl OwnerIndex {
     }
 }
 
-/// The Application cache of a sharded replica: only the Applications of the sets of the shards
-/// it holds (see the module docs).
-#[derive(Clone)]
-pub struct ShardScope {
-    shards: Arc<Shards>,
-    /// The shards taken when the current watch started: loaded at its next `InitDone`.
-    covering: Arc<Mutex<Vec<u32>>>,
-}
-
-impl ShardScope {
-    /// The cache follows `shards` from now on.
-    pub fn new(shards: Arc<Shards>) -> ShardScope {
-        ShardScope {
-            shards,
-            covering: Arc::default(),
-        }
-    }
-
-    /// The Application watch (`watch()` makes one), started over whenever a shard is taken or
-    /// freed, and filtered: an Application of a set of another replica's shard is dropped, or
-    /// turned into a delete when `store` has it (its owner changed, or its shard was freed).
-    pub fn watch<S>(
-        &self,
-        watch: impl Fn() -> S + Send + Sync + 'static,
-        store: Store<CachedApplication>,
-    ) -> impl Stream<Item = WatchItem> + Send + 'static
-    where
-        S: Stream<Item = WatchItem> + Send + 'static,
-    {
-        struct State<S> {
-            stream: Pin<Box<S>>,
-            changes: tokio::sync::watch::Receiver<u64>,
-            restart_at: Option<tokio::time::Instant>,
-        }
-        let changes = self.shards.follow();
-        *self.covering.lock().unwrap_or_else(|e| e.into_inner()) = self.shards.taken();
-        let state = State {
-            stream: Box::pin(watch()),
-            changes,
-            restart_at: None,
-        };
-        let (scope, watch) = (self.clone(), Arc::new(watch));
-        futures::stream::unfold(state, move |mut st| {
-            let (scope, store, restart) = (scope.clone(), store.clone(), watch.clone());
-            async move {
-                loop {
-                    let item = tokio::select! {
-                        biased;
-                        changed = st.changes.changed(), if st.restart_at.is_none() => {
-                            // The sender lives as long as the shards: it never closes while
-                            // the controller runs; were it to, nothing changes any more.
-                            st.restart_at = Some(match changed {
-                                Ok(()) => tokio::time::Instant::now() + SETTLE,
-                                Err(_) => tokio::time::Instant::now() + Duration::from_secs(86_400 * 365),
-                            });
-                            continue;
-                        }
-                        () = tokio::time::sleep_until(st.restart_at.unwrap_or_else(tokio::time::Instant::now)),
-                            if st.restart_at.is_some() => {
-                            st.restart_at = None;
-                            st.changes.borrow_and_update();
-                            let taken = scope.shards.taken();
-                            tracing::debug!(shards = ?taken, "the held shards changed: relisting Applications");
-                            *scope.covering.lock().unwrap_or_else(|e| e.into_inner()) = taken;
-                            st.stream = Box::pin(restart());
-                            continue;
-                        }
-                        item = st.stream.next() => item?,
-                    };
-                    if let Some(item) = scope.keep(item, &store) {
-                        return Some((item, st));
-                    }
-                }
-            }
-        })
-    }
-
-    /// What of `item` the cache takes.
-    fn keep(&self, item: WatchItem, store: &Store<CachedApplication>) -> Option<WatchItem> {
-        let cached = |app: &CachedApplication| {
-            controlling_set(app)
-                .is_some_and(|set| self.shards.caches(&app.namespace().unwrap_or_default(), &set))
-        };
-        match item {
-            Ok(watcher::Event::Apply(app)) if !cached(&app) => store
-                .get(&ObjectRef::from_obj(&app))
-                .is_some()
-                .then_some(Ok(watcher::Event::Delete(app))),
-            Ok(watcher::Event::InitApply(app)) if !cached(&app) => None,
-            item => Some(item),
-        }
-    }
-
-    /// Follows an event once the store has it: at `InitDone`, the shards the listing covers are
-    /// loaded.
-    pub fn stored(&self, event: &watcher::Event<CachedApplication>) {
-        if matches!(event, watcher::Event::InitDone) {
-            let covering = self.covering.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            self.shards.loaded(&covering);
-        }
-    }
-}
-
 /// The name of the ApplicationSet an Application's controller ownerReference names, if any.
-fn controlling_set(app: &CachedApplication) -> Option<String> {
+pub(super) fn controlling_set(app: &CachedApplication) -> Option<String> {
     app.owner_references()
         .iter()
         .find(|o| {
