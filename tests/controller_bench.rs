@@ -788,14 +788,24 @@ async fn measure_changes(
 /// set edited, a cluster Secret added, a git push with its webhook) to the Applications updated,
 /// with appset's API writes and CPU seconds per change, its CPU in an idle minute, and its
 /// resident memory. Writes are read from the API server's audit log (by User-Agent).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run with --ignored"]
-async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_replicas() {
-    const SAMPLES: usize = 10;
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = "bench-scale";
-    namespace(&client, ns).await;
+/// The scale benchmarks' world, in one namespace: [`SCALE_SETS`] sets of [`PER_SET`]
+/// Applications each (a third list sets, a third cluster sets over [`GROUPS`] groups of cluster
+/// Secrets, a third git directory sets of one repository served by `git daemon`), and the one
+/// replica (unsharded) that created the Applications, quiet and still running.
+struct ScaleWorld {
+    _dir: tempfile::TempDir,
+    _daemon: harness::git::GitDaemon,
+    /// The git repository's work tree.
+    repo: std::path::PathBuf,
+    /// Its `git://` URL.
+    url: String,
+    /// The replica that created everything: (process, port, git cache).
+    creator: (std::process::Child, u16, tempfile::TempDir),
+}
+
+async fn scale_world(client: &Client, ns: &str) -> ScaleWorld {
+    install_crds(client).await;
+    namespace(client, ns).await;
     // The git repository: ten directories under each git set's path.
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("gitops");
@@ -818,7 +828,7 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
     let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), ns);
 
     // One replica creates everything.
-    let (mut one, port, _cache) = scale_replica(ns, "scale-0", &[]);
+    let (one, port, cache) = scale_replica(ns, "scale-0", &[]);
     eventually(Duration::from_secs(30), || async {
         harness::http_get(port, "/readyz").is_some_and(|(c, _)| c == 200)
     })
@@ -831,7 +841,7 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
             .unwrap();
     }
     eventually(Duration::from_secs(900), || async {
-        count(&client, ns).await == SCALE_SETS * PER_SET
+        count(client, ns).await == SCALE_SETS * PER_SET
     })
     .await
     .expect("10,000 Applications");
@@ -842,6 +852,24 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
         SCALE_SETS * PER_SET,
         t.elapsed().as_secs_f64()
     );
+    ScaleWorld {
+        _dir: dir,
+        _daemon: daemon,
+        repo,
+        url,
+        creator: (one, port, cache),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored"]
+async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_replicas() {
+    const SAMPLES: usize = 10;
+    let client = client().await;
+    let ns = "bench-scale";
+    let world = scale_world(&client, ns).await;
+    let (repo, url) = (&world.repo, &world.url);
+    let (mut one, port, _cache) = world.creator;
     for (label, replicas) in [("1 replica", 1usize), ("3 replicas (--shards auto)", 3)] {
         let mut children = Vec::new();
         if replicas == 1 {
@@ -909,7 +937,7 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
         let idle = pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - idle0;
         let idle_writes = harness::audited_writes(&harness::control_plane().audit_log(), ns).len() - writes0;
         let cp_before = cpu_snapshot();
-        let reports = measure_changes(&client, ns, &repo, &url, &pids, &ports, SAMPLES, replicas).await;
+        let reports = measure_changes(&client, ns, repo, url, &pids, &ports, SAMPLES, replicas).await;
         println!(
             "{label}: resident memory {}; an idle minute: {idle:.2} CPU s, {idle_writes} writes",
             rss.join(", ")
@@ -922,5 +950,121 @@ async fn bench_scale_1000_sets_10000_applications_change_latency_on_1_and_3_repl
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Resident memory of one replica by the share of the sets it holds, with the world of the scale
+/// benchmark: all 12 shards of 12 (`--shard 0/1`), one of 12 (`--shard 0/12`), and, as the
+/// baseline, a replica serving an empty namespace. The fixed part is what a replica pays for the
+/// sets and Applications of the shards it does not hold.
+///
+/// `APPSET_BENCH_BIN` runs another `appset` binary for the measured replicas (e.g. one built with
+/// `--features system-allocator`); `APPSET_BENCH_HEAPTRACK=DIR` runs them under heaptrack and
+/// kills them with SIGKILL once measured, so that what is allocated then is reported as leaked
+/// (`heaptrack_print DIR/share-1-of-12.zst`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored"]
+async fn bench_resident_memory_by_share_of_1000_sets() {
+    let client = client().await;
+    let ns = "bench-share";
+    let empty = "bench-share-empty";
+    let world = scale_world(&client, ns).await;
+    namespace(&client, empty).await;
+    let (mut creator, ..) = world.creator;
+    let _ = creator.kill();
+    let _ = creator.wait();
+    let bin = std::env::var("APPSET_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_appset").to_string());
+    let heaptrack = std::env::var("APPSET_BENCH_HEAPTRACK").ok();
+    let mut rows = Vec::new();
+    for (label, namespace, shard, file) in [
+        ("12 of 12 shards", ns, "0/1", "share-12-of-12"),
+        ("1 of 12 shards", ns, "0/12", "share-1-of-12"),
+        ("an empty namespace", empty, "0/12", "empty"),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut command = match &heaptrack {
+            Some(dir) => {
+                let mut c = std::process::Command::new("heaptrack");
+                c.args(["-o", &format!("{dir}/{file}"), &bin]);
+                c
+            }
+            None => std::process::Command::new(&bin),
+        };
+        let mut child = command
+            .args([
+                "run",
+                "--namespaces",
+                namespace,
+                "--controller-namespace",
+                namespace,
+            ])
+            .args(["--identity", file, "--shard", shard, "--lease-name", file])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("KUBECONFIG", &harness::control_plane().kubeconfig)
+            .env("APPSET_GIT_CACHE", cache.path())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        eventually(Duration::from_secs(120), || async {
+            harness::http_get(port, "/readyz").is_some_and(|(c, _)| c == 200)
+        })
+        .await
+        .expect("ready");
+        quiet(&[port]).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        // Under heaptrack, the replica is heaptrack's child: the newest process of its name.
+        let pid = match &heaptrack {
+            Some(_) => {
+                let name: String = bin
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("appset")
+                    .chars()
+                    .take(15)
+                    .collect();
+                let out = std::process::Command::new("pgrep")
+                    .args(["-n", "-x", &name])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse()
+                    .expect("the replica under heaptrack")
+            }
+            None => child.id(),
+        };
+        let [rss, anon, files] = status_kib(pid, ["VmRSS:", "RssAnon:", "RssFile:"]);
+        let (_, metrics) = harness::http_get(port, "/metrics").unwrap_or_default();
+        let held: u64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("appset_shard_applicationsets{") && l.contains("held=\"true\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        let apps = harness::metric_value(&metrics, "appset_cached_applications").unwrap_or(0);
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        rows.push(format!(
+            "{label:<20} sets held {held:>4}, Applications cached {apps:>5}: RSS {:.1} MiB (anonymous {:.1}, files {:.1})",
+            mib(rss),
+            mib(anon),
+            mib(files)
+        ));
+        let _ = std::process::Command::new("kill")
+            .args([
+                if heaptrack.is_some() { "-KILL" } else { "-TERM" },
+                &pid.to_string(),
+            ])
+            .status();
+        for _ in 0..100 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for row in rows {
+        println!("{row}");
     }
 }
