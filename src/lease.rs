@@ -251,7 +251,10 @@ pub struct Shards {
 /// Proof that this replica holds a set's shard, kept for a whole reconcile: the shard is not
 /// given back before it is dropped.
 #[derive(Debug)]
-pub struct Claim(#[allow(dead_code)] OwnedRwLockReadGuard<()>);
+pub struct Claim {
+    shard: u32,
+    _gate: OwnedRwLockReadGuard<()>,
+}
 
 /// A cache that follows the shards this replica holds ([`Shards::follow`]).
 #[derive(Debug, Clone)]
@@ -400,7 +403,23 @@ impl Shards {
         // Read after the gate is passed: a give-back that starts later waits for this claim.
         let all = self.followers.load(Ordering::SeqCst);
         let cached = self.loaded[shard as usize].load(Ordering::SeqCst) & all == all;
-        (self.holds(shard) && cached).then_some(Claim(guard))
+        (self.holds(shard) && cached).then_some(Claim { shard, _gate: guard })
+    }
+
+    /// Resolves once the shard of `claim` reads as free: its Lease's renewals failed until past
+    /// the deadline (a third of a renewal period before another replica may take it), or it was
+    /// being given back and its deadline passed while the claim was still held. The controller
+    /// races each reconcile against it, so a reconcile that outlives its replica's hold on the
+    /// shard stops at its next await instead of writing beside the next holder.
+    pub async fn lost(&self, claim: &Claim) {
+        loop {
+            let until = match self.slot(claim.shard) {
+                Slot::Free => return,
+                Slot::Held { until } | Slot::Releasing { until } => until,
+            };
+            // Renewals move the deadline on: look again when this one passes.
+            tokio::time::sleep_until(until.into()).await;
+        }
     }
 
     /// The replica that holds the shard of `namespace/name` when another one does and advertises
@@ -755,6 +774,54 @@ mod tests {
                 .is_err(),
             "and only once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_lost_once_its_deadline_passes_unrenewed_and_not_before() {
+        let shards = Shards::new(4);
+        let (ns, name) = ("argocd", "guestbook");
+        let shard = shards.shard_of(ns, name);
+        let start = Instant::now();
+        let step = Duration::from_millis(150);
+        shards.set(shard, Slot::Held { until: start + step });
+        let claim = shards.claim(ns, name).expect("held");
+        let lost = shards.lost(&claim);
+        tokio::pin!(lost);
+        // Renewals move the deadline on before it passes: not lost.
+        for round in 1..=3 {
+            tokio::select! {
+                () = &mut lost => panic!("lost in round {round} while renewed"),
+                () = tokio::time::sleep_until((start + step * round - step / 3).into()) => {}
+            }
+            shards.set(
+                shard,
+                Slot::Held {
+                    until: start + step * (round + 1),
+                },
+            );
+        }
+        // Then renewals fail: lost once the last deadline passes, not before.
+        tokio::time::timeout(Duration::from_secs(5), &mut lost)
+            .await
+            .expect("lost after the deadline");
+        assert!(Instant::now() >= start + step * 4);
+        // A give-back whose deadline passes while a reconcile still holds its claim: lost too.
+        shards.set(
+            shard,
+            Slot::Held {
+                until: Instant::now() + step,
+            },
+        );
+        let claim = shards.claim(ns, name).expect("held again");
+        shards.set(
+            shard,
+            Slot::Releasing {
+                until: Instant::now() + step,
+            },
+        );
+        tokio::time::timeout(Duration::from_secs(5), shards.lost(&claim))
+            .await
+            .expect("lost after the give-back's deadline");
     }
 
     #[test]

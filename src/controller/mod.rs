@@ -258,6 +258,9 @@ pub enum Error {
     /// ApplicationSet keeps its finalizer and is looked at again after the duration).
     #[error("{1}")]
     Waiting(Duration, String),
+    /// This replica's hold on the set's shard ran out during the reconcile, which was stopped.
+    #[error("ApplicationSet {0}: reconcile stopped, this replica's Lease on its shard ran out")]
+    ShardLost(String),
 }
 
 impl Error {
@@ -390,7 +393,7 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
     }
     // Another replica's shard: not a word to the API server about it. The claim is kept until
     // the reconcile ends, so the shard is not given back under it.
-    let _claim = match &ctx.config.shards {
+    let claim = match &ctx.config.shards {
         Some(shards) => match shards.claim(&ns, &appset.name_any()) {
             Some(claim) => Some(claim),
             None => return Ok(Action::await_change()),
@@ -409,14 +412,22 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
     };
     let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ns);
     let key = (ns.clone(), appset.name_any());
-    let result = finalizer(&api, FINALIZER, appset, |event| async {
+    let work = finalizer(&api, FINALIZER, appset, |event| async {
         match event {
             Finalizer::Apply(set) => sync(set, ctx.clone()).await,
             Finalizer::Cleanup(set) => cleanup(set, ctx.clone()).await,
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    });
+    let result = match (&ctx.config.shards, &claim) {
+        // The shard's Lease lost while the reconcile runs (renewals failing past the deadline):
+        // stop at the next await rather than write beside the replica that takes the shard.
+        // What was written stays written, each write whole, as after a crash.
+        (Some(shards), Some(claim)) => tokio::select! {
+            result = work => result.map_err(|e| Error::Finalizer(Box::new(e))),
+            () = shards.lost(claim) => Err(Error::ShardLost(format!("{}/{}", key.0, key.1))),
+        },
+        _ => work.await.map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     if result.is_err() {
         ctx.unsure_status
             .lock()
