@@ -19,7 +19,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -239,6 +239,10 @@ pub struct Shards {
     /// Per shard: which of the caches that follow the held shards ([`Shards::follow`]) have
     /// loaded its objects since it was taken, a bit per cache.
     loaded: Vec<AtomicU32>,
+    /// Per shard: how many times it has been taken. A listing loads the take it began under
+    /// only ([`Shards::loaded`]): one begun before the shard lapsed and was taken again may have
+    /// left its objects out.
+    takes: Vec<AtomicU64>,
     /// The caches that follow the held shards, a bit each: claims on a shard wait until all of
     /// them have loaded it.
     followers: AtomicU32,
@@ -254,6 +258,15 @@ pub struct Shards {
 pub struct Claim {
     shard: u32,
     _gate: OwnedRwLockReadGuard<()>,
+}
+
+/// One take of a shard: the shard, and how many times this replica had taken it then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Take {
+    /// The shard.
+    pub shard: u32,
+    /// Its take counter.
+    take: u64,
 }
 
 /// A cache that follows the shards this replica holds ([`Shards::follow`]).
@@ -282,6 +295,7 @@ impl Shards {
                 .collect(),
             peers: Mutex::new(vec![None; count.max(1) as usize]),
             loaded: (0..count.max(1)).map(|_| AtomicU32::new(0)).collect(),
+            takes: (0..count.max(1)).map(|_| AtomicU64::new(0)).collect(),
             followers: AtomicU32::new(0),
             changes: watch::Sender::new(0),
             acquired,
@@ -300,7 +314,11 @@ impl Shards {
     }
 
     fn slot(&self, shard: u32) -> Slot {
-        let slot = *lock(&self.shards[shard as usize].slot);
+        Self::live(*lock(&self.shards[shard as usize].slot))
+    }
+
+    /// `slot` as it reads now: past its deadline, free.
+    fn live(slot: Slot) -> Slot {
         match slot {
             Slot::Held { until } | Slot::Releasing { until } if until <= Instant::now() => Slot::Free,
             s => s,
@@ -310,17 +328,29 @@ impl Shards {
     /// Sets `shard`'s slot; taking a shard announces it ([`Shards::acquired`]) once the caches
     /// that follow the shards have loaded it, and every take and release bumps [`Shards::follow`].
     fn set(&self, shard: u32, slot: Slot) {
-        let was = self.slot(shard) != Slot::Free;
-        *lock(&self.shards[shard as usize].slot) = slot;
-        let is = self.slot(shard) != Slot::Free;
-        if was == is {
+        let i = shard as usize;
+        let mut stored = lock(&self.shards[i].slot);
+        // Taken as the claims see it (a slot past its deadline reads free), and as stored (a
+        // slot that lapsed by its deadline alone announced nothing yet).
+        let was = Self::live(*stored) != Slot::Free;
+        let was_stored = *stored != Slot::Free;
+        let is = Self::live(slot) != Slot::Free;
+        if is && !was {
+            // A new take: the caches' earlier loads do not count, and are forgotten before the
+            // slot reads taken ([`Shards::claim`] reads the slot first, then the loads).
+            self.takes[i].fetch_add(1, Ordering::SeqCst);
+            self.loaded[i].store(0, Ordering::SeqCst);
+        }
+        *stored = slot;
+        drop(stored);
+        if !is {
+            self.loaded[i].store(0, Ordering::SeqCst);
+        }
+        if was == is && was_stored == is {
             return;
         }
-        if is {
-            self.loaded[shard as usize].store(0, Ordering::SeqCst);
-            if self.followers.load(Ordering::SeqCst) == 0 {
-                let _ = self.acquired.send(shard);
-            }
+        if is && !was && self.followers.load(Ordering::SeqCst) == 0 {
+            let _ = self.acquired.send(shard);
         }
         self.changes.send_modify(|n| *n += 1);
     }
@@ -355,10 +385,13 @@ impl Shards {
 
     /// The cache `follower` has loaded `shards` (those still taken become claimable, and are
     /// announced by [`Shards::acquired`], once every following cache has loaded them).
-    pub fn loaded(&self, follower: &Follower, shards: &[u32]) {
+    pub fn loaded(&self, follower: &Follower, shards: &[Take]) {
         let all = self.followers.load(Ordering::SeqCst);
-        for &i in shards {
-            if (i as usize) < self.shards.len() && self.slot(i) != Slot::Free {
+        for &Take { shard: i, take } in shards {
+            if (i as usize) < self.shards.len()
+                && self.slot(i) != Slot::Free
+                && self.takes[i as usize].load(Ordering::SeqCst) == take
+            {
                 let before = self.loaded[i as usize].fetch_or(follower.bit, Ordering::SeqCst);
                 if before & all != all && (before | follower.bit) & all == all {
                     let _ = self.acquired.send(i);
@@ -367,10 +400,15 @@ impl Shards {
         }
     }
 
-    /// The shards this replica holds or is giving back (their sets' objects are cached).
-    pub fn taken(&self) -> Vec<u32> {
+    /// The shards this replica holds or is giving back (their sets' objects are cached), each
+    /// with its take: what a listing that begins now covers.
+    pub fn taken(&self) -> Vec<Take> {
         (0..self.count())
-            .filter(|&i| self.slot(i) != Slot::Free)
+            .filter_map(|shard| {
+                // The take before the slot: a take after this read makes the pair stale.
+                let take = self.takes[shard as usize].load(Ordering::SeqCst);
+                (self.slot(shard) != Slot::Free).then_some(Take { shard, take })
+            })
             .collect()
     }
 
@@ -401,9 +439,13 @@ impl Shards {
         let shard = self.shard_of(namespace, name);
         let guard = self.shards[shard as usize].gate.clone().try_read_owned().ok()?;
         // Read after the gate is passed: a give-back that starts later waits for this claim.
+        // The slot before the loads: a take forgets the loads before its slot reads taken.
+        if !self.holds(shard) {
+            return None;
+        }
         let all = self.followers.load(Ordering::SeqCst);
         let cached = self.loaded[shard as usize].load(Ordering::SeqCst) & all == all;
-        (self.holds(shard) && cached).then_some(Claim { shard, _gate: guard })
+        cached.then_some(Claim { shard, _gate: guard })
     }
 
     /// Resolves once the shard of `claim` reads as free: its Lease's renewals failed until past
@@ -751,28 +793,80 @@ mod tests {
         // A listing that began before the take does not cover it.
         shards.loaded(&apps, &[]);
         assert!(shards.claim(ns, name).is_none());
-        shards.loaded(&apps, &[shard]);
+        shards.loaded(&apps, &shards.taken());
         assert!(shards.claim(ns, name).is_none(), "one cache of two has it");
-        shards.loaded(&apps, &[shard]);
-        shards.loaded(&sets, &[shard]);
+        shards.loaded(&apps, &shards.taken());
+        shards.loaded(&sets, &shards.taken());
         assert!(shards.claim(ns, name).is_some());
         assert_eq!(acquired.next().await, Some(shard));
-        shards.loaded(&sets, &[shard]);
-        shards.loaded(&apps, &[shard]);
+        shards.loaded(&sets, &shards.taken());
+        shards.loaded(&apps, &shards.taken());
         // Free again: a change, no longer cached, and loaded anew after the next take.
         shards.set(shard, Slot::Free);
         assert!(apps.changes.has_changed().unwrap());
         assert!(!shards.caches(ns, name));
         shards.set(shard, Slot::Held { until });
         assert!(shards.claim(ns, name).is_none());
-        shards.loaded(&sets, &[shard]);
-        shards.loaded(&apps, &[shard]);
+        shards.loaded(&sets, &shards.taken());
+        shards.loaded(&apps, &shards.taken());
         assert_eq!(acquired.next().await, Some(shard), "announced once per take");
         assert!(
             tokio::time::timeout(Duration::from_millis(50), acquired.next())
                 .await
                 .is_err(),
             "and only once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listing_begun_before_a_shard_lapsed_and_was_taken_again_does_not_load_it() {
+        let shards = Shards::new(2);
+        let mut apps = shards.follow();
+        let sets = shards.follow();
+        let (ns, name) = ("argocd", "s");
+        let shard = shards.shard_of(ns, name);
+        let lapse = Duration::from_millis(60);
+        shards.set(
+            shard,
+            Slot::Held {
+                until: Instant::now() + lapse,
+            },
+        );
+        // A listing begins (a relist after 410 Gone, say) while the shard is held...
+        let listing = shards.taken();
+        assert_eq!(listing.len(), 1);
+        // ...the renewals fail until past the deadline (it left the shard's objects out)...
+        tokio::time::sleep(lapse * 2).await;
+        assert!(!shards.caches(ns, name));
+        // ...the Lease loop says so: the caches hear of it, though the slot already read free.
+        apps.changes.borrow_and_update();
+        shards.set(shard, Slot::Free);
+        assert!(apps.changes.has_changed().unwrap(), "a lapse is a change");
+        // A renewal succeeds: taken again, and the listing from before ends.
+        let until = Instant::now() + Duration::from_secs(60);
+        shards.set(shard, Slot::Held { until });
+        shards.loaded(&apps, &listing);
+        shards.loaded(&sets, &shards.taken());
+        assert!(
+            shards.claim(ns, name).is_none(),
+            "the earlier listing does not load the new take"
+        );
+        shards.loaded(&apps, &shards.taken());
+        assert!(shards.claim(ns, name).is_some());
+        // The same without the Lease loop's word in between: a lapse, then a take.
+        let listing = shards.taken();
+        shards.set(
+            shard,
+            Slot::Held {
+                until: Instant::now(),
+            },
+        );
+        shards.set(shard, Slot::Held { until });
+        shards.loaded(&apps, &listing);
+        shards.loaded(&sets, &listing);
+        assert!(
+            shards.claim(ns, name).is_none(),
+            "a take after a lapse is a new take"
         );
     }
 

@@ -140,8 +140,9 @@ pub fn is_slim(set: &ApplicationSet) -> bool {
 pub struct ShardScope<K> {
     shards: Arc<Shards>,
     follower: Follower,
-    /// The shards taken when the current watch started: loaded at its next `InitDone`.
-    covering: Arc<Mutex<Vec<u32>>>,
+    /// The shards taken when the current watch started, with their takes: loaded at its next
+    /// `InitDone` if they have not been taken again since.
+    covering: Arc<Mutex<Vec<crate::lease::Take>>>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -209,7 +210,7 @@ impl<K: Scoped> ShardScope<K> {
                             st.restart_at = None;
                             st.changes.borrow_and_update();
                             let taken = scope.shards.taken();
-                            tracing::debug!(shards = ?taken, kind = %K::kind(&()), "the held shards changed: relisting");
+                            tracing::debug!(shards = ?taken.iter().map(|t| t.shard).collect::<Vec<_>>(), kind = %K::kind(&()), "the held shards changed: relisting");
                             *scope.covering.lock().unwrap_or_else(|e| e.into_inner()) = taken;
                             st.stream = Box::pin(restart());
                             continue;
