@@ -1492,9 +1492,9 @@ mod tests {
 
     #[test]
     fn a_generator_takes_the_memory_of_the_one_kind_it_holds() {
-        // A generator holds one kind of ten, each boxed. Inline, the nine others made each
-        // generator 9.8 KB: 10 MB of a controller's 26 MB of live heap with 1,000 cached sets
-        // (heaptrack, BENCHMARKS.md), every replica paying it for every set.
+        // A generator holds one kind of nine (and a selector), each boxed. Inline, the eight
+        // others made each generator 9.8 KB: 10 MB of a controller's 26 MB of live heap with
+        // 1,000 cached sets (heaptrack, BENCHMARKS.md), every replica paying it for every set.
         let size = std::mem::size_of::<ApplicationSetGenerator>();
         assert!(size <= 256, "ApplicationSetGenerator is {size} bytes");
     }

@@ -832,13 +832,20 @@ pub async fn run_with(
         recorder,
     });
     // Every replica caches every set (to know which are its shards'), those of other replicas'
-    // shards slim ([`scope`]). Nothing reads a set's `managedFields` and no write sends a
-    // cached set back whole (merge patches, and the finalizer's JSON patch of
-    // `/metadata/finalizers`), so they are not kept, as for Applications.
+    // shards slim ([`scope`]). Nothing reads a set's `managedFields` (nor kubectl's
+    // last-applied annotation) and no write sends a cached set back whole (merge patches, and
+    // the finalizer's JSON patch of `/metadata/finalizers`), so they are not kept, as for
+    // Applications.
     let set_watch = move || {
         watcher(appsets.clone(), watcher::Config::default())
             .backoff(WatchBackoff::default())
-            .modify(|set| set.metadata.managed_fields = None)
+            .modify(|set| {
+                set.metadata.managed_fields = None;
+                // kubectl's copy of the whole spec (templates, list elements): nothing reads it.
+                if let Some(a) = set.metadata.annotations.as_mut() {
+                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                }
+            })
     };
     let set_scope = ctx
         .config
@@ -870,7 +877,11 @@ pub async fn run_with(
                 .into_iter()
                 .filter(|s| {
                     let ns = s.metadata.namespace.as_deref().unwrap_or_default();
-                    namespaces.allows(ns) && shards.as_ref().is_none_or(|sh| sh.owns(ns, &s.name_any()))
+                    // A held shard's sets are slim until its caches have loaded it.
+                    namespaces.allows(ns)
+                        && shards
+                            .as_ref()
+                            .is_none_or(|sh| sh.owns(ns, &s.name_any()) && !scope::is_slim(s))
                 })
                 .collect()
         }
