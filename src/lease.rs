@@ -335,17 +335,16 @@ impl Shards {
         let was = Self::live(*stored) != Slot::Free;
         let was_stored = *stored != Slot::Free;
         let is = Self::live(slot) != Slot::Free;
-        if is && !was {
-            // A new take: the caches' earlier loads do not count, and are forgotten before the
-            // slot reads taken ([`Shards::claim`] reads the slot first, then the loads).
-            self.takes[i].fetch_add(1, Ordering::SeqCst);
+        if !(is && was) {
+            // Freed, or a new take: the caches' earlier loads do not count, and are forgotten
+            // before the slot reads taken ([`Shards::claim`] reads the slot first, then the loads).
             self.loaded[i].store(0, Ordering::SeqCst);
+        }
+        if is && !was {
+            self.takes[i].fetch_add(1, Ordering::SeqCst);
         }
         *stored = slot;
         drop(stored);
-        if !is {
-            self.loaded[i].store(0, Ordering::SeqCst);
-        }
         if was == is && was_stored == is {
             return;
         }

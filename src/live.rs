@@ -23,6 +23,15 @@ use crate::{
     rollout::status::RolloutState,
 };
 
+/// Removes kubectl's last-applied annotation, a copy of the whole object as last applied that
+/// nothing in appset reads, from a cached object's metadata (Applications here, ApplicationSets
+/// in the controller's set cache).
+pub fn drop_last_applied(metadata: &mut ObjectMeta) {
+    if let Some(a) = metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// A live Application, slimmed for the cache (see the module docs).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(from = "Wire")]
@@ -120,9 +129,7 @@ impl From<Wire> for CachedApplication {
             .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
             .and_then(|f| f.fields_v1)
             .and_then(|f| serde_json::value::to_raw_value(&f.0).ok());
-        if let Some(a) = w.metadata.annotations.as_mut() {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
-        }
+        drop_last_applied(&mut w.metadata);
         let status = w.status.unwrap_or_default();
         let (sync, health) = (status.sync, status.health);
         let revisions = match &sync {

@@ -418,15 +418,18 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Context>) -> Result<Act
             Finalizer::Cleanup(set) => cleanup(set, ctx.clone()).await,
         }
     });
-    let result = match (&ctx.config.shards, &claim) {
-        // The shard's Lease lost while the reconcile runs (renewals failing past the deadline):
-        // stop at the next await rather than write beside the replica that takes the shard.
-        // What was written stays written, each write whole, as after a crash.
-        (Some(shards), Some(claim)) => tokio::select! {
-            result = work => result.map_err(|e| Error::Finalizer(Box::new(e))),
-            () = shards.lost(claim) => Err(Error::ShardLost(format!("{}/{}", key.0, key.1))),
-        },
-        _ => work.await.map_err(|e| Error::Finalizer(Box::new(e))),
+    // The shard's Lease lost while the reconcile runs (renewals failing past the deadline):
+    // stop at the next await rather than write beside the replica that takes the shard. What
+    // was written stays written, each write whole, as after a crash.
+    let lost = async {
+        match (&ctx.config.shards, &claim) {
+            (Some(shards), Some(claim)) => shards.lost(claim).await,
+            _ => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = work => result.map_err(|e| Error::Finalizer(Box::new(e))),
+        () = lost => Err(Error::ShardLost(format!("{}/{}", key.0, key.1))),
     };
     if result.is_err() {
         ctx.unsure_status
@@ -841,10 +844,7 @@ pub async fn run_with(
             .backoff(WatchBackoff::default())
             .modify(|set| {
                 set.metadata.managed_fields = None;
-                // kubectl's copy of the whole spec (templates, list elements): nothing reads it.
-                if let Some(a) = set.metadata.annotations.as_mut() {
-                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
-                }
+                crate::live::drop_last_applied(&mut set.metadata);
             })
     };
     let set_scope = ctx
